@@ -1,0 +1,35 @@
+"""`create_app(settings)`: the fully wired Bolt app. Opens no network connection."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock
+from bot.settings import Settings
+from bot.slack import web_client
+from commands import boundary, programs, status
+from commands.deps import Deps
+from commands.router import Router
+from store.db import make_engine
+
+AREAS = (programs,)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> App:
+    deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
+    logging.getLogger("slack_bolt.App").setLevel(logging.ERROR)  # its "token will be unused" note is noise
+    app = App(
+        client=web_client(settings),
+        signing_secret=settings.slack_signing_secret or "",
+        token_verification_enabled=False,
+        process_before_response=False,
+    )
+    app.deps = deps  # type: ignore[attr-defined]  # the CLI's scheduler shares them
+    boundary.install(app)
+    Router(deps, [module.AREA for module in AREAS], status.run).register(app)
+    for module in AREAS:
+        module.register(app, deps)
+    return app

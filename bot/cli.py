@@ -1,0 +1,161 @@
+"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.clock import Clock, parse_instant
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("cmo_bot")
+
+
+def _prepare(settings: Settings):
+    """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`)."""
+    from store.db import make_engine
+    from store.migrate import is_sqlite, upgrade
+
+    if is_sqlite(settings.database_url):
+        upgrade(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+def _scheduler(app, settings: Settings):
+    from bot.slack import alerter
+    from scheduler import jobs
+
+    deps = app.deps
+    return jobs.start(deps.engine, app.client, deps.clock.now, alerter(app.client, settings))
+
+
+def serve(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.server import make_server
+
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_signing_secret")
+    app = create_app(settings, _prepare(settings))
+    server = make_server(app, app.deps.engine, args.host, args.port)
+    scheduler = None if args.no_scheduler else _scheduler(app, settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"cmo-bot listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)
+    try:
+        server.run()
+    finally:
+        if scheduler:
+            scheduler.shutdown(wait=False)
+        server.close()
+    return 0
+
+
+def socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_app_token")
+    app = create_app(settings, _prepare(settings))
+    scheduler = None if args.no_scheduler else _scheduler(app, settings)
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()
+    finally:
+        if scheduler:
+            scheduler.shutdown(wait=False)
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from store.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def tick(args: argparse.Namespace) -> int:
+    from bot.slack import alerter, web_client
+    from scheduler.jobs import run_pass
+    from scheduler.tick import dry_run
+
+    settings = load_settings()
+    settings.require("slack_bot_token")
+    try:
+        now = parse_instant(args.now) if args.now else Clock(settings.cmo_now).now()
+    except ValueError:
+        raise SettingsError(f"--now {args.now!r} is not an ISO-8601 instant, e.g. 2027-01-31T09:00:00+01:00") from None
+    engine = _prepare(settings)
+    if args.dry_run:
+        for line in dry_run(engine, now):
+            print(line)
+        return 0
+    client = web_client(settings)
+    report = run_pass(engine, client, now, alerter(client, settings))
+    for outcome in report.outcomes:
+        print(outcome.line())
+    print(f"tick {now.isoformat()}: {report.inserted} queued, {report.cancelled} cancelled, "
+          f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
+    return 0
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    from store import audit
+    from store.db import transaction
+
+    settings = load_settings()
+    with transaction(_prepare(settings)) as session:
+        report = audit.verify(session)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def demo(args: argparse.Namespace) -> int:
+    from bot.demo import run
+
+    return run()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cmo-bot", description="Slack bot for contract manufacturing programs.")
+    sub = root.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--no-scheduler", action="store_true")
+    p.set_defaults(run=serve)
+    p = sub.add_parser("socket", help="Socket Mode (no public URL needed)")
+    p.add_argument("--no-scheduler", action="store_true")
+    p.set_defaults(run=socket)
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=migrate)
+    p = sub.add_parser("tick", help="one scheduler pass as of --now")
+    p.add_argument("--now", help="ISO-8601 instant (default: now)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; change nothing")
+    p.set_defaults(run=tick)
+    sub.add_parser("demo", help="a sample portfolio against the local Slack emulator").set_defaults(run=demo)
+    p = sub.add_parser("audit", help="audit trail tools")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken").set_defaults(run=audit_verify)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler", "slack_bolt", "waitress.queue"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.run(args)
+    except SettingsError as exc:
+        print(f"cmo-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Configuration from the environment (and a `.env` file), exactly as the contract's table.
+
+Every field is validated here so that a bad value stops start-up with one line naming the variable,
+instead of failing later in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is the one line shown to the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///cmo-bot.db"
+    cmo_files_dir: str = "program-files"
+    cmo_timezone: str = "UTC"
+    cmo_admins: Annotated[frozenset[str], NoDecode] = frozenset()
+    cmo_alerts_channel: str | None = None
+    # Extension (README, "Testing and demos"): pin the bot's clock to an instant, or to the instant
+    # written in a file (`@/path`), so that end-to-end tests and the demo can move time.
+    cmo_now: str | None = None
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return v or None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return v or None
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        try:
+            url = make_url(v)
+        except ArgumentError as exc:
+            raise ValueError("is not a SQLAlchemy URL (sqlite:///file.db or postgresql+psycopg://…)") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+        return v
+
+    @field_validator("cmo_timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{v!r} is not an IANA time zone name such as Europe/Berlin") from exc
+        return v
+
+    @field_validator("cmo_admins", mode="before")
+    @classmethod
+    def _admins(cls, v: object) -> frozenset[str]:
+        if isinstance(v, str):
+            v = [part.strip() for part in v.split(",") if part.strip()]
+        ids = frozenset(v or ())  # type: ignore[arg-type]
+        bad = sorted(i for i in ids if not _USER_ID.match(i))
+        if bad:
+            raise ValueError(f"must be Slack user IDs such as U012ABCDEF, not {', '.join(bad)}")
+        return ids
+
+    @field_validator("cmo_alerts_channel")
+    @classmethod
+    def _alerts_channel(cls, v: str | None) -> str | None:
+        if v and not _CHANNEL_ID.match(v):
+            raise ValueError("must be a Slack channel ID such as C012ABCDEF")
+        return v or None
+
+    def require(self, *fields: str) -> None:
+        """Fail with one line when a setting needed by the chosen command is absent."""
+        for field in fields:
+            if not getattr(self, field):
+                raise SettingsError(f"{field.upper()} is not set; it is required for this command")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's report into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}") from None

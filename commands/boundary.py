@@ -1,0 +1,53 @@
+"""The one error boundary: domain errors become the right ephemeral reply; anything else gets a
+correlation id that is logged with the traceback and shown to the person, never the traceback itself."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk.errors import SlackClientError
+
+from commands.args import UsageError
+from store.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
+
+log = logging.getLogger("cmo_bot.errors")
+
+ICONS = {NotFound: ":mag:", NotAllowed: ":no_entry:", Conflict: ":warning:", Invalid: ":x:"}
+
+
+def explain(error: Exception) -> str:
+    """The text a person sees for an error raised by a listener."""
+    if isinstance(error, UsageError):
+        usage = getattr(error, "usage", None)
+        return f":x: {error}" + (f"\nUsage: `{usage}`" if usage else "")
+    if isinstance(error, DomainError):
+        icon = next((i for kind, i in ICONS.items() if isinstance(error, kind)), ":x:")
+        return f"{icon} {error}"
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error [ref %s]: %s", ref, type(error).__name__, exc_info=error)
+    return f":boom: Something went wrong on our side (ref `{ref}`). Nothing was changed; please try again."
+
+
+def tell(client: Any, body: dict[str, Any], text: str, respond: Any = None) -> None:
+    """Reach the person wherever the request came from: response_url, else an ephemeral, else a DM."""
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
+    try:
+        if respond is not None and (body.get("response_url") or body.get("response_urls")
+                                    or (body.get("container") or {}).get("type") == "message"):
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        elif channel and user:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+        elif user:
+            client.chat_postMessage(channel=user, text=text)
+    except SlackClientError:
+        log.exception("could not tell %s about an error", user)
+
+
+def install(app: App) -> None:
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], client: Any, respond: Any = None) -> None:
+        tell(client, body or {}, explain(error), respond)

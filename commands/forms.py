@@ -1,0 +1,90 @@
+"""One flattener for `view.state.values`: `{block_id: value}` for every input type we use.
+
+Handlers validate the flat dict with pydantic and never walk Slack's nested state by hand. A field
+error from pydantic or from the store becomes `response_action: errors` on the right block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from store.errors import Invalid
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _element_value(element: dict[str, Any]) -> Any:
+    kind = element.get("type")
+    if kind in ("plain_text_input", "number_input", "email_text_input", "url_text_input"):
+        return element.get("value")
+    if kind == "datepicker":
+        return element.get("selected_date")
+    if kind == "timepicker":
+        return element.get("selected_time")
+    if kind == "datetimepicker":
+        return element.get("selected_date_time")
+    if kind in ("static_select", "external_select", "radio_buttons"):
+        return (element.get("selected_option") or {}).get("value")
+    if kind in ("multi_static_select", "multi_external_select", "checkboxes"):
+        return [o.get("value") for o in element.get("selected_options") or []]
+    if kind == "users_select":
+        return element.get("selected_user")
+    if kind == "multi_users_select":
+        return element.get("selected_users") or []
+    if kind in ("conversations_select", "channels_select"):
+        return element.get("selected_conversation") or element.get("selected_channel")
+    if kind == "file_input":
+        return element.get("files") or []
+    return element.get("value")
+
+
+def flatten(view: dict[str, Any]) -> dict[str, Any]:
+    """`{block_id: value}`; empty strings read as None so optional fields validate as absent."""
+    flat: dict[str, Any] = {}
+    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
+        for element in actions.values():
+            value = _element_value(element if isinstance(element, dict) else {})
+            flat[block_id] = None if value == "" else value
+    return flat
+
+
+def field_errors(exc: ValidationError | Invalid, known: set[str], fallback: str) -> dict[str, str]:
+    """Errors keyed by block id; an error about no known field lands on `fallback` so it is still seen."""
+    if isinstance(exc, Invalid):
+        return {exc.field if exc.field in known else fallback: str(exc)[:150]}
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else fallback
+        message = error["msg"].removeprefix("Value error, ")
+        errors.setdefault(name if name in known else fallback, message[:150])
+    return errors
+
+
+def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: Callable[[M], Any],
+           fallback: str) -> Any:
+    """Validate, then act; bad input is answered on the fields before anything is written.
+
+    `act` runs before the ack so a store-level refusal (a code already taken) is still a field error;
+    it must be quick (database work only). Returns what `act` returned, or None when refused.
+    """
+    known = {block["block_id"] for block in view.get("blocks", []) if block.get("block_id")}
+    try:
+        parsed = model.model_validate(flatten(view))
+        result = act(parsed)
+    except (ValidationError, Invalid) as exc:
+        ack(response_action="errors", errors=field_errors(exc, known, fallback))
+        return None
+    ack()
+    return result
+
+
+def metadata(view: dict[str, Any], model: type[M]) -> M:
+    """What Slack hands back in `private_metadata`, validated: a tampered value is refused, not trusted."""
+    try:
+        return model.model_validate(json.loads(view.get("private_metadata") or "{}"))
+    except (ValueError, ValidationError):
+        raise Invalid("This form's data was altered; open it again from Slack.") from None

@@ -1,0 +1,263 @@
+"""`/cmo program …`: create a program (modal → channel, invitations, welcome), list, status, roles."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks as bk
+from commands.args import UsageError, user_id
+from commands.boundary import tell
+from commands.deps import Deps
+from commands.forms import submit
+from commands.router import Area, Request, Verb
+from store import digest
+from store import programs as store
+from store.audit import Actor
+from store.db import transaction
+from store.errors import NotAllowed
+from store.markup import escape
+from store.programs import Role
+
+log = logging.getLogger(__name__)
+
+ROLE_WORDS = {
+    "pm": Role.program_manager, "manager": Role.program_manager, "program_manager": Role.program_manager,
+    "quality": Role.cmo_quality, "qa": Role.cmo_quality, "cmo_quality": Role.cmo_quality,
+    "approver": Role.customer_approver, "customer_approver": Role.customer_approver,
+    "stability": Role.stability, "regulatory": Role.regulatory, "ra": Role.regulatory,
+}
+
+
+class Ids(StrEnum):
+    new_view = "program_new"
+
+
+class ProgramForm(BaseModel):
+    code: str
+    customer: str
+    products: str | None = None
+    channel: str | None = None
+    timezone: str | None = None
+    cadence: str | None = None
+    holidays: str | None = None
+    program_manager: list[str] = []
+    cmo_quality: list[str] = []
+    customer_approver: list[str] = []
+    stability: list[str] = []
+    regulatory: list[str] = []
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        return store.validate_code(v)
+
+
+def new_program_view(default_tz: str) -> dict:
+    role_inputs = [bk.users_input(role.value, role.label) for role in Role]
+    return bk.modal("New program", Ids.new_view, [
+        bk.text_input("code", "Program code", placeholder="ACME-001", max_length=20,
+                      hint="Letters, digits and dashes; people type it, so keep it short."),
+        bk.text_input("customer", "Customer", max_length=200),
+        bk.text_input("products", "Products", optional=True, max_length=1000),
+        bk.channel_input("channel", "Existing channel", hint="Leave empty to create a channel named after the code."),
+        bk.text_input("timezone", "Time zone", initial=default_tz, hint="IANA name, e.g. Europe/Berlin"),
+        bk.select_input("cadence", "Status digest", [(c, c.capitalize()) for c in store.CADENCES],
+                        initial="weekly"),
+        bk.text_input("holidays", "Holiday calendar", optional=True, max_length=16,
+                      hint="Country (and region) whose holidays are not business days: US, GB, DE-BY …"),
+        *role_inputs,
+    ], submit="Create")
+
+
+def welcome_text(program: store.Program) -> str:
+    digest_line = {
+        "weekly": "every Monday", "biweekly": "every other Monday", "monthly": "on the 1st of each month",
+    }.get(program.status_cadence)
+    lines = [
+        f":wave: This is the channel of *{escape(program.code)}* ({escape(program.customer)}).",
+        "Here the bot will:",
+        "• track the NDA and quality agreement, and remind 90/60/30 days before they expire",
+        "• announce batch records ready for review, collect the customer's approvals and chase late reviews",
+        "• remind stability pulls before they are due and alert on a missed pull",
+        "• collect the documents a regulatory submission needs and assemble the package",
+    ]
+    if digest_line:
+        lines.append(f"• post a status digest {digest_line} at 09:00 {program.timezone}")
+    lines.append("Type `/cmo help` to see every command.")
+    return "\n".join(lines)
+
+
+def create_channel(client: WebClient, code: str) -> str:
+    """A channel named after the code; a taken name gets a numeric suffix."""
+    base = code.lower()
+    for attempt in range(1, 6):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        try:
+            return client.conversations_create(name=name)["channel"]["id"]
+        except SlackApiError as exc:
+            if exc.response.get("error") != "name_taken":
+                raise
+    raise UsageError(f"Channels named {base} to {base}-5 are all taken; link an existing channel instead.")
+
+
+def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor) -> None:
+    """The slow part after the ack: channel, invitations, welcome. Failures are told to the creator."""
+    with transaction(deps.engine) as session:
+        program = session.get(store.Program, program_id)
+        people = store.user_ids(session, program_id)
+    try:
+        channel = program.channel_id
+        if channel is None:
+            channel = create_channel(client, program.code)
+            with transaction(deps.engine) as session:
+                store.link_channel(session, session.get(store.Program, program_id), channel, actor=creator,
+                                   now=deps.clock.now())
+        else:
+            join(client, channel)
+        invitees = [p for p in people if p != creator.user_id] + [creator.user_id]
+        try:
+            client.conversations_invite(channel=channel, users=",".join(invitees))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
+                raise
+        client.chat_postMessage(channel=channel, text=welcome_text(program))
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        tell(client, {"user_id": creator.user_id},
+             f":warning: {program.code} was created, but setting up its channel failed (`{error}`). "
+             "Link a channel and invite people with `/cmo program roles`.")
+        return
+    client.chat_postMessage(channel=creator.user_id,
+                            text=f":white_check_mark: Program *{escape(program.code)}* is ready in <#{channel}>.")
+
+
+def join(client: WebClient, channel: str) -> None:
+    try:
+        client.conversations_join(channel=channel)
+    except SlackApiError as exc:  # private channels cannot be joined; the bot must be invited there
+        if exc.response.get("error") not in ("method_not_supported_for_channel_type", "already_in_channel"):
+            raise
+
+
+def cmd_new(req: Request) -> None:
+    if not req.actor.is_admin:
+        raise NotAllowed("Only admins (CMO_ADMINS) can create programs.")
+    req.client.views_open(trigger_id=req.trigger_id, view=new_program_view(req.deps.settings.cmo_timezone))
+
+
+def cmd_list(req: Request) -> None:
+    req.args.only()
+    with req.session() as session:
+        rows = []
+        for program in store.visible_to(session, req.actor):
+            roles = store.roles_of(session, program.id, req.user_id)
+            mine = ", ".join(sorted(r.label for r in roles)) or ("admin" if req.actor.is_admin else "")
+            rows.append((program.code, program.customer, mine))
+    if not rows:
+        req.reply("You have no role on any program yet.")
+        return
+    req.reply(f"Your programs ({len(rows)}):\n" + bk.table(rows, ("Code", "Customer", "Your role")))
+
+
+def cmd_status(req: Request) -> None:
+    req.args.only("program")
+    with req.session() as session:
+        access = req.access(session)
+        program = access.program
+        today = req.now.astimezone(program.tz).date()
+        health = digest.compose(session, program, today)
+        people = store.members(session, program.id)
+    roles = {role: [m.user_id for m in people if m.role == role] for role in Role}
+    blocks = [
+        bk.header(f"{program.code} — {program.customer}"),
+        bk.fields([
+            ("Products", escape(program.products) or "—"),
+            ("Channel", f"<#{program.channel_id}>" if program.channel_id else "none linked"),
+            ("Time zone", program.timezone),
+            ("Status digest", program.status_cadence),
+        ]),
+        bk.section(health),
+        bk.context(" · ".join(f"{r.label}: {', '.join(bk.mention(u) for u in ids) or '—'}"
+                              for r, ids in roles.items())),
+    ]
+    req.reply(health, bk.message(blocks))
+
+
+def cmd_roles(req: Request) -> None:
+    req.args.only("program")
+    action = req.args.words[0].lower() if req.args.words else "show"
+    with req.session() as session:
+        access = req.access(session)
+        program = access.program
+        if action in ("add", "remove"):
+            access.require(Role.program_manager, doing="change roles")
+            who = user_id(req.args.word(1, "the person"))
+            role = ROLE_WORDS.get(req.args.word(2, "the role").lower())
+            if role is None:
+                raise UsageError(f"Roles are {', '.join(r.value for r in Role)}.")
+            change = store.add_member if action == "add" else store.remove_member
+            changed = change(session, program, who, role, actor=req.actor, now=req.now)
+            verb = "now has" if action == "add" else "no longer has"
+            note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
+            text = note if changed else f"Nothing changed: {note}"
+        elif action == "show":
+            people = store.members(session, program.id)
+            text = "\n".join(
+                [f"*Roles on {escape(program.code)}*"]
+                + [f"• {r.label}: {', '.join(bk.mention(m.user_id) for m in people if m.role == r) or '—'}"
+                   for r in Role]
+            )
+        else:
+            raise UsageError(f"`{action[:20]}` is not show, add or remove.")
+    if action == "add" and changed and program.channel_id:
+        try:
+            req.client.conversations_invite(channel=program.channel_id, users=who)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_in_channel":
+                text += f"\n:warning: Could not invite them to the channel (`{exc.response.get('error')}`)."
+    req.reply(text)
+
+
+AREA = Area("program", "programs, their channels and who holds which role", (
+    Verb("new", "/cmo program new", "create a program (admins): opens a form", cmd_new),
+    Verb("list", "/cmo program list", "the programs you have a role on", cmd_list),
+    Verb("status", "/cmo program status [--program CODE]", "the program's health at a glance", cmd_status),
+    Verb("roles", "/cmo program roles [add|remove @person ROLE] [--program CODE]",
+         "show roles; managers and admins change them (roles: pm, quality, approver, stability, regulatory)",
+         cmd_roles),
+))
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.view(Ids.new_view.value)
+    def on_new_program(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        now = deps.clock.now()
+        user = body["user"]
+        actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+        if not actor.is_admin:
+            ack(response_action="errors", errors={"code": "Only admins (CMO_ADMINS) can create programs."})
+            return
+
+        def create(form: ProgramForm) -> int:
+            with transaction(deps.engine) as session:
+                program = store.create(
+                    session, actor=actor, now=now, code=form.code, customer=form.customer,
+                    products=form.products or "", timezone=form.timezone or deps.settings.cmo_timezone,
+                    status_cadence=form.cadence or "weekly",
+                    holiday_calendar=form.holidays or "",
+                    members={role: getattr(form, role.value) for role in Role},
+                )
+                if form.channel:
+                    store.link_channel(session, program, form.channel, actor=actor, now=now)
+                return program.id
+
+        program_id = submit(ack, view, ProgramForm, create, fallback="code")
+        if program_id is not None:
+            set_up(deps, client, program_id, actor)

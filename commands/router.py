@@ -1,0 +1,141 @@
+"""`/cmo <area> <verb> [arguments]`: a declarative table per area, one router, generated help.
+
+The router acks first (Slack allows 3 seconds), then parses, then hands the request to the verb.
+Unknown areas and verbs get the help that fits, never silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlmodel import Session
+
+from commands.args import Args, UsageError, parse, split
+from commands.boundary import explain
+from commands.deps import Deps
+from store.audit import Actor
+from store.db import transaction
+from store.programs import Access, authorize
+
+
+@dataclass
+class Request:
+    """One `/cmo` invocation, parsed: who, where, and the arguments after `<area> <verb>`."""
+
+    deps: Deps
+    client: WebClient
+    respond: Callable[..., Any]
+    body: dict[str, Any]
+    args: Args
+    now: datetime
+
+    @property
+    def user_id(self) -> str:
+        return self.body["user_id"]
+
+    @property
+    def channel_id(self) -> str:
+        return self.body.get("channel_id", "")
+
+    @property
+    def trigger_id(self) -> str:
+        return self.body.get("trigger_id", "")
+
+    @property
+    def actor(self) -> Actor:
+        name = self.body.get("user_name") or self.user_id
+        return Actor(self.user_id, name, self.deps.is_admin(self.user_id))
+
+    def access(self, session: Session) -> Access:
+        """The program of `--program CODE`, else of this channel, if the caller may act on it."""
+        code = self.args.flag("program")
+        return authorize(session, self.actor, code=code, channel_id=None if code else self.channel_id)
+
+    def session(self):
+        return transaction(self.deps.engine)
+
+    def reply(self, text: str, blocks: Sequence[dict] | None = None) -> None:
+        self.respond(text=text, blocks=list(blocks) if blocks else None, response_type="ephemeral")
+
+    def post(self, text: str, blocks: Sequence[dict] | None = None) -> None:
+        """Visible to the whole channel (used for announcements the program should see)."""
+        self.respond(text=text, blocks=list(blocks) if blocks else None, response_type="in_channel")
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    usage: str
+    summary: str
+    run: Callable[[Request], None]
+    switches: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Area:
+    name: str
+    summary: str
+    verbs: Sequence[Verb] = field(default_factory=tuple)
+
+    def verb(self, name: str) -> Verb | None:
+        return next((v for v in self.verbs if v.name == name), None)
+
+
+def area_help(area: Area) -> str:
+    lines = [f"*/cmo {area.name}* — {area.summary}"]
+    lines += [f"• `{v.usage}` — {v.summary}" for v in area.verbs]
+    return "\n".join(lines)
+
+
+def overall_help(areas: Sequence[Area]) -> str:
+    lines = ["*/cmo* — the CMO program bot. `/cmo <area> <verb> [arguments]`; `/cmo help <area>` for details."]
+    lines += [f"• `/cmo {a.name}` — {a.summary} (verbs: {', '.join(v.name for v in a.verbs)})" for a in areas]
+    lines.append("• `/cmo status` — what the bot will send for this program in the next 14 days")
+    lines.append("In a program's channel commands act on that program; elsewhere add `--program CODE`.")
+    return "\n".join(lines)
+
+
+class Router:
+    def __init__(self, deps: Deps, areas: Sequence[Area], status: Callable[[Request], None]):
+        self.deps = deps
+        self.areas = {a.name: a for a in areas}
+        self.status = status
+
+    def register(self, app: App) -> None:
+        app.command("/cmo")(self.handle)
+
+    def handle(self, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+        ack()
+        try:
+            self.dispatch(body, client, respond)
+        except Exception as error:  # the boundary for commands: every error becomes a reply
+            respond(text=explain(error), response_type="ephemeral")
+
+    def dispatch(self, body: dict[str, Any], client: WebClient, respond) -> None:
+        words = split(body.get("text") or "")
+        make = lambda rest: Request(self.deps, client, respond, body, rest, self.deps.clock.now())  # noqa: E731
+        if not words or words[0] in ("help", "-h", "--help"):
+            topic = self.areas.get(words[1]) if len(words) > 1 else None
+            text = area_help(topic) if topic else overall_help(list(self.areas.values()))
+            respond(text=text, response_type="ephemeral")
+            return
+        if words[0] == "status":
+            self.status(make(parse(words[1:]).only("program")))
+            return
+        area = self.areas.get(words[0].lower())
+        if area is None:
+            raise UsageError(f"There is no area `{words[0][:40]}`.\n" + overall_help(list(self.areas.values())))
+        verb = area.verb(words[1].lower()) if len(words) > 1 else None
+        if verb is None:
+            said = f"`{words[1][:40]}` is not a verb of {area.name}." if len(words) > 1 else "Which verb?"
+            raise UsageError(f"{said}\n{area_help(area)}")
+        try:
+            verb.run(make(parse(words[2:], verb.switches)))
+        except UsageError as error:
+            error.usage = verb.usage  # type: ignore[attr-defined]
+            raise

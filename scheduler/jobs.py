@@ -1,0 +1,68 @@
+"""One scheduler pass (sweep, then delivery) and the APScheduler jobs that run it inside serve/socket.
+
+APScheduler is only the clock: fixed job ids, coalesce, one instance at a time. Several replicas may run
+the same jobs; the outbox's unique keys and row claims keep every message single.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from scheduler.delivery import Outcome, deliver
+from scheduler.sweep import sweep
+from store.db import transaction
+
+log = logging.getLogger("cmo_bot.scheduler")
+
+SWEEP_MINUTES = 5
+DELIVERY_SECONDS = 30
+
+
+@dataclass
+class PassReport:
+    inserted: int = 0
+    cancelled: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def run_pass(engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None = None
+             ) -> PassReport:
+    with transaction(engine) as session:
+        swept = sweep(session, now)
+    report = PassReport(inserted=len(swept.inserted), cancelled=swept.cancelled)
+    report.outcomes = deliver(engine, client, now, alert)
+    return report
+
+
+def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert: Callable[[str], None]
+          ) -> BackgroundScheduler:
+    """Sweep every few minutes (delivery right after), and deliver retries and urgent rows in between."""
+
+    def guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except OperationalError as exc:  # the database is away: the next run picks everything up
+                log.warning("%s skipped, database unavailable: %s", name, exc.orig)
+            except Exception as exc:
+                log.exception("%s failed", name)
+                alert(f"The scheduler's {name} failed: {type(exc).__name__}. It will run again shortly.")
+
+        return run
+
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
+                                                                  "misfire_grace_time": 60})
+    scheduler.add_job(guarded("sweep", lambda: run_pass(engine, client, now(), alert)), "interval",
+                      minutes=SWEEP_MINUTES, id="sweep", next_run_time=now())
+    scheduler.add_job(guarded("delivery", lambda: deliver(engine, client, now(), alert)), "interval",
+                      seconds=DELIVERY_SECONDS, id="delivery")
+    scheduler.start()
+    return scheduler

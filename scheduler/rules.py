@@ -1,0 +1,17 @@
+"""Every area's due rule, in one list: what the sweep asks "what should have been said by now?"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlmodel import Session
+
+from store import digest
+from store.outbox import Due
+
+Rule = Callable[[Session, datetime], Iterable[Due]]
+
+RULES: tuple[Rule, ...] = (
+    digest.due,
+)

@@ -1,0 +1,69 @@
+"""The sweep: ask every rule what is due as of `now`, insert what is new, cancel what no longer is.
+
+One bulk insert with ON CONFLICT DO NOTHING per chunk, so a second sweep is a no-op and the statement
+count does not grow with the number of rows already sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from scheduler.rules import RULES, Rule
+from store.outbox import Outbox, Status, SweepResult, not_before
+from store.programs import Program
+
+CHUNK = 500
+
+
+def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> list[dict]:
+    """Rows (one per recipient) for everything the rules say should have been said by `now`."""
+    programs = {p.id: p for p in session.exec(select(Program).where(Program.active == True))}  # noqa: E712
+    rows: dict[tuple[str, str], dict] = {}
+    for rule in rules:
+        for due in rule(session, now):
+            program = programs.get(due.program_id)
+            if program is None:
+                continue
+            targets = [program.channel_id] if due.to_channel and program.channel_id else []
+            targets += [u for u in due.to_users if u not in targets]
+            for target in targets:
+                rows[(due.key, target)] = {
+                    "key": due.key,
+                    "target": target,
+                    "program_id": due.program_id,
+                    "subject": due.subject,
+                    "due_on": due.due_on,
+                    "not_before": not_before(due.due_on, program.tz, due.urgent),
+                    "urgent": due.urgent,
+                    "text": due.text,
+                    "buttons": [vars(b) for b in due.buttons],
+                    "status": Status.pending,
+                    "created_at": now,
+                }
+    return list(rows.values())
+
+
+def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> SweepResult:
+    rows = collect(session, now, rules)
+    result = SweepResult()
+    wanted = {(r["key"], r["target"]) for r in rows}
+    for pending in session.exec(select(Outbox).where(Outbox.status == Status.pending)):
+        if (pending.key, pending.target) not in wanted:
+            pending.status = Status.cancelled
+            session.add(pending)
+            result.cancelled += 1
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), CHUNK):
+        statement = (
+            insert(Outbox)
+            .values(rows[start : start + CHUNK])
+            .on_conflict_do_nothing(index_elements=["key", "target"])
+            .returning(Outbox.id)
+        )
+        result.inserted.extend(session.exec(statement).scalars())  # type: ignore[call-overload]
+    session.flush()
+    return result

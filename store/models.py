@@ -1,0 +1,7 @@
+"""Every table module, imported once, so SQLModel.metadata is complete for Alembic and the tests."""
+
+from sqlmodel import SQLModel
+
+from store import audit, outbox, programs  # noqa: F401
+
+metadata = SQLModel.metadata

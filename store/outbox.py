@@ -1,0 +1,131 @@
+"""The outbox: every reminder and alert the bot owes, one row per message and recipient.
+
+Due rules (one per area) say what should have been said by an instant; the sweep inserts what is new
+(the unique key makes a second sweep a no-op) and cancels what is no longer due; delivery claims rows,
+posts them and records channel and ts. Correctness lives here, not in APScheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, Date, String, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from store.db import JSONType, UTCDateTime
+
+WORKDAY_START = time(9, 0)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button the delivered message carries (rendered by the scheduler with Block Kit builders)."""
+
+    label: str
+    action_id: str
+    value: str
+    style: str | None = None
+
+
+@dataclass(frozen=True)
+class Due:
+    """One thing a rule says should have been said by now.
+
+    `key` is deterministic (`agreement:17:renewal:60d`) so the same fact never makes two rows;
+    `subject` (`agreement:17`) lets an event cancel everything pending about its record; `due_on` is the
+    program-local calendar day; the message goes out at 09:00 local that day, or at local midnight when
+    `urgent`.
+    """
+
+    key: str
+    program_id: int
+    subject: str
+    due_on: date
+    text: str
+    to_channel: bool = True
+    to_users: tuple[str, ...] = ()
+    urgent: bool = False
+    buttons: tuple[Button, ...] = ()
+
+
+class Status(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    cancelled = "cancelled"
+    dead = "dead"
+
+
+class Outbox(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("key", "target", name="uq_outbox_key_target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, index=True)
+    target: str = Field(max_length=32)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    subject: str = Field(max_length=120, index=True)
+    due_on: date = Field(sa_column=Column(Date, nullable=False))
+    not_before: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    urgent: bool = False
+    text: str
+    buttons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    status: Status = Field(default=Status.pending, sa_type=String(16), index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_error: str | None = Field(default=None, max_length=500)
+    channel: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    late: bool = False
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+@dataclass
+class SweepResult:
+    inserted: list[int] = field(default_factory=list)
+    cancelled: int = 0
+
+
+def not_before(due_on: date, tz: ZoneInfo, urgent: bool) -> datetime:
+    """09:00 local on the due day (local midnight when urgent), as an aware instant."""
+    return datetime.combine(due_on, time(0, 0) if urgent else WORKDAY_START, tzinfo=tz)
+
+
+def cancel(session: Session, *, subject: str, key_prefix: str | None = None) -> int:
+    """An event superseded these reminders: cancel what is still pending about `subject`."""
+    query = select(Outbox).where(Outbox.subject == subject, Outbox.status == Status.pending)
+    count = 0
+    for row in session.exec(query):
+        if key_prefix is None or row.key.startswith(key_prefix):
+            row.status = Status.cancelled
+            session.add(row)
+            count += 1
+    return count
+
+
+def upcoming(session: Session, program_id: int, start: datetime, end: datetime) -> list[Outbox]:
+    """Rows of a program already queued to go out between two instants."""
+    query = select(Outbox).where(
+        Outbox.program_id == program_id,
+        Outbox.status == Status.pending,
+        Outbox.not_before >= start,
+        Outbox.not_before < end,
+    )
+    return list(session.exec(query.order_by(Outbox.not_before)))
+
+
+def sent_since(session: Session, program_ids: list[int], since: datetime) -> int:
+    from sqlalchemy import func
+
+    query = select(func.count()).select_from(Outbox).where(
+        Outbox.program_id.in_(program_ids),  # type: ignore[attr-defined]
+        Outbox.status == Status.sent,
+        Outbox.sent_at >= since,  # type: ignore[operator]
+    )
+    return int(session.exec(query).one())

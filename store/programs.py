@@ -1,0 +1,255 @@
+"""Programs (one customer's manufacturing program) and the roles people hold on them.
+
+Every query a person makes is scoped through `authorize`: it answers the same "no such program" for a
+code that does not exist and for one the caller has no role on, so nothing leaks between customers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holiday_lib
+from sqlalchemy import Column, String, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from store import audit
+from store.audit import Actor
+from store.db import JSONType, UTCDateTime
+from store.errors import Invalid, NotAllowed, NotFound
+
+CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
+CADENCES = ("weekly", "biweekly", "monthly", "off")
+NO_ACCESS = "There is no program here that you can act on. Use `--program CODE` with a program you have a role on."
+
+
+class Role(StrEnum):
+    program_manager = "program_manager"
+    cmo_quality = "cmo_quality"
+    customer_approver = "customer_approver"
+    stability = "stability"
+    regulatory = "regulatory"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.program_manager: "Program managers",
+    Role.cmo_quality: "CMO quality",
+    Role.customer_approver: "Customer approvers",
+    Role.stability: "Stability team",
+    Role.regulatory: "Regulatory contacts",
+}
+
+
+class Program(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True, index=True)
+    customer: str = Field(max_length=200)
+    products: str = Field(default="", max_length=1000)
+    channel_id: str | None = Field(default=None, max_length=32, unique=True)
+    timezone: str = Field(default="UTC", max_length=64)
+    status_cadence: str = Field(default="weekly", max_length=16)
+    holiday_calendar: str = Field(default="", max_length=16)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    active: bool = True
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id", "created_at"})
+
+
+class ProgramMember(SQLModel, table=True):
+    __tablename__ = "program_member"
+    __table_args__ = (UniqueConstraint("program_id", "user_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    user_id: str = Field(max_length=32, index=True)
+    role: Role = Field(sa_type=String(32))
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class Access:
+    """A program the caller may act on, with the roles they hold there."""
+
+    program: Program
+    roles: frozenset[Role]
+    actor: Actor
+
+    def has(self, *roles: Role) -> bool:
+        return self.actor.is_admin or bool(self.roles & set(roles))
+
+    def require(self, *roles: Role, doing: str) -> None:
+        if not self.has(*roles):
+            needed = " or ".join(r.label.lower() for r in roles)
+            raise NotAllowed(f"Only {needed} of {self.program.code} can {doing}.")
+
+
+def validate_code(code: str) -> str:
+    code = code.strip().upper()
+    if not CODE_PATTERN.match(code):
+        raise Invalid("Use 2–20 letters, digits and dashes, starting with a letter or digit (e.g. ACME-001).", "code")
+    return code
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"{name!r} is not a time zone name such as Europe/Berlin.", "timezone") from None
+    return name
+
+
+def validate_holidays(calendar: str) -> str:
+    """A country code with an optional subdivision (`US`, `DE-BY`), as the holidays library knows them."""
+    calendar = calendar.strip().upper()
+    if not calendar:
+        return ""
+    country, _, subdiv = calendar.partition("-")
+    supported = holiday_lib.list_supported_countries()
+    if country not in supported or (subdiv and subdiv not in supported[country]):
+        raise Invalid(f"{calendar!r} is not a holiday calendar; use a country code such as US, GB or DE-BY.",
+                      "holidays")
+    return calendar
+
+
+def create(
+    session: Session,
+    *,
+    actor: Actor,
+    now: datetime,
+    code: str,
+    customer: str,
+    products: str = "",
+    timezone: str = "UTC",
+    status_cadence: str = "weekly",
+    holiday_calendar: str = "",
+    members: dict[Role, list[str]] | None = None,
+    external: frozenset[str] = frozenset(),
+) -> Program:
+    code = validate_code(code)
+    if not customer.strip():
+        raise Invalid("Name the customer.", "customer")
+    if status_cadence not in CADENCES:
+        raise Invalid(f"Cadence must be one of {', '.join(CADENCES)}.", "cadence")
+    if session.exec(select(Program).where(Program.code == code)).first():
+        raise Invalid(f"A program {code} already exists.", "code")
+    program = Program(
+        code=code,
+        customer=customer.strip()[:200],
+        products=products.strip()[:1000],
+        timezone=validate_timezone(timezone),
+        status_cadence=status_cadence,
+        holiday_calendar=validate_holidays(holiday_calendar),
+        created_at=now,
+    )
+    session.add(program)
+    session.flush()
+    audit.record(session, actor=actor, action="created", entity="program", entity_id=program.code,
+                 program_id=program.id, after=program.snapshot(), now=now)
+    for role, user_ids in (members or {}).items():
+        for user_id in user_ids:
+            add_member(session, program, user_id, role, actor=actor, now=now, external=user_id in external)
+    return program
+
+
+def link_channel(session: Session, program: Program, channel_id: str, *, actor: Actor, now: datetime) -> None:
+    taken = session.exec(select(Program).where(Program.channel_id == channel_id)).first()
+    if taken is not None and taken.id != program.id:
+        raise Invalid("That channel already belongs to another program.", "channel")
+    before = program.channel_id
+    program.channel_id = channel_id
+    session.add(program)
+    audit.record(session, actor=actor, action="channel_linked", entity="program", entity_id=program.code,
+                 program_id=program.id, before={"channel_id": before}, after={"channel_id": channel_id}, now=now)
+
+
+def add_member(
+    session: Session, program: Program, user_id: str, role: Role, *, actor: Actor, now: datetime,
+    external: bool = False,
+) -> bool:
+    """Give a role; False when the person already had it (nothing written)."""
+    exists = session.exec(
+        select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
+                                    ProgramMember.role == role)
+    ).first()
+    if exists:
+        return False
+    session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external))
+    audit.record(session, actor=actor, action="role_granted", entity="program", entity_id=program.code,
+                 program_id=program.id, after={"user_id": user_id, "role": role.value, "external": external},
+                 now=now)
+    return True
+
+
+def remove_member(session: Session, program: Program, user_id: str, role: Role, *, actor: Actor,
+                  now: datetime) -> bool:
+    row = session.exec(
+        select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
+                                    ProgramMember.role == role)
+    ).first()
+    if row is None:
+        return False
+    session.delete(row)
+    audit.record(session, actor=actor, action="role_revoked", entity="program", entity_id=program.code,
+                 program_id=program.id, before={"user_id": user_id, "role": role.value}, now=now)
+    return True
+
+
+def members(session: Session, program_id: int, *roles: Role) -> list[ProgramMember]:
+    query = select(ProgramMember).where(ProgramMember.program_id == program_id)
+    if roles:
+        query = query.where(ProgramMember.role.in_(roles))  # type: ignore[attr-defined]
+    return list(session.exec(query.order_by(ProgramMember.role, ProgramMember.user_id)))
+
+
+def user_ids(session: Session, program_id: int, *roles: Role) -> list[str]:
+    """Distinct people holding any of `roles`, in a stable order."""
+    return sorted({m.user_id for m in members(session, program_id, *roles)})
+
+
+def roles_of(session: Session, program_id: int, user_id: str) -> frozenset[Role]:
+    rows = session.exec(
+        select(ProgramMember.role).where(ProgramMember.program_id == program_id, ProgramMember.user_id == user_id)
+    )
+    return frozenset(Role(r) for r in rows)
+
+
+def by_code(session: Session, code: str) -> Program | None:
+    return session.exec(select(Program).where(Program.code == code.strip().upper())).first()
+
+
+def by_channel(session: Session, channel_id: str) -> Program | None:
+    return session.exec(select(Program).where(Program.channel_id == channel_id)).first()
+
+
+def authorize(session: Session, actor: Actor, *, code: str | None = None, channel_id: str | None = None) -> Access:
+    """The program named (or of the channel) if the caller has a role on it or is an admin; else NotFound."""
+    program = by_code(session, code) if code else by_channel(session, channel_id) if channel_id else None
+    if program is None:
+        raise NotFound(NO_ACCESS)
+    roles = roles_of(session, program.id, actor.user_id)
+    if not roles and not actor.is_admin:
+        raise NotFound(NO_ACCESS)
+    return Access(program=program, roles=roles, actor=actor)
+
+
+def visible_to(session: Session, actor: Actor) -> list[Program]:
+    """Every program the caller may see: all for admins, else those they hold a role on."""
+    query = select(Program).where(Program.active == True)  # noqa: E712
+    if not actor.is_admin:
+        mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
+        query = query.where(Program.id.in_(mine))  # type: ignore[union-attr]
+    return list(session.exec(query.order_by(Program.code)))

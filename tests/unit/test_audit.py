@@ -1,0 +1,64 @@
+from datetime import timedelta
+
+from sqlalchemy import delete, update
+
+from store import audit
+from store.audit import AuditEntry
+from store.db import transaction
+from tests import factories
+from tests.conftest import NOW
+
+
+def _trail(engine, rows: int = 5) -> None:
+    with transaction(engine) as session:
+        for i in range(rows):
+            audit.record(session, actor=factories.ADMIN, action="noted", entity="thing", entity_id=i,
+                         now=NOW + timedelta(minutes=i), after={"n": i, "text": "ünïcode <!channel>"})
+
+
+def _verify(engine) -> audit.VerifyReport:
+    with transaction(engine) as session:
+        return audit.verify(session)
+
+
+def test_intact_chain_verifies(engine):
+    _trail(engine)
+    report = _verify(engine)
+    assert report.ok and report.rows == 5, report.summary()
+
+
+def test_edited_row_is_named(engine):
+    _trail(engine)
+    with transaction(engine) as session:
+        session.exec(update(AuditEntry).where(AuditEntry.seq == 3).values(after={"n": 99}))
+    report = _verify(engine)
+    assert not report.ok
+    assert report.problems == ["row 3 was edited after it was written"]
+
+
+def test_deleted_row_is_named(engine):
+    _trail(engine)
+    with transaction(engine) as session:
+        session.exec(delete(AuditEntry).where(AuditEntry.seq == 2))
+    assert _verify(engine).problems == ["row(s) 2 deleted"]
+
+
+def test_deleted_last_rows_are_named(engine):
+    _trail(engine)
+    with transaction(engine) as session:
+        session.exec(delete(AuditEntry).where(AuditEntry.seq >= 4))
+    assert _verify(engine).problems == ["row(s) 4–5 deleted from the end"]
+
+
+def test_rolled_back_change_leaves_no_audit_row(engine):
+    _trail(engine, 1)
+    try:
+        with transaction(engine) as session:
+            audit.record(session, actor=factories.ADMIN, action="noted", entity="thing", entity_id="x", now=NOW)
+            raise RuntimeError("crash in the middle of a command")
+    except RuntimeError:
+        pass
+    report = _verify(engine)
+    assert report.ok and report.rows == 1
+    _trail(engine, 1)
+    assert _verify(engine).rows == 2 and _verify(engine).ok

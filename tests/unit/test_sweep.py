@@ -1,0 +1,75 @@
+from datetime import UTC, date, datetime
+
+from sqlmodel import select
+
+from scheduler.sweep import sweep
+from store import digest
+from store.outbox import Due, Outbox, Status, not_before
+from store.programs import Program
+from tests import factories
+from tests.conftest import NOW
+
+
+def _rule(*dues_by_key):
+    """A due rule yielding the given Due objects, whatever the instant."""
+    return lambda session, now: list(dues_by_key)
+
+
+def _due(program: Program, key: str = "thing:1:reminder", **kw) -> Due:
+    return Due(key=key, program_id=program.id, subject="thing:1", due_on=kw.pop("due_on", date(2026, 11, 2)),
+               text="remember", to_users=("UPM1",), **kw)
+
+
+def test_second_sweep_inserts_nothing(session):
+    program = factories.program(session, NOW)
+    rule = _rule(_due(program))
+    first = sweep(session, NOW, [rule])
+    second = sweep(session, NOW, [rule])
+    assert len(first.inserted) == 2  # the channel and the manager's DM
+    assert second.inserted == [] and second.cancelled == 0
+    targets = sorted(r.target for r in session.exec(select(Outbox)))
+    assert targets == ["CACME001", "UPM1"]
+
+
+def test_no_longer_due_is_cancelled_not_sent(session):
+    program = factories.program(session, NOW)
+    sweep(session, NOW, [_rule(_due(program))])
+    result = sweep(session, NOW, [_rule()])
+    assert result.cancelled == 2
+    assert {r.status for r in session.exec(select(Outbox))} == {Status.cancelled}
+
+
+def test_nine_local_across_dst_and_urgent_midnight():
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    assert not_before(date(2026, 3, 7), ny, False) == datetime(2026, 3, 7, 14, 0, tzinfo=UTC)  # EST
+    assert not_before(date(2026, 3, 8), ny, False) == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)  # EDT
+    assert not_before(date(2026, 11, 1), ny, False) == datetime(2026, 11, 1, 14, 0, tzinfo=UTC)
+    assert not_before(date(2026, 11, 1), ny, True) == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
+
+
+def test_program_without_channel_gets_only_dms(session):
+    program = factories.program(session, NOW, channel=None)
+    sweep(session, NOW, [_rule(_due(program))])
+    assert [r.target for r in session.exec(select(Outbox))] == ["UPM1"]
+
+
+def test_digest_periods():
+    monday, thursday = date(2026, 11, 2), date(2026, 11, 5)
+    assert digest.period_start("weekly", thursday) == monday
+    assert digest.period_start("monthly", thursday) == date(2026, 11, 1)
+    assert digest.period_start("off", thursday) is None
+    # biweekly periods start on Mondays of even ISO weeks (week 45 is odd → the Monday before)
+    assert digest.period_start("biweekly", thursday) == date(2026, 10, 26)
+    assert digest.period_start("biweekly", date(2026, 11, 12)) == date(2026, 11, 9)
+
+
+def test_one_digest_per_period(session):
+    factories.program(session, NOW)
+    first = sweep(session, NOW, [digest.due])
+    again = sweep(session, datetime(2026, 11, 6, 15, tzinfo=UTC), [digest.due])
+    next_week = sweep(session, datetime(2026, 11, 9, 15, tzinfo=UTC), [digest.due])
+    assert (len(first.inserted), len(again.inserted), len(next_week.inserted)) == (1, 0, 1)
+    row = session.exec(select(Outbox).order_by(Outbox.id)).first()
+    assert row.key.endswith(":digest:2026-11-02") and "ACME-001 status" in row.text
