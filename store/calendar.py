@@ -1,0 +1,48 @@
+"""Business days: weekends and the program's holiday calendar (from the maintained `holidays` library).
+
+A program's `holiday_calendar` is a country code with an optional subdivision (`US`, `GB`, `DE-BY`);
+an empty one means weekends only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+
+import holidays as holiday_lib
+
+
+@lru_cache(maxsize=64)
+def _calendar(code: str) -> holiday_lib.HolidayBase | None:
+    if not code:
+        return None
+    country, _, subdiv = code.partition("-")
+    return holiday_lib.country_holidays(country, subdiv=subdiv or None)
+
+
+def is_business_day(day: date, calendar: str = "") -> bool:
+    holidays = _calendar(calendar)
+    return day.weekday() < 5 and (holidays is None or day not in holidays)
+
+
+def add_business_days(start: date, count: int, calendar: str = "") -> date:
+    """The day `count` business days after `start` (before it when negative); `start` itself is not counted."""
+    step = 1 if count >= 0 else -1
+    day, left = start, abs(count)
+    while left:
+        day += timedelta(days=step)
+        if is_business_day(day, calendar):
+            left -= 1
+    return day
+
+
+def business_days_between(start: date, end: date, calendar: str = "") -> int:
+    """Business days after `start` up to and including `end` (negative when `end` is earlier)."""
+    if end < start:
+        return -business_days_between(end, start, calendar)
+    return sum(is_business_day(start + timedelta(days=i), calendar) for i in range(1, (end - start).days + 1))
+
+
+def holiday_name(day: date, calendar: str = "") -> str | None:
+    holidays = _calendar(calendar)
+    return holidays.get(day) if holidays is not None else None
