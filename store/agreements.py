@@ -462,7 +462,8 @@ def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
     expires = agreement.expires_on
     assert expires is not None
     if stage.name == "expiry":
-        return (f":rotating_light: {escape(program.code)}: {what} *expired today, {day(expires)}*.\n"
+        when = f"expired today, {day(expires)}" if stage.on == expires else f"has expired (on {day(expires)})"
+        return (f":rotating_light: {escape(program.code)}: {what} *{when}*.\n"
                 f"Until a renewed or new one is executed the program is not covered by it. To do: record the "
                 f"renewal with `/cmo agreement renew {ref} YYYY-MM-DD`, or execute the new version.")
     left = (expires - stage.on).days

@@ -204,3 +204,27 @@ def test_gate_and_list_say_plainly_what_is_missing(bot, engine):
     assert "Agreements gate not met*: the Quality Agreement expired on Fri 20 Nov 2026" in status
     # someone without a role sees nothing of it
     assert "no program here" in bot.ask("agreement list --program ACME-001", user="UOUT")
+
+
+def test_renewal_and_configured_days_restart_the_series_and_admins_list_every_program(bot, engine):
+    _program(bot, engine)
+    _program(bot, engine, "BETA-002", "CBETA002")
+    assert "120, 45 days before expiry" in bot.ask("agreement reminders 45,120", user="UPM1", channel=CHANNEL)
+    assert "Only program managers" in bot.ask("agreement reminders 30", user="UQA1", channel=CHANNEL)
+    _log(bot, {**EXECUTED_QA, "notice": "30"})  # notice due 2 May 2027; reminders 120 and 45 days before that
+    lines = [line for line in bot.tick(datetime(2027, 1, 2, 14, tzinfo=UTC)) if "agreement:" in line]
+    assert len(lines) == 2 and all(":renewal:120d:2027-06-01" in line for line in lines), lines
+    posted = bot.posts(CHANNEL, lambda c: c.args.get("text", "").startswith(":hourglass"))[-1].args["text"]
+    assert "Notice of non-renewal is due by *Sun 2 May 2027* (30-day notice period)" in posted
+
+    bot.clock.set(datetime(2027, 3, 1, 15, tzinfo=UTC))
+    bot.command("agreement renew QA-1 2029-06-01 --version v1.1", user="UQA1", channel=CHANNEL)
+    bot.slack.wait_for("chat.postMessage", lambda c: "recorded the renewal" in c.args.get("text", ""))
+    # the old term's 45-day reminder (due 18 Mar 2027) never comes; the new term's series starts fresh
+    assert not [line for line in bot.tick(datetime(2027, 3, 18, 14, tzinfo=UTC)) if "agreement:" in line]
+    lines = [line for line in bot.tick(datetime(2029, 1, 2, 14, tzinfo=UTC)) if "agreement:" in line]
+    assert len(lines) == 2 and all(":renewal:120d:2029-06-01" in line for line in lines), lines
+
+    listing = bot.ask("agreement list --all", user="UADMIN")
+    assert "ACME-001" in listing and "QA-1" in listing and "v1.1" in listing
+    assert "No agreements logged" in bot.ask("agreement list", user="UPM1", channel="CBETA002")

@@ -261,3 +261,11 @@ def test_audit_rows_for_each_change(session):
     actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "agreement"))]
     assert actions == ["created", "redline_logged", "executed"]
     assert [r.version for r in ag.redlines(session, agreement.id)] == ["R1"]
+
+
+def test_logged_after_it_expired_the_alert_says_when_and_is_not_late(session):
+    program = factories.program(session, NOW)
+    agreement = _log(session, program, expires=date(2026, 10, 1))
+    [due] = list(ag.due(session, _at(date(2026, 11, 2))))
+    assert due.due_on == date(2026, 11, 2) and due.urgent and due.key.endswith(":expiry:2026-10-01")
+    assert "has expired (on Thu 1 Oct 2026)" in due.text and agreement.ref in due.text
