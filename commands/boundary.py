@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk.errors import SlackClientError
+from sqlalchemy.exc import OperationalError
 
 from commands.args import UsageError
 from store.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
@@ -26,6 +27,9 @@ def explain(error: Exception) -> str:
     if isinstance(error, DomainError):
         icon = next((i for kind, i in ICONS.items() if isinstance(error, kind)), ":x:")
         return f"{icon} {error}"
+    if isinstance(error, OperationalError):
+        log.warning("database unavailable: %s", type(error.orig).__name__)
+        return ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error [ref %s]: %s", ref, type(error).__name__, exc_info=error)
     return f":boom: Something went wrong on our side (ref `{ref}`). Nothing was changed; please try again."
