@@ -26,6 +26,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
         process_before_response=False,
+        user_facing_authorize_error_message=(
+            ":warning: Slack did not confirm the bot's credentials just now. Nothing was changed; try again in a "
+            "moment, and tell your Slack admin if this persists."
+        ),
     )
     app.deps = deps  # type: ignore[attr-defined]  # the CLI's scheduler shares them
     boundary.install(app)

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from slack_bolt import App
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import OperationalError
 
 from commands.args import UsageError
@@ -31,6 +31,10 @@ def explain(error: Exception) -> str:
         log.warning("database unavailable: %s", type(error.orig).__name__)
         return ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."
     ref = uuid.uuid4().hex[:8]
+    if isinstance(error, SlackApiError):
+        code = error.response.get("error") or f"HTTP {error.response.status_code}"
+        log.warning("Slack API error [ref %s]: %s", ref, code)
+        return f":warning: Slack refused a call the bot made (`{code}`, ref `{ref}`). Try again in a moment."
     log.error("unexpected error [ref %s]: %s", ref, type(error).__name__, exc_info=error)
     return f":boom: Something went wrong on our side (ref `{ref}`). Nothing was changed; please try again."
 
