@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import boundary, programs, status
+from commands import boundary, home, programs, status
 from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
@@ -36,4 +36,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
     Router(deps, [module.AREA for module in AREAS], status.run).register(app)
     for module in AREAS:
         module.register(app, deps)
+    home.register(app, deps)
     return app

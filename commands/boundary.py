@@ -7,6 +7,7 @@ import logging
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import OperationalError
@@ -27,6 +28,8 @@ def explain(error: Exception) -> str:
     if isinstance(error, DomainError):
         icon = next((i for kind, i in ICONS.items() if isinstance(error, kind)), ":x:")
         return f"{icon} {error}"
+    if isinstance(error, ValidationError):  # a tampered button value or form field that failed validation
+        return ":x: That request carried data the bot cannot accept. Open it again from Slack."
     if isinstance(error, OperationalError):
         log.warning("database unavailable: %s", type(error.orig).__name__)
         return ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."
