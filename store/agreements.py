@@ -527,8 +527,12 @@ def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
 def coverage_gaps(session: Session, *, program_id: int, on: date) -> list[str]:
     """What keeps the program from being covered on `on`: empty when a Quality Agreement and a Mutual NDA,
     both executed, are in force that day."""
-    agreements = for_program(session, program_id)
-    return [gap for kind in GATE_KINDS if (gap := _gap(kind, agreements, on))]
+    return gaps_of(for_program(session, program_id), on)
+
+
+def gaps_of(agreements: Sequence[Agreement], on: date) -> list[str]:
+    """`coverage_gaps` of one program's agreements already loaded (for bulk callers)."""
+    return [gap for kind in GATE_KINDS if (gap := _gap(kind, list(agreements), on))]
 
 
 def is_covered(session: Session, *, program_id: int, on: date) -> bool:

@@ -228,3 +228,15 @@ def test_renewal_and_configured_days_restart_the_series_and_admins_list_every_pr
     listing = bot.ask("agreement list --all", user="UADMIN")
     assert "ACME-001" in listing and "QA-1" in listing and "v1.1" in listing
     assert "No agreements logged" in bot.ask("agreement list", user="UPM1", channel="CBETA002")
+
+
+def test_people_outside_the_company_see_no_agreements(bot, engine):
+    with transaction(engine) as session:
+        program = factories.program(session, bot.clock.now(), channel=CHANNEL)
+        factories.programs.add_member(session, program, "UAPP2", factories.Role.customer_approver,
+                                      actor=factories.ADMIN, now=bot.clock.now(), external=True)
+    bot.slack.add_channel(CHANNEL, "acme-001", members=["UPM1", "UAPP2"])
+    _log(bot, EXECUTED_QA)
+    for verb in ("list", "show QA-1", "redline QA-1 note", "new"):
+        assert "Only people of the manufacturer" in bot.ask(f"agreement {verb}", user="UAPP2", channel=CHANNEL)
+    assert "QA-1" not in bot.ask("agreement list --all", user="UAPP2")
