@@ -138,23 +138,26 @@ def summary(agreement: Agreement) -> str:
 
 # --- commands ---------------------------------------------------------------------------------------------
 
-def _agreement(req: Request, *roles: Role, doing: str) -> tuple[Program, Agreement, Access]:
-    with req.session() as session:
-        access = req.access(session)
-        access.require_internal("work with agreements")
-        if roles:
-            access.require(*roles, doing=doing)
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
-    return access.program, agreement, access
+def member(req: Request, session, *roles: Role, doing: str = "") -> Access:
+    """The program of the request, for people of the manufacturer holding one of `roles` (any role if none)."""
+    access = req.access(session)
+    access.require_internal("work with agreements")
+    if roles:
+        access.require(*roles, doing=doing)
+    return access
+
+
+def named(req: Request, session, access: Access) -> Agreement:
+    return store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
 
 
 def words(req: Request, count: int) -> None:
     """Exactly `count` words after the verb (more is a typo the person should hear about)."""
     if len(req.args.words) > count:
-        raise UsageError(f"Unexpected `{bk_clip(req.args.words[count])}`.")
+        raise UsageError(f"Unexpected `{_clip(req.args.words[count])}`.")
 
 
-def bk_clip(text: str) -> str:
+def _clip(text: str) -> str:
     return escape(text[:40].replace("`", "'"))
 
 
@@ -162,9 +165,7 @@ def cmd_new(req: Request) -> None:
     req.args.only("program")
     words(req, 0)
     with req.session() as session:
-        access = req.access(session)
-        access.require_internal("work with agreements")
-        access.require(*EDITORS, doing="log agreements")
+        access = member(req, session, *EDITORS, doing="log agreements")
     req.client.views_open(trigger_id=req.trigger_id, view=new_view(access.program, req.user_id))
     req.reply(f"Opened the form to log an agreement of {escape(access.program.code)}.")
 
@@ -179,8 +180,7 @@ def cmd_list(req: Request) -> None:
             visible = {p.id: p for p in programs.visible_to(session, req.actor)
                        if req.actor.is_admin or not programs.is_external(session, p.id, req.user_id)}
         else:
-            access = req.access(session)
-            access.require_internal("work with agreements")
+            access = member(req, session)
             visible = {access.program.id: access.program}
         rows = store.for_programs(session, list(visible))
     zone = next(iter(visible.values())).tz if len(visible) == 1 else UTC
@@ -204,9 +204,8 @@ def cmd_show(req: Request) -> None:
     req.args.only("program")
     words(req, 1)
     with req.session() as session:
-        access = req.access(session)
-        access.require_internal("work with agreements")
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+        access = member(req, session)
+        agreement = named(req, session, access)
         rounds = store.redlines(session, agreement.id)
         docs = store.documents(session, agreement.id)
     today = req.now.astimezone(access.program.tz).date()
@@ -216,10 +215,8 @@ def cmd_show(req: Request) -> None:
 def cmd_redline(req: Request) -> None:
     req.args.only("program", "version", "from")
     with req.session() as session:
-        access = req.access(session)
-        access.require_internal("work with agreements")
-        access.require(*NEGOTIATORS, doing="log redlines")
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+        access = member(req, session, *NEGOTIATORS, doing="log redlines")
+        agreement = named(req, session, access)
         side_word = (req.args.flag("from") or default_side(access).value).lower()
         if side_word not in {s.value for s in Side}:
             raise UsageError("--from is cmo or customer.")
@@ -239,7 +236,9 @@ def _redline_text(agreement: Agreement, redline: store.Redline, user: str) -> st
 def cmd_execute(req: Request) -> None:
     req.args.only("program")
     words(req, 1)
-    program, agreement, _ = _agreement(req, *EDITORS, doing="execute agreements")
+    with req.session() as session:
+        access = member(req, session, *EDITORS, doing="execute agreements")
+        program, agreement = access.program, named(req, session, access)
     if agreement.status not in (Status.draft, Status.negotiation):
         raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
     req.client.views_open(trigger_id=req.trigger_id, view=execute_view(program, agreement))
@@ -251,10 +250,8 @@ def cmd_renew(req: Request) -> None:
     words(req, 2)
     expires = iso_date(req.args.word(1, "the new expiration date (YYYY-MM-DD)"), "new expiration date")
     with req.session() as session:
-        access = req.access(session)
-        access.require_internal("work with agreements")
-        access.require(*EDITORS, doing="renew agreements")
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+        access = member(req, session, *EDITORS, doing="renew agreements")
+        agreement = named(req, session, access)
         store.renew(session, agreement, program=access.program, actor=req.actor, now=req.now, expires_on=expires,
                     version=req.args.flag("version"))
     announce(req.client, access.program, f":repeat: <@{req.user_id}> recorded the renewal of {summary(agreement)}. "
@@ -265,8 +262,7 @@ def cmd_renew(req: Request) -> None:
 def cmd_reminders(req: Request) -> None:
     req.args.only("program")
     with req.session() as session:
-        access = req.access(session)
-        access.require_internal("work with agreements")
+        access = member(req, session)
         program = access.program
         if req.args.words:
             access.require(Role.program_manager, doing="change the reminder days")
