@@ -321,6 +321,8 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
     program = session.get(Program, submission.program_id)
     if not section.strip() or not document.strip():
         raise Invalid("Name the section and the document.")
+    if due_on is not None and due_on > submission.filing_date:
+        raise Invalid(f"An item must be due by the filing date, {day(submission.filing_date)}.")
     last = session.exec(select(func.max(SubmissionItem.number))
                         .where(SubmissionItem.submission_id == submission.id)).one()
     entry = SubmissionItem(
