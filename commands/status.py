@@ -24,4 +24,4 @@ def run(req: Request) -> None:
         lines.append(f"• {local_time(item.at.astimezone(program.tz))} → {to}: {bk.clip(first, 200)}")
     head = f"*{escape(program.code)}: {len(planned)} message(s) planned in the next {DAYS} days*"
     blocks = [bk.section(head)] + [bk.section(line) for line in lines]
-    req.reply(head, bk.message(blocks))
+    req.reply("\n".join([head, *lines]), bk.message(blocks))
