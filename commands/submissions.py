@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
@@ -100,10 +101,11 @@ def person_name(client: WebClient, user: str, fallback: str) -> str:
 def may_file(session, actor: Actor, item_id: int) -> subs.Located:
     """The item, if the caller owns it or manages the program (or does its regulatory work)."""
     located = subs.locate(session, item_id)
-    access = authorize(session, actor, code=located.program.code)
-    if located.item.owner != actor.user_id and not access.has(*MANAGE):
-        raise NotAllowed(f"Only the item's owner, program managers or regulatory contacts of "
-                         f"{located.program.code} can file documents for it.")
+    if located.item.owner != actor.user_id:  # an owner may hold no role: the item was given to them
+        access = authorize(session, actor, code=located.program.code)
+        if not access.has(*MANAGE):
+            raise NotAllowed(f"Only the item's owner, program managers or regulatory contacts of "
+                             f"{located.program.code} can file documents for it.")
     if located.item.status == subs.ItemStatus.not_applicable:
         raise Invalid(f"Item {located.item.number} is marked not applicable.", "item")
     return located
@@ -266,12 +268,18 @@ def cmd_package(req: Request) -> None:
                   "folder; the program has no channel to upload it to.")
         return
     note = f", {plural(len(built.gaps), 'gap')} marked" if draft else ""
-    req.client.files_upload_v2(
-        channel=program.channel_id, content=built.content, filename=built.name, title=built.name,
-        initial_comment=(f":package: {'Draft package' if draft else 'Package'} of "
-                         f"{escape(views.headline(program, submission))} by {bk.mention(req.user_id)}: "
-                         f"{plural(built.documents, 'document')}{note}. SHA-256 of the ZIP: `{built.sha256}`; "
-                         "every file is listed in SHA256SUMS."))
+    try:
+        req.client.files_upload_v2(
+            channel=program.channel_id, content=built.content, filename=built.name, title=built.name,
+            initial_comment=(f":package: {'Draft package' if draft else 'Package'} of "
+                             f"{escape(views.headline(program, submission))} by {bk.mention(req.user_id)}: "
+                             f"{plural(built.documents, 'document')}{note}. SHA-256 of the ZIP: `{built.sha256}`; "
+                             "every file is listed in SHA256SUMS."))
+    except SlackApiError as exc:
+        req.reply(f":warning: {built.name} was built and filed in the program folder (SHA-256 `{built.sha256}`), "
+                  f"but uploading it to <#{program.channel_id}> failed (`{exc.response.get('error')}`); "
+                  "run the command again to retry.")
+        return
     req.reply(f"Uploaded {built.name} to <#{program.channel_id}> (SHA-256 `{built.sha256}`).")
 
 
@@ -312,9 +320,10 @@ def register(app: App, deps: Deps) -> None:
             with transaction(deps.engine) as session:
                 access = authorize(session, actor, code=meta.program)
                 access.require(*MANAGE, doing="start a submission")
-                filing = iso_date(form.filing_date, "filing date") if form.filing_date else None
-                if filing is None:
-                    raise Invalid("Pick the filing date.", "filing_date")
+                try:
+                    filing = date.fromisoformat(form.filing_date)
+                except ValueError:
+                    raise Invalid("Pick the filing date.", "filing_date") from None
                 return subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
                                    title=form.title, filing_date=filing, customer_contact=form.contact or "").id
 

@@ -176,10 +176,7 @@ def test_reminders_on_business_days_once_each_then_overdue_alert(bot, engine):
     assert len(reminders()) == 1 and "14 business days" in reminders()[0]
     attach = bot.posts("UQA1")[-1].args["blocks"][-1]["elements"][0]
     assert attach["action_id"] == "submission_attach"
-    bot.tick(_at(date(2026, 11, 18)))
-    assert len(reminders()) == 1
-    bot.tick(_at(date(2026, 11, 19)))  # 7 business days
-    bot.tick(_at(date(2026, 11, 24)))
+    bot.tick(_at(date(2026, 11, 19)))  # 7 business days (every day in between: tests/unit/test_submissions.py)
     bot.tick(_at(date(2026, 11, 25)))  # 3 business days (26 Nov is Thanksgiving)
     bot.tick(_at(date(2026, 12, 1)))  # the due day itself: no alert yet
     assert [t.split(", in ")[1].split(".")[0] for t in reminders()] == [
@@ -278,3 +275,47 @@ def _verified(zip_bytes: bytes) -> dict[str, bytes]:
     for path, data in contents.items():
         assert hashlib.sha256(data).hexdigest() == listed[path], path
     return contents
+
+
+def test_new_submission_form_errors_and_who_may_start_one(bot, engine):
+    _program(bot, engine)
+    assert "Only program managers or regulatory" in bot.ask("submission new", user="UQA1", channel=CHANNEL)
+    bot.command("submission new", user="URA1", channel=CHANNEL)
+    bot.slack.wait_for("views.open")
+    answer = bot.submit("URA1", {"kind": "dmf_type_ii", "title": "Past", "filing_date": "2026-10-01"}).json()
+    assert answer["response_action"] == "errors" and "future" in answer["errors"]["filing_date"]
+    with transaction(engine) as session:
+        assert session.exec(select(subs.Submission)).all() == []
+
+
+def test_an_owner_without_a_role_files_through_the_button(bot, engine):
+    _program(bot, engine)
+    _submission(engine)
+    assert "now owns SUB-001 item #2" in bot.ask("submission assign SUB-001 2 <@UOUT|olga>", user="UPM1",
+                                                 channel=CHANNEL)
+    asked = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "UOUT")[0]
+    assert "Facility and registration information" in json.dumps(asked.args["blocks"])
+    bot.slack.add_file("F0FEI", "fei.pdf", b"FEI 3001234567", user="UOUT")
+    bot.send.block_action("UOUT", "submission_attach", channel_id=asked.response["channel"])
+    bot.slack.wait_for("views.open")
+    bot.submit("UOUT", {"files": ["F0FEI"]})
+    bot.slack.wait_for("chat.postMessage", lambda c: "Received for" in c.args.get("text", ""))
+    assert _item(engine, 2).status == subs.ItemStatus.received
+    # but the program's other items stay out of reach
+    with transaction(engine) as session:
+        other = subs.item(session, session.exec(select(subs.Submission)).one(), 1)
+    bot.slack.clear()
+    bot.send.block_action("UOUT", "submission_attach", value=str(other.id), channel_id=asked.response["channel"])
+    refusal = bot.slack.wait_for("response_url")[0]
+    assert "no program here" in refusal.args["text"] and bot.slack.calls("views.open") == []
+
+
+def test_a_failed_upload_is_reported_not_hidden(bot, engine):
+    _program(bot, engine)
+    _submission(engine)
+    bot.slack.inject("files.getUploadURLExternal", *[{"error": "not_allowed_token_type"}] * 5)
+    reply = bot.ask("submission package SUB-001 --draft", user="UPM1", channel=CHANNEL)
+    assert "was built and filed" in reply and "not_allowed_token_type" in reply
+    with transaction(engine) as session:
+        assert audit.history(session, entity="submission", entity_id="ACME-001/SUB-001")[-1].action == \
+            "draft_packaged"
