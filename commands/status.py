@@ -12,7 +12,9 @@ DAYS = 14
 
 def run(req: Request) -> None:
     with req.session() as session:
-        program = req.access(session).program
+        access = req.access(session)
+        access.require_internal("see what the bot will send")
+        program = access.program
         planned = upcoming(session, program.id, req.now, DAYS)
     if not planned:
         req.reply(f"Nothing is planned for {escape(program.code)} in the next {DAYS} days.")

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, String, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, select
@@ -32,6 +32,9 @@ from store.filing import Filed
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
+
+if TYPE_CHECKING:  # store.home imports this module for its providers
+    from store.home import Health, Owed
 
 ATTACH_ACTION = "submission_attach"  # the button on owners' DMs and reminders (commands.submissions.Ids)
 REMINDER_STAGES = (14, 7, 3)  # business days before an item is due
@@ -537,3 +540,50 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
 
 def business_days_left(program: Program, today: date, until: date) -> int:
     return business_days_between(today, until, program.holiday_calendar)
+
+
+# --- App Home (store.home providers) -------------------------------------------------------------------
+
+
+def _open_rows(session: Session, program_ids: list[int], owner: str | None = None):
+    if not program_ids:
+        return []
+    query = (
+        select(SubmissionItem, Submission)
+        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+        .where(Submission.program_id.in_(program_ids), SubmissionItem.status.in_(OPEN))  # type: ignore[attr-defined]
+    )
+    if owner is not None:
+        query = query.where(SubmissionItem.owner == owner)
+    return list(session.exec(query.order_by(SubmissionItem.due_on, SubmissionItem.id)))
+
+
+def home_owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
+    """The documents a person still owes, soonest due first, each with its Attach button."""
+    from store.home import Owed
+    by_id = {p.id: p for p in programs}
+    owed = []
+    for entry, submission in _open_rows(session, list(by_id), owner=user_id):
+        program = by_id[submission.program_id]
+        days = (entry.due_on - local_today(program, now)).days
+        when = f"overdue since {day(entry.due_on)}" if days < 0 else f"due {day(entry.due_on)}"
+        owed.append(Owed(program.code, days, f"{submission.ref} #{entry.number} *{escape(entry.document)}* "
+                                              f"({escape(type_name(submission.kind))}), {when}",
+                         (Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),)))
+    return owed
+
+
+def home_health(session: Session, programs: list[Program], now: datetime, health: Health) -> None:
+    """Per program: documents outstanding (overdue among them); the next item due is a deadline."""
+    by_id = {p.id: p for p in programs}
+    counts: dict[int, list[int]] = {}
+    nearest: dict[int, date] = {}
+    for entry, submission in _open_rows(session, list(by_id)):  # ordered by due date
+        program = by_id[submission.program_id]
+        tally = counts.setdefault(program.id, [0, 0])
+        tally[0] += 1
+        tally[1] += entry.due_on < local_today(program, now)
+        nearest.setdefault(program.id, entry.due_on)
+    for program_id, (open_count, late) in counts.items():
+        health.add(program_id, f"{plural(open_count, 'submission document')} outstanding"
+                               + (f" ({late} overdue)" if late else ""), nearest[program_id])

@@ -109,3 +109,13 @@ def test_status_lists_what_will_be_sent_in_the_next_14_days(bot, engine):
     bot.tick("2026-11-02T14:05:00+00:00")
     assert "2 message(s) planned" in bot.ask("status", user="UPM1", channel="CACME001")
     assert "no program here" in bot.ask("status", user="UOUT", channel="CACME001")
+
+
+def test_slack_connect_members_are_marked_external(bot, engine):
+    _create_program(bot)
+    with transaction(engine) as session:
+        program = programs.by_code(session, "ACME-001")
+        assert programs.is_external(session, program.id, "UAPP2")  # Bob, from the customer's workspace
+        assert not programs.is_external(session, program.id, "UAPP1")
+    assert "Only people of the manufacturer" in bot.ask("program status --program ACME-001", user="UAPP2")
+    assert "ACME-001" in bot.ask("program list", user="UAPP2")

@@ -259,3 +259,20 @@ def test_a_file_changed_on_disk_is_not_packaged(session, tmp_path):
     (tmp_path / row.path).write_bytes(b"tampered")
     with pytest.raises(Conflict, match="changed on disk"):
         package.build(session, root=tmp_path, program=program, submission=submission, now=NOW)
+
+
+def test_app_home_owed_and_health(session):
+    from store import home
+
+    program, submission = _sub(session, subs.SubmissionType.other)  # items 1 and 3 owned by UQA1, 2 by URA1
+    subs.set_due(session, entry=subs.item(session, submission, 3), due_on=date(2026, 11, 20), actor=PM, now=NOW)
+    subs.mark_not_applicable(session, entry=subs.item(session, submission, 1), actor=PM, now=NOW)
+    owed = home.owed(session, "UQA1", [program], _at(date(2026, 11, 23)))
+    assert [o.text.split(" *")[0] for o in owed] == ["SUB-001 #3"]
+    assert owed[0].rank == -3 and "overdue since Fri 20 Nov 2026" in owed[0].text
+    assert owed[0].buttons[0].action_id == "submission_attach" and owed[0].buttons[0].value == str(
+        subs.item(session, submission, 3).id)
+    assert home.owed(session, "UQA1", [], NOW) == []
+    health = home.health(session, [program], _at(date(2026, 11, 23)))
+    assert health.fragments[program.id] == ["2 submission documents outstanding (1 overdue)"]
+    assert health.deadlines[program.id] == date(2026, 11, 20)
