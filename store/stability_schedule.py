@@ -39,7 +39,7 @@ ICH_CONDITIONS: tuple[Condition, ...] = (
     Condition("INT30", "30 °C / 65 % RH intermediate", Kind.intermediate),
     Condition("ACC40", "40 °C / 75 % RH accelerated", Kind.accelerated),
     Condition("REF5", "5 °C refrigerated", Kind.long_term),
-    Condition("FRZ20", "−20 °C frozen", Kind.long_term),
+    Condition("FRZ20", "-20 °C frozen", Kind.long_term),
     Condition("IVB30", "30 °C / 75 % RH zone IVb", Kind.long_term),
 )
 ICH_BY_CODE = {c.code: c for c in ICH_CONDITIONS}
