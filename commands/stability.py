@@ -401,7 +401,8 @@ def register(app: App, deps: Deps) -> None:
             store.record_pull(session, program=program, pull=pull, actor=access.actor, now=now,
                               pulled_on=now.astimezone(program.tz).date())
             text = pulled_text(study, pull, access.actor.user_id)
-        respond(text=text, response_type="ephemeral", replace_original=False)
-        if program.channel_id and (body.get("channel") or {}).get("id") != program.channel_id:
+        if program.channel_id:  # the program sees who pulled, wherever the button was pressed
             client.chat_postMessage(channel=program.channel_id, text=text)
+        if (body.get("channel") or {}).get("id") != program.channel_id:
+            respond(text=text, response_type="ephemeral", replace_original=False)
 

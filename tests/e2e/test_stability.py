@@ -109,8 +109,11 @@ def test_reminders_mark_pulled_button_and_missed_alert(bot, engine):
     bot.clock.set(datetime(2027, 10, 20, 15, tzinfo=UTC))
     bot.send.block_action("UAPP1", "stability_mark_pulled", channel_id=CHANNEL)  # a customer approver may not
     assert "Only stability team" in str(bot.slack.wait_for("response_url")[0].args)
-    bot.send.block_action("USTAB1", "stability_mark_pulled", channel_id=CHANNEL)
+    dm_reminder = bot.slack.messages(bot.posts("USTAB1")[-1].response["channel"])[-1]
+    bot.send.block_action("USTAB1", "stability_mark_pulled", message=dm_reminder)  # pressed in the DM
     bot.slack.wait_for("response_url", lambda c: "recorded as pulled" in c.args.get("text", ""))
+    announced = bot.slack.wait_for("chat.postMessage", lambda c: "recorded as pulled" in c.args.get("text", ""))
+    assert announced[0].args["channel"] == CHANNEL and "<@USTAB1>" in announced[0].args["text"]
     with transaction(engine) as session:
         pull = stability.find_pull(session, session.get(stability.StabilityStudy, study_id), "LT25", 9)
         assert pull.pulled_on.isoformat() == "2027-10-20" and pull.pulled_by == "USTAB1" and not pull.deviation

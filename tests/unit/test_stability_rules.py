@@ -165,3 +165,23 @@ def test_results_late_reminder_once_and_stopped_by_results(session):
     assert {r.status for r in session.exec(select(Outbox).where(Outbox.key.like("%results-late")))} == {
         Status.cancelled}
     assert sweep(session, datetime(2027, 2, 20, 15, tzinfo=UTC), RULES).inserted == []
+
+
+def test_digest_lines_show_upcoming_missed_and_late(session):
+    from store.digest import compose
+    from store.stability_rules import digest_section
+
+    program = factories.program(session, CREATED)
+    study = make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 3, 6]})
+    assert digest_section(session, program, date(2027, 1, 10)) == []
+    lines = digest_section(session, program, date(2027, 4, 20))
+    assert len(lines) == 2 and "missed pull" in lines[0] and "0 months" in lines[0] and "3 months" in lines[1]
+    pull = stability.find_pull(session, study, "LT25", 0)
+    stability.record_pull(session, program=program, pull=pull, actor=factories.ADMIN,
+                          now=datetime(2027, 4, 20, 15, tzinfo=UTC), pulled_on=date(2027, 4, 20))
+    stability.submit_to_lab(session, program=program, pull=pull, actor=factories.ADMIN,
+                            now=datetime(2027, 4, 20, 15, tzinfo=UTC), lab="QC", sample_ids="S-1",
+                            submitted_on=date(2027, 4, 20), results_due_on=date(2027, 4, 25))
+    assert pull.deviation is True
+    text = compose(session, program, date(2027, 4, 27))
+    assert "stability pull" in text and "results overdue for 1 pull" in text and "missed" not in text
