@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import digest, stability_rules
+from store import agreements, digest, stability_rules
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
 
 RULES: tuple[Rule, ...] = (
     digest.due,
+    agreements.due,
     stability_rules.due,
 )
