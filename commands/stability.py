@@ -107,8 +107,14 @@ def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
 # ---------------------------------------------------------------- commands
 
 
+def no_words(req: Request) -> None:
+    if req.args.words:
+        raise UsageError(f"`{req.args.words[0][:30]}` is not understood here; this verb takes only options.")
+
+
 def cmd_new(req: Request) -> None:
     req.args.only("program")
+    no_words(req)
     with req.session() as session:
         access = req.access(session)
         access.require(*PLANNERS, doing="create stability studies")
@@ -121,6 +127,7 @@ def cmd_new(req: Request) -> None:
 
 def cmd_list(req: Request) -> None:
     req.args.only("program")
+    no_words(req)
     with req.session() as session:
         program = req.access(session).program
         rows = [(s.code, s.product, s.placed_on.isoformat(), f"{s.duration_months} m",
@@ -145,6 +152,7 @@ def cmd_schedule(req: Request) -> None:
 
 def cmd_pulls(req: Request) -> None:
     req.args.only("program", "days")
+    no_words(req)
     days_text = req.args.flag("days") or "30"
     if not days_text.isdigit() or not 1 <= int(days_text) <= 366:
         raise UsageError("--days is a number of days from 1 to 366.")
