@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot import downloads
+from commands import home
 from commands.args import UsageError, iso_date
 from commands.boundary import explain, tell
 from commands.deps import Deps
@@ -411,6 +412,8 @@ def register(app: App, deps: Deps) -> None:
             text = pulled_text(study, pull, access.actor.user_id)
         if program.channel_id:  # the program sees who pulled, wherever the button was pressed
             client.chat_postMessage(channel=program.channel_id, text=text)
-        if (body.get("channel") or {}).get("id") != program.channel_id:
-            respond(text=text, response_type="ephemeral", replace_original=False)
+        if (body.get("container") or {}).get("type") == "view":  # pressed in App Home: refresh it
+            home.publish(deps, client, access.actor.user_id)
+        elif (body.get("channel") or {}).get("id") != program.channel_id:  # pressed in a DM
+            tell(client, body, text, respond)
 

@@ -41,8 +41,10 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
-OWED: tuple[OwedProvider, ...] = ()
-HEALTH: tuple[HealthProvider, ...] = ()
+from store import stability_rules  # noqa: E402  (the areas' providers import Owed and Health from here)
+
+OWED: tuple[OwedProvider, ...] = (stability_rules.owed,)
+HEALTH: tuple[HealthProvider, ...] = (stability_rules.health,)
 
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:

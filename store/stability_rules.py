@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
@@ -20,6 +21,9 @@ from store.markup import day, escape
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
 from store.stability import StabilityPull, StabilityStudy
+
+if TYPE_CHECKING:  # store.home imports this module to list its providers
+    from store.home import Health, Owed
 
 NOTICE_DAYS = 7
 SETTLED_AFTER = timedelta(days=92)  # a missed alert or late-results reminder older than this is history
@@ -144,3 +148,52 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
     if late:
         lines.append(f"• :hourglass: stability results overdue for {len(late)} pull(s)")
     return lines
+
+
+# ---------------------------------------------------------------- App Home
+
+HOME_AHEAD = timedelta(days=NOTICE_DAYS)
+
+
+def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
+    """Pulls the person's stability teams should make: window open, due within 7 days, or missed."""
+    from store.home import Owed
+
+    ids = {p.id for p in programs}
+    teams = set(session.exec(select(ProgramMember.program_id).where(
+        ProgramMember.user_id == user_id, ProgramMember.role == Role.stability,
+        ProgramMember.program_id.in_(ids))))  # type: ignore[attr-defined]
+    if not teams:
+        return []
+    items = []
+    for pull, study, program in _joined(session, StabilityPull.program_id.in_(teams),  # type: ignore[attr-defined]
+                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+                                        StabilityPull.opens_on <= now.date() + HOME_AHEAD,
+                                        StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
+        today = now.astimezone(program.tz).date()
+        entered = study.created_at.astimezone(program.tz).date()
+        if pull.closes_on < entered or (pull.opens_on > today and pull.due_on - HOME_AHEAD > today):
+            continue
+        head = ":rotating_light: missed pull" if pull.closes_on < today else "stability pull"
+        items.append(Owed(program.code, (pull.due_on - today).days, f"{head}: {describe(study, pull)}",
+                          (Button("Mark pulled", MARK_PULLED, str(pull.id), "primary"),)))
+    return items
+
+
+def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
+    """Per program: open pulls in the next 14 days and missed pulls; the next pull date is a deadline."""
+    upcoming: dict[int, list[date]] = defaultdict(list)
+    missed: dict[int, int] = defaultdict(int)
+    for pull, study, program in _joined(session, StabilityPull.program_id.in_({p.id for p in programs}),  # type: ignore
+                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+                                        StabilityPull.due_on <= now.date() + timedelta(days=15),
+                                        StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
+        today = now.astimezone(program.tz).date()
+        if pull.closes_on < today:
+            missed[program.id] += pull.closes_on >= study.created_at.astimezone(program.tz).date()
+        elif pull.due_on <= today + timedelta(days=14):
+            upcoming[program.id].append(pull.due_on)
+    for program_id in sorted(set(upcoming) | {k for k, v in missed.items() if v}):
+        parts = [f"{len(upcoming[program_id])} pull(s) in 14 days"] if upcoming[program_id] else []
+        parts += [f":rotating_light: {missed[program_id]} missed pull(s)"] if missed[program_id] else []
+        result.add(program_id, "stability: " + ", ".join(parts), min(upcoming[program_id], default=None))

@@ -224,3 +224,26 @@ def test_results_from_a_file_then_the_data_package(bot, engine):
         content = (files_dir / path).read_bytes()
         assert hashlib.sha256(content).hexdigest() == digest and digest in reply
         assert content == uploaded[Path(path).name]["bytes"]
+
+
+def test_app_home_lists_pulls_and_marks_them_pulled(bot, engine):
+    _program(bot, engine)
+    study_id = _study(engine, conditions=("LT25",), time_points={"LT25": [0, 3]})
+    bot.clock.set(datetime(2027, 4, 26, 15, tzinfo=UTC))  # the 3-month pull is due 30 Apr; time zero was missed
+    bot.send.event({"type": "app_home_opened", "user": "USTAB1", "channel": "D0HOME", "tab": "home"})
+    bot.slack.wait_for("views.publish", lambda c: c.args.get("user_id") == "USTAB1")
+    home = str(bot.slack.home_view("USTAB1")["blocks"])
+    assert "missed pull" in home and "3 months" in home and "Mark pulled" in home
+    with transaction(engine) as session:
+        pull = stability.find_pull(session, session.get(stability.StabilityStudy, study_id), "LT25", 3)
+    bot.send.block_action("USTAB1", "stability_mark_pulled", value=str(pull.id), view=bot.slack.home_view("USTAB1"))
+    bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == CHANNEL
+                       and "3-month pull recorded" in c.args.get("text", ""))
+    with transaction(engine) as session:
+        assert session.get(stability.StabilityPull, pull.id).pulled_on.isoformat() == "2027-04-26"
+    bot.slack.wait_for("views.publish", lambda c: c.args.get("user_id") == "USTAB1", count=2)
+    assert "3 months" not in str(bot.slack.home_view("USTAB1")["blocks"])
+    # a forged button value for a pull of a program the person has no role on is refused like any unknown one
+    bot.send.block_action("UOUT", "stability_mark_pulled", value=str(pull.id), view=bot.slack.home_view("USTAB1"))
+    refused = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "UOUT")
+    assert "no program here" in refused[0].args["text"]

@@ -185,3 +185,20 @@ def test_digest_lines_show_upcoming_missed_and_late(session):
     assert pull.deviation is True
     text = compose(session, program, date(2027, 4, 27))
     assert "stability pull" in text and "results overdue for 1 pull" in text and "missed" not in text
+
+
+def test_home_owed_and_health(session):
+    from store.home import health, owed
+    from store.stability_rules import owed as stability_owed
+
+    program = factories.program(session, CREATED)
+    make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 3, 9]})
+    now = datetime(2027, 4, 26, 15, tzinfo=UTC)  # 3-month pull due 30 Apr; the 0-month one was missed
+    items = stability_owed(session, "USTAB1", [program], now)
+    assert [(i.rank, i.text.startswith(":rotating_light: missed pull")) for i in items] == [(-85, True), (4, False)]
+    assert items[0].buttons[0].action_id == "stability_mark_pulled"
+    assert stability_owed(session, "UPM1", [program], now) == []
+    assert [i.rank for i in owed(session, "USTAB1", [program], now)][:2] == [-85, 4]
+    fragments = health(session, [program], now)
+    assert fragments.fragments[program.id] == ["stability: 1 pull(s) in 14 days, :rotating_light: 1 missed pull(s)"]
+    assert fragments.deadlines[program.id] == date(2027, 4, 30)
