@@ -9,7 +9,6 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from store import agreements_home
 from store.outbox import Button
 from store.programs import Program
 
@@ -42,11 +41,17 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
+from store import agreements_home, stability_rules, submissions  # noqa: E402  (the areas' providers import Owed and Health)
+
 OWED: tuple[OwedProvider, ...] = (
     agreements_home.owed,
+    stability_rules.owed,
+    submissions.home_owed,
 )
 HEALTH: tuple[HealthProvider, ...] = (
     agreements_home.health,
+    stability_rules.health,
+    submissions.home_health,
 )
 
 
