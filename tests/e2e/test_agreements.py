@@ -240,3 +240,21 @@ def test_people_outside_the_company_see_no_agreements(bot, engine):
     for verb in ("list", "show QA-1", "redline QA-1 note", "new"):
         assert "Only people of the manufacturer" in bot.ask(f"agreement {verb}", user="UAPP2", channel=CHANNEL)
     assert "QA-1" not in bot.ask("agreement list --all", user="UAPP2")
+
+
+def test_a_forged_filing_form_fetches_nothing(bot, engine):
+    import json
+
+    _program(bot, engine)
+    _log(bot, EXECUTED_QA)
+    shared = bot.slack.add_file("FOK", "ok.pdf", b"ok")
+    bot.slack.add_file("FSECRET", "someone else's.pdf", b"secret")
+    message = {**bot.slack.add_message(CHANNEL, "signed", "UPM1"), "files": [shared]}
+    bot.send.message_shortcut("file_to_program", "UPM1", CHANNEL, message)
+    view = bot.slack.wait_for("views.open", count=2)[-1].response["view"]
+    forged = json.loads(view["private_metadata"])
+    forged["file_ids"] = ["FSECRET"]
+    body = bot.send.view_submission("UPM1", {**view, "private_metadata": json.dumps(forged)},
+                                    {"target": "agreements|ACME-001|QA-1|original"}).json()
+    assert body["response_action"] == "errors" and "altered" in body["errors"]["target"]
+    assert not bot.slack.calls("files.info")
