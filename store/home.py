@@ -49,7 +49,6 @@ OWED: tuple[OwedProvider, ...] = (
     submissions.home_owed,
 )
 HEALTH: tuple[HealthProvider, ...] = (
-    agreements_home.health,
     stability_rules.health,
     submissions.home_health,
 )

@@ -272,7 +272,7 @@ def test_logged_after_it_expired_the_alert_says_when_and_is_not_late(session):
 
 
 def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
-    from store import home
+    from store import agreements_home, home
 
     program = factories.program(session, NOW)
     _log(session, program, kind=Kind.quality, expires=date(2027, 6, 1), notice=30)
@@ -281,6 +281,7 @@ def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
     assert [i.rank for i in items] == [85]
     assert "notice of non-renewal due Sun 2 May 2027" in items[0].text and home.owed(
         session, "UQA1", [program], _at(date(2027, 2, 6))) == []
-    health = home.health(session, [program], NOW)
+    health = home.Health()
+    agreements_home.health(session, [program], NOW, health)
     assert health.fragments[program.id] == [":warning: agreements gate not met (no current executed Mutual NDA)"]
     assert health.deadlines[program.id] == date(2027, 6, 1)
