@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
+from store import stability_rules, submissions
 from store.outbox import Button
 from store.programs import Program
 
@@ -41,10 +42,14 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
-from store import stability_rules  # noqa: E402  (the areas' providers import Owed and Health from here)
-
-OWED: tuple[OwedProvider, ...] = (stability_rules.owed,)
-HEALTH: tuple[HealthProvider, ...] = (stability_rules.health,)
+OWED: tuple[OwedProvider, ...] = (
+    stability_rules.owed,
+    submissions.home_owed,
+)
+HEALTH: tuple[HealthProvider, ...] = (
+    stability_rules.health,
+    submissions.home_health,
+)
 
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
