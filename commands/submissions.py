@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks as bk
 from bot import downloads
 from commands import submissions_views as views
-from commands.args import iso_date, user_id
+from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
@@ -157,9 +157,12 @@ def _submission_item(req: Request, session, doing: str, roles=MANAGE):
 
 def cmd_new(req: Request) -> None:
     req.args.only("program")
+    if req.args.words:
+        raise UsageError("`new` takes no words: the form asks for the type, title and filing date.")
     with req.session() as session:
         program = _manage(req, session, "start a submission")
     req.client.views_open(trigger_id=req.trigger_id, view=views.new_view(program))
+    req.reply(f"Opened the new-submission form for {escape(program.code)}.")
 
 
 def cmd_list(req: Request) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -196,6 +197,11 @@ def _record(session: Session, program: Program, submission: Submission, *, actor
                  program_id=program.id, before=before, after=after, now=now)
 
 
+def clean(text: str | None, limit: int) -> str:
+    """People's text without control characters (PostgreSQL refuses NUL), trimmed and clipped."""
+    return "".join(ch for ch in (text or "") if unicodedata.category(ch)[0] != "C").strip()[:limit]
+
+
 def local_today(program: Program, now: datetime) -> date:
     return now.astimezone(program.tz).date()
 
@@ -216,14 +222,14 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
         kind = SubmissionType(kind)
     except ValueError:
         raise Invalid("Choose a submission type.", "kind") from None
-    title = (title or "").strip()
+    title = clean(title, 200)
     if not title:
         raise Invalid("Give the submission a title.", "title")
     if filing_date <= local_today(program, now):
         raise Invalid("The filing date must be in the future.", "filing_date")
     last = session.exec(select(func.max(Submission.number)).where(Submission.program_id == program.id)).one()
-    submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title[:200],
-                            filing_date=filing_date, customer_contact=(customer_contact or "").strip()[:200],
+    submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title,
+                            filing_date=filing_date, customer_contact=clean(customer_contact, 200),
                             created_by=actor.user_id, created_at=now)
     session.add(submission)
     session.flush()
@@ -269,7 +275,7 @@ def items(session: Session, submission: Submission) -> list[SubmissionItem]:
 def item(session: Session, submission: Submission, number: str | int) -> SubmissionItem:
     text = str(number).strip().lstrip("#")
     found = None
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 7:
         found = session.exec(select(SubmissionItem).where(SubmissionItem.submission_id == submission.id,
                                                           SubmissionItem.number == int(text))).first()
     if found is None:
@@ -322,15 +328,16 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
              document: str, source: str = "", owner: str | None = None, due_on: date | None = None
              ) -> SubmissionItem:
     program = session.get(Program, submission.program_id)
-    if not section.strip() or not document.strip():
+    section, document, source = clean(section, 200), clean(document, 300), clean(source, 100)
+    if not section or not document:
         raise Invalid("Name the section and the document.")
     if due_on is not None and due_on > submission.filing_date:
         raise Invalid(f"An item must be due by the filing date, {day(submission.filing_date)}.")
     last = session.exec(select(func.max(SubmissionItem.number))
                         .where(SubmissionItem.submission_id == submission.id)).one()
     entry = SubmissionItem(
-        submission_id=submission.id, number=(last or 0) + 1, section=section.strip()[:200],
-        document=document.strip()[:300], source=source.strip()[:100], owner=owner,
+        submission_id=submission.id, number=(last or 0) + 1, section=section, document=document,
+        source=source, owner=owner,
         due_on=due_on or add_business_days(submission.filing_date, -DEFAULT_BUFFER, program.holiday_calendar),
     )
     session.add(entry)
@@ -394,8 +401,9 @@ def attach(session: Session, *, entry: SubmissionItem, filed: Filed, name: str, 
            slack_file_id: str = "") -> SubmissionFile:
     """A document handed in: kept with its checksum; a file of the same name is a new version of it.
     The item becomes received (an approved item needs approving again) and its reminders stop."""
+    name = clean(name, 150) or filed.path.name
     same = [f for f in files(session, [entry.id]) if f.name == name]
-    row = SubmissionFile(item_id=entry.id, name=name[:150], path=filed.path.as_posix(), sha256=filed.sha256,
+    row = SubmissionFile(item_id=entry.id, name=name, path=filed.path.as_posix(), sha256=filed.sha256,
                          size=filed.size, version=len(same) + 1, slack_file_id=slack_file_id[:32],
                          received_at=now, received_by=actor.user_id, received_by_name=actor.name[:255])
     session.add(row)
