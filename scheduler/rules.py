@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import digest, submissions
+from store import agreements, digest, submissions
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
 
 RULES: tuple[Rule, ...] = (
     digest.due,
+    agreements.due,
     submissions.due,
 )
