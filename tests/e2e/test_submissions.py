@@ -319,3 +319,18 @@ def test_a_failed_upload_is_reported_not_hidden(bot, engine):
     with transaction(engine) as session:
         assert audit.history(session, entity="submission", entity_id="ACME-001/SUB-001")[-1].action == \
             "draft_packaged"
+
+
+def test_the_generic_file_to_program_shortcut_also_files_submission_items(bot, engine):
+    _program(bot, engine)
+    _submission(engine)
+    item = _item(engine, 3)  # certificates of analysis, owned by UQA1
+    message = _shared_message(bot, "F0COA", "CoA B-1042.pdf", b"CoA of B-1042")
+    bot.send.message_shortcut("file_to_program", "UQA1", CHANNEL, message)
+    view = _view(bot.slack.wait_for("views.open")[0])
+    values = [o["value"] for o in view["blocks"][1]["element"]["options"]]
+    assert f"submissions|{item.id}" in values
+    bot.submit("UQA1", {"target": f"submissions|{item.id}"})
+    told = bot.slack.wait_for("chat.postMessage", lambda c: "Received for" in c.args.get("text", ""))[0]
+    assert hashlib.sha256(b"CoA of B-1042").hexdigest() in told.args["text"]
+    assert _item(engine, 3).status == subs.ItemStatus.received
