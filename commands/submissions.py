@@ -102,11 +102,10 @@ def person_name(client: WebClient, user: str, fallback: str) -> str:
 def may_file(session, actor: Actor, item_id: int) -> subs.Located:
     """The item, if the caller owns it or manages the program (or does its regulatory work)."""
     located = subs.locate(session, item_id)
-    if located.item.owner != actor.user_id:  # an owner may hold no role: the item was given to them
-        access = authorize(session, actor, code=located.program.code)
-        if not access.has(*MANAGE):
-            raise NotAllowed(f"Only the item's owner, program managers or regulatory contacts of "
-                             f"{located.program.code} can file documents for it.")
+    access = authorize(session, actor, code=located.program.code)
+    if located.item.owner != actor.user_id and not access.has(*MANAGE):
+        raise NotAllowed(f"Only the item's owner, program managers or regulatory contacts of "
+                         f"{located.program.code} can file documents for it.")
     if located.item.status == subs.ItemStatus.not_applicable:
         raise Invalid(f"Item {located.item.number} is marked not applicable.", "item")
     return located

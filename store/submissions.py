@@ -331,6 +331,8 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
     section, document, source = clean(section, 200), clean(document, 300), clean(source, 100)
     if not section or not document:
         raise Invalid("Name the section and the document.")
+    if owner is not None:
+        require_member(session, program, owner)
     if due_on is not None and due_on > submission.filing_date:
         raise Invalid(f"An item must be due by the filing date, {day(submission.filing_date)}.")
     last = session.exec(select(func.max(SubmissionItem.number))
@@ -355,7 +357,16 @@ def remove_item(session: Session, *, entry: SubmissionItem, actor: Actor, now: d
     _record(session, program, submission, actor=actor, now=now, action="item_removed", before=entry.snapshot())
 
 
+def require_member(session: Session, program: Program, user_id: str) -> None:
+    """Owners hold a role on the program: nobody outside it is asked for, or files, its documents."""
+    if not session.exec(select(ProgramMember.id).where(ProgramMember.program_id == program.id,
+                                                       ProgramMember.user_id == user_id)).first():
+        raise Invalid(f"<@{escape(user_id)}> holds no role on {program.code}; give them one first "
+                      "(`/cmo program roles add @person ROLE`).", "owner")
+
+
 def assign(session: Session, *, entry: SubmissionItem, owner: str, actor: Actor, now: datetime) -> SubmissionItem:
+    require_member(session, _context(session, entry)[0], owner)
     return _change(session, entry, actor=actor, now=now, action="item_assigned", owner=owner)
 
 
@@ -430,10 +441,9 @@ def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
         .where(SubmissionItem.status != ItemStatus.not_applicable, Program.active == True)  # noqa: E712
     )
     if not actor.is_admin:
-        managed = select(ProgramMember.program_id).where(
-            ProgramMember.user_id == actor.user_id,
-            ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore[attr-defined]
-        query = query.where((SubmissionItem.owner == actor.user_id)
+        mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
+        managed = mine.where(ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore
+        query = query.where(Program.id.in_(mine), (SubmissionItem.owner == actor.user_id)  # type: ignore
                             | Program.id.in_(managed))  # type: ignore[union-attr]
     rows = session.exec(query.order_by(SubmissionItem.owner != actor.user_id, Program.code,  # type: ignore[arg-type]
                                        Submission.number, SubmissionItem.number).limit(limit))

@@ -290,3 +290,14 @@ def test_hostile_text_is_cleaned_and_odd_numbers_are_not_found(session):
             subs.item(session, submission, odd)
     with pytest.raises(NotFound):
         subs.by_ref(session, program, "SUB-\x00")
+
+
+def test_owners_must_hold_a_role_and_outsiders_see_nothing_to_file(session):
+    program, submission = _sub(session, subs.SubmissionType.other)
+    with pytest.raises(Invalid, match="holds no role"):
+        subs.assign(session, entry=subs.item(session, submission, 1), owner="UOUT", actor=PM, now=NOW)
+    with pytest.raises(Invalid, match="holds no role"):
+        subs.add_item(session, submission=submission, actor=PM, now=NOW, section="S", document="D", owner="UOUT")
+    assert subs.fileable(session, Actor("UOUT", "Olga")) == []
+    assert [c.item.number for c in subs.fileable(session, QA)] == [1, 3]  # own items only
+    assert len(subs.fileable(session, PM)) == 3  # a manager files for anyone
