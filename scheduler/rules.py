@@ -7,11 +7,12 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import digest
+from store import batches_rules, digest
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
 
 RULES: tuple[Rule, ...] = (
     digest.due,
+    batches_rules.due,
 )
