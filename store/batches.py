@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Date, String, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, select
 
-from store import audit, outbox
+from store import agreements, audit, outbox
 from store.audit import Actor, AuditEntry
 from store.calendar import business_days_between
 from store.db import UTCDateTime
@@ -271,7 +271,7 @@ def _audit(session: Session, program: Program, batch: Batch, action: str, *, act
 
 
 def ready(session: Session, program: Program, *, batch_no: str, product: str = "", release_by: date | None = None,
-          actor: Actor, now: datetime, record: Filed | None = None, record_name: str | None = None) -> Batch:
+          actor: Actor, now: datetime) -> Batch:
     """Record that a batch record is available for the customer's review."""
     batch_no = validate_batch_no(batch_no)
     existing = session.exec(select(Batch).where(Batch.program_id == program.id, Batch.batch_no == batch_no)).first()
@@ -284,13 +284,21 @@ def ready(session: Session, program: Program, *, batch_no: str, product: str = "
     batch = Batch(program_id=program.id, batch_no=batch_no, product=(product or "").strip()[:200],
                   release_by=release_by, ready_at=now, ready_on=today, ready_by=actor.user_id,
                   round_started_on=today)
-    if record is not None:
-        batch.record_name, batch.record_path, batch.record_sha256 = record_name, str(record.path), record.sha256
     session.add(batch)
     session.flush()
-    _audit(session, program, batch, "ready", actor=actor, now=now,
-           after={**batch.snapshot(), "record_name": batch.record_name, "record_path": batch.record_path})
+    _audit(session, program, batch, "ready", actor=actor, now=now, after=batch.snapshot())
     return batch
+
+
+def attach_record(session: Session, program: Program, batch: Batch, *, filed: Filed, name: str, actor: Actor,
+                  now: datetime) -> None:
+    """The executed batch record file, filed in the program folder, linked to the batch by its SHA-256."""
+    before = {"record_name": batch.record_name, "record_sha256": batch.record_sha256}
+    batch.record_name, batch.record_path, batch.record_sha256 = name[:255], str(filed.path), filed.sha256
+    session.add(batch)
+    _audit(session, program, batch, "record_filed", actor=actor, now=now, before=before,
+           after={"record_name": batch.record_name, "record_path": batch.record_path,
+                  "record_sha256": filed.sha256, "size": filed.size})
 
 
 def may_decide(session: Session, program: Program, batch_no: str, *, actor: Actor, now: datetime,
@@ -304,7 +312,8 @@ def may_decide(session: Session, program: Program, batch_no: str, *, actor: Acto
     return False
 
 
-def _not_open(batch: Batch, verb: str) -> Conflict:
+def refusal(batch: Batch, verb: str) -> Conflict:
+    """Why a batch in its current state cannot be `verb` (approved, put on hold …), said politely."""
     if batch.status == BatchStatus.approved:
         who = f" by {batch.decided_by_name}" if batch.decided_by_name else ""
         when = f" on {day(batch.decided_on)}" if batch.decided_on else ""
@@ -324,7 +333,7 @@ def _transition(session: Session, batch: Batch, expected: tuple[BatchStatus, ...
                  .values(**values))
     if session.execute(statement).rowcount != 1:
         session.refresh(batch)
-        raise _not_open(batch, verb)
+        raise refusal(batch, verb)
     session.refresh(batch)
 
 
@@ -338,7 +347,7 @@ def approve(session: Session, program: Program, batch_no: str, *, signer: Signer
     """Sign the batch record; in an `any` program (or when every approver has signed) the batch is approved."""
     batch = get(session, program, batch_no, lock=True)
     if batch.status != BatchStatus.awaiting:
-        raise _not_open(batch, "approved")
+        raise refusal(batch, "approved")
     expected = Signer.expected_initials(signer.name)
     if signer.initials.strip().upper().replace(".", "").replace(" ", "") != expected:
         raise Invalid("Those initials do not match your name in Slack; type them again to sign.", "initials")
@@ -418,7 +427,7 @@ def schedule_call(session: Session, program: Program, batch_no: str, *, starts_l
     """A review call at a wall-clock time in the program's time zone (`starts_local` is naive)."""
     batch = get(session, program, batch_no)
     if batch.status not in OPEN:
-        raise _not_open(batch, "discussed in a review call")
+        raise refusal(batch, "discussed in a review call")
     if not 5 <= minutes <= 480:
         raise Invalid("A review call lasts 5 to 480 minutes.", "minutes")
     starts_at = starts_local.replace(tzinfo=program.tz)
@@ -438,8 +447,12 @@ def call_participants(session: Session, program: Program, requested_by: str) -> 
     return sorted(people | {requested_by})
 
 
-def record_gate_warning(session: Session, program: Program, batch: Batch, *, gaps: list[str], stage: str,
-                        actor: Actor, now: datetime) -> None:
-    _audit(session, program, batch, "gate_warning", actor=actor, now=now,
-           after={"stage": stage, "gaps": gaps, "warned": user_ids(session, program.id, Role.program_manager,
-                                                                     Role.cmo_quality)})
+def gate(session: Session, program: Program, batch: Batch, *, stage: str, actor: Actor, now: datetime) -> list[str]:
+    """The quality-agreement gate at `stage` (ready, approval): what is missing for the program to be covered by
+    a current executed quality agreement today (empty when covered); a gap is recorded in the audit trail."""
+    gaps = list(agreements.coverage_gaps(session, program_id=program.id, on=now.astimezone(program.tz).date()))
+    if gaps:
+        _audit(session, program, batch, "gate_warning", actor=actor, now=now,
+               after={"stage": stage, "gaps": gaps,
+                      "warned": user_ids(session, program.id, Role.program_manager, Role.cmo_quality)})
+    return gaps
