@@ -5,7 +5,8 @@ transaction after it. Replicas on PostgreSQL claim with FOR UPDATE SKIP LOCKED, 
 twice. The one window that remains: a process killed after Slack accepted the post and before the mark
 commits. Its lease then runs out and the row is claimed again; before posting again, delivery looks for
 the message it may already have posted (the row id travels in the message metadata) and marks the row
-sent instead of posting twice. Only when Slack's history cannot be read does a duplicate remain possible.
+sent instead of posting twice. A duplicate remains possible only when that history cannot be read, or
+when more than HISTORY_DEPTH messages were posted to the same conversation in between.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 6
 METADATA_EVENT = "cmo_outbox"
+HISTORY_DEPTH = 200
 # Errors that no retry will cure: the row is dead-lettered and an operator alerted at once.
 PERMANENT = {
     "channel_not_found", "is_archived", "not_in_channel", "user_not_found", "account_inactive",
@@ -95,18 +97,18 @@ def _finish(engine: Engine, row_id: int, **changes) -> None:
 
 
 def _already_posted(client: WebClient, row: Outbox) -> dict | None:
-    """The message a killed predecessor posted for this row, if Slack shows it."""
-    channel = row.channel or row.target
+    """The message a killed predecessor posted for this row, if Slack still shows it among the last 200."""
     try:
-        history = client.conversations_history(
-            channel=channel, oldest=f"{row.created_at.timestamp():.6f}", include_all_metadata=True, limit=200
-        )
+        channel = row.target
+        if channel[:1] in "UW":  # a DM: its history lives in the D… conversation
+            channel = client.conversations_open(users=channel)["channel"]["id"]
+        history = client.conversations_history(channel=channel, include_all_metadata=True, limit=HISTORY_DEPTH)
     except SlackClientError:
         return None
     for message in history.get("messages", []):
         metadata = message.get("metadata") or {}
         if metadata.get("event_type") == METADATA_EVENT and metadata.get("event_payload", {}).get("id") == row.id:
-            return {"channel": history.get("channel", channel), "ts": message["ts"]}
+            return {"channel": channel, "ts": message["ts"]}
     return None
 
 

@@ -1,0 +1,157 @@
+"""The end-to-end harness: the real `cmo-bot serve` in a subprocess, the local Slack emulator, and a
+sender that signs Slack's real request shapes. Nothing of the bot's own code is mocked on this path.
+
+Time is an input: the serve process reads its clock from a file (`CMO_NOW=@file`) that `Clock.set`
+rewrites, and `Bot.tick(now)` runs `cmo-bot tick --now …` as its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bot.emulator.client import SlackSender
+from bot.emulator.server import Call, SlackEmulator
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "e2e-signing-secret-0123456789"
+TOKEN = "xoxb-e2e-0000000000-token"
+ADMIN = "UADMIN"
+
+# The people every end-to-end test can use; UAPP2 is a customer approver outside the company.
+PEOPLE = {
+    "UADMIN": ("ada", "Ada Admin", False),
+    "UPM1": ("pat", "Pat Manager", False),
+    "UQA1": ("quinn", "Quinn Quality", False),
+    "UAPP1": ("alice", "Alice Approver", False),
+    "UAPP2": ("bob", "Bob Approver", True),
+    "USTAB1": ("sam", "Sam Stability", False),
+    "URA1": ("rae", "Rae Regulatory", False),
+    "UOUT": ("olga", "Olga Outsider", False),
+    "UBETA": ("bea", "Bea Beta-customer", True),
+}
+
+
+def cmo_bot() -> list[str]:
+    """The installed console script (tests run the real `cmo-bot`)."""
+    script = Path(sys.executable).with_name("cmo-bot")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+
+
+class Clock:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def set(self, when: datetime | str) -> None:
+        self.path.write_text(when if isinstance(when, str) else when.isoformat())
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.path.read_text())
+
+
+def seed(slack: SlackEmulator) -> None:
+    for user_id, (name, real_name, external) in PEOPLE.items():
+        slack.add_user(user_id, name, real_name=real_name, tz="America/New_York", external=external)
+
+
+class BotProcess:
+    """A running `cmo-bot serve`; its stdout and stderr are kept for assertions on logs."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.proc = subprocess.Popen(
+            [*cmo_bot(), "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"],
+            env=env, cwd=env["CMO_WORKDIR"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.output: list[str] = []
+        self.url = self._await_start()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _await_start(self) -> str:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.output.append(line)
+            if line.startswith("cmo-bot listening on "):
+                return line.split(" on ", 1)[1].strip()
+        raise RuntimeError("cmo-bot serve did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.output.append(line)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Bot:
+    """What a test drives: signed requests in, `tick` runs, and the emulator's record to look at."""
+
+    def __init__(self, process: BotProcess, slack: SlackEmulator, clock: Clock):
+        self.process = process
+        self.slack = slack
+        self.clock = clock
+        self.send = SlackSender(process.url, SECRET, slack)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.process.env
+
+    def command(self, text: str, user: str = "UPM1", channel: str = "CGENERAL", **kw: Any) -> requests.Response:
+        response = self.send.command(text, user, channel, **kw)
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response
+
+    def reply(self, response: requests.Response, timeout: float = 5) -> dict[str, Any]:
+        """The (first) message the bot posted to this command's response_url."""
+        tag = response.response_url_tag  # type: ignore[attr-defined]
+        return self.slack.wait_for("response_url", lambda c: c.args.get("tag") == tag, timeout)[0].args
+
+    def ask(self, text: str, user: str = "UPM1", channel: str = "CGENERAL") -> str:
+        """Run a command and return the text of its ephemeral reply."""
+        return self.reply(self.command(text, user, channel))["text"]
+
+    def submit(self, user: str, values: dict[str, Any]) -> requests.Response:
+        response = self.send.submit_last_view(user, values)
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response
+
+    def tick(self, now: datetime | str, *extra: str) -> list[str]:
+        when = now if isinstance(now, str) else now.isoformat()
+        done = subprocess.run([*cmo_bot(), "tick", "--now", when, *extra], env=self.env, cwd=self.env["CMO_WORKDIR"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return [line for line in done.stdout.splitlines() if line.strip()]
+
+    def posts(self, channel: str | None = None, predicate: Callable[[Call], bool] | None = None) -> list[Call]:
+        """chat.postMessage calls, optionally to one channel (or user, for DMs)."""
+        return [c for c in self.slack.calls("chat.postMessage")
+                if (channel is None or c.args.get("channel") == channel) and (predicate is None or predicate(c))]
+
+
+def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CMO_", "DATABASE_URL"))}
+    env.update({
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.url,
+        "DATABASE_URL": db_url,
+        "CMO_FILES_DIR": str(workdir / "files"),
+        "CMO_ADMINS": ADMIN,
+        "CMO_TIMEZONE": "America/New_York",
+        "CMO_ALERTS_CHANNEL": "CALERTS",
+        "CMO_NOW": f"@{clock.path}",
+        "CMO_WORKDIR": str(workdir),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    })
+    return env

@@ -1,0 +1,95 @@
+"""The foundation end to end: signatures, the /cmo router, programs through the modal, isolation."""
+
+from __future__ import annotations
+
+import requests
+
+from store import programs
+from store.db import transaction
+
+
+def _create_program(bot, code="ACME-001", approvers=("UAPP1", "UAPP2")):
+    bot.command("program new", user="UADMIN")
+    bot.slack.wait_for("views.open")
+    bot.submit("UADMIN", {
+        "code": code, "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
+        "timezone": "America/New_York", "cadence": "weekly",
+        "program_manager": ["UPM1"], "customer_approver": list(approvers), "cmo_quality": ["UQA1"],
+    })
+    return bot.slack.wait_for("chat.postMessage", lambda c: "This is the channel" in c.args.get("text", ""))[0]
+
+
+def test_program_created_through_modal(bot, engine):
+    welcome = _create_program(bot)
+    created = bot.slack.calls("conversations.create")
+    assert [c.args["name"] for c in created] == ["acme-001"]
+    channel = created[0].response["channel"]["id"]
+    assert welcome.args["channel"] == channel and "ACME-001" in welcome.args["text"]
+    invited = bot.slack.calls("conversations.invite")[0].args["users"].split(",")
+    assert set(invited) == {"UPM1", "UAPP1", "UAPP2", "UQA1", "UADMIN"}
+    with transaction(engine) as session:
+        program = programs.by_code(session, "ACME-001")
+        assert program.channel_id == channel and program.timezone == "America/New_York"
+        assert programs.roles_of(session, program.id, "UAPP2") == {programs.Role.customer_approver}
+
+
+def test_bad_modal_submission_gets_field_errors_and_saves_nothing(bot, engine):
+    bot.command("program new", user="UADMIN")
+    bot.slack.wait_for("views.open")
+    response = bot.submit("UADMIN", {"code": "no spaces/allowed", "customer": "Acme", "timezone": "Mars/Base"})
+    body = response.json()
+    assert body["response_action"] == "errors" and "code" in body["errors"]
+    with transaction(engine) as session:
+        assert programs.visible_to(session, programs.Actor("UADMIN", "a", is_admin=True)) == []
+
+
+def test_non_admin_cannot_open_program_form(bot):
+    reply = bot.ask("program new", user="UPM1")
+    assert "Only admins" in reply
+    assert bot.slack.calls("views.open") == []
+
+
+def test_bad_missing_and_stale_signatures_are_refused(bot):
+    for sign in ("none", "wrong", "stale"):
+        response = bot.send.command("help", "UPM1", "CGENERAL", sign=sign)
+        assert response.status_code == 401, sign
+    response = bot.send.command("help", "UPM1", "CGENERAL", secret="another-apps-secret")
+    assert response.status_code == 401
+    assert bot.slack.calls("response_url") == []
+
+
+def test_unknown_and_malformed_commands_get_help(bot):
+    assert "There is no area `frobnicate`" in bot.ask("frobnicate now")
+    reply = bot.ask("program explode")
+    assert "`explode` is not a verb of program" in reply and "/cmo program new" in reply
+    assert "quote is not closed" in bot.ask('program roles add "UAPP1')
+    assert "/cmo agreement" in bot.ask("") or "/cmo program" in bot.ask("")
+
+
+def test_tenant_isolation_between_two_programs(bot):
+    _create_program(bot, "ACME-001")
+    acme_channel = bot.slack.calls("conversations.create")[0].response["channel"]["id"]
+    _create_program(bot, "BETA-002", approvers=("UBETA",))
+    reply = bot.ask("program status --program ACME-001", user="UBETA")
+    assert "no program here that you can act on" in reply and "Acme" not in reply
+    unknown = bot.ask("program status --program NOPE-999", user="UBETA")
+    assert unknown == reply
+    assert "no program here" in bot.ask("program roles", user="UBETA", channel=acme_channel)
+    listing = bot.ask("program list", user="UBETA")
+    assert "BETA-002" in listing and "ACME-001" not in listing
+
+
+def test_non_member_and_approver_cannot_change_roles(bot, engine):
+    _create_program(bot)
+    channel = bot.slack.calls("conversations.create")[0].response["channel"]["id"]
+    assert "no program here" in bot.ask("program roles add <@UOUT|olga> approver", user="UOUT", channel=channel)
+    assert "Only program managers" in bot.ask("program roles add <@UOUT|olga> approver", user="UAPP1",
+                                              channel=channel)
+    assert "now has the role" in bot.ask("program roles add <@UOUT|olga> approver", user="UPM1", channel=channel)
+    with transaction(engine) as session:
+        program = programs.by_code(session, "ACME-001")
+        assert programs.roles_of(session, program.id, "UOUT") == {programs.Role.customer_approver}
+
+
+def test_healthz(bot):
+    assert requests.get(bot.process.url.replace("/slack/events", "/healthz"), timeout=5).json() == {"ok": True}
