@@ -369,8 +369,9 @@ def cmd_stats(req: Request) -> None:
     if not days_text.isdigit() or not 1 <= int(days_text) <= 3650:
         raise UsageError("--days takes a number of days from 1 to 3650.")
     days = int(days_text)
+    across = req.args.switch("all")
     with req.session() as session:
-        if req.args.switch("all"):
+        if across:
             if not req.actor.is_admin:
                 raise NotAllowed("Only admins see the figures across programs.")
             program_ids = [p.id for p in visible_to(session, req.actor)]
@@ -378,7 +379,7 @@ def cmd_stats(req: Request) -> None:
             access = req.access(session)
             access.require(*PREPARERS, doing="see the review figures")
             program_ids = [access.program.id]
-        rows = batches_rules.figures(session, program_ids, now=req.now, days=days)
+        rows = batches_rules.figures(session, program_ids, now=req.now, days=days, total=across)
     req.reply(figures_text(rows, days))
 
 

@@ -181,8 +181,9 @@ def _figures(label: str, days_and_sla: list[tuple[int, int]]) -> Figures:
                    sum(1 for d, sla in days_and_sla if d > sla), sum(max(0, d - sla) for d, sla in days_and_sla))
 
 
-def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days: int = 90) -> list[Figures]:
-    """Per program (and, for several, a total first): batches decided in the last `days` days, one query."""
+def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days: int = 90,
+            total: bool = False) -> list[Figures]:
+    """Per program (and with `total`, all of them first): batches decided in the last `days` days, one query."""
     since = now - timedelta(days=days)
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
@@ -196,6 +197,6 @@ def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days
         per_program[program.code].append((review_days(batch, program, batch.decided_on or now.date()),
                                           settings_of(program).sla_business_days))
     result = [_figures(code, values) for code, values in per_program.items()]
-    if len(program_ids) > 1:
+    if total:
         result.insert(0, _figures("All programs", [v for values in per_program.values() for v in values]))
     return result
