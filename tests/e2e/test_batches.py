@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import icalendar
 from sqlmodel import select
@@ -108,7 +110,7 @@ def test_non_approvers_are_refused_and_the_attempt_audited(bot, engine):
     assert bot.slack.calls("views.open") == []
     with transaction(engine) as session:
         refused = session.exec(select(AuditEntry).where(AuditEntry.action == "decision_refused")).all()
-        assert sorted(e.actor_id for e in refused) == ["UADMIN", "UPM1", "UQA1"]
+        assert sorted(e.actor_id for e in refused) == ["UADMIN", "UOUT", "UPM1", "UQA1"]
         assert session.exec(select(batches.Batch)).one().status == "awaiting"
 
 
@@ -245,3 +247,26 @@ def test_all_approvers_mode_and_stats(bot, engine):
     with transaction(engine) as session:
         batch = session.exec(select(batches.Batch)).one()
         assert batch.status == "approved" and batch.decided_on == date(2026, 11, 30)
+
+
+def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, engine):
+    _program(bot, engine)
+    content = b"%PDF-1.4 executed batch record B-7"
+    bot.slack.add_file("FREC1", "B-7 executed: record.pdf", content, mimetype="application/pdf")
+    assert "only program managers or cmo quality" in bot.ask("batch new", user="UAPP1", channel=CHANNEL).lower()
+    bot.command("batch new", user="UQA1", channel=CHANNEL)
+    bot.slack.wait_for("views.open")
+    bad = bot.submit("UQA1", {"batch_no": "no spaces please"}).json()
+    assert bad["response_action"] == "errors" and "batch_no" in bad["errors"]
+    assert bot.submit("UQA1", {"batch_no": "b-7", "product": "Acmezol 5 mg", "release_by": "2026-12-10",
+                               "record": ["FREC1"]}).text == ""
+    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] in ("UAPP1", "UAPP2"), count=2)
+    with transaction(engine) as session:
+        batch = session.exec(select(batches.Batch)).one()
+        assert (batch.batch_no, batch.product, batch.release_by) == ("B-7", "Acmezol 5 mg", date(2026, 12, 10))
+        assert batch.record_sha256 == hashlib.sha256(content).hexdigest()
+        filed = Path(bot.env["CMO_FILES_DIR"]) / batch.record_path
+        assert filed.read_bytes() == content and filed.parent.name == "B-7" and ":" not in filed.name
+        actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "batch"))]
+        assert actions == ["ready", "record_filed"]
+    assert batch.record_sha256[:12] in str(bot.posts(CHANNEL)[0].args["blocks"])
