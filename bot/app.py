@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import batches, boundary, programs, status
+from commands import batches, boundary, home, programs, status
 from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
@@ -26,10 +26,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
         process_before_response=False,
+        user_facing_authorize_error_message=(
+            ":warning: Slack did not confirm the bot's credentials just now. Nothing was changed; try again in a "
+            "moment, and tell your Slack admin if this persists."
+        ),
     )
     app.deps = deps  # type: ignore[attr-defined]  # the CLI's scheduler shares them
     boundary.install(app)
     Router(deps, [module.AREA for module in AREAS], status.run).register(app)
     for module in AREAS:
         module.register(app, deps)
+    home.register(app, deps)
     return app

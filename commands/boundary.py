@@ -7,8 +7,10 @@ import logging
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt import App
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy.exc import OperationalError
 
 from commands.args import UsageError
 from store.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
@@ -26,7 +28,16 @@ def explain(error: Exception) -> str:
     if isinstance(error, DomainError):
         icon = next((i for kind, i in ICONS.items() if isinstance(error, kind)), ":x:")
         return f"{icon} {error}"
+    if isinstance(error, ValidationError):  # a tampered button value or form field that failed validation
+        return ":x: That request carried data the bot cannot accept. Open it again from Slack."
+    if isinstance(error, OperationalError):
+        log.warning("database unavailable: %s", type(error.orig).__name__)
+        return ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."
     ref = uuid.uuid4().hex[:8]
+    if isinstance(error, SlackApiError):
+        code = error.response.get("error") or f"HTTP {error.response.status_code}"
+        log.warning("Slack API error [ref %s]: %s", ref, code)
+        return f":warning: Slack refused a call the bot made (`{code}`, ref `{ref}`). Try again in a moment."
     log.error("unexpected error [ref %s]: %s", ref, type(error).__name__, exc_info=error)
     return f":boom: Something went wrong on our side (ref `{ref}`). Nothing was changed; please try again."
 

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
+from bot.people import look_up
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
@@ -107,12 +108,23 @@ def create_channel(client: WebClient, code: str) -> str:
     raise UsageError(f"Channels named {base} to {base}-5 are all taken; link an existing channel instead.")
 
 
-def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor) -> None:
+def classify(deps: Deps, client: WebClient, program_id: int, user_ids: list[str], actor: Actor,
+             home_team: str | None) -> None:
+    """Mark which members are outside the company (Slack Connect guests): they only see their approvals."""
+    found = [look_up(client, user_id, home_team) for user_id in user_ids]
+    with transaction(deps.engine) as session:
+        program = session.get(store.Program, program_id)
+        for person in found:
+            store.mark_external(session, program, person.id, person.external, actor=actor, now=deps.clock.now())
+
+
+def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_team: str | None) -> None:
     """The slow part after the ack: channel, invitations, welcome. Failures are told to the creator."""
     with transaction(deps.engine) as session:
         program = session.get(store.Program, program_id)
         people = store.user_ids(session, program_id)
     try:
+        classify(deps, client, program_id, people, creator, home_team)
         channel = program.channel_id
         if channel is None:
             channel = create_channel(client, program.code)
@@ -170,6 +182,7 @@ def cmd_status(req: Request) -> None:
     req.args.only("program")
     with req.session() as session:
         access = req.access(session)
+        access.require_internal("see a program's status")
         program = access.program
         today = req.now.astimezone(program.tz).date()
         health = digest.compose(session, program, today)
@@ -195,6 +208,7 @@ def cmd_roles(req: Request) -> None:
     action = req.args.words[0].lower() if req.args.words else "show"
     with req.session() as session:
         access = req.access(session)
+        access.require_internal("see or change roles")
         program = access.program
         if action in ("add", "remove"):
             access.require(Role.program_manager, doing="change roles")
@@ -216,6 +230,8 @@ def cmd_roles(req: Request) -> None:
             )
         else:
             raise UsageError(f"`{action[:20]}` is not show, add or remove.")
+    if action == "add" and changed:
+        classify(req.deps, req.client, program.id, [who], req.actor, req.body.get("team_id"))
     if action == "add" and changed and program.channel_id:
         try:
             req.client.conversations_invite(channel=program.channel_id, users=who)
@@ -260,4 +276,4 @@ def register(app: App, deps: Deps) -> None:
 
         program_id = submit(ack, view, ProgramForm, create, fallback="code")
         if program_id is not None:
-            set_up(deps, client, program_id, actor)
+            set_up(deps, client, program_id, actor, (body.get("team") or {}).get("id"))

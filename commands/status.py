@@ -12,7 +12,9 @@ DAYS = 14
 
 def run(req: Request) -> None:
     with req.session() as session:
-        program = req.access(session).program
+        access = req.access(session)
+        access.require_internal("see what the bot will send")
+        program = access.program
         planned = upcoming(session, program.id, req.now, DAYS)
     if not planned:
         req.reply(f"Nothing is planned for {escape(program.code)} in the next {DAYS} days.")
@@ -24,4 +26,4 @@ def run(req: Request) -> None:
         lines.append(f"• {local_time(item.at.astimezone(program.tz))} → {to}: {bk.clip(first, 200)}")
     head = f"*{escape(program.code)}: {len(planned)} message(s) planned in the next {DAYS} days*"
     blocks = [bk.section(head)] + [bk.section(line) for line in lines]
-    req.reply(head, bk.message(blocks))
+    req.reply("\n".join([head, *lines]), bk.message(blocks))

@@ -87,9 +87,15 @@ class Access:
     program: Program
     roles: frozenset[Role]
     actor: Actor
+    external: bool = False
 
     def has(self, *roles: Role) -> bool:
         return self.actor.is_admin or bool(self.roles & set(roles))
+
+    def require_internal(self, doing: str) -> None:
+        """People outside the company (Slack Connect guests) act on their approvals only."""
+        if self.external and not self.actor.is_admin:
+            raise NotAllowed(f"Only people of the manufacturer can {doing}.")
 
     def require(self, *roles: Role, doing: str) -> None:
         if not self.has(*roles):
@@ -208,6 +214,25 @@ def remove_member(session: Session, program: Program, user_id: str, role: Role, 
     return True
 
 
+def mark_external(session: Session, program: Program, user_id: str, external: bool, *, actor: Actor,
+                  now: datetime) -> None:
+    """Record whether a member is outside the company (a Slack Connect guest), as Slack reports it."""
+    rows = session.exec(select(ProgramMember).where(ProgramMember.program_id == program.id,
+                                                    ProgramMember.user_id == user_id)).all()
+    changed = [row for row in rows if row.external != external]
+    for row in changed:
+        row.external = external
+        session.add(row)
+    if changed:
+        audit.record(session, actor=actor, action="member_marked", entity="program", entity_id=program.code,
+                     program_id=program.id, after={"user_id": user_id, "external": external}, now=now)
+
+
+def is_external(session: Session, program_id: int, user_id: str) -> bool:
+    return any(m.external for m in session.exec(select(ProgramMember).where(
+        ProgramMember.program_id == program_id, ProgramMember.user_id == user_id)))
+
+
 def members(session: Session, program_id: int, *roles: Role) -> list[ProgramMember]:
     query = select(ProgramMember).where(ProgramMember.program_id == program_id)
     if roles:
@@ -240,10 +265,12 @@ def authorize(session: Session, actor: Actor, *, code: str | None = None, channe
     program = by_code(session, code) if code else by_channel(session, channel_id) if channel_id else None
     if program is None:
         raise NotFound(NO_ACCESS)
-    roles = roles_of(session, program.id, actor.user_id)
-    if not roles and not actor.is_admin:
+    rows = session.exec(select(ProgramMember).where(ProgramMember.program_id == program.id,
+                                                    ProgramMember.user_id == actor.user_id)).all()
+    if not rows and not actor.is_admin:
         raise NotFound(NO_ACCESS)
-    return Access(program=program, roles=roles, actor=actor)
+    return Access(program=program, roles=frozenset(Role(r.role) for r in rows), actor=actor,
+                  external=any(r.external for r in rows))
 
 
 def visible_to(session: Session, actor: Actor) -> list[Program]:

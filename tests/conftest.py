@@ -43,3 +43,10 @@ def engine(db_url: str):
 def session(engine):
     with transaction(engine) as session:
         yield session
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.hardening import report
+
+    if report.COUNTS:
+        terminalreporter.write_line(report.line())

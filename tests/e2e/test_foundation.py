@@ -93,3 +93,29 @@ def test_non_member_and_approver_cannot_change_roles(bot, engine):
 
 def test_healthz(bot):
     assert requests.get(bot.process.url.replace("/slack/events", "/healthz"), timeout=5).json() == {"ok": True}
+
+
+def test_status_lists_what_will_be_sent_in_the_next_14_days(bot, engine):
+    from tests import factories
+    from tests.conftest import NOW
+
+    with transaction(engine) as session:
+        factories.program(session, NOW, "ACME-001", channel="CACME001")
+    bot.slack.add_channel("CACME001", "acme-001")
+    reply = bot.ask("status", user="UPM1", channel="CACME001")
+    assert "3 message(s) planned in the next 14 days" in reply, reply
+    for day in ("Mon 2 Nov 2026 09:00 EST", "Mon 9 Nov 2026 09:00 EST", "Mon 16 Nov 2026 09:00 EST"):
+        assert day in reply
+    bot.tick("2026-11-02T14:05:00+00:00")
+    assert "2 message(s) planned" in bot.ask("status", user="UPM1", channel="CACME001")
+    assert "no program here" in bot.ask("status", user="UOUT", channel="CACME001")
+
+
+def test_slack_connect_members_are_marked_external(bot, engine):
+    _create_program(bot)
+    with transaction(engine) as session:
+        program = programs.by_code(session, "ACME-001")
+        assert programs.is_external(session, program.id, "UAPP2")  # Bob, from the customer's workspace
+        assert not programs.is_external(session, program.id, "UAPP1")
+    assert "Only people of the manufacturer" in bot.ask("program status --program ACME-001", user="UAPP2")
+    assert "ACME-001" in bot.ask("program list", user="UAPP2")

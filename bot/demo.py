@@ -1,0 +1,137 @@
+"""`cmo-bot demo`: the real app, a sample portfolio, the local Slack emulator, the traffic printed.
+
+Nothing to configure: a throwaway SQLite database, the emulator on a free local port, the bot's HTTP
+server on another, and signed requests shaped exactly like Slack's. The bot's clock is pinned to a file so
+the demo can jump to the mornings when reminders go out.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.app import create_app
+from bot.emulator.client import SlackSender
+from bot.emulator.server import Call, SlackEmulator
+from bot.server import make_server
+from bot.settings import load_settings
+from scheduler.jobs import run_pass
+from store.migrate import upgrade
+
+QUIET = {"users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
+         "conversations.history", "files.getUploadURLExternal"}
+PEOPLE = {
+    "U0ADA": ("ada", "Ada Admin (CMO operations)", False),
+    "U0PAT": ("pat", "Pat Manager (program manager)", False),
+    "U0QUI": ("quinn", "Quinn Quality (CMO QA)", False),
+    "U0ALI": ("alice", "Alice Approver (Acme Pharma)", True),
+    "U0BOB": ("bob", "Bob Buyer (Beta Nutra)", True),
+    "U0SAM": ("sam", "Sam Stability (stability lab)", False),
+}
+START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
+
+
+class Demo:
+    def __init__(self, workdir: Path, out: Callable[[str], None] = print):
+        self.out = out
+        self.clock_file = workdir / "now.txt"
+        self.set_time(START)
+        self.slack = SlackEmulator(on_call=self._show).start()
+        for user_id, (name, real_name, external) in PEOPLE.items():
+            self.slack.add_user(user_id, name, real_name=real_name, tz="America/New_York", external=external)
+        secret = secrets.token_hex(16)
+        self.settings = load_settings(
+            slack_bot_token="xoxb-demo-token", slack_signing_secret=secret, slack_api_url=self.slack.url,
+            database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_dir=str(workdir / "files"),
+            cmo_admins="U0ADA", cmo_timezone="America/New_York", cmo_now=f"@{self.clock_file}",
+            cmo_alerts_channel=None,
+        )
+        upgrade(self.settings.database_url)
+        self.app = create_app(self.settings)
+        self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, threads=4)
+        threading.Thread(target=self.server.run, daemon=True).start()
+        self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret, self.slack)
+
+    def _show(self, call: Call) -> None:
+        if call.method not in QUIET:
+            self.out("    " + self.slack.transcript(call).replace("\n", "\n    "))
+
+    def set_time(self, when: datetime) -> None:
+        self.clock_file.write_text(when.isoformat())
+
+    def say(self, text: str) -> None:
+        self.out(f"\n── {text}")
+
+    def settle(self, method: str | None = None, count: int = 1) -> None:
+        """Wait for the bot's after-ack work (it runs in the bot's own threads) to reach Slack."""
+        before = len(self.slack.calls(method)) if method else 0
+        if method:
+            self.slack.wait_for(method, count=before + count, timeout=10)
+        time.sleep(0.3)
+
+    def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
+        self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
+        self.send.command(text, user, channel)
+        self.settle()
+
+    def submit(self, user: str, values: dict) -> None:
+        self.say(f"{PEOPLE[user][0]} fills in the form and submits it")
+        self.send.submit_last_view(user, values)
+        self.settle()
+
+    def tick(self, when: datetime, why: str) -> None:
+        self.set_time(when)
+        self.say(f"{when:%a %d %b %Y %H:%M} UTC — {why}: the scheduler runs")
+        report = run_pass(self.app.deps.engine, self.app.client, when)
+        self.out(f"    ({report.inserted} queued, {sum(o.result == 'sent' for o in report.outcomes)} sent)")
+
+    def _channel_name(self, channel: str) -> str:
+        found = self.slack.channel(channel)
+        return f"#{found['name']}" if found else channel
+
+    def channel_of(self, code: str) -> str:
+        return next(c.response["channel"]["id"] for c in self.slack.calls("conversations.create")
+                    if c.args.get("name") == code.lower())
+
+    def stop(self) -> None:
+        self.server.close()
+        self.slack.stop()
+
+
+def scenario(demo: Demo) -> None:
+    demo.slack.add_channel("C0GENERAL", "general", members=list(PEOPLE))
+    demo.out("cmo-bot demo: the real app against the local Slack emulator (nothing leaves this machine).")
+    demo.command("U0ADA", "program new")
+    demo.submit("U0ADA", {
+        "code": "ACME-001", "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
+        "timezone": "America/New_York", "cadence": "weekly", "holidays": "US",
+        "program_manager": ["U0PAT"], "cmo_quality": ["U0QUI"], "customer_approver": ["U0ALI"],
+        "stability": ["U0SAM"],
+    })
+    demo.command("U0ADA", "program new")
+    demo.submit("U0ADA", {
+        "code": "BETA-002", "customer": "Beta Nutraceuticals", "products": "Omega-3 softgels",
+        "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
+        "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"],
+    })
+    acme = demo.channel_of("ACME-001")
+    demo.command("U0PAT", "program list")
+    demo.command("U0PAT", "program status", channel=acme)
+    demo.command("U0BOB", "program status --program ACME-001")
+    demo.tick(datetime(2026, 11, 2, 14, 5, tzinfo=UTC), "Monday 09:05 in New York")
+
+
+def run() -> int:
+    with tempfile.TemporaryDirectory(prefix="cmo-bot-demo-") as workdir:
+        demo = Demo(Path(workdir))
+        try:
+            scenario(demo)
+        finally:
+            demo.stop()
+    print("\nThat was the bot end to end. `cmo-bot --help` lists the commands; README.md connects a real workspace.")
+    return 0

@@ -1,0 +1,142 @@
+"""App Home: what each person owes today and, for program managers and admins, the portfolio.
+
+Published on `app_home_opened` and by areas after changes that concern someone (`publish`). Never more
+than Slack's 100 blocks: the most urgent first, and a "Show all" modal that pages through the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+
+from bot import blocks as bk
+from commands.deps import Deps
+from store import home as store
+from store import programs
+from store.audit import Actor
+from store.db import transaction
+from store.markup import day, escape
+from store.outbox import sent_since
+from store.programs import Role
+
+log = logging.getLogger(__name__)
+
+HOME_BLOCKS = bk.VIEW_BLOCKS
+PAGE = 40
+
+
+class Ids(StrEnum):
+    show_all = "home_show_all"
+    page = "home_page"
+    all_view = "home_all"
+
+
+class Page(BaseModel):
+    page: int = Field(ge=0, le=10_000)
+
+
+def _item_blocks(item: store.Owed) -> list[Block]:
+    text = f"*{escape(item.program_code)}* · {item.text}"
+    if not item.buttons:
+        return [bk.section(text)]
+    if len(item.buttons) == 1:
+        b = item.buttons[0]
+        return [bk.section(text, accessory=bk.button(b.label, b.action_id, b.value, b.style))]
+    return [bk.section(text), bk.actions(*(bk.button(b.label, b.action_id, b.value, b.style) for b in item.buttons))]
+
+
+def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]:
+    """(owed items, portfolio lines, is manager) for one person, scoped to their programs."""
+    now = deps.clock.now()
+    actor = Actor(user_id, user_id, deps.is_admin(user_id))
+    with transaction(deps.engine) as session:
+        visible = programs.visible_to(session, actor)
+        items = store.owed(session, user_id, visible, now)
+        managed = [p for p in visible if actor.is_admin or Role.program_manager in programs.roles_of(
+            session, p.id, user_id)] if visible else []
+        lines: list[str] = []
+        if managed:
+            health = store.health(session, managed, now)
+            week = sent_since(session, [p.id for p in managed], now - timedelta(days=7))
+            for program in managed:
+                fragments = health.fragments.get(program.id) or ["nothing open"]
+                deadline = health.deadlines.get(program.id)
+                tail = f" · next deadline {day(deadline)}" if deadline else ""
+                lines.append(f"*{escape(program.code)}* ({escape(program.customer)}): {' · '.join(fragments)}{tail}")
+            lines.append(f"_{week} message(s) went out for your programs in the last 7 days._")
+    return items, lines, bool(managed)
+
+
+def home_view(items: list[store.Owed], portfolio: list[str], manager: bool) -> dict:
+    blocks: list[Block] = [bk.header("What you owe today")]
+    portfolio_blocks: list[Block] = []
+    if manager:
+        portfolio_blocks = [bk.divider(), bk.header("Your programs"), *[bk.section(line) for line in portfolio]]
+    budget = HOME_BLOCKS - len(blocks) - min(len(portfolio_blocks), 40) - 2
+    shown: list[Block] = []
+    for index, item in enumerate(items):
+        rendered = _item_blocks(item)
+        if len(shown) + len(rendered) > budget:
+            more = len(items) - index
+            shown.append(bk.section(f"…and {more} more, less urgent.",
+                                    accessory=bk.button(f"Show all {len(items)}", Ids.show_all, "0")))
+            break
+        shown += rendered
+    blocks += shown or [bk.section("Nothing waits for you. :white_check_mark:")]
+    room = HOME_BLOCKS - len(blocks)
+    if len(portfolio_blocks) > room:
+        portfolio_blocks = portfolio_blocks[: room - 1] + [bk.context("More programs: `/cmo program list`.")]
+    blocks += portfolio_blocks
+    return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
+
+
+def all_items_view(items: list[store.Owed], page: int) -> dict:
+    pages = max(1, -(-len(items) // PAGE))
+    page = min(page, pages - 1)
+    chunk = items[page * PAGE:(page + 1) * PAGE]
+    blocks: list[Block] = [bk.context(f"Page {page + 1} of {pages} · {len(items)} items, most urgent first")]
+    blocks += [bk.section(f"*{escape(i.program_code)}* · {i.text}") for i in chunk]
+    nav = [bk.button("◀ Previous", Ids.page, str(page - 1))] if page > 0 else []
+    nav += [bk.button("Next ▶", Ids.page, str(page + 1))] if page + 1 < pages else []
+    if nav:
+        blocks.append(bk.actions(*nav))
+    return bk.modal("Everything you owe", Ids.all_view, blocks, submit=None,
+                    private_metadata=json.dumps({"page": page}))
+
+
+def publish(deps: Deps, client: WebClient, user_id: str) -> None:
+    items, portfolio, manager = gather(deps, user_id)
+    try:
+        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager))
+    except SlackApiError as exc:  # a home tab that cannot be refreshed is logged; the next open retries it
+        log.warning("App Home for %s not published: %s", user_id, exc.response.get("error"))
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") == "home":
+            publish(deps, client, event["user"])
+
+    @app.action(Ids.show_all.value)
+    def on_show_all(ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        items, _, _ = gather(deps, body["user"]["id"])
+        client.views_open(trigger_id=body["trigger_id"], view=all_items_view(items, 0))
+
+    @app.action(Ids.page.value)
+    def on_page(ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        page = Page.model_validate({"page": action.get("value") or 0}).page
+        items, _, _ = gather(deps, body["user"]["id"])
+        client.views_update(view_id=body["view"]["id"], hash=body["view"].get("hash"),
+                            view=all_items_view(items, page))
