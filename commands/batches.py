@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
+from commands import home
 from commands.args import UsageError, iso_date
 from commands.batches_views import (
     BatchRef,
@@ -114,6 +115,14 @@ def refresh(deps: Deps, out: Outcome, batch_id: int) -> None:
                  text=text, blocks=blocks)
 
 
+def publish_homes(deps: Deps, client: WebClient, program_id: int) -> None:
+    """The approvers' App Home lists what awaits them; it changes with every batch state change."""
+    with transaction(deps.engine) as session:
+        approvers = user_ids(session, program_id, Role.customer_approver)
+    for user in approvers:
+        home.publish(deps, client, user)
+
+
 def dm_all(out: Outcome, users: list[str], text: str) -> None:
     for user in users:
         out.call(f"a message to {bk.mention(user)}", out.client.chat_postMessage, channel=user, text=text)
@@ -177,6 +186,7 @@ def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, prog
                           + ("" if rejected else f"\nWhen resolved: `/cmo batch resume {escape(batch.batch_no)}`."))
     refresh(deps, out, batch.id)
     out.report(actor.user_id)
+    publish_homes(deps, client, program.id)
 
 
 def hold_or_reject(deps: Deps, actor: Actor, program: Program, batch_no: str, reason: str, *, rejected: bool
@@ -213,6 +223,7 @@ def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor
     if signed.complete:
         gate(deps, out, batch.id, stage="approval", actor=actor)
     out.report(actor.user_id)
+    publish_homes(deps, client, batch.program_id)
 
 
 # ---------------------------------------------------------------------------------------------- review calls
@@ -286,6 +297,8 @@ def announce(deps: Deps, client: WebClient, batch_id: int, approvers: list[str],
     post_batch(deps, out, batch_id, to_channel=True, to_users=approvers)
     gate(deps, out, batch_id, stage="ready", actor=actor)
     out.report(actor.user_id)
+    for user in approvers:
+        home.publish(deps, client, user)
 
 
 def cmd_new(req: Request) -> None:
@@ -339,6 +352,7 @@ def cmd_resume(req: Request) -> None:
     refresh(req.deps, out, batch.id)
     post_batch(req.deps, out, batch.id, to_channel=False, to_users=approvers)
     out.report(req.user_id)
+    publish_homes(req.deps, req.client, batch.program_id)
     req.reply(f"Batch {escape(batch.batch_no)} is back in review (round {batch.review_round}); "
               "the approvers have new buttons.")
 
@@ -387,6 +401,7 @@ def cmd_stats(req: Request) -> None:
             program_ids = [p.id for p in visible_to(session, req.actor)]
         else:
             access = req.access(session)
+            access.require_internal("see the review figures")
             access.require(*PREPARERS, doing="see the review figures")
             program_ids = [access.program.id]
         rows = batches_rules.figures(session, program_ids, now=req.now, days=days, total=across)
@@ -409,6 +424,7 @@ def cmd_settings(req: Request) -> None:
     with req.session() as session:
         access = req.access(session)
         if changes:
+            access.require_internal("change the review settings")
             access.require(Role.program_manager, doing="change the review settings")
             settings = store.configure(session, access.program, actor=req.actor, now=req.now, **changes)
         else:

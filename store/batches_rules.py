@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
@@ -34,6 +35,9 @@ from store.calendar import add_business_days, business_days_between
 from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
 from store.programs import Program, ProgramMember, Role
+
+if TYPE_CHECKING:
+    from store.home import Health, Owed
 
 # Buttons the reminder DMs carry; commands/batches.py registers a handler for each action id.
 ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
@@ -152,6 +156,55 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
     if len(open_batches) > 10:
         lines.append(f"• …and {len(open_batches) - 10} more (`/cmo batch log`)")
     return lines
+
+
+# ---------------------------------------------------------------------------------------------- App Home
+
+
+def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
+    """Batch records awaiting this person's signature, most urgent (closest to or past the SLA) first."""
+    from store.home import Owed  # store.home lists this provider
+
+    by_id = {p.id: p for p in programs}
+    mine = select(ProgramMember.program_id).where(
+        ProgramMember.user_id == user_id, ProgramMember.role == Role.customer_approver,
+        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
+    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+                                               Batch.status == BatchStatus.awaiting)).all()
+    signed = set(session.exec(select(BatchSignature.batch_id, BatchSignature.review_round).where(
+        BatchSignature.user_id == user_id,
+        BatchSignature.batch_id.in_([b.id for b in waiting]))).all())  # type: ignore[attr-defined]
+    items = []
+    for batch in waiting:
+        if (batch.id, batch.review_round) in signed:
+            continue
+        program = by_id[batch.program_id]
+        today = now.astimezone(program.tz).date()
+        sla_on = add_business_days(batch.round_started_on, settings_of(program).sla_business_days,
+                                   program.holiday_calendar)
+        left = business_days_between(today, sla_on, program.holiday_calendar)
+        when = f"review due {day(sla_on)}" if left >= 0 else f"*{plural(-left, 'business day')} past the SLA*"
+        items.append(Owed(program.code, left, f"Batch record {describe(batch)} awaits your review ({when})",
+                          decision_buttons(batch.id)))
+    return items
+
+
+def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
+    by_id = {p.id: p for p in programs}
+    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    open_by_program: dict[int, list[Batch]] = defaultdict(list)
+    for batch in session.exec(query):
+        open_by_program[batch.program_id].append(batch)
+    for program_id, open_batches in open_by_program.items():
+        program = by_id[program_id]
+        today = now.astimezone(program.tz).date()
+        sla = settings_of(program).sla_business_days
+        late = sum(1 for b in open_batches if b.state == BatchStatus.awaiting and review_days(b, program, today) > sla)
+        held = sum(1 for b in open_batches if b.state == BatchStatus.on_hold)
+        notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held)
+        release = min((b.release_by for b in open_batches if b.release_by), default=None)
+        result.add(program_id, f"{plural(len(open_batches), 'batch record')} in review"
+                               + (f" ({', '.join(notes)})" if notes else ""), release)
 
 
 # ---------------------------------------------------------------------------------------------- figures

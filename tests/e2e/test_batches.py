@@ -270,3 +270,17 @@ def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, eng
         actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "batch"))]
         assert actions == ["ready", "record_filed"]
     assert batch.record_sha256[:12] in str(bot.posts(CHANNEL)[0].args["blocks"])
+
+
+def test_app_home_lists_what_awaits_the_approver_with_working_buttons(bot, engine):
+    _program(bot, engine)
+    _ready(bot)
+    published = bot.slack.wait_for("views.publish", lambda c: c.args["user_id"] == "UAPP2")[-1].args["view"]
+    assert "B-1042" in str(published["blocks"]) and "review due Tue 1 Dec 2026" in str(published["blocks"])
+    assert "batch_approve" in _buttons({"blocks": published["blocks"]})
+    bot.send.block_action("UAPP2", "batch_approve", view=bot.slack.home_view("UAPP2"))
+    bot.slack.wait_for("views.open")
+    assert bot.submit("UAPP2", {"initials": "BA"}).text == ""
+    bot.slack.wait_for("views.publish", lambda c: c.args["user_id"] == "UAPP1"
+                       and "Nothing waits for you" in str(c.args["view"]["blocks"]))
+    assert "batch record in review" not in str(bot.slack.home_view("UAPP1")["blocks"])
