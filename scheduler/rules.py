@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import batches_rules, digest
+from store import agreements, batches_rules, digest
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
 
 RULES: tuple[Rule, ...] = (
     digest.due,
+    agreements.due,
     batches_rules.due,
 )
