@@ -13,7 +13,6 @@ attributes; it does not by itself claim Part 11 compliance.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Date, String, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, select
 
-from store import audit, outbox
+from store import agreements, audit, outbox
 from store.audit import Actor, AuditEntry
 from store.calendar import business_days_between
 from store.db import UTCDateTime
@@ -35,7 +34,6 @@ from store.programs import Program, Role, user_ids
 
 BATCH_NO = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
 ENTITY = "batch"
-log = logging.getLogger(__name__)
 
 
 class BatchStatus(StrEnum):
@@ -249,7 +247,14 @@ def history(session: Session, program: Program, batch: Batch) -> list[AuditEntry
 
 
 def messages(session: Session, batch: Batch) -> list[BatchMessage]:
-    return list(session.exec(select(BatchMessage).where(BatchMessage.batch_id == batch.id).order_by(BatchMessage.id)))
+    """Every message about the batch to update in place: the bot's own posts and the reminders sent with
+    decision buttons (from the outbox, as unsaved BatchMessage values)."""
+    own = list(session.exec(select(BatchMessage).where(BatchMessage.batch_id == batch.id).order_by(BatchMessage.id)))
+    reminders = session.exec(select(outbox.Outbox).where(
+        outbox.Outbox.subject == f"batch:{batch.id}", outbox.Outbox.status == outbox.Status.sent,
+        outbox.Outbox.ts.is_not(None)).order_by(outbox.Outbox.id))  # type: ignore[union-attr]
+    return own + [BatchMessage(batch_id=batch.id, user_id=row.target, channel=row.channel, ts=row.ts)
+                  for row in reminders if row.buttons]
 
 
 def review_days(batch: Batch, program: Program, today: date) -> int:
@@ -452,11 +457,6 @@ def call_participants(session: Session, program: Program, requested_by: str) -> 
 def gate(session: Session, program: Program, batch: Batch, *, stage: str, actor: Actor, now: datetime) -> list[str]:
     """The quality-agreement gate at `stage` (ready, approval): what is missing for the program to be covered by
     a current executed quality agreement today (empty when covered); a gap is recorded in the audit trail."""
-    try:  # TEMPORARY until the agreements area is on main: then a plain top-level import
-        from store import agreements
-    except ImportError:
-        log.warning("quality agreement gate skipped: the agreements area is not installed")
-        return []
     gaps = list(agreements.coverage_gaps(session, program_id=program.id, on=now.astimezone(program.tz).date()))
     if gaps:
         _audit(session, program, batch, "gate_warning", actor=actor, now=now,

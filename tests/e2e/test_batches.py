@@ -10,7 +10,7 @@ from pathlib import Path
 import icalendar
 from sqlmodel import select
 
-from store import batches
+from store import agreements, batches
 from store.audit import AuditEntry
 from store.db import transaction
 from store.programs import Role
@@ -21,10 +21,19 @@ MON_23 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 23 Nov 2026, 10:00 
 MEMBERS = {Role.program_manager: ["UPM1"], Role.customer_approver: ["UAPP1", "UAPP2"], Role.cmo_quality: ["UQA1"]}
 
 
-def _program(bot, engine, **settings) -> int:
+def _agreement(session, program, kind: agreements.Kind, effective: date, expires: date) -> None:
+    agreements.create(session, program=program, actor=factories.ADMIN, now=MON_23, kind=kind,
+                      counterparty="Acme Pharma", status=agreements.Status.executed,
+                      terms=agreements.Terms(effective_on=effective, expires_on=expires))
+
+
+def _program(bot, engine, qa_expires: date = date(2028, 12, 31), **settings) -> int:
+    """ACME-001 with its channel, a US holiday calendar, and an executed NDA and quality agreement."""
     bot.clock.set(MON_23)
     with transaction(engine) as session:
         program = factories.program(session, MON_23, channel=CHANNEL, holiday_calendar="US", members=MEMBERS)
+        _agreement(session, program, agreements.Kind.nda, date(2025, 1, 1), date(2028, 12, 31))
+        _agreement(session, program, agreements.Kind.quality, date(2024, 11, 20), qa_expires)
         if settings:
             batches.configure(session, program, actor=factories.ADMIN, now=MON_23, **settings)
         program_id = program.id
@@ -54,6 +63,7 @@ def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_plac
     dms = _ready(bot, "--release-by 2026-12-04")
     [post] = bot.posts(CHANNEL)
     assert "B-1042" in post.args["text"] and _buttons(post.args) == []
+    assert bot.posts("UPM1") == [] and bot.posts("UQA1") == []  # covered by agreements: no gate warning
     dm = bot.posts("UAPP1")[0].args
     assert _buttons(dm) == ["batch_approve", "batch_hold", "batch_reject", "batch_call"]
     assert "Acmezol 10 mg" in str(dm["blocks"]) and "Fri 4 Dec 2026" in str(dm["blocks"])
@@ -155,8 +165,8 @@ def test_reminder_and_escalation_across_a_weekend_and_thanksgiving(bot, engine):
     # Fri 27 Nov, 09:30 New York: the 3rd business day → the reminder to both approvers, with buttons
     assert _sent(bot.tick(datetime(2026, 11, 27, 14, 30, tzinfo=UTC))) == [f"{key}:r1:reminder UAPP1",
                                                                            f"{key}:r1:reminder UAPP2"]
-    reminder = bot.posts("UAPP1")[-1].args
-    assert "Reminder" in reminder["text"] and _buttons(reminder)[0] == "batch_approve"
+    reminder = bot.posts("UAPP1")[-1]
+    assert "Reminder" in reminder.args["text"] and _buttons(reminder.args)[0] == "batch_approve"
     assert _sent(bot.tick(datetime(2026, 11, 28, 15, tzinfo=UTC))) == []  # Saturday
     assert _sent(bot.tick(datetime(2026, 11, 30, 15, tzinfo=UTC))) == []  # Monday: 4th business day
     # Tue 1 Dec: the 5th business day → SLA escalation to the manager, once
@@ -167,6 +177,11 @@ def test_reminder_and_escalation_across_a_weekend_and_thanksgiving(bot, engine):
     assert _sent(bot.tick(datetime(2026, 12, 2, 14, 30, tzinfo=UTC))) == [f"{key}:release-by UPM1"]
     assert "must be released by Fri 4 Dec 2026" in bot.posts("UPM1")[-1].args["text"]
     assert "B-1042" in bot.ask("program status", user="UPM1", channel=CHANNEL)
+    # a decision turns the reminder's buttons into the current state too
+    bot.ask("batch hold B-1042 Missing page 12", user="UAPP2", channel=CHANNEL)
+    bot.slack.wait_for("chat.update", lambda c: c.args["ts"] == reminder.response["ts"])
+    [updated] = [m for m in bot.slack.messages(reminder.response["channel"]) if m["ts"] == reminder.response["ts"]]
+    assert _buttons(updated) == [] and "Missing page 12" in str(updated["blocks"])
 
 
 def test_review_call_ics_parses_back_to_local_time_across_dst(bot, engine):
@@ -284,3 +299,23 @@ def test_app_home_lists_what_awaits_the_approver_with_working_buttons(bot, engin
     bot.slack.wait_for("views.publish", lambda c: c.args["user_id"] == "UAPP1"
                        and "Nothing waits for you" in str(c.args["view"]["blocks"]))
     assert "batch record in review" not in str(bot.slack.home_view("UAPP1")["blocks"])
+
+
+def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(bot, engine):
+    _program(bot, engine, qa_expires=date(2026, 11, 20))
+    dms = _ready(bot)
+    for user in ("UPM1", "UQA1"):
+        warning = bot.slack.wait_for("chat.postMessage", lambda c, u=user: c.args["channel"] == u)[0].args["text"]
+        assert "Quality agreement gate" in warning and "B-1042" in warning and "marked ready" in warning
+        assert "expired on Fri 20 Nov 2026" in warning
+    assert not bot.posts("UAPP1", lambda c: "gate" in c.args["text"])  # the customer is not told
+    bot.send.block_action("UAPP1", "batch_approve", channel_id=dms["UAPP1"])
+    bot.slack.wait_for("views.open")
+    bot.submit("UAPP1", {"initials": "AA"})
+    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1" and "was approved while" in
+                       c.args["text"])
+    with transaction(engine) as session:
+        warnings = session.exec(select(AuditEntry).where(AuditEntry.action == "gate_warning")).all()
+    assert [w.after["stage"] for w in warnings] == ["ready", "approval"]
+    assert "expired on Fri 20 Nov 2026" in warnings[0].after["gaps"][0]
+    assert "gate warning (ready)" in bot.ask("batch status B-1042", user="UPM1", channel=CHANNEL)
