@@ -48,7 +48,7 @@ from store.db import transaction
 from store.errors import Conflict, Invalid, NotAllowed, NotFound
 from store.filing import file_document
 from store.markup import day, escape, local_time
-from store.programs import Program, Role, authorize, by_channel, by_code, user_ids, visible_to
+from store.programs import Program, Role, authorize, user_ids, visible_to
 
 log = logging.getLogger(__name__)
 
@@ -147,22 +147,13 @@ def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -
 
 def decider(deps: Deps, actor: Actor, *, code: str | None, channel_id: str | None, batch_no: str,
             doing: str) -> tuple[Program, store.Batch]:
-    """The program and batch, if the person is one of its customer approvers; a refusal is audited first."""
+    """The program and batch, if the person is one of its customer approvers. A member's refusal is audited
+    first; someone with no role at all hears that there is no program (nothing written, nothing leaked)."""
     now = deps.clock.now()
     with transaction(deps.engine) as session:
-        try:
-            program = authorize(session, actor, code=code, channel_id=None if code else channel_id).program
-        except NotFound as refused:  # no role at all: audited on the program too, answered as if there were none
-            target = by_code(session, code) if code else by_channel(session, channel_id) if channel_id else None
-            if target is not None:
-                store.may_decide(session, target, batch_no, actor=actor, now=now, doing=doing)
-            error = refused
-        else:
-            error = None
-            allowed = store.may_decide(session, program, batch_no, actor=actor, now=now, doing=doing)
-            batch = store.get(session, program, batch_no) if allowed else None
-    if error is not None:
-        raise error
+        program = authorize(session, actor, code=code, channel_id=None if code else channel_id).program
+        allowed = store.may_decide(session, program, batch_no, actor=actor, now=now, doing=doing)
+        batch = store.get(session, program, batch_no) if allowed else None
     if batch is None:
         raise NotAllowed(f"Only the customer approvers of {program.code} can {doing} batch records. "
                          "This attempt was recorded.")
