@@ -46,7 +46,14 @@ def _ready(bot, extra: str = "") -> dict[str, str]:
     reply = bot.ask(f"batch ready B-1042 --product 'Acmezol 10 mg' {extra}", user="UPM1", channel=CHANNEL)
     assert "B-1042 is ready for review" in reply, reply
     dms = bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] in ("UAPP1", "UAPP2"), count=2)
+    _published(bot, 2)
     return {c.args["channel"]: c.response["channel"] for c in dms}
+
+
+def _published(bot, count: int) -> None:
+    """Work after an ack ends by republishing the approvers' App Home: wait for it, so that nothing of this
+    test reaches the emulator after the next test has reset it."""
+    bot.slack.wait_for("views.publish", count=count, timeout=10)
 
 
 def _buttons(message: dict) -> list[str]:
@@ -103,6 +110,7 @@ def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_plac
     assert "B-1042" in log and "approved" in log and "Alice Approver" in log
     history = bot.ask("batch status B-1042", user="UAPP2", channel=CHANNEL)
     assert "made available for review" in history and "signed — I approve" in history
+    _published(bot, 4)
 
 
 def test_non_approvers_are_refused_and_the_attempt_audited(bot, engine):
@@ -147,6 +155,7 @@ def test_hold_with_reason_tells_managers_then_back_to_review(bot, engine):
     assert "rejected" in bot.ask("batch reject B-1042 OOS assay result", user="UAPP1", channel=CHANNEL)
     assert "was *rejected*" in bot.slack.wait_for(
         "chat.postMessage", lambda c: c.args["channel"] == "UPM1", count=2)[-1].args["text"]
+    _published(bot, 8)
 
 
 def _sent(lines: list[str]) -> list[str]:
@@ -182,6 +191,7 @@ def test_reminder_and_escalation_across_a_weekend_and_thanksgiving(bot, engine):
     bot.slack.wait_for("chat.update", lambda c: c.args["ts"] == reminder.response["ts"])
     [updated] = [m for m in bot.slack.messages(reminder.response["channel"]) if m["ts"] == reminder.response["ts"]]
     assert _buttons(updated) == [] and "Missing page 12" in str(updated["blocks"])
+    _published(bot, 4)
 
 
 def test_review_call_ics_parses_back_to_local_time_across_dst(bot, engine):
@@ -238,6 +248,7 @@ def test_concurrent_approvals_yield_one_decision(bot, engine):
     with transaction(engine) as session:
         assert len(session.exec(select(batches.BatchSignature)).all()) == 1
         assert len(session.exec(select(AuditEntry).where(AuditEntry.action == "approved")).all()) == 1
+    _published(bot, 4)
 
 
 def test_all_approvers_mode_and_stats(bot, engine):
@@ -262,6 +273,7 @@ def test_all_approvers_mode_and_stats(bot, engine):
     with transaction(engine) as session:
         batch = session.exec(select(batches.Batch)).one()
         assert batch.status == "approved" and batch.decided_on == date(2026, 11, 30)
+    _published(bot, 6)
 
 
 def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, engine):
@@ -285,6 +297,7 @@ def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, eng
         actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "batch"))]
         assert actions == ["ready", "record_filed"]
     assert batch.record_sha256[:12] in str(bot.posts(CHANNEL)[0].args["blocks"])
+    _published(bot, 2)
 
 
 def test_app_home_lists_what_awaits_the_approver_with_working_buttons(bot, engine):
@@ -299,6 +312,7 @@ def test_app_home_lists_what_awaits_the_approver_with_working_buttons(bot, engin
     bot.slack.wait_for("views.publish", lambda c: c.args["user_id"] == "UAPP1"
                        and "Nothing waits for you" in str(c.args["view"]["blocks"]))
     assert "batch record in review" not in str(bot.slack.home_view("UAPP1")["blocks"])
+    _published(bot, 4)
 
 
 def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(bot, engine):
@@ -319,3 +333,4 @@ def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(
     assert [w.after["stage"] for w in warnings] == ["ready", "approval"]
     assert "expired on Fri 20 Nov 2026" in warnings[0].after["gaps"][0]
     assert "gate warning (ready)" in bot.ask("batch status B-1042", user="UPM1", channel=CHANNEL)
+    _published(bot, 4)
