@@ -60,9 +60,9 @@ def _buttons(message: dict) -> list[str]:
     return [e["action_id"] for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
 
 
-def _ephemeral(bot, fragment: str) -> str:
-    found = bot.slack.wait_for("response_url", lambda c: fragment in (c.args.get("text") or ""))
-    return found[0].args["text"]
+def _ephemeral(bot, response) -> str:
+    """The ephemeral answer to a click (to its response_url)."""
+    return bot.reply(response)["text"]
 
 
 def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_place(bot, engine):
@@ -101,8 +101,8 @@ def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_plac
 
     # a stale button (the DM as it looked before) and a second approval are refused politely
     old = {**dm, "channel": dms["UAPP2"], "ts": bot.posts("UAPP2")[0].response["ts"]}
-    bot.send.block_action("UAPP2", "batch_approve", message=old, channel_id=dms["UAPP2"])
-    assert "already approved by Alice Approver" in _ephemeral(bot, "already approved")
+    clicked = bot.send.block_action("UAPP2", "batch_approve", message=old, channel_id=dms["UAPP2"])
+    assert "already approved by Alice Approver" in _ephemeral(bot, clicked)
     assert "already approved" in bot.ask("batch approve B-1042", user="UAPP2", channel=CHANNEL)
     assert len(bot.slack.calls("views.open")) == 1
 
@@ -123,8 +123,8 @@ def test_non_approvers_are_refused_and_the_attempt_audited(bot, engine):
     assert "no program here" in bot.ask("batch approve B-1042", user="UOUT", channel=CHANNEL)
     # a button forwarded to someone else is re-checked against who clicks it
     stolen = {**bot.posts("UAPP1")[0].args, "ts": bot.posts("UAPP1")[0].response["ts"]}
-    bot.send.block_action("UQA1", "batch_approve", message=stolen, channel_id=dms["UAPP1"])
-    _ephemeral(bot, "Only the customer approvers")
+    clicked = bot.send.block_action("UQA1", "batch_approve", message=stolen, channel_id=dms["UAPP1"])
+    assert "Only the customer approvers" in _ephemeral(bot, clicked)
     assert bot.slack.calls("views.open") == []
     with transaction(engine) as session:
         refused = session.exec(select(AuditEntry).where(AuditEntry.action == "decision_refused")).all()
@@ -261,6 +261,7 @@ def test_all_approvers_mode_and_stats(bot, engine):
     assert "Still to sign: <@UAPP2>" in receipt["text"]
     bot.slack.wait_for("chat.update", count=3)
     assert _buttons(bot.slack.messages(dms["UAPP1"])[0]) == [] and _buttons(bot.slack.messages(dms["UAPP2"])[0])
+    _published(bot, 4)  # the clock file is rewritten next: let the first signature's work finish reading it
     bot.clock.set(datetime(2026, 11, 30, 15, tzinfo=UTC))  # 4 business days later (Thanksgiving skipped)
     bot.send.block_action("UAPP2", "batch_approve", channel_id=dms["UAPP2"])
     bot.slack.wait_for("views.open", count=2)
@@ -329,7 +330,8 @@ def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(
     bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1" and "was approved while" in
                        c.args["text"])
     with transaction(engine) as session:
-        warnings = session.exec(select(AuditEntry).where(AuditEntry.action == "gate_warning")).all()
+        warnings = session.exec(select(AuditEntry).where(AuditEntry.action == "gate_warning")
+                                .order_by(AuditEntry.seq)).all()
     assert [w.after["stage"] for w in warnings] == ["ready", "approval"]
     assert "expired on Fri 20 Nov 2026" in warnings[0].after["gaps"][0]
     assert "gate warning (ready)" in bot.ask("batch status B-1042", user="UPM1", channel=CHANNEL)

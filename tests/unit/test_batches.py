@@ -109,7 +109,8 @@ def test_only_approvers_decide_and_refusals_are_audited(session):
     assert not batches.may_decide(session, program, "B-1042", actor=PM, now=MON_23, doing="approve")
     admin = Actor("UADMIN", "Ada", is_admin=True)
     assert not batches.may_decide(session, program, "B-1042", actor=admin, now=MON_23, doing="reject")
-    refused = session.exec(select(AuditEntry).where(AuditEntry.action == "decision_refused")).all()
+    refused = session.exec(select(AuditEntry).where(AuditEntry.action == "decision_refused")
+                           .order_by(AuditEntry.seq)).all()
     assert [(e.actor_id, e.after["attempted"]) for e in refused] == [("UPM1", "approve"), ("UADMIN", "reject")]
 
 
