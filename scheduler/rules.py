@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import agreements, batches_rules, digest
+from store import agreements, batches_rules, digest, stability_rules, submissions
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
@@ -16,4 +16,6 @@ RULES: tuple[Rule, ...] = (
     digest.due,
     agreements.due,
     batches_rules.due,
+    submissions.due,
+    stability_rules.due,
 )

@@ -9,7 +9,6 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from store import batches_rules
 from store.outbox import Button
 from store.programs import Program
 
@@ -42,8 +41,18 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
-OWED: tuple[OwedProvider, ...] = (batches_rules.owed,)
-HEALTH: tuple[HealthProvider, ...] = (batches_rules.health,)
+from store import batches_rules, stability_rules, submissions  # noqa: E402  (the areas' providers import Owed and Health)
+
+OWED: tuple[OwedProvider, ...] = (
+    batches_rules.owed,
+    stability_rules.owed,
+    submissions.home_owed,
+)
+HEALTH: tuple[HealthProvider, ...] = (
+    batches_rules.health,
+    stability_rules.health,
+    submissions.home_health,
+)
 
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
