@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from sqlalchemy.engine import Engine
@@ -15,6 +16,7 @@ from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
 
+LISTENER_THREADS = 48
 AREAS = (programs, agreements, batches, stability, submissions)
 
 
@@ -26,6 +28,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
         process_before_response=False,
+        # Bolt runs ack() and the work after it in one executor thread; its default of 5 threads lets slow
+        # work (channel creation, DMs, uploads) hold back the next request's acknowledgement past 3 seconds.
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
         user_facing_authorize_error_message=(
             ":warning: Slack did not confirm the bot's credentials just now. Nothing was changed; try again in a "
             "moment, and tell your Slack admin if this persists."
@@ -37,4 +42,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
     for module in AREAS:
         module.register(app, deps)
     home.register(app, deps)
+    boundary.guard(app)
     return app

@@ -62,3 +62,34 @@ def install(app: App) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any], client: Any, respond: Any = None) -> None:
         tell(client, body or {}, explain(error), respond)
+
+
+BOUNDARY_ARGS = ("ack", "body", "client", "respond")
+
+
+def guard(app: App) -> None:
+    """Run every listener inside the boundary: its errors are answered here, in its own thread.
+
+    Bolt's thread runner overwrites an acknowledgement with nothing when a listener raises after ack(), so
+    a listener that fails within milliseconds of acking can leave Slack with a 404 ("unhandled request")
+    instead of the 200 it was promised. Catching here keeps the ack, and tells the person what went wrong.
+    Call once, after every listener is registered (Bolt offers no public hook around a listener's thread).
+    """
+    for listener in app._listeners:
+        if getattr(listener, "guarded", False) or not hasattr(listener, "arg_names"):
+            continue
+        original = listener.ack_function
+        names = [name for name in listener.arg_names if name != "self"]  # a bound method binds its own
+
+        def guarded(_original=original, _names=names, **kwargs: Any) -> Any:
+            try:
+                return _original(**{name: kwargs[name] for name in _names})
+            except Exception as error:
+                if kwargs["ack"].response is None:
+                    kwargs["ack"]()
+                tell(kwargs["client"], kwargs["body"] or {}, explain(error), kwargs.get("respond"))
+                return None
+
+        listener.ack_function = guarded
+        listener.arg_names = list(dict.fromkeys([*names, *BOUNDARY_ARGS]))
+        listener.guarded = True
