@@ -19,6 +19,8 @@ row goes back to the outbox with backoff. Only the coordinating thread touches t
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import time
 from collections import defaultdict, deque
@@ -31,7 +33,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-from sqlalchemy import and_, bindparam, func, or_, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -58,8 +60,9 @@ PACE_CAP = 1.0  # seconds between posts to a target once it has been rate limite
 MAX_HELD = 1000  # rows this process holds claimed at most
 SERVER_RETRIES = 1  # in-run retries of a 5xx or dropped connection before the row goes back to the outbox
 SERVER_BACKOFF = 0.5  # seconds before that retry
-FLUSH_ROWS, FLUSH_SECONDS = 50, 0.05  # sent marks are committed in batches this big or this old
+FLUSH_ROWS, FLUSH_SECONDS = 100, 0.2  # sent marks are committed in batches this big or this old
 CLAIM_GAP = 0.02  # seconds between claims while rows are held
+MAX_SEEN = 500  # targets a claim prefers new ones over (beyond that, plain round robin)
 
 
 @dataclass(frozen=True)
@@ -91,29 +94,35 @@ ORDER = (Outbox.urgent.desc(), Outbox.not_before, Outbox.id)  # type: ignore[att
 
 
 def claim(engine: Engine, now: datetime, limit: int = 50, *, per_target: int | None = None,
-          exclude: frozenset[str] = frozenset()) -> list[tuple[Outbox, bool]]:
+          exclude: frozenset[str] = frozenset(), seen: frozenset[str] = frozenset()) -> list[tuple[Outbox, bool]]:
     """Take up to `limit` due rows for this process; the flag says the row was abandoned mid-send.
 
-    `per_target` takes at most that many rows per target (the first ones in order), `exclude` none for
-    those targets: a process pacing a busy channel leaves the rest of that channel for later.
+    `per_target` takes at most that many rows per target (the first ones in order), round robin: every
+    target's first row, then every target's second …, targets not in `seen` first at each round (a channel
+    that has not had a message yet gets one before a channel gets its next). `exclude` takes none for those
+    targets: a process pacing a busy channel leaves the rest of that channel for later.
     """
     with transaction(engine) as session:
         wanted = claimable(now)
         if exclude:
             wanted = and_(wanted, Outbox.target.not_in(sorted(exclude)))  # type: ignore[attr-defined]
-        if per_target is not None:
-            ranked = select(Outbox.id, func.row_number().over(partition_by=Outbox.target, order_by=ORDER)
-                            .label("rank")).where(wanted).subquery()
-            wanted = and_(wanted, Outbox.id.in_(  # type: ignore[union-attr]
-                select(ranked.c.id).where(ranked.c.rank <= per_target)))
+        if per_target is not None:  # first the ids (no lock), then lock those still claimable
+            ranked = select(Outbox.id, Outbox.target, Outbox.urgent, Outbox.not_before, func.row_number().over(
+                partition_by=Outbox.target, order_by=ORDER).label("rank")).where(wanted).subquery()
+            fresh = case((ranked.c.target.in_(sorted(seen)), 1), else_=0) if 0 < len(seen) <= MAX_SEEN else literal(0)
+            ids = session.exec(select(ranked.c.id).where(ranked.c.rank <= per_target).order_by(
+                ranked.c.urgent.desc(), ranked.c.rank, fresh, ranked.c.not_before, ranked.c.id).limit(limit)).all()
+            wanted = and_(wanted, Outbox.id.in_(ids))  # type: ignore[union-attr]
         query = select(Outbox).where(wanted).order_by(*ORDER).limit(limit).with_for_update(skip_locked=True)
-        claimed = []
-        for row in session.exec(query):
-            claimed.append((row, row.status == Status.sending))
-            row.status = Status.sending
-            row.lease_until = now + LEASE
-            row.attempts += 1
-            session.add(row)
+        rows = list(session.exec(query))
+        if rows:
+            session.exec(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))  # type: ignore[call-overload]
+                         .values(status=Status.sending, lease_until=now + LEASE, attempts=Outbox.attempts + 1)
+                         .execution_options(synchronize_session=False))
+        session.expunge_all()
+    claimed = [(row, row.status == Status.sending) for row in rows]
+    for row in rows:  # the copies this process works with, as the database now has them
+        row.status, row.lease_until, row.attempts = Status.sending, now + LEASE, row.attempts + 1
     return claimed
 
 
@@ -208,10 +217,16 @@ class _Target:
     ready_at: float = 0.0  # monotonic instant before which nothing is posted to it
     spacing: float = 0.0  # learned from 429s
     busy: bool = False  # a post is in flight
+    scheduled: bool = False  # in the run's ready heap
 
 
 class _Run:
-    """One `deliver` call: claims, a per-target queue and pace, a pool of posting threads."""
+    """One `deliver` call: claims, a per-target queue and pace, a pool of posting threads.
+
+    The coordinating thread only schedules. Claims and marks run on one database thread, in order, so that
+    neither a slow claim nor a commit holds up the posts; the rare retry and dead-letter updates are
+    written by the coordinator itself, after the marks before them.
+    """
 
     def __init__(self, engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None,
                  limit: int):
@@ -219,76 +234,112 @@ class _Run:
         self.poster = posting_client(client)
         self.targets: dict[str, _Target] = defaultdict(_Target)
         self.flying: dict[Future, _Job] = {}
+        self.ready: list[tuple[float, int, str]] = []  # heap of (ready_at, order, target): longest waiting first
+        self.order = itertools.count()
         self.held = 0
         self.zones: dict[int, Any] = {}
         self.marks: list[tuple[int, dict[str, Any]]] = []
         self.marks_since = 0.0
+        self.writes: list[Future] = []
+        self.claiming: Future | None = None
         self.last_claim = -1.0
-        self.drained = False  # the last claim found nothing more
+        self.drained: frozenset[str] | None = None  # the last claim found nothing more, these targets aside
         self.outcomes: list[Outcome] = []
 
     def run(self) -> list[Outcome]:
-        with ThreadPoolExecutor(POOL, thread_name_prefix="delivery") as pool:
+        with ThreadPoolExecutor(POOL, thread_name_prefix="delivery") as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="delivery-db") as self.database:
             try:
                 while True:
                     self._claim()
-                    if not self.held:
+                    if not self.held and self.claiming is None:
                         break
                     self._dispatch(pool)
                     self._await()
                     self._flush()
             finally:
                 self._flush(force=True)
+                for write in self.writes:
+                    write.result()
         return self.outcomes
 
     # --- claiming ------------------------------------------------------------------------------------
 
     def _claim(self) -> None:
+        if self.claiming is not None:
+            return
         clock = time.monotonic()
-        ready = sum(1 for t in self.targets.values() if t.queue and not t.busy and t.ready_at <= clock)
+        ready = sum(1 for at, _, _ in self.ready if at <= clock)
         if self.held and (ready >= POOL or self.held >= MAX_HELD or clock - self.last_claim < CLAIM_GAP):
             return
-        if self.held and self.drained and clock - self.last_claim < 10 * CLAIM_GAP:
+        if self.held and self.drained is not None and clock - self.last_claim < 10 * CLAIM_GAP:
             return
+        if not self.held and self.drained == frozenset():
+            return  # everything claimable was sent
         self.last_claim = clock
         busy = frozenset(name for name, t in self.targets.items() if t.queue)
-        claimed = claim(self.engine, self.now, min(self.limit, MAX_HELD - self.held), per_target=AHEAD,
-                        exclude=busy)
-        self.drained = not claimed
+        self.claiming = self.database.submit(self._claim_rows, min(self.limit, MAX_HELD - self.held), busy,
+                                             frozenset(self.targets))
+        self.claiming.busy = busy  # type: ignore[attr-defined]
+
+    def _claim_rows(self, limit: int, busy: frozenset[str], seen: frozenset[str]) -> list[tuple[Outbox, bool]]:
+        """On the database thread: claim, and learn the time zones of programs not seen yet."""
+        claimed = claim(self.engine, self.now, limit, per_target=AHEAD, exclude=busy, seen=seen)
         missing = {row.program_id for row, _ in claimed} - set(self.zones)
         if missing:
             with transaction(self.engine) as session:
                 self.zones |= {p.id: p.tz for p in session.exec(
                     select(Program).where(Program.id.in_(missing)))}  # type: ignore[union-attr]
+        return claimed
+
+    def _claimed(self, future: Future) -> None:
+        self.claiming = None
+        claimed = future.result()
+        self.drained = None if claimed else future.busy  # type: ignore[attr-defined]
+        clock = time.monotonic()
         for row, abandoned in claimed:
             late = self.now.astimezone(self.zones[row.program_id]).date() > row.due_on
             self.targets[row.target].queue.append(_Job(row, abandoned, late, clock))
             self.held += 1
+            self._schedule(row.target)
+
+    def _schedule(self, name: str) -> None:
+        target = self.targets[name]
+        if target.queue and not target.busy and not target.scheduled:
+            target.scheduled = True
+            heapq.heappush(self.ready, (target.ready_at, next(self.order), name))
 
     # --- posting -------------------------------------------------------------------------------------
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
         clock = time.monotonic()
-        for target in self.targets.values():
-            if len(self.flying) >= POOL:
-                return
-            if target.queue and not target.busy and target.ready_at <= clock:
-                job = target.queue.popleft()
-                target.busy = True
-                self.flying[pool.submit(_attempt, self.client, self.poster, job)] = job
+        while self.ready and self.ready[0][0] <= clock and len(self.flying) < POOL:
+            target = self.targets[heapq.heappop(self.ready)[2]]
+            target.scheduled = False
+            job = target.queue.popleft()
+            target.busy = True
+            self.flying[pool.submit(_attempt, self.client, self.poster, job)] = job
 
     def _await(self) -> None:
         clock = time.monotonic()
-        waiting = [t.ready_at for t in self.targets.values() if t.queue and not t.busy]
-        timeout = max(0.0, min([*waiting, clock + FLUSH_SECONDS]) - clock)
-        if not self.flying:
-            time.sleep(timeout)
-            return
-        done, _ = wait(list(self.flying), timeout=timeout, return_when=FIRST_COMPLETED)
+        timeout = FLUSH_SECONDS
+        if self.ready and len(self.flying) < POOL:  # else a finished post is what lets more go
+            timeout = max(0.0, min(timeout, self.ready[0][0] - clock))
+        watched = [*self.flying, *([self.claiming] if self.claiming else [])]
+        done, _ = wait(watched, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
-            self._settle(self.flying.pop(future), future.result())
+            if future is self.claiming:
+                self._claimed(future)
+            else:
+                self._settle(self.flying.pop(future), future.result())
 
     def _settle(self, job: _Job, answer: _Answer) -> None:
+        try:
+            self._settle_row(job, answer)
+        finally:
+            self._schedule(job.row.target)
+
+    def _settle_row(self, job: _Job, answer: _Answer) -> None:
         row, clock = job.row, time.monotonic()
         target = self.targets[row.target]
         target.busy = False
@@ -316,27 +367,37 @@ class _Run:
         result, detail = ("recovered", "posted before the crash") if answer.kind == "recovered" else ("sent", "")
         self.outcomes.append(Outcome(row.id, row.key, row.target, result, detail, job.late))
 
+    # --- writing -------------------------------------------------------------------------------------
+
+    def _write(self, row_id: int, **changes) -> None:
+        """A retry or dead letter: written now, after the marks queued before it."""
+        self._flush(force=True)
+        for write in self.writes:
+            write.result()
+        self.writes = []
+        _finish(self.engine, row_id, **changes)
+
     def _release(self, job: _Job, seconds: float) -> None:
         """Rate limited for longer than the lease allows to wait: back to the outbox, the attempt not counted."""
         self.held -= 1
         row = job.row
         wait_for = timedelta(seconds=max(1, int(seconds)))
-        _finish(self.engine, row.id, status=Status.pending, attempts=row.attempts - 1, last_error="ratelimited",
-                next_attempt_at=self.now + wait_for)
+        self._write(row.id, status=Status.pending, attempts=row.attempts - 1, last_error="ratelimited",
+                    next_attempt_at=self.now + wait_for)
         self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
                                      f"ratelimited; next try in {int(wait_for.total_seconds())} s", job.late))
 
     def _failed(self, job: _Job, error: str) -> None:
         row = job.row
         if error in PERMANENT or row.attempts >= MAX_ATTEMPTS:
-            _finish(self.engine, row.id, status=Status.dead, last_error=error)
+            self._write(row.id, status=Status.dead, last_error=error)
             self.outcomes.append(Outcome(row.id, row.key, row.target, "dead", error, job.late))
             if self.alert is not None:
                 self.alert(f"A message could not be delivered and was dead-lettered: `{row.key}` to `{row.target}` "
                            f"({error}).")
             return
         wait_for = timedelta(seconds=max(1, 30 * 2 ** (row.attempts - 1)))
-        _finish(self.engine, row.id, status=Status.pending, last_error=error, next_attempt_at=self.now + wait_for)
+        self._write(row.id, status=Status.pending, last_error=error, next_attempt_at=self.now + wait_for)
         self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
                                      f"{error}; next try in {int(wait_for.total_seconds())} s", job.late))
 
@@ -346,7 +407,8 @@ class _Run:
         if not force and len(self.marks) < FLUSH_ROWS and time.monotonic() - self.marks_since < FLUSH_SECONDS:
             return
         marks, self.marks, self.marks_since = self.marks, [], 0.0
-        _apply(self.engine, marks)
+        self.writes = [w for w in self.writes if not w.done() or w.result() is not None]
+        self.writes.append(self.database.submit(_apply, self.engine, marks))
 
 
 def deliver(engine: Engine, client: WebClient, now: datetime, alert=None, limit: int = 50) -> list[Outcome]:

@@ -152,7 +152,7 @@ def test_a_rate_limited_channel_does_not_hold_up_the_others(engine, slack, clien
         sweep(session, NOW, [lambda s, now: dues])
     slack.set_rate_limit("chat.postMessage", 1.0, burst=1, per_channel=True)
     outcomes = deliver(engine, client, NINE)
-    assert sorted(o.result for o in outcomes) == ["sent"] * 10
+    assert sorted(o.result for o in outcomes) == ["sent"] * 10, "\n".join(o.line() for o in outcomes)
     posts = [c for c in slack.calls("chat.postMessage") if c.response.get("ok")]
     channel = [c for c in posts if c.args["channel"] == "CACME001"]
     assert [c.args["text"] for c in channel] == [f"Reminder {i}" for i in range(4)]  # in order, once each
