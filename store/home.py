@@ -41,8 +41,16 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
-OWED: tuple[OwedProvider, ...] = ()
-HEALTH: tuple[HealthProvider, ...] = ()
+from store import stability_rules, submissions  # noqa: E402  (the areas' providers import Owed and Health)
+
+OWED: tuple[OwedProvider, ...] = (
+    stability_rules.owed,
+    submissions.home_owed,
+)
+HEALTH: tuple[HealthProvider, ...] = (
+    stability_rules.health,
+    submissions.home_health,
+)
 
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
