@@ -106,6 +106,11 @@ def start_serve(env: dict[str, str]) -> Process:
                   "cmo-bot listening on")
 
 
+def start_wide(env: dict[str, str]) -> Process:
+    return launch([sys.executable, "-m", "bench.wide", "serve", "--host", "127.0.0.1", "--port", "0",
+                   "--no-scheduler"], env, "cmo-bot listening on")
+
+
 def start_floor(env: dict[str, str]) -> Process:
     return launch([sys.executable, "-m", "bench.floor", "--port", "0"], env, "floor listening on")
 
@@ -227,7 +232,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class AckFigure:
-    server: str  # serve | floor
+    server: str  # floor | serve | serve, 64 listener threads
     clients: int
     kind: str
     count: int
@@ -241,15 +246,19 @@ def _nothing(name: str, clients: int, pid: int) -> None:
 
 
 def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = PER_KIND, log=print,
-            before=_nothing, after=_nothing) -> tuple[list[AckFigure], dict[str, int], dict[str, int]]:
+            before=_nothing, after=_nothing, wide: bool = True
+            ) -> tuple[list[AckFigure], dict[str, int], dict[str, int]]:
     """Figures, serve's memory (MiB: VmRSS at the end, VmHWM = peak) and what the emulator received.
-    `before`/`after(server, clients, pid)` run around each measured load (a profiler attaches there)."""
+    `before`/`after(server, clients, pid)` run around each measured load (a profiler attaches there); `wide`
+    also measures serve with a wider Bolt listener executor (`bench.wide`), as an experiment."""
     emulator = start_emulator()
     processes = [emulator]
     try:
         seed_emulator(emulator, programs)
         env = bot_env(emulator, database_url)
         servers = {"floor": start_floor(env), "serve": start_serve(env)}
+        if wide:
+            servers["serve, 64 listener threads"] = start_wide(env)
         processes += servers.values()
         make = Requests(emulator_base(emulator), programs)
         figures: list[AckFigure] = []
