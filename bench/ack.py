@@ -40,6 +40,7 @@ SECRET = "bench-signing-secret-0123456789"
 TOKEN = "xoxb-bench-0000000000-token"
 CLIENTS = (1, 8, 32)
 PER_KIND = 2_000  # requests of each kind at each concurrency
+OPEN_RATE, OPEN_PER_KIND = 20.0, 500  # the open-loop line: requests per second, and how many of each kind
 WARMUP = 100
 NOW = "2026-11-02T15:00:00+00:00"
 
@@ -157,8 +158,10 @@ def _signed(body: str) -> dict[str, str]:
             "X-Slack-Signature": sign_request(SECRET, stamp, body)}
 
 
-def load(url: str, make: Requests, clients: int, per_kind: int) -> dict[str, list[float]]:
-    """`per_kind` commands and as many clicks, alternating, over `clients` keep-alive connections."""
+def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | None = None) -> dict[str, list[float]]:
+    """`per_kind` commands and as many clicks, alternating, over `clients` keep-alive connections; each client
+    sends its next request when the previous one is answered (closed loop) or, with `rate`, request n at
+    n / rate seconds from the start (open loop: arrivals as from many independent people)."""
     parts = urlsplit(url)
     kinds = ("command", "button")
     tickets = itertools.count()
@@ -166,11 +169,14 @@ def load(url: str, make: Requests, clients: int, per_kind: int) -> dict[str, lis
     results: dict[str, list[float]] = {k: [] for k in kinds}
     failures: list[str] = []
     lock = threading.Lock()
+    origin = time.perf_counter()
 
     def client() -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         while (n := next(tickets)) < total:
             kind = kinds[n % 2]
+            if rate is not None and (delay := origin + n / rate - time.perf_counter()) > 0:
+                time.sleep(delay)
             with lock:
                 body = make.command() if kind == "command" else make.button()
             encoded = body.encode()
@@ -233,7 +239,7 @@ def percentile(values: list[float], fraction: float) -> float:
 @dataclass
 class AckFigure:
     server: str  # floor | serve | serve, 64 listener threads
-    clients: int
+    clients: int  # 0: the open-loop line at OPEN_RATE
     kind: str
     count: int
     p50_ms: float
@@ -265,10 +271,13 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
         for name, server in servers.items():
             load(server.url, make, 4, WARMUP // 2)
             quiet(server.pid)
-            for count in clients:
-                log(f"ack: {name}, {count} client(s) …")
+            for count in (*clients, 0):
+                log(f"ack: {name}, {f'{count} client(s)' if count else f'open loop at {OPEN_RATE:g}/s'} …")
                 before(name, count, server.pid)
-                results = load(server.url, make, count, per_kind)
+                if count:
+                    results = load(server.url, make, count, per_kind)
+                else:
+                    results = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
                 after(name, count, server.pid)
                 drained = quiet(server.pid)
                 for kind, values in results.items():

@@ -17,6 +17,9 @@ IDLE = ("_worker (concurrent/futures/thread.py", "wait (threading.py", "select (
         "Condition.wait", "handler_thread (waitress", "run (waitress/server.py", "loop (asyncore", "_bootstrap")
 
 
+OURS = ("bot", "commands", "store", "scheduler")
+
+
 def py_spy() -> str | None:
     found = Path(sys.executable).with_name("py-spy")
     return str(found) if found.exists() else shutil.which("py-spy")
@@ -60,7 +63,12 @@ def summarise(lines: list[str], count: int) -> list[str]:
             inclusive[frame] += int(number)
     interesting = [(frame, n) for frame, n in inclusive.most_common() if not frame.startswith(
         ("Thread.", "_bootstrap", "<module>", "run (", "_WorkItem", "_worker", "main (", "serve (")) and "(" in frame]
-    return [f"{100 * n / busy:5.1f}%  {frame}" for frame, n in interesting[:count]] if busy else []
+    ours = [(frame, n) for frame, n in interesting if any(f"({part}/" in frame for part in OURS)]
+    if not busy:
+        return []
+    return ([f"{100 * n / busy:5.1f}%  {frame}" for frame, n in interesting[:count]]
+            + ["", "… of which in the bot's own code:"]
+            + [f"{100 * n / busy:5.1f}%  {frame}" for frame, n in ours[: 2 * count]])
 
 
 def profiled(call: Callable[[], object], count: int = 12, where: tuple[str, ...] = ("/wt-", "/main/", "sqlalchemy")
