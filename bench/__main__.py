@@ -170,6 +170,15 @@ def run_delivery(args, out: list[str]) -> None:
         out.append(f"| {f.database} | {f.seconds:.2f} s | {f.minimum:.2f} s | {f.ratio:.2f}× | "
                    f"{verdict(ok)} | {f.limited} | {f.posts:,} | "
                    f"{f.lost} | {f.doubled} | {', '.join(f'{k} {v}' for k, v in sorted(f.outcomes.items()))} |")
+    out += ["", "Where the time went (seconds from the start of `deliver`): the last channel's first post, the "
+            "slowest channel's span from its first to its last post (the minimum allows 7.00), the best this run "
+            "could have done given when each channel started (first post + minimum), and the tail from the last "
+            "post to `deliver` returning (the last marks committed).", "",
+            "| database | last channel's first post | slowest channel span | best given the starts | tail |",
+            "|---|---:|---:|---:|---:|"]
+    for f in figures:
+        out.append(f"| {f.database} | {f.last_first_post:.2f} s | {f.slowest_span:.2f} s | "
+                   f"{f.best_given_starts:.2f} s | {f.tail:.2f} s |")
     out.append("")
 
 

@@ -52,6 +52,12 @@ class DeliveryFigure:
     lost: int
     doubled: int
     outcomes: dict[str, int]
+    # Where the time went (seconds from the start of `deliver`): when the last channel got its first post,
+    # the slowest channel's span from first to last accepted post, and from the last post to the return.
+    last_first_post: float = 0.0
+    slowest_span: float = 0.0
+    best_given_starts: float = 0.0  # max over channels of first post + the minimum: the floor this run allowed
+    tail: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -103,7 +109,7 @@ def measure(kind: str, postgres_url: str, channels: int = CHANNELS, messages: in
             engine = make_engine(url)
             queue(engine, channels, messages)
             client = web_client(load_settings(slack_bot_token="xoxb-bench-token", slack_api_url=emulator.url))
-            started = time.perf_counter()
+            wall, started = time.time(), time.perf_counter()
             outcomes = deliver(engine, client, NOW)
             seconds = time.perf_counter() - started
             with transaction(engine) as session:
@@ -116,9 +122,21 @@ def measure(kind: str, postgres_url: str, channels: int = CHANNELS, messages: in
     accepted = Counter(c["args"]["metadata"]["event_payload"]["id"] for c in calls if c["status"] == 200
                        and (c.get("response") or {}).get("ok"))
     lost = messages - len(accepted) + (messages - statuses.get(Status.sent, 0))
-    return DeliveryFigure(
+    minimum = theoretical_minimum(messages // channels)
+    posted: dict[str, list[float]] = {}
+    for call in calls:
+        if call["status"] == 200:
+            posted.setdefault(call["args"]["channel"], []).append(call["ts_received"] - wall)
+    firsts = {channel: min(times) for channel, times in posted.items()}
+    timeline = {
+        "last_first_post": max(firsts.values(), default=0.0),
+        "slowest_span": max((max(times) - min(times) for times in posted.values()), default=0.0),
+        "best_given_starts": max(firsts.values(), default=0.0) + minimum,
+        "tail": seconds - max((max(times) for times in posted.values()), default=0.0),
+    }
+    return DeliveryFigure(**timeline,
         database=kind, messages=messages, channels=channels, seconds=seconds,
-        minimum=theoretical_minimum(messages // channels), limited=sum(1 for c in calls if c["status"] == 429),
+        minimum=minimum, limited=sum(1 for c in calls if c["status"] == 429),
         posts=len(calls), lost=lost, doubled=sum(1 for n in accepted.values() if n > 1),
         outcomes=dict(Counter(o.result for o in outcomes)),
     )

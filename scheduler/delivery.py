@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -62,6 +63,7 @@ SERVER_RETRIES = 1  # in-run retries of a 5xx or dropped connection before the r
 SERVER_BACKOFF = 0.5  # seconds before that retry
 FLUSH_ROWS, FLUSH_SECONDS = 100, 0.2  # sent marks are committed in batches this big or this old
 CLAIM_GAP = 0.02  # seconds between claims while rows are held
+MARGIN = 0.01  # seconds added to a modelled wait for a token
 MAX_SEEN = 500  # targets a claim prefers new ones over (beyond that, plain round robin)
 
 
@@ -218,6 +220,12 @@ class _Target:
     spacing: float = 0.0  # learned from 429s
     busy: bool = False  # a post is in flight
     scheduled: bool = False  # in the run's ready heap
+    posted: int = 0  # posts accepted in this run
+    first: float = 0.0  # when the first of them was answered
+    last: float = 0.0  # … and the last
+    tokens: float | None = None  # the modelled bucket at `stamp` (None: not modelled yet)
+    stamp: float = 0.0
+    spending: float = 0.0  # the modelled tokens when the post in flight went out
 
 
 class _Run:
@@ -235,6 +243,8 @@ class _Run:
         self.targets: dict[str, _Target] = defaultdict(_Target)
         self.flying: dict[Future, _Job] = {}
         self.ready: list[tuple[float, int, str]] = []  # heap of (ready_at, order, target): longest waiting first
+        self.burst: float | None = None  # the per-channel bucket learned from the first 429s …
+        self.rate = 1 / PACE_CAP  # … and its refill per second
         self.order = itertools.count()
         self.held = 0
         self.zones: dict[int, Any] = {}
@@ -314,11 +324,27 @@ class _Run:
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
         clock = time.monotonic()
         while self.ready and self.ready[0][0] <= clock and len(self.flying) < POOL:
-            target = self.targets[heapq.heappop(self.ready)[2]]
+            name = heapq.heappop(self.ready)[2]
+            target = self.targets[name]
             target.scheduled = False
+            if self.burst is not None:
+                target.spending = self._tokens(target, clock)
+                if target.spending < 1:  # the channel's bucket is empty: come back when a token is there
+                    target.ready_at = clock + (1 - target.spending) / self.rate + MARGIN
+                    self._schedule(name)
+                    continue
             job = target.queue.popleft()
             target.busy = True
             self.flying[pool.submit(_attempt, self.client, self.poster, job)] = job
+
+    def _tokens(self, target: _Target, clock: float) -> float:
+        """What the channel's bucket holds now, by the model (never more than it really holds: refill is
+        counted from answers, consumption from sends, so the model lags Slack's bucket, never leads it)."""
+        assert self.burst is not None
+        if target.tokens is None:
+            refilled = (clock - target.first) * self.rate if target.posted else 0.0
+            target.tokens, target.stamp = max(0.0, self.burst - target.posted + refilled), clock
+        return min(self.burst, target.tokens + (clock - target.stamp) * self.rate)
 
     def _await(self) -> None:
         clock = time.monotonic()
@@ -344,8 +370,14 @@ class _Run:
         target = self.targets[row.target]
         target.busy = False
         target.ready_at = clock + target.spacing
+        if answer.kind == "sent":
+            target.posted += 1
+            target.first, target.last = target.first or clock, clock
+            if self.burst is not None and target.tokens is not None:
+                target.tokens, target.stamp = target.spending - 1, clock
+                target.ready_at = clock
         if answer.kind == "limited":
-            target.spacing = max(target.spacing, min(answer.retry_after, PACE_CAP))
+            self._learn(target, clock, answer.retry_after)
             target.ready_at = clock + answer.retry_after
             if target.ready_at - job.claimed_at < LEASE.total_seconds() / 2:
                 target.queue.appendleft(job)  # not an attempt: the same claim tries again when the channel allows
@@ -376,6 +408,18 @@ class _Run:
             write.result()
         self.writes = []
         _finish(self.engine, row_id, **changes)
+
+    def _learn(self, target: _Target, clock: float, retry_after: float) -> None:
+        """A 429: this channel is paced from now on, and its bucket tells the size of every channel's."""
+        target.spacing = max(target.spacing, min(retry_after, PACE_CAP))
+        self.rate = min(self.rate, 1 / max(target.spacing, 1e-3))
+        # The bucket held a token for the last accepted post and none for this one:
+        # posted - refill until the last ≤ burst < posted + 1 - refill until now.
+        low = target.posted - (target.last - target.first) * self.rate
+        high = target.posted + 1 - (clock - target.first) * self.rate
+        burst = float(max(1, min(math.ceil(low - 1e-6), math.ceil(high) - 1))) if target.posted else 1.0
+        self.burst = burst if self.burst is None else min(self.burst, burst)
+        target.tokens, target.stamp = 0.0, clock
 
     def _release(self, job: _Job, seconds: float) -> None:
         """Rate limited for longer than the lease allows to wait: back to the outbox, the attempt not counted."""
