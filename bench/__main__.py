@@ -197,12 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     args.per_kind = 200 if args.quick else ack.PER_KIND
     args.sizes = (1, 10) if args.quick else sweep.SIZES
     ensure_database(args.postgres)
-    started, load_before = time.monotonic(), load_average()
+    started, load_before, where = time.monotonic(), load_average(), machine()  # the commit as the run starts
     out: list[str] = []
     for part in args.parts.split(","):
         PARTS[part.strip()](args, out)
     head = ["# Benchmark results", "", "Written by `python -m bench` (see bench/README.md for what each part does).",
-            "", *[f"- {line}" for line in machine()],
+            "", *[f"- {line}" for line in where],
             f"- load average (1/5/15 min) before: {load_before}; after: {load_average()} "
             "(other engineers' test runs share this machine)",
             f"- took {(time.monotonic() - started) / 60:.1f} minutes", ""]
