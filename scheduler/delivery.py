@@ -164,7 +164,10 @@ def _already_posted(client: WebClient, row: Outbox) -> dict | None:
 
 
 def posting_client(client: WebClient) -> WebClient:
-    """The same client without the retry handlers that sleep inline on 429s and 5xx (delivery paces itself)."""
+    """The same client without the retry handlers that sleep inline on 429s and 5xx (delivery paces itself).
+    Anything else that posts like a WebClient (a test double) is used as it is."""
+    if not isinstance(client, WebClient):
+        return client
     return WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
                      proxy=client.proxy, headers=dict(client.headers),
                      retry_handlers=[h for h in client.retry_handlers if isinstance(h, ConnectionErrorRetryHandler)])
