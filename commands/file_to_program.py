@@ -22,7 +22,7 @@ from bot import blocks as bk
 from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.forms import metadata, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from store.audit import Actor
 from store.db import transaction
 from store.errors import DomainError, Invalid
@@ -63,6 +63,7 @@ def add_target(target: Target) -> None:
 class ShortcutContext(BaseModel):
     channel: str = ""
     file_ids: list[str]
+    mac: str = ""
 
 
 class FilingForm(BaseModel):
@@ -109,8 +110,10 @@ def register(app: App, deps: Deps) -> None:
             tell(client, body, ":mag: There is nothing you can file documents to: you hold no role that files "
                                "documents on any program.")
             return
-        context = ShortcutContext(channel=(body.get("channel") or {}).get("id", ""),
-                                  file_ids=[f["id"] for f in files if f.get("id")][:10])
+        channel = (body.get("channel") or {}).get("id", "")
+        file_ids = [f["id"] for f in files if f.get("id")][:10]
+        context = ShortcutContext(channel=channel, file_ids=file_ids,
+                                  mac=seal(deps, "filing", actor.user_id, channel, ",".join(file_ids)))
         client.views_open(trigger_id=body["trigger_id"],
                           view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
 
@@ -118,6 +121,9 @@ def register(app: App, deps: Deps) -> None:
     def on_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = actor_of(deps, body)
         context = metadata(view, ShortcutContext)
+        if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
+            ack(response_action="errors", errors={"target": "This form's data was altered; use the shortcut again."})
+            return
 
         def check(form: FilingForm) -> tuple[Target, str, str]:
             if form.target not in {value for value, _ in all_choices(deps, actor)}:
