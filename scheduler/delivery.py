@@ -12,9 +12,11 @@ Slack allows about one message per second per channel (short bursts more), so on
 hold up the others. Delivery claims a few rows per target at a time, and a small pool of threads posts
 them: one post in flight per target (so a channel's messages arrive in order), any number of targets at
 once. A 429 never sleeps inline: the row goes back to the front of its target's queue, that target waits
-Retry-After and is then paced (one post per Retry-After, at most a second apart, counted from the previous
-answer), and the others carry on. A 429 is not a failed attempt; a 5xx is retried once in the run, then the
-row goes back to the outbox with backoff. Only the coordinating thread touches the database.
+Retry-After, and the others carry on. The first 429s also tell the size of a channel's bucket (its burst, and
+a refill of one per Retry-After, at most a second): from then on every target is paced by that model, counted
+from Slack's answers so that it lags the real bucket and never leads it, and is rarely rate limited again.
+A 429 is not a failed attempt; a 5xx is retried once in the run, then the row goes back to the outbox with
+backoff. Claims and marks run on one database thread; the posting threads never touch the database.
 """
 
 from __future__ import annotations
