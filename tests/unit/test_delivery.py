@@ -137,3 +137,38 @@ def test_row_abandoned_after_posting_is_recovered_not_posted_twice(engine, slack
     assert len(slack.calls("chat.postMessage")) == 2
     assert {r.status for r in _rows(engine)} == {Status.sent}
     assert all(r.ts for r in _rows(engine))
+
+
+def test_a_rate_limited_channel_does_not_hold_up_the_others(engine, slack, client):
+    people = [f"UP{i}" for i in range(6)]
+    for person in people:
+        slack.add_user(person, person.lower())
+    with transaction(engine) as session:
+        program = factories.program(session, NOW)
+        dues = [Due(key=f"thing:{i}:reminder", program_id=program.id, subject=f"thing:{i}", due_on=date(2026, 11, 2),
+                    text=f"Reminder {i}") for i in range(4)]
+        dues.append(Due(key="thing:dm:reminder", program_id=program.id, subject="thing:dm", due_on=date(2026, 11, 2),
+                        text="To each", to_channel=False, to_users=tuple(people)))
+        sweep(session, NOW, [lambda s, now: dues])
+    slack.set_rate_limit("chat.postMessage", 1.0, burst=1, per_channel=True)
+    outcomes = deliver(engine, client, NINE)
+    assert sorted(o.result for o in outcomes) == ["sent"] * 10, "\n".join(o.line() for o in outcomes)
+    posts = [c for c in slack.calls("chat.postMessage") if c.response.get("ok")]
+    channel = [c for c in posts if c.args["channel"] == "CACME001"]
+    assert [c.args["text"] for c in channel] == [f"Reminder {i}" for i in range(4)]  # in order, once each
+    assert sorted(c.args["channel"] for c in posts if c.args["channel"] != "CACME001") == people
+    # The DMs did not queue behind the channel: all of them arrived before its second message.
+    assert max(c.ts_received for c in posts if c.args["channel"] != "CACME001") < channel[1].ts_received
+    assert slack.rate_limited_count("chat.postMessage") >= 1
+    assert {r.attempts for r in _rows(engine)} == {1}  # a 429 is not a failed attempt
+
+
+def test_a_long_retry_after_goes_back_to_the_outbox_without_counting(engine, slack, client):
+    _queue(engine, users=())
+    slack.inject("chat.postMessage", {"status": 429, "retry_after": 400})  # longer than the lease lets us hold it
+    [outcome] = deliver(engine, client, NINE)
+    assert outcome.result == "retry" and "ratelimited" in outcome.detail
+    [row] = _rows(engine)
+    assert row.status == Status.pending and row.attempts == 0 and row.next_attempt_at == NINE + timedelta(seconds=400)
+    assert deliver(engine, client, NINE + timedelta(seconds=399)) == []
+    assert [o.result for o in deliver(engine, client, NINE + timedelta(seconds=400))] == ["sent"]

@@ -1,0 +1,218 @@
+"""`python -m bench` from the repository root: every benchmark, a table on stdout, and `bench/results.md`.
+
+    python -m bench                      # everything (about 15 minutes on two cores)
+    python -m bench --parts delivery     # one part: ack, sweep, delivery (comma-separated)
+    python -m bench --quick              # fewer requests and sizes, to try the scripts out (no results.md)
+
+PostgreSQL: `--postgres URL` (default the local `cmo_bench` database, created if missing). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bench import ack, delivery, sweep
+from bench.portfolio import fill, missing_areas
+from bench.profile import Sampler, profiled
+from store.db import make_engine
+
+HERE = Path(__file__).resolve().parent
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/cmo_bench"
+ACK_P99_MS, ACK_FLOOR_RATIO, RSS_MB, SWEEP_SECONDS, DELIVERY_RATIO = 150, 2.0, 200, 1.0, 1.25
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def ensure_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}).first():
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def machine() -> list[str]:
+    memory = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
+    return [f"{os.cpu_count()} cores ({cpu}), {int(memory.split()[1]) // 1024 ** 2} GiB RAM, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
+            f"commit {commit.strip() or '?'}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
+
+
+def load_average() -> str:
+    return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def run_ack(args, out: list[str]) -> None:
+    scale = 10
+    ack_url = args.postgres
+    sweep.reset_postgres(ack_url)
+    engine = make_engine(ack_url)
+    rows = fill(engine, scale)
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+    profile_file = Path(tempfile.mkdtemp(prefix="cmo-bench-")) / "serve.txt"
+    sampler: list[Sampler] = []
+
+    def before(name: str, clients: int, pid: int) -> None:
+        if name == "serve" and clients == max(args.clients):
+            sampler.append(Sampler(pid, profile_file))
+
+    def after(name: str, clients: int, pid: int) -> None:
+        if sampler and name == "serve" and clients == max(args.clients):
+            sampler[0].stop()
+
+    figures, rss, received = ack.measure(ack_url, rows["program"], args.clients, args.per_kind, log,
+                                         before=before, after=after)
+    out += ["## 1. Acknowledgement latency", "",
+            f"`cmo-bot serve` on PostgreSQL with {', '.join(f'{n:,} {t}' for t, n in rows.items() if n)} rows "
+            f"(tables not on this main: {', '.join(missing_areas()) or 'none'}); the floor is a bare Bolt app "
+            f"under the same waitress server (`bench/floor.py`). {args.per_kind:,} requests of each kind per line "
+            "(alternating), each client on a keep-alive connection sending its next request when the last was "
+            f"answered; the *open loop* line sends {ack.OPEN_PER_KIND:,} of each kind at a fixed "
+            f"{ack.OPEN_RATE:g} requests per second instead (arrivals from many independent people). The emulator "
+            "runs in its own process. *serve, 64 listener threads* is an experiment (`bench/wide.py`), not the "
+            "product: serve with Bolt's listener executor widened from 5 threads.", "",
+            "| clients | request | floor p50 | floor p99 | server | p50 | p99 | p50 vs floor | p99 target "
+            f"({ACK_P99_MS} ms) | p50 target (≤{ACK_FLOOR_RATIO:g}× floor) |",
+            "|---:|---|---:|---:|---|---:|---:|---:|---|---|"]
+    floor = {(f.clients, f.kind): f for f in figures if f.server == "floor"}
+    for f in sorted((f for f in figures if f.server != "floor"), key=lambda f: (f.server != "serve", f.server,
+                                                                                 f.clients == 0)):
+        base = floor[(f.clients, f.kind)]
+        ratio = f.p50_ms / base.p50_ms
+        clients = f.clients or f"open loop, {ack.OPEN_RATE:g}/s"
+        out.append(f"| {clients} | {f.kind} | {base.p50_ms:.1f} ms | {base.p99_ms:.1f} ms | {f.server} | "
+                   f"{f.p50_ms:.1f} ms | {f.p99_ms:.1f} ms | {ratio:.2f}× | {verdict(f.p99_ms < ACK_P99_MS)} | "
+                   f"{verdict(ratio <= ACK_FLOOR_RATIO)} |")
+    out += ["", f"After the acks the bot did the work: {received.get('response_url', 0):,} replies to response URLs "
+                f"({received.get('response_url refused', 0)} refused) and {received.get('views.open', 0):,} modals "
+                f"opened ({received.get('views.open refused', 0)} refused) reached the emulator.", "",
+            "## 4. Memory", "",
+            f"Peak RSS of `cmo-bot serve` over the whole run (VmHWM): **{rss['VmHWM']} MiB** (at the end "
+            f"{rss['VmRSS']} MiB); target under {RSS_MB} MB: {verdict(rss['VmHWM'] * 1.048576 < RSS_MB)}.", ""]
+    top = sampler[0].top() if sampler else []
+    if top:
+        out += [f"Where serve's busy threads were during the {max(args.clients)}-client run (py-spy, inclusive share "
+                "of busy samples):", "", "```", *top, "```", ""]
+
+
+def run_sweep(args, out: list[str]) -> None:
+    figures = sweep.run(args.postgres, args.sizes, log=log)
+    out += ["## 2. Sweep cost", "",
+            "One `scheduler.sweep.sweep` with every rule on `main`, as of Mon 2 Nov 2026 15:00 UTC, on a fresh "
+            "database per size (1× = 50 programs, 500 agreements, 2,000 batches, 10,000 stability pulls, plus "
+            "members and submissions). *First* records everything due; *again* is the steady state (all already "
+            "queued).", "",
+            "| database | size | programs | first: time | first: statements | queued | again: time | "
+            f"again: statements | under {SWEEP_SECONDS:g} s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for f in figures:
+        out.append(f"| {f.database} | {f.size}× | {f.rows['program']:,} | {f.seconds:.2f} s | {f.statements:,} | "
+                   f"{f.inserted:,} | {f.again_seconds:.2f} s | {f.again_statements:,} | "
+                   f"{verdict(max(f.seconds, f.again_seconds) < SWEEP_SECONDS)} |")
+    out += ["", "Statements per rule (first sweep):", "",
+            "| database | size | " + " | ".join(sorted({r for f in figures for r in f.by_rule})) + " |",
+            "|---|---:|" + "---:|" * len({r for f in figures for r in f.by_rule})]
+    rules = sorted({r for f in figures for r in f.by_rule})
+    for f in figures:
+        out.append(f"| {f.database} | {f.size}× | " + " | ".join(f"{f.by_rule.get(r, 0):,}" for r in rules) + " |")
+    out += ["", "Seconds per rule (first sweep):", "", "| database | size | " + " | ".join(rules) + " |",
+            "|---|---:|" + "---:|" * len(rules)]
+    for f in figures:
+        out.append(f"| {f.database} | {f.size}× | " + " | ".join(
+            f"{f.seconds_by_rule.get(r, 0):.2f}" for r in rules) + " |")
+    growing = sweep.per_row_rules(figures)
+    out += ["", "Rules whose statement count grows with the portfolio (a query per row): "
+            + (", ".join(f"`{r}`" for r in growing) or "none") + ".", ""]
+    size = 10 if 10 in args.sizes else args.sizes[0]
+    with sweep.fresh_database("sqlite", args.postgres) as engine:
+        fill(engine, size)
+        sweep.one_sweep(engine)
+        _, first = profiled(lambda: sweep.one_sweep(engine), count=18)
+    out += [f"cProfile of the steady-state sweep at {size}× on SQLite (cumulative share):", "", "```", *first, "```",
+            ""]
+
+
+def run_delivery(args, out: list[str]) -> None:
+    figures = delivery.run(args.postgres, log=log)
+    out += ["## 3. Delivery against rate limits", "",
+            f"{delivery.MESSAGES:,} reminders to {delivery.CHANNELS} channels "
+            f"({delivery.MESSAGES // delivery.CHANNELS} each, queued channel after channel) through the emulator "
+            "with `apply_published_limits()`: "
+            f"chat.postMessage 1 per second per channel, burst {delivery.POST_MESSAGE_BURST}, 429 + Retry-After "
+            "beyond. Minimum = (messages per channel − burst) / rate.", "",
+            "| database | time | minimum | ratio | target (≤1.25×) | 429s | posts | lost | doubled | outcomes |",
+            "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    for f in figures:
+        ok = f.ratio <= DELIVERY_RATIO and not f.lost and not f.doubled
+        out.append(f"| {f.database} | {f.seconds:.2f} s | {f.minimum:.2f} s | {f.ratio:.2f}× | "
+                   f"{verdict(ok)} | {f.limited} | {f.posts:,} | "
+                   f"{f.lost} | {f.doubled} | {', '.join(f'{k} {v}' for k, v in sorted(f.outcomes.items()))} |")
+    out += ["", "Where the time went (seconds from the start of `deliver`): the last channel's first post, the "
+            "slowest channel's span from its first to its last post (the minimum allows 7.00), the best this run "
+            "could have done given when each channel started (first post + minimum), and the tail from the last "
+            "post to `deliver` returning (the last marks committed).", "",
+            "| database | last channel's first post | slowest channel span | best given the starts | tail |",
+            "|---|---:|---:|---:|---:|"]
+    for f in figures:
+        out.append(f"| {f.database} | {f.last_first_post:.2f} s | {f.slowest_span:.2f} s | "
+                   f"{f.best_given_starts:.2f} s | {f.tail:.2f} s |")
+    out.append("")
+
+
+PARTS = {"ack": run_ack, "sweep": run_sweep, "delivery": run_delivery}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="delivery,sweep,ack", help="comma-separated: ack, sweep, delivery")
+    parser.add_argument("--postgres", default=os.environ.get("CMO_BENCH_DATABASE_URL", POSTGRES))
+    parser.add_argument("--quick", action="store_true", help="small runs; results.md is not written")
+    parser.add_argument("--output", type=Path, default=HERE / "results.md")
+    args = parser.parse_args(argv)
+    args.clients = ack.CLIENTS
+    args.per_kind = 200 if args.quick else ack.PER_KIND
+    args.sizes = (1, 10) if args.quick else sweep.SIZES
+    ensure_database(args.postgres)
+    started, load_before, where = time.monotonic(), load_average(), machine()  # the commit as the run starts
+    out: list[str] = []
+    for part in args.parts.split(","):
+        PARTS[part.strip()](args, out)
+    head = ["# Benchmark results", "", "Written by `python -m bench` (see bench/README.md for what each part does).",
+            "", *[f"- {line}" for line in where],
+            f"- load average (1/5/15 min) before: {load_before}; after: {load_average()} "
+            "(other engineers' test runs share this machine)",
+            f"- took {(time.monotonic() - started) / 60:.1f} minutes", ""]
+    text_out = "\n".join(head + out) + "\n"
+    print("\n" + text_out)
+    if not args.quick:
+        args.output.write_text(text_out)
+        print(f"written to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

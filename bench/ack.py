@@ -1,0 +1,299 @@
+"""Acknowledgement latency: signed slash commands and button clicks over HTTP to the real `cmo-bot serve`,
+side by side with the floor (`bench.floor`: a bare Bolt app under the same server answering with an empty
+ack), at 1, 8 and 32 concurrent clients; and the peak RSS of serve.
+
+The Slack side is the local emulator in its own process (`python -m bot.emulator`): the bot's replies to
+response URLs and its views.open calls go there. Each client is a thread with a keep-alive connection,
+like Slack's; latency is from the first byte sent to the last byte of the answer (the ack). The bot does
+its real work after the ack (Bolt's listener thread pool), on the same two cores, so that work's cost is
+part of what later requests see.
+
+- command: `/cmo program status` in a program's channel by its program manager (the status digest of a
+  program in the big portfolio is composed after the ack and posted to the response URL);
+- button: a click on the App Home's "Show all" button (`home_show_all`) by a program manager (what they owe
+  across their programs is gathered after the ack and opened in a modal).
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from bench.portfolio import channel_of, pm_of
+from bot.emulator.client import sign_request
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "bench-signing-secret-0123456789"
+TOKEN = "xoxb-bench-0000000000-token"
+CLIENTS = (1, 8, 32)
+PER_KIND = 2_000  # requests of each kind at each concurrency
+OPEN_RATE, OPEN_PER_KIND = 20.0, 500  # the open-loop line: requests per second, and how many of each kind
+WARMUP = 100
+NOW = "2026-11-02T15:00:00+00:00"
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen
+    url: str
+    output: list[str]
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def launch(command: list[str], env: dict[str, str], marker: str) -> Process:
+    popen = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    for line in popen.stdout:  # type: ignore[union-attr]
+        output.append(line)
+        if marker in line:
+            url = line.strip().split()[-1]
+            threading.Thread(target=lambda: output.extend(popen.stdout), daemon=True).start()  # type: ignore
+            return Process(popen, url, output)
+    raise RuntimeError(f"{command[0]} did not start:\n" + "".join(output))
+
+
+def start_emulator() -> Process:
+    return launch([sys.executable, "-m", "bot.emulator", "--port", "0"], dict(os.environ), "http")
+
+
+def emulator_base(emulator: Process) -> str:
+    return emulator.url.removesuffix("/api/")
+
+
+def seed_emulator(emulator: Process, programs: int) -> None:
+    base = emulator_base(emulator)
+    people = sorted({pm_of(i) for i in range(programs)})
+    requests.post(f"{base}/_emulator/users", json=[{"id": u, "name": u.lower()} for u in people], timeout=30)
+    requests.post(f"{base}/_emulator/channels", timeout=30,
+                  json=[{"id": channel_of(i), "name": f"p{i:04d}"} for i in range(programs)])
+
+
+def bot_env(emulator: Process, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CMO_", "DATABASE_URL"))}
+    env.update({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": emulator.url,
+                "DATABASE_URL": database_url, "CMO_ADMINS": "UADMIN", "CMO_NOW": NOW,
+                "CMO_FILES_DIR": "/tmp/cmo-bench-files",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
+    return env
+
+
+def start_serve(env: dict[str, str]) -> Process:
+    script = Path(sys.executable).with_name("cmo-bot")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+    return launch([*command, "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"], env,
+                  "cmo-bot listening on")
+
+
+def start_wide(env: dict[str, str]) -> Process:
+    return launch([sys.executable, "-m", "bench.wide", "serve", "--host", "127.0.0.1", "--port", "0",
+                   "--no-scheduler"], env, "cmo-bot listening on")
+
+
+def start_floor(env: dict[str, str]) -> Process:
+    return launch([sys.executable, "-m", "bench.floor", "--port", "0"], env, "floor listening on")
+
+
+class Requests:
+    """Signed request bodies in Slack's shapes; response URLs and trigger ids point at the emulator."""
+
+    def __init__(self, base: str, programs: int, seed: int = 7):
+        self.base, self.programs = base, programs
+        self.seq = itertools.count(1)
+        self.rng = random.Random(seed)
+
+    def _trigger(self) -> str:
+        return f"{int(time.time() * 1000)}.{next(self.seq)}.{secrets.token_hex(8)}"
+
+    def command(self) -> str:
+        program = self.rng.randrange(self.programs)
+        user = pm_of(program)
+        return urlencode({
+            "token": "legacy", "team_id": "T0CMO", "team_domain": "cmo-test", "channel_id": channel_of(program),
+            "channel_name": f"p{program:04d}", "user_id": user, "user_name": user.lower(), "command": "/cmo",
+            "text": "program status", "api_app_id": "A0CMOBOT", "is_enterprise_install": "false",
+            "response_url": f"{self.base}/respond/cmd-{next(self.seq)}", "trigger_id": self._trigger(),
+        })
+
+    def button(self) -> str:
+        user = pm_of(self.rng.randrange(self.programs))
+        view = {"id": f"VHOME{user}", "type": "home", "blocks": [], "hash": "1.a"}
+        payload = {
+            "type": "block_actions", "team": {"id": "T0CMO", "domain": "cmo-test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0CMO"},
+            "api_app_id": "A0CMOBOT", "token": "legacy", "trigger_id": self._trigger(),
+            "container": {"type": "view", "view_id": view["id"]}, "view": view,
+            "actions": [{"action_id": "home_show_all", "block_id": "b", "type": "button", "value": "0",
+                         "text": {"type": "plain_text", "text": "Show all"}, "action_ts": f"{time.time():.6f}"}],
+            "is_enterprise_install": False, "enterprise": None,
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+
+def _signed(body: str) -> dict[str, str]:
+    stamp = int(time.time())
+    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(stamp),
+            "X-Slack-Signature": sign_request(SECRET, stamp, body)}
+
+
+def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | None = None) -> dict[str, list[float]]:
+    """`per_kind` commands and as many clicks, alternating, over `clients` keep-alive connections; each client
+    sends its next request when the previous one is answered (closed loop) or, with `rate`, request n at
+    n / rate seconds from the start (open loop: arrivals as from many independent people)."""
+    parts = urlsplit(url)
+    kinds = ("command", "button")
+    tickets = itertools.count()
+    total = 2 * per_kind
+    results: dict[str, list[float]] = {k: [] for k in kinds}
+    failures: list[str] = []
+    lock = threading.Lock()
+    origin = time.perf_counter()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while (n := next(tickets)) < total:
+            kind = kinds[n % 2]
+            if rate is not None and (delay := origin + n / rate - time.perf_counter()) > 0:
+                time.sleep(delay)
+            with lock:
+                body = make.command() if kind == "command" else make.button()
+            encoded = body.encode()
+            headers = _signed(body)
+            started = time.perf_counter()
+            try:
+                connection.request("POST", parts.path, encoded, headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            elapsed = time.perf_counter() - started
+            if response.status != 200:
+                failures.append(f"HTTP {response.status}")
+                continue
+            results[kind].append(elapsed)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[:3]}")
+    return results
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def quiet(pid: int, limit: float = 300) -> float:
+    """Wait until the process has finished the work queued after its acks; return how long that took."""
+    started = time.monotonic()
+    before = cpu_ticks(pid)
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        now = cpu_ticks(pid)
+        if now - before <= 2:
+            return time.monotonic() - started
+        before = now
+    return time.monotonic() - started
+
+
+def memory(pid: int) -> dict[str, int]:
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {key: int(status[key].split()[0]) // 1024 for key in ("VmRSS", "VmHWM")}  # MiB
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+@dataclass
+class AckFigure:
+    server: str  # floor | serve | serve, 64 listener threads
+    clients: int  # 0: the open-loop line at OPEN_RATE
+    kind: str
+    count: int
+    p50_ms: float
+    p99_ms: float
+    drain_s: float  # how long serve kept working after the last ack
+
+
+def _nothing(name: str, clients: int, pid: int) -> None:
+    return None
+
+
+def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = PER_KIND, log=print,
+            before=_nothing, after=_nothing, wide: bool = True
+            ) -> tuple[list[AckFigure], dict[str, int], dict[str, int]]:
+    """Figures, serve's memory (MiB: VmRSS at the end, VmHWM = peak) and what the emulator received.
+    `before`/`after(server, clients, pid)` run around each measured load (a profiler attaches there); `wide`
+    also measures serve with a wider Bolt listener executor (`bench.wide`), as an experiment."""
+    emulator = start_emulator()
+    processes = [emulator]
+    try:
+        seed_emulator(emulator, programs)
+        env = bot_env(emulator, database_url)
+        servers = {"floor": start_floor(env), "serve": start_serve(env)}
+        if wide:
+            servers["serve, 64 listener threads"] = start_wide(env)
+        processes += servers.values()
+        make = Requests(emulator_base(emulator), programs)
+        figures: list[AckFigure] = []
+        for name, server in servers.items():
+            load(server.url, make, 4, WARMUP // 2)
+            quiet(server.pid)
+            for count in (*clients, 0):
+                log(f"ack: {name}, {f'{count} client(s)' if count else f'open loop at {OPEN_RATE:g}/s'} …")
+                before(name, count, server.pid)
+                if count:
+                    results = load(server.url, make, count, per_kind)
+                else:
+                    results = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
+                after(name, count, server.pid)
+                drained = quiet(server.pid)
+                for kind, values in results.items():
+                    figure = AckFigure(name, count, kind, len(values), 1000 * percentile(values, 0.50),
+                                       1000 * percentile(values, 0.99), drained)
+                    log(f"  {kind:<8} p50 {figure.p50_ms:6.1f} ms  p99 {figure.p99_ms:6.1f} ms  (n={figure.count}, "
+                        f"work after the acks drained in {drained:.1f} s)")
+                    figures.append(figure)
+        rss = memory(servers["serve"].pid)
+        received = {}
+        for method in ("response_url", "views.open"):
+            calls = requests.get(f"{emulator_base(emulator)}/_emulator/calls", params={"method": method},
+                                 timeout=120).json()["calls"]
+            received[method] = len(calls)
+            received[f"{method} refused"] = sum(1 for c in calls if not (c.get("response") or {}).get("ok", True))
+        return figures, rss, received
+    finally:
+        for process in reversed(processes):
+            process.stop()

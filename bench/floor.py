@@ -1,0 +1,55 @@
+"""The floor: a bare Bolt app under the same server as `cmo-bot serve`, answering every command and button
+click with an empty ack and doing nothing else. `python -m bench.floor --port 0` prints its URL.
+
+Same signature check, same Bolt request pipeline, same waitress server and thread count
+(`bot.server.make_server`); what the bot adds on top of this is the cost being measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.server import make_server
+from store.db import make_engine
+
+
+def floor_app(signing_secret: str, token: str, api_url: str) -> App:
+    app = App(client=WebClient(token=token, base_url=api_url), signing_secret=signing_secret,
+              token_verification_enabled=False, process_before_response=False)
+
+    @app.command(re.compile(".*"))
+    def command(ack) -> None:
+        ack()
+
+    @app.action(re.compile(".*"))
+    def action(ack) -> None:
+        ack()
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.floor")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    app = floor_app(os.environ["SLACK_SIGNING_SECRET"], os.environ["SLACK_BOT_TOKEN"], os.environ["SLACK_API_URL"])
+    server = make_server(app, make_engine("sqlite://"), args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"floor listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)
+    try:
+        server.run()
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

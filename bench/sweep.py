@@ -1,0 +1,185 @@
+"""Sweep cost: time and SQL statements of one `scheduler.sweep.sweep` at 1x, 10x and 100x the unit portfolio.
+
+Each size gets a fresh database (a SQLite file; PostgreSQL database `cmo_bench`, schema dropped and
+migrated again), the portfolio, then two sweeps as of the same instant: the first records everything due
+(inserts), the second is the steady state (everything already queued: a no-op). Statements are counted
+with SQLAlchemy's `before_cursor_execute` event, in total and per due rule, so a rule that queries per
+row shows up as a count that grows with the size.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+
+from bench.portfolio import fill
+from scheduler.rules import RULES
+from scheduler.sweep import sweep
+from store.db import make_engine, transaction
+from store.migrate import upgrade
+
+NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday 2 Nov 2026, 10:00 in New York
+SIZES = (1, 10, 100)
+
+
+@dataclass
+class Counter:
+    total: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    seconds_by_rule: dict[str, float] = field(default_factory=dict)
+    rule: str = "sweep"
+
+    def __call__(self, *args) -> None:
+        self.total += 1
+        self.by_rule[self.rule] = self.by_rule.get(self.rule, 0) + 1
+
+
+def rule_name(rule) -> str:
+    return f"{rule.__module__}.{rule.__name__}"
+
+
+def counted(counter: Counter):
+    """RULES wrapped so that the statements and time spent iterating each one are attributed to it."""
+
+    def wrap(rule):
+        name = rule_name(rule)
+
+        def run(session, now):
+            counter.rule = name
+            started = time.perf_counter()
+            try:
+                yield from rule(session, now)
+            finally:
+                counter.seconds_by_rule[name] = counter.seconds_by_rule.get(name, 0) + time.perf_counter() - started
+                counter.rule = "sweep"
+
+        return run
+
+    return [wrap(rule) for rule in RULES]
+
+
+@contextmanager
+def sections_counted(counter: Counter):
+    """The digest's per-area sections attributed like rules (they run once per program inside the digest)."""
+    from store import digest
+
+    def wrap(section):
+        name = f"digest section {section.__module__}.{section.__name__}"
+
+        def run(session, program, today):
+            outer, counter.rule = counter.rule, name
+            started = time.perf_counter()
+            try:
+                return section(session, program, today)
+            finally:
+                counter.seconds_by_rule[name] = counter.seconds_by_rule.get(name, 0) + time.perf_counter() - started
+                counter.rule = outer
+
+        return run
+
+    defaults = digest.compose.__defaults__
+    digest.compose.__defaults__ = (tuple(wrap(s) for s in digest.SECTIONS),)
+    try:
+        yield
+    finally:
+        digest.compose.__defaults__ = defaults
+
+
+@dataclass
+class SweepFigure:
+    database: str
+    size: int
+    rows: dict[str, int]
+    seconds: float
+    statements: int
+    inserted: int
+    again_seconds: float
+    again_statements: int
+    by_rule: dict[str, int]
+    seconds_by_rule: dict[str, float]
+
+
+@contextmanager
+def fresh_database(kind: str, postgres_url: str):
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="cmo-bench-") as folder:
+            url = f"sqlite:///{Path(folder) / 'sweep.db'}"
+            upgrade(url)
+            engine = make_engine(url)
+            yield engine
+            engine.dispose()
+        return
+    reset_postgres(postgres_url)
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def reset_postgres(url: str) -> None:
+    """An empty, migrated schema in the benchmark's own database."""
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    admin.dispose()
+    upgrade(url)
+
+
+def one_sweep(engine: Engine) -> tuple[float, Counter, int]:
+    counter = Counter()
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        started = time.perf_counter()
+        with transaction(engine) as session, sections_counted(counter):
+            result = sweep(session, NOW, counted(counter))
+        seconds = time.perf_counter() - started
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+    return seconds, counter, len(result.inserted)
+
+
+def measure(kind: str, size: int, postgres_url: str) -> SweepFigure:
+    with fresh_database(kind, postgres_url) as engine:
+        rows = fill(engine, size)
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as connection:
+                connection.execute(text("ANALYZE"))
+        seconds, counter, inserted = one_sweep(engine)
+        again, again_counter, _ = one_sweep(engine)
+    return SweepFigure(kind, size, rows, seconds, counter.total, inserted, again, again_counter.total,
+                       counter.by_rule, counter.seconds_by_rule)
+
+
+def run(postgres_url: str, sizes=SIZES, databases=("sqlite", "postgresql"), log=print) -> list[SweepFigure]:
+    figures = []
+    for kind in databases:
+        for size in sizes:
+            log(f"sweep: {kind} {size}x …")
+            figure = measure(kind, size, postgres_url)
+            log(f"  {figure.seconds:.2f} s, {figure.statements} statements, {figure.inserted} queued; "
+                f"again {figure.again_seconds:.2f} s, {figure.again_statements} statements")
+            figures.append(figure)
+    return figures
+
+
+def per_row_rules(figures: list[SweepFigure]) -> list[str]:
+    """Rules whose statement count grew with the portfolio on some database."""
+    found = set()
+    for kind in {f.database for f in figures}:
+        mine = sorted((f for f in figures if f.database == kind), key=lambda f: f.size)
+        for small, big in zip(mine, mine[1:], strict=False):
+            for name, count in big.by_rule.items():
+                if name != "sweep" and count > small.by_rule.get(name, 0) + 2:
+                    found.add(name)
+    return sorted(found)
+
+
+def database_label(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
