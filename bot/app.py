@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import boundary, home, programs, status
+from commands import boundary, home, onboarding, programs, status
 from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
@@ -37,4 +37,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
     for module in AREAS:
         module.register(app, deps)
     home.register(app, deps)
+    onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
     return app
