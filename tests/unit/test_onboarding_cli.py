@@ -1,0 +1,60 @@
+"""`cmo-bot import` and `cmo-bot export` as an operator runs them: exit codes, the report on stdout, the files."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import openpyxl
+import pytest
+
+from store.db import make_engine, transaction
+from store.migrate import upgrade
+from tests import factories
+from tests.conftest import NOW
+from tests.unit.test_cli import _run
+
+
+@pytest.fixture
+def cli_db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        factories.program(session, NOW, "ACME-001")
+    engine.dispose()
+    return tmp_path
+
+
+def test_export_writes_a_workbook_and_says_the_chain_is_verified(cli_db):
+    done = _run(["export", "--program", "acme-001", "--out", "audit.xlsx"], cli_db)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "audit chain verified: 7 rows, no break"
+    workbook = openpyxl.load_workbook(cli_db / "audit.xlsx")
+    assert workbook.sheetnames[0] == "Summary" and workbook["Summary"]["B2"].value == "verified"
+    assert [r[0] for r in workbook["Programs"].iter_rows(min_row=2, values_only=True)] == ["ACME-001"]
+
+
+def test_export_all_as_csv_zip_with_a_period(cli_db):
+    done = _run(["export", "--all", "--format", "csv", "--from", "2026-11-01", "--to", "2026-11-30"], cli_db)
+    assert done.returncode == 0, done.stderr
+    written = next(cli_db.glob("cmo-export-all-*.zip"))
+    with zipfile.ZipFile(io.BytesIO(written.read_bytes())) as archive:
+        assert archive.namelist()[0] == "01-summary.csv"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["export", "--program", "NOPE-1"], "cmo-bot: there is no program NOPE-1"),
+    (["export", "--program", "ACME-001", "--from", "1/2/2026"], "cmo-bot: --from and --to are dates"),
+    (["import", "missing.csv", "--kind", "agreements", "--program", "ACME-001"], "cmo-bot: cannot read missing.csv"),
+])
+def test_operator_mistakes_get_one_line(cli_db, args, expected):
+    done = _run(args, cli_db)
+    assert done.returncode == 2 and done.stderr.strip().startswith(expected)
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_kind_is_refused_before_reading_rows(cli_db):
+    (cli_db / "t.csv").write_text("Colour\nred\n")
+    done = _run(["import", "t.csv", "--kind", "recipes", "--program", "ACME-001"], cli_db)
+    assert done.returncode == 2 and "'recipes' is not a kind of tracker" in done.stderr
