@@ -7,11 +7,12 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import digest
+from store import agreements, digest
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
 
 RULES: tuple[Rule, ...] = (
     digest.due,
+    agreements.due,
 )

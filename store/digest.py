@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from store import agreements
 from store.markup import day, escape
 from store.outbox import Due, Outbox
 from store.programs import Program
@@ -19,7 +20,9 @@ from store.programs import Program
 Section = Callable[[Session, Program, date], list[str]]
 
 # Each area's digest section, in the order they read in the message.
-SECTIONS: tuple[Section, ...] = ()
+SECTIONS: tuple[Section, ...] = (
+    agreements.digest_section,
+)
 
 
 def period_start(cadence: str, today: date) -> date | None:

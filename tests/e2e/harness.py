@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -116,6 +117,20 @@ class Bot:
         """The (first) message the bot posted to this command's response_url."""
         tag = response.response_url_tag  # type: ignore[attr-defined]
         return self.slack.wait_for("response_url", lambda c: c.args.get("tag") == tag, timeout)[0].args
+
+    def answer(self, response: requests.Response, timeout: float = 5) -> tuple[str, dict[str, Any]]:
+        """("reply", message) when the bot answered on the response_url, ("view", view) when it opened a form."""
+        tag, trigger = response.response_url_tag, response.trigger_id  # type: ignore[attr-defined]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for call in self.slack.calls("response_url"):
+                if call.args.get("tag") == tag:
+                    return "reply", call.args
+            for call in self.slack.calls("views.open"):
+                if call.args.get("trigger_id") == trigger:
+                    return "view", call.args.get("view") or {}
+            time.sleep(0.02)  # waiting for another process to answer, not moving the bot's time
+        raise AssertionError(f"no answer to {response.payload!r} within {timeout}s")
 
     def ask(self, text: str, user: str = "UPM1", channel: str = "CGENERAL") -> str:
         """Run a command and return the text of its ephemeral reply."""

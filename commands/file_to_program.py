@@ -1,0 +1,137 @@
+"""The "File to program" message shortcut: file a document shared in Slack to a record of a program.
+
+Generic: each area that can take a document adds a `Target` (what it offers the person, and how it files
+one choice). The modal lists every target's choices for the programs the person holds a role on; the
+submission re-checks the choice against the same list (re-authorizing), acks, then downloads each file
+with the bot token and hands it to the target. Failures are told to the person, never swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot import blocks as bk
+from bot.downloads import SlackFile, fetch
+from commands.boundary import explain, tell
+from commands.deps import Deps
+from commands.forms import metadata, submit
+from store.audit import Actor
+from store.db import transaction
+from store.errors import DomainError, Invalid
+from store.markup import escape
+
+log = logging.getLogger(__name__)
+
+MAX_CHOICES = 100
+
+
+class Ids(StrEnum):
+    shortcut = "file_to_program"
+    view = "file_to_program_submit"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One area's filing destinations.
+
+    `choices(session, actor)` → `[(value, label)]`, only what the person may file to (value unique within the
+    area, at most 150 characters with the area prefix); `file(deps, actor, value, file, note)` files one
+    downloaded file and returns the line the person is told. It must authorize again: it runs on a value
+    that came back from Slack.
+    """
+
+    area: str
+    choices: Callable[[Any, Actor], list[tuple[str, str]]]
+    file: Callable[[Deps, Actor, str, SlackFile, str], str]
+
+
+TARGETS: dict[str, Target] = {}
+
+
+def add_target(target: Target) -> None:
+    TARGETS[target.area] = target
+
+
+class ShortcutContext(BaseModel):
+    channel: str = ""
+    file_ids: list[str]
+
+
+class FilingForm(BaseModel):
+    target: str
+    note: str | None = None
+
+
+def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
+    user = body["user"]
+    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+
+
+def all_choices(deps: Deps, actor: Actor) -> list[tuple[str, str]]:
+    with transaction(deps.engine) as session:
+        return [(f"{area}|{value}", label) for area, target in TARGETS.items()
+                for value, label in target.choices(session, actor)]
+
+
+def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[str]) -> dict:
+    files = ", ".join(f"*{escape(n)}*" for n in names)
+    return bk.modal("File to program", Ids.view, [
+        bk.section(f"File {files} to:"),
+        bk.select_input("target", "Where it belongs", choices[:MAX_CHOICES]),
+        bk.text_input("note", "Note", optional=True, multiline=True, max_length=2000),
+    ], submit="File", private_metadata=context.model_dump_json())
+
+
+def register(app: App, deps: Deps) -> None:
+    """Idempotent per app: every area that adds a target may call it."""
+    if getattr(app, "_file_to_program_registered", False):
+        return
+    app._file_to_program_registered = True  # type: ignore[attr-defined]
+
+    @app.shortcut(Ids.shortcut.value)
+    def on_shortcut(ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_of(deps, body)
+        files = (body.get("message") or {}).get("files") or []
+        if not files:
+            tell(client, body, ":x: That message has no file to file. Use the shortcut on a message with a file.")
+            return
+        choices = all_choices(deps, actor)
+        if not choices:
+            tell(client, body, ":mag: There is nothing you can file documents to: you hold no role that files "
+                               "documents on any program.")
+            return
+        context = ShortcutContext(channel=(body.get("channel") or {}).get("id", ""),
+                                  file_ids=[f["id"] for f in files if f.get("id")][:10])
+        client.views_open(trigger_id=body["trigger_id"],
+                          view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
+
+    @app.view(Ids.view.value)
+    def on_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        actor = actor_of(deps, body)
+        context = metadata(view, ShortcutContext)
+
+        def check(form: FilingForm) -> tuple[Target, str, str]:
+            if form.target not in {value for value, _ in all_choices(deps, actor)}:
+                raise Invalid("You cannot file to that (any more); pick another.", "target")
+            area, _, value = form.target.partition("|")
+            return TARGETS[area], value, form.note or ""
+
+        chosen = submit(ack, view, FilingForm, check, fallback="target")
+        if chosen is None:
+            return
+        target, value, note = chosen
+        for file_id in context.file_ids:
+            try:
+                text = target.file(deps, actor, value, fetch(client, file_id), note)
+            except DomainError as error:
+                text = explain(error)
+            tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel

@@ -1,0 +1,576 @@
+"""Agreements: the NDA, Quality Agreement, MSA … of a program, their negotiation and their renewal.
+
+Life cycle: draft → in negotiation (redline rounds, each a version from one side) → executed (dated) →
+in force until it expires or a newer executed agreement of the same type supersedes it. Expiry is the
+first day an agreement is no longer in force ("expired on Fri 4 Dec 2026").
+
+Also here: the gate other areas ask (`is_covered`, `coverage_gaps`), the renewal due rule (`due`) and the
+digest section (`digest_section`). No Slack imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, String, UniqueConstraint, event
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Field, Session, SQLModel, select
+
+from store import audit, outbox
+from store.audit import Actor
+from store.db import UTCDateTime
+from store.errors import Conflict, Invalid, NotFound
+from store.filing import Filed
+from store.markup import day, escape
+from store.outbox import Due
+from store.programs import Program
+
+DEFAULT_REMINDER_DAYS = (90, 60, 30)
+MAX_NOTICE_DAYS = 730
+FAR_FUTURE_DAYS = 366  # an effective date more than a year ahead is almost surely a typo
+EXPIRING_SOON_DAYS = 30
+
+
+class Kind(StrEnum):
+    nda = "nda"
+    quality = "quality"
+    msa = "msa"
+    supply = "supply"
+    other = "other"
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self][0]
+
+    @property
+    def prefix(self) -> str:
+        return KIND_LABELS[self][1]
+
+
+KIND_LABELS = {
+    Kind.nda: ("Mutual NDA", "NDA"),
+    Kind.quality: ("Quality Agreement", "QA"),
+    Kind.msa: ("Master Services Agreement", "MSA"),
+    Kind.supply: ("Supply Agreement", "SUP"),
+    Kind.other: ("Other agreement", "AGR"),
+}
+GATE_KINDS = (Kind.quality, Kind.nda)
+
+
+class Status(StrEnum):
+    draft = "draft"
+    negotiation = "negotiation"
+    executed = "executed"
+    superseded = "superseded"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "Draft", "negotiation": "In negotiation", "executed": "Executed",
+                "superseded": "Superseded"}[self.value]
+
+
+ENTRY_STATUSES = (Status.draft, Status.negotiation, Status.executed)
+
+
+class Side(StrEnum):
+    cmo = "cmo"
+    customer = "customer"
+
+    @property
+    def label(self) -> str:
+        return "CMO" if self is Side.cmo else "customer"
+
+
+class Agreement(SQLModel, table=True):
+    __tablename__ = "agreement"
+    __table_args__ = (UniqueConstraint("program_id", "ref", name="uq_agreement_program_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    ref: str = Field(max_length=20)
+    kind: Kind = Field(sa_type=String(32))
+    counterparty: str = Field(max_length=200)
+    status: Status = Field(sa_type=String(32), index=True)
+    version: str = Field(default="", max_length=40)
+    effective_on: date | None = None
+    expires_on: date | None = None
+    evergreen: bool = False
+    review_on: date | None = None
+    notice_days: int | None = None
+    owner_id: str | None = Field(default=None, max_length=32)
+    notes: str = Field(default="", max_length=3000)
+    dates_set_on: date | None = None  # program-local day the current dates were recorded (reminders start there)
+    superseded_by: int | None = Field(default=None, foreign_key="agreement.id")
+    superseded_on: date | None = None
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    @property
+    def title(self) -> str:
+        version = f" {self.version}" if self.version else ""
+        return f"{self.kind.label} {self.ref}{version}"
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id", "created_at", "updated_at"})
+
+
+class Redline(SQLModel, table=True):
+    __tablename__ = "agreement_redline"
+    __table_args__ = (UniqueConstraint("agreement_id", "round", name="uq_redline_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    round: int
+    version: str = Field(max_length=40)
+    side: Side = Field(sa_type=String(16))
+    by_id: str = Field(max_length=32)
+    by_name: str = Field(max_length=255)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    note: str = Field(default="", max_length=3000)
+    slack_file_id: str | None = Field(default=None, max_length=32)
+    file_name: str | None = Field(default=None, max_length=255)
+
+
+class Document(SQLModel, table=True):
+    """A file filed in the program folder for an agreement (the executed original, a redline …)."""
+
+    __tablename__ = "agreement_document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    role: str = Field(max_length=16)  # original | redline | attachment
+    slack_file_id: str | None = Field(default=None, max_length=32)
+    name: str = Field(max_length=255)
+    path: str = Field(max_length=500)
+    sha256: str = Field(max_length=64)
+    size: int
+    filed_by: str = Field(max_length=32)
+    filed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _enums_on_load(target: Any, *_: Any) -> None:
+    """String columns come back as plain str; give them back their StrEnum (labels, prefixes)."""
+    for name, enum in ENUM_COLUMNS.get(type(target), {}).items():
+        value = target.__dict__.get(name)
+        if value is not None and not isinstance(value, enum):
+            set_committed_value(target, name, enum(value))
+
+
+ENUM_COLUMNS: dict[type, dict[str, type[StrEnum]]] = {
+    Agreement: {"kind": Kind, "status": Status},
+    Redline: {"side": Side},
+}
+for _model in ENUM_COLUMNS:
+    event.listen(_model, "load", _enums_on_load)
+    event.listen(_model, "refresh", _enums_on_load)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The dated terms of an agreement, as entered in a form (validated by `check_terms`)."""
+
+    effective_on: date | None = None
+    expires_on: date | None = None
+    evergreen: bool = False
+    review_on: date | None = None
+    notice_days: int | None = None
+
+
+def check_terms(terms: Terms, *, executed: bool, today: date) -> Terms:
+    """Errors name the form field (block id) they belong to."""
+    if terms.effective_on and terms.effective_on > today + timedelta(days=FAR_FUTURE_DAYS):
+        raise Invalid(f"{day(terms.effective_on)} is more than a year ahead; check the year.", "effective")
+    if terms.evergreen and terms.expires_on:
+        raise Invalid("An evergreen agreement has no expiration date; clear one of them.", "expires")
+    if terms.effective_on and terms.expires_on and terms.expires_on <= terms.effective_on:
+        raise Invalid("The expiration date must be after the effective date.", "expires")
+    if terms.notice_days is not None and not 0 <= terms.notice_days <= MAX_NOTICE_DAYS:
+        raise Invalid(f"The notice period is 0 to {MAX_NOTICE_DAYS} days.", "notice")
+    if executed:
+        if terms.effective_on is None:
+            raise Invalid("An executed agreement needs its effective date.", "effective")
+        if not terms.evergreen and terms.expires_on is None:
+            raise Invalid("An executed agreement needs an expiration date, or tick evergreen.", "expires")
+        if terms.evergreen and terms.review_on is None:
+            raise Invalid("An evergreen agreement needs a review date.", "review")
+    if terms.review_on and terms.effective_on and terms.review_on <= terms.effective_on:
+        raise Invalid("The review date must be after the effective date.", "review")
+    if terms.notice_days and terms.expires_on and terms.effective_on and \
+            terms.expires_on - timedelta(days=terms.notice_days) <= terms.effective_on:
+        raise Invalid("The notice period is longer than the agreement runs.", "notice")
+    return terms
+
+
+def _local_today(program: Program, now: datetime) -> date:
+    return now.astimezone(program.tz).date()
+
+
+def _apply_terms(agreement: Agreement, terms: Terms, today: date) -> None:
+    agreement.effective_on = terms.effective_on
+    agreement.expires_on = None if terms.evergreen else terms.expires_on
+    agreement.evergreen = terms.evergreen
+    agreement.review_on = terms.review_on
+    agreement.notice_days = terms.notice_days
+    agreement.dates_set_on = today
+
+
+def create(session: Session, *, program: Program, actor: Actor, now: datetime, kind: Kind, counterparty: str,
+           status: Status, terms: Terms, version: str = "", owner_id: str | None = None,
+           notes: str = "") -> Agreement:
+    if status not in ENTRY_STATUSES:
+        raise Invalid("Log it as draft, in negotiation or executed.", "status")
+    if not counterparty.strip():
+        raise Invalid("Name the counterparty.", "counterparty")
+    today = _local_today(program, now)
+    check_terms(terms, executed=status == Status.executed, today=today)
+    count = len(session.exec(select(Agreement.id).where(Agreement.program_id == program.id)).all())
+    agreement = Agreement(
+        program_id=program.id, ref=f"{kind.prefix}-{count + 1}", kind=kind, counterparty=counterparty.strip()[:200],
+        status=status, version=version.strip()[:40], owner_id=owner_id or actor.user_id, notes=notes.strip()[:3000],
+        created_by=actor.user_id, created_at=now, updated_at=now,
+    )
+    _apply_terms(agreement, terms, today)
+    session.add(agreement)
+    session.flush()
+    audit.record(session, actor=actor, action="created", entity="agreement", entity_id=agreement.ref,
+                 program_id=program.id, after=agreement.snapshot(), now=now)
+    if status == Status.executed:
+        _supersede_older(session, agreement, actor=actor, now=now)
+    return agreement
+
+
+def get(session: Session, program: Program, ref: str) -> Agreement:
+    agreement = session.exec(select(Agreement).where(Agreement.program_id == program.id,
+                                                     Agreement.ref == ref.strip().upper())).first()
+    if agreement is None:
+        raise NotFound(f"{program.code} has no agreement {escape(ref.strip()[:20])}. See `/cmo agreement list`.")
+    return agreement
+
+
+def for_program(session: Session, program_id: int) -> list[Agreement]:
+    return list(session.exec(select(Agreement).where(Agreement.program_id == program_id).order_by(Agreement.id)))
+
+
+def for_programs(session: Session, program_ids: Sequence[int]) -> list[Agreement]:
+    query = select(Agreement).where(Agreement.program_id.in_(list(program_ids)))  # type: ignore[attr-defined]
+    return list(session.exec(query.order_by(Agreement.program_id, Agreement.id)))
+
+
+def redlines(session: Session, agreement_id: int) -> list[Redline]:
+    return list(session.exec(select(Redline).where(Redline.agreement_id == agreement_id).order_by(Redline.round)))
+
+
+def documents(session: Session, agreement_id: int) -> list[Document]:
+    return list(session.exec(select(Document).where(Document.agreement_id == agreement_id).order_by(Document.id)))
+
+
+def log_redline(session: Session, agreement: Agreement, *, actor: Actor, now: datetime, side: Side,
+                version: str = "", note: str = "", slack_file_id: str | None = None,
+                file_name: str | None = None) -> Redline:
+    """One negotiation round; a draft moves to in negotiation."""
+    if agreement.status not in (Status.draft, Status.negotiation):
+        raise Conflict(f"{agreement.ref} is {agreement.status.label.lower()}; log a new version as a new "
+                       "agreement (`/cmo agreement new`) and negotiate that.")
+    rounds = redlines(session, agreement.id)
+    number = len(rounds) + 1
+    redline = Redline(agreement_id=agreement.id, round=number, version=(version.strip() or f"R{number}")[:40],
+                      side=side, by_id=actor.user_id, by_name=actor.name[:255], at=now, note=note.strip()[:3000],
+                      slack_file_id=slack_file_id, file_name=(file_name or None) and file_name[:255])
+    session.add(redline)
+    before = agreement.status
+    agreement.status = Status.negotiation
+    agreement.version = redline.version
+    agreement.updated_at = now
+    session.add(agreement)
+    session.flush()
+    audit.record(session, actor=actor, action="redline_logged", entity="agreement", entity_id=agreement.ref,
+                 program_id=agreement.program_id, before={"status": before},
+                 after={"status": agreement.status, "round": number, "version": redline.version,
+                        "side": side, "note": redline.note, "slack_file_id": slack_file_id}, now=now)
+    return redline
+
+
+def execute(session: Session, agreement: Agreement, *, program: Program, actor: Actor, now: datetime, terms: Terms,
+            version: str | None = None) -> list[Agreement]:
+    """Executed with its dates; supersedes older executed agreements of the type. Returns those superseded."""
+    if agreement.status not in (Status.draft, Status.negotiation):
+        raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
+    today = _local_today(program, now)
+    check_terms(terms, executed=True, today=today)
+    before = agreement.snapshot()
+    agreement.status = Status.executed
+    if version:
+        agreement.version = version.strip()[:40]
+    _apply_terms(agreement, terms, today)
+    agreement.updated_at = now
+    session.add(agreement)
+    audit.record(session, actor=actor, action="executed", entity="agreement", entity_id=agreement.ref,
+                 program_id=program.id, before=before, after=agreement.snapshot(), now=now)
+    return _supersede_older(session, agreement, actor=actor, now=now)
+
+
+def _supersede_older(session: Session, newer: Agreement, *, actor: Actor, now: datetime) -> list[Agreement]:
+    older = session.exec(select(Agreement).where(
+        Agreement.program_id == newer.program_id, Agreement.kind == newer.kind,
+        Agreement.status == Status.executed, Agreement.id != newer.id)).all()
+    for old in older:
+        old.status = Status.superseded
+        old.superseded_by = newer.id
+        old.superseded_on = newer.effective_on
+        old.updated_at = now
+        session.add(old)
+        cancelled = outbox.cancel(session, subject=subject(old.id))
+        audit.record(session, actor=actor, action="superseded", entity="agreement", entity_id=old.ref,
+                     program_id=old.program_id, before={"status": Status.executed},
+                     after={"status": old.status, "superseded_by": newer.ref, "superseded_on": old.superseded_on,
+                            "reminders_cancelled": cancelled}, now=now)
+    session.flush()
+    return list(older)
+
+
+def renew(session: Session, agreement: Agreement, *, program: Program, actor: Actor, now: datetime,
+          expires_on: date, version: str | None = None) -> Agreement:
+    """The same agreement runs on to a new expiration date: pending reminders of the old date are cancelled."""
+    if agreement.status != Status.executed:
+        raise Conflict(f"Only an executed agreement can be renewed; {agreement.ref} is "
+                       f"{agreement.status.label.lower()}.")
+    if agreement.evergreen:
+        raise Conflict(f"{agreement.ref} is evergreen; it has no expiration date to renew.")
+    if agreement.expires_on and expires_on <= agreement.expires_on:
+        raise Invalid(f"The new expiration date must be after {day(agreement.expires_on)}.", "expires")
+    terms = Terms(agreement.effective_on, expires_on, False, None, agreement.notice_days)
+    check_terms(terms, executed=True, today=_local_today(program, now))
+    before = agreement.snapshot()
+    _apply_terms(agreement, terms, _local_today(program, now))
+    if version:
+        agreement.version = version.strip()[:40]
+    agreement.updated_at = now
+    session.add(agreement)
+    cancelled = outbox.cancel(session, subject=subject(agreement.id))
+    audit.record(session, actor=actor, action="renewed", entity="agreement", entity_id=agreement.ref,
+                 program_id=program.id, before=before,
+                 after={**agreement.snapshot(), "reminders_cancelled": cancelled}, now=now)
+    return agreement
+
+
+def record_document(session: Session, agreement: Agreement, filed: Filed, *, actor: Actor, now: datetime,
+                    role: str, name: str, slack_file_id: str | None) -> Document:
+    document = Document(agreement_id=agreement.id, role=role, slack_file_id=slack_file_id, name=name[:255],
+                        path=str(filed.path), sha256=filed.sha256, size=filed.size, filed_by=actor.user_id,
+                        filed_at=now)
+    session.add(document)
+    session.flush()
+    audit.record(session, actor=actor, action="document_filed", entity="agreement", entity_id=agreement.ref,
+                 program_id=agreement.program_id,
+                 after={"role": role, "name": document.name, "path": document.path, "sha256": filed.sha256,
+                        "size": filed.size, "slack_file_id": slack_file_id}, now=now)
+    return document
+
+
+# --- reminder settings ---------------------------------------------------------------------------------
+
+def reminder_days(program: Program) -> tuple[int, ...]:
+    """Days before expiry (or before the notice deadline) at which to remind, largest first."""
+    configured = ((program.settings or {}).get("agreements") or {}).get("reminder_days")
+    if not isinstance(configured, list) or not configured:
+        return DEFAULT_REMINDER_DAYS
+    days = {d for d in configured if isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_NOTICE_DAYS}
+    return tuple(sorted(days, reverse=True)) or DEFAULT_REMINDER_DAYS
+
+
+def set_reminder_days(session: Session, program: Program, days: Iterable[int], *, actor: Actor,
+                      now: datetime) -> tuple[int, ...]:
+    wanted = sorted(set(days), reverse=True)
+    if not wanted or any(not 0 < d <= MAX_NOTICE_DAYS for d in wanted) or len(wanted) > 6:
+        raise Invalid(f"Give one to six day counts between 1 and {MAX_NOTICE_DAYS}, e.g. 90,60,30.")
+    before = reminder_days(program)
+    settings = dict(program.settings or {})
+    settings["agreements"] = {**(settings.get("agreements") or {}), "reminder_days": wanted}
+    program.settings = settings  # a new dict so the JSON column is seen as changed
+    session.add(program)
+    audit.record(session, actor=actor, action="settings_changed", entity="program", entity_id=program.code,
+                 program_id=program.id, before={"agreements.reminder_days": list(before)},
+                 after={"agreements.reminder_days": wanted}, now=now)
+    return tuple(wanted)
+
+
+# --- the renewal schedule (pure) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # "90d", "60d", "30d", "expiry", "review"
+    nominal: date  # the day the schedule says
+    on: date  # the day it is due: never before the dates were recorded
+    urgent: bool = False
+
+
+def notice_deadline(agreement: Agreement) -> date | None:
+    if agreement.expires_on is None or not agreement.notice_days:
+        return None
+    return agreement.expires_on - timedelta(days=agreement.notice_days)
+
+
+def schedule(agreement: Agreement, days: Sequence[int]) -> list[Stage]:
+    """Every stage of the current term in date order. With a notice period the reminders count back from the
+    notice deadline (expiry − notice days), so the first comes before the deadline; then the expiry alert on
+    the day it expires. Evergreen: one reminder on the review date. A stage that fell before the dates were
+    recorded is due on that day instead (not 'late')."""
+    since = agreement.dates_set_on or date.min
+    if agreement.evergreen or agreement.expires_on is None:
+        if agreement.review_on is None:
+            return []
+        return [Stage("review", agreement.review_on, max(agreement.review_on, since))]
+    anchor = notice_deadline(agreement) or agreement.expires_on
+    stages = [Stage(f"{d}d", anchor - timedelta(days=d), max(anchor - timedelta(days=d), since))
+              for d in sorted(set(days), reverse=True)]
+    stages.append(Stage("expiry", agreement.expires_on, max(agreement.expires_on, since), urgent=True))
+    return stages
+
+
+def current_stage(agreement: Agreement, days: Sequence[int], today: date) -> Stage | None:
+    """The latest stage due by `today`: after an outage the earlier ones are moot."""
+    due = [s for s in schedule(agreement, days) if s.on <= today]
+    return due[-1] if due else None
+
+
+def subject(agreement_id: int) -> str:
+    return f"agreement:{agreement_id}"
+
+
+def stage_key(agreement: Agreement, stage: Stage) -> str:
+    """The term's date is part of the key: a renewal starts a fresh series, never a 'notified' flag."""
+    anchor = agreement.review_on if stage.name == "review" else agreement.expires_on
+    kind = "review" if stage.name == "review" else "expiry" if stage.name == "expiry" else "renewal"
+    suffix = "" if stage.name in ("review", "expiry") else f":{stage.name}"
+    return f"agreement:{agreement.id}:{kind}{suffix}:{anchor.isoformat() if anchor else ''}"
+
+
+def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
+    what = f"*{escape(agreement.kind.label)} {escape(agreement.ref)}*" + \
+        (f" ({escape(agreement.version)})" if agreement.version else "") + \
+        f" with {escape(agreement.counterparty)}"
+    ref = escape(agreement.ref)
+    if stage.name == "review":
+        return (f":spiral_calendar_pad: {escape(program.code)}: {what} is evergreen and due for its periodic review "
+                f"on {day(stage.nominal)}.\nTo do: review it with the counterparty; record a revision with "
+                f"`/cmo agreement new` and `/cmo agreement execute`.")
+    expires = agreement.expires_on
+    assert expires is not None
+    if stage.name == "expiry":
+        return (f":rotating_light: {escape(program.code)}: {what} *expired today, {day(expires)}*.\n"
+                f"Until a renewed or new one is executed the program is not covered by it. To do: record the "
+                f"renewal with `/cmo agreement renew {ref} YYYY-MM-DD`, or execute the new version.")
+    left = (expires - stage.on).days
+    lines = [f":hourglass_flowing_sand: {escape(program.code)}: {what} expires on *{day(expires)}* "
+             f"({left} days from {day(stage.on)})."]
+    deadline = notice_deadline(agreement)
+    if deadline:
+        lines.append(f"Notice of non-renewal is due by *{day(deadline)}* ({agreement.notice_days}-day notice "
+                     "period): decide before then whether to renew, renegotiate or give notice.")
+    else:
+        lines.append("Decide now whether to renew, renegotiate or let it lapse.")
+    lines.append(f"To do: record a renewal with `/cmo agreement renew {ref} YYYY-MM-DD`, or start the next "
+                 "version with `/cmo agreement new`.")
+    return "\n".join(lines)
+
+
+def due(session: Session, now: datetime) -> Iterable[Due]:
+    """The latest due stage of every executed agreement's term; one statement for all programs."""
+    query = select(Agreement, Program).join(Program, Program.id == Agreement.program_id).where(  # type: ignore
+        Agreement.status == Status.executed, Program.active == True)  # noqa: E712
+    for agreement, program in session.exec(query):
+        stage = current_stage(agreement, reminder_days(program), _local_today(program, now))
+        if stage is None:
+            continue
+        yield Due(key=stage_key(agreement, stage), program_id=program.id, subject=subject(agreement.id),
+                  due_on=stage.on, text=stage_text(agreement, program, stage), to_channel=True,
+                  to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
+
+
+# --- the gate --------------------------------------------------------------------------------------------
+
+def in_force(agreement: Agreement, on: date) -> bool:
+    """Executed (or superseded later than `on`) and within its term on `on`."""
+    if agreement.status not in (Status.executed, Status.superseded) or agreement.effective_on is None:
+        return False
+    if agreement.superseded_on is not None and on >= agreement.superseded_on:
+        return False
+    if agreement.status == Status.superseded and agreement.superseded_on is None:
+        return False
+    return agreement.effective_on <= on and (agreement.expires_on is None or on < agreement.expires_on)
+
+
+def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
+    mine = [a for a in agreements if a.kind == kind]
+    if any(in_force(a, on) for a in mine):
+        return None
+    executed = [a for a in mine if a.status in (Status.executed, Status.superseded) and a.effective_on]
+    expired = [a for a in executed if a.expires_on and a.expires_on <= on]
+    future = [a for a in executed if a.effective_on and a.effective_on > on]
+    if future:
+        first = min(future, key=lambda a: a.effective_on)  # type: ignore[arg-type, return-value]
+        return f"the {kind.label} {first.ref} takes effect only on {day(first.effective_on)}"  # type: ignore
+    if expired:
+        last = max(expired, key=lambda a: a.expires_on)  # type: ignore[arg-type, return-value]
+        return f"the {kind.label} expired on {day(last.expires_on)}"  # type: ignore[arg-type]
+    open_ = [a for a in mine if a.status in (Status.draft, Status.negotiation)]
+    note = f" ({', '.join(f'{a.ref} is {a.status.label.lower()}' for a in open_)})" if open_ else ""
+    return f"no current executed {kind.label}{note}"
+
+
+def coverage_gaps(session: Session, *, program_id: int, on: date) -> list[str]:
+    """What keeps the program from being covered on `on`: empty when a Quality Agreement and a Mutual NDA,
+    both executed, are in force that day."""
+    agreements = for_program(session, program_id)
+    return [gap for kind in GATE_KINDS if (gap := _gap(kind, agreements, on))]
+
+
+def is_covered(session: Session, *, program_id: int, on: date) -> bool:
+    """True when an executed Quality Agreement is in force on `on` (the GMP condition for making product)."""
+    return any(in_force(a, on) for a in for_program(session, program_id) if a.kind == Kind.quality)
+
+
+# --- listing and the digest ------------------------------------------------------------------------------
+
+def days_left(agreement: Agreement, today: date) -> int | None:
+    if agreement.status != Status.executed or agreement.expires_on is None:
+        return None
+    return (agreement.expires_on - today).days
+
+
+def urgency(agreement: Agreement, today: date) -> int:
+    """Sort order of a list: expired first, then expiring within 30 days, then the rest."""
+    left = days_left(agreement, today)
+    if left is not None and left <= 0:
+        return 0
+    if left is not None and left <= EXPIRING_SOON_DAYS:
+        return 1
+    return 2 if agreement.status != Status.superseded else 3
+
+
+def ordered(agreements: Iterable[Agreement], today: date) -> list[Agreement]:
+    def key(a: Agreement) -> tuple:
+        left = days_left(a, today)
+        return urgency(a, today), left is None, left or 0, a.program_id, a.id
+
+    return sorted(agreements, key=key)
+
+
+def digest_section(session: Session, program: Program, today: date) -> list[str]:
+    gaps = coverage_gaps(session, program_id=program.id, on=today)
+    lines = []
+    if gaps:
+        lines.append(":warning: *Agreements gate not met*: " + "; ".join(escape(g) for g in gaps) + ".")
+    for agreement in ordered(for_program(session, program.id), today):
+        left = days_left(agreement, today)
+        if left is None or left > EXPIRING_SOON_DAYS:
+            continue
+        when = f"expired on {day(agreement.expires_on)}" if left <= 0 else \
+            f"expires on {day(agreement.expires_on)} ({left} days)"  # type: ignore[arg-type]
+        lines.append(f"• {escape(agreement.title)} {when}")
+    return lines
