@@ -17,7 +17,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -152,7 +152,10 @@ def register(app: App, deps: Deps) -> None:
         actor = actor_of(deps, body)
         require_admin(actor)
         action = body["actions"][0]
-        planned = Planned.model_validate_json(action.get("value") or "{}")
+        try:
+            planned = Planned.model_validate_json(action.get("value") or "{}")
+        except ValidationError:
+            raise Invalid("This button's data was altered; use Import tracker on the file again.") from None
         downloaded = fetch(client, planned.file_id)
         if importing.sha256(downloaded.content) != planned.sha256 and not dry_run:
             raise Invalid("The file changed since it was checked; use Import tracker on it again.")
@@ -166,15 +169,24 @@ def register(app: App, deps: Deps) -> None:
         else:
             client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=blocks)
 
+    # Domain errors are told here rather than raised to the @app.error boundary: Bolt (1.2x) resets an ack
+    # to "none" when a listener raises within its 10 ms polling interval after acking, and then answers
+    # Slack 404 "unhandled request" although the click was acknowledged.
     @app.action(Ids.run.value)
-    def on_import(ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_import(ack, body: dict[str, Any], client: WebClient, respond) -> None:
         ack()
-        rerun(body, client, dry_run=False)
+        try:
+            rerun(body, client, dry_run=False)
+        except DomainError as error:
+            tell(client, body, explain(error), respond)
 
     @app.action(Ids.recheck.value)
-    def on_recheck(ack, body: dict[str, Any], client: WebClient) -> None:
+    def on_recheck(ack, body: dict[str, Any], client: WebClient, respond) -> None:
         ack()
-        rerun(body, client, dry_run=True)
+        try:
+            rerun(body, client, dry_run=True)
+        except DomainError as error:
+            tell(client, body, explain(error), respond)
 
 
 # --------------------------------------------------------------------------------------------- export

@@ -55,16 +55,27 @@ Row = dict[str, Value]
 # --------------------------------------------------------------------------------------------- kinds
 
 
+class Words(dict[str, str]):
+    """The words people write in a column (`Quality Agreement`, `QA`), normalised → the store's value
+    (`quality`); `labels` are the usual ones, named when a cell holds none of them."""
+
+    def __init__(self, table: dict[str, tuple[str, ...]]):
+        super().__init__({normalise(w): value for value, synonyms in table.items() for w in (value, *synonyms)})
+        self.labels = [synonyms[0] if synonyms else value for value, synonyms in table.items()]
+
+
 @dataclass(frozen=True)
 class Column:
     """One field a tracker may carry. `type` is text, date, int or bool; `synonyms` are header names
-    (compared with case, spaces and punctuation ignored) that also mean this column."""
+    (compared with case, spaces and punctuation ignored) that also mean this column; `choices`, when set,
+    are the only words the column takes."""
 
     name: str
     label: str
     synonyms: tuple[str, ...] = ()
     type: str = "text"
     required: bool = False
+    choices: Words | None = None
 
     def names(self) -> set[str]:
         return {normalise(n) for n in (self.name, self.label, *self.synonyms)}
@@ -288,7 +299,12 @@ def parse_cell(column: Column, value: Value, *, dayfirst: bool) -> Value:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return re.sub(r"\s+", " ", str(value)).strip()
+    text = re.sub(r"\s+", " ", str(value)).strip()
+    if column.choices is not None:
+        if normalise(text) not in column.choices:
+            raise ValueError(f"is not one of: {', '.join(column.choices.labels)}")
+        return column.choices[normalise(text)]
+    return text
 
 
 def shown(value: Value) -> str:
@@ -544,7 +560,7 @@ def _one(session: Session, kind: Kind, plan: _Plan, seen: dict[tuple, int], repo
                          after={"file": report.file_name, "sha256": report.sha256, "row": plan.number,
                                 "kind": kind.name})
     except DomainError as exc:
-        report.refused.append((plan.number, str(exc)))
+        report.refused.append((plan.number, str(exc).rstrip(".")))
         return
     except IntegrityError:
         report.refused.append((plan.number, f"conflicts with a record already in {program.code}"))

@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date, datetime
 
 from sqlmodel import Session
 
+from store import agreements as agreement_store
 from store import exporting, importing
 from store import programs as program_store
 from store.audit import Actor
 from store.errors import Invalid
-from store.exporting import Sheet
-from store.importing import Column, Kind, Row
+from store.exporting import Sheet, child_table, model_table, of_programs
+from store.importing import Column, Kind, Row, Words
 from store.programs import Program, Role
 
 SLACK_USER = re.compile(r"^<?@?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
-
-
-def choose(label: str, value: str | None, words: dict[str, str]) -> str | None:
-    """A cell's word mapped to a store value (`Quality Agreement` → `quality`); unknown words are refused."""
-    if value is None:
-        return None
-    found = words.get(importing.normalise(value))
-    if found is None:
-        raise Invalid(f"{label} {importing.shown(value)!r} is not one of {', '.join(sorted(set(words.values())))}")
-    return found
 
 
 def owner(session: Session, program: Program, value: str | None, actor: Actor) -> str:
@@ -49,10 +41,6 @@ def owner(session: Session, program: Program, value: str | None, actor: Actor) -
     raise Invalid(f"Owner is empty and {program.code} has no program manager to own it")
 
 
-def words(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    return {importing.normalise(w): value for value, synonyms in table.items() for w in (value, *synonyms)}
-
-
 OWNER = Column("owner", "Owner", ("owner slack id", "responsible", "owner id"))
 NOTES = Column("notes", "Notes", ("comments", "comment", "remarks"))
 
@@ -66,3 +54,85 @@ def kind(name: str, entity: str, columns: tuple[Column, ...], key: Callable[[Row
 def sheet(title: str, rows) -> None:
     exporting.add_sheet(Sheet(title, rows))
 
+
+
+# ------------------------------------------------------------------------------------------- agreements
+
+AGREEMENT_TYPES = Words({
+    "nda": ("mutual nda", "cda", "confidentiality agreement", "non-disclosure agreement", "confidentiality"),
+    "quality": ("quality agreement", "qa", "qag", "gmp quality agreement", "technical agreement"),
+    "msa": ("master services agreement", "master service agreement", "master agreement"),
+    "supply": ("supply agreement", "manufacturing and supply agreement", "commercial supply agreement"),
+    "other": ("other", "other agreement"),
+})
+AGREEMENT_STATUSES = Words({
+    "draft": ("draft", "not started", "drafting"),
+    "negotiation": ("in negotiation", "negotiating", "redlines", "under review", "in review", "pending signature"),
+    "executed": ("executed", "signed", "active", "in force", "effective", "current", "expired"),
+})
+
+
+def _agreement_key(row: Row) -> tuple:
+    return row["type"], row["counterparty"].casefold(), (row["version"] or "").casefold(), row["effective"]
+
+
+def _agreement_find(session: Session, program: Program, row: Row) -> str | None:
+    key = _agreement_key(row)
+    for agreement in agreement_store.for_program(session, program.id):
+        if (agreement.kind, agreement.counterparty.casefold(), agreement.version.casefold(),
+                agreement.effective_on) == key:
+            return agreement.ref
+    return None
+
+
+def _agreement_create(session: Session, program: Program, row: Row, actor: Actor, now: datetime) -> str:
+    kind_ = agreement_store.Kind(row["type"])
+    status = agreement_store.Status(row["status"] or ("executed" if row["effective"] else "draft"))
+    if status == agreement_store.Status.executed:
+        newer = [a for a in agreement_store.for_program(session, program.id)
+                 if a.kind == kind_ and a.status == agreement_store.Status.executed and a.effective_on
+                 and row["effective"] and a.effective_on > row["effective"]]
+        if newer:
+            raise Invalid(f"{newer[0].ref}, effective {newer[0].effective_on.isoformat()}, is in force; this older "
+                          f"{kind_.label} would supersede it")
+    terms = agreement_store.Terms(row["effective"], row["expires"], bool(row["evergreen"]), row["review"],
+                                  row["notice"])
+    created = agreement_store.create(
+        session, program=program, actor=actor, now=now, kind=kind_, counterparty=row["counterparty"], status=status,
+        terms=terms, version=row["version"] or "", owner_id=owner(session, program, row["owner"], actor),
+        notes=row["notes"] or "")
+    return created.ref
+
+
+kind(
+    "agreements", "agreement",
+    (
+        Column("type", "Type", ("agreement type", "agreement", "kind", "document type", "doc type", "category"),
+               required=True, choices=AGREEMENT_TYPES),
+        Column("counterparty", "Counterparty", ("customer", "party", "counter party", "company", "partner",
+                                                "client"), required=True),
+        Column("status", "Status", ("state", "stage", "agreement status"), choices=AGREEMENT_STATUSES),
+        Column("version", "Version", ("rev", "revision", "version no", "ver")),
+        Column("effective", "Effective date", ("effective", "start date", "signed date", "date signed",
+                                               "execution date", "signed on"), type="date"),
+        Column("expires", "Expiration date", ("expiry", "exp date", "expiration", "expires", "expiry date",
+                                              "end date", "term end", "valid until"), type="date"),
+        Column("evergreen", "Evergreen", ("auto renew", "auto renewal", "autorenew"), type="bool"),
+        Column("review", "Review date", ("next review", "review by", "review"), type="date"),
+        Column("notice", "Notice days", ("notice period", "notice period days", "notice", "notice days"), type="int"),
+        OWNER, NOTES,
+    ),
+    key=_agreement_key,
+    describe=lambda row: f"{agreement_store.Kind(row['type']).label} with {row['counterparty']}"
+                         + (f" {row['version']}" if row["version"] else "")
+                         + (f" effective {row['effective'].isoformat()}" if row["effective"] else ""),
+    find=_agreement_find, create=_agreement_create,
+    order=lambda row: row["effective"] or date.min,  # older executed agreements first: the newest stays in force
+    summary="one row per agreement: type, counterparty, status, dates",
+)
+sheet("Agreements", lambda session, programs: model_table(
+    "Agreements", agreement_store.Agreement, of_programs(session, agreement_store.Agreement, programs), programs))
+sheet("Agreement redlines", lambda session, programs: child_table(
+    "Agreement redlines", agreement_store.Redline, agreement_store.Agreement, "agreement_id", session, programs))
+sheet("Agreement documents", lambda session, programs: child_table(
+    "Agreement documents", agreement_store.Document, agreement_store.Agreement, "agreement_id", session, programs))

@@ -4,12 +4,18 @@ shortcut downloads the shared file, answers with the dry run and an Import butto
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import openpyxl
+from sqlmodel import select
 
+from store import agreements, programs
+from store.audit import AuditEntry
 from store.db import transaction
 from tests import factories
 from tests.conftest import NOW
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _program(engine, bot):
@@ -38,3 +44,63 @@ def test_program_export_is_for_managers_quality_and_admins(bot, engine):
     assert bot.slack.uploaded_files() == []
     assert "is in your DMs" in bot.ask("program export --program ACME-001 --format csv", user="UADMIN")
     assert bot.slack.uploaded_files()[0]["name"].endswith(".zip")
+
+
+def _share_tracker(bot, name="agreements.csv", content=None, file_id="F0TRACK1", user="UADMIN", channel="CACME001"):
+    content = content if content is not None else (EXAMPLES / name).read_bytes()
+    bot.slack.add_file(file_id, name, content, mimetype="text/csv", user=user)
+    message = bot.slack.add_message(channel, "our tracker", user)
+    message["files"] = [bot.slack.file_object(file_id)]
+    response = bot.send.message_shortcut("import_tracker", user, channel, message)
+    assert response.status_code == 200, response.text
+    return bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == user)[0]
+
+
+def _agreements(engine):
+    with transaction(engine) as session:
+        return sorted(a.ref for a in agreements.for_program(session, programs.by_code(session, "ACME-001").id))
+
+
+def test_import_tracker_shortcut_dry_runs_then_imports_on_the_button(bot, engine):
+    _program(engine, bot)
+    preview = _share_tracker(bot)
+    text = preview.args["text"]
+    assert "(dry run: nothing was changed)" in text and "4 to import, 0 already present, 4 refused" in text, text
+    assert "row 7: Exp. Date '31/05/2030' has no month 31" in text
+    assert _agreements(engine) == []
+    dm = preview.response["channel"]
+    bot.send.block_action("UADMIN", "import_tracker_run", channel_id=dm)
+    done = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == dm)[0]
+    assert "4 imported, 0 already present, 4 refused" in done.args["text"], done.args["text"]
+    assert "import_tracker_run" not in str(done.args.get("blocks"))  # the button is gone once imported
+    assert _agreements(engine) == ["MSA-1", "NDA-3", "QA-2", "QA-4"]
+    with transaction(engine) as session:
+        imported = session.exec(select(AuditEntry).where(AuditEntry.action == "imported")).all()
+        assert {(e.actor_id, e.after["file"]) for e in imported} == {("UADMIN", "agreements.csv")}
+    again = bot.send.block_action("UADMIN", "import_tracker_run", channel_id=dm, message=preview.response["message"]
+                                  | {"channel": dm})
+    assert again.status_code == 200
+    second = bot.slack.wait_for("chat.update", lambda c: "already present" in c.args.get("text", "")
+                                and "0 imported" in c.args["text"])[0]
+    assert "0 imported, 4 already present" in second.args["text"]
+    assert _agreements(engine) == ["MSA-1", "NDA-3", "QA-2", "QA-4"]
+
+
+def test_import_tracker_is_for_admins_and_imports_only_what_was_checked(bot, engine):
+    _program(engine, bot)
+    refused = _share_tracker(bot, user="UPM1")
+    assert "Only admins" in refused.args["text"] and "import_tracker_run" not in str(refused.args.get("blocks"))
+    preview = _share_tracker(bot, file_id="F0TRACK2")
+    dm = preview.response["channel"]
+    bot.slack.add_file("F0TRACK2", "agreements.csv", b"Type,Counterparty\nNDA,Someone Else\n")  # edited since
+    bot.send.block_action("UADMIN", "import_tracker_run", channel_id=dm)
+    told = bot.slack.wait_for("response_url", lambda c: "changed since it was checked" in c.args.get("text", ""))
+    assert told and _agreements(engine) == []
+    shown = preview.response["message"] | {"channel": dm}
+    forwarded = bot.send.block_action("UPM1", "import_tracker_run", message=shown)  # a non-admin clicks
+    assert forwarded.status_code == 200
+    bot.slack.wait_for("response_url", lambda c: "Only admins" in c.args.get("text", ""))
+    altered = bot.send.block_action("UADMIN", "import_tracker_run", message=shown, value='{"file_id": "../x"}')
+    assert altered.status_code == 200
+    bot.slack.wait_for("response_url", lambda c: "data was altered" in c.args.get("text", ""))
+    assert _agreements(engine) == []

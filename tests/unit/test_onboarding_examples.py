@@ -1,0 +1,100 @@
+"""The sample trackers under examples/ imported as the README walks through them: the exact report, nothing
+added the second time, and an export that reads back with every record and a verified chain."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+from sqlmodel import select
+
+from store import exporting, importing, onboarding_kinds  # noqa: F401
+from store import programs as program_store
+from store.audit import AuditEntry
+from store.db import transaction
+from store.filing import sha256
+from tests import factories
+from tests.conftest import NOW
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+EXPECTED = {
+    "agreements.csv": [
+        "row 6: duplicate of row 3 (Quality Agreement with Acme Pharma 2.0 effective 2025-03-01)",
+        "row 7: Exp. Date '31/05/2030' has no month 31 (if it is day/month/year, import with --dayfirst)",
+        "row 9: Agreement Type 'Letter of intent' is not one of: mutual nda, quality agreement, master services "
+        "agreement, supply agreement, other",
+        "row 10: An executed agreement needs an expiration date, or tick evergreen",
+    ],
+}
+TOTALS = {
+    "agreements.csv": ("4 imported, 0 already present, 4 refused, 1 blank row skipped",
+                       "0 imported, 4 already present, 4 refused, 1 blank row skipped"),
+}
+IMPORTED = {"agreements.csv": [(2, "NDA-3"), (3, "QA-4"), (5, "MSA-1"), (8, "QA-2")]}
+KINDS = {"agreements.csv": "agreements"}
+
+
+@pytest.fixture
+def program(engine):
+    with transaction(engine) as session:
+        return factories.program(session, NOW, "ACME-001")
+
+
+def _import(engine, name: str, **kw):
+    content = (EXAMPLES / name).read_bytes()
+    return importing.run(engine, kind=KINDS[name], content=content, file_name=name, actor=factories.ADMIN, now=NOW,
+                         program="ACME-001", **kw)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_imports_with_the_exact_report_and_twice_adds_nothing(engine, program, name):
+    content = (EXAMPLES / name).read_bytes()
+    dry = _import(engine, name, dry_run=True)
+    assert dry.lines() == [
+        f"Import of {name} as {KINDS[name]} into ACME-001, sha256 {sha256(content)[:12]}… (dry run: nothing was "
+        "changed)", *EXPECTED[name], TOTALS[name][0].replace("imported", "to import", 1)]
+    with transaction(engine) as session:
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "imported")).all() == []
+    first = _import(engine, name)
+    assert first.lines()[1:] == [*EXPECTED[name], TOTALS[name][0]]
+    assert first.imported == IMPORTED[name]
+    with transaction(engine) as session:
+        trail = len(session.exec(select(AuditEntry)).all())
+        imported = session.exec(select(AuditEntry).where(AuditEntry.action == "imported")).all()
+        assert sorted((e.after["row"], e.entity_id) for e in imported) == IMPORTED[name]
+        assert {e.after["sha256"] for e in imported} == {sha256(content)}
+    second = _import(engine, name)
+    assert second.lines()[1:] == [*EXPECTED[name], TOTALS[name][1]]
+    assert second.present == IMPORTED[name]
+    with transaction(engine) as session:
+        assert len(session.exec(select(AuditEntry)).all()) == trail
+
+
+def test_agreements_import_in_effective_order_so_the_newest_stays_in_force(engine, program):
+    from store import agreements
+
+    _import(engine, "agreements.csv")
+    with transaction(engine) as session:
+        found = {a.ref: a for a in agreements.for_program(session, program.id)}
+    assert found["QA-2"].status == "superseded" and found["QA-2"].superseded_by == found["QA-4"].id
+    assert found["QA-4"].status == "executed" and found["QA-4"].owner_id == "U0PMACME"
+    assert found["NDA-3"].owner_id == "UPM1"  # no owner written: the program's first manager
+    assert found["MSA-1"].status == "negotiation"
+
+
+def test_export_after_import_reads_back_with_every_record(engine, program):
+    for name in EXPECTED:
+        _import(engine, name)
+    with transaction(engine) as session:
+        result = exporting.build(session, programs=[program_store.by_code(session, "ACME-001")], everything=False,
+                                 now=NOW)
+    workbook = openpyxl.load_workbook(io.BytesIO(result.content))
+    assert workbook["Summary"]["B2"].value == "verified"
+    for title, count in (("Agreements", 4),):
+        rows = list(workbook[title].iter_rows(min_row=2, values_only=True))
+        assert len(rows) == count and {r[0] for r in rows} == {"ACME-001"}
+    trail = list(workbook["Audit trail"].iter_rows(values_only=True))
+    assert sum(r[trail[0].index("action")] == "imported" for r in trail[1:]) == sum(map(len, IMPORTED.values()))
