@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import agreements, digest
+from store import agreements, digest, submissions
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
@@ -15,4 +15,5 @@ Rule = Callable[[Session, datetime], Iterable[Due]]
 RULES: tuple[Rule, ...] = (
     digest.due,
     agreements.due,
+    submissions.due,
 )

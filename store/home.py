@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
+from store import submissions
 from store.outbox import Button
 from store.programs import Program
 
@@ -41,8 +42,12 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
-OWED: tuple[OwedProvider, ...] = ()
-HEALTH: tuple[HealthProvider, ...] = ()
+OWED: tuple[OwedProvider, ...] = (
+    submissions.home_owed,
+)
+HEALTH: tuple[HealthProvider, ...] = (
+    submissions.home_health,
+)
 
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:

@@ -1,0 +1,589 @@
+"""Regulatory submissions: a checklist of documents per filing, built from a reviewed template.
+
+A submission (`SUB-001`, unique per program) has items: a document in a section, an owner, a source, a
+due date (the filing date minus the template's buffer in business days, editable) and a status. An
+owner hands a document in by sharing the file to the bot; each file is kept with its SHA-256 and a
+version per file name. The due rule reminds owners 14, 7 and 3 business days before an item is due and
+alerts the program managers once it is overdue; an item received, approved or not applicable is
+settled and its pending reminders are cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, String, UniqueConstraint, func
+from sqlmodel import Field, Session, SQLModel, select
+
+from store import audit, outbox
+from store.audit import Actor
+from store.calendar import add_business_days, business_days_between
+from store.db import UTCDateTime
+from store.errors import Conflict, Invalid, NotFound
+from store.filing import Filed
+from store.markup import day, escape, plural
+from store.outbox import Button, Due
+from store.programs import Program, ProgramMember, Role
+
+if TYPE_CHECKING:  # store.home imports this module for its providers
+    from store.home import Health, Owed
+
+ATTACH_ACTION = "submission_attach"  # the button on owners' DMs and reminders (commands.submissions.Ids)
+REMINDER_STAGES = (14, 7, 3)  # business days before an item is due
+DEFAULT_BUFFER = 5  # business days before the filing date, for items added by hand
+
+
+class SubmissionType(StrEnum):
+    fda_510k = "fda_510k"
+    dmf_type_ii = "dmf_type_ii"
+    eu_mdr_td = "eu_mdr_td"
+    ctd_module3 = "ctd_module3"
+    other = "other"
+
+
+class ItemStatus(StrEnum):
+    not_started = "not_started"
+    requested = "requested"
+    received = "received"
+    approved = "approved"
+    not_applicable = "not_applicable"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+OPEN = frozenset({ItemStatus.not_started, ItemStatus.requested})
+
+
+# --- templates (data files under store/templates/, reviewed by regulatory affairs) -------------------
+
+
+@dataclass(frozen=True)
+class TemplateItem:
+    section: str
+    document: str
+    source: str
+    owner_role: Role | None
+    buffer: int
+
+
+@dataclass(frozen=True)
+class Template:
+    type: SubmissionType
+    name: str
+    items: tuple[TemplateItem, ...]
+
+
+def _template_item(raw: dict[str, Any], where: str) -> TemplateItem:
+    section, document = str(raw.get("section", "")).strip(), str(raw.get("document", "")).strip()
+    buffer = raw.get("buffer")
+    if not section or not document:
+        raise ValueError(f"{where}: every item needs a section and a document")
+    if not isinstance(buffer, int) or isinstance(buffer, bool) or not 0 <= buffer <= 250:
+        raise ValueError(f"{where}: buffer must be a whole number of business days (0–250)")
+    role = raw.get("owner_role")
+    return TemplateItem(section[:200], document[:300], str(raw.get("source", "")).strip()[:100],
+                        Role(role) if role else None, buffer)
+
+
+def parse_template(text: str, where: str) -> Template:
+    raw = tomllib.loads(text)
+    kind = SubmissionType(raw["type"])
+    items = tuple(_template_item(item, f"{where} item {n}") for n, item in enumerate(raw.get("items", []), 1))
+    if not items:
+        raise ValueError(f"{where}: a template needs at least one item")
+    return Template(kind, str(raw["name"]), items)
+
+
+@cache
+def template(kind: SubmissionType) -> Template:
+    path = resources.files("store") / "templates" / f"{kind.value}.toml"
+    loaded = parse_template(path.read_text(encoding="utf-8"), path.name)
+    if loaded.type != kind:
+        raise ValueError(f"{path.name} declares type {loaded.type}, expected {kind}")
+    return loaded
+
+
+def type_name(kind: str) -> str:
+    return template(SubmissionType(kind)).name
+
+
+# --- tables ----------------------------------------------------------------------------------------------
+
+
+class Submission(SQLModel, table=True):
+    __tablename__ = "submission"
+    __table_args__ = (UniqueConstraint("program_id", "number", name="uq_submission_program_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    number: int
+    kind: SubmissionType = Field(sa_type=String(32))
+    title: str = Field(max_length=200)
+    filing_date: date
+    customer_contact: str = Field(default="", max_length=200)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    package_sha256: str | None = Field(default=None, max_length=64)
+    packaged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+    @property
+    def ref(self) -> str:
+        return f"SUB-{self.number:03d}"
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id", "created_at", "packaged_at"}, mode="json", warnings=False)
+
+
+class SubmissionItem(SQLModel, table=True):
+    __tablename__ = "submission_item"
+    __table_args__ = (UniqueConstraint("submission_id", "number", name="uq_submission_item_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submission.id", index=True)
+    number: int
+    section: str = Field(max_length=200)
+    document: str = Field(max_length=300)
+    source: str = Field(default="", max_length=100)
+    owner: str | None = Field(default=None, max_length=32, index=True)
+    due_on: date
+    status: ItemStatus = Field(default=ItemStatus.not_started, sa_type=String(32), index=True)
+    requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+    @property
+    def subject(self) -> str:
+        return f"submission_item:{self.id}"
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id", "requested_at"}, mode="json", warnings=False)
+
+
+class SubmissionFile(SQLModel, table=True):
+    __tablename__ = "submission_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="submission_item.id", index=True)
+    name: str = Field(max_length=150)
+    path: str = Field(max_length=500)  # relative to CMO_FILES_DIR
+    sha256: str = Field(max_length=64)
+    size: int
+    version: int
+    slack_file_id: str = Field(default="", max_length=32)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    received_by: str = Field(max_length=32)
+    received_by_name: str = Field(max_length=255)
+
+
+# --- services --------------------------------------------------------------------------------------------
+
+
+def _entity_id(program: Program, submission: Submission) -> str:
+    return f"{program.code}/{submission.ref}"
+
+
+def _record(session: Session, program: Program, submission: Submission, *, actor: Actor, now: datetime,
+            action: str, before: object = None, after: object = None) -> None:
+    audit.record(session, actor=actor, action=action, entity="submission", entity_id=_entity_id(program, submission),
+                 program_id=program.id, before=before, after=after, now=now)
+
+
+def local_today(program: Program, now: datetime) -> date:
+    return now.astimezone(program.tz).date()
+
+
+def default_owner(session: Session, program: Program, role: Role | None) -> str | None:
+    if role is None:
+        return None
+    people = session.exec(select(ProgramMember.user_id).where(
+        ProgramMember.program_id == program.id, ProgramMember.role == role).order_by(ProgramMember.user_id)).first()
+    return people
+
+
+def create(session: Session, *, program: Program, actor: Actor, now: datetime, kind: SubmissionType | str,
+           title: str, filing_date: date, customer_contact: str = "") -> Submission:
+    """A submission with its checklist from the template of `kind`, each item owned by the first person
+    holding the template's role (none when nobody does: a manager assigns it)."""
+    try:
+        kind = SubmissionType(kind)
+    except ValueError:
+        raise Invalid("Choose a submission type.", "kind") from None
+    title = (title or "").strip()
+    if not title:
+        raise Invalid("Give the submission a title.", "title")
+    if filing_date <= local_today(program, now):
+        raise Invalid("The filing date must be in the future.", "filing_date")
+    last = session.exec(select(func.max(Submission.number)).where(Submission.program_id == program.id)).one()
+    submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title[:200],
+                            filing_date=filing_date, customer_contact=(customer_contact or "").strip()[:200],
+                            created_by=actor.user_id, created_at=now)
+    session.add(submission)
+    session.flush()
+    owners: dict[Role | None, str | None] = {}
+    for number, entry in enumerate(template(kind).items, 1):
+        if entry.owner_role not in owners:
+            owners[entry.owner_role] = default_owner(session, program, entry.owner_role)
+        session.add(SubmissionItem(
+            submission_id=submission.id, number=number, section=entry.section, document=entry.document,
+            source=entry.source, owner=owners[entry.owner_role],
+            due_on=add_business_days(filing_date, -entry.buffer, program.holiday_calendar),
+        ))
+    session.flush()
+    _record(session, program, submission, actor=actor, now=now, action="created",
+            after={**submission.snapshot(), "items": [i.snapshot() for i in items(session, submission)]})
+    return submission
+
+
+REF = re.compile(r"^(?:SUB-?)?0*(\d{1,6})$", re.IGNORECASE)
+
+
+def by_ref(session: Session, program: Program, ref: str) -> Submission:
+    match = REF.match((ref or "").strip())
+    found = None
+    if match:
+        found = session.exec(select(Submission).where(Submission.program_id == program.id,
+                                                      Submission.number == int(match.group(1)))).first()
+    if found is None:
+        raise NotFound(f"{program.code} has no submission {escape(ref)[:20]}; `/cmo submission list` shows them.")
+    return found
+
+
+def of_program(session: Session, program: Program) -> list[Submission]:
+    query = select(Submission).where(Submission.program_id == program.id).order_by(Submission.number)
+    return list(session.exec(query))
+
+
+def items(session: Session, submission: Submission) -> list[SubmissionItem]:
+    query = select(SubmissionItem).where(SubmissionItem.submission_id == submission.id)
+    return list(session.exec(query.order_by(SubmissionItem.number)))
+
+
+def item(session: Session, submission: Submission, number: str | int) -> SubmissionItem:
+    text = str(number).strip().lstrip("#")
+    found = None
+    if text.isdigit():
+        found = session.exec(select(SubmissionItem).where(SubmissionItem.submission_id == submission.id,
+                                                          SubmissionItem.number == int(text))).first()
+    if found is None:
+        raise NotFound(f"{submission.ref} has no item {escape(text)[:10]}; `/cmo submission status "
+                       f"{submission.ref}` lists them.")
+    return found
+
+
+@dataclass(frozen=True)
+class Located:
+    """An item with its submission and program (for handlers that start from an item id)."""
+
+    program: Program
+    submission: Submission
+    item: SubmissionItem
+
+
+def locate(session: Session, item_id: int) -> Located:
+    row = session.exec(
+        select(SubmissionItem, Submission, Program)
+        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
+        .where(SubmissionItem.id == item_id)
+    ).first()
+    if row is None:
+        raise NotFound("That submission item no longer exists.")
+    return Located(row[2], row[1], row[0])
+
+
+def _context(session: Session, entry: SubmissionItem) -> tuple[Program, Submission]:
+    submission = session.get(Submission, entry.submission_id)
+    return session.get(Program, submission.program_id), submission  # type: ignore[union-attr,return-value]
+
+
+def _change(session: Session, entry: SubmissionItem, *, actor: Actor, now: datetime, action: str,
+            **changes: Any) -> SubmissionItem:
+    program, submission = _context(session, entry)
+    before = {k: getattr(entry, k) for k in changes}
+    for key, value in changes.items():
+        setattr(entry, key, value)
+    session.add(entry)
+    if entry.status not in OPEN:
+        outbox.cancel(session, subject=entry.subject)
+    _record(session, program, submission, actor=actor, now=now, action=action,
+            before={"item": entry.number, **before}, after={"item": entry.number, **changes})
+    return entry
+
+
+def add_item(session: Session, *, submission: Submission, actor: Actor, now: datetime, section: str,
+             document: str, source: str = "", owner: str | None = None, due_on: date | None = None
+             ) -> SubmissionItem:
+    program = session.get(Program, submission.program_id)
+    if not section.strip() or not document.strip():
+        raise Invalid("Name the section and the document.")
+    if due_on is not None and due_on > submission.filing_date:
+        raise Invalid(f"An item must be due by the filing date, {day(submission.filing_date)}.")
+    last = session.exec(select(func.max(SubmissionItem.number))
+                        .where(SubmissionItem.submission_id == submission.id)).one()
+    entry = SubmissionItem(
+        submission_id=submission.id, number=(last or 0) + 1, section=section.strip()[:200],
+        document=document.strip()[:300], source=source.strip()[:100], owner=owner,
+        due_on=due_on or add_business_days(submission.filing_date, -DEFAULT_BUFFER, program.holiday_calendar),
+    )
+    session.add(entry)
+    session.flush()
+    _record(session, program, submission, actor=actor, now=now, action="item_added", after=entry.snapshot())
+    return entry
+
+
+def remove_item(session: Session, *, entry: SubmissionItem, actor: Actor, now: datetime) -> None:
+    if files(session, [entry.id]):
+        raise Conflict(f"Item {entry.number} already has files; mark it not applicable instead.")
+    program, submission = _context(session, entry)
+    outbox.cancel(session, subject=entry.subject)
+    session.delete(entry)
+    _record(session, program, submission, actor=actor, now=now, action="item_removed", before=entry.snapshot())
+
+
+def assign(session: Session, *, entry: SubmissionItem, owner: str, actor: Actor, now: datetime) -> SubmissionItem:
+    return _change(session, entry, actor=actor, now=now, action="item_assigned", owner=owner)
+
+
+def set_due(session: Session, *, entry: SubmissionItem, due_on: date, actor: Actor, now: datetime
+            ) -> SubmissionItem:
+    _, submission = _context(session, entry)
+    if due_on > submission.filing_date:
+        raise Invalid(f"Item {entry.number} must be due by the filing date, {day(submission.filing_date)}.")
+    return _change(session, entry, actor=actor, now=now, action="item_due_changed", due_on=due_on)
+
+
+def mark_not_applicable(session: Session, *, entry: SubmissionItem, actor: Actor, now: datetime) -> SubmissionItem:
+    if entry.status == ItemStatus.not_applicable:
+        raise Conflict(f"Item {entry.number} is already not applicable.")
+    return _change(session, entry, actor=actor, now=now, action="item_not_applicable",
+                   status=ItemStatus.not_applicable)
+
+
+def approve(session: Session, *, entry: SubmissionItem, actor: Actor, now: datetime) -> SubmissionItem:
+    if entry.status != ItemStatus.received:
+        raise Conflict(f"Item {entry.number} is {ItemStatus(entry.status).label}; "
+                       "only a received document can be approved.")
+    return _change(session, entry, actor=actor, now=now, action="item_approved", status=ItemStatus.approved)
+
+
+def mark_requested(session: Session, *, entries: Sequence[SubmissionItem], actor: Actor, now: datetime) -> None:
+    """The owners were asked by DM: not started → requested (one audit row per item)."""
+    for entry in entries:
+        if entry.status == ItemStatus.not_started:
+            _change(session, entry, actor=actor, now=now, action="item_requested", status=ItemStatus.requested)
+            entry.requested_at = now
+
+
+def files(session: Session, item_ids: Iterable[int]) -> list[SubmissionFile]:
+    ids = list(item_ids)
+    if not ids:
+        return []
+    query = select(SubmissionFile).where(SubmissionFile.item_id.in_(ids))  # type: ignore[attr-defined]
+    return list(session.exec(query.order_by(SubmissionFile.item_id, SubmissionFile.id)))
+
+
+def attach(session: Session, *, entry: SubmissionItem, filed: Filed, name: str, actor: Actor, now: datetime,
+           slack_file_id: str = "") -> SubmissionFile:
+    """A document handed in: kept with its checksum; a file of the same name is a new version of it.
+    The item becomes received (an approved item needs approving again) and its reminders stop."""
+    same = [f for f in files(session, [entry.id]) if f.name == name]
+    row = SubmissionFile(item_id=entry.id, name=name[:150], path=filed.path.as_posix(), sha256=filed.sha256,
+                         size=filed.size, version=len(same) + 1, slack_file_id=slack_file_id[:32],
+                         received_at=now, received_by=actor.user_id, received_by_name=actor.name[:255])
+    session.add(row)
+    session.flush()
+    program, submission = _context(session, entry)
+    before = entry.status
+    entry.status = ItemStatus.received
+    session.add(entry)
+    outbox.cancel(session, subject=entry.subject)
+    _record(session, program, submission, actor=actor, now=now, action="item_file_received",
+            before={"item": entry.number, "status": before},
+            after={"item": entry.number, "status": entry.status, "file": row.name, "version": row.version,
+                   "path": row.path, "sha256": row.sha256, "size": row.size})
+    return row
+
+
+def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
+    """Items someone may hand a document in for: those they own, and every item of the programs where
+    they manage or do regulatory work (all, for admins). Not-applicable items are left out."""
+    query = (
+        select(SubmissionItem, Submission, Program)
+        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
+        .where(SubmissionItem.status != ItemStatus.not_applicable, Program.active == True)  # noqa: E712
+    )
+    if not actor.is_admin:
+        managed = select(ProgramMember.program_id).where(
+            ProgramMember.user_id == actor.user_id,
+            ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore[attr-defined]
+        query = query.where((SubmissionItem.owner == actor.user_id)
+                            | Program.id.in_(managed))  # type: ignore[union-attr]
+    rows = session.exec(query.order_by(SubmissionItem.owner != actor.user_id, Program.code,  # type: ignore[arg-type]
+                                       Submission.number, SubmissionItem.number).limit(limit))
+    return [Located(p, s, i) for i, s, p in rows]
+
+
+def record_package(session: Session, *, program: Program, submission: Submission, filed: Filed, draft: bool,
+                   documents: int, gaps: Sequence[str], actor: Actor, now: datetime) -> None:
+    """The package's checksum in the audit trail; a final (non-draft) package is also kept on the row."""
+    before = {"package_sha256": submission.package_sha256}
+    if not draft:
+        submission.package_sha256, submission.packaged_at = filed.sha256, now
+        session.add(submission)
+    _record(session, program, submission, actor=actor, now=now, action="draft_packaged" if draft else "packaged",
+            before=before, after={"path": filed.path.as_posix(), "sha256": filed.sha256, "size": filed.size,
+                                  "documents": documents, "gaps": list(gaps)})
+
+
+# --- progress, reminders and the digest --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    outstanding: tuple[SubmissionItem, ...]
+
+
+def progress(entries: Sequence[SubmissionItem]) -> Progress:
+    """Done = received or approved, out of every item that applies."""
+    applicable = [e for e in entries if e.status != ItemStatus.not_applicable]
+    done = sum(e.status in (ItemStatus.received, ItemStatus.approved) for e in applicable)
+    return Progress(done, len(applicable), tuple(e for e in applicable if e.status in OPEN))
+
+
+def overdue_on(entry: SubmissionItem, calendar: str) -> date:
+    """The business day after the due date: the item is overdue from then on."""
+    return add_business_days(entry.due_on, 1, calendar)
+
+
+def reminder_dates(due_on: date, calendar: str) -> list[tuple[int, date]]:
+    return [(n, add_business_days(due_on, -n, calendar)) for n in REMINDER_STAGES]
+
+
+def due(session: Session, now: datetime) -> Iterable[Due]:
+    """Open items: the latest reminder stage reached (to the owner) until the item is overdue, then one
+    overdue alert to the program managers. Keys carry the due date, so a moved due date starts a new
+    series. Two queries whatever the number of items."""
+    rows = list(session.exec(
+        select(SubmissionItem, Submission, Program)
+        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
+        .where(SubmissionItem.status.in_(OPEN), Program.active == True)  # type: ignore[attr-defined]  # noqa: E712
+    ))
+    program_ids = {p.id for _, _, p in rows}
+    managers: dict[int, list[str]] = {}
+    if program_ids:
+        for member in session.exec(select(ProgramMember).where(
+                ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
+                ProgramMember.role == Role.program_manager).order_by(ProgramMember.user_id)):
+            managers.setdefault(member.program_id, []).append(member.user_id)
+    for entry, submission, program in rows:
+        today = local_today(program, now)
+        calendar = program.holiday_calendar
+        base = f"{entry.subject}:due:{entry.due_on.isoformat()}"
+        what = (f"*{escape(entry.document)}* ({escape(entry.section)}) for {escape(program.code)} {submission.ref} "
+                f"— {escape(type_name(submission.kind))} “{escape(submission.title)}”")
+        late_on = overdue_on(entry, calendar)
+        if today >= late_on:
+            pms = managers.get(program.id, [])
+            if pms:
+                owner = f"<@{escape(entry.owner)}>" if entry.owner else "nobody (unassigned)"
+                yield Due(key=f"{base}:overdue", program_id=program.id, subject=entry.subject, due_on=late_on,
+                          to_channel=False, to_users=tuple(pms),
+                          text=f":warning: Overdue: {what} was due {day(entry.due_on)} and is "
+                               f"{ItemStatus(entry.status).label}. Owner: {owner}. "
+                               f"Filing date: {day(submission.filing_date)}.")
+            continue
+        if entry.owner is None:
+            continue
+        reached = [(n, on) for n, on in reminder_dates(entry.due_on, calendar) if on <= today]
+        if not reached:
+            continue
+        stage, on = reached[-1]
+        yield Due(key=f"{base}:remind:{stage}bd", program_id=program.id, subject=entry.subject, due_on=on,
+                  to_channel=False, to_users=(entry.owner,),
+                  text=f":alarm_clock: Reminder: {what} is due {day(entry.due_on)}, in "
+                       f"{plural(stage, 'business day')}. Share the file with the *Attach document* button, "
+                       "or the *File submission item* message shortcut.",
+                  buttons=(Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),))
+
+
+def digest_section(session: Session, program: Program, today: date) -> list[str]:
+    """One line per submission whose filing date has not passed."""
+    subs = [s for s in of_program(session, program) if s.filing_date >= today]
+    if not subs:
+        return []
+    by_sub: dict[int, list[SubmissionItem]] = {}
+    query = select(SubmissionItem).where(SubmissionItem.submission_id.in_([s.id for s in subs]))  # type: ignore
+    for entry in session.exec(query):
+        by_sub.setdefault(entry.submission_id, []).append(entry)
+    lines = []
+    for sub in subs:
+        state = progress(by_sub.get(sub.id, []))
+        late = sum(e.due_on < today for e in state.outstanding)
+        days = (sub.filing_date - today).days
+        lines.append(f"• Submission {sub.ref} ({escape(type_name(sub.kind))}) “{escape(sub.title)}”: "
+                     f"{state.done}/{state.total} documents in, filing in {plural(days, 'day')}"
+                     + (f", {late} overdue" if late else ""))
+    return lines
+
+
+def business_days_left(program: Program, today: date, until: date) -> int:
+    return business_days_between(today, until, program.holiday_calendar)
+
+
+# --- App Home (store.home providers) -------------------------------------------------------------------
+
+
+def _open_rows(session: Session, program_ids: list[int], owner: str | None = None):
+    if not program_ids:
+        return []
+    query = (
+        select(SubmissionItem, Submission)
+        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+        .where(Submission.program_id.in_(program_ids), SubmissionItem.status.in_(OPEN))  # type: ignore[attr-defined]
+    )
+    if owner is not None:
+        query = query.where(SubmissionItem.owner == owner)
+    return list(session.exec(query.order_by(SubmissionItem.due_on, SubmissionItem.id)))
+
+
+def home_owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
+    """The documents a person still owes, soonest due first, each with its Attach button."""
+    from store.home import Owed
+    by_id = {p.id: p for p in programs}
+    owed = []
+    for entry, submission in _open_rows(session, list(by_id), owner=user_id):
+        program = by_id[submission.program_id]
+        days = (entry.due_on - local_today(program, now)).days
+        when = f"overdue since {day(entry.due_on)}" if days < 0 else f"due {day(entry.due_on)}"
+        owed.append(Owed(program.code, days, f"{submission.ref} #{entry.number} *{escape(entry.document)}* "
+                                              f"({escape(type_name(submission.kind))}), {when}",
+                         (Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),)))
+    return owed
+
+
+def home_health(session: Session, programs: list[Program], now: datetime, health: Health) -> None:
+    """Per program: documents outstanding (overdue among them); the next item due is a deadline."""
+    by_id = {p.id: p for p in programs}
+    counts: dict[int, list[int]] = {}
+    nearest: dict[int, date] = {}
+    for entry, submission in _open_rows(session, list(by_id)):  # ordered by due date
+        program = by_id[submission.program_id]
+        tally = counts.setdefault(program.id, [0, 0])
+        tally[0] += 1
+        tally[1] += entry.due_on < local_today(program, now)
+        nearest.setdefault(program.id, entry.due_on)
+    for program_id, (open_count, late) in counts.items():
+        health.add(program_id, f"{plural(open_count, 'submission document')} outstanding"
+                               + (f" ({late} overdue)" if late else ""), nearest[program_id])
