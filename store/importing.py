@@ -61,7 +61,8 @@ class Words(dict[str, str]):
 
     def __init__(self, table: dict[str, tuple[str, ...]]):
         super().__init__({normalise(w): value for value, synonyms in table.items() for w in (value, *synonyms)})
-        self.labels = [synonyms[0] if synonyms else value for value, synonyms in table.items()]
+        self.names = {value: synonyms[0] if synonyms else value for value, synonyms in table.items()}
+        self.labels = list(self.names.values())
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Kind:
     create: Callable[[Session, Program, Row, Actor, datetime], str]
     summary: str = ""
     order: Callable[[Row], Any] | None = None  # when creation order matters (older agreements first)
+    audit_id: Callable[[Program, str], str] | None = None  # the area's audit entity id, when not the human id
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -555,7 +557,8 @@ def _one(session: Session, kind: Kind, plan: _Plan, seen: dict[tuple, int], repo
                 report.present.append((plan.number, existing))
                 return
             made = kind.create(session, program, row, actor, now)
-            audit.record(session, actor=actor, action="imported", entity=kind.entity, entity_id=made,
+            entity_id = kind.audit_id(program, made) if kind.audit_id else made
+            audit.record(session, actor=actor, action="imported", entity=kind.entity, entity_id=entity_id,
                          program_id=program.id, now=now,
                          after={"file": report.file_name, "sha256": report.sha256, "row": plan.number,
                                 "kind": kind.name})

@@ -28,13 +28,25 @@ EXPECTED = {
         "agreement, supply agreement, other",
         "row 10: An executed agreement needs an expiration date, or tick evergreen",
     ],
+    "submissions.csv": [
+        "row 7: duplicate of row 4 (DMF type II acmezol api)",
+        "row 8: The filing date must be in the future",
+        "row 9: Filing Type 'IND' is not one of: 510(k), DMF type II, EU MDR technical documentation, CTD module 3, "
+        "other",
+        "row 10: Target Filing Date '30/06/2027' has no month 30 (if it is day/month/year, import with --dayfirst)",
+        "columns ignored (not known for submissions): Notes",
+    ],
 }
 TOTALS = {
     "agreements.csv": ("4 imported, 0 already present, 4 refused, 1 blank row skipped",
                        "0 imported, 4 already present, 4 refused, 1 blank row skipped"),
+    "submissions.csv": ("3 imported, 0 already present, 4 refused, 1 blank row skipped",
+                        "0 imported, 3 already present, 4 refused, 1 blank row skipped"),
 }
-IMPORTED = {"agreements.csv": [(2, "NDA-3"), (3, "QA-4"), (5, "MSA-1"), (8, "QA-2")]}
-KINDS = {"agreements.csv": "agreements"}
+IMPORTED = {"agreements.csv": [(2, "NDA-3"), (3, "QA-4"), (5, "MSA-1"), (8, "QA-2")],
+            "submissions.csv": [(3, "SUB-001"), (4, "SUB-002"), (6, "SUB-003")]}
+KINDS = {"agreements.csv": "agreements", "submissions.csv": "submissions"}
+AUDIT_IDS = {"submissions.csv": "ACME-001/{}"}  # the area's own audit entity ids
 
 
 @pytest.fixture
@@ -64,7 +76,9 @@ def test_example_imports_with_the_exact_report_and_twice_adds_nothing(engine, pr
     with transaction(engine) as session:
         trail = len(session.exec(select(AuditEntry)).all())
         imported = session.exec(select(AuditEntry).where(AuditEntry.action == "imported")).all()
-        assert sorted((e.after["row"], e.entity_id) for e in imported) == IMPORTED[name]
+        audit_id = AUDIT_IDS.get(name, "{}")
+        assert sorted((e.after["row"], e.entity_id) for e in imported) == [
+            (row, audit_id.format(ref)) for row, ref in IMPORTED[name]]
         assert {e.after["sha256"] for e in imported} == {sha256(content)}
     second = _import(engine, name)
     assert second.lines()[1:] == [*EXPECTED[name], TOTALS[name][1]]
@@ -93,8 +107,10 @@ def test_export_after_import_reads_back_with_every_record(engine, program):
                                  now=NOW)
     workbook = openpyxl.load_workbook(io.BytesIO(result.content))
     assert workbook["Summary"]["B2"].value == "verified"
-    for title, count in (("Agreements", 4),):
+    for title, count in (("Agreements", 4), ("Submissions", 3)):
         rows = list(workbook[title].iter_rows(min_row=2, values_only=True))
         assert len(rows) == count and {r[0] for r in rows} == {"ACME-001"}
+    items = list(workbook["Submission items"].iter_rows(min_row=2, values_only=True))
+    assert len(items) > 3 and {r[0] for r in items} == {"ACME-001"}  # each checklist from its template
     trail = list(workbook["Audit trail"].iter_rows(values_only=True))
     assert sum(r[trail[0].index("action")] == "imported" for r in trail[1:]) == sum(map(len, IMPORTED.values()))
