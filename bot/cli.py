@@ -191,7 +191,8 @@ def export(args: argparse.Namespace) -> int:
         print(f"cmo-bot export: {exc}", file=sys.stderr)
         return 2
     target = Path(args.out) if args.out else Path(result.file_name)
-    if target.is_dir():
+    if target.is_dir() or (args.out or "").endswith(("/", "\\")):
+        target.mkdir(parents=True, exist_ok=True)
         target = target / result.file_name
     target.write_bytes(result.content)
     sheets = ", ".join(f"{t.title} ({len(t.rows)})" for t in result.tables[1:])

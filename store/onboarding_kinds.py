@@ -60,11 +60,11 @@ def sheet(title: str, rows) -> None:
 # ------------------------------------------------------------------------------------------- agreements
 
 AGREEMENT_TYPES = Words({
-    "nda": ("mutual nda", "cda", "confidentiality agreement", "non-disclosure agreement", "confidentiality"),
-    "quality": ("quality agreement", "qa", "qag", "gmp quality agreement", "technical agreement"),
-    "msa": ("master services agreement", "master service agreement", "master agreement"),
-    "supply": ("supply agreement", "manufacturing and supply agreement", "commercial supply agreement"),
-    "other": ("other", "other agreement"),
+    "nda": ("Mutual NDA", "cda", "confidentiality agreement", "non-disclosure agreement", "confidentiality"),
+    "quality": ("Quality Agreement", "qa", "qag", "gmp quality agreement", "technical agreement"),
+    "msa": ("MSA", "master services agreement", "master service agreement", "master agreement"),
+    "supply": ("Supply Agreement", "manufacturing and supply agreement", "commercial supply agreement"),
+    "other": ("Other", "other agreement"),
 })
 AGREEMENT_STATUSES = Words({
     "draft": ("draft", "not started", "drafting"),

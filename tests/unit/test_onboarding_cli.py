@@ -36,9 +36,10 @@ def test_export_writes_a_workbook_and_says_the_chain_is_verified(cli_db):
 
 
 def test_export_all_as_csv_zip_with_a_period(cli_db):
-    done = _run(["export", "--all", "--format", "csv", "--from", "2026-11-01", "--to", "2026-11-30"], cli_db)
+    done = _run(["export", "--all", "--format", "csv", "--from", "2026-11-01", "--to", "2026-11-30", "--out", "out/"],
+                cli_db)
     assert done.returncode == 0, done.stderr
-    written = next(cli_db.glob("cmo-export-all-*.zip"))
+    written = next((cli_db / "out").glob("cmo-export-all-*.zip"))
     with zipfile.ZipFile(io.BytesIO(written.read_bytes())) as archive:
         assert archive.namelist()[0] == "01-summary.csv"
 

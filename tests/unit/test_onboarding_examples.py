@@ -24,8 +24,8 @@ EXPECTED = {
     "agreements.csv": [
         "row 6: duplicate of row 3 (Quality Agreement with Acme Pharma 2.0 effective 2025-03-01)",
         "row 7: Exp. Date '31/05/2030' has no month 31 (if it is day/month/year, import with --dayfirst)",
-        "row 9: Agreement Type 'Letter of intent' is not one of: mutual nda, quality agreement, master services "
-        "agreement, supply agreement, other",
+        "row 9: Agreement Type 'Letter of intent' is not one of: Mutual NDA, Quality Agreement, MSA, Supply "
+        "Agreement, Other",
         "row 10: An executed agreement needs an expiration date, or tick evergreen",
     ],
     "submissions.csv": [
