@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -59,3 +60,19 @@ def test_unknown_kind_is_refused_before_reading_rows(cli_db):
     (cli_db / "t.csv").write_text("Colour\nred\n")
     done = _run(["import", "t.csv", "--kind", "recipes", "--program", "ACME-001"], cli_db)
     assert done.returncode == 2 and "'recipes' is not a kind of tracker" in done.stderr
+
+
+def test_import_prints_the_report_and_exits_1_when_rows_were_refused(cli_db):
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "agreements.csv")
+    dry = _run(["import", example, "--kind", "agreements", "--program", "ACME-001", "--dry-run"], cli_db,
+               CMO_NOW="2026-11-02T10:00:00Z")
+    assert dry.returncode == 1, dry.stderr
+    assert dry.stdout.splitlines()[-1] == "4 to import, 0 already present, 4 refused, 1 blank row skipped"
+    assert "row 7: Exp. Date '31/05/2030' has no month 31" in dry.stdout
+    first = _run(["import", example, "--kind", "agreements", "--program", "ACME-001"], cli_db,
+                 CMO_NOW="2026-11-02T10:00:00Z")
+    assert first.stdout.splitlines()[-1] == "4 imported, 0 already present, 4 refused, 1 blank row skipped"
+    clean = cli_db / "clean.csv"
+    clean.write_text("Type,Counterparty,Status\nMSA,Acme Pharma,draft\n")
+    ok = _run(["import", str(clean), "--kind", "agreements", "--program", "ACME-001"], cli_db)
+    assert ok.returncode == 0 and ok.stdout.splitlines()[-1] == "1 imported, 0 already present, 0 refused"
