@@ -76,3 +76,23 @@ def test_import_prints_the_report_and_exits_1_when_rows_were_refused(cli_db):
     clean.write_text("Type,Counterparty,Status\nMSA,Acme Pharma,draft\n")
     ok = _run(["import", str(clean), "--kind", "agreements", "--program", "ACME-001"], cli_db)
     assert ok.returncode == 0 and ok.stdout.splitlines()[-1] == "1 imported, 0 already present, 0 refused"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_stderr_only_for_long_files_on_a_terminal(monkeypatch):
+    from bot import cli
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert list(cli.progress_bar(range(5), 5)) == list(range(5))
+    assert terminal.getvalue() == ""
+    assert list(cli.progress_bar(range(cli.LONG_FILE), cli.LONG_FILE)) == list(range(cli.LONG_FILE))
+    assert f"{cli.LONG_FILE}/{cli.LONG_FILE}" in terminal.getvalue() and "row" in terminal.getvalue()
+    piped = io.StringIO()
+    monkeypatch.setattr("sys.stderr", piped)
+    list(cli.progress_bar(range(cli.LONG_FILE), cli.LONG_FILE))
+    assert piped.getvalue() == ""
