@@ -470,7 +470,7 @@ def run(engine: Engine, *, kind: Kind | str, content: bytes, file_name: str, act
     if header is None:
         raise Invalid(f"{file_name} has no header row: it is empty.")
     body = [(n, cells) for n, cells in table if n > header[0]]
-    found, report.ignored = map_header(kind, header[1], with_program=program is None)
+    found, report.ignored = map_header(kind, header[1], with_program=True)
     if program is None and "program" not in found:
         raise Invalid("Name the program: `--program CODE` (in Slack: share the tracker in the program's channel), "
                       "or add a Program column to the tracker.")
@@ -520,6 +520,9 @@ def _plan(session: Session, kind: Kind, rows: list[tuple[int, list[Value]]], fou
             row = _parse_row(kind, cells, found, titles, dayfirst)
             if program_code is not None:
                 target = fixed
+                named = program_of(str(row["program"])) if row.get("program") else fixed
+                if named is not fixed:
+                    raise Invalid(f"{titles['program']} {shown(row['program'])} is not {fixed.code}")
             elif not row.get("program"):
                 raise Invalid(f"{titles['program']} is empty")
             else:

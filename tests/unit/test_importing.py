@@ -179,6 +179,9 @@ def test_file_level_problems_stop_before_anything_is_written(engine, kind, progr
         return importing.run(engine, kind="grants", content=text.encode(), file_name="g.csv", actor=ACTOR, now=NOW,
                              **kw)
 
+    mixed = run("Program,Person,Role\nACME-001,UPM1,cmo_quality\nBETA-002,UQA1,cmo_quality\n,UAPP1,stability\n",
+                program="ACME-001", dry_run=True)
+    assert mixed.problems() == ["row 3: Program BETA-002 is not ACME-001"] and len(mixed.imported) == 2
     with pytest.raises(Invalid, match="no column for Role"):
         run("Person,Since\nUPM1,2026-01-01\n", program="ACME-001")
     with pytest.raises(Invalid, match="Two columns mean Person"):
