@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import agreements, digest, submissions
+from store import agreements, digest, stability_rules, submissions
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
@@ -16,4 +16,5 @@ RULES: tuple[Rule, ...] = (
     digest.due,
     agreements.due,
     submissions.due,
+    stability_rules.due,
 )

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from store import agreements, submissions
+from store import agreements, stability_rules, submissions
 from store.markup import day, escape
 from store.outbox import Due, Outbox
 from store.programs import Program
@@ -23,6 +23,7 @@ Section = Callable[[Session, Program, date], list[str]]
 SECTIONS: tuple[Section, ...] = (
     agreements.digest_section,
     submissions.digest_section,
+    stability_rules.digest_section,
 )
 
 

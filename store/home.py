@@ -9,7 +9,6 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from store import submissions
 from store.outbox import Button
 from store.programs import Program
 
@@ -42,10 +41,14 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
+from store import stability_rules, submissions  # noqa: E402  (the areas' providers import Owed and Health)
+
 OWED: tuple[OwedProvider, ...] = (
+    stability_rules.owed,
     submissions.home_owed,
 )
 HEALTH: tuple[HealthProvider, ...] = (
+    stability_rules.health,
     submissions.home_health,
 )
 

@@ -1,0 +1,419 @@
+"""`/cmo stability …`: studies (modal), the pull schedule, upcoming pulls, recording pulls (command or the
+reminder's Mark pulled button), lab submissions, results (file or form) and the data package."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks as bk
+from bot import downloads
+from commands import home
+from commands.args import UsageError, iso_date
+from commands.boundary import explain, tell
+from commands.deps import Deps
+from commands.forms import metadata, submit
+from commands.router import Area, Request, Verb
+from commands.stability_views import Ids, new_study_view, pulls_blocks, results_view, schedule_blocks
+from store import filing, stability_import
+from store import programs as program_store
+from store import stability as store
+from store.audit import Actor
+from store.db import transaction
+from store.errors import Invalid, NotFound
+from store.markup import day, escape, plural
+from store.programs import Access, Program, Role
+from store.stability_schedule import parse_time_points
+
+log = logging.getLogger(__name__)
+
+PLANNERS = (Role.stability, Role.program_manager)
+RECORDERS = (Role.stability, Role.program_manager, Role.cmo_quality)
+MAX_REJECTED_SHOWN = 30
+
+
+class ProgramRef(BaseModel):
+    """What a stability modal carries in `private_metadata`; re-authorized on submit."""
+
+    program: str
+
+
+class StudyForm(BaseModel):
+    study: str
+    product: str
+    lots: str | None = None
+    protocol: str | None = None
+    conditions: list[str] = []
+    custom: str | None = None
+    duration: int
+    placed: date
+    timepoints: str | None = None
+
+    @field_validator("study")
+    @classmethod
+    def _study(cls, v: str) -> str:
+        return store.validate_study_code(v)
+
+    def time_points(self) -> dict[str, list[int]]:
+        """`CODE: 0, 3, 6` lines → {CODE: [0, 3, 6]}."""
+        chosen: dict[str, list[int]] = {}
+        for line in (self.timepoints or "").splitlines():
+            if not line.strip():
+                continue
+            code, colon, points = line.partition(":")
+            if not colon:
+                raise Invalid(f"Write each line as CODE: 0, 3, 6 — {line[:30]!r} has no colon.", "timepoints")
+            chosen[code.strip().upper()] = parse_time_points(points)
+        return chosen
+
+
+class ResultForm(BaseModel):
+    file: list[dict[str, Any]] = []
+    study: str | None = None
+    condition: str | None = None
+    timepoint: str | None = None
+    attribute: str | None = None
+    value: str | None = None
+    unit: str | None = None
+    low: str | None = None
+    high: str | None = None
+
+    def row(self) -> store.ResultRow | None:
+        """The one result typed into the form, or None when the form only carries files."""
+        typed = [self.condition, self.timepoint, self.attribute, self.value]
+        if not any(typed):
+            if not self.file:
+                raise Invalid("Attach a results file or enter a result.", "file")
+            return None
+        table = [("study", "condition", "months", "attribute", "value", "unit", "lsl", "usl"),
+                 (self.study, self.condition, self.timepoint, self.attribute, self.value, self.unit, self.low,
+                  self.high)]
+        rows, rejected = stability_import.to_rows(table, self.study)
+        if rejected or not self.study:
+            raise Invalid(rejected[0][1] if rejected else "Name the study.", "value" if rejected else "study")
+        return rows[0]
+
+
+def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
+    user = body["user"]
+    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+
+
+# ---------------------------------------------------------------- commands
+
+
+def no_words(req: Request) -> None:
+    if req.args.words:
+        raise UsageError(f"`{req.args.words[0][:30]}` is not understood here; this verb takes only options.")
+
+
+def cmd_new(req: Request) -> None:
+    req.args.only("program")
+    no_words(req)
+    with req.session() as session:
+        access = req.access(session)
+        access.require(*PLANNERS, doing="create stability studies")
+        program = access.program
+        suggested = store.next_code(session, program.id)
+    today = req.now.astimezone(program.tz).date()
+    view = new_study_view(program.code, suggested, today, ProgramRef(program=program.code).model_dump_json())
+    req.client.views_open(trigger_id=req.trigger_id, view=view)
+
+
+def cmd_list(req: Request) -> None:
+    req.args.only("program")
+    no_words(req)
+    with req.session() as session:
+        program = req.access(session).program
+        rows = [(s.code, s.product, s.placed_on.isoformat(), f"{s.duration_months} m",
+                 ", ".join(c["code"] for c in s.conditions)) for s in store.studies(session, program.id)]
+    if not rows:
+        req.reply(f"{escape(program.code)} has no stability studies yet. Start one with `/cmo stability new`.")
+        return
+    req.reply(f"Stability studies of {escape(program.code)} ({len(rows)}):\n"
+              + bk.table(rows, ("Study", "Product", "Placed", "Duration", "Conditions")))
+
+
+def cmd_schedule(req: Request) -> None:
+    req.args.only("program")
+    code = req.args.word(0, "the study id")
+    with req.session() as session:
+        program = req.access(session).program
+        study = store.get_study(session, program.id, code)
+        pulls = store.pulls_of(session, study.id)
+    text, blocks = schedule_blocks(study, pulls, req.now.astimezone(program.tz).date())
+    req.reply(text, blocks)
+
+
+def cmd_pulls(req: Request) -> None:
+    req.args.only("program", "days")
+    no_words(req)
+    days_text = req.args.flag("days") or "30"
+    if not days_text.isdigit() or not 1 <= int(days_text) <= 366:
+        raise UsageError("--days is a number of days from 1 to 366.")
+    days = int(days_text)
+    with req.session() as session:
+        in_program = req.args.flag("program") or program_store.by_channel(session, req.channel_id)
+        if in_program:
+            programs = [req.access(session).program]
+            scope = programs[0].code
+        else:  # across the programs where the caller is on the stability team (admins: all)
+            programs = [p for p in program_store.visible_to(session, req.actor)
+                        if req.actor.is_admin or Role.stability in program_store.roles_of(session, p.id, req.user_id)]
+            scope = "all your programs"
+            if not programs:
+                raise NotFound("You are on no program's stability team; use `--program CODE`.")
+        start = min(req.now.astimezone(p.tz).date() for p in programs)
+        items = store.upcoming(session, [p.id for p in programs], start, start + timedelta(days=days))
+    text, blocks = pulls_blocks(items, days, scope)
+    req.reply(text, blocks)
+
+
+def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store.StabilityPull]:
+    access = req.access(session)
+    study = store.get_study(session, access.program.id, req.args.word(0, "the study id"))
+    condition = req.args.word(1, "the condition (e.g. LT25)")
+    months = req.args.word(2, "the time point in months")
+    if not months.removesuffix("m").isdigit():
+        raise UsageError(f"The time point {months[:10]!r} is not a number of months.")
+    return access, study, store.find_pull(session, study, condition, int(months.removesuffix("m")))
+
+
+def pulled_text(study: store.StabilityStudy, pull: store.StabilityPull, who: str) -> str:
+    text = (f":white_check_mark: {escape(study.code)} {pull.condition} {pull.months}-month pull recorded as pulled "
+            f"on {day(pull.pulled_on)} by {bk.mention(who)}.")
+    if pull.deviation:
+        text += (f"\n:warning: *Out of window* ({day(pull.opens_on)} – {day(pull.closes_on)}): recorded as a "
+                 "deviation to investigate.")
+    return text
+
+
+def cmd_pulled(req: Request) -> None:
+    req.args.only("program", "date")
+    with req.session() as session:
+        access, study, pull = _pull_of(req, session)
+        access.require(*RECORDERS, doing="record pulls")
+        when = req.args.flag("date")
+        pulled_on = iso_date(when) if when else req.now.astimezone(access.program.tz).date()
+        store.record_pull(session, program=access.program, pull=pull, actor=req.actor, now=req.now,
+                          pulled_on=pulled_on)
+    req.post(pulled_text(study, pull, req.user_id))
+
+
+def cmd_submit(req: Request) -> None:
+    req.args.only("program", "lab", "samples", "date", "expected")
+    with req.session() as session:
+        access, study, pull = _pull_of(req, session)
+        access.require(*RECORDERS, doing="submit samples to the lab")
+        lab = req.args.flag("lab") or ""
+        expected = req.args.flag("expected")
+        if not lab or not expected:
+            raise UsageError("Name the lab (--lab) and the expected result date (--expected YYYY-MM-DD).")
+        when = req.args.flag("date")
+        submitted = iso_date(when) if when else req.now.astimezone(access.program.tz).date()
+        store.submit_to_lab(session, program=access.program, pull=pull, actor=req.actor, now=req.now, lab=lab,
+                            sample_ids=req.args.flag("samples") or "", submitted_on=submitted,
+                            results_due_on=iso_date(expected, "expected date"))
+    req.reply(f":microscope: {escape(study.code)} {pull.condition} {pull.months}-month samples submitted to "
+              f"{escape(pull.lab)} on {day(submitted)}; results expected by {day(pull.results_due_on)}. "
+              "The stability team is reminded if they are late.")
+
+
+def cmd_results(req: Request) -> None:
+    req.args.only("program")
+    with req.session() as session:
+        access = req.access(session)
+        access.require(*RECORDERS, doing="import results")
+        study = req.args.words[0].upper() if req.args.words else None
+        if study:
+            store.get_study(session, access.program.id, study)
+    view = results_view(access.program.code, study, ProgramRef(program=access.program.code).model_dump_json())
+    req.client.views_open(trigger_id=req.trigger_id, view=view)
+
+
+def cmd_report(req: Request) -> None:
+    from store import stability_report  # reportlab and openpyxl load only when a package is compiled
+
+    req.args.only("program")
+    code = req.args.word(0, "the study id")
+    with req.session() as session:
+        access = req.access(session)
+        program, study = access.program, store.get_study(session, access.program.id, code)
+        package = stability_report.compile_package(study, store.results_of(session, study.id), req.now)
+    files = {f"{study.code}-data-package.xlsx": stability_report.workbook(package),
+             f"{study.code}-data-package.pdf": stability_report.pdf(package)}
+    filed = {name: filing.file_document(req.deps.files_dir, program.code, "stability", study.code, name=name,
+                                        content=content) for name, content in files.items()}
+    with req.session() as session:
+        store.record_report(session, program=program, study=study, actor=req.actor, now=req.now,
+                            files={str(f.path): f.sha256 for f in filed.values()})
+    checksums = "\n".join(f"• `{escape(name)}` SHA-256 `{f.sha256}`" for name, f in filed.items())
+    if not program.channel_id:
+        req.reply(f"The data package of {escape(study.code)} is filed in the program folder, but {program.code} "
+                  f"has no channel to share it in.\n{checksums}")
+        return
+    try:
+        req.client.files_upload_v2(
+            channel=program.channel_id,
+            file_uploads=[{"file": content, "filename": filed[name].path.name, "title": name}
+                          for name, content in files.items()],
+            initial_comment=f":package: Stability data package of *{escape(study.code)}* "
+                            f"({escape(study.product)}), compiled by {bk.mention(req.user_id)}.\n{checksums}",
+        )
+    except SlackApiError as exc:
+        req.reply(f":warning: The package is filed, but the upload to <#{program.channel_id}> failed "
+                  f"(`{exc.response.get('error')}`); run the command again to share it.\n{checksums}")
+        return
+    req.reply(f":package: The data package of {escape(study.code)} is in <#{program.channel_id}> and filed in the "
+              f"program folder.\n{checksums}")
+
+
+AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, lab, results, data package", (
+    Verb("new", "/cmo stability new [--program CODE]", "start a study (stability team, managers): opens a form",
+         cmd_new),
+    Verb("list", "/cmo stability list [--program CODE]", "the program's studies", cmd_list),
+    Verb("schedule", "/cmo stability schedule STB-0001 [--program CODE]",
+         "every pull of a study with its date, window and state", cmd_schedule),
+    Verb("pulls", "/cmo stability pulls [--days 30] [--program CODE]",
+         "upcoming pulls of the program (outside a program channel: of all your programs)", cmd_pulls),
+    Verb("pulled", "/cmo stability pulled STB-0001 LT25 6 [--date 2027-07-31] [--program CODE]",
+         "record a pull (today unless --date); outside its window it is flagged as a deviation", cmd_pulled),
+    Verb("submit", '/cmo stability submit STB-0001 LT25 6 --lab "QC lab" --samples S-1,S-2 --expected 2027-08-31 '
+         "[--date 2027-08-02]", "record the samples' submission to the lab and when results are expected",
+         cmd_submit),
+    Verb("results", "/cmo stability results [STB-0001] [--program CODE]",
+         "import results: attach a CSV/XLSX or enter one in a form", cmd_results),
+    Verb("report", "/cmo stability report STB-0001 [--program CODE]",
+         "compile the data package (XLSX + PDF with trends and ICH Q1E regression), share and file it",
+         cmd_report),
+))
+
+
+# ---------------------------------------------------------------- modals and buttons
+
+
+def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, doing: str) -> Access:
+    access = program_store.authorize(session, actor_of(deps, body), code=code)
+    access.require(*roles, doing=doing)
+    return access
+
+
+def import_files(deps: Deps, client: WebClient, program_code: str, actor: Actor, form: ResultForm,
+                 typed: store.ResultRow | None) -> None:
+    """After the ack: download the files, import every sound row, tell the importer what was refused, and
+    announce results out of specification to the program managers and CMO quality at once."""
+    rows: list[store.ResultRow] = [typed] if typed else []
+    rejected: list[tuple[int, str]] = []
+    notes: list[str] = []
+    for shared in form.file:
+        try:
+            fetched = downloads.fetch(client, str(shared.get("id")))
+            read, bad = stability_import.read(fetched.name, fetched.content, form.study)
+        except Invalid as exc:
+            notes.append(f"• {escape(shared.get('name') or shared.get('id'))}: {escape(exc)}")
+            continue
+        rows += read
+        rejected += bad
+        notes.append(f"• {escape(fetched.name)}: {plural(len(read) + len(bad), 'row')} read")
+    now = deps.clock.now()
+    with transaction(deps.engine) as session:
+        program = program_store.by_code(session, program_code)
+        report = store.import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected)
+        managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
+        oos = [_describe_result(session, r) for r in report.out_of_spec]
+    lines = [f":bar_chart: Results for {escape(program_code)}: {plural(len(report.accepted), 'result')} imported, "
+             f"{plural(len(report.rejected), 'row')} refused.", *notes]
+    for line, reason in sorted(report.rejected)[:MAX_REJECTED_SHOWN]:
+        lines.append(f"• row {line}: {escape(reason)}")
+    if len(report.rejected) > MAX_REJECTED_SHOWN:
+        lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
+    client.chat_postMessage(channel=actor.user_id, text="\n".join(lines))
+    if oos:
+        alert = (f":rotating_light: *Out-of-specification stability result* in {escape(program_code)} "
+                 f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
+        for person in managers:
+            client.chat_postMessage(channel=person, text=alert)
+
+
+def _describe_result(session, result: store.StabilityResult) -> str:
+    pull = session.get(store.StabilityPull, result.pull_id)
+    study = session.get(store.StabilityStudy, result.study_id)
+    low = "" if result.spec_low is None else f"{result.spec_low:g}"
+    high = "" if result.spec_high is None else f"{result.spec_high:g}"
+    return (f"{escape(study.code)} {pull.condition} {pull.months} months: {escape(result.attribute)} "
+            f"{result.value:g} {escape(result.unit)} (specification {low}–{high})")
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.view(Ids.new_view.value)
+    def on_new_study(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        now = deps.clock.now()
+        ref = metadata(view, ProgramRef)
+
+        def create(form: StudyForm) -> tuple[str, str, str]:
+            with transaction(deps.engine) as session:
+                access = _access(deps, session, body, ref.program, *PLANNERS, doing="create stability studies")
+                conditions = store.parse_conditions(form.conditions, form.custom)
+                study = store.create_study(
+                    session, program=access.program, actor=access.actor, now=now, code=form.study,
+                    product=form.product, placed_on=form.placed, duration_months=form.duration,
+                    conditions=conditions, time_points=form.time_points(), lots=form.lots or "",
+                    protocol=form.protocol or "")
+                count = len(store.pulls_of(session, study.id))
+                return access.program.channel_id or access.actor.user_id, study.code, (
+                    f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
+                    f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} months "
+                    f"at {', '.join(c.code for c in conditions)}. See `/cmo stability schedule {study.code}`.")
+
+        created = submit(ack, view, StudyForm, create, fallback="study")
+        if created is not None:
+            channel, _, text = created
+            client.chat_postMessage(channel=channel, text=text)
+
+    @app.view(Ids.results_view.value)
+    def on_results(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        ref = metadata(view, ProgramRef)
+
+        def check(form: ResultForm) -> tuple[ResultForm, store.ResultRow | None, Actor]:
+            with transaction(deps.engine) as session:
+                access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")
+            return form, form.row(), access.actor
+
+        checked = submit(ack, view, ResultForm, check, fallback="file")
+        if checked is not None:
+            form, typed, actor = checked
+            try:
+                import_files(deps, client, ref.program, actor, form, typed)
+            except Exception as error:  # after the ack the person can only be told by DM
+                tell(client, body, explain(error))
+
+    @app.action(Ids.mark_pulled.value)
+    def on_mark_pulled(ack, body: dict[str, Any], respond, client: WebClient) -> None:
+        ack()
+        now = deps.clock.now()
+        value = (body.get("actions") or [{}])[0].get("value") or ""
+        if not value.isdigit():
+            raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
+        with transaction(deps.engine) as session:
+            pull = session.get(store.StabilityPull, int(value))
+            program = session.get(Program, pull.program_id) if pull else None
+            if program is None:
+                raise NotFound(program_store.NO_ACCESS)
+            access = _access(deps, session, body, program.code, *RECORDERS, doing="record pulls")
+            study = session.get(store.StabilityStudy, pull.study_id)
+            store.record_pull(session, program=program, pull=pull, actor=access.actor, now=now,
+                              pulled_on=now.astimezone(program.tz).date())
+            text = pulled_text(study, pull, access.actor.user_id)
+        if program.channel_id:  # the program sees who pulled, wherever the button was pressed
+            client.chat_postMessage(channel=program.channel_id, text=text)
+        if (body.get("container") or {}).get("type") == "view":  # pressed in App Home: refresh it
+            home.publish(deps, client, access.actor.user_id)
+        elif (body.get("channel") or {}).get("id") != program.channel_id:  # pressed in a DM
+            tell(client, body, text, respond)
+

@@ -1,0 +1,405 @@
+"""Stability studies (ICH Q1A(R2)): studies, their planned pulls, lab submissions and results.
+
+A study is placed at storage conditions on a placement date; its pulls are planned once, at creation,
+from that date (see `store.stability_schedule`). Recording a pull settles its reminders (cancelled in
+the same transaction); a pull outside its window is accepted and flagged as a deviation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Column, Date, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from store import audit, outbox
+from store.audit import Actor
+from store.db import JSONType, UTCDateTime
+from store.errors import Conflict, Invalid, NotFound
+from store.programs import Program
+from store.stability_schedule import (
+    ICH_BY_CODE,
+    MAX_MONTHS,
+    Condition,
+    Kind,
+    condition_code,
+    default_time_points,
+    plan,
+)
+
+STUDY_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
+
+
+class StabilityStudy(SQLModel, table=True):
+    __tablename__ = "stability_study"
+    __table_args__ = (UniqueConstraint("program_id", "code", name="uq_stability_study_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    code: str = Field(max_length=20)
+    product: str = Field(max_length=200)
+    lots: str = Field(default="", max_length=500)
+    protocol: str = Field(default="", max_length=100)
+    duration_months: int
+    placed_on: date = Field(sa_column=Column(Date, nullable=False))
+    conditions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    def condition(self, code: str) -> Condition | None:
+        found = next((c for c in self.conditions if c["code"] == code.strip().upper()), None)
+        return Condition(found["code"], found["label"], Kind(found["kind"])) if found else None
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id", "created_at"})
+
+
+class StabilityPull(SQLModel, table=True):
+    __tablename__ = "stability_pull"
+    __table_args__ = (UniqueConstraint("study_id", "condition", "months", name="uq_stability_pull"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="stability_study.id", index=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    condition: str = Field(max_length=16)
+    months: int
+    due_on: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    opens_on: date = Field(sa_column=Column(Date, nullable=False))
+    closes_on: date = Field(sa_column=Column(Date, nullable=False))
+    pulled_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    pulled_by: str | None = Field(default=None, max_length=64)
+    pulled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    deviation: bool = False
+    lab: str | None = Field(default=None, max_length=100)
+    sample_ids: str | None = Field(default=None, max_length=500)
+    submitted_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    results_due_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    results_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+
+    @property
+    def subject(self) -> str:
+        return f"stability:pull:{self.id}"
+
+    @property
+    def lab_subject(self) -> str:
+        return f"stability:pull:{self.id}:lab"
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"id"})
+
+
+class StabilityResult(SQLModel, table=True):
+    __tablename__ = "stability_result"
+    __table_args__ = (UniqueConstraint("pull_id", "attribute", name="uq_stability_result"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="stability_study.id", index=True)
+    pull_id: int = Field(foreign_key="stability_pull.id", index=True)
+    attribute: str = Field(max_length=100)
+    value: float
+    unit: str = Field(default="", max_length=32)
+    spec_low: float | None = None
+    spec_high: float | None = None
+    out_of_spec: bool = False
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# ---------------------------------------------------------------- studies
+
+
+def validate_study_code(code: str) -> str:
+    code = code.strip().upper()
+    if not STUDY_PATTERN.match(code):
+        raise Invalid("Use 2–20 letters, digits and dashes for the study id (e.g. STB-0007).", "study")
+    return code
+
+
+def next_code(session: Session, program_id: int) -> str:
+    """`STB-0001`, then one more than the highest STB number of the program."""
+    codes = session.exec(select(StabilityStudy.code).where(StabilityStudy.program_id == program_id))
+    numbers = [int(c[4:]) for c in codes if re.fullmatch(r"STB-\d+", c)]
+    return f"STB-{max(numbers, default=0) + 1:04d}"
+
+
+def parse_conditions(codes: Sequence[str], custom: str | None) -> list[Condition]:
+    """ICH codes chosen from the list, plus custom lines `CODE = label` (long-term defaults)."""
+    chosen = [ICH_BY_CODE[c] for c in codes if c in ICH_BY_CODE]
+    for line in (custom or "").splitlines():
+        if not line.strip():
+            continue
+        code, _, label = line.partition("=")
+        code = condition_code(code)
+        if code in ICH_BY_CODE:
+            raise Invalid(f"{code} is one of the ICH conditions; tick it in the list instead.", "custom")
+        chosen.append(Condition(code, (label.strip() or code)[:80], Kind.long_term))
+    if not chosen:
+        raise Invalid("Choose at least one storage condition.", "conditions")
+    if len({c.code for c in chosen}) != len(chosen):
+        raise Invalid("A condition is listed twice.", "custom")
+    return chosen
+
+
+def create_study(
+    session: Session,
+    *,
+    program: Program,
+    actor: Actor,
+    now: datetime,
+    code: str,
+    product: str,
+    placed_on: date,
+    duration_months: int,
+    conditions: Sequence[Condition],
+    time_points: Mapping[str, Sequence[int]] | None = None,
+    lots: str = "",
+    protocol: str = "",
+) -> StabilityStudy:
+    code = validate_study_code(code)
+    if not product.strip():
+        raise Invalid("Name the product.", "product")
+    if not 1 <= duration_months <= MAX_MONTHS:
+        raise Invalid(f"The duration is 1 to {MAX_MONTHS} months.", "duration")
+    if get_study(session, program.id, code, missing_ok=True) is not None:
+        raise Invalid(f"{program.code} already has a study {code}.", "study")
+    points: dict[str, list[int]] = {}
+    for condition in conditions:
+        chosen = list((time_points or {}).get(condition.code) or default_time_points(condition.kind, duration_months))
+        beyond = [p for p in chosen if p > duration_months]
+        if beyond:
+            raise Invalid(f"{condition.code}: time point {beyond[0]} is past the {duration_months}-month duration.",
+                          "timepoints")
+        points[condition.code] = sorted(set(chosen))
+    unknown = set(time_points or {}) - set(points)
+    if unknown:
+        raise Invalid(f"Time points given for {sorted(unknown)[0]}, which is not a condition of the study.",
+                      "timepoints")
+    study = StabilityStudy(
+        program_id=program.id, code=code, product=product.strip()[:200], lots=lots.strip()[:500],
+        protocol=protocol.strip()[:100], duration_months=duration_months, placed_on=placed_on,
+        conditions=[{"code": c.code, "label": c.label, "kind": c.kind.value} for c in conditions],
+        created_by=actor.user_id, created_at=now,
+    )
+    session.add(study)
+    session.flush()
+    kinds = {c.code: c.kind for c in conditions}
+    for planned in plan(placed_on, points, kinds, program.settings):
+        session.add(StabilityPull(study_id=study.id, program_id=program.id, condition=planned.condition,
+                                  months=planned.months, due_on=planned.due_on, opens_on=planned.opens_on,
+                                  closes_on=planned.closes_on))
+    session.flush()
+    audit.record(session, actor=actor, action="created", entity="stability_study", entity_id=code,
+                 program_id=program.id, after={**study.snapshot(), "time_points": points}, now=now)
+    return study
+
+
+def get_study(session: Session, program_id: int, code: str, *, missing_ok: bool = False) -> StabilityStudy | None:
+    study = session.exec(select(StabilityStudy).where(StabilityStudy.program_id == program_id,
+                                                      StabilityStudy.code == code.strip().upper())).first()
+    if study is None and not missing_ok:
+        raise NotFound(f"There is no stability study {code.strip().upper()[:20]} in this program.")
+    return study
+
+
+def studies(session: Session, program_id: int) -> list[StabilityStudy]:
+    query = select(StabilityStudy).where(StabilityStudy.program_id == program_id)
+    return list(session.exec(query.order_by(StabilityStudy.code)))
+
+
+def pulls_of(session: Session, study_id: int) -> list[StabilityPull]:
+    query = select(StabilityPull).where(StabilityPull.study_id == study_id)
+    return list(session.exec(query.order_by(StabilityPull.due_on, StabilityPull.condition, StabilityPull.months)))
+
+
+def find_pull(session: Session, study: StabilityStudy, condition: str, months: int) -> StabilityPull:
+    pull = session.exec(select(StabilityPull).where(
+        StabilityPull.study_id == study.id, StabilityPull.condition == condition.strip().upper(),
+        StabilityPull.months == months)).first()
+    if pull is None:
+        raise NotFound(f"{study.code} has no {months}-month pull at {condition.strip().upper()[:16]}.")
+    return pull
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    program: Program
+    study: StabilityStudy
+    pull: StabilityPull
+
+
+def upcoming(session: Session, program_ids: Sequence[int], start: date, end: date) -> list[Upcoming]:
+    """Open pulls of these programs whose window is still open on `start` and whose date is by `end`."""
+    query = (
+        select(StabilityPull, StabilityStudy, Program)
+        .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
+        .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
+        .where(StabilityPull.program_id.in_(program_ids), StabilityPull.pulled_on.is_(None),  # type: ignore
+               StabilityPull.closes_on >= start, StabilityPull.due_on <= end)
+        .order_by(StabilityPull.due_on, Program.code, StabilityStudy.code, StabilityPull.condition)
+    )
+    return [Upcoming(program, study, pull) for pull, study, program in session.exec(query)]
+
+
+# ---------------------------------------------------------------- pulls and lab submissions
+
+
+def record_pull(session: Session, *, program: Program, pull: StabilityPull, actor: Actor, now: datetime,
+                pulled_on: date) -> StabilityPull:
+    """Record the pull; outside its window it is accepted and flagged as a deviation. Reminders stop."""
+    if pull.program_id != program.id:
+        raise NotFound("There is no such pull in this program.")
+    if pull.pulled_on is not None:
+        raise Conflict(f"This pull was already recorded on {pull.pulled_on.isoformat()} by <@{pull.pulled_by}>.")
+    today = now.astimezone(program.tz).date()
+    if pulled_on > today:
+        raise Invalid("A pull cannot be recorded for a future date.", "date")
+    study = session.get(StabilityStudy, pull.study_id)
+    if pulled_on < study.placed_on:
+        raise Invalid("A pull cannot be before the placement date.", "date")
+    before = pull.snapshot()
+    pull.pulled_on = pulled_on
+    pull.pulled_by = actor.user_id
+    pull.pulled_at = now
+    pull.deviation = not pull.opens_on <= pulled_on <= pull.closes_on
+    session.add(pull)
+    outbox.cancel(session, subject=pull.subject)
+    audit.record(session, actor=actor, action="pulled_out_of_window" if pull.deviation else "pulled",
+                 entity="stability_pull", entity_id=f"{study.code}/{pull.condition}/{pull.months}m",
+                 program_id=program.id, before=before, after=pull.snapshot(), now=now)
+    return pull
+
+
+def submit_to_lab(session: Session, *, program: Program, pull: StabilityPull, actor: Actor, now: datetime,
+                  lab: str, sample_ids: str, submitted_on: date, results_due_on: date) -> StabilityPull:
+    if pull.program_id != program.id:
+        raise NotFound("There is no such pull in this program.")
+    if pull.pulled_on is None:
+        raise Conflict("Record the pull before submitting its samples to the lab.")
+    if not lab.strip():
+        raise Invalid("Name the lab.", "lab")
+    if submitted_on < pull.pulled_on:
+        raise Invalid("Samples cannot be submitted before they were pulled.", "date")
+    if results_due_on < submitted_on:
+        raise Invalid("Results cannot be expected before the samples are submitted.", "expected")
+    study = session.get(StabilityStudy, pull.study_id)
+    before = pull.snapshot()
+    pull.lab, pull.sample_ids = lab.strip()[:100], sample_ids.strip()[:500]
+    pull.submitted_on, pull.results_due_on = submitted_on, results_due_on
+    session.add(pull)
+    outbox.cancel(session, subject=pull.lab_subject)
+    audit.record(session, actor=actor, action="submitted_to_lab", entity="stability_pull",
+                 entity_id=f"{study.code}/{pull.condition}/{pull.months}m", program_id=program.id, before=before,
+                 after=pull.snapshot(), now=now)
+    return pull
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One result as read from a file or a form; `line` is its row number for the report of bad rows."""
+
+    line: int
+    study: str
+    condition: str
+    months: int
+    attribute: str
+    value: float
+    unit: str = ""
+    spec_low: float | None = None
+    spec_high: float | None = None
+
+
+@dataclass
+class ImportReport:
+    accepted: list[StabilityResult] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def out_of_spec(self) -> list[StabilityResult]:
+        return [r for r in self.accepted if r.out_of_spec]
+
+
+def import_results(session: Session, *, program: Program, actor: Actor, now: datetime,
+                   rows: Sequence[ResultRow], rejected: Sequence[tuple[int, str]] = ()) -> ImportReport:
+    """Store the sound rows; each unsound one is reported with its row number and the reason."""
+    report = ImportReport(rejected=list(rejected))
+    all_studies = {s.code: s for s in studies(session, program.id)}
+    study_ids = [s.id for s in all_studies.values()]
+    pulls = {(p.study_id, p.condition, p.months): p for p in session.exec(
+        select(StabilityPull).where(StabilityPull.study_id.in_(study_ids)))}  # type: ignore[attr-defined]
+    existing = list(session.exec(select(StabilityResult).where(
+        StabilityResult.study_id.in_(study_ids))))  # type: ignore[attr-defined]
+    units = {(r.study_id, r.attribute.lower()): r.unit for r in existing}
+    seen = {(r.pull_id, r.attribute.lower()) for r in existing}
+    today = now.astimezone(program.tz).date()
+    for row in rows:
+        study = all_studies.get(row.study.strip().upper())
+        if study is None:
+            report.rejected.append((row.line, f"unknown study {row.study[:20]!r}"))
+            continue
+        pull = pulls.get((study.id, row.condition.strip().upper(), row.months))
+        if pull is None:
+            report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {row.condition[:16]}"))
+            continue
+        if pull.pulled_on is None:
+            report.rejected.append((row.line, f"the {row.months}-month {pull.condition} pull is not recorded yet"))
+            continue
+        name = row.attribute.strip()
+        if not name:
+            report.rejected.append((row.line, "no attribute"))
+            continue
+        unit_key = (study.id, name.lower())
+        if unit_key in units and units[unit_key] != row.unit.strip():
+            report.rejected.append((row.line, f"unit {row.unit!r} does not match {units[unit_key]!r} used for "
+                                              f"{name} before"))
+            continue
+        if (pull.id, name.lower()) in seen:
+            report.rejected.append((row.line, f"duplicate: {name} at {pull.condition} {row.months} months "
+                                              "already has a result"))
+            continue
+        if row.spec_low is not None and row.spec_high is not None and row.spec_low > row.spec_high:
+            report.rejected.append((row.line, "the lower specification limit is above the upper one"))
+            continue
+        low_fail = row.spec_low is not None and row.value < row.spec_low
+        high_fail = row.spec_high is not None and row.value > row.spec_high
+        result = StabilityResult(
+            study_id=study.id, pull_id=pull.id, attribute=name[:100], value=row.value, unit=row.unit.strip()[:32],
+            spec_low=row.spec_low, spec_high=row.spec_high, out_of_spec=low_fail or high_fail,
+            recorded_by=actor.user_id, recorded_at=now,
+        )
+        session.add(result)
+        units[unit_key] = result.unit
+        seen.add((pull.id, name.lower()))
+        if pull.results_on is None:
+            pull.results_on = today
+            session.add(pull)
+            outbox.cancel(session, subject=pull.lab_subject)
+        report.accepted.append(result)
+        audit.record(session, actor=actor, action="result_out_of_spec" if result.out_of_spec else "result_recorded",
+                     entity="stability_result", entity_id=f"{study.code}/{pull.condition}/{pull.months}m/{name}"[:128],
+                     program_id=program.id, after=result.model_dump(exclude={"id", "recorded_at"}), now=now)
+    session.flush()
+    return report
+
+
+def results_of(session: Session, study_id: int) -> list[tuple[StabilityPull, StabilityResult]]:
+    query = (
+        select(StabilityPull, StabilityResult)
+        .join(StabilityResult, StabilityResult.pull_id == StabilityPull.id)  # type: ignore[arg-type]
+        .where(StabilityResult.study_id == study_id)
+        .order_by(StabilityPull.condition, StabilityResult.attribute, StabilityPull.months)
+    )
+    return list(session.exec(query))  # type: ignore[arg-type]
+
+
+def record_report(session: Session, *, program: Program, study: StabilityStudy, actor: Actor, now: datetime,
+                  files: Mapping[str, str]) -> None:
+    """The data package was compiled and filed: `files` maps each filed path to its SHA-256."""
+    audit.record(session, actor=actor, action="data_package_filed", entity="stability_study", entity_id=study.code,
+                 program_id=program.id, after={"files": dict(files)}, now=now)

@@ -1,0 +1,231 @@
+"""The data package of a stability study: an XLSX workbook (one sheet per condition, attributes by time
+point) and a PDF report (the same tables, a trend chart per attribute with its specification limits, and
+for long-term conditions the ICH Q1E regression with its one-sided 95 % confidence bound)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from xml.sax.saxutils import escape as xml_escape
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from reportlab.graphics.charts.lineplots import LinePlot
+from reportlab.graphics.shapes import Drawing, String
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus.flowables import KeepTogether
+
+from store.stability import StabilityPull, StabilityResult, StabilityStudy
+from store.stability_schedule import Kind
+from store.stability_stats import Regression, evaluate
+
+
+@dataclass
+class Series:
+    condition: str
+    attribute: str
+    unit: str
+    spec_low: float | None
+    spec_high: float | None
+    points: list[tuple[int, float]] = field(default_factory=list)
+    regression: Regression | None = None
+
+    @property
+    def spec(self) -> str:
+        low, high = self.spec_low, self.spec_high
+        if low is not None and high is not None:
+            return f"{low:g}–{high:g}"
+        return f">= {low:g}" if low is not None else f"<= {high:g}" if high is not None else "—"
+
+
+@dataclass
+class Package:
+    study: StabilityStudy
+    generated_at: datetime
+    series: list[Series]
+
+    def conditions(self) -> list[str]:
+        return list(dict.fromkeys(s.condition for s in self.series))
+
+    def months(self, condition: str) -> list[int]:
+        return sorted({m for s in self.series if s.condition == condition for m, _ in s.points})
+
+
+def extrapolation_limit(last_month: float) -> float:
+    """ICH Q1E: at most twice the long-term data, and no more than 12 months beyond it."""
+    return min(2 * last_month, last_month + 12)
+
+
+def compile_package(study: StabilityStudy, results: Sequence[tuple[StabilityPull, StabilityResult]],
+                    now: datetime) -> Package:
+    grouped: dict[tuple[str, str], Series] = {}
+    for pull, result in results:
+        key = (pull.condition, result.attribute.lower())
+        series = grouped.setdefault(key, Series(pull.condition, result.attribute, result.unit, result.spec_low,
+                                                result.spec_high))
+        series.points.append((pull.months, result.value))
+        if result.spec_low is not None or result.spec_high is not None:
+            series.spec_low, series.spec_high = result.spec_low, result.spec_high
+    for series in grouped.values():
+        series.points.sort()
+        condition = study.condition(series.condition)
+        if condition is not None and condition.kind is Kind.long_term:
+            horizon = max(2.0 * study.duration_months, 60.0)
+            series.regression = evaluate(series.points, series.spec_low, series.spec_high, horizon)
+    ordered = sorted(grouped.values(), key=lambda s: (s.condition, s.attribute.lower()))
+    return Package(study, now, ordered)
+
+
+def regression_text(series: Series) -> str:
+    reg = series.regression
+    if reg is None:
+        return "Too few time points, or no limit in the direction of change, for an ICH Q1E regression."
+    last = max(m for m, _ in series.points)
+    limit = extrapolation_limit(last)
+    head = (f"n = {reg.n}, slope = {reg.slope:.4f} {series.unit}/month, intercept = {reg.intercept:.3f}, "
+            f"s = {reg.s:.4f}, t(0.95, {reg.n - 2}) = {reg.t:.3f}. ")
+    side = f"The {reg.side} one-sided 95 % confidence bound"
+    if reg.crossing is None:
+        return head + f"{side} does not reach the limit {reg.limit:g} within {reg.horizon:g} months."
+    note = "" if reg.crossing <= limit else f" (beyond the ICH Q1E extrapolation limit of {limit:g} months)"
+    return head + f"{side} meets the limit {reg.limit:g} at {reg.crossing:.2f} months{note}."
+
+
+# ---------------------------------------------------------------- XLSX
+
+
+def sheet_title(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[\\/*?:\[\]]", "-", text)[:28] or "Sheet"
+    title, n = base, 1
+    while title in taken:
+        n += 1
+        title = f"{base}-{n}"
+    taken.add(title)
+    return title
+
+
+def workbook(package: Package) -> bytes:
+    book = Workbook()
+    info = book.active
+    info.title = "Study"
+    study = package.study
+    for row in (("Study", study.code), ("Product", study.product), ("Lots", study.lots),
+                ("Protocol", study.protocol), ("Placement date", study.placed_on),
+                ("Duration (months)", study.duration_months), ("Generated (UTC)", package.generated_at.replace(
+                    tzinfo=None))):
+        info.append(row)
+    taken = {"Study"}
+    for code in package.conditions():
+        condition = study.condition(code)
+        sheet = book.create_sheet(sheet_title(code, taken))
+        months = package.months(code)
+        sheet.append([f"{code} — {condition.label if condition else code}"])
+        sheet.append(["Attribute", "Unit", "Lower limit", "Upper limit", *(f"{m} m" for m in months)])
+        for cell in sheet[2]:
+            cell.font = Font(bold=True)
+        for series in (s for s in package.series if s.condition == code):
+            values = dict(series.points)
+            sheet.append([series.attribute, series.unit, series.spec_low, series.spec_high,
+                          *(values.get(m) for m in months)])
+    regressions = [s for s in package.series if s.regression is not None]
+    if regressions:
+        sheet = book.create_sheet(sheet_title("ICH Q1E", taken))
+        sheet.append(["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD", "t(0.95, n-2)",
+                      "Bound", "Limit", "Months to limit"])
+        for s in regressions:
+            r = s.regression
+            sheet.append([s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.side, r.limit, r.crossing])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- PDF
+
+CHART_W, CHART_H = 240 * mm, 70 * mm
+
+
+def chart(series: Series) -> Drawing:
+    drawing = Drawing(CHART_W, CHART_H + 12 * mm)
+    plot = LinePlot()
+    plot.x, plot.y, plot.width, plot.height = 15 * mm, 8 * mm, CHART_W - 25 * mm, CHART_H - 5 * mm
+    months = [float(m) for m, _ in series.points]
+    end = max(months + [1.0])
+    reg = series.regression
+    if reg is not None and reg.crossing is not None:
+        end = max(end, min(reg.crossing, reg.horizon))
+    data = [[(float(m), float(v)) for m, v in series.points]]
+    styles = [(colors.HexColor("#1f4e79"), None)]
+    for limit in (series.spec_low, series.spec_high):
+        if limit is not None:
+            data.append([(0.0, limit), (end, limit)])
+            styles.append((colors.red, (4, 2)))
+    if reg is not None:
+        steps = [end * i / 40 for i in range(41)]
+        data.append([(t, reg.fit(t)) for t in steps])
+        styles.append((colors.grey, None))
+        data.append([(t, reg.bound(t)) for t in steps])
+        styles.append((colors.orange, (2, 2)))
+    plot.data = data
+    for i, (color, dash) in enumerate(styles):
+        plot.lines[i].strokeColor = color
+        plot.lines[i].strokeWidth = 1.5 if i == 0 else 1
+        if dash:
+            plot.lines[i].strokeDashArray = dash
+    from reportlab.graphics.widgets.markers import makeMarker
+
+    plot.lines[0].symbol = makeMarker("FilledCircle")
+    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 0, end
+    plot.xValueAxis.labelTextFormat = "%g"
+    plot.yValueAxis.labelTextFormat = "%g"
+    drawing.add(plot)
+    drawing.add(String(15 * mm, CHART_H + 6 * mm, f"{series.condition} — {series.attribute} ({series.unit}); "
+                       "red: specification limits; grey: regression; orange: 95 % bound", fontSize=8))
+    return drawing
+
+
+def pdf(package: Package) -> bytes:
+    out = io.BytesIO()
+    styles = getSampleStyleSheet()
+    study = package.study
+    doc = SimpleDocTemplate(out, pagesize=landscape(A4), title=f"Stability data package {study.code}",
+                            leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm, bottomMargin=15 * mm)
+    p = lambda text, style="BodyText": Paragraph(xml_escape(text), styles[style])  # noqa: E731
+    story = [
+        p(f"Stability data package — {study.code}", "Title"),
+        p(f"Product: {study.product} · Lots: {study.lots or '—'} · Protocol: {study.protocol or '—'} · "
+          f"Placed {study.placed_on.isoformat()} · {study.duration_months} months · generated "
+          f"{package.generated_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+    if not package.series:
+        story.append(p("No results have been recorded yet."))
+    for code in package.conditions():
+        condition = study.condition(code)
+        months = package.months(code)
+        story += [Spacer(1, 4 * mm), p(f"{code} — {condition.label if condition else code}", "Heading2")]
+        rows = [["Attribute", "Unit", "Specification", *(f"{m} m" for m in months)]]
+        for series in (s for s in package.series if s.condition == code):
+            values = dict(series.points)
+            rows.append([series.attribute, series.unit, series.spec,
+                         *(f"{values[m]:g}" if m in values else "" for m in months)])
+        table = Table(rows, repeatRows=1)
+        table.setStyle(TableStyle([
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
+            ("FONTSIZE", (0, 0), (-1, -1), 8),
+        ]))
+        story.append(table)
+        for series in (s for s in package.series if s.condition == code):
+            parts = [chart(series)]
+            if condition is not None and condition.kind is Kind.long_term:
+                parts.append(p(f"ICH Q1E — {series.attribute}: {regression_text(series)}"))
+            story.append(KeepTogether(parts))
+    doc.build(story)
+    return out.getvalue()

@@ -1,0 +1,199 @@
+"""Stability reminders (due rules) and the stability lines of a program's status digest.
+
+Per open pull, in program-local days: a notice 7 days before the pull date, a message the morning the
+window opens (when that is the same day as the notice, only this one), and an urgent missed-pull alert
+the day after the window closes with no pull recorded. Only the latest stage reached is yielded, so a
+bot back from an outage sends the one that still matters. Recording the pull cancels the rest.
+Lab results not in by their expected date get one reminder the day after.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from store.markup import day, escape
+from store.outbox import Button, Due
+from store.programs import Program, ProgramMember, Role
+from store.stability import StabilityPull, StabilityStudy
+
+if TYPE_CHECKING:  # store.home imports this module to list its providers
+    from store.home import Health, Owed
+
+NOTICE_DAYS = 7
+SETTLED_AFTER = timedelta(days=92)  # a missed alert or late-results reminder older than this is history
+MARK_PULLED = "stability_mark_pulled"  # the action id of the reminder's button (handled in commands/)
+
+
+def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
+    query = select(ProgramMember).where(
+        ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
+        ProgramMember.role.in_((Role.stability, Role.program_manager, Role.cmo_quality)),  # type: ignore
+    )
+    people: dict[tuple[int, Role], list[str]] = defaultdict(list)
+    for member in session.exec(query):
+        people[(member.program_id, Role(member.role))].append(member.user_id)
+    return {key: sorted(set(ids)) for key, ids in people.items()}
+
+
+def describe(study: StabilityStudy, pull: StabilityPull) -> str:
+    condition = study.condition(pull.condition)
+    label = f"{pull.condition} ({escape(condition.label)})" if condition else pull.condition
+    return (f"{escape(study.code)} · {escape(study.product)} · {label} · {pull.months} months · "
+            f"due {day(pull.due_on)} · window {day(pull.opens_on)} – {day(pull.closes_on)}")
+
+
+def stages(pull: StabilityPull) -> list[tuple[str, date]]:
+    """The reminders of a pull in order: (stage, program-local day it falls due)."""
+    notice = pull.due_on - timedelta(days=NOTICE_DAYS)
+    found = [("window-open", pull.opens_on), ("missed", pull.closes_on + timedelta(days=1))]
+    if notice != pull.opens_on:
+        found.append(("notice-7d", notice))
+    return sorted(found, key=lambda s: s[1])
+
+
+def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, StabilityStudy, Program]]:
+    """Pulls of active programs with their study and program, in one statement."""
+    query = (
+        select(StabilityPull, StabilityStudy, Program)
+        .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
+        .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
+        .where(Program.active == True, *conditions)  # noqa: E712
+    )
+    return list(session.exec(query))  # type: ignore[arg-type]
+
+
+def _open_pulls(session: Session, now: datetime):
+    today = now.date()
+    return _joined(session, StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+               or_(StabilityPull.due_on <= today + timedelta(days=NOTICE_DAYS + 1),
+                   StabilityPull.opens_on <= today + timedelta(days=1)),
+               StabilityPull.closes_on >= today - SETTLED_AFTER)
+
+
+def due(session: Session, now: datetime) -> Iterable[Due]:
+    rows = _open_pulls(session, now)
+    people = _people(session, {program.id for _, _, program in rows})
+    for pull, study, program in rows:
+        today = now.astimezone(program.tz).date()
+        entered = study.created_at.astimezone(program.tz).date()
+        if pull.closes_on < entered:
+            continue  # its window had closed before the study was entered: nothing to remind
+        reached = [(stage, when) for stage, when in stages(pull) if when <= today]
+        if not reached:
+            continue
+        stage, when = reached[-1]
+        team = tuple(people.get((program.id, Role.stability), ()))
+        button = Button("Mark pulled", MARK_PULLED, str(pull.id), "primary")
+        text = describe(study, pull)
+        if stage == "missed":
+            managers = people.get((program.id, Role.program_manager), [])
+            quality = people.get((program.id, Role.cmo_quality), [])
+            yield Due(key=f"{pull.subject}:missed", program_id=program.id, subject=pull.subject,
+                      due_on=max(when, entered), urgent=True, buttons=(button,),
+                      to_users=tuple(dict.fromkeys([*team, *managers, *quality])),
+                      text=f":rotating_light: *Missed stability pull* — the window closed on {day(pull.closes_on)} "
+                           f"with no pull recorded. This is a deviation to investigate.\n{text}")
+        else:
+            head = (":test_tube: *Stability pull window opens today*" if stage == "window-open"
+                    else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*")
+            yield Due(key=f"{pull.subject}:{stage}", program_id=program.id, subject=pull.subject,
+                      due_on=max(when, entered), to_users=team, buttons=(button,), text=f"{head}\n{text}")
+    yield from results_late(session, now)
+
+
+def results_late(session: Session, now: datetime) -> Iterable[Due]:
+    """One reminder the day after the expected result date when a submitted pull has no results yet."""
+    today = now.date()
+    rows = _joined(session, StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
+                   StabilityPull.results_due_on.is_not(None),  # type: ignore[union-attr]
+                   StabilityPull.results_due_on < today + timedelta(days=1),  # type: ignore[operator]
+                   StabilityPull.results_due_on >= today - SETTLED_AFTER)  # type: ignore[operator]
+    people = _people(session, {program.id for _, _, program in rows})
+    for pull, study, program in rows:
+        when = pull.results_due_on + timedelta(days=1)
+        if when > now.astimezone(program.tz).date():
+            continue
+        yield Due(key=f"{pull.lab_subject}:results-late", program_id=program.id, subject=pull.lab_subject,
+                  due_on=when, to_users=tuple(people.get((program.id, Role.stability), ())),
+                  text=f":hourglass: *Stability results are late* — {escape(pull.lab or 'the lab')} was expected to "
+                       f"report by {day(pull.results_due_on)} (samples {escape(pull.sample_ids or '—')}).\n"
+                       f"{describe(study, pull)}")
+
+
+def digest_section(session: Session, program: Program, today: date) -> list[str]:
+    """Pulls due in the next 14 days, windows closed with no pull, results overdue."""
+    query = (
+        select(StabilityPull, StabilityStudy)
+        .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
+        .where(StabilityPull.program_id == program.id, StabilityPull.pulled_on.is_(None),  # type: ignore
+               StabilityPull.due_on <= today + timedelta(days=14),
+               StabilityPull.closes_on >= today - SETTLED_AFTER)
+        .order_by(StabilityPull.due_on)
+    )
+    lines = []
+    for pull, study in session.exec(query):
+        if pull.closes_on < today and pull.closes_on >= study.created_at.date():
+            lines.append(f"• :rotating_light: missed pull: {describe(study, pull)}")
+        elif pull.closes_on >= today:
+            lines.append(f"• stability pull: {describe(study, pull)}")
+    late = session.exec(select(StabilityPull).where(
+        StabilityPull.program_id == program.id, StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
+        StabilityPull.results_due_on < today)).all()  # type: ignore[operator]
+    if late:
+        lines.append(f"• :hourglass: stability results overdue for {len(late)} pull(s)")
+    return lines
+
+
+# ---------------------------------------------------------------- App Home
+
+HOME_AHEAD = timedelta(days=NOTICE_DAYS)
+
+
+def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
+    """Pulls the person's stability teams should make: window open, due within 7 days, or missed."""
+    from store.home import Owed
+
+    ids = {p.id for p in programs}
+    teams = set(session.exec(select(ProgramMember.program_id).where(
+        ProgramMember.user_id == user_id, ProgramMember.role == Role.stability,
+        ProgramMember.program_id.in_(ids))))  # type: ignore[attr-defined]
+    if not teams:
+        return []
+    items = []
+    for pull, study, program in _joined(session, StabilityPull.program_id.in_(teams),  # type: ignore[attr-defined]
+                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+                                        StabilityPull.opens_on <= now.date() + HOME_AHEAD,
+                                        StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
+        today = now.astimezone(program.tz).date()
+        entered = study.created_at.astimezone(program.tz).date()
+        if pull.closes_on < entered or (pull.opens_on > today and pull.due_on - HOME_AHEAD > today):
+            continue
+        head = ":rotating_light: missed pull" if pull.closes_on < today else "stability pull"
+        items.append(Owed(program.code, (pull.due_on - today).days, f"{head}: {describe(study, pull)}",
+                          (Button("Mark pulled", MARK_PULLED, str(pull.id), "primary"),)))
+    return items
+
+
+def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
+    """Per program: open pulls in the next 14 days and missed pulls; the next pull date is a deadline."""
+    upcoming: dict[int, list[date]] = defaultdict(list)
+    missed: dict[int, int] = defaultdict(int)
+    for pull, study, program in _joined(session, StabilityPull.program_id.in_({p.id for p in programs}),  # type: ignore
+                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+                                        StabilityPull.due_on <= now.date() + timedelta(days=15),
+                                        StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
+        today = now.astimezone(program.tz).date()
+        if pull.closes_on < today:
+            missed[program.id] += pull.closes_on >= study.created_at.astimezone(program.tz).date()
+        elif pull.due_on <= today + timedelta(days=14):
+            upcoming[program.id].append(pull.due_on)
+    for program_id in sorted(set(upcoming) | {k for k, v in missed.items() if v}):
+        parts = [f"{len(upcoming[program_id])} pull(s) in 14 days"] if upcoming[program_id] else []
+        parts += [f":rotating_light: {missed[program_id]} missed pull(s)"] if missed[program_id] else []
+        result.add(program_id, "stability: " + ", ".join(parts), min(upcoming[program_id], default=None))
