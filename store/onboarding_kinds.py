@@ -14,8 +14,9 @@ from datetime import date, datetime
 from sqlmodel import Session, select
 
 from store import agreements as agreement_store
-from store import exporting, importing
+from store import exporting, importing, stability_schedule
 from store import programs as program_store
+from store import stability as stability_store
 from store import submissions as submission_store
 from store.audit import Actor
 from store.errors import Invalid
@@ -206,3 +207,73 @@ def _submission_files(session: Session, programs: dict[int, Program]) -> exporti
     owner = {id(record): program_id for record, program_id in pairs}
     return model_table("Submission files", submission_store.SubmissionFile, [r for r, _ in pairs], programs,
                        program_of=lambda r: owner[id(r)])
+
+
+# ------------------------------------------------------------------------------------------- stability
+
+# (temperature, relative humidity) as trackers write them → the ICH condition code of the stability area
+CONDITION_READINGS = {("25", "60"): "LT25", ("30", "65"): "LT30", ("40", "75"): "ACC40", ("5", ""): "REF5",
+                      ("-20", ""): "FRZ20", ("30", "75"): "IVB30"}
+
+
+def conditions_of(text: str) -> list:
+    """`25°C/60%RH; 40/75`, `LT25, ACC40`, `30/65 intermediate` → the study's conditions."""
+    codes = []
+    for part in re.split(r"[;,+\n]|\band\b", text):
+        part = part.strip()
+        if not part:
+            continue
+        code = part.upper().replace(" ", "")
+        if code not in stability_schedule.ICH_BY_CODE:
+            match = re.fullmatch(r"(-?\d+)\s*°?\s*C?\s*(?:/\s*(\d+)\s*%?\s*(?:RH)?)?\s*(\w*)", part, re.IGNORECASE)
+            code = CONDITION_READINGS.get((match[1], match[2] or "")) if match else None
+            if code == "LT30" and match and match[3].lower().startswith("int"):
+                code = "INT30"
+        if code is None:
+            raise Invalid(f"condition {importing.shown(part)!r} is not an ICH condition (25/60, 30/65, 30/75, "
+                          "40/75, 5C, -20C or a code such as LT25); create studies on other conditions in Slack")
+        codes.append(code)
+    return stability_store.parse_conditions(codes, None)
+
+
+def _study_create(session: Session, program: Program, row: Row, actor: Actor, now: datetime) -> str:
+    study = stability_store.create_study(
+        session, program=program, actor=actor, now=now, code=row["study"], product=row["product"],
+        placed_on=row["placed_on"], duration_months=row["duration"], conditions=conditions_of(row["conditions"]),
+        lots=row["lots"] or "", protocol=row["protocol"] or "")
+    return study.code
+
+
+def _study_find(session: Session, program: Program, row: Row) -> str | None:
+    found = stability_store.get_study(session, program.id, row["study"], missing_ok=True)
+    return found.code if found else None
+
+
+kind(
+    "stability", "stability_study",
+    (
+        Column("study", "Study", ("study id", "study code", "study no", "study number", "stability study"),
+               required=True),
+        Column("product", "Product", ("product name", "material"), required=True),
+        Column("placed_on", "Placed on", ("placement date", "time zero", "t0", "t0 date", "start date",
+                                          "set down date", "initiation date", "placed"), type="date", required=True),
+        Column("duration", "Duration (months)", ("duration", "months", "study length", "length", "duration months"),
+               type="int", required=True),
+        Column("conditions", "Conditions", ("storage conditions", "storage condition", "condition"), required=True),
+        Column("lots", "Lots", ("lot", "lot numbers", "batches", "batch", "batch numbers")),
+        Column("protocol", "Protocol", ("protocol number", "protocol no", "protocol id")),
+    ),
+    key=lambda row: (stability_store.validate_study_code(row["study"]),),
+    describe=lambda row: f"study {row['study']}",
+    find=_study_find, create=_study_create,
+    summary="one row per study: study, product, placed on, duration, conditions (pulls are scheduled from them)",
+)
+sheet("Stability studies", lambda session, programs: model_table(
+    "Stability studies", stability_store.StabilityStudy, of_programs(session, stability_store.StabilityStudy,
+                                                                     programs), programs))
+sheet("Stability pulls", lambda session, programs: model_table(
+    "Stability pulls", stability_store.StabilityPull, of_programs(session, stability_store.StabilityPull, programs),
+    programs))
+sheet("Stability results", lambda session, programs: child_table(
+    "Stability results", stability_store.StabilityResult, stability_store.StabilityStudy, "study_id", session,
+    programs))

@@ -28,6 +28,13 @@ EXPECTED = {
         "Agreement, Other",
         "row 10: An executed agreement needs an expiration date, or tick evergreen",
     ],
+    "stability.csv": [
+        "row 5: duplicate of row 2 (study stb-0001)",
+        "row 7: T0 Date '31/10/2026' has no month 31 (if it is day/month/year, import with --dayfirst)",
+        "row 8: condition '37°C/80%RH' is not an ICH condition (25/60, 30/65, 30/75, 40/75, 5C, -20C or a code such "
+        "as LT25); create studies on other conditions in Slack",
+        "row 9: The duration is 1 to 120 months",
+    ],
     "submissions.csv": [
         "row 7: duplicate of row 4 (DMF type II acmezol api)",
         "row 8: The filing date must be in the future",
@@ -40,12 +47,15 @@ EXPECTED = {
 TOTALS = {
     "agreements.csv": ("4 imported, 0 already present, 4 refused, 1 blank row skipped",
                        "0 imported, 4 already present, 4 refused, 1 blank row skipped"),
+    "stability.csv": ("3 imported, 0 already present, 4 refused, 1 blank row skipped",
+                      "0 imported, 3 already present, 4 refused, 1 blank row skipped"),
     "submissions.csv": ("3 imported, 0 already present, 4 refused, 1 blank row skipped",
                         "0 imported, 3 already present, 4 refused, 1 blank row skipped"),
 }
 IMPORTED = {"agreements.csv": [(2, "NDA-3"), (3, "QA-4"), (5, "MSA-1"), (8, "QA-2")],
+            "stability.csv": [(2, "STB-0001"), (3, "STB-0002"), (6, "STB-0003")],
             "submissions.csv": [(3, "SUB-001"), (4, "SUB-002"), (6, "SUB-003")]}
-KINDS = {"agreements.csv": "agreements", "submissions.csv": "submissions"}
+KINDS = {"agreements.csv": "agreements", "stability.csv": "stability", "submissions.csv": "submissions"}
 AUDIT_IDS = {"submissions.csv": "ACME-001/{}"}  # the area's own audit entity ids
 
 
@@ -99,6 +109,15 @@ def test_agreements_import_in_effective_order_so_the_newest_stays_in_force(engin
     assert found["MSA-1"].status == "negotiation"
 
 
+def test_stability_conditions_as_trackers_write_them(engine, program):
+    from store import stability
+
+    _import(engine, "stability.csv")
+    with transaction(engine) as session:
+        found = {s.code: [c["code"] for c in s.conditions] for s in stability.studies(session, program.id)}
+    assert found == {"STB-0001": ["LT25", "ACC40"], "STB-0002": ["LT30", "INT30", "ACC40"], "STB-0003": ["REF5"]}
+
+
 def test_export_after_import_reads_back_with_every_record(engine, program):
     for name in EXPECTED:
         _import(engine, name)
@@ -107,7 +126,8 @@ def test_export_after_import_reads_back_with_every_record(engine, program):
                                  now=NOW)
     workbook = openpyxl.load_workbook(io.BytesIO(result.content))
     assert workbook["Summary"]["B2"].value == "verified"
-    for title, count in (("Agreements", 4), ("Submissions", 3)):
+    for title, count in (("Agreements", 4), ("Stability studies", 3), ("Stability pulls", 11 + 14 + 5),
+                         ("Submissions", 3)):
         rows = list(workbook[title].iter_rows(min_row=2, values_only=True))
         assert len(rows) == count and {r[0] for r in rows} == {"ACME-001"}
     items = list(workbook["Submission items"].iter_rows(min_row=2, values_only=True))
