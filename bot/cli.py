@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from bot.clock import Clock, parse_instant
 from bot.settings import Settings, SettingsError, load_settings
@@ -78,6 +80,20 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _step(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise SettingsError(f"--every {text!r} is not a step such as 30m, 6h or 1d")
+    return timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]: int(match.group(1))})
+
+
+def _instant(flag: str, text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise SettingsError(f"{flag} {text!r} is not an ISO-8601 instant, e.g. 2027-01-31T09:00:00+01:00") from None
+
+
 def tick(args: argparse.Namespace) -> int:
     from bot.slack import alerter, web_client
     from scheduler.jobs import run_pass
@@ -85,21 +101,25 @@ def tick(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("slack_bot_token")
-    try:
-        now = parse_instant(args.now) if args.now else Clock(settings.cmo_now).now()
-    except ValueError:
-        raise SettingsError(f"--now {args.now!r} is not an ISO-8601 instant, e.g. 2027-01-31T09:00:00+01:00") from None
+    now = _instant("--now", args.now) if args.now else Clock(settings.cmo_now).now()
+    until = _instant("--until", args.until) if args.until else now
+    step = _step(args.every)
+    if args.dry_run and until != now:
+        raise SettingsError("--dry-run looks at one instant; leave out --until")
     engine = _prepare(settings)
     if args.dry_run:
         for line in dry_run(engine, now):
             print(line)
         return 0
     client = web_client(settings)
-    report = run_pass(engine, client, now, alerter(client, settings))
-    for outcome in report.outcomes:
-        print(outcome.line())
-    print(f"tick {now.isoformat()}: {report.inserted} queued, {report.cancelled} cancelled, "
-          f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
+    alert = alerter(client, settings)
+    while now <= until:
+        report = run_pass(engine, client, now, alert)
+        for outcome in report.outcomes:
+            print(outcome.line(), flush=True)
+        print(f"tick {now.isoformat()}: {report.inserted} queued, {report.cancelled} cancelled, "
+              f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
+        now += step
     return 0
 
 
@@ -222,6 +242,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tick", help="one scheduler pass as of --now")
     p.add_argument("--now", help="ISO-8601 instant (default: now)")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; change nothing")
+    p.add_argument("--until", help="extension: repeat the pass every --every until this instant (simulations)")
+    p.add_argument("--every", default="1d", help="step between passes with --until: 30m, 6h, 1d … (default 1d)")
     p.set_defaults(run=tick)
     sub.add_parser("demo", help="a sample portfolio against the local Slack emulator").set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools")
