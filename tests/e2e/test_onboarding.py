@@ -104,3 +104,14 @@ def test_import_tracker_is_for_admins_and_imports_only_what_was_checked(bot, eng
     assert altered.status_code == 200
     bot.slack.wait_for("response_url", lambda c: "data was altered" in c.args.get("text", ""))
     assert _agreements(engine) == []
+
+
+def test_read_dates_day_first_rechecks_without_importing(bot, engine):
+    _program(engine, bot)
+    preview = _share_tracker(bot)
+    dm = preview.response["channel"]
+    bot.send.block_action("UADMIN", "import_tracker_recheck", channel_id=dm)
+    rechecked = bot.slack.wait_for("chat.update", lambda c: c.args.get("channel") == dm)[0].args
+    assert "row 7: Exp. Date" not in rechecked["text"]  # 31/05/2030 reads as 31 May
+    assert "row 3: Exp. Date '02/28/2028' has no month 28" in rechecked["text"], rechecked["text"]
+    assert "Slash dates read day first" in str(rechecked["blocks"]) and _agreements(engine) == []
