@@ -16,7 +16,7 @@ from bot import blocks as bk
 from bot import downloads
 from commands import home
 from commands.args import UsageError, iso_date
-from commands.boundary import explain, tell
+from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
 from commands.router import Area, Request, Verb
@@ -386,12 +386,9 @@ def register(app: App, deps: Deps) -> None:
             return form, form.row(), access.actor
 
         checked = submit(ack, view, ResultForm, check, fallback="file")
-        if checked is not None:
+        if checked is not None:  # after the ack: a failure reaches the person through the error boundary
             form, typed, actor = checked
-            try:
-                import_files(deps, client, ref.program, actor, form, typed)
-            except Exception as error:  # after the ack the person can only be told by DM
-                tell(client, body, explain(error))
+            import_files(deps, client, ref.program, actor, form, typed)
 
     @app.action(Ids.mark_pulled.value)
     def on_mark_pulled(ack, body: dict[str, Any], respond, client: WebClient) -> None:

@@ -97,11 +97,12 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             yield Due(key=f"{pull.subject}:missed", program_id=program.id, subject=pull.subject,
                       due_on=max(when, entered), urgent=True, buttons=(button,),
                       to_users=tuple(dict.fromkeys([*team, *managers, *quality])),
-                      text=f":rotating_light: *Missed stability pull* — the window closed on {day(pull.closes_on)} "
-                           f"with no pull recorded. This is a deviation to investigate.\n{text}")
+                      text=f":rotating_light: *Missed stability pull* in {escape(program.code)} — the window closed "
+                           f"on {day(pull.closes_on)} with no pull recorded. This is a deviation to investigate.\n"
+                           f"{text}")
         else:
             head = (":test_tube: *Stability pull window opens today*" if stage == "window-open"
-                    else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*")
+                    else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*") + f" — {escape(program.code)}"
             yield Due(key=f"{pull.subject}:{stage}", program_id=program.id, subject=pull.subject,
                       due_on=max(when, entered), to_users=team, buttons=(button,), text=f"{head}\n{text}")
     yield from results_late(session, now)
@@ -121,7 +122,8 @@ def results_late(session: Session, now: datetime) -> Iterable[Due]:
             continue
         yield Due(key=f"{pull.lab_subject}:results-late", program_id=program.id, subject=pull.lab_subject,
                   due_on=when, to_users=tuple(people.get((program.id, Role.stability), ())),
-                  text=f":hourglass: *Stability results are late* — {escape(pull.lab or 'the lab')} was expected to "
+                  text=f":hourglass: *Stability results are late* in {escape(program.code)} — "
+                       f"{escape(pull.lab or 'the lab')} was expected to "
                        f"report by {day(pull.results_due_on)} (samples {escape(pull.sample_ids or '—')}).\n"
                        f"{describe(study, pull)}")
 
