@@ -18,8 +18,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot import downloads
+from commands import file_to_program
 from commands import submissions_views as views
-from commands.args import iso_date, user_id
+from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
@@ -101,35 +102,63 @@ def person_name(client: WebClient, user: str, fallback: str) -> str:
 def may_file(session, actor: Actor, item_id: int) -> subs.Located:
     """The item, if the caller owns it or manages the program (or does its regulatory work)."""
     located = subs.locate(session, item_id)
-    if located.item.owner != actor.user_id:  # an owner may hold no role: the item was given to them
-        access = authorize(session, actor, code=located.program.code)
-        if not access.has(*MANAGE):
-            raise NotAllowed(f"Only the item's owner, program managers or regulatory contacts of "
-                             f"{located.program.code} can file documents for it.")
+    access = authorize(session, actor, code=located.program.code)
+    if located.item.owner != actor.user_id and not access.has(*MANAGE):
+        raise NotAllowed(f"Only the item's owner, program managers or regulatory contacts of "
+                         f"{located.program.code} can file documents for it.")
     if located.item.status == subs.ItemStatus.not_applicable:
         raise Invalid(f"Item {located.item.number} is marked not applicable.", "item")
     return located
+
+
+def file_one(deps: Deps, actor: Actor, item_id: int, shared: downloads.SlackFile
+             ) -> tuple[subs.Located, subs.SubmissionFile]:
+    """File one downloaded document for an item (authorizing again) with its SHA-256; the item is received."""
+    with transaction(deps.engine) as session:
+        located = may_file(session, actor, item_id)
+    filed = file_document(deps.files_dir, located.program.code, "submissions", str(located.submission.id),
+                          name=shared.name, content=shared.content)
+    with transaction(deps.engine) as session:
+        entry = session.get(subs.SubmissionItem, item_id)
+        row = subs.attach(session, entry=entry, filed=filed, name=shared.name, actor=actor,  # type: ignore[arg-type]
+                          now=deps.clock.now(), slack_file_id=shared.id)
+    return located, row
+
+
+def _filed_line(row: subs.SubmissionFile) -> str:
+    return f"`{escape(row.name)}` version {row.version}, SHA-256 `{row.sha256}`"
+
+
+def _item_title(located: subs.Located) -> str:
+    return (f"{escape(views.headline(located.program, located.submission))}, item #{located.item.number} "
+            f"{escape(located.item.document)}")
 
 
 def receive(deps: Deps, client: WebClient, actor: Actor, item_id: int, file_ids: Sequence[str]) -> None:
     """Download the shared files with the bot token, file them in the program folder with their SHA-256,
     mark the item received, and confirm by DM."""
     with transaction(deps.engine) as session:
-        located = may_file(session, actor, item_id)
+        may_file(session, actor, item_id)
     actor = Actor(actor.user_id, person_name(client, actor.user_id, actor.name), actor.is_admin)
-    lines = []
-    for file_id in file_ids:
-        shared = downloads.fetch(client, file_id)
-        filed = file_document(deps.files_dir, located.program.code, "submissions", str(located.submission.id),
-                              name=shared.name, content=shared.content)
-        with transaction(deps.engine) as session:
-            entry = session.get(subs.SubmissionItem, item_id)
-            row = subs.attach(session, entry=entry, filed=filed, name=shared.name, actor=actor,  # type: ignore[arg-type]
-                              now=deps.clock.now(), slack_file_id=file_id)
-        lines.append(f"• `{escape(row.name)}` version {row.version}, SHA-256 `{row.sha256}`")
+    done = [file_one(deps, actor, item_id, downloads.fetch(client, file_id)) for file_id in file_ids]
     client.chat_postMessage(channel=actor.user_id, text=(
-        f":white_check_mark: Received for {escape(views.headline(located.program, located.submission))}, "
-        f"item #{located.item.number} {escape(located.item.document)}:\n" + "\n".join(lines)))
+        f":white_check_mark: Received for {_item_title(done[0][0])}:\n"
+        + "\n".join(f"• {_filed_line(row)}" for _, row in done)))
+
+
+# --- as a destination of the generic "File to program" shortcut (commands/file_to_program.py) ---------------
+
+
+def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
+    return [(str(c.item.id), f"{c.program.code} {c.submission.ref} #{c.item.number} {c.item.document}")
+            for c in subs.fileable(session, actor)]
+
+
+def file_to(deps: Deps, actor: Actor, value: str, shared: downloads.SlackFile, note: str) -> str:
+    if not value.isascii() or not value.isdigit():
+        raise Invalid("That is not a submission item.")
+    located, row = file_one(deps, actor, int(value), shared)
+    return f":white_check_mark: Received for {_item_title(located)}: {_filed_line(row)}"
 
 
 def shortcut_mac(deps: Deps, user: str, channel: str, files: Sequence[str]) -> str:
@@ -157,9 +186,12 @@ def _submission_item(req: Request, session, doing: str, roles=MANAGE):
 
 def cmd_new(req: Request) -> None:
     req.args.only("program")
+    if req.args.words:
+        raise UsageError("`new` takes no words: the form asks for the type, title and filing date.")
     with req.session() as session:
         program = _manage(req, session, "start a submission")
     req.client.views_open(trigger_id=req.trigger_id, view=views.new_view(program))
+    req.reply(f"Opened the new-submission form for {escape(program.code)}.")
 
 
 def cmd_list(req: Request) -> None:
@@ -311,6 +343,9 @@ def _actor(deps: Deps, body: dict[str, Any]) -> Actor:
 
 
 def register(app: App, deps: Deps) -> None:
+    file_to_program.add_target(file_to_program.Target("submissions", filing_choices, file_to))
+    file_to_program.register(app, deps)
+
     @app.view(Ids.new_view.value)
     def on_new(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor, now = _actor(deps, body), deps.clock.now()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -196,6 +197,11 @@ def _record(session: Session, program: Program, submission: Submission, *, actor
                  program_id=program.id, before=before, after=after, now=now)
 
 
+def clean(text: str | None, limit: int) -> str:
+    """People's text without control characters (PostgreSQL refuses NUL), trimmed and clipped."""
+    return "".join(ch for ch in (text or "") if unicodedata.category(ch)[0] != "C").strip()[:limit]
+
+
 def local_today(program: Program, now: datetime) -> date:
     return now.astimezone(program.tz).date()
 
@@ -216,14 +222,14 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
         kind = SubmissionType(kind)
     except ValueError:
         raise Invalid("Choose a submission type.", "kind") from None
-    title = (title or "").strip()
+    title = clean(title, 200)
     if not title:
         raise Invalid("Give the submission a title.", "title")
     if filing_date <= local_today(program, now):
         raise Invalid("The filing date must be in the future.", "filing_date")
     last = session.exec(select(func.max(Submission.number)).where(Submission.program_id == program.id)).one()
-    submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title[:200],
-                            filing_date=filing_date, customer_contact=(customer_contact or "").strip()[:200],
+    submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title,
+                            filing_date=filing_date, customer_contact=clean(customer_contact, 200),
                             created_by=actor.user_id, created_at=now)
     session.add(submission)
     session.flush()
@@ -269,7 +275,7 @@ def items(session: Session, submission: Submission) -> list[SubmissionItem]:
 def item(session: Session, submission: Submission, number: str | int) -> SubmissionItem:
     text = str(number).strip().lstrip("#")
     found = None
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 7:
         found = session.exec(select(SubmissionItem).where(SubmissionItem.submission_id == submission.id,
                                                           SubmissionItem.number == int(text))).first()
     if found is None:
@@ -322,15 +328,18 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
              document: str, source: str = "", owner: str | None = None, due_on: date | None = None
              ) -> SubmissionItem:
     program = session.get(Program, submission.program_id)
-    if not section.strip() or not document.strip():
+    section, document, source = clean(section, 200), clean(document, 300), clean(source, 100)
+    if not section or not document:
         raise Invalid("Name the section and the document.")
+    if owner is not None:
+        require_member(session, program, owner)
     if due_on is not None and due_on > submission.filing_date:
         raise Invalid(f"An item must be due by the filing date, {day(submission.filing_date)}.")
     last = session.exec(select(func.max(SubmissionItem.number))
                         .where(SubmissionItem.submission_id == submission.id)).one()
     entry = SubmissionItem(
-        submission_id=submission.id, number=(last or 0) + 1, section=section.strip()[:200],
-        document=document.strip()[:300], source=source.strip()[:100], owner=owner,
+        submission_id=submission.id, number=(last or 0) + 1, section=section, document=document,
+        source=source, owner=owner,
         due_on=due_on or add_business_days(submission.filing_date, -DEFAULT_BUFFER, program.holiday_calendar),
     )
     session.add(entry)
@@ -348,7 +357,16 @@ def remove_item(session: Session, *, entry: SubmissionItem, actor: Actor, now: d
     _record(session, program, submission, actor=actor, now=now, action="item_removed", before=entry.snapshot())
 
 
+def require_member(session: Session, program: Program, user_id: str) -> None:
+    """Owners hold a role on the program: nobody outside it is asked for, or files, its documents."""
+    if not session.exec(select(ProgramMember.id).where(ProgramMember.program_id == program.id,
+                                                       ProgramMember.user_id == user_id)).first():
+        raise Invalid(f"<@{escape(user_id)}> holds no role on {program.code}; give them one first "
+                      "(`/cmo program roles add @person ROLE`).", "owner")
+
+
 def assign(session: Session, *, entry: SubmissionItem, owner: str, actor: Actor, now: datetime) -> SubmissionItem:
+    require_member(session, _context(session, entry)[0], owner)
     return _change(session, entry, actor=actor, now=now, action="item_assigned", owner=owner)
 
 
@@ -394,8 +412,9 @@ def attach(session: Session, *, entry: SubmissionItem, filed: Filed, name: str, 
            slack_file_id: str = "") -> SubmissionFile:
     """A document handed in: kept with its checksum; a file of the same name is a new version of it.
     The item becomes received (an approved item needs approving again) and its reminders stop."""
+    name = clean(name, 150) or filed.path.name
     same = [f for f in files(session, [entry.id]) if f.name == name]
-    row = SubmissionFile(item_id=entry.id, name=name[:150], path=filed.path.as_posix(), sha256=filed.sha256,
+    row = SubmissionFile(item_id=entry.id, name=name, path=filed.path.as_posix(), sha256=filed.sha256,
                          size=filed.size, version=len(same) + 1, slack_file_id=slack_file_id[:32],
                          received_at=now, received_by=actor.user_id, received_by_name=actor.name[:255])
     session.add(row)
@@ -422,10 +441,9 @@ def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
         .where(SubmissionItem.status != ItemStatus.not_applicable, Program.active == True)  # noqa: E712
     )
     if not actor.is_admin:
-        managed = select(ProgramMember.program_id).where(
-            ProgramMember.user_id == actor.user_id,
-            ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore[attr-defined]
-        query = query.where((SubmissionItem.owner == actor.user_id)
+        mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
+        managed = mine.where(ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore
+        query = query.where(Program.id.in_(mine), (SubmissionItem.owner == actor.user_id)  # type: ignore
                             | Program.id.in_(managed))  # type: ignore[union-attr]
     rows = session.exec(query.order_by(SubmissionItem.owner != actor.user_id, Program.code,  # type: ignore[arg-type]
                                        Submission.number, SubmissionItem.number).limit(limit))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from store import audit
+from store import audit, programs
 from store import submissions as subs
 from store.audit import Actor
 from store.db import transaction
@@ -288,9 +288,15 @@ def test_new_submission_form_errors_and_who_may_start_one(bot, engine):
         assert session.exec(select(subs.Submission)).all() == []
 
 
-def test_an_owner_without_a_role_files_through_the_button(bot, engine):
+def test_owners_hold_a_role_and_file_only_their_own_items(bot, engine):
     _program(bot, engine)
     _submission(engine)
+    refused = bot.ask("submission assign SUB-001 2 <@UOUT|olga>", user="UPM1", channel=CHANNEL)
+    assert "holds no role on ACME-001" in refused and _item(engine, 2).owner == "URA1"
+    assert bot.posts("UOUT") == []
+    with transaction(engine) as session:
+        program = session.exec(select(subs.Program)).one()
+        programs.add_member(session, program, "UOUT", programs.Role.cmo_quality, actor=PM, now=NOW)
     assert "now owns SUB-001 item #2" in bot.ask("submission assign SUB-001 2 <@UOUT|olga>", user="UPM1",
                                                  channel=CHANNEL)
     asked = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "UOUT")[0]
@@ -301,13 +307,13 @@ def test_an_owner_without_a_role_files_through_the_button(bot, engine):
     bot.submit("UOUT", {"files": ["F0FEI"]})
     bot.slack.wait_for("chat.postMessage", lambda c: "Received for" in c.args.get("text", ""))
     assert _item(engine, 2).status == subs.ItemStatus.received
-    # but the program's other items stay out of reach
+    # an item someone else owns stays out of reach of a quality member
     with transaction(engine) as session:
         other = subs.item(session, session.exec(select(subs.Submission)).one(), 1)
     bot.slack.clear()
     bot.send.block_action("UOUT", "submission_attach", value=str(other.id), channel_id=asked.response["channel"])
     refusal = bot.slack.wait_for("response_url")[0]
-    assert "no program here" in refusal.args["text"] and bot.slack.calls("views.open") == []
+    assert "Only the item's owner" in refusal.args["text"] and bot.slack.calls("views.open") == []
 
 
 def test_a_failed_upload_is_reported_not_hidden(bot, engine):
@@ -319,3 +325,18 @@ def test_a_failed_upload_is_reported_not_hidden(bot, engine):
     with transaction(engine) as session:
         assert audit.history(session, entity="submission", entity_id="ACME-001/SUB-001")[-1].action == \
             "draft_packaged"
+
+
+def test_the_generic_file_to_program_shortcut_also_files_submission_items(bot, engine):
+    _program(bot, engine)
+    _submission(engine)
+    item = _item(engine, 3)  # certificates of analysis, owned by UQA1
+    message = _shared_message(bot, "F0COA", "CoA B-1042.pdf", b"CoA of B-1042")
+    bot.send.message_shortcut("file_to_program", "UQA1", CHANNEL, message)
+    view = _view(bot.slack.wait_for("views.open")[0])
+    values = [o["value"] for o in view["blocks"][1]["element"]["options"]]
+    assert f"submissions|{item.id}" in values
+    bot.submit("UQA1", {"target": f"submissions|{item.id}"})
+    told = bot.slack.wait_for("chat.postMessage", lambda c: "Received for" in c.args.get("text", ""))[0]
+    assert hashlib.sha256(b"CoA of B-1042").hexdigest() in told.args["text"]
+    assert _item(engine, 3).status == subs.ItemStatus.received

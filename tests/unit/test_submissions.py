@@ -276,3 +276,28 @@ def test_app_home_owed_and_health(session):
     health = home.health(session, [program], _at(date(2026, 11, 23)))
     assert health.fragments[program.id] == ["2 submission documents outstanding (1 overdue)"]
     assert health.deadlines[program.id] == date(2026, 11, 20)
+
+
+def test_hostile_text_is_cleaned_and_odd_numbers_are_not_found(session):
+    from store.errors import NotFound
+
+    program, submission = _sub(session, subs.SubmissionType.other)
+    added = subs.add_item(session, submission=submission, actor=PM, now=NOW, section="Q\x00A",
+                          document="\u202eevil\x07 doc", source="x" * 500)
+    assert (added.section, added.document, len(added.source)) == ("QA", "evil doc", 100)
+    for odd in ("²", "٣٣٣٣٣٣٣", "-1", "1.0", "9999999"):
+        with pytest.raises(NotFound):
+            subs.item(session, submission, odd)
+    with pytest.raises(NotFound):
+        subs.by_ref(session, program, "SUB-\x00")
+
+
+def test_owners_must_hold_a_role_and_outsiders_see_nothing_to_file(session):
+    program, submission = _sub(session, subs.SubmissionType.other)
+    with pytest.raises(Invalid, match="holds no role"):
+        subs.assign(session, entry=subs.item(session, submission, 1), owner="UOUT", actor=PM, now=NOW)
+    with pytest.raises(Invalid, match="holds no role"):
+        subs.add_item(session, submission=submission, actor=PM, now=NOW, section="S", document="D", owner="UOUT")
+    assert subs.fileable(session, Actor("UOUT", "Olga")) == []
+    assert [c.item.number for c in subs.fileable(session, QA)] == [1, 3]  # own items only
+    assert len(subs.fileable(session, PM)) == 3  # a manager files for anyone
