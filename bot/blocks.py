@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
     StaticSelectElement,
+    TimePickerElement,
     UserMultiSelectElement,
     UserSelectElement,
 )
@@ -93,6 +94,13 @@ def text_input(block_id: str, label: str, *, initial: str | None = None, multili
 def date_input(block_id: str, label: str, *, initial: date | None = None, optional: bool = False,
                hint: str | None = None) -> InputBlock:
     element = DatePickerElement(action_id="value", initial_date=initial.isoformat() if initial else None)
+    return InputBlock(block_id=block_id, label=label, element=element, optional=optional, hint=hint)
+
+
+def time_input(block_id: str, label: str, *, initial: str | None = None, optional: bool = False,
+               hint: str | None = None) -> InputBlock:
+    """A time of day (`HH:MM`), read back by the form flattener as `selected_time`."""
+    element = TimePickerElement(action_id="value", initial_time=initial)
     return InputBlock(block_id=block_id, label=label, element=element, optional=optional, hint=hint)
 
 

@@ -62,7 +62,9 @@ class Demo:
             self.out("    " + self.slack.transcript(call).replace("\n", "\n    "))
 
     def set_time(self, when: datetime) -> None:
-        self.clock_file.write_text(when.isoformat())
+        staged = self.clock_file.with_suffix(".tmp")  # write-then-rename: the bot never reads half an instant
+        staged.write_text(when.isoformat())
+        staged.replace(self.clock_file)
 
     def say(self, text: str) -> None:
         self.out(f"\n── {text}")

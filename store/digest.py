@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from store import agreements, stability_rules, submissions
+from store import agreements, batches_rules, stability_rules, submissions
 from store.markup import day, escape
 from store.outbox import Due, Outbox
 from store.programs import Program
@@ -22,6 +22,7 @@ Section = Callable[[Session, Program, date], list[str]]
 # Each area's digest section, in the order they read in the message.
 SECTIONS: tuple[Section, ...] = (
     agreements.digest_section,
+    batches_rules.digest_section,
     submissions.digest_section,
     stability_rules.digest_section,
 )

@@ -52,7 +52,10 @@ class Clock:
         self.path = path
 
     def set(self, when: datetime | str) -> None:
-        self.path.write_text(when if isinstance(when, str) else when.isoformat())
+        """Write-then-rename, so the bot never reads a half-written instant."""
+        staged = self.path.with_suffix(".tmp")
+        staged.write_text(when if isinstance(when, str) else when.isoformat())
+        staged.replace(self.path)
 
     def now(self) -> datetime:
         return datetime.fromisoformat(self.path.read_text())

@@ -1,0 +1,641 @@
+"""`/cmo batch …`: batch records ready for the customer's review, decisions (command, button, signing
+modal), the status log and history, review calls with an .ics invitation, settings and order-to-cash figures.
+
+Every decision re-authorizes the person from the payload's user id; buttons and modals carry only the
+batch id, validated and re-checked against the batch's current state. Slow work (DMs, uploads, updates of
+earlier messages) happens after the ack; a Slack call that still fails after the client's retries is told
+to the person who acted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, field_validator
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks as bk
+from bot.downloads import fetch
+from commands import home
+from commands.args import UsageError, iso_date
+from commands.batches_views import (
+    BatchRef,
+    Ids,
+    batch_message,
+    call_view,
+    figures_text,
+    history_text,
+    log_text,
+    new_view,
+    reason_view,
+    sign_view,
+)
+from commands.boundary import explain, tell
+from commands.deps import Deps
+from commands.forms import metadata, submit
+from commands.router import Area, Request, Verb
+from store import batches as store
+from store import batches_rules, ical
+from store.audit import Actor
+from store.db import transaction
+from store.errors import Conflict, Invalid, NotAllowed, NotFound
+from store.filing import file_document
+from store.markup import day, escape, local_time
+from store.programs import Program, Role, authorize, user_ids, visible_to
+
+log = logging.getLogger(__name__)
+
+PREPARERS = (Role.program_manager, Role.cmo_quality)
+CALLERS = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
+
+
+def actor_of(deps: Deps, user: dict[str, Any]) -> Actor:
+    name = user.get("name") or user.get("username") or user["id"]
+    return Actor(user["id"], name, deps.is_admin(user["id"]))
+
+
+# ---------------------------------------------------------------------------------------------- Slack side
+
+
+class Outcome:
+    """Slack calls made after the ack; failures are collected and told to the person who acted."""
+
+    def __init__(self, client: WebClient):
+        self.client = client
+        self.failures: list[str] = []
+
+    def call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except SlackApiError as exc:
+            log.warning("%s failed: %s", what, exc.response.get("error"))
+            self.failures.append(f"{what} (`{exc.response.get('error')}`)")
+            return None
+
+    def report(self, user_id: str) -> None:
+        if self.failures:
+            tell(self.client, {"user_id": user_id},
+                 ":warning: The change was saved, but Slack refused: " + "; ".join(self.failures[:10]))
+
+
+def post_batch(deps: Deps, out: Outcome, batch_id: int, *, to_channel: bool, to_users: list[str]) -> None:
+    """Post the batch message to the channel and/or DMs, and remember each (channel, ts) to update later."""
+    with transaction(deps.engine) as session:
+        batch, program = store.by_id(session, batch_id)
+        signed = store.signatures(session, batch)
+    today = deps.clock.now().astimezone(program.tz).date()
+    targets: list[str | None] = ([None] if to_channel and program.channel_id else []) + list(to_users)
+    for user in targets:
+        text, blocks = batch_message(batch, program, signed, recipient=user, today=today)
+        response = out.call(f"posting to {'the channel' if user is None else bk.mention(user)}",
+                            out.client.chat_postMessage, channel=user or program.channel_id, text=text,
+                            blocks=blocks, unfurl_links=False)
+        if response is not None:
+            with transaction(deps.engine) as session:
+                store.remember_message(session, batch, channel=response["channel"], ts=response["ts"], user_id=user)
+
+
+def refresh(deps: Deps, out: Outcome, batch_id: int) -> None:
+    """Update every message about the batch in place, so no old button shows a stale state."""
+    with transaction(deps.engine) as session:
+        batch, program = store.by_id(session, batch_id)
+        signed = store.signatures(session, batch)
+        posted = store.messages(session, batch)
+    today = deps.clock.now().astimezone(program.tz).date()
+    for message in posted:
+        text, blocks = batch_message(batch, program, signed, recipient=message.user_id, today=today)
+        out.call("updating an earlier message", out.client.chat_update, channel=message.channel, ts=message.ts,
+                 text=text, blocks=blocks)
+
+
+def publish_homes(deps: Deps, client: WebClient, program_id: int) -> None:
+    """The approvers' App Home lists what awaits them; it changes with every batch state change."""
+    with transaction(deps.engine) as session:
+        approvers = user_ids(session, program_id, Role.customer_approver)
+    for user in approvers:
+        home.publish(deps, client, user)
+
+
+def dm_all(out: Outcome, users: list[str], text: str) -> None:
+    for user in users:
+        out.call(f"a message to {bk.mention(user)}", out.client.chat_postMessage, channel=user, text=text)
+
+
+def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -> None:
+    """No current executed quality agreement: warn the program managers and CMO quality (and audit it)."""
+    with transaction(deps.engine) as session:
+        batch, program = store.by_id(session, batch_id)
+        gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())
+        warned = user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
+    if not gaps:
+        return
+    doing = "marked ready for review" if stage == "ready" else "approved"
+    dm_all(out, warned, f":warning: *Quality agreement gate* — batch {escape(batch.batch_no)} of "
+                        f"{escape(program.code)} was {doing} while the program has no current executed quality "
+                        f"agreement: {escape('; '.join(gaps))}. This is recorded in the audit trail.")
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+
+
+def decider(deps: Deps, actor: Actor, *, code: str | None, channel_id: str | None, batch_no: str,
+            doing: str) -> tuple[Program, store.Batch]:
+    """The program and batch, if the person is one of its customer approvers. A member's refusal is audited
+    first; someone with no role at all hears that there is no program (nothing written, nothing leaked)."""
+    now = deps.clock.now()
+    with transaction(deps.engine) as session:
+        program = authorize(session, actor, code=code, channel_id=None if code else channel_id).program
+        allowed = store.may_decide(session, program, batch_no, actor=actor, now=now, doing=doing)
+        batch = store.get(session, program, batch_no) if allowed else None
+    if batch is None:
+        raise NotAllowed(f"Only the customer approvers of {program.code} can {doing} batch records. "
+                         "This attempt was recorded.")
+    return program, batch
+
+
+def by_ref(deps: Deps, ref: BatchRef) -> tuple[store.Batch, Program]:
+    with transaction(deps.engine) as session:
+        return store.by_id(session, ref.batch_id)
+
+
+def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, program: Program, actor: Actor,
+                         rejected: bool) -> None:
+    out = Outcome(client)
+    with transaction(deps.engine) as session:
+        managers = user_ids(session, program.id, Role.program_manager)
+    verb = "rejected" if rejected else "put on hold"
+    dm_all(out, managers, f":{'x' if rejected else 'double_vertical_bar'}: Batch {escape(batch.batch_no)} of "
+                          f"{escape(program.code)} was *{verb}* by {bk.mention(actor.user_id)}: "
+                          f"{escape(batch.reason or '')}"
+                          + ("" if rejected else f"\nWhen resolved: `/cmo batch resume {escape(batch.batch_no)}`."))
+    refresh(deps, out, batch.id)
+    out.report(actor.user_id)
+    publish_homes(deps, client, program.id)
+
+
+def hold_or_reject(deps: Deps, actor: Actor, program: Program, batch_no: str, reason: str, *, rejected: bool
+                   ) -> store.Batch:
+    change = store.reject if rejected else store.hold
+    with transaction(deps.engine) as session:
+        return change(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
+                      now=deps.clock.now())
+
+
+def signer_of(client: WebClient, user_id: str, program: Program, initials: str) -> store.Signer:
+    """The printed name and time zone Slack holds for the signer (users.info)."""
+    user = client.users_info(user=user_id)["user"]
+    name = user.get("real_name") or (user.get("profile") or {}).get("real_name") or user.get("name") or user_id
+    tz = user.get("tz") or program.timezone
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = program.timezone
+    return store.Signer(user_id, name, tz, initials)
+
+
+def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor) -> None:
+    out = Outcome(client)
+    batch, signature = signed.batch, signed.signature
+    refresh(deps, out, batch.id)
+    utc = signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    status = ("The batch is *approved*." if signed.complete else
+              f"Still to sign: {', '.join(bk.mention(u) for u in signed.missing)}.")
+    out.call("your signature receipt", client.chat_postMessage, channel=actor.user_id,
+             text=(f":white_check_mark: Signed by *{escape(signature.signer_name)}* ({actor.user_id}) at {utc} "
+                   f"({escape(signature.local_time)} {escape(signature.local_tz)}).\n"
+                   f"Meaning: _{escape(signature.meaning)}_\n{status}"))
+    if signed.complete:
+        gate(deps, out, batch.id, stage="approval", actor=actor)
+    out.report(actor.user_id)
+    publish_homes(deps, client, batch.program_id)
+
+
+# ---------------------------------------------------------------------------------------------- review calls
+
+
+def parse_when(day_text: str, time_text: str) -> datetime:
+    when = iso_date(day_text, "call date")
+    if not re.fullmatch(r"\d{1,2}:\d{2}", time_text or ""):
+        raise UsageError(f"The time {str(time_text)[:10]!r} is not HH:MM (24-hour), e.g. 14:00.")
+    hour, minute = (int(x) for x in time_text.split(":"))
+    if hour > 23 or minute > 59:
+        raise UsageError(f"The time {time_text!r} is not HH:MM (24-hour), e.g. 14:00.")
+    return datetime(when.year, when.month, when.day, hour, minute)
+
+
+def schedule_call(deps: Deps, client: WebClient, actor: Actor, *, code: str | None, channel_id: str | None,
+                  batch_no: str, starts_local: datetime, minutes: int) -> str:
+    now = deps.clock.now()
+    with transaction(deps.engine) as session:
+        access = authorize(session, actor, code=code, channel_id=None if code else channel_id)
+        access.require(*CALLERS, doing="schedule review calls")
+        program = access.program
+        batch, call = store.schedule_call(session, program, batch_no, starts_local=starts_local, minutes=minutes,
+                                          actor=actor, now=now)
+        participants = store.call_participants(session, program, actor.user_id)
+    starts = call.starts_at.astimezone(program.tz)
+    text = (f":telephone_receiver: Review call on batch record {batches_rules.describe(batch)} of "
+            f"{escape(program.code)}: *{local_time(starts)}* ({call.minutes} min), requested by "
+            f"{bk.mention(actor.user_id)}. Participants: {', '.join(bk.mention(u) for u in participants)}. "
+            "The invitation (.ics) is attached; a reminder comes the morning of the call.")
+    invitation = ical.invitation(
+        uid=f"batch-{batch.id}-call-{call.id}@cmo-bot", starts=starts, minutes=call.minutes, stamp=now,
+        summary=f"Batch record review call: {batch.batch_no} ({program.code})",
+        description=f"Review of the executed batch record {batch.batch_no} {batch.product}".strip(),
+    )
+    out = Outcome(client)
+    filename = f"review-call-{batch.batch_no.replace('/', '-')}.ics"
+    targets = [program.channel_id] if program.channel_id else [
+        (out.call("opening a DM", client.conversations_open, users=u) or {}).get("channel", {}).get("id")
+        for u in participants
+    ]
+    for target in filter(None, targets):
+        out.call("uploading the invitation", client.files_upload_v2, channel=target, content=invitation,
+                 filename=filename, title=f"Review call {batch.batch_no}", initial_comment=text)
+    out.report(actor.user_id)
+    return f"Review call scheduled for {local_time(starts)} ({call.minutes} min); the invitation was shared."
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def cmd_ready(req: Request) -> None:
+    req.args.only("program", "product", "release-by")
+    batch_no = req.args.word(0, "the batch number (e.g. B-1042)")
+    release = req.args.flag("release-by")
+    release_by = iso_date(release, "release-by date") if release else None
+    with req.session() as session:
+        access = req.access(session)
+        access.require(*PREPARERS, doing="mark batch records ready for review")
+        program = access.program
+        batch = store.ready(session, program, batch_no=batch_no, release_by=release_by, actor=req.actor, now=req.now,
+                            product=req.args.flag("product") or program.products.split(",")[0].strip())
+        approvers = user_ids(session, program.id, Role.customer_approver)
+    announce(req.deps, req.client, batch.id, approvers, req.actor)
+    who = ", ".join(bk.mention(u) for u in approvers) or "nobody (the program has no customer approver!)"
+    req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} is ready for review; sent to {who}.")
+
+
+def announce(deps: Deps, client: WebClient, batch_id: int, approvers: list[str], actor: Actor) -> None:
+    out = Outcome(client)
+    post_batch(deps, out, batch_id, to_channel=True, to_users=approvers)
+    gate(deps, out, batch_id, stage="ready", actor=actor)
+    out.report(actor.user_id)
+    for user in approvers:
+        home.publish(deps, client, user)
+
+
+def cmd_new(req: Request) -> None:
+    req.args.only("program")
+    with req.session() as session:
+        access = req.access(session)
+        access.require(*PREPARERS, doing="mark batch records ready for review")
+    req.client.views_open(trigger_id=req.trigger_id, view=new_view(access.program))
+
+
+def cmd_approve(req: Request) -> None:
+    req.args.only("program")
+    batch_no = req.args.word(0, "the batch number")
+    program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
+                             batch_no=batch_no, doing="approve")
+    if batch.state != store.BatchStatus.awaiting:
+        raise store.refusal(batch, "approved")
+    req.client.views_open(trigger_id=req.trigger_id, view=sign_view(batch, program, req.args.rest(1)))
+
+
+def _cmd_hold_or_reject(req: Request, rejected: bool) -> None:
+    req.args.only("program")
+    batch_no = req.args.word(0, "the batch number")
+    reason = req.args.rest(1)
+    if not reason.strip():
+        raise UsageError("Give the reason after the batch number.")
+    program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
+                             batch_no=batch_no, doing="reject" if rejected else "put on hold")
+    batch = hold_or_reject(req.deps, req.actor, program, batch.batch_no, reason, rejected=rejected)
+    req.reply(f"Batch {escape(batch.batch_no)} is {batch.state.label}; the program managers were told.")
+    after_hold_or_reject(req.deps, req.client, batch, program, req.actor, rejected)
+
+
+def cmd_hold(req: Request) -> None:
+    _cmd_hold_or_reject(req, rejected=False)
+
+
+def cmd_reject(req: Request) -> None:
+    _cmd_hold_or_reject(req, rejected=True)
+
+
+def cmd_resume(req: Request) -> None:
+    req.args.only("program")
+    batch_no = req.args.word(0, "the batch number")
+    with req.session() as session:
+        access = req.access(session)
+        access.require(*PREPARERS, doing="send batch records back to review")
+        batch = store.resume(session, access.program, batch_no, actor=req.actor, now=req.now, note=req.args.rest(1))
+        approvers = user_ids(session, access.program.id, Role.customer_approver)
+    out = Outcome(req.client)
+    refresh(req.deps, out, batch.id)
+    post_batch(req.deps, out, batch.id, to_channel=False, to_users=approvers)
+    out.report(req.user_id)
+    publish_homes(req.deps, req.client, batch.program_id)
+    req.reply(f"Batch {escape(batch.batch_no)} is back in review (round {batch.review_round}); "
+              "the approvers have new buttons.")
+
+
+def cmd_log(req: Request) -> None:
+    req.args.only("program")
+    with req.session() as session:
+        program = req.access(session).program
+        rows = store.of_program(session, program)
+    req.reply(log_text(program, rows, req.now.astimezone(program.tz).date()))
+
+
+def cmd_status(req: Request) -> None:
+    req.args.only("program")
+    batch_no = req.args.word(0, "the batch number")
+    with req.session() as session:
+        program = req.access(session).program
+        batch = store.get(session, program, batch_no)
+        entries = store.history(session, program, batch)
+    req.reply(history_text(batch, program, entries, req.now.astimezone(program.tz).date()))
+
+
+def cmd_call(req: Request) -> None:
+    req.args.only("program", "minutes")
+    batch_no = req.args.word(0, "the batch number")
+    starts = parse_when(req.args.word(1, "the date (YYYY-MM-DD)"), req.args.word(2, "the time (HH:MM)"))
+    minutes_text = req.args.flag("minutes") or "30"
+    if not minutes_text.isdigit():
+        raise UsageError("--minutes takes a whole number, e.g. --minutes 45.")
+    req.reply(schedule_call(req.deps, req.client, req.actor, code=req.args.flag("program"),
+                            channel_id=req.channel_id, batch_no=batch_no, starts_local=starts,
+                            minutes=int(minutes_text)))
+
+
+def cmd_stats(req: Request) -> None:
+    req.args.only("program", "days", "all")
+    days_text = req.args.flag("days") or "90"
+    if not days_text.isdigit() or not 1 <= int(days_text) <= 3650:
+        raise UsageError("--days takes a number of days from 1 to 3650.")
+    days = int(days_text)
+    across = req.args.switch("all")
+    with req.session() as session:
+        if across:
+            if not req.actor.is_admin:
+                raise NotAllowed("Only admins see the figures across programs.")
+            program_ids = [p.id for p in visible_to(session, req.actor)]
+        else:
+            access = req.access(session)
+            access.require_internal("see the review figures")
+            access.require(*PREPARERS, doing="see the review figures")
+            program_ids = [access.program.id]
+        rows = batches_rules.figures(session, program_ids, now=req.now, days=days, total=across)
+    req.reply(figures_text(rows, days))
+
+
+SETTING_FLAGS = {"reminder": "reminder_business_days", "sla": "sla_business_days",
+                 "release-warning": "release_warning_business_days", "approvals": "approvals"}
+
+
+def cmd_settings(req: Request) -> None:
+    req.args.only("program", *SETTING_FLAGS)
+    changes: dict[str, Any] = {}
+    for flag, name in SETTING_FLAGS.items():
+        value = req.args.flag(flag)
+        if value is not None:
+            if name != "approvals" and not value.isdigit():
+                raise UsageError(f"--{flag} takes a number of business days.")
+            changes[name] = value.lower() if name == "approvals" else int(value)
+    with req.session() as session:
+        access = req.access(session)
+        if changes:
+            access.require_internal("change the review settings")
+            access.require(Role.program_manager, doing="change the review settings")
+            settings = store.configure(session, access.program, actor=req.actor, now=req.now, **changes)
+        else:
+            settings = store.settings_of(access.program)
+    req.reply(f"*Batch review settings of {escape(access.program.code)}*: reminder after "
+              f"{settings.reminder_business_days} business days, SLA {settings.sla_business_days} business days, "
+              f"release-by warning {settings.release_warning_business_days} business days before, approvals: "
+              f"{settings.approvals} ({'one approver' if settings.approvals == 'any' else 'every approver'}).")
+
+
+AREA = Area("batch", "batch record review: ready → the customer's approval, reminders, review calls", (
+    Verb("ready", "/cmo batch ready B-1042 [--product NAME] [--release-by YYYY-MM-DD]",
+         "the batch record is available: post it and ask the customer's approvers (managers, quality)", cmd_ready),
+    Verb("new", "/cmo batch new", "the same as ready, in a form, with the batch record file", cmd_new),
+    Verb("approve", "/cmo batch approve B-1042 [comment]", "sign the approval (customer approvers)", cmd_approve),
+    Verb("hold", "/cmo batch hold B-1042 <reason>", "put it on hold with a reason (customer approvers)", cmd_hold),
+    Verb("reject", "/cmo batch reject B-1042 <reason>", "reject it with a reason (customer approvers)", cmd_reject),
+    Verb("resume", "/cmo batch resume B-1042 [note]", "a held batch goes back to review (managers, quality)",
+         cmd_resume),
+    Verb("log", "/cmo batch log", "every batch of the program with its status", cmd_log),
+    Verb("status", "/cmo batch status B-1042", "one batch's whole history", cmd_status),
+    Verb("call", "/cmo batch call B-1042 2026-12-03 14:00 [--minutes 30]",
+         "schedule a review call (program time zone) and share an .ics invitation", cmd_call),
+    Verb("stats", "/cmo batch stats [--days 90] [--all]",
+         "order-to-cash figures: median and P90 review days, SLA breaches (--all: admins, every program)",
+         cmd_stats, frozenset({"all"})),
+    Verb("settings", "/cmo batch settings [--reminder N] [--sla N] [--release-warning N] [--approvals any|all]",
+         "show or change the review settings (managers change)", cmd_settings),
+))
+
+
+# ---------------------------------------------------------------------------------------------- listeners
+
+
+class SignForm(BaseModel):
+    initials: str
+    comment: str | None = None
+
+
+class ReasonForm(BaseModel):
+    reason: str
+
+
+class CallForm(BaseModel):
+    date: date
+    time: str
+    minutes: int = 30
+
+
+class NewForm(BaseModel):
+    batch_no: str
+    product: str | None = None
+    release_by: date | None = None
+    record: list[dict[str, Any]] = []
+
+    @field_validator("batch_no")
+    @classmethod
+    def _batch_no(cls, v: str) -> str:
+        return store.validate_batch_no(v)
+
+
+class ProgramRef(BaseModel):
+    program_id: int
+
+
+def as_field_error(field: str, act: Callable[[], Any]) -> Any:
+    """Refusals found while acting on a submission show on the form instead of failing the request."""
+    try:
+        return act()
+    except (NotAllowed, NotFound, Conflict) as exc:
+        raise Invalid(str(exc), field) from None
+
+
+def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, Any], actor: Actor) -> None:
+    with transaction(deps.engine) as session:
+        batch, program = store.by_id(session, batch_id)
+    downloaded = fetch(client, file["id"])
+    filed = file_document(deps.files_dir, program.code, "batches", batch.batch_no, name=downloaded.name,
+                          content=downloaded.content)
+    with transaction(deps.engine) as session:
+        batch, program = store.by_id(session, batch_id)
+        store.attach_record(session, program, batch, filed=filed, name=downloaded.name, actor=actor,
+                            now=deps.clock.now())
+
+
+def register(app: App, deps: Deps) -> None:
+    def open_for(ack, body: dict[str, Any], client: WebClient, doing: str, done: str,
+                 view: Callable[..., dict]) -> None:
+        ack()
+        actor = actor_of(deps, body["user"])
+        try:
+            ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
+        except ValueError:
+            raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
+        batch, program = by_ref(deps, ref)
+        program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+                                 doing=doing)
+        if batch.state != store.BatchStatus.awaiting:
+            raise store.refusal(batch, done)
+        client.views_open(trigger_id=body["trigger_id"], view=view(batch, program))
+
+    @app.action(Ids.approve.value)
+    def on_approve(ack, body: dict[str, Any], client: WebClient) -> None:
+        open_for(ack, body, client, "approve", "approved", lambda b, p: sign_view(b, p))
+
+    @app.action(Ids.hold.value)
+    def on_hold(ack, body: dict[str, Any], client: WebClient) -> None:
+        open_for(ack, body, client, "put on hold", "put on hold", lambda b, p: reason_view(b, reject=False))
+
+    @app.action(Ids.reject.value)
+    def on_reject(ack, body: dict[str, Any], client: WebClient) -> None:
+        open_for(ack, body, client, "reject", "rejected", lambda b, p: reason_view(b, reject=True))
+
+    @app.action(Ids.call.value)
+    def on_call(ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "{}")
+        batch, program = by_ref(deps, ref)
+        with transaction(deps.engine) as session:
+            authorize(session, actor_of(deps, body["user"]), code=program.code).require(
+                *CALLERS, doing="schedule review calls")
+        today = deps.clock.now().astimezone(program.tz).date()
+        client.views_open(trigger_id=body["trigger_id"], view=call_view(batch, program, today))
+
+    @app.view(Ids.sign_view.value)
+    def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        actor = actor_of(deps, body["user"])
+
+        def act(form: SignForm) -> store.Signed:
+            batch, program = by_ref(deps, metadata(view, BatchRef))
+            program, batch = as_field_error("initials", lambda: decider(
+                deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing="approve"))
+            signer = signer_of(client, actor.user_id, program, form.initials)
+
+            def sign() -> store.Signed:
+                with transaction(deps.engine) as session:
+                    return store.approve(session, session.get(Program, program.id), batch.batch_no, signer=signer,
+                                         actor=actor, now=deps.clock.now(), comment=form.comment or "")
+
+            return as_field_error("initials", sign)
+
+        signed = submit(ack, view, SignForm, act, fallback="initials")
+        if signed is not None:
+            after_sign(deps, client, signed, actor)
+
+    def on_reason(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, rejected: bool) -> None:
+        actor = actor_of(deps, body["user"])
+        doing = "reject" if rejected else "put on hold"
+
+        def act(form: ReasonForm) -> tuple[store.Batch, Program]:
+            batch, program = by_ref(deps, metadata(view, BatchRef))
+            program, batch = as_field_error("reason", lambda: decider(
+                deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing))
+            return as_field_error("reason", lambda: hold_or_reject(
+                deps, actor, program, batch.batch_no, form.reason, rejected=rejected)), program
+
+        done = submit(ack, view, ReasonForm, act, fallback="reason")
+        if done is not None:
+            after_hold_or_reject(deps, client, done[0], done[1], actor, rejected)
+
+    @app.view(Ids.hold_view.value)
+    def on_hold_view(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        on_reason(ack, body, view, client, rejected=False)
+
+    @app.view(Ids.reject_view.value)
+    def on_reject_view(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        on_reason(ack, body, view, client, rejected=True)
+
+    @app.view(Ids.call_view.value)
+    def on_call_view(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        actor = actor_of(deps, body["user"])
+
+        def act(form: CallForm) -> tuple[store.Batch, Program, datetime, int]:
+            batch, program = by_ref(deps, metadata(view, BatchRef))
+            try:
+                starts = parse_when(form.date.isoformat(), form.time)
+            except UsageError as exc:
+                raise Invalid(str(exc), "time") from None
+            if not 5 <= form.minutes <= 480:
+                raise Invalid("A review call lasts 5 to 480 minutes.", "minutes")
+            if starts.replace(tzinfo=program.tz) <= deps.clock.now():
+                raise Invalid(f"{day(form.date)} {form.time} has passed; pick a later time.", "time")
+            return batch, program, starts, form.minutes
+
+        chosen = submit(ack, view, CallForm, act, fallback="time")
+        if chosen is not None:
+            batch, program, starts, minutes = chosen
+            try:
+                note = schedule_call(deps, client, actor, code=program.code, channel_id=None,
+                                     batch_no=batch.batch_no, starts_local=starts, minutes=minutes)
+            except Exception as exc:  # after the ack the form is gone: tell the person in a DM
+                note = explain(exc)
+            tell(client, {"user_id": actor.user_id}, note)
+
+    @app.view(Ids.new_view.value)
+    def on_new(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        actor = actor_of(deps, body["user"])
+
+        def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]]]:
+            ref = metadata(view, ProgramRef)
+            with transaction(deps.engine) as session:
+                program = session.get(Program, ref.program_id)
+                if program is None:
+                    raise Invalid("That program no longer exists.", "batch_no")
+                access = as_field_error("batch_no", lambda: authorize(session, actor, code=program.code))
+                if not access.has(*PREPARERS):
+                    raise Invalid("Only program managers or CMO quality can mark batch records ready.", "batch_no")
+                batch = as_field_error("batch_no", lambda: store.ready(
+                    session, program, batch_no=form.batch_no, product=form.product or "",
+                    release_by=form.release_by, actor=actor, now=deps.clock.now()))
+                return batch.id, user_ids(session, program.id, Role.customer_approver), form.record
+
+        created = submit(ack, view, NewForm, act, fallback="batch_no")
+        if created is None:
+            return
+        batch_id, approvers, files = created
+        if files:
+            try:
+                file_record(deps, client, batch_id, files[0], actor)
+            except Invalid as exc:
+                tell(client, {"user_id": actor.user_id}, f":warning: The batch was recorded, but its file was not "
+                                                         f"filed: {exc}")
+        announce(deps, client, batch_id, approvers, actor)

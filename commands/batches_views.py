@@ -1,0 +1,171 @@
+"""Block Kit for batch record review: the channel post and DMs (re-rendered on every change), the modals,
+the log and the history. Every piece of user text is escaped."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from bot import blocks as bk
+from store import batches as store
+from store.audit import AuditEntry
+from store.batches_rules import ACTIONS, Figures, decision_buttons, describe
+from store.markup import day, escape, local_time, plural
+from store.programs import Program
+
+
+class Ids(StrEnum):
+    approve = ACTIONS["approve"]
+    hold = ACTIONS["hold"]
+    reject = ACTIONS["reject"]
+    call = ACTIONS["call"]
+    new_view = "batch_new"
+    sign_view = "batch_sign"
+    hold_view = "batch_hold_view"
+    reject_view = "batch_reject_view"
+    call_view = "batch_call_view"
+    decision_block = "batch_decision"
+
+
+class BatchRef(BaseModel):
+    """What a button's value and a modal's private_metadata carry: only which batch (re-checked on use)."""
+
+    batch_id: int
+
+
+STATUS_ICONS = {"awaiting": ":hourglass_flowing_sand:", "on_hold": ":double_vertical_bar:",
+                "approved": ":white_check_mark:", "rejected": ":x:"}
+
+
+def _status_line(batch: store.Batch, program: Program, signed: list[store.BatchSignature]) -> str:
+    icon = STATUS_ICONS[batch.status]
+    when = f" on {day(batch.decided_on)}" if batch.decided_on else ""
+    who = f" by {escape(batch.decided_by_name)}" if batch.decided_by_name else ""
+    line = f"{icon} *{batch.state.label.capitalize()}*"
+    if batch.state in (store.BatchStatus.approved, store.BatchStatus.rejected, store.BatchStatus.on_hold):
+        line += f"{who}{when}"
+    if batch.reason and batch.state != store.BatchStatus.approved:
+        line += f" — {escape(batch.reason)}"
+    current = [s for s in signed if s.review_round == batch.review_round]
+    if current and batch.state == store.BatchStatus.awaiting:
+        line += f" · signed so far: {', '.join(escape(s.signer_name) for s in current)}"
+    return line
+
+
+def batch_message(batch: store.Batch, program: Program, signed: list[store.BatchSignature], *,
+                  recipient: str | None, today: date) -> tuple[str, list[dict]]:
+    """The channel post (recipient None) or one approver's DM; decision buttons only while they can act."""
+    text = f"Batch record {batch.batch_no} of {program.code}: {batch.state.label}"
+    facts = [("Program", f"{escape(program.code)} — {escape(program.customer)}"),
+             ("Product", escape(batch.product) or "—"),
+             ("Available since", day(batch.ready_on)),
+             ("Release by", day(batch.release_by) if batch.release_by else "—"),
+             ("Days in review", plural(store.review_days(batch, program, today), "business day"))]
+    if batch.record_name:
+        facts.append(("Batch record", f"{escape(batch.record_name)} (SHA-256 `{batch.record_sha256[:12]}…`)"))
+    blocks = [bk.header(f"Batch record {batch.batch_no} — ready for review"), bk.fields(facts),
+              bk.section(_status_line(batch, program, signed))]
+    has_signed = any(s.user_id == recipient and s.review_round == batch.review_round for s in signed)
+    if recipient is not None and batch.state == store.BatchStatus.awaiting and not has_signed:
+        buttons = [bk.button(b.label, b.action_id, b.value, b.style) for b in decision_buttons(batch.id)]
+        blocks.append(bk.actions(*buttons, block_id=Ids.decision_block))
+    elif recipient is not None and has_signed and batch.state == store.BatchStatus.awaiting:
+        blocks.append(bk.context("You have signed; waiting for the other approvers."))
+    blocks.append(bk.context(f"`/cmo batch status {escape(batch.batch_no)}` shows its whole history."))
+    return text, bk.message(blocks)
+
+
+def sign_view(batch: store.Batch, program: Program, comment: str = "") -> dict:
+    return bk.modal("Approve batch record", Ids.sign_view, [
+        bk.section(f"*Meaning of this signature:*\n>{escape(store.meaning(batch))}"),
+        bk.context(f"Program {escape(program.code)} · available since {day(batch.ready_on)}. Your printed name "
+                   "(from Slack), Slack id, the date and time (UTC and your local time) and this meaning are "
+                   "recorded with the batch record and in the audit trail."),
+        bk.text_input("initials", "Your initials, to sign", max_length=8,
+                      hint="Second identification component: re-type your initials (e.g. AA for Alice Approver)."),
+        bk.text_input("comment", "Comment", initial=comment, optional=True, multiline=True, max_length=2000),
+    ], submit="Sign and approve", private_metadata=BatchRef(batch_id=batch.id).model_dump_json())
+
+
+def reason_view(batch: store.Batch, *, reject: bool) -> dict:
+    verb = "Reject" if reject else "Put on hold"
+    return bk.modal(f"{verb} {batch.batch_no}", Ids.reject_view if reject else Ids.hold_view, [
+        bk.section(f"{verb} batch record {describe(batch)}. The program managers are told at once."),
+        bk.text_input("reason", "Reason", multiline=True, max_length=2000,
+                      hint="What must be resolved (questions, deviations, missing pages …)."),
+    ], submit=verb, private_metadata=BatchRef(batch_id=batch.id).model_dump_json())
+
+
+def call_view(batch: store.Batch, program: Program, today: date) -> dict:
+    return bk.modal("Review call", Ids.call_view, [
+        bk.section(f"Schedule a review call on batch record {describe(batch)}. Times are in "
+                   f"*{escape(program.timezone)}* (the program's time zone)."),
+        bk.date_input("date", "Date", initial=today),
+        bk.time_input("time", "Start time", initial="14:00"),
+        bk.text_input("minutes", "Minutes", initial="30", max_length=3),
+    ], submit="Schedule", private_metadata=BatchRef(batch_id=batch.id).model_dump_json())
+
+
+def new_view(program: Program) -> dict:
+    return bk.modal("Batch record ready", Ids.new_view, [
+        bk.text_input("batch_no", "Batch number", placeholder="B-1042", max_length=40),
+        bk.text_input("product", "Product", initial=program.products.split(",")[0].strip() or None, optional=True,
+                      max_length=200),
+        bk.date_input("release_by", "Release by", optional=True),
+        bk.file_input("record", "Executed batch record", max_files=1),
+    ], submit="Send for review", private_metadata=f'{{"program_id": {program.id}}}')
+
+
+def log_text(program: Program, rows: list[store.Batch], today: date) -> str:
+    if not rows:
+        return f"No batch records in {escape(program.code)} yet. `/cmo batch ready B-1042` records one."
+    table = bk.table([
+        (b.batch_no, b.state.label, day(b.ready_on), str(store.review_days(b, program, today)),
+         day(b.release_by) if b.release_by else "—", b.decided_by_name or "—")
+        for b in rows[:60]
+    ], ("Batch", "Status", "Available since", "Days in review", "Release by", "Decided by"))
+    more = f"\n…and {len(rows) - 60} older batches." if len(rows) > 60 else ""
+    return f"*Batch records of {escape(program.code)}* ({len(rows)})\n{table}{more}"
+
+
+def _history_line(entry: AuditEntry, program: Program) -> str:
+    after = entry.after if isinstance(entry.after, dict) else {}
+    what = {
+        "ready": "made available for review", "signed": "signed", "approved": "approved",
+        "held": f"put on hold: {escape(after.get('reason') or '')}",
+        "rejected": f"rejected: {escape(after.get('reason') or '')}",
+        "back_to_review": f"sent back to review (round {after.get('review_round')})",
+        "review_call_scheduled": f"review call scheduled for {escape(after.get('local', ''))[:16].replace('T', ' ')}",
+        "decision_refused": f"tried to {escape(after.get('attempted', 'decide'))} — refused, not an approver",
+        "gate_warning": f"gate warning ({escape(after.get('stage', ''))}): "
+                        f"{escape('; '.join(after.get('gaps') or []))}",
+        "record_filed": f"batch record filed ({escape(after.get('record_name') or '')})",
+    }.get(entry.action, escape(entry.action))
+    if entry.action == "signed":
+        what = (f"signed — {escape(after.get('meaning', ''))} ({escape(after.get('local_time', ''))} "
+                f"{escape(after.get('local_tz', ''))}; initials re-entered)")
+    return f"• {local_time(entry.at.astimezone(program.tz))} — {escape(entry.actor_name)}: {what}"
+
+
+def history_text(batch: store.Batch, program: Program, entries: list[AuditEntry], today: date) -> str:
+    head = (f"*Batch {escape(batch.batch_no)}* of {escape(program.code)} — {describe(batch)}\n"
+            f"Status: {batch.state.label}; {plural(store.review_days(batch, program, today), 'business day')} "
+            "in review")
+    lines = [_history_line(e, program) for e in entries[-40:]]
+    return "\n".join([head, *lines])
+
+
+def figures_text(rows: list[Figures], days: int) -> str:
+    if not rows or all(f.reviewed == 0 for f in rows):
+        return f"No batch record was approved or rejected in the last {days} days."
+
+    def num(value: float | None) -> str:
+        return "—" if value is None else f"{value:g}"
+
+    table = bk.table([(f.label, str(f.reviewed), num(f.median_days), num(f.p90_days), str(f.breaches),
+                       str(f.days_lost)) for f in rows],
+                     ("Program", "Reviewed", "Median days", "P90 days", "SLA breaches", "Days lost"))
+    return (f"*Batch record reviews decided in the last {days} days* (business days from available to "
+            f"decision; P90 = nearest rank; days lost = business days beyond each program's SLA)\n{table}")

@@ -1,0 +1,465 @@
+"""Batch record review: a batch record made available, the customer's approvers deciding on it, signatures.
+
+States: awaiting review → approved | on hold → (back to) awaiting review | rejected. Every decision is a
+conditional UPDATE (`… WHERE status IN (expected)`) on a row read FOR UPDATE, and the caller learns from the
+row count whether it won: two approvers clicking at the same moment make one decision. A batch that goes
+back to review starts a new review *round*: its reminders, SLA and (for "all" programs) signatures are per round.
+
+An approval records the attributes 21 CFR 11.50/11.70 name (printed name, Slack id, date and time in UTC and
+local, the meaning of the signature) with the batch and in the hash-chained audit trail, and a second
+identification component re-entered at signing (the signer's initials, see `Signer`). The bot records these
+attributes; it does not by itself claim Part 11 compliance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, Date, String, UniqueConstraint, update
+from sqlmodel import Field, Session, SQLModel, select
+
+from store import agreements, audit, outbox
+from store.audit import Actor, AuditEntry
+from store.calendar import business_days_between
+from store.db import UTCDateTime
+from store.errors import Conflict, Invalid, NotFound
+from store.filing import Filed
+from store.markup import day, escape
+from store.programs import Program, Role, user_ids
+
+BATCH_NO = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
+ENTITY = "batch"
+
+
+class BatchStatus(StrEnum):
+    awaiting = "awaiting"
+    on_hold = "on_hold"
+    approved = "approved"
+    rejected = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {"awaiting": "awaiting review", "on_hold": "on hold"}.get(self.value, self.value)
+
+
+OPEN = (BatchStatus.awaiting, BatchStatus.on_hold)
+
+
+class ApprovalMode(StrEnum):
+    any = "any"  # one approver's signature approves the batch
+    all = "all"  # every customer approver of the program must sign
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """Per program, in `Program.settings["batches"]`; defaults stated in the README."""
+
+    reminder_business_days: int = 3
+    sla_business_days: int = 5
+    release_warning_business_days: int = 2
+    approvals: ApprovalMode = ApprovalMode.any
+
+
+DEFAULTS = ReviewSettings()
+
+
+class Batch(SQLModel, table=True):
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("program_id", "batch_no", name="uq_batch_program_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: int = Field(foreign_key="program.id", index=True)
+    batch_no: str = Field(max_length=40)
+    product: str = Field(default="", max_length=200)
+    release_by: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    status: BatchStatus = Field(default=BatchStatus.awaiting, sa_type=String(32), index=True)
+    ready_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ready_on: date = Field(sa_column=Column(Date, nullable=False))  # program-local day it became available
+    ready_by: str = Field(max_length=32)
+    review_round: int = 1
+    round_started_on: date = Field(sa_column=Column(Date, nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    decided_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    decided_by: str | None = Field(default=None, max_length=32)
+    decided_by_name: str | None = Field(default=None, max_length=255)
+    reason: str | None = Field(default=None, max_length=2000)
+    record_name: str | None = Field(default=None, max_length=255)
+    record_path: str | None = Field(default=None, max_length=500)
+    record_sha256: str | None = Field(default=None, max_length=64)
+
+    @property
+    def state(self) -> BatchStatus:
+        """The status as the enum (rows read back from the database hold the plain string)."""
+        return BatchStatus(self.status)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"batch_no": self.batch_no, "product": self.product, "release_by": self.release_by,
+                "status": str(self.status), "review_round": self.review_round, "reason": self.reason,
+                "decided_by": self.decided_by, "record_sha256": self.record_sha256}
+
+
+class BatchSignature(SQLModel, table=True):
+    """One electronic signature (approval) of an executed batch record, linked to its batch and round."""
+
+    __tablename__ = "batch_signature"
+    __table_args__ = (UniqueConstraint("batch_id", "review_round", "user_id", name="uq_batch_signature"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    review_round: int
+    user_id: str = Field(max_length=32)
+    signer_name: str = Field(max_length=255)
+    meaning: str = Field(max_length=500)
+    signed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    local_time: str = Field(max_length=40)  # ISO-8601 with the signer's offset
+    local_tz: str = Field(max_length=64)
+    second_component: str = Field(max_length=64)  # what was re-entered at signing (never the value itself)
+    comment: str = Field(default="", max_length=2000)
+
+
+class BatchMessage(SQLModel, table=True):
+    """A message the bot posted about a batch (the channel post, each approver's DM), updated in place."""
+
+    __tablename__ = "batch_message"
+    __table_args__ = (UniqueConstraint("channel", "ts", name="uq_batch_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    user_id: str | None = Field(default=None, max_length=32)  # None for the channel post
+    channel: str = Field(max_length=32)
+    ts: str = Field(max_length=32)
+
+
+class ReviewCall(SQLModel, table=True):
+    __tablename__ = "batch_review_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    minutes: int = 30
+    requested_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signs, as Slack knows them (users.info), and what they re-entered in the signing dialog."""
+
+    user_id: str
+    name: str  # printed name: users.info real_name
+    tz: str  # the signer's time zone from users.info (the program's when Slack has none)
+    initials: str  # the second identification component, re-entered at signing
+
+    @staticmethod
+    def expected_initials(name: str) -> str:
+        return "".join(part[0] for part in re.split(r"[\s\-]+", name.strip()) if part).upper()
+
+
+@dataclass(frozen=True)
+class Signed:
+    batch: Batch
+    signature: BatchSignature
+    complete: bool  # the batch is now approved
+    missing: tuple[str, ...] = ()  # approvers still to sign ("all" programs)
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def settings_of(program: Program) -> ReviewSettings:
+    """The program's review settings; a malformed stored value falls back to its default."""
+    stored = (program.settings or {}).get("batches") or {}
+    values: dict[str, Any] = {}
+    for name in ("reminder_business_days", "sla_business_days", "release_warning_business_days"):
+        value = stored.get(name)
+        if isinstance(value, int) and 0 < value <= 60:
+            values[name] = value
+    if stored.get("approvals") in set(ApprovalMode):
+        values["approvals"] = ApprovalMode(stored["approvals"])
+    return replace(DEFAULTS, **values)
+
+
+def configure(session: Session, program: Program, *, actor: Actor, now: datetime, **changes: Any) -> ReviewSettings:
+    before = settings_of(program)
+    for name, value in changes.items():
+        if name == "approvals":
+            if value not in set(ApprovalMode):
+                raise Invalid("Approvals must be `any` (one approver) or `all` (every approver).", "approvals")
+        elif not isinstance(value, int) or not 0 < value <= 60:
+            raise Invalid(f"{name.replace('_', ' ')} must be a whole number of business days from 1 to 60.", name)
+    after = replace(before, **changes)
+    program.settings = {**(program.settings or {}), "batches": {**asdict(after), "approvals": str(after.approvals)}}
+    session.add(program)
+    audit.record(session, actor=actor, action="batch_settings_changed", entity="program", entity_id=program.code,
+                 program_id=program.id, before=asdict(before), after=asdict(after), now=now)
+    return after
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def validate_batch_no(text: str) -> str:
+    batch_no = (text or "").strip().upper()
+    if not BATCH_NO.match(batch_no):
+        raise Invalid(f"{text[:40]!r} is not a batch number: letters, digits, `.`, `/`, `-`, up to 40 (B-1042).",
+                      "batch_no")
+    return batch_no
+
+
+def get(session: Session, program: Program, batch_no: str, *, lock: bool = False) -> Batch:
+    query = select(Batch).where(Batch.program_id == program.id, Batch.batch_no == validate_batch_no(batch_no))
+    if lock:  # FOR UPDATE on PostgreSQL (SQLite transactions are serialised by BEGIN IMMEDIATE)
+        query = query.with_for_update().execution_options(populate_existing=True)
+    batch = session.exec(query).first()
+    if batch is None:
+        raise NotFound(f"There is no batch {escape(batch_no.upper())} in {program.code}.")
+    return batch
+
+
+def by_id(session: Session, batch_id: int) -> tuple[Batch, Program]:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise NotFound("That batch no longer exists.")
+    return batch, session.get(Program, batch.program_id)
+
+
+def of_program(session: Session, program: Program) -> list[Batch]:
+    query = select(Batch).where(Batch.program_id == program.id)
+    return list(session.exec(query.order_by(Batch.ready_at.desc(), Batch.id.desc())))  # type: ignore[union-attr]
+
+
+def signatures(session: Session, batch: Batch, *, current_round: bool = False) -> list[BatchSignature]:
+    query = select(BatchSignature).where(BatchSignature.batch_id == batch.id)
+    if current_round:
+        query = query.where(BatchSignature.review_round == batch.review_round)
+    return list(session.exec(query.order_by(BatchSignature.signed_at, BatchSignature.id)))
+
+
+def history(session: Session, program: Program, batch: Batch) -> list[AuditEntry]:
+    query = select(AuditEntry).where(AuditEntry.program_id == program.id, AuditEntry.entity == ENTITY,
+                                     AuditEntry.entity_id == batch.batch_no)
+    return list(session.exec(query.order_by(AuditEntry.seq)))
+
+
+def messages(session: Session, batch: Batch) -> list[BatchMessage]:
+    """Every message about the batch to update in place: the bot's own posts and the reminders sent with
+    decision buttons (from the outbox, as unsaved BatchMessage values)."""
+    own = list(session.exec(select(BatchMessage).where(BatchMessage.batch_id == batch.id).order_by(BatchMessage.id)))
+    reminders = session.exec(select(outbox.Outbox).where(
+        outbox.Outbox.subject == f"batch:{batch.id}", outbox.Outbox.status == outbox.Status.sent,
+        outbox.Outbox.ts.is_not(None)).order_by(outbox.Outbox.id))  # type: ignore[union-attr]
+    return own + [BatchMessage(batch_id=batch.id, user_id=row.target, channel=row.channel, ts=row.ts)
+                  for row in reminders if row.buttons]
+
+
+def review_days(batch: Batch, program: Program, today: date) -> int:
+    """Business days the record has been (or was) in review: from the day it became available to the decision."""
+    end = batch.decided_on if batch.status in (BatchStatus.approved, BatchStatus.rejected) else today
+    return max(0, business_days_between(batch.ready_on, end or today, program.holiday_calendar))
+
+
+def meaning(batch: Batch) -> str:
+    product = f" of {batch.product}" if batch.product else ""
+    return f"I approve the executed batch record {batch.batch_no}{product} for release."
+
+
+# ---------------------------------------------------------------------------------------------- changes
+
+
+def _audit(session: Session, program: Program, batch: Batch, action: str, *, actor: Actor, now: datetime,
+           before: object = None, after: object = None) -> None:
+    audit.record(session, actor=actor, action=action, entity=ENTITY, entity_id=batch.batch_no,
+                 program_id=program.id, before=before, after=after, now=now)
+
+
+def ready(session: Session, program: Program, *, batch_no: str, product: str = "", release_by: date | None = None,
+          actor: Actor, now: datetime) -> Batch:
+    """Record that a batch record is available for the customer's review."""
+    batch_no = validate_batch_no(batch_no)
+    existing = session.exec(select(Batch).where(Batch.program_id == program.id, Batch.batch_no == batch_no)).first()
+    if existing is not None:
+        raise Conflict(f"Batch {batch_no} is already recorded ({existing.state.label}); "
+                       f"see `/cmo batch status {batch_no}`.")
+    today = now.astimezone(program.tz).date()
+    if release_by is not None and release_by < today:
+        raise Invalid(f"The release-by date {day(release_by)} has passed.", "release_by")
+    batch = Batch(program_id=program.id, batch_no=batch_no, product=(product or "").strip()[:200],
+                  release_by=release_by, ready_at=now, ready_on=today, ready_by=actor.user_id,
+                  round_started_on=today)
+    session.add(batch)
+    session.flush()
+    _audit(session, program, batch, "ready", actor=actor, now=now, after=batch.snapshot())
+    return batch
+
+
+def attach_record(session: Session, program: Program, batch: Batch, *, filed: Filed, name: str, actor: Actor,
+                  now: datetime) -> None:
+    """The executed batch record file, filed in the program folder, linked to the batch by its SHA-256."""
+    before = {"record_name": batch.record_name, "record_sha256": batch.record_sha256}
+    batch.record_name, batch.record_path, batch.record_sha256 = name[:255], str(filed.path), filed.sha256
+    session.add(batch)
+    _audit(session, program, batch, "record_filed", actor=actor, now=now, before=before,
+           after={"record_name": batch.record_name, "record_path": batch.record_path,
+                  "record_sha256": filed.sha256, "size": filed.size})
+
+
+def may_decide(session: Session, program: Program, batch_no: str, *, actor: Actor, now: datetime,
+               doing: str) -> bool:
+    """Only the program's customer approvers decide (admins and managers neither). A refusal is audited:
+    the caller commits this transaction and then tells the person."""
+    if actor.user_id in user_ids(session, program.id, Role.customer_approver):
+        return True
+    audit.record(session, actor=actor, action="decision_refused", entity=ENTITY, entity_id=batch_no[:40],
+                 program_id=program.id, after={"attempted": doing, "reason": "not a customer approver"}, now=now)
+    return False
+
+
+def refusal(batch: Batch, verb: str) -> Conflict:
+    """Why a batch in its current state cannot be `verb` (approved, put on hold …), said politely."""
+    if batch.status == BatchStatus.approved:
+        who = f" by {batch.decided_by_name}" if batch.decided_by_name else ""
+        when = f" on {day(batch.decided_on)}" if batch.decided_on else ""
+        return Conflict(f"Batch {batch.batch_no} is already approved{who}{when}; nothing more is needed. Thank you!")
+    if batch.status == BatchStatus.rejected:
+        return Conflict(f"Batch {batch.batch_no} was rejected; it cannot be {verb}.")
+    if batch.status == BatchStatus.on_hold:
+        return Conflict(f"Batch {batch.batch_no} is on hold; it must go back to review "
+                        f"(`/cmo batch resume {batch.batch_no}`) before it can be {verb}.")
+    return Conflict(f"Batch {batch.batch_no} is awaiting review; it cannot be {verb}.")
+
+
+def _transition(session: Session, batch: Batch, expected: tuple[BatchStatus, ...], verb: str,
+                **values: Any) -> None:
+    """The conditional UPDATE: only a batch still in an expected state changes; the loser of a race is told."""
+    statement = (update(Batch).where(Batch.id == batch.id, Batch.status.in_(expected))  # type: ignore[attr-defined]
+                 .values(**values))
+    if session.execute(statement).rowcount != 1:
+        session.refresh(batch)
+        raise refusal(batch, verb)
+    session.refresh(batch)
+
+
+def _decided(actor: Actor, now: datetime, program: Program, name: str | None = None) -> dict[str, Any]:
+    return {"decided_at": now, "decided_on": now.astimezone(program.tz).date(), "decided_by": actor.user_id,
+            "decided_by_name": (name or actor.name)[:255]}
+
+
+def approve(session: Session, program: Program, batch_no: str, *, signer: Signer, actor: Actor, now: datetime,
+            comment: str = "") -> Signed:
+    """Sign the batch record; in an `any` program (or when every approver has signed) the batch is approved."""
+    batch = get(session, program, batch_no, lock=True)
+    if batch.status != BatchStatus.awaiting:
+        raise refusal(batch, "approved")
+    expected = Signer.expected_initials(signer.name)
+    if signer.initials.strip().upper().replace(".", "").replace(" ", "") != expected:
+        raise Invalid("Those initials do not match your name in Slack; type them again to sign.", "initials")
+    signed = {s.user_id for s in signatures(session, batch, current_round=True)}
+    if signer.user_id in signed:
+        raise Conflict(f"You have already signed batch {batch.batch_no}; the other approvers are still to sign.")
+    local = now.astimezone(ZoneInfo(signer.tz))
+    signature = BatchSignature(batch_id=batch.id, review_round=batch.review_round, user_id=signer.user_id,
+                               signer_name=signer.name[:255], meaning=meaning(batch), signed_at=now,
+                               local_time=local.isoformat(timespec="seconds"), local_tz=signer.tz,
+                               second_component="initials", comment=(comment or "").strip()[:2000])
+    session.add(signature)
+    session.flush()
+    _audit(session, program, batch, "signed", actor=actor, now=now, after=signature.model_dump(exclude={"id"}))
+    approvers = set(user_ids(session, program.id, Role.customer_approver))
+    missing = tuple(sorted(approvers - signed - {signer.user_id}))
+    complete = settings_of(program).approvals == ApprovalMode.any or not missing
+    if complete:
+        before = batch.snapshot()
+        _transition(session, batch, (BatchStatus.awaiting,), "approved", status=BatchStatus.approved,
+                    reason=None, **_decided(actor, now, program, signer.name))
+        outbox.cancel(session, subject=f"batch:{batch.id}")
+        _audit(session, program, batch, "approved", actor=actor, now=now, before=before, after=batch.snapshot())
+    return Signed(batch, signature, complete, () if complete else missing)
+
+
+def _reasoned(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise Invalid("Give a reason, so the program managers know what to resolve.", "reason")
+    return reason[:2000]
+
+
+def hold(session: Session, program: Program, batch_no: str, *, reason: str, actor: Actor, now: datetime) -> Batch:
+    reason = _reasoned(reason)
+    batch = get(session, program, batch_no, lock=True)
+    before = batch.snapshot()
+    _transition(session, batch, (BatchStatus.awaiting,), "put on hold", status=BatchStatus.on_hold, reason=reason,
+                **_decided(actor, now, program))
+    outbox.cancel(session, subject=f"batch:{batch.id}")
+    _audit(session, program, batch, "held", actor=actor, now=now, before=before, after=batch.snapshot())
+    return batch
+
+
+def reject(session: Session, program: Program, batch_no: str, *, reason: str, actor: Actor, now: datetime) -> Batch:
+    reason = _reasoned(reason)
+    batch = get(session, program, batch_no, lock=True)
+    before = batch.snapshot()
+    _transition(session, batch, OPEN, "rejected", status=BatchStatus.rejected, reason=reason,
+                **_decided(actor, now, program))
+    outbox.cancel(session, subject=f"batch:{batch.id}")
+    _audit(session, program, batch, "rejected", actor=actor, now=now, before=before, after=batch.snapshot())
+    return batch
+
+
+def resume(session: Session, program: Program, batch_no: str, *, actor: Actor, now: datetime,
+           note: str = "") -> Batch:
+    """A held batch goes back to review: a new round (reminders and SLA count again from today)."""
+    batch = get(session, program, batch_no, lock=True)
+    before = batch.snapshot()
+    if batch.status != BatchStatus.on_hold:
+        raise Conflict(f"Batch {batch.batch_no} is {batch.state.label}, not on hold; nothing to send back.")
+    _transition(session, batch, (BatchStatus.on_hold,), "sent back to review", status=BatchStatus.awaiting,
+                review_round=batch.review_round + 1, round_started_on=now.astimezone(program.tz).date(),
+                decided_at=None, decided_on=None, decided_by=None, decided_by_name=None)
+    _audit(session, program, batch, "back_to_review", actor=actor, now=now, before=before,
+           after={**batch.snapshot(), "note": (note or "").strip()[:2000]})
+    return batch
+
+
+def remember_message(session: Session, batch: Batch, *, channel: str, ts: str, user_id: str | None) -> None:
+    session.add(BatchMessage(batch_id=batch.id, channel=channel, ts=ts, user_id=user_id))
+
+
+def schedule_call(session: Session, program: Program, batch_no: str, *, starts_local: datetime, minutes: int,
+                  actor: Actor, now: datetime) -> tuple[Batch, ReviewCall]:
+    """A review call at a wall-clock time in the program's time zone (`starts_local` is naive)."""
+    batch = get(session, program, batch_no)
+    if batch.status not in OPEN:
+        raise refusal(batch, "discussed in a review call")
+    if not 5 <= minutes <= 480:
+        raise Invalid("A review call lasts 5 to 480 minutes.", "minutes")
+    starts_at = starts_local.replace(tzinfo=program.tz)
+    if starts_at <= now:
+        raise Invalid(f"{starts_local:%Y-%m-%d %H:%M} ({program.timezone}) has passed; pick a later time.", "when")
+    call = ReviewCall(batch_id=batch.id, starts_at=starts_at, minutes=minutes, requested_by=actor.user_id,
+                      created_at=now)
+    session.add(call)
+    session.flush()
+    _audit(session, program, batch, "review_call_scheduled", actor=actor, now=now,
+           after={"call_id": call.id, "starts_at": call.starts_at, "local": starts_at.isoformat(), "minutes": minutes})
+    return batch, call
+
+
+def call_participants(session: Session, program: Program, requested_by: str) -> list[str]:
+    people = set(user_ids(session, program.id, Role.customer_approver, Role.program_manager, Role.cmo_quality))
+    return sorted(people | {requested_by})
+
+
+def gate(session: Session, program: Program, batch: Batch, *, stage: str, actor: Actor, now: datetime) -> list[str]:
+    """The quality-agreement gate at `stage` (ready, approval): what is missing for the program to be covered by
+    a current executed quality agreement today (empty when covered); a gap is recorded in the audit trail."""
+    gaps = list(agreements.coverage_gaps(session, program_id=program.id, on=now.astimezone(program.tz).date()))
+    if gaps:
+        _audit(session, program, batch, "gate_warning", actor=actor, now=now,
+               after={"stage": stage, "gaps": gaps,
+                      "warned": user_ids(session, program.id, Role.program_manager, Role.cmo_quality)})
+    return gaps

@@ -1,0 +1,255 @@
+"""Driving batch record reviews: the due rule (reminders, escalations, review-call mornings), the digest
+section, and the order-to-cash figures. Pure functions of the database and an instant; a fixed number of
+queries however many batches there are.
+
+Per open batch and review round, each said once (deterministic keys):
+- `batch:<id>:r<round>:reminder` to the approvers who have not signed, N business days after the round began;
+- `batch:<id>:r<round>:sla` to the program managers when the round passes its SLA (business days);
+- `batch:<id>:release-by` to the program managers 2 business days before the release-by date, unless approved;
+- `batch:<id>:call:<call>` to the call's participants on the morning of a review call (until it starts).
+A decision cancels what is pending (subject `batch:<id>`); the sweep cancels what a rule stops yielding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from statistics import median
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session, select
+
+from store.batches import (
+    OPEN,
+    Batch,
+    BatchSignature,
+    BatchStatus,
+    ReviewCall,
+    review_days,
+    settings_of,
+)
+from store.calendar import add_business_days, business_days_between
+from store.markup import day, escape, local_time, plural
+from store.outbox import WORKDAY_START, Button, Due
+from store.programs import Program, ProgramMember, Role
+
+if TYPE_CHECKING:
+    from store.home import Health, Owed
+
+# Buttons the reminder DMs carry; commands/batches.py registers a handler for each action id.
+ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
+
+
+def decision_buttons(batch_id: int) -> tuple[Button, ...]:
+    value = f'{{"batch_id": {batch_id}}}'
+    return (
+        Button("Approve", ACTIONS["approve"], value, "primary"),
+        Button("Put on hold", ACTIONS["hold"], value),
+        Button("Reject", ACTIONS["reject"], value, "danger"),
+        Button("Request review call", ACTIONS["call"], value),
+    )
+
+
+def describe(batch: Batch) -> str:
+    product = f" ({escape(batch.product)})" if batch.product else ""
+    release = f", release by {day(batch.release_by)}" if batch.release_by else ""
+    return f"*{escape(batch.batch_no)}*{product}{release}"
+
+
+def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
+    people: dict[tuple[int, Role], list[str]] = defaultdict(list)
+    query = select(ProgramMember).where(ProgramMember.program_id.in_(program_ids))  # type: ignore[attr-defined]
+    for member in session.exec(query.order_by(ProgramMember.user_id)):
+        if member.user_id not in people[(member.program_id, Role(member.role))]:
+            people[(member.program_id, Role(member.role))].append(member.user_id)
+    return people
+
+
+def due(session: Session, now: datetime) -> Iterable[Due]:
+    rows = session.exec(
+        select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
+        .where(Program.active == True, Batch.status.in_(OPEN))  # type: ignore[attr-defined]  # noqa: E712
+    ).all()
+    calls = session.exec(
+        select(ReviewCall, Batch, Program).join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
+        .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
+        .where(Program.active == True, ReviewCall.starts_at > now, Batch.status.in_(OPEN))  # type: ignore  # noqa: E712
+    ).all()
+    programs = {p.id for _, p in rows} | {p.id for _, _, p in calls}
+    if not programs:
+        return
+    people = _people(session, programs)
+    signed: dict[tuple[int, int], set[str]] = defaultdict(set)
+    query = select(BatchSignature).where(BatchSignature.batch_id.in_({b.id for b, _ in rows}))  # type: ignore
+    for signature in session.exec(query):
+        signed[(signature.batch_id, signature.review_round)].add(signature.user_id)
+    for batch, program in rows:
+        yield from _batch_dues(batch, program, now, people, signed[(batch.id, batch.review_round)])
+    for call, batch, program in calls:
+        yield from _call_due(call, batch, program, now, people)
+
+
+def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: set[str]) -> Iterable[Due]:
+    settings = settings_of(program)
+    today = now.astimezone(program.tz).date()
+    calendar = program.holiday_calendar
+    managers = tuple(people[(program.id, Role.program_manager)])
+    subject = f"batch:{batch.id}"
+    if batch.status == BatchStatus.awaiting:
+        started = batch.round_started_on
+        remind_on = add_business_days(started, settings.reminder_business_days, calendar)
+        waiting = tuple(u for u in people[(program.id, Role.customer_approver)] if u not in signed)
+        if remind_on <= today and waiting:
+            yield Due(key=f"{subject}:r{batch.review_round}:reminder", program_id=program.id, subject=subject,
+                      due_on=remind_on, to_channel=False, to_users=waiting, buttons=decision_buttons(batch.id),
+                      text=f":hourglass_flowing_sand: Reminder: batch record {describe(batch)} of {program.code} "
+                           f"has been awaiting your review since {day(started)} "
+                           f"({plural(settings.reminder_business_days, 'business day')}). Please approve, put it on "
+                           "hold or reject it, or request a review call.")
+        sla_on = add_business_days(started, settings.sla_business_days, calendar)
+        if sla_on <= today and managers:
+            yield Due(key=f"{subject}:r{batch.review_round}:sla", program_id=program.id, subject=subject,
+                      due_on=sla_on, to_channel=False, to_users=managers,
+                      text=f":rotating_light: Escalation: the review of batch record {describe(batch)} of "
+                           f"{program.code} has passed its SLA of "
+                           f"{plural(settings.sla_business_days, 'business day')} (in review since {day(started)}). "
+                           "The customer's approvers have not decided yet.")
+    if batch.release_by is not None and managers:
+        warn_on = add_business_days(batch.release_by, -settings.release_warning_business_days, calendar)
+        if warn_on <= today:
+            state = "is on hold" if batch.status == BatchStatus.on_hold else "is not approved yet"
+            yield Due(key=f"{subject}:release-by", program_id=program.id, subject=subject, due_on=warn_on,
+                      to_channel=False, to_users=managers,
+                      text=f":warning: Batch {describe(batch)} of {program.code} must be released by "
+                           f"{day(batch.release_by)} and {state} "
+                           f"({plural(business_days_between(today, batch.release_by, calendar), 'business day')} "
+                           "left).")
+
+
+def _call_due(call: ReviewCall, batch: Batch, program: Program, now: datetime, people) -> Iterable[Due]:
+    starts = call.starts_at.astimezone(program.tz)
+    if starts.date() > now.astimezone(program.tz).date():
+        return
+    roles = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
+    participants = sorted({u for r in roles for u in people[(program.id, r)]} | {call.requested_by})
+    yield Due(key=f"batch:{batch.id}:call:{call.id}", program_id=program.id, subject=f"batch:{batch.id}:call",
+              due_on=starts.date(), to_channel=False, to_users=tuple(participants),
+              urgent=starts.time() < WORKDAY_START,
+              text=f":telephone_receiver: Today: review call on batch record {describe(batch)} of {program.code} "
+                   f"at {local_time(starts)} ({call.minutes} min).")
+
+
+def digest_section(session: Session, program: Program, today: date) -> list[str]:
+    query = select(Batch).where(Batch.program_id == program.id, Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    open_batches = list(session.exec(query.order_by(Batch.ready_on)))
+    if not open_batches:
+        return []
+    sla = settings_of(program).sla_business_days
+    lines = [f"*Batch record reviews*: {plural(len(open_batches), 'batch')} open"]
+    for batch in open_batches[:10]:
+        days = review_days(batch, program, today)
+        late = " — *past SLA*" if batch.status == BatchStatus.awaiting and days > sla else ""
+        lines.append(f"• {describe(batch)}: {batch.state.label}, {plural(days, 'business day')} in review{late}")
+    if len(open_batches) > 10:
+        lines.append(f"• …and {len(open_batches) - 10} more (`/cmo batch log`)")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- App Home
+
+
+def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
+    """Batch records awaiting this person's signature, most urgent (closest to or past the SLA) first."""
+    from store.home import Owed  # store.home lists this provider
+
+    by_id = {p.id: p for p in programs}
+    mine = select(ProgramMember.program_id).where(
+        ProgramMember.user_id == user_id, ProgramMember.role == Role.customer_approver,
+        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
+    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+                                               Batch.status == BatchStatus.awaiting)).all()
+    signed = set(session.exec(select(BatchSignature.batch_id, BatchSignature.review_round).where(
+        BatchSignature.user_id == user_id,
+        BatchSignature.batch_id.in_([b.id for b in waiting]))).all())  # type: ignore[attr-defined]
+    items = []
+    for batch in waiting:
+        if (batch.id, batch.review_round) in signed:
+            continue
+        program = by_id[batch.program_id]
+        today = now.astimezone(program.tz).date()
+        sla_on = add_business_days(batch.round_started_on, settings_of(program).sla_business_days,
+                                   program.holiday_calendar)
+        left = business_days_between(today, sla_on, program.holiday_calendar)
+        when = f"review due {day(sla_on)}" if left >= 0 else f"*{plural(-left, 'business day')} past the SLA*"
+        items.append(Owed(program.code, left, f"Batch record {describe(batch)} awaits your review ({when})",
+                          decision_buttons(batch.id)))
+    return items
+
+
+def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
+    by_id = {p.id: p for p in programs}
+    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    open_by_program: dict[int, list[Batch]] = defaultdict(list)
+    for batch in session.exec(query):
+        open_by_program[batch.program_id].append(batch)
+    for program_id, open_batches in open_by_program.items():
+        program = by_id[program_id]
+        today = now.astimezone(program.tz).date()
+        sla = settings_of(program).sla_business_days
+        late = sum(1 for b in open_batches if b.state == BatchStatus.awaiting and review_days(b, program, today) > sla)
+        held = sum(1 for b in open_batches if b.state == BatchStatus.on_hold)
+        notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held)
+        release = min((b.release_by for b in open_batches if b.release_by), default=None)
+        result.add(program_id, f"{plural(len(open_batches), 'batch record')} in review"
+                               + (f" ({', '.join(notes)})" if notes else ""), release)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+@dataclass(frozen=True)
+class Figures:
+    label: str
+    reviewed: int
+    median_days: float | None
+    p90_days: float | None
+    breaches: int
+    days_lost: int
+
+
+def percentile(values: Sequence[int], share: float) -> float | None:
+    """Nearest-rank percentile (the smallest value with at least `share` of the values at or below it)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
+
+
+def _figures(label: str, days_and_sla: list[tuple[int, int]]) -> Figures:
+    days = [d for d, _ in days_and_sla]
+    return Figures(label, len(days), float(median(days)) if days else None, percentile(days, 0.9),
+                   sum(1 for d, sla in days_and_sla if d > sla), sum(max(0, d - sla) for d, sla in days_and_sla))
+
+
+def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days: int = 90,
+            total: bool = False) -> list[Figures]:
+    """Per program (and with `total`, all of them first): batches decided in the last `days` days, one query."""
+    since = now - timedelta(days=days)
+    rows = session.exec(
+        select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
+        .where(Batch.program_id.in_(program_ids),  # type: ignore[attr-defined]
+               Batch.status.in_((BatchStatus.approved, BatchStatus.rejected)),  # type: ignore[attr-defined]
+               Batch.decided_at >= since)  # type: ignore[operator]
+        .order_by(Program.code)
+    ).all()
+    per_program: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for batch, program in rows:
+        per_program[program.code].append((review_days(batch, program, batch.decided_on or now.date()),
+                                          settings_of(program).sla_business_days))
+    result = [_figures(code, values) for code, values in per_program.items()]
+    if total:
+        result.insert(0, _figures("All programs", [v for values in per_program.values() for v in values]))
+    return result
