@@ -547,7 +547,7 @@ def _one(session: Session, kind: Kind, plan: _Plan, seen: dict[tuple, int], repo
     try:
         key = (program.id, *kind.key(row))
     except DomainError as exc:
-        report.refused.append((plan.number, str(exc)))
+        report.refused.append((plan.number, str(exc).rstrip(".")))
         return
     if key in seen:
         report.refused.append((plan.number, f"duplicate of row {seen[key]} ({kind.describe(row)})"))

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlmodel import Session, select
 
 from store import agreements as agreement_store
+from store import batches as batch_store
 from store import exporting, importing, stability_schedule
 from store import programs as program_store
 from store import stability as stability_store
@@ -207,6 +208,62 @@ def _submission_files(session: Session, programs: dict[int, Program]) -> exporti
     owner = {id(record): program_id for record, program_id in pairs}
     return model_table("Submission files", submission_store.SubmissionFile, [r for r, _ in pairs], programs,
                        program_of=lambda r: owner[id(r)])
+
+
+# ------------------------------------------------------------------------------------------- batches
+
+BATCH_STATUSES = Words({
+    "awaiting": ("awaiting review", "in review", "under review", "pending", "pending review", "open", "ready",
+                 "ready for review"),
+    "on_hold": ("on hold", "hold", "held", "questions", "query", "queries"),
+    "rejected": ("rejected", "refused"),
+    "approved": ("approved", "released", "signed off"),
+})
+
+
+def _batch_find(session: Session, program: Program, row: Row) -> str | None:
+    found = session.exec(select(batch_store.Batch).where(
+        batch_store.Batch.program_id == program.id,
+        batch_store.Batch.batch_no == batch_store.validate_batch_no(row["batch_no"]))).first()
+    return found.batch_no if found else None
+
+
+def _batch_create(session: Session, program: Program, row: Row, actor: Actor, now: datetime) -> str:
+    status = row["status"] or "awaiting"
+    if status == "approved":
+        raise Invalid("an approved batch is not imported: its approval needs the approver's signature, which a "
+                      "spreadsheet cannot give (keep it in the old records)")
+    batch = batch_store.ready(session, program, batch_no=row["batch_no"], product=row["product"] or "",
+                              release_by=row["release_by"], actor=actor, now=now)
+    if status == "on_hold":
+        batch_store.hold(session, program, batch.batch_no, reason=row["reason"] or "", actor=actor, now=now)
+    elif status == "rejected":
+        batch_store.reject(session, program, batch.batch_no, reason=row["reason"] or "", actor=actor, now=now)
+    return batch.batch_no
+
+
+kind(
+    "batches", "batch",
+    (
+        Column("batch_no", "Batch", ("batch no", "batch number", "batch id", "batch #", "lot", "lot no", "lot number",
+                                     "batch record"), required=True),
+        Column("product", "Product", ("product name", "material", "item", "description")),
+        Column("release_by", "Release by", ("release date", "target release", "release due", "needed by",
+                                            "target release date", "due date"), type="date"),
+        Column("status", "Status", ("review status", "state", "brr status"), choices=BATCH_STATUSES),
+        Column("reason", "Reason", ("hold reason", "rejection reason", "comments", "comment", "notes")),
+    ),
+    key=lambda row: (batch_store.validate_batch_no(row["batch_no"]),),
+    describe=lambda row: f"batch {row['batch_no']}",
+    find=_batch_find, create=_batch_create,
+    summary="one row per batch record under review: batch, product, release by, status",
+)
+sheet("Batches", lambda session, programs: model_table(
+    "Batches", batch_store.Batch, of_programs(session, batch_store.Batch, programs), programs))
+sheet("Batch signatures", lambda session, programs: child_table(
+    "Batch signatures", batch_store.BatchSignature, batch_store.Batch, "batch_id", session, programs))
+sheet("Batch review calls", lambda session, programs: child_table(
+    "Batch review calls", batch_store.ReviewCall, batch_store.Batch, "batch_id", session, programs))
 
 
 # ------------------------------------------------------------------------------------------- stability

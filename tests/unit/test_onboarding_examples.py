@@ -28,6 +28,16 @@ EXPECTED = {
         "Agreement, Other",
         "row 10: An executed agreement needs an expiration date, or tick evergreen",
     ],
+    "batches.xlsx": [
+        "row 7: duplicate of row 3 (batch b-1042)",
+        "row 8: Target Release Date '2027-02-30' is not a day of the calendar",
+        "row 9: an approved batch is not imported: its approval needs the approver's signature, which a spreadsheet "
+        "cannot give (keep it in the old records)",
+        "row 10: 'B 1047' is not a batch number: letters, digits, `.`, `/`, `-`, up to 40 (B-1042)",
+        "row 11: Give a reason, so the program managers know what to resolve",
+        "row 12: The release-by date Thu 1 Oct 2026 has passed",
+        "columns ignored (not known for batches): QA reviewer",
+    ],
     "stability.csv": [
         "row 5: duplicate of row 2 (study stb-0001)",
         "row 7: T0 Date '31/10/2026' has no month 31 (if it is day/month/year, import with --dayfirst)",
@@ -47,15 +57,18 @@ EXPECTED = {
 TOTALS = {
     "agreements.csv": ("4 imported, 0 already present, 4 refused, 1 blank row skipped",
                        "0 imported, 4 already present, 4 refused, 1 blank row skipped"),
+    "batches.xlsx": ("3 imported, 0 already present, 6 refused, 1 blank row skipped",
+                     "0 imported, 3 already present, 6 refused, 1 blank row skipped"),
     "stability.csv": ("3 imported, 0 already present, 4 refused, 1 blank row skipped",
                       "0 imported, 3 already present, 4 refused, 1 blank row skipped"),
     "submissions.csv": ("3 imported, 0 already present, 4 refused, 1 blank row skipped",
                         "0 imported, 3 already present, 4 refused, 1 blank row skipped"),
 }
 IMPORTED = {"agreements.csv": [(2, "NDA-3"), (3, "QA-4"), (5, "MSA-1"), (8, "QA-2")],
+            "batches.xlsx": [(3, "B-1042"), (4, "B-1043"), (6, "B-1044")],
             "stability.csv": [(2, "STB-0001"), (3, "STB-0002"), (6, "STB-0003")],
             "submissions.csv": [(3, "SUB-001"), (4, "SUB-002"), (6, "SUB-003")]}
-KINDS = {"agreements.csv": "agreements", "stability.csv": "stability", "submissions.csv": "submissions"}
+KINDS = {name: name.partition(".")[0] for name in EXPECTED}
 AUDIT_IDS = {"submissions.csv": "ACME-001/{}"}  # the area's own audit entity ids
 
 
@@ -118,6 +131,19 @@ def test_stability_conditions_as_trackers_write_them(engine, program):
     assert found == {"STB-0001": ["LT25", "ACC40"], "STB-0002": ["LT30", "INT30", "ACC40"], "STB-0003": ["REF5"]}
 
 
+def test_batches_from_xlsx_keep_their_state_and_real_date_cells(engine, program):
+    from datetime import date
+
+    from store import batches
+
+    _import(engine, "batches.xlsx")
+    with transaction(engine) as session:
+        found = {b.batch_no: (b.status, b.release_by, b.reason) for b in batches.of_program(session, program)}
+    assert found == {"B-1042": ("awaiting", date(2027, 1, 15), None),
+                     "B-1043": ("on_hold", date(2027, 1, 15), "Deviation DV-88 still open"),
+                     "B-1044": ("awaiting", date(2027, 1, 29), None)}
+
+
 def test_export_after_import_reads_back_with_every_record(engine, program):
     for name in EXPECTED:
         _import(engine, name)
@@ -126,7 +152,7 @@ def test_export_after_import_reads_back_with_every_record(engine, program):
                                  now=NOW)
     workbook = openpyxl.load_workbook(io.BytesIO(result.content))
     assert workbook["Summary"]["B2"].value == "verified"
-    for title, count in (("Agreements", 4), ("Stability studies", 3), ("Stability pulls", 11 + 14 + 5),
+    for title, count in (("Agreements", 4), ("Batches", 3), ("Stability studies", 3), ("Stability pulls", 11 + 14 + 5),
                          ("Submissions", 3)):
         rows = list(workbook[title].iter_rows(min_row=2, values_only=True))
         assert len(rows) == count and {r[0] for r in rows} == {"ACME-001"}
