@@ -110,6 +110,11 @@ def test_example_imports_with_the_exact_report_and_twice_adds_nothing(engine, pr
         assert len(session.exec(select(AuditEntry)).all()) == trail
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_slack_shortcut_recognises_each_example_by_its_columns(name):
+    assert importing.detect((EXAMPLES / name).read_bytes(), "tracker" + Path(name).suffix).name == KINDS[name]
+
+
 def test_agreements_import_in_effective_order_so_the_newest_stays_in_force(engine, program):
     from store import agreements
 
