@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from store import agreements as agreement_store
 from store import batches as batch_store
@@ -56,6 +56,16 @@ def kind(name: str, entity: str, columns: tuple[Column, ...], key: Callable[[Row
 
 def sheet(title: str, rows) -> None:
     exporting.add_sheet(Sheet(title, rows))
+
+
+def records_sheet(title: str, model: type[SQLModel]) -> None:
+    """Every record of a table that has a program_id."""
+    sheet(title, lambda session, programs: model_table(title, model, of_programs(session, model, programs), programs))
+
+
+def child_sheet(title: str, model: type[SQLModel], parent: type[SQLModel], link: str) -> None:
+    """Every record of a table below one that has a program_id (`link` names the parent's id column)."""
+    sheet(title, lambda session, programs: child_table(title, model, parent, link, session, programs))
 
 
 
@@ -133,12 +143,9 @@ kind(
     order=lambda row: row["effective"] or date.min,  # older executed agreements first: the newest stays in force
     summary="one row per agreement: type, counterparty, status, dates",
 )
-sheet("Agreements", lambda session, programs: model_table(
-    "Agreements", agreement_store.Agreement, of_programs(session, agreement_store.Agreement, programs), programs))
-sheet("Agreement redlines", lambda session, programs: child_table(
-    "Agreement redlines", agreement_store.Redline, agreement_store.Agreement, "agreement_id", session, programs))
-sheet("Agreement documents", lambda session, programs: child_table(
-    "Agreement documents", agreement_store.Document, agreement_store.Agreement, "agreement_id", session, programs))
+records_sheet("Agreements", agreement_store.Agreement)
+child_sheet("Agreement redlines", agreement_store.Redline, agreement_store.Agreement, "agreement_id")
+child_sheet("Agreement documents", agreement_store.Document, agreement_store.Agreement, "agreement_id")
 
 
 # ------------------------------------------------------------------------------------------- batches
@@ -189,12 +196,9 @@ kind(
     find=_batch_find, create=_batch_create,
     summary="one row per batch record under review: batch, product, release by, status",
 )
-sheet("Batches", lambda session, programs: model_table(
-    "Batches", batch_store.Batch, of_programs(session, batch_store.Batch, programs), programs))
-sheet("Batch signatures", lambda session, programs: child_table(
-    "Batch signatures", batch_store.BatchSignature, batch_store.Batch, "batch_id", session, programs))
-sheet("Batch review calls", lambda session, programs: child_table(
-    "Batch review calls", batch_store.ReviewCall, batch_store.Batch, "batch_id", session, programs))
+records_sheet("Batches", batch_store.Batch)
+child_sheet("Batch signatures", batch_store.BatchSignature, batch_store.Batch, "batch_id")
+child_sheet("Batch review calls", batch_store.ReviewCall, batch_store.Batch, "batch_id")
 
 
 # ------------------------------------------------------------------------------------------- stability
@@ -256,15 +260,9 @@ kind(
     find=_study_find, create=_study_create,
     summary="one row per study: study, product, placed on, duration, conditions (pulls are scheduled from them)",
 )
-sheet("Stability studies", lambda session, programs: model_table(
-    "Stability studies", stability_store.StabilityStudy, of_programs(session, stability_store.StabilityStudy,
-                                                                     programs), programs))
-sheet("Stability pulls", lambda session, programs: model_table(
-    "Stability pulls", stability_store.StabilityPull, of_programs(session, stability_store.StabilityPull, programs),
-    programs))
-sheet("Stability results", lambda session, programs: child_table(
-    "Stability results", stability_store.StabilityResult, stability_store.StabilityStudy, "study_id", session,
-    programs))
+records_sheet("Stability studies", stability_store.StabilityStudy)
+records_sheet("Stability pulls", stability_store.StabilityPull)
+child_sheet("Stability results", stability_store.StabilityResult, stability_store.StabilityStudy, "study_id")
 
 
 # ------------------------------------------------------------------------------------------- submissions
@@ -312,13 +310,8 @@ kind(
     find=_submission_find, create=_submission_create, audit_id=lambda program, ref: f"{program.code}/{ref}",
     summary="one row per submission: title, type, filing date (its checklist comes from the type's template)",
 )
-sheet("Submissions", lambda session, programs: model_table(
-    "Submissions", submission_store.Submission, of_programs(session, submission_store.Submission, programs),
-    programs))
-sheet("Submission items", lambda session, programs: child_table(
-    "Submission items", submission_store.SubmissionItem, submission_store.Submission, "submission_id", session,
-    programs))
-sheet("Submission files", lambda session, programs: _submission_files(session, programs))
+records_sheet("Submissions", submission_store.Submission)
+child_sheet("Submission items", submission_store.SubmissionItem, submission_store.Submission, "submission_id")
 
 
 def _submission_files(session: Session, programs: dict[int, Program]) -> exporting.Table:
@@ -334,3 +327,6 @@ def _submission_files(session: Session, programs: dict[int, Program]) -> exporti
     owner = {id(record): program_id for record, program_id in pairs}
     return model_table("Submission files", submission_store.SubmissionFile, [r for r, _ in pairs], programs,
                        program_of=lambda r: owner[id(r)])
+
+
+sheet("Submission files", _submission_files)
