@@ -96,7 +96,13 @@ def report_blocks(report: Report, planned: Planned | None) -> list[dict]:
 
 
 def report_text(report: Report) -> str:
-    return "\n".join(report.lines())
+    """The notification text: file names and cell values come from people, so they are escaped."""
+    return "\n".join(escape(line) for line in report.lines())
+
+
+def refusal(error: DomainError) -> str:
+    """A domain error as the person sees it, its text escaped (it may quote a file name or a cell)."""
+    return explain(error).replace(str(error), escape(str(error)))
 
 
 # --------------------------------------------------------------------------------------------- import
@@ -146,7 +152,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             preview(deps, client, body)
         except DomainError as error:
-            tell(client, {"user_id": body["user"]["id"]}, explain(error))
+            tell(client, {"user_id": body["user"]["id"]}, refusal(error))
 
     def rerun(body: dict[str, Any], client: WebClient, *, dry_run: bool) -> None:
         actor = actor_of(deps, body)
@@ -178,7 +184,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             rerun(body, client, dry_run=False)
         except DomainError as error:
-            tell(client, body, explain(error), respond)
+            tell(client, body, refusal(error), respond)
 
     @app.action(Ids.recheck.value)
     def on_recheck(ack, body: dict[str, Any], client: WebClient, respond) -> None:
@@ -186,7 +192,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             rerun(body, client, dry_run=True)
         except DomainError as error:
-            tell(client, body, explain(error), respond)
+            tell(client, body, refusal(error), respond)
 
 
 # --------------------------------------------------------------------------------------------- export

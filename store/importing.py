@@ -102,7 +102,7 @@ class Kind:
     describe: Callable[[Row], str]
     find: Callable[[Session, Program, Row], str | None]
     create: Callable[[Session, Program, Row, Actor, datetime], str]
-    summary: str = ""
+    summary: str = ""  # what one row is, for people choosing how to lay out their file
     order: Callable[[Row], Any] | None = None  # when creation order matters (older agreements first)
     audit_id: Callable[[Program, str], str] | None = None  # the area's audit entity id, when not the human id
 
@@ -430,9 +430,9 @@ def detect(content: bytes, file_name: str) -> Kind:
         if all(c.names() & names for c in kind.columns if c.required):
             scored.append((sum(bool(c.names() & names) for c in kind.columns), kind.name in file_name.lower(), kind))
     if not scored:
-        raise Invalid(f"{file_name} does not look like a tracker the bot knows: "
-                      + " ".join(f"*{k.name}* needs {', '.join(c.label for c in k.columns if c.required)}."
-                                 for k in KINDS.values()))
+        raise Invalid(f"{file_name} does not look like a tracker the bot knows. "
+                      + " ".join(f"*{k.name}* ({k.summary or k.name}) needs the columns "
+                                 f"{', '.join(c.label for c in k.columns if c.required)}." for k in KINDS.values()))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
     if len(scored) > 1 and scored[0][:2] == scored[1][:2]:
         raise Invalid(f"{file_name} could be a {scored[0][2].name} or a {scored[1][2].name} tracker; put the kind "

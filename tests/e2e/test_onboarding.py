@@ -51,9 +51,10 @@ def _share_tracker(bot, name="agreements.csv", content=None, file_id="F0TRACK1",
     bot.slack.add_file(file_id, name, content, mimetype="text/csv", user=user)
     message = bot.slack.add_message(channel, "our tracker", user)
     message["files"] = [bot.slack.file_object(file_id)]
+    before = len(bot.posts(user))
     response = bot.send.message_shortcut("import_tracker", user, channel, message)
     assert response.status_code == 200, response.text
-    return bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == user)[0]
+    return bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == user, count=before + 1)[-1]
 
 
 def _agreements(engine):
@@ -115,3 +116,13 @@ def test_read_dates_day_first_rechecks_without_importing(bot, engine):
     assert "row 7: Exp. Date" not in rechecked["text"]  # 31/05/2030 reads as 31 May
     assert "row 3: Exp. Date '02/28/2028' has no month 28" in rechecked["text"], rechecked["text"]
     assert "Slash dates read day first" in str(rechecked["blocks"]) and _agreements(engine) == []
+
+
+def test_file_names_and_cells_from_people_are_escaped(bot, engine):
+    _program(engine, bot)
+    content = b"Type,Counterparty,Status\n<!channel>,Acme,draft\n"
+    preview = _share_tracker(bot, name="<!channel>.csv", content=content, file_id="F0TRACK3")
+    assert "<!channel>" not in preview.args["text"] and "&lt;!channel&gt;" in preview.args["text"]
+    assert "<!channel>" not in str(preview.args["blocks"])
+    refused = _share_tracker(bot, name="<!here> notes.csv", content=b"Colour\nred\n", file_id="F0TRACK4")
+    assert "does not look like a tracker" in refused.args["text"] and "<!here>" not in refused.args["text"]
