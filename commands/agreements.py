@@ -138,33 +138,50 @@ def summary(agreement: Agreement) -> str:
 
 # --- commands ---------------------------------------------------------------------------------------------
 
-def _agreement(req: Request, *roles: Role, doing: str) -> tuple[Program, Agreement, Access]:
-    with req.session() as session:
-        access = req.access(session)
-        if roles:
-            access.require(*roles, doing=doing)
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
-    return access.program, agreement, access
+def member(req: Request, session, *roles: Role, doing: str = "") -> Access:
+    """The program of the request, for people of the manufacturer holding one of `roles` (any role if none)."""
+    access = req.access(session)
+    access.require_internal("work with agreements")
+    if roles:
+        access.require(*roles, doing=doing)
+    return access
+
+
+def named(req: Request, session, access: Access) -> Agreement:
+    return store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+
+
+def words(req: Request, count: int) -> None:
+    """Exactly `count` words after the verb (more is a typo the person should hear about)."""
+    if len(req.args.words) > count:
+        raise UsageError(f"Unexpected `{_clip(req.args.words[count])}`.")
+
+
+def _clip(text: str) -> str:
+    return escape(text[:40].replace("`", "'"))
 
 
 def cmd_new(req: Request) -> None:
     req.args.only("program")
+    words(req, 0)
     with req.session() as session:
-        access = req.access(session)
-        access.require(*EDITORS, doing="log agreements")
+        access = member(req, session, *EDITORS, doing="log agreements")
     req.client.views_open(trigger_id=req.trigger_id, view=new_view(access.program, req.user_id))
+    req.reply(f"Opened the form to log an agreement of {escape(access.program.code)}.")
 
 
 def cmd_list(req: Request) -> None:
     req.args.only("program", "all")
+    words(req, 0)
     everywhere = req.args.switch("all") or (req.actor.is_admin and not req.args.flag("program")
                                             and not _has_program(req))
     with req.session() as session:
         if everywhere:
-            visible = {p.id: p for p in programs.visible_to(session, req.actor)}
+            visible = {p.id: p for p in programs.visible_to(session, req.actor)
+                       if req.actor.is_admin or not programs.is_external(session, p.id, req.user_id)}
         else:
-            program = req.access(session).program
-            visible = {program.id: program}
+            access = member(req, session)
+            visible = {access.program.id: access.program}
         rows = store.for_programs(session, list(visible))
     zone = next(iter(visible.values())).tz if len(visible) == 1 else UTC
     today = req.now.astimezone(zone).date()
@@ -185,9 +202,10 @@ def _has_program(req: Request) -> bool:
 
 def cmd_show(req: Request) -> None:
     req.args.only("program")
+    words(req, 1)
     with req.session() as session:
-        access = req.access(session)
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+        access = member(req, session)
+        agreement = named(req, session, access)
         rounds = store.redlines(session, agreement.id)
         docs = store.documents(session, agreement.id)
     today = req.now.astimezone(access.program.tz).date()
@@ -197,15 +215,15 @@ def cmd_show(req: Request) -> None:
 def cmd_redline(req: Request) -> None:
     req.args.only("program", "version", "from")
     with req.session() as session:
-        access = req.access(session)
-        access.require(*NEGOTIATORS, doing="log redlines")
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+        access = member(req, session, *NEGOTIATORS, doing="log redlines")
+        agreement = named(req, session, access)
         side_word = (req.args.flag("from") or default_side(access).value).lower()
         if side_word not in {s.value for s in Side}:
             raise UsageError("--from is cmo or customer.")
         redline = store.log_redline(session, agreement, actor=req.actor, now=req.now, side=Side(side_word),
                                     version=req.args.flag("version") or "", note=req.args.rest(1))
     announce(req.client, access.program, _redline_text(agreement, redline, req.user_id), req.actor)
+    req.reply(f"Logged round {redline.round} of {escape(agreement.ref)}; the channel was told.")
 
 
 def _redline_text(agreement: Agreement, redline: store.Redline, user: str) -> str:
@@ -217,29 +235,34 @@ def _redline_text(agreement: Agreement, redline: store.Redline, user: str) -> st
 
 def cmd_execute(req: Request) -> None:
     req.args.only("program")
-    program, agreement, _ = _agreement(req, *EDITORS, doing="execute agreements")
+    words(req, 1)
+    with req.session() as session:
+        access = member(req, session, *EDITORS, doing="execute agreements")
+        program, agreement = access.program, named(req, session, access)
     if agreement.status not in (Status.draft, Status.negotiation):
         raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
     req.client.views_open(trigger_id=req.trigger_id, view=execute_view(program, agreement))
+    req.reply(f"Opened the form to record the execution of {escape(agreement.ref)}.")
 
 
 def cmd_renew(req: Request) -> None:
     req.args.only("program", "version")
+    words(req, 2)
     expires = iso_date(req.args.word(1, "the new expiration date (YYYY-MM-DD)"), "new expiration date")
     with req.session() as session:
-        access = req.access(session)
-        access.require(*EDITORS, doing="renew agreements")
-        agreement = store.get(session, access.program, req.args.word(0, "the agreement ID (e.g. QA-1)"))
+        access = member(req, session, *EDITORS, doing="renew agreements")
+        agreement = named(req, session, access)
         store.renew(session, agreement, program=access.program, actor=req.actor, now=req.now, expires_on=expires,
                     version=req.args.flag("version"))
     announce(req.client, access.program, f":repeat: <@{req.user_id}> recorded the renewal of {summary(agreement)}. "
              "Reminders now count to the new date.", req.actor)
+    req.reply(f"Renewed {escape(agreement.ref)} to {day(expires)}; the channel was told.")
 
 
 def cmd_reminders(req: Request) -> None:
     req.args.only("program")
     with req.session() as session:
-        access = req.access(session)
+        access = member(req, session)
         program = access.program
         if req.args.words:
             access.require(Role.program_manager, doing="change the reminder days")
@@ -275,13 +298,14 @@ AREA = Area("agreement", "NDAs, quality agreements and other agreements: negotia
 def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     choices = []
     for program in programs.visible_to(session, actor):
+        if not actor.is_admin and programs.is_external(session, program.id, actor.user_id):
+            continue  # people outside the company file nothing
         roles = programs.roles_of(session, program.id, actor.user_id)
-        if not actor.is_admin and not roles & set(NEGOTIATORS):
-            continue
+        editor, negotiator = (actor.is_admin or bool(roles & set(group)) for group in (EDITORS, NEGOTIATORS))
         for a in store.for_program(session, program.id):
-            if a.status == Status.executed:
+            if a.status == Status.executed and editor:
                 choices.append((f"{program.code}|{a.ref}|original", f"{program.code} {a.title}: executed original"))
-            elif a.status in (Status.draft, Status.negotiation):
+            elif a.status in (Status.draft, Status.negotiation) and negotiator:
                 choices.append((f"{program.code}|{a.ref}|redline", f"{program.code} {a.title}: new redline round"))
     return choices
 
@@ -291,6 +315,7 @@ def file_to(deps: Deps, actor: Actor, value: str, slack_file: SlackFile, note: s
     ref, _, role = rest.partition("|")
     with transaction(deps.engine) as session:
         access = programs.authorize(session, actor, code=code)
+        access.require_internal("file agreement documents")
         access.require(*(EDITORS if role == "original" else NEGOTIATORS), doing="file agreement documents")
         agreement = store.get(session, access.program, ref)
         if role == "original" and agreement.status != Status.executed:
@@ -312,6 +337,7 @@ def register(app: App, deps: Deps) -> None:
     def reauthorize(actor: Actor, ref: Ref, *roles: Role, doing: str) -> tuple[Program, Agreement | None]:
         with transaction(deps.engine) as session:
             access = programs.authorize(session, actor, code=ref.program)
+            access.require_internal("work with agreements")
             access.require(*roles, doing=doing)
             agreement = store.get(session, access.program, ref.ref) if ref.ref else None
         return access.program, agreement
@@ -417,6 +443,7 @@ def register(app: App, deps: Deps) -> None:
         ref = button_ref(body)
         with transaction(deps.engine) as session:
             access = programs.authorize(session, actor, code=ref.program)
+            access.require_internal("work with agreements")
             access.require(*NEGOTIATORS, doing="log redlines")
             agreement = store.get(session, access.program, ref.ref)
         client.views_open(trigger_id=body["trigger_id"],

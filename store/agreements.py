@@ -462,7 +462,8 @@ def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
     expires = agreement.expires_on
     assert expires is not None
     if stage.name == "expiry":
-        return (f":rotating_light: {escape(program.code)}: {what} *expired today, {day(expires)}*.\n"
+        when = f"expired today, {day(expires)}" if stage.on == expires else f"has expired (on {day(expires)})"
+        return (f":rotating_light: {escape(program.code)}: {what} *{when}*.\n"
                 f"Until a renewed or new one is executed the program is not covered by it. To do: record the "
                 f"renewal with `/cmo agreement renew {ref} YYYY-MM-DD`, or execute the new version.")
     left = (expires - stage.on).days
@@ -526,8 +527,12 @@ def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
 def coverage_gaps(session: Session, *, program_id: int, on: date) -> list[str]:
     """What keeps the program from being covered on `on`: empty when a Quality Agreement and a Mutual NDA,
     both executed, are in force that day."""
-    agreements = for_program(session, program_id)
-    return [gap for kind in GATE_KINDS if (gap := _gap(kind, agreements, on))]
+    return gaps_of(for_program(session, program_id), on)
+
+
+def gaps_of(agreements: Sequence[Agreement], on: date) -> list[str]:
+    """`coverage_gaps` of one program's agreements already loaded (for bulk callers)."""
+    return [gap for kind in GATE_KINDS if (gap := _gap(kind, list(agreements), on))]
 
 
 def is_covered(session: Session, *, program_id: int, on: date) -> bool:

@@ -41,9 +41,15 @@ OwedProvider = Callable[[Session, str, list[Program], datetime], list[Owed]]
 # (session, programs, now, health) -> adds fragments for those programs
 HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
-from store import batches_rules, stability_rules, submissions  # noqa: E402  (the areas' providers import Owed and Health)
+from store import (  # noqa: E402  (the areas' providers import Owed and Health)
+    agreements_home,
+    batches_rules,
+    stability_rules,
+    submissions,
+)
 
 OWED: tuple[OwedProvider, ...] = (
+    agreements_home.owed,
     batches_rules.owed,
     stability_rules.owed,
     submissions.home_owed,

@@ -261,3 +261,27 @@ def test_audit_rows_for_each_change(session):
     actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "agreement"))]
     assert actions == ["created", "redline_logged", "executed"]
     assert [r.version for r in ag.redlines(session, agreement.id)] == ["R1"]
+
+
+def test_logged_after_it_expired_the_alert_says_when_and_is_not_late(session):
+    program = factories.program(session, NOW)
+    agreement = _log(session, program, expires=date(2026, 10, 1))
+    [due] = list(ag.due(session, _at(date(2026, 11, 2))))
+    assert due.due_on == date(2026, 11, 2) and due.urgent and due.key.endswith(":expiry:2026-10-01")
+    assert "has expired (on Thu 1 Oct 2026)" in due.text and agreement.ref in due.text
+
+
+def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
+    from store import agreements_home, home
+
+    program = factories.program(session, NOW)
+    _log(session, program, kind=Kind.quality, expires=date(2027, 6, 1), notice=30)
+    assert home.owed(session, "UPM1", [program], _at(date(2027, 1, 31))) == []  # reminders not started yet
+    items = home.owed(session, "UPM1", [program], _at(date(2027, 2, 6)))  # 90 days before 2 May started on 1 Feb
+    assert [i.rank for i in items] == [85]
+    assert "notice of non-renewal due Sun 2 May 2027" in items[0].text and home.owed(
+        session, "UQA1", [program], _at(date(2027, 2, 6))) == []
+    health = home.Health()
+    agreements_home.health(session, [program], NOW, health)
+    assert health.fragments[program.id] == [":warning: agreements gate not met (no current executed Mutual NDA)"]
+    assert health.deadlines[program.id] == date(2027, 6, 1)
