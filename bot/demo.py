@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.app import create_app
@@ -25,13 +25,14 @@ from store.migrate import upgrade
 
 QUIET = {"users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
          "conversations.history", "files.getUploadURLExternal"}
+# id: (handle, real name, outside the company?) — Alice and Bob are customers' people in Slack Connect channels.
 PEOPLE = {
-    "U0ADA": ("ada", "Ada Admin (CMO operations)", False),
-    "U0PAT": ("pat", "Pat Manager (program manager)", False),
-    "U0QUI": ("quinn", "Quinn Quality (CMO QA)", False),
-    "U0ALI": ("alice", "Alice Approver (Acme Pharma)", True),
-    "U0BOB": ("bob", "Bob Buyer (Beta Nutra)", True),
-    "U0SAM": ("sam", "Sam Stability (stability lab)", False),
+    "U0ADA": ("ada", "Ada Admin", False),
+    "U0PAT": ("pat", "Pat Manager", False),
+    "U0QUI": ("quinn", "Quinn Quality", False),
+    "U0ALI": ("alice", "Alice Approver", True),
+    "U0BOB": ("bob", "Bob Buyer", True),
+    "U0SAM": ("sam", "Sam Stability", False),
 }
 START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
 
@@ -86,6 +87,15 @@ class Demo:
         self.send.submit_last_view(user, values)
         self.settle()
 
+    def click(self, user: str, action_id: str, channel: str) -> None:
+        self.say(f"{PEOPLE[user][0]} clicks a button in {self._channel_name(channel)}")
+        self.send.block_action(user, action_id, channel_id=channel)
+        self.settle()
+
+    def dm_channel(self, user: str) -> str:
+        return next(c.response["channel"] for c in reversed(self.slack.calls("chat.postMessage"))
+                    if c.args.get("channel") == user and c.response.get("ok"))
+
     def tick(self, when: datetime, why: str) -> None:
         self.set_time(when)
         self.say(f"{when:%a %d %b %Y %H:%M} UTC — {why}: the scheduler runs")
@@ -93,8 +103,8 @@ class Demo:
         self.out(f"    ({report.inserted} queued, {sum(o.result == 'sent' for o in report.outcomes)} sent)")
 
     def _channel_name(self, channel: str) -> str:
-        found = self.slack.channel(channel)
-        return f"#{found['name']}" if found else channel
+        found = self.slack.channel(channel) or {}
+        return f"#{found['name']}" if found.get("name") else "their DM with the bot"
 
     def channel_of(self, code: str) -> str:
         return next(c.response["channel"]["id"] for c in self.slack.calls("conversations.create")
@@ -121,11 +131,43 @@ def scenario(demo: Demo) -> None:
         "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
         "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"],
     })
-    acme = demo.channel_of("ACME-001")
+    acme, beta = demo.channel_of("ACME-001"), demo.channel_of("BETA-002")
     demo.command("U0PAT", "program list")
-    demo.command("U0PAT", "program status", channel=acme)
     demo.command("U0BOB", "program status --program ACME-001")
+
+    demo.out("\n━━ Agreements: the executed quality agreement and NDA of ACME-001, one expiring soon")
+    for values in (
+        {"kind": "quality", "counterparty": "Acme Pharma", "status": "executed", "version": "QA v3",
+         "effective": date(2025, 1, 15), "expires": date(2027, 1, 31), "notice": "30"},
+        {"kind": "nda", "counterparty": "Acme Pharma", "status": "executed", "version": "MNDA 2024",
+         "effective": date(2024, 3, 1), "expires": date(2029, 2, 28)},
+    ):
+        demo.command("U0PAT", "agreement new", channel=acme)
+        demo.submit("U0PAT", values)
+    demo.command("U0PAT", "agreement list", channel=acme)
+
+    demo.out("\n━━ Batch record review: ready → the customer's signed approval, messages updated in place")
+    demo.command("U0PAT", "batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13", channel=acme)
+    demo.click("U0ALI", "batch_approve", demo.dm_channel("U0ALI"))
+    demo.submit("U0ALI", {"initials": "AA", "comment": "Reviewed with deviation DEV-77 closed."})
+    demo.out("\n━━ The same in BETA-002, which has no executed quality agreement: the gate speaks up")
+    demo.command("U0PAT", "batch ready B-7 --product 'Omega-3 softgels'", channel=beta)
+
+    demo.out("\n━━ Stability: a study placed at 31 August; pulls are counted from placement, month ends clamp")
+    demo.command("U0SAM", "stability new", channel=acme)
+    demo.submit("U0SAM", {"product": "Acmezol 10 mg tablets", "lots": "L-2201, L-2202", "protocol": "SP-014",
+                          "conditions": ["LT25", "ACC40"], "duration": "24", "placed": "2026-08-31"})
+    demo.command("U0SAM", "stability schedule STB-0001", channel=acme)
+
+    demo.out("\n━━ Regulatory submission: a 510(k) checklist from its template, owners asked by DM")
+    demo.command("U0PAT", "submission new", channel=acme)
+    demo.submit("U0PAT", {"kind": "fda_510k", "title": "Acme catheter 510(k)", "filing_date": "2027-01-15",
+                          "contact": "Jo Regulatory, Acme"})
+
+    demo.out("\n━━ Time passes: the scheduler sends what is due, once, at 09:00 in each program's time zone")
     demo.tick(datetime(2026, 11, 2, 14, 5, tzinfo=UTC), "Monday 09:05 in New York")
+    demo.tick(datetime(2026, 11, 23, 14, 5, tzinfo=UTC), "three weeks later, 09:05 in New York")
+    demo.command("U0PAT", "status", channel=acme)
 
 
 def run() -> int:

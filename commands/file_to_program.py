@@ -8,8 +8,6 @@ with the bot token and hands it to the target. Failures are told to the person, 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from bot import blocks as bk
 from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.forms import metadata, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from store.audit import Actor
 from store.db import transaction
 from store.errors import DomainError, Invalid
@@ -66,13 +64,6 @@ class ShortcutContext(BaseModel):
     channel: str = ""
     file_ids: list[str]
     mac: str = ""
-
-
-def seal(deps: Deps, user: str, channel: str, file_ids: list[str]) -> str:
-    """Binds the files offered in the form to who opened it: a forged form cannot make the bot fetch files
-    the person was never shown."""
-    key = (deps.settings.slack_signing_secret or deps.settings.slack_bot_token or "").encode()
-    return hmac.new(key, f"filing|{user}|{channel}|{','.join(file_ids)}".encode(), hashlib.sha256).hexdigest()
 
 
 class FilingForm(BaseModel):
@@ -122,7 +113,7 @@ def register(app: App, deps: Deps) -> None:
         channel = (body.get("channel") or {}).get("id", "")
         file_ids = [f["id"] for f in files if f.get("id")][:10]
         context = ShortcutContext(channel=channel, file_ids=file_ids,
-                                  mac=seal(deps, actor.user_id, channel, file_ids))
+                                  mac=seal(deps, "filing", actor.user_id, channel, ",".join(file_ids)))
         client.views_open(trigger_id=body["trigger_id"],
                           view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
 
@@ -130,7 +121,7 @@ def register(app: App, deps: Deps) -> None:
     def on_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = actor_of(deps, body)
         context = metadata(view, ShortcutContext)
-        if not hmac.compare_digest(context.mac, seal(deps, actor.user_id, context.channel, context.file_ids)):
+        if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
             ack(response_action="errors", errors={"target": "This form's data was altered; use the shortcut again."})
             return
 

@@ -6,12 +6,15 @@ error from pydantic or from the store becomes `response_action: errors` on the r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from commands.deps import Deps
 from store.errors import Invalid
 
 M = TypeVar("M", bound=BaseModel)
@@ -80,6 +83,17 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
         return None
     ack()
     return result
+
+
+def seal(deps: Deps, purpose: str, *parts: str) -> str:
+    """An HMAC binding what a form was opened with (who, where, which files) to this bot's secret, so a
+    client that alters `private_metadata` cannot make the bot act on things the person was never shown."""
+    key = (deps.settings.slack_signing_secret or deps.settings.slack_bot_token or "").encode()
+    return hmac.new(key, "|".join((purpose, *parts)).encode(), hashlib.sha256).hexdigest()
+
+
+def is_sealed(mac: str, deps: Deps, purpose: str, *parts: str) -> bool:
+    return hmac.compare_digest(mac, seal(deps, purpose, *parts))
 
 
 def metadata(view: dict[str, Any], model: type[M]) -> M:

@@ -4,8 +4,6 @@ through Slack (a button's file form or the "File submission item" message shortc
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Sequence
 from datetime import date
@@ -23,7 +21,7 @@ from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import metadata, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from commands.router import Area, Request, Verb
 from commands.submissions_views import Ids
 from store import submissions as subs
@@ -159,13 +157,6 @@ def file_to(deps: Deps, actor: Actor, value: str, shared: downloads.SlackFile, n
         raise Invalid("That is not a submission item.")
     located, row = file_one(deps, actor, int(value), shared)
     return f":white_check_mark: Received for {_item_title(located)}: {_filed_line(row)}"
-
-
-def shortcut_mac(deps: Deps, user: str, channel: str, files: Sequence[str]) -> str:
-    """Binds the files offered in the shortcut's form to who opened it, so a forged form cannot make
-    the bot fetch files the person was never shown."""
-    key = (deps.settings.slack_signing_secret or deps.settings.slack_bot_token or "").encode()
-    return hmac.new(key, f"{user}|{channel}|{','.join(files)}".encode(), hashlib.sha256).hexdigest()
 
 
 # --- commands --------------------------------------------------------------------------------------------
@@ -423,7 +414,7 @@ def register(app: App, deps: Deps) -> None:
         channel = (body.get("channel") or {}).get("id", "")
         file_ids = [str(f["id"]) for f in shared][:10]
         meta = views.ShortcutMeta(channel=channel, files=file_ids,
-                                  mac=shortcut_mac(deps, actor.user_id, channel, file_ids))
+                                  mac=seal(deps, "submission-item", actor.user_id, channel, ",".join(file_ids)))
         client.views_open(trigger_id=body["trigger_id"],
                           view=views.shortcut_view(choices, [f.get("name") or f["id"] for f in shared][:10], meta))
 
@@ -431,7 +422,7 @@ def register(app: App, deps: Deps) -> None:
     def on_shortcut_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = _actor(deps, body)
         meta = metadata(view, views.ShortcutMeta)
-        if not hmac.compare_digest(meta.mac, shortcut_mac(deps, actor.user_id, meta.channel, meta.files)):
+        if not is_sealed(meta.mac, deps, "submission-item", actor.user_id, meta.channel, ",".join(meta.files)):
             ack(response_action="errors", errors={"item": "This form's data was altered; use the shortcut again."})
             return
 

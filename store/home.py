@@ -55,6 +55,7 @@ OWED: tuple[OwedProvider, ...] = (
     submissions.home_owed,
 )
 HEALTH: tuple[HealthProvider, ...] = (
+    agreements_home.health,
     batches_rules.health,
     stability_rules.health,
     submissions.home_health,
