@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+
 from bot.clock import Clock, parse_instant
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -278,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"cmo-bot: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:
+        print(f"cmo-bot: the database is not reachable ({type(exc.orig).__name__}); nothing was changed, "
+              "run it again when it is back", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 

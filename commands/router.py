@@ -95,7 +95,8 @@ def area_help(area: Area) -> str:
 def overall_help(areas: Sequence[Area]) -> str:
     lines = ["*/cmo* — the CMO program bot. `/cmo <area> <verb> [arguments]`; `/cmo help <area>` for details."]
     lines += [f"• `/cmo {a.name}` — {a.summary} (verbs: {', '.join(v.name for v in a.verbs)})" for a in areas]
-    lines.append("• `/cmo status` — what the bot will send for this program in the next 14 days")
+    lines.append("• `/cmo status` — in a program's channel: what the bot will send there in the next 14 days; "
+                 "elsewhere or with `--all [--sort urgency|deadline|code]`: your portfolio, with a CSV")
     lines.append("In a program's channel commands act on that program; elsewhere add `--program CODE`.")
     return "\n".join(lines)
 
@@ -125,7 +126,7 @@ class Router:
             respond(text=text, response_type="ephemeral")
             return
         if words[0] == "status":
-            self.status(make(parse(words[1:]).only("program")))
+            self.status(make(parse(words[1:], frozenset({"all"}))))
             return
         area = self.areas.get(words[0].lower())
         if area is None:

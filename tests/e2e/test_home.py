@@ -30,3 +30,28 @@ def test_manager_sees_portfolio_outsiders_do_not(bot, engine):
     for user in ("UBETA", "UAPP1", "UOUT"):
         text = _texts(_open_home(bot, user))
         assert "Your programs" not in text and "ACME-001" not in text, user
+
+
+def test_portfolio_status_most_urgent_first_with_csv(bot, engine):
+    from datetime import date
+
+    from store import agreements
+
+    with transaction(engine) as session:
+        calm = factories.program(session, NOW, "AAA-001", channel="CAAA001")
+        factories.program(session, NOW, "ZED-009", channel="CZED009")  # no agreements at all: the gate is not met
+        for kind in (agreements.Kind.quality, agreements.Kind.nda):
+            agreements.create(session, program=calm, actor=factories.ADMIN, now=NOW, kind=kind,
+                              counterparty="Acme", status=agreements.Status.executed, version="v1",
+                              terms=agreements.Terms(effective_on=date(2026, 1, 1), expires_on=date(2027, 12, 31)))
+    reply = bot.ask("status --all", user="UPM1")
+    assert reply.index("ZED-009") < reply.index("AAA-001") and "gate not met" in reply
+    by_code = bot.ask("status --sort code", user="UPM1")
+    assert by_code.index("AAA-001") < by_code.index("ZED-009")
+    upload = bot.slack.wait_for("files.completeUploadExternal", count=2)[-1]
+    [csv_file] = [f for f in bot.slack.uploaded_files() if f["name"].startswith("portfolio-")][-1:]
+    text = csv_file["bytes"].decode()
+    assert text.splitlines()[0] == "program,customer,health,next deadline,needs attention"
+    assert "ZED-009" in text and upload.args.get("channel_id", "").startswith("D")
+    assert "portfolio is for admins and program managers" in bot.ask("status --all", user="UAPP1")
+    assert "Unknown option --colour" in bot.ask("status --colour red", user="UPM1")
