@@ -126,12 +126,12 @@ class Bot:
         tag, trigger = response.response_url_tag, response.trigger_id  # type: ignore[attr-defined]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            for call in self.slack.calls("views.open"):  # a form, even when a line confirms it was opened
+                if call.args.get("trigger_id") == trigger:
+                    return "view", call.args.get("view") or {}
             for call in self.slack.calls("response_url"):
                 if call.args.get("tag") == tag:
                     return "reply", call.args
-            for call in self.slack.calls("views.open"):
-                if call.args.get("trigger_id") == trigger:
-                    return "view", call.args.get("view") or {}
             time.sleep(0.02)  # waiting for another process to answer, not moving the bot's time
         raise AssertionError(f"no answer to {response.payload!r} within {timeout}s")
 
