@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import agreements, batches, boundary, home, programs, stability, status, submissions
+from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
 from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
@@ -42,5 +42,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
     for module in AREAS:
         module.register(app, deps)
     home.register(app, deps)
+    onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
     boundary.guard(app)
     return app

@@ -1,4 +1,4 @@
-"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify."""
+"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export."""
 
 from __future__ import annotations
 
@@ -136,6 +136,93 @@ def audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+LONG_FILE = 200  # rows from which `import` shows a progress bar (on a terminal)
+
+
+def cli_actor():
+    """Who the audit trail names for work done at the command line: the operator's login."""
+    import getpass
+
+    from store.audit import Actor
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return Actor("cli", f"cmo-bot CLI ({login})"[:255], is_admin=True)
+
+
+def progress_bar(items, total: int):
+    """A progress bar on stderr for long files (tqdm; only on a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, file=sys.stderr, unit="row", disable=True if total < LONG_FILE else None)
+
+
+def import_tracker(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from store import importing, onboarding_kinds  # noqa: F401  (registers every area's kind)
+    from store.errors import DomainError
+
+    settings = load_settings()
+    path = Path(args.file)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"cannot read {args.file}: {exc.strerror}") from None
+    try:
+        report = importing.run(_prepare(settings), kind=args.kind, content=content, file_name=path.name,
+                               actor=cli_actor(), now=Clock(settings.cmo_now).now(), program=args.program,
+                               dayfirst=args.dayfirst, dry_run=args.dry_run, progress=progress_bar)
+    except DomainError as exc:
+        print(f"cmo-bot import: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+def export(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from store import exporting, onboarding_kinds  # noqa: F401  (registers every area's sheets)
+    from store import programs as program_store
+    from store.db import transaction
+    from store.errors import DomainError
+
+    settings = load_settings()
+    try:
+        start = date.fromisoformat(args.date_from) if args.date_from else None
+        end = date.fromisoformat(args.date_to) if args.date_to else None
+    except ValueError:
+        raise SettingsError("--from and --to are dates written YYYY-MM-DD, e.g. 2027-01-31") from None
+    try:
+        with transaction(_prepare(settings)) as session:
+            if args.all:
+                chosen = program_store.visible_to(session, cli_actor())
+            else:
+                program = program_store.by_code(session, args.program)
+                if program is None:
+                    raise SettingsError(f"there is no program {args.program.strip().upper()[:20]}")
+                chosen = [program]
+            result = exporting.build(session, programs=chosen, everything=args.all, now=Clock(settings.cmo_now).now(),
+                                     fmt=args.format, start=start, end=end)
+    except DomainError as exc:
+        print(f"cmo-bot export: {exc}", file=sys.stderr)
+        return 2
+    target = Path(args.out) if args.out else Path(result.file_name)
+    if target.is_dir() or (args.out or "").endswith(("/", "\\")):
+        target.mkdir(parents=True, exist_ok=True)
+        target = target / result.file_name
+    target.write_bytes(result.content)
+    sheets = ", ".join(f"{t.title} ({len(t.rows)})" for t in result.tables[1:])
+    print(f"wrote {target}: {sheets}")
+    print(result.verified.summary())
+    return 0 if result.verified.ok else 1
+
+
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
@@ -164,6 +251,22 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="audit trail tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken").set_defaults(run=audit_verify)
+    p = sub.add_parser("import", help="bring in an existing tracker (CSV or XLSX), one record per row")
+    p.add_argument("file", help="the tracker: .csv (any delimiter) or .xlsx (first sheet)")
+    p.add_argument("--kind", required=True, help="agreements, batches, stability or submissions")
+    p.add_argument("--program", help="program code (else a Program column in the tracker)")
+    p.add_argument("--dayfirst", action="store_true", help="read 01/02/2027 as 1 February (default: 2 January)")
+    p.add_argument("--dry-run", action="store_true", help="check every row and report; change nothing")
+    p.set_defaults(run=import_tracker)
+    p = sub.add_parser("export", help="every record and the audit trail, for auditors (xlsx, or csv in a zip)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--program", help="one program's records")
+    which.add_argument("--all", action="store_true", help="every program's records")
+    p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    p.add_argument("--from", dest="date_from", help="audit trail from this UTC day (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", help="audit trail up to and including this UTC day (YYYY-MM-DD)")
+    p.add_argument("--out", help="file or folder to write (default: the export's name, here)")
+    p.set_defaults(run=export)
     return root
 
 

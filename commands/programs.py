@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.people import look_up
+from commands import onboarding
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
@@ -248,6 +249,9 @@ AREA = Area("program", "programs, their channels and who holds which role", (
     Verb("roles", "/cmo program roles [add|remove @person ROLE] [--program CODE]",
          "show roles; managers and admins change them (roles: pm, quality, approver, stability, regulatory)",
          cmd_roles),
+    Verb("export", "/cmo program export [--format xlsx|csv] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--program CODE]",
+         "every record and the audit trail of the period, sent to you by DM (managers, quality, admins)",
+         onboarding.cmd_export),
 ))
 
 

@@ -1,0 +1,224 @@
+"""Onboarding and audits from Slack: the "Import tracker" message shortcut and `/cmo program export`.
+
+Import: an admin uses the shortcut on a message carrying a tracker (CSV or XLSX). After the ack the bot
+downloads it with the bot token, recognises the kind of tracker from its columns, takes the program of the
+channel (or a Program column), runs the import as a dry run and DMs the summary with an **Import** button
+(and a button to read slash dates the other way round). The button re-authorizes the clicker, downloads
+the file again and imports only if it is byte for byte what was checked (same SHA-256); running it twice
+adds nothing, the import being idempotent.
+
+Export: `/cmo program export` builds every area's records and the audit trail (store/exporting.py) and
+uploads the workbook to the caller by DM.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks as bk
+from bot.downloads import fetch
+from commands.args import UsageError, iso_date
+from commands.boundary import explain, tell
+from commands.deps import Deps
+from commands.router import Request
+from store import exporting, importing, onboarding_kinds  # noqa: F401  (registers every area's kind and sheets)
+from store import programs as program_store
+from store.audit import Actor
+from store.db import transaction
+from store.errors import DomainError, Invalid, NotAllowed
+from store.importing import Report
+from store.markup import escape
+from store.programs import Role
+
+log = logging.getLogger(__name__)
+
+PROBLEM_LINES = 25
+TRACKER_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".tsv", ".txt")
+
+
+class Ids(StrEnum):
+    shortcut = "import_tracker"
+    run = "import_tracker_run"
+    recheck = "import_tracker_recheck"
+
+
+class Planned(BaseModel):
+    """What a button carries back: which file, read how, into which program, and what was checked."""
+
+    file_id: str = Field(max_length=32, pattern=r"^F[A-Z0-9]+$")
+    kind: str = Field(max_length=32)
+    program: str | None = Field(default=None, max_length=20)
+    dayfirst: bool = False
+    sha256: str = Field(max_length=64, pattern=r"^[0-9a-f]{64}$")
+
+
+def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
+    user = body["user"]
+    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+
+
+def require_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise NotAllowed("Only admins (CMO_ADMINS) can import trackers.")
+
+
+# --------------------------------------------------------------------------------------------- rendering
+
+
+def report_blocks(report: Report, planned: Planned | None) -> list[dict]:
+    problems = report.problems()
+    shown = problems[:PROBLEM_LINES]
+    if len(problems) > PROBLEM_LINES:
+        shown.append(f"…and {len(problems) - PROBLEM_LINES} more")
+    blocks: list[Any] = [bk.section(f"*{escape(report.headline())}*")]
+    if shown:
+        blocks.append(bk.section("\n".join(escape(line) for line in shown)))
+    blocks.append(bk.section(escape(report.totals())))
+    if planned is not None:
+        reading = "day first (31/01/2027)" if planned.dayfirst else "month first (01/31/2027)"
+        other = "Read dates month first" if planned.dayfirst else "Read dates day first"
+        recheck = planned.model_copy(update={"dayfirst": not planned.dayfirst})
+        buttons = [bk.button(other, Ids.recheck, recheck.model_dump_json())]
+        if report.imported:
+            buttons.insert(0, bk.button("Import", Ids.run, planned.model_dump_json(), style="primary"))
+        blocks.append(bk.context(f"Slash dates read {reading}. "
+                                 + ("Nothing is written until you press Import." if report.imported
+                                    else "There is nothing new to import.")))
+        blocks.append(bk.actions(*buttons))
+    return bk.message(blocks)
+
+
+def report_text(report: Report) -> str:
+    """The notification text: file names and cell values come from people, so they are escaped."""
+    return "\n".join(escape(line) for line in report.lines())
+
+
+def refusal(error: DomainError) -> str:
+    """A domain error as the person sees it, its text escaped (it may quote a file name or a cell)."""
+    return explain(error).replace(str(error), escape(str(error)))
+
+
+# --------------------------------------------------------------------------------------------- import
+
+
+def tracker_file(body: dict[str, Any]) -> dict[str, Any]:
+    files = (body.get("message") or {}).get("files") or []
+    for candidate in files:
+        if (candidate.get("name") or "").lower().endswith(TRACKER_SUFFIXES):
+            return candidate
+    if files:
+        raise Invalid("That message has no CSV or XLSX file. Save the tracker as .xlsx or .csv and share it.")
+    raise Invalid("That message has no file. Use the shortcut on the message that carries the tracker.")
+
+
+def check(deps: Deps, client: WebClient, actor: Actor, planned: Planned, *, dry_run: bool,
+          content: bytes | None = None, file_name: str = "") -> Report:
+    if content is None:
+        downloaded = fetch(client, planned.file_id)
+        content, file_name = downloaded.content, downloaded.name
+    return importing.run(deps.engine, kind=planned.kind, content=content, file_name=file_name, actor=actor,
+                         now=deps.clock.now(), program=planned.program, dayfirst=planned.dayfirst,
+                         dry_run=dry_run)
+
+
+def preview(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+    """The shortcut's slow part: download, recognise, dry-run, DM the summary with the buttons."""
+    actor = actor_of(deps, body)
+    require_admin(actor)
+    shared = tracker_file(body)
+    downloaded = fetch(client, shared["id"])
+    kind = importing.detect(downloaded.content, downloaded.name)
+    channel = (body.get("channel") or {}).get("id") or ""
+    with transaction(deps.engine) as session:
+        program = program_store.by_channel(session, channel) if channel else None
+    planned = Planned(file_id=shared["id"], kind=kind.name, program=program.code if program else None,
+                      sha256=importing.sha256(downloaded.content))
+    report = check(deps, client, actor, planned, dry_run=True, content=downloaded.content,
+                   file_name=downloaded.name)
+    client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=report_blocks(report, planned))
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.shortcut(Ids.shortcut.value)
+    def on_shortcut(ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        try:
+            preview(deps, client, body)
+        except DomainError as error:
+            tell(client, {"user_id": body["user"]["id"]}, refusal(error))
+
+    def rerun(body: dict[str, Any], client: WebClient, *, dry_run: bool) -> None:
+        actor = actor_of(deps, body)
+        require_admin(actor)
+        action = body["actions"][0]
+        try:
+            planned = Planned.model_validate_json(action.get("value") or "{}")
+        except ValidationError:
+            raise Invalid("This button's data was altered; use Import tracker on the file again.") from None
+        downloaded = fetch(client, planned.file_id)
+        if importing.sha256(downloaded.content) != planned.sha256 and not dry_run:
+            raise Invalid("The file changed since it was checked; use Import tracker on it again.")
+        planned = planned.model_copy(update={"sha256": importing.sha256(downloaded.content)})
+        report = check(deps, client, actor, planned, dry_run=dry_run, content=downloaded.content,
+                       file_name=downloaded.name)
+        channel, ts = (body.get("channel") or {}).get("id"), (body.get("message") or {}).get("ts")
+        blocks = report_blocks(report, planned if dry_run else None)
+        if channel and ts:
+            client.chat_update(channel=channel, ts=ts, text=report_text(report), blocks=blocks)
+        else:
+            client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=blocks)
+
+    # Domain errors are told here rather than raised to the @app.error boundary: Bolt (1.2x) resets an ack
+    # to "none" when a listener raises within its 10 ms polling interval after acking, and then answers
+    # Slack 404 "unhandled request" although the click was acknowledged.
+    @app.action(Ids.run.value)
+    def on_import(ack, body: dict[str, Any], client: WebClient, respond) -> None:
+        ack()
+        try:
+            rerun(body, client, dry_run=False)
+        except DomainError as error:
+            tell(client, body, refusal(error), respond)
+
+    @app.action(Ids.recheck.value)
+    def on_recheck(ack, body: dict[str, Any], client: WebClient, respond) -> None:
+        ack()
+        try:
+            rerun(body, client, dry_run=True)
+        except DomainError as error:
+            tell(client, body, refusal(error), respond)
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def cmd_export(req: Request) -> None:
+    """`/cmo program export [--format xlsx|csv] [--from DATE] [--to DATE] [--program CODE]`."""
+    req.args.only("program", "format", "from", "to")
+    fmt = (req.args.flag("format") or "xlsx").lower()
+    if fmt not in exporting.FORMATS:
+        raise UsageError("--format is xlsx or csv.")
+    start = iso_date(req.args.flag("from"), "--from date") if req.args.flag("from") else None
+    end = iso_date(req.args.flag("to"), "--to date") if req.args.flag("to") else None
+    with req.session() as session:
+        access = req.access(session)
+        access.require_internal("export a program's records")
+        access.require(Role.program_manager, Role.cmo_quality, doing="export the program's records")
+        result = exporting.build(session, programs=[access.program], everything=False, now=req.now, fmt=fmt,
+                                 start=start, end=end)
+    counts = ", ".join(f"{t.title} {len(t.rows)}" for t in result.tables[1:])
+    comment = f"Records of {access.program.code} ({counts}). {result.verified.summary()}."
+    try:
+        dm = req.client.conversations_open(users=req.user_id)["channel"]["id"]
+        req.client.files_upload_v2(channel=dm, content=result.content, filename=result.file_name,
+                                   title=result.file_name, initial_comment=comment)
+    except SlackApiError as exc:
+        raise Invalid(f"The export could not be sent to you (`{exc.response.get('error')}`); try again.") from None
+    req.reply(f":white_check_mark: {escape(result.file_name)} is in your DMs with the bot. "
+              f"{escape(result.verified.summary())}.")

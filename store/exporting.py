@@ -1,0 +1,239 @@
+"""Handing auditors clean records: every area's records of one program (or all) and the audit trail of a
+period, one sheet per area, with the audit chain's verification result on the first sheet.
+
+XLSX: one workbook, sheets in this order: Summary (verification result, programs, period, counts),
+Programs, then each area's sheets as registered in `SHEETS`, then Audit trail. CSV: a ZIP archive holding
+one CSV per sheet (`01-summary.csv`, `02-programs.csv` …), UTF-8 with a byte-order mark so Excel opens it.
+
+Instants are written as ISO-8601 UTC text (Excel has no time zones); calendar dates as dates. A text cell
+that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) is written as text (XLSX) or prefixed with
+`'` (CSV).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel import Session, SQLModel, select
+
+from store import audit
+from store.audit import AuditEntry
+from store.errors import Invalid
+from store.programs import Program, ProgramMember
+
+FORMATS = ("xlsx", "csv")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One area's sheet: `rows(session, programs)` → a Table of every record of those programs."""
+
+    title: str
+    rows: Callable[[Session, dict[int, Program]], Table]
+
+
+SHEETS: list[Sheet] = []
+
+
+def add_sheet(sheet: Sheet) -> Sheet:
+    SHEETS[:] = [s for s in SHEETS if s.title != sheet.title] + [sheet]
+    return sheet
+
+
+def model_table(title: str, model: type[SQLModel], records: Sequence[SQLModel], programs: dict[int, Program],
+                program_of: Callable[[Any], int | None] | None = None, exclude: Sequence[str] = ()) -> Table:
+    """Every column of `model`, one row per record; `program_id` shown as the program's code."""
+    names = [n for n in model.model_fields if n not in exclude]
+    find = program_of or (lambda r: getattr(r, "program_id", None))
+    headers = ["program", *(n for n in names if n != "program_id")]
+    rows = []
+    for record in records:
+        program = programs.get(find(record))  # type: ignore[arg-type]
+        rows.append([program.code if program else "", *(getattr(record, n) for n in names if n != "program_id")])
+    return Table(title, headers, rows)
+
+
+def of_programs(session: Session, model: type[SQLModel], programs: dict[int, Program]) -> list[Any]:
+    column = model.program_id  # type: ignore[attr-defined]
+    return list(session.exec(select(model).where(column.in_(list(programs))).order_by(column, model.id)))
+
+
+def children(session: Session, model: type[SQLModel], parent: type[SQLModel], link: str,
+             programs: dict[int, Program]) -> list[tuple[Any, int]]:
+    """Rows of a child table with their parent's program id (one query)."""
+    query = (select(model, parent.program_id)  # type: ignore[attr-defined]
+             .join(parent, parent.id == getattr(model, link))  # type: ignore[attr-defined]
+             .where(parent.program_id.in_(list(programs)))  # type: ignore[attr-defined]
+             .order_by(parent.program_id, model.id))  # type: ignore[attr-defined]
+    return list(session.exec(query))
+
+
+def child_table(title: str, model: type[SQLModel], parent: type[SQLModel], link: str, session: Session,
+                programs: dict[int, Program]) -> Table:
+    pairs = children(session, model, parent, link, programs)
+    owner = {id(record): program_id for record, program_id in pairs}
+    return model_table(title, model, [r for r, _ in pairs], programs, program_of=lambda r: owner[id(r)])
+
+
+def _programs_sheet(session: Session, programs: dict[int, Program]) -> Table:
+    table = model_table("Programs", Program, list(programs.values()), programs, program_of=lambda p: p.id,
+                        exclude=("id",))
+    members = list(session.exec(select(ProgramMember).where(ProgramMember.program_id.in_(list(programs)))
+                                .order_by(ProgramMember.program_id, ProgramMember.role, ProgramMember.user_id)))
+    headers = [*table.headers, "members"]
+    rows = [[*row, "; ".join(f"{m.role}:{m.user_id}{' (external)' if m.external else ''}"
+                             for m in members if m.program_id == program.id)]
+            for row, program in zip(table.rows, programs.values(), strict=True)]
+    return Table("Programs", headers, rows)
+
+
+def _audit_sheet(session: Session, programs: dict[int, Program], start: datetime | None, end: datetime | None,
+                 everything: bool) -> Table:
+    query = select(AuditEntry)
+    if not everything:
+        query = query.where(AuditEntry.program_id.in_(list(programs)))  # type: ignore[union-attr]
+    if start is not None:
+        query = query.where(AuditEntry.at >= start)
+    if end is not None:
+        query = query.where(AuditEntry.at < end)
+    entries = list(session.exec(query.order_by(AuditEntry.seq)))
+    return model_table("Audit trail", AuditEntry, entries, programs)
+
+
+@dataclass(frozen=True)
+class Export:
+    file_name: str
+    content: bytes
+    tables: list[Table]
+    verified: audit.VerifyReport
+
+
+def _bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    if start and end and end < start:
+        raise Invalid("--to is before --from.")
+    low = datetime.combine(start, time.min, UTC) if start else None
+    high = datetime.combine(end + timedelta(days=1), time.min, UTC) if end else None
+    return low, high
+
+
+def build(session: Session, *, programs: Sequence[Program], everything: bool, now: datetime, fmt: str = "xlsx",
+          start: date | None = None, end: date | None = None) -> Export:
+    """The export of `programs` (all of them when `everything`), with the audit trail of [start, end]."""
+    if fmt not in FORMATS:
+        raise Invalid(f"The format is xlsx or csv, not {fmt!r}.")
+    low, high = _bounds(start, end)
+    by_id = {p.id: p for p in sorted(programs, key=lambda p: p.code)}
+    verified = audit.verify(session)
+    area_tables = [sheet.rows(session, by_id) for sheet in SHEETS]
+    trail = _audit_sheet(session, by_id, low, high, everything)
+    period = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
+    summary_rows: list[list[Any]] = [
+        ["Audit chain", "verified" if verified.ok else "BROKEN"],
+        ["Verification", verified.summary()],
+        ["Generated at (UTC)", now.astimezone(UTC).isoformat(timespec="seconds")],
+        ["Programs", ", ".join(p.code for p in by_id.values()) or "none"],
+        ["Audit period (UTC days)", period],
+        ["Audit rows in this export", len(trail.rows)],
+    ]
+    summary_rows += [[f"{t.title} (records)", len(t.rows)] for t in area_tables]
+    tables = [Table("Summary", ["item", "value"], summary_rows), _programs_sheet(session, by_id), *area_tables,
+              trail]
+    label = "all" if everything else "-".join(p.code for p in by_id.values())[:60] or "none"
+    stem = f"cmo-export-{label}-{now.astimezone(UTC):%Y%m%d}"
+    if fmt == "xlsx":
+        return Export(f"{stem}.xlsx", to_xlsx(tables), tables, verified)
+    return Export(f"{stem}.zip", to_csv_zip(tables), tables, verified)
+
+
+def cell(value: Any) -> Any:
+    """A value a spreadsheet can hold: instants as ISO UTC text, structures as JSON, enums as text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds") if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _sheet_name(title: str, taken: set[str]) -> str:
+    name = re.sub(r"[\[\]:*?/\\]", " ", title)[:31]
+    base, n = name, 1
+    while name in taken:
+        n += 1
+        name = f"{base[:28]} {n}"
+    taken.add(name)
+    return name
+
+
+def _xlsx_cell(value: Any) -> Any:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = cell(value)
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def to_xlsx(tables: Sequence[Table]) -> bytes:
+    import openpyxl
+    from openpyxl.styles import Font
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    taken: set[str] = set()
+    for table in tables:
+        sheet = workbook.create_sheet(_sheet_name(table.title, taken))
+        sheet.append(table.headers)
+        for header in sheet[1]:
+            header.font = Font(bold=True)
+        for values in table.rows:
+            sheet.append([_xlsx_cell(v) for v in values])
+        for row in sheet.iter_rows(min_row=2):
+            for entry in row:
+                if isinstance(entry.value, str) and entry.data_type == "f":
+                    entry.data_type = "s"  # user text starting with "=" stays text, never a formula
+                elif isinstance(entry.value, date):
+                    entry.number_format = "yyyy-mm-dd"
+        sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    value = cell(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+def to_csv_zip(tables: Sequence[Table]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, table in enumerate(tables, start=1):
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(table.headers)
+            writer.writerows([_csv_cell(v) for v in row] for row in table.rows)
+            slug = re.sub(r"[^a-z0-9]+", "-", table.title.lower()).strip("-")
+            archive.writestr(f"{number:02d}-{slug}.csv", "\ufeff" + text.getvalue())
+    return out.getvalue()
