@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     def _timezone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a path
             raise ValueError(f"{v!r} is not an IANA time zone name such as Europe/Berlin") from exc
         return v
 

@@ -195,7 +195,7 @@ def signer_of(client: WebClient, user_id: str, program: Program, initials: str) 
     tz = user.get("tz") or program.timezone
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file path
         tz = program.timezone
     return store.Signer(user_id, name, tz, initials)
 

@@ -113,7 +113,7 @@ def validate_code(code: str) -> str:
 def validate_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file path
         raise Invalid(f"{name!r} is not a time zone name such as Europe/Berlin.", "timezone") from None
     return name
 

@@ -91,6 +91,7 @@ def test_forms_answer_hostile_values_on_their_fields(bot, engine, command, user)
             _settle(engine)  # the accepted form's work after the ack (DMs, filing) ends before the next example
         for call in bot.slack.calls():
             text = str(call.args.get("text", ""))
-            assert ":boom:" not in text and "Traceback" not in text, (command, values, text)
+            assert ":boom:" not in text and "Traceback" not in text, (command, values, text,
+                                                                      "".join(bot.process.output[-60:]))
 
     submit()

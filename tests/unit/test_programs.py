@@ -54,3 +54,10 @@ def test_every_change_is_audited(session):
     actions = [e.action for e in audit.history(session, entity="program", entity_id="ACME-001")]
     assert actions[0] == "created" and actions.count("role_granted") == 6 and "channel_linked" in actions
     assert audit.verify(session).ok
+
+
+@pytest.mark.parametrize("name", ["x" * 3001, "\x00", "../../etc/passwd", "Mars/Base", ""])
+def test_hostile_time_zone_names_are_field_errors(session, name):
+    with pytest.raises(Invalid) as bad:
+        programs.validate_timezone(name)
+    assert bad.value.field == "timezone"
