@@ -26,7 +26,6 @@ from store.audit import Actor
 from store.db import transaction
 from store.markup import day, escape
 from store.outbox import sent_since
-from store.programs import Role
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,8 @@ def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]
     with transaction(deps.engine) as session:
         visible = programs.visible_to(session, actor)
         items = store.owed(session, user_id, visible, now)
-        managed = [p for p in visible if actor.is_admin or Role.program_manager in programs.roles_of(
-            session, p.id, user_id)] if visible else []
+        managing = programs.managed_ids(session, user_id)
+        managed = [p for p in visible if actor.is_admin or p.id in managing]
         lines: list[str] = []
         if managed:
             health = store.health(session, managed, now)

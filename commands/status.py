@@ -16,7 +16,6 @@ from scheduler.preview import upcoming
 from store import home, programs
 from store.errors import NotAllowed
 from store.markup import day, escape, local_time
-from store.programs import Role
 
 DAYS = 14
 SORTS = ("urgency", "deadline", "code")
@@ -70,9 +69,8 @@ def _portfolio(req: Request) -> None:
     if order not in SORTS:
         raise UsageError(f"--sort takes {', '.join(SORTS)}.")
     with req.session() as session:
-        mine = [p for p in programs.visible_to(session, req.actor)
-                if req.actor.is_admin or (Role.program_manager in programs.roles_of(session, p.id, req.user_id)
-                                          and not programs.is_external(session, p.id, req.user_id))]
+        managing = programs.managed_ids(session, req.user_id)
+        mine = [p for p in programs.visible_to(session, req.actor) if req.actor.is_admin or p.id in managing]
         if not mine:
             raise NotAllowed("The portfolio is for admins and program managers; you manage no program.")
         health = home.health(session, mine, req.now)

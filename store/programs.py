@@ -245,6 +245,14 @@ def user_ids(session: Session, program_id: int, *roles: Role) -> list[str]:
     return sorted({m.user_id for m in members(session, program_id, *roles)})
 
 
+def managed_ids(session: Session, user_id: str) -> set[int]:
+    """The programs this person manages (internal program managers), in one query."""
+    query = select(ProgramMember.program_id).where(ProgramMember.user_id == user_id,
+                                                   ProgramMember.role == Role.program_manager,
+                                                   ProgramMember.external == False)  # noqa: E712
+    return set(session.exec(query))
+
+
 def roles_of(session: Session, program_id: int, user_id: str) -> frozenset[Role]:
     rows = session.exec(
         select(ProgramMember.role).where(ProgramMember.program_id == program_id, ProgramMember.user_id == user_id)
