@@ -28,6 +28,7 @@ from store import audit
 from store.audit import AuditEntry
 from store.errors import Invalid
 from store.programs import Program, ProgramMember
+from store.sheets import sheet_title
 
 FORMATS = ("xlsx", "csv")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -174,16 +175,6 @@ def cell(value: Any) -> Any:
     return value
 
 
-def _sheet_name(title: str, taken: set[str]) -> str:
-    name = re.sub(r"[\[\]:*?/\\]", " ", title)[:31]
-    base, n = name, 1
-    while name in taken:
-        n += 1
-        name = f"{base[:28]} {n}"
-    taken.add(name)
-    return name
-
-
 def _xlsx_cell(value: Any) -> Any:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -199,7 +190,7 @@ def to_xlsx(tables: Sequence[Table]) -> bytes:
     workbook.remove(workbook.active)
     taken: set[str] = set()
     for table in tables:
-        sheet = workbook.create_sheet(_sheet_name(table.title, taken))
+        sheet = workbook.create_sheet(sheet_title(table.title, taken))
         sheet.append(table.headers)
         for header in sheet[1]:
             header.font = Font(bold=True)

@@ -5,7 +5,6 @@ for long-term conditions the ICH Q1E regression with its one-sided 95 % confiden
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import KeepTogether
 
+from store.sheets import sheet_title
 from store.stability import StabilityPull, StabilityResult, StabilityStudy
 from store.stability_schedule import Kind
 from store.stability_stats import Regression, evaluate
@@ -99,16 +99,6 @@ def regression_text(series: Series) -> str:
 
 
 # ---------------------------------------------------------------- XLSX
-
-
-def sheet_title(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[\\/*?:\[\]]", "-", text)[:28] or "Sheet"
-    title, n = base, 1
-    while title in taken:
-        n += 1
-        title = f"{base}-{n}"
-    taken.add(title)
-    return title
 
 
 def workbook(package: Package) -> bytes:
