@@ -12,25 +12,21 @@ every message accepted exactly once by the emulator (by the row id in its metada
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import requests
 from sqlalchemy import func, insert, select
 
 from bench.ack import emulator_base, launch
-from bench.sweep import reset_postgres
+from bench.sweep import fresh_url
 from bot.emulator.server import POST_MESSAGE_BURST
 from bot.settings import load_settings
 from bot.slack import web_client
 from scheduler.delivery import deliver
 from store.db import make_engine, transaction
-from store.migrate import upgrade
 from store.outbox import Outbox, Status
 from store.programs import Program
 
@@ -68,18 +64,6 @@ def theoretical_minimum(per_channel: int, burst: int = POST_MESSAGE_BURST, rate:
     return max(0, per_channel - burst) / rate
 
 
-@contextmanager
-def database(kind: str, postgres_url: str):
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="cmo-bench-") as folder:
-            url = f"sqlite:///{Path(folder) / 'delivery.db'}"
-            upgrade(url)
-            yield url
-        return
-    reset_postgres(postgres_url)
-    yield postgres_url
-
-
 def queue(engine, channels: int, messages: int) -> None:
     """`messages` due reminders, `messages // channels` to each channel, inserted channel after channel (the
     order that would serialise a naive client behind the first channels)."""
@@ -105,7 +89,7 @@ def measure(kind: str, postgres_url: str, channels: int = CHANNELS, messages: in
         base = emulator_base(emulator)
         requests.post(f"{base}/_emulator/channels", timeout=30,
                       json=[{"id": f"CD{i:05d}", "name": f"d{i:04d}"} for i in range(channels)])
-        with database(kind, postgres_url) as url:
+        with fresh_url(kind, postgres_url, "delivery") as url:
             engine = make_engine(url)
             queue(engine, channels, messages)
             client = web_client(load_settings(slack_bot_token="xoxb-bench-token", slack_api_url=emulator.url))

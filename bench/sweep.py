@@ -107,19 +107,26 @@ class SweepFigure:
 
 
 @contextmanager
-def fresh_database(kind: str, postgres_url: str):
+def fresh_url(kind: str, postgres_url: str, name: str):
+    """The URL of an empty, migrated database: a throwaway SQLite file, or the benchmark's PostgreSQL reset."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="cmo-bench-") as folder:
-            url = f"sqlite:///{Path(folder) / 'sweep.db'}"
+            url = f"sqlite:///{Path(folder) / f'{name}.db'}"
             upgrade(url)
-            engine = make_engine(url)
-            yield engine
-            engine.dispose()
+            yield url
         return
     reset_postgres(postgres_url)
-    engine = make_engine(postgres_url)
-    yield engine
-    engine.dispose()
+    yield postgres_url
+
+
+@contextmanager
+def fresh_database(kind: str, postgres_url: str):
+    with fresh_url(kind, postgres_url, "sweep") as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def reset_postgres(url: str) -> None:
