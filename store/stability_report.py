@@ -1,6 +1,11 @@
 """The data package of a stability study: an XLSX workbook (one sheet per condition, attributes by time
 point) and a PDF report (the same tables, a trend chart per attribute with its specification limits, and
-for long-term conditions the ICH Q1E regression with its one-sided 95 % confidence bound)."""
+for long-term conditions the ICH Q1E regression with its confidence bound: one-sided 95 % towards a single
+limit, two-sided 95 % between two limits, see `store.stability_stats`).
+
+How far a shelf life may be extrapolated beyond the long-term data depends on the storage (ICH Q1E,
+Appendix A): room temperature min(2X, X+12) months, refrigerated min(1.5X, X+6), frozen none — X being the
+last long-term time point. A bound that meets its limit beyond that says so for its condition."""
 
 from __future__ import annotations
 
@@ -23,8 +28,8 @@ from reportlab.platypus.flowables import KeepTogether
 
 from store.sheets import sheet_title
 from store.stability import StabilityPull, StabilityResult, StabilityStudy
-from store.stability_schedule import Kind
-from store.stability_stats import Regression, evaluate
+from store.stability_schedule import Kind, Storage, storage_of
+from store.stability_stats import Regression, Side, evaluate
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Series:
     spec_high: float | None
     points: list[tuple[int, float]] = field(default_factory=list)
     regression: Regression | None = None
+    storage: Storage = Storage.room
 
     @property
     def spec(self) -> str:
@@ -58,9 +64,29 @@ class Package:
         return sorted({m for s in self.series if s.condition == condition for m, _ in s.points})
 
 
-def extrapolation_limit(last_month: float) -> float:
-    """ICH Q1E: at most twice the long-term data, and no more than 12 months beyond it."""
+RULES = {
+    Storage.room: "min(2X, X+12)",
+    Storage.refrigerated: "min(1.5X, X+6)",
+    Storage.frozen: "no extrapolation",
+}
+
+
+def extrapolation_limit(last_month: float, storage: Storage = Storage.room) -> float:
+    """ICH Q1E Appendix A: how far beyond the last long-term time point X a shelf life may reach."""
+    if storage is Storage.frozen:
+        return float(last_month)
+    if storage is Storage.refrigerated:
+        return min(1.5 * last_month, last_month + 6)
     return min(2 * last_month, last_month + 12)
+
+
+def supported_months(series: Series) -> float | None:
+    """The shelf life the data support: where the bound meets a limit, capped by the allowed extrapolation."""
+    if series.regression is None:
+        return None
+    allowed = extrapolation_limit(max(m for m, _ in series.points), series.storage)
+    crossing = series.regression.crossing
+    return allowed if crossing is None else min(crossing, allowed)
 
 
 def compile_package(study: StabilityStudy, results: Sequence[tuple[StabilityPull, StabilityResult]],
@@ -78,6 +104,7 @@ def compile_package(study: StabilityStudy, results: Sequence[tuple[StabilityPull
         condition = study.condition(series.condition)
         if condition is not None and condition.kind is Kind.long_term:
             horizon = max(2.0 * study.duration_months, 60.0)
+            series.storage = storage_of(condition)
             series.regression = evaluate(series.points, series.spec_low, series.spec_high, horizon)
     ordered = sorted(grouped.values(), key=lambda s: (s.condition, s.attribute.lower()))
     return Package(study, now, ordered)
@@ -86,16 +113,25 @@ def compile_package(study: StabilityStudy, results: Sequence[tuple[StabilityPull
 def regression_text(series: Series) -> str:
     reg = series.regression
     if reg is None:
-        return "Too few time points, or no limit in the direction of change, for an ICH Q1E regression."
+        return "Too few time points, or no specification limit, for an ICH Q1E regression."
     last = max(m for m, _ in series.points)
-    limit = extrapolation_limit(last)
+    limit = extrapolation_limit(last, series.storage)
     head = (f"n = {reg.n}, slope = {reg.slope:.4f} {series.unit}/month, intercept = {reg.intercept:.3f}, "
-            f"s = {reg.s:.4f}, t(0.95, {reg.n - 2}) = {reg.t:.3f}. ")
-    side = f"The {reg.side} one-sided 95 % confidence bound"
+            f"s = {reg.s:.4f}, t({'0.975' if reg.side is Side.two_sided else '0.95'}, {reg.n - 2}) = {reg.t:.3f}. ")
+    if reg.side is Side.two_sided:
+        side, meet, stay = f"The two-sided 95 % confidence limits (specification {series.spec})", "meet", "stay"
+    else:
+        side, meet, stay = f"The {reg.side} one-sided 95 % confidence bound", "meets", "stays"
+    allowed = (f"{series.storage} storage allows no extrapolation beyond the {last:g} months of data"
+               if series.storage is Storage.frozen else
+               f"{series.storage} storage allows extrapolation to {limit:g} months, {RULES[series.storage]}")
     if reg.crossing is None:
-        return head + f"{side} does not reach the limit {reg.limit:g} within {reg.horizon:g} months."
-    note = "" if reg.crossing <= limit else f" (beyond the ICH Q1E extrapolation limit of {limit:g} months)"
-    return head + f"{side} meets the limit {reg.limit:g} at {reg.crossing:.2f} months{note}."
+        return head + f"{side} {stay} within the limits for {reg.horizon:g} months; {allowed}."
+    if reg.crossing <= limit:
+        return head + f"{side} {meet} the limit {reg.limit:g} at {reg.crossing:.2f} months; {allowed}."
+    return head + (f"{side} {meet} the limit {reg.limit:g} at {reg.crossing:.2f} months, beyond the ICH Q1E "
+                   f"extrapolation limit of {limit:g} months for {series.storage} storage ({RULES[series.storage]}): "
+                   f"the data support {limit:g} months.")
 
 
 # ---------------------------------------------------------------- XLSX
@@ -127,11 +163,15 @@ def workbook(package: Package) -> bytes:
     regressions = [s for s in package.series if s.regression is not None]
     if regressions:
         sheet = book.create_sheet(sheet_title("ICH Q1E", taken))
-        sheet.append(["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD", "t(0.95, n-2)",
-                      "Bound", "Limit", "Months to limit"])
+        sheet.append(["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD", "t quantile",
+                      "Bound", "Limit met", "Months to limit", "Storage", "Extrapolation limit (months)",
+                      "Supported shelf life (months)"])
         for s in regressions:
             r = s.regression
-            sheet.append([s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.side, r.limit, r.crossing])
+            last = max(m for m, _ in s.points)
+            sheet.append([s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.confidence,
+                          r.limit if r.crossing is not None else None, r.crossing, str(s.storage),
+                          extrapolation_limit(last, s.storage), supported_months(s)])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -161,8 +201,9 @@ def chart(series: Series) -> Drawing:
         steps = [end * i / 40 for i in range(41)]
         data.append([(t, reg.fit(t)) for t in steps])
         styles.append((colors.grey, None))
-        data.append([(t, reg.bound(t)) for t in steps])
-        styles.append((colors.orange, (2, 2)))
+        for side in reg.sides():
+            data.append([(t, reg.bound(t, side)) for t in steps])
+            styles.append((colors.orange, (2, 2)))
     plot.data = data
     for i, (color, dash) in enumerate(styles):
         plot.lines[i].strokeColor = color
@@ -177,7 +218,7 @@ def chart(series: Series) -> Drawing:
     plot.yValueAxis.labelTextFormat = "%g"
     drawing.add(plot)
     drawing.add(String(15 * mm, CHART_H + 6 * mm, f"{series.condition} — {series.attribute} ({series.unit}); "
-                       "red: specification limits; grey: regression; orange: 95 % bound", fontSize=8))
+                       "red: specification limits; grey: regression; orange: 95 % confidence bound(s)", fontSize=8))
     return drawing
 
 

@@ -43,6 +43,33 @@ ICH_CONDITIONS: tuple[Condition, ...] = (
     Condition("IVB30", "30 °C / 75 % RH zone IVb", Kind.long_term),
 )
 ICH_BY_CODE = {c.code: c for c in ICH_CONDITIONS}
+
+
+class Storage(StrEnum):
+    """How the product is stored long term: it decides how far ICH Q1E lets a shelf life be extrapolated."""
+
+    room = "room temperature"
+    refrigerated = "refrigerated"
+    frozen = "frozen"
+
+
+_TEMPERATURE = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*°?\s*C(?![a-z])", re.IGNORECASE)
+
+
+def storage_of(condition: Condition) -> Storage:
+    """The storage of a condition from its temperature (label, then code): at or below -10 °C frozen, at or
+    below 8 °C refrigerated (5 °C, 2–8 °C), room temperature otherwise; REF/FRZ codes without a temperature."""
+    for text in (condition.label, condition.code):
+        match = _TEMPERATURE.search(text.replace("\u2212", "-"))
+        if match:
+            celsius = float(match.group(1))
+            return Storage.frozen if celsius <= -10 else Storage.refrigerated if celsius <= 8 else Storage.room
+    code = condition.code.upper()
+    if code.startswith("FRZ"):
+        return Storage.frozen
+    return Storage.refrigerated if code.startswith("REF") else Storage.room
+
+
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_-]{0,15}$")
 MAX_MONTHS = 120
 

@@ -16,6 +16,9 @@ from tests.stability_factories import study as make_study
 
 NOW = datetime(2029, 2, 10, 15, tzinfo=UTC)
 ASSAY = [(0, 100.1), (3, 99.6), (6, 99.2), (9, 98.7), (12, 98.1), (18, 97.4)]
+# Where the two-sided 95 % lower limit of ASSAY meets 95 %: t(0.975, 4) = 2.7764, s = 0.084092 (from
+# the residuals), solved for ŷ(t) − t·s·√(1/6 + (t−8)²/210) = 95; checked against statsmodels in test_q1e.py.
+TWO_SIDED_CROSSING = 30.71
 
 
 def test_t_quantiles_match_the_tables():
@@ -24,7 +27,7 @@ def test_t_quantiles_match_the_tables():
 
 
 def test_regression_by_hand():
-    reg = evaluate(ASSAY, 95.0, 105.0, horizon=60)
+    reg = evaluate(ASSAY, 95.0, None, horizon=60)  # a lower limit only: the assay is known to fall
     # OLS by hand: t̄ = 8, Sxx = 210, Sxy = -32.1 → slope -0.152857, intercept 100.072857
     assert reg.slope == pytest.approx(-32.1 / 210)
     assert reg.intercept == pytest.approx(593.1 / 6 + 32.1 / 210 * 8, abs=1e-9)  # ȳ = 98.85
@@ -120,13 +123,16 @@ def test_report_workbook_and_pdf_hold_the_numbers(session):
     assert [c.value for c in book["ACC40"][3]][4:] == [100.1, 98.2]
     q1e = [c.value for c in book["ICH Q1E"][2]]
     assert q1e[:3] == ["LT25", "Assay", 6] and q1e[3] == pytest.approx(-0.152857, abs=1e-6)
-    assert q1e[9] == pytest.approx(31.25, abs=0.01)
+    # 95–105 %: two-sided 95 % limits (Q1E Appendix B), earlier than the one-sided 31.25 months
+    assert q1e[7] == "two-sided 95 %" and q1e[8] == 95
+    assert q1e[9] == pytest.approx(TWO_SIDED_CROSSING, abs=0.01)
+    assert q1e[10:] == ["room temperature", 30, 30]
 
     text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf(package))).pages)
     assert "Stability data package" in text and "STB-0001" in text
     for number in ("100.1", "99.6", "97.4", "98.2", "95–105"):
         assert number in text
-    assert "meets the limit 95 at 31.25 months" in text
-    assert "beyond the ICH Q1E extrapolation limit of 30 months" in text
+    assert f"meet the limit 95 at {TWO_SIDED_CROSSING:.2f} months" in text
+    assert "beyond the ICH Q1E extrapolation limit of 30 months for room temperature storage" in text
     assert "slope = -0.1529" in text
     assert date(2027, 1, 31).isoformat() in text
