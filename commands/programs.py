@@ -19,7 +19,7 @@ from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import submit
 from commands.router import Area, Request, Verb
-from store import digest
+from store import digest, holiday_calendars
 from store import programs as store
 from store.audit import Actor
 from store.db import transaction
@@ -72,8 +72,9 @@ def new_program_view(default_tz: str) -> dict:
         bk.text_input("timezone", "Time zone", initial=default_tz, hint="IANA name, e.g. Europe/Berlin"),
         bk.select_input("cadence", "Status digest", [(c, c.capitalize()) for c in store.CADENCES],
                         initial="weekly"),
-        bk.text_input("holidays", "Holiday calendar", optional=True, max_length=16,
-                      hint="Country (and region) whose holidays are not business days: US, GB, DE-BY …"),
+        bk.grouped_select_input("holidays", "Site's holiday calendar", holiday_calendars.choices(), optional=True,
+                                hint="Where the site is: its public holidays are not business days. Leave empty "
+                                     "for weekends only."),
         *role_inputs,
     ], submit="Create")
 
@@ -196,6 +197,7 @@ def cmd_status(req: Request) -> None:
             ("Channel", f"<#{program.channel_id}>" if program.channel_id else "none linked"),
             ("Time zone", program.timezone),
             ("Status digest", program.status_cadence),
+            ("Holidays", holiday_calendars.label(program.holiday_calendar)),
         ]),
         bk.section(health),
         bk.context(" · ".join(f"{r.label}: {', '.join(bk.mention(u) for u in ids) or '—'}"

@@ -28,13 +28,19 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
+# Biweekly digests fall on every other Monday counted from this one. Counting from a fixed Monday, not from the
+# parity of ISO week numbers, keeps the fortnight across years with 53 ISO weeks (2026, 2032), where week 53
+# and week 1 are both odd.
+BIWEEKLY_ANCHOR = date(2026, 1, 5)
+
+
 def period_start(cadence: str, today: date) -> date | None:
     """The first day of the period `today` falls in, or None when the program has no digest."""
     monday = today - timedelta(days=today.weekday())
     if cadence == "weekly":
         return monday
     if cadence == "biweekly":
-        return monday if monday.isocalendar().week % 2 == 0 else monday - timedelta(days=7)
+        return monday - timedelta(weeks=((monday - BIWEEKLY_ANCHOR).days // 7) % 2)
     if cadence == "monthly":
         return today.replace(day=1)
     return None

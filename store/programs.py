@@ -13,11 +13,10 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holiday_lib
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
-from store import audit
+from store import audit, holiday_calendars
 from store.audit import Actor
 from store.db import JSONType, UTCDateTime
 from store.errors import Invalid, NotAllowed, NotFound
@@ -119,16 +118,8 @@ def validate_timezone(name: str) -> str:
 
 
 def validate_holidays(calendar: str) -> str:
-    """A country code with an optional subdivision (`US`, `DE-BY`), as the holidays library knows them."""
-    calendar = calendar.strip().upper()
-    if not calendar:
-        return ""
-    country, _, subdiv = calendar.partition("-")
-    supported = holiday_lib.list_supported_countries()
-    if country not in supported or (subdiv and subdiv not in supported[country]):
-        raise Invalid(f"{calendar!r} is not a holiday calendar; use a country code such as US, GB or DE-BY.",
-                      "holidays")
-    return calendar
+    """A country code, with the site's region where holidays are regional (see `store.holiday_calendars`)."""
+    return holiday_calendars.validate(calendar)
 
 
 def create(

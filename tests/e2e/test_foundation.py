@@ -119,3 +119,19 @@ def test_slack_connect_members_are_marked_external(bot, engine):
         assert not programs.is_external(session, program.id, "UAPP1")
     assert "Only people of the manufacturer" in bot.ask("program status --program ACME-001", user="UAPP2")
     assert "ACME-001" in bot.ask("program list", user="UAPP2")
+
+
+def test_program_form_offers_the_sites_region_and_status_names_it(bot, engine):
+    bot.command("program new", user="UADMIN")
+    view = bot.slack.wait_for("views.open")[0].args["view"]
+    block = next(b for b in view["blocks"] if b.get("block_id") == "holidays")
+    groups = {g["label"]["text"]: [o["value"] for o in g["options"]] for g in block["element"]["option_groups"]}
+    assert "GB-ENG" in groups["United Kingdom"] and "GB" not in groups["United Kingdom"]
+    assert "DE-BY" in groups["Germany"] and "US-NJ" in groups["United States"]
+    bot.submit("UADMIN", {"code": "BRIT-001", "customer": "Albion Labs", "timezone": "Europe/London",
+                          "cadence": "weekly", "holidays": "GB-ENG", "program_manager": ["UPM1"]})
+    bot.slack.wait_for("chat.postMessage", lambda c: "This is the channel" in c.args.get("text", ""))
+    with transaction(engine) as session:
+        assert programs.by_code(session, "BRIT-001").holiday_calendar == "GB-ENG"
+    status = bot.reply(bot.command("program status --program BRIT-001", user="UPM1"))
+    assert "England, United Kingdom (GB-ENG)" in str(status["blocks"])

@@ -44,3 +44,31 @@ def test_filing_never_overwrites_and_stays_inside_root(tmp_path):
     assert first.sha256 == "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed"
     with pytest.raises(Invalid):
         file_document(tmp_path, "..", name="x", content=b"")
+
+
+def test_england_needs_its_region_for_easter_monday_and_the_august_bank_holiday():
+    easter_monday, august_bank_holiday = date(2027, 3, 29), date(2027, 8, 30)  # both Mondays
+    assert is_business_day(easter_monday, "GB") and is_business_day(august_bank_holiday, "GB")  # the trap
+    assert not is_business_day(easter_monday, "GB-ENG") and not is_business_day(august_bank_holiday, "GB-ENG")
+    assert is_business_day(august_bank_holiday, "GB-SCT")  # Scotland's summer bank holiday is in early August
+    # Good Friday 26 Mar 2027 + 1 business day in England: not Easter Monday, Tuesday 30 March
+    assert add_business_days(date(2027, 3, 25), 1, "GB-ENG") == date(2027, 3, 30)
+
+
+def test_holiday_calendar_names_the_region_and_refuses_a_bare_regional_country():
+    from store import holiday_calendars
+
+    with pytest.raises(Invalid, match=r"United Kingdom: public holidays differ by region.*GB-ENG \(England\)") as bare:
+        holiday_calendars.validate("GB")
+    assert bare.value.field == "holidays"
+    with pytest.raises(Invalid, match="DE-BY"):
+        holiday_calendars.validate("de")
+    assert holiday_calendars.validate(" gb-eng ") == "GB-ENG"
+    assert holiday_calendars.validate("US") == "US" and holiday_calendars.validate("US-NJ") == "US-NJ"
+    assert holiday_calendars.label("GB-ENG") == "England, United Kingdom (GB-ENG)"
+    groups = dict(holiday_calendars.choices())
+    assert ("GB-ENG", "England (GB-ENG)") in groups["United Kingdom"]
+    assert "GB" not in [value for value, _ in groups["United Kingdom"]]
+    assert ("US", "United States (US)") in groups["United States"] and ("US-NJ", "New Jersey (US-NJ)") in \
+        groups["United States"]
+    assert all(len(options) <= 100 for options in groups.values()) and len(groups) <= 100

@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
@@ -60,9 +60,31 @@ def test_digest_periods():
     assert digest.period_start("weekly", thursday) == monday
     assert digest.period_start("monthly", thursday) == date(2026, 11, 1)
     assert digest.period_start("off", thursday) is None
-    # biweekly periods start on Mondays of even ISO weeks (week 45 is odd → the Monday before)
+    # biweekly: every other Monday from Monday 5 January 2026 (26 Oct is 42 weeks on → a digest Monday)
     assert digest.period_start("biweekly", thursday) == date(2026, 10, 26)
     assert digest.period_start("biweekly", date(2026, 11, 12)) == date(2026, 11, 9)
+
+
+def test_biweekly_digests_keep_the_fortnight_across_53_week_iso_years():
+    # Hand-listed fortnights: 2026 and 2032 have an ISO week 53. Through the turn of each year the digest
+    # Mondays stay 14 days apart and each day maps to the Monday on or before it within its fortnight.
+    fortnights = {
+        2026: [date(2026, 12, 7), date(2026, 12, 21), date(2027, 1, 4), date(2027, 1, 18)],
+        2032: [date(2032, 12, 13), date(2032, 12, 27), date(2033, 1, 10), date(2033, 1, 24)],  # 27 Dec: ISO week 53
+    }
+    for mondays in fortnights.values():
+        for start in mondays:
+            for offset in range(14):
+                assert digest.period_start("biweekly", start + timedelta(days=offset)) == start
+    # the same holds on every day of ten years: each period starts on a Monday, 14 days after the previous
+    day, starts = date(2025, 1, 1), []
+    while day < date(2035, 1, 1):
+        start = digest.period_start("biweekly", day)
+        assert start.weekday() == 0 and 0 <= (day - start).days < 14
+        if not starts or starts[-1] != start:
+            starts.append(start)
+        day += timedelta(days=1)
+    assert {(b - a).days for a, b in zip(starts, starts[1:], strict=False)} == {14}
 
 
 def test_one_digest_per_period(session):
