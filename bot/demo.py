@@ -41,6 +41,7 @@ class Demo:
     def __init__(self, workdir: Path, out: Callable[[str], None] = print):
         self.out = out
         self.clock_file = workdir / "now.txt"
+        self.forms_before = 0  # views.open calls seen before the last command or click
         self.set_time(START)
         self.slack = SlackEmulator(on_call=self._show).start()
         for user_id, (name, real_name, external) in PEOPLE.items():
@@ -79,16 +80,30 @@ class Demo:
 
     def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
         self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
-        self.send.command(text, user, channel)
+        self.forms_before = len(self.slack.calls("views.open"))
+        self.answered(self.send.command(text, user, channel))
         self.settle()
 
+    def answered(self, response, timeout: float = 20) -> None:
+        """Wait until the bot has answered a command: a reply on its response_url or a form opened for it."""
+        tag, trigger = response.response_url_tag, response.trigger_id
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(c.args.get("tag") == tag for c in self.slack.calls("response_url")) or any(
+                    c.args.get("trigger_id") == trigger for c in self.slack.calls("views.open")):
+                return
+            time.sleep(0.02)  # the bot answers from its own threads
+
     def submit(self, user: str, values: dict) -> None:
+        """Submit the form the last command or click opened, once the bot has opened it."""
         self.say(f"{PEOPLE[user][0]} fills in the form and submits it")
+        self.slack.wait_for("views.open", count=self.forms_before + 1, timeout=10)
         self.send.submit_last_view(user, values)
         self.settle()
 
     def click(self, user: str, action_id: str, channel: str) -> None:
         self.say(f"{PEOPLE[user][0]} clicks a button in {self._channel_name(channel)}")
+        self.forms_before = len(self.slack.calls("views.open"))
         self.send.block_action(user, action_id, channel_id=channel)
         self.settle()
 

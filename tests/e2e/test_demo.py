@@ -13,5 +13,5 @@ def test_demo_runs_with_nothing_configured(tmp_path):
     assert "*ACME-001 status — Mon 2 Nov 2026*" in out
     assert "#acme-001 ✎ bot: Batch record B-1042" in out  # the approval updated the channel post in place
     assert "*Quality agreement gate* — batch B-7 of BETA-002" in out
-    assert "Stability pull window opens today" in out and "You are asked for 8 documents" in out
+    assert "Stability pull window opens today" in out and "You are asked for 4 documents" in out
     assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []  # nothing left behind

@@ -56,11 +56,45 @@ def test_every_type_has_a_valid_template(kind):
     assert all(i.section and i.document and 0 <= i.buffer for i in loaded.items)
 
 
-def test_510k_template_lists_the_manufacturing_documents():
-    documents = " | ".join(i.document for i in subs.template(subs.SubmissionType.fda_510k).items)
-    for needed in ("Site master file", "IQ/OQ/PQ", "Sterilisation validation", "method validation",
-                   "Certificates of analysis"):
-        assert needed in documents
+def test_510k_template_holds_what_a_510k_contains_and_no_manufacturing_records():
+    items = subs.template(subs.SubmissionType.fda_510k).items
+    text = " | ".join(f"{i.section}: {i.document}" for i in items).lower()
+    for needed in ("biocompatibility", "iso 10993-1", "bench performance", "sterilization validation", "endotoxin",
+                   "shelf life", "aging", "labeling"):
+        assert needed in text, needed
+    for absent in ("site master file", "iq/oq/pq", "process validation", "batch record", "batch history",
+                   "equipment qualification"):
+        assert absent not in text, absent
+
+
+def test_ctd_module3_follows_the_m4q_numbering():
+    sections = {i.section.split(" ")[0] for i in subs.template(subs.SubmissionType.ctd_module3).items}
+    for number in ("3.2.S.2.2", "3.2.S.7", "3.2.P.3.1", "3.2.P.3.2", "3.2.P.3.3", "3.2.P.3.4", "3.2.P.3.5",
+                   "3.2.P.5.1", "3.2.P.5.2", "3.2.P.5.3", "3.2.P.5.4", "3.2.P.5.6", "3.2.P.7", "3.2.P.8.1",
+                   "3.2.P.8.2", "3.2.P.8.3", "3.2.A.1", "3.2.R"):
+        assert number in sections, number
+    documents = {i.section.split(" ")[0]: i.document for i in subs.template(subs.SubmissionType.ctd_module3).items}
+    assert documents["3.2.P.3.2"] == "Batch formula"  # not folded into the process description
+
+
+def test_dmf_type_ii_in_ectd_structure_with_letter_of_authorization_and_commitment():
+    items = subs.template(subs.SubmissionType.dmf_type_ii).items
+    by_section = {i.section: i.document for i in items}
+    assert "Letter of authorization" in by_section["1.4.1 Letter of authorization"]
+    assert "statement of commitment" in by_section["1.2 Cover letter"]
+    assert "2.3 Quality overall summary" in by_section
+    assert any(s.startswith("3.2.S.2.2") for s in by_section) and any(s.startswith("3.2.S.7") for s in by_section)
+
+
+@pytest.mark.parametrize(("kind", "cited"), [
+    (subs.SubmissionType.fda_510k, "21 CFR 807.87"), (subs.SubmissionType.ctd_module3, "ICH M4Q(R1)"),
+    (subs.SubmissionType.dmf_type_ii, "Drug Master Files")])
+def test_each_template_cites_the_guidance_it_follows(kind, cited):
+    from importlib import resources
+
+    header = (resources.files("store") / "templates" / f"{kind.value}.toml").read_text(encoding="utf-8")
+    comment = "\n".join(line for line in header.splitlines() if line.startswith("#"))
+    assert "Follows" in comment and cited in comment
 
 
 @pytest.mark.parametrize("text", [
@@ -84,12 +118,12 @@ def test_checklist_from_template_with_business_day_due_dates_and_role_owners(ses
     template = subs.template(subs.SubmissionType.fda_510k)
     assert submission.ref == "SUB-001"
     assert [(e.section, e.document) for e in entries] == [(t.section, t.document) for t in template.items]
-    site = next(e for e in entries if e.document == "Site master file")
+    site = next(e for e in entries if e.document.startswith("Sterilization validation summary"))
     assert site.owner == "UQA1" and site.source == "QMS" and site.status == subs.ItemStatus.not_started
     assert site.due_on == date(2026, 12, 23)  # 15 business days before 15 Jan 2027 (1 Jan is a US holiday)
-    coa = next(e for e in entries if e.document.startswith("Certificates"))
-    assert coa.due_on == date(2027, 1, 8)  # 5 business days
-    stability = next(e for e in entries if "stability" in e.document.lower())
+    labels = next(e for e in entries if e.document.startswith("Device labels"))
+    assert labels.due_on == date(2027, 1, 8)  # 5 business days
+    stability = next(e for e in entries if e.section == "Shelf life")
     assert stability.owner == "USTAB1"
     history = audit.history(session, entity="submission", entity_id="ACME-001/SUB-001")
     assert history[0].action == "created" and len(history[0].after["items"]) == len(entries)
@@ -200,7 +234,7 @@ def test_due_rule_statement_count_does_not_grow_with_items(session, engine):
 def test_digest_line(session):
     program, submission = _sub(session)
     line = subs.digest_section(session, program, date(2026, 12, 28))[0]
-    assert "SUB-001" in line and "0/11 documents in" in line and "filing in 18 days" in line and "overdue" in line
+    assert "SUB-001" in line and "0/8 documents in" in line and "filing in 18 days" in line and "overdue" in line
     assert "Acme catheter" in digest.compose(session, program, date(2026, 12, 28))
 
 
