@@ -98,31 +98,35 @@ def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: s
     calendar = program.holiday_calendar
     managers = tuple(people[(program.id, Role.program_manager)])
     subject = f"batch:{batch.id}"
+    entered = batch.ready_at.astimezone(program.tz).date()
     if batch.status == BatchStatus.awaiting:
         started = batch.round_started_on
         remind_on = add_business_days(started, settings.reminder_business_days, calendar)
         waiting = tuple(u for u in people[(program.id, Role.customer_approver)] if u not in signed)
         if remind_on <= today and waiting:
+            in_review = business_days_between(started, today, calendar)
             yield Due(key=f"{subject}:r{batch.review_round}:reminder", program_id=program.id, subject=subject,
-                      due_on=remind_on, to_channel=False, to_users=waiting, buttons=decision_buttons(batch.id),
+                      due_on=remind_on, existed_on=entered, to_channel=False, to_users=waiting,
+                      buttons=decision_buttons(batch.id),
                       text=f":hourglass_flowing_sand: Reminder: batch record {describe(batch)} of {program.code} "
                            f"has been awaiting your review since {day(started)} "
-                           f"({plural(settings.reminder_business_days, 'business day')}). Please approve, put it on "
+                           f"({plural(in_review, 'business day')}). Please approve, put it on "
                            "hold or reject it, or request a review call.")
-        sla_on = add_business_days(started, settings.sla_business_days, calendar)
-        if sla_on <= today and managers:
+        breached_on = sla_breached_on(started, settings.sla_business_days, calendar)
+        if breached_on <= today and managers:
             yield Due(key=f"{subject}:r{batch.review_round}:sla", program_id=program.id, subject=subject,
-                      due_on=sla_on, to_channel=False, to_users=managers,
+                      due_on=breached_on, existed_on=entered, to_channel=False, to_users=managers,
                       text=f":rotating_light: Escalation: the review of batch record {describe(batch)} of "
                            f"{program.code} has passed its SLA of "
-                           f"{plural(settings.sla_business_days, 'business day')} (in review since {day(started)}). "
+                           f"{plural(settings.sla_business_days, 'business day')} (in review since {day(started)}, "
+                           f"{plural(business_days_between(started, today, calendar), 'business day')}). "
                            "The customer's approvers have not decided yet.")
     if batch.release_by is not None and managers:
         warn_on = add_business_days(batch.release_by, -settings.release_warning_business_days, calendar)
         if warn_on <= today:
             state = "is on hold" if batch.status == BatchStatus.on_hold else "is not approved yet"
             yield Due(key=f"{subject}:release-by", program_id=program.id, subject=subject, due_on=warn_on,
-                      to_channel=False, to_users=managers,
+                      existed_on=entered, to_channel=False, to_users=managers,
                       text=f":warning: Batch {describe(batch)} of {program.code} must be released by "
                            f"{day(batch.release_by)} and {state} "
                            f"({plural(business_days_between(today, batch.release_by, calendar), 'business day')} "
@@ -142,6 +146,18 @@ def _call_due(call: ReviewCall, batch: Batch, program: Program, now: datetime, p
                    f"at {local_time(starts)} ({call.minutes} min).")
 
 
+def sla_breached_on(started: date, sla_business_days: int, calendar: str) -> date:
+    """The one definition of an SLA breach: a review of N business days is on time through the Nth business
+    day after it began and past its SLA from the next one (N+1). The escalation, the digest, App Home,
+    `batch stats` and the order-to-cash figures all count by it."""
+    return add_business_days(started, sla_business_days + 1, calendar)
+
+
+def past_sla(days_in_review: int, sla_business_days: int) -> bool:
+    """`days_in_review` business days after the start: past the SLA from day N+1 (see `sla_breached_on`)."""
+    return days_in_review > sla_business_days
+
+
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
     query = select(Batch).where(Batch.program_id == program.id, Batch.status.in_(OPEN))  # type: ignore[attr-defined]
     open_batches = list(session.exec(query.order_by(Batch.ready_on)))
@@ -151,7 +167,7 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
     lines = [f"*Batch record reviews*: {plural(len(open_batches), 'batch')} open"]
     for batch in open_batches[:10]:
         days = review_days(batch, program, today)
-        late = " — *past SLA*" if batch.status == BatchStatus.awaiting and days > sla else ""
+        late = " — *past SLA*" if batch.status == BatchStatus.awaiting and past_sla(days, sla) else ""
         lines.append(f"• {describe(batch)}: {batch.state.label}, {plural(days, 'business day')} in review{late}")
     if len(open_batches) > 10:
         lines.append(f"• …and {len(open_batches) - 10} more (`/cmo batch log`)")
@@ -199,7 +215,8 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
         program = by_id[program_id]
         today = now.astimezone(program.tz).date()
         sla = settings_of(program).sla_business_days
-        late = sum(1 for b in open_batches if b.state == BatchStatus.awaiting and review_days(b, program, today) > sla)
+        late = sum(1 for b in open_batches
+                   if b.state == BatchStatus.awaiting and past_sla(review_days(b, program, today), sla))
         held = sum(1 for b in open_batches if b.state == BatchStatus.on_hold)
         notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held)
         release = min((b.release_by for b in open_batches if b.release_by), default=None)
@@ -231,7 +248,8 @@ def percentile(values: Sequence[int], share: float) -> float | None:
 def _figures(label: str, days_and_sla: list[tuple[int, int]]) -> Figures:
     days = [d for d, _ in days_and_sla]
     return Figures(label, len(days), float(median(days)) if days else None, percentile(days, 0.9),
-                   sum(1 for d, sla in days_and_sla if d > sla), sum(max(0, d - sla) for d, sla in days_and_sla))
+                   sum(1 for d, sla in days_and_sla if past_sla(d, sla)),
+                   sum(max(0, d - sla) for d, sla in days_and_sla))
 
 
 def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days: int = 90,

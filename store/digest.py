@@ -69,5 +69,6 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             program_id=program.id,
             subject=f"program:{program.id}:digest",
             due_on=start,
+            existed_on=program.created_at.astimezone(program.tz).date(),
             text="" if key in queued else compose(session, program, today),
         )

@@ -38,7 +38,9 @@ class Due:
     `key` is deterministic (`agreement:17:renewal:60d`) so the same fact never makes two rows;
     `subject` (`agreement:17`) lets an event cancel everything pending about its record; `due_on` is the
     program-local calendar day; the message goes out at 09:00 local that day, or at local midnight when
-    `urgent`.
+    `urgent`. `existed_on` is the program-local day the record came to be: a reminder whose day passed
+    before then was never owed on that day, so it is due on `existed_on` — sent once, now, not marked late
+    (`effective_due_on`); the rule words its text for the day it is computed.
     """
 
     key: str
@@ -50,6 +52,11 @@ class Due:
     to_users: tuple[str, ...] = ()
     urgent: bool = False
     buttons: tuple[Button, ...] = ()
+    existed_on: date | None = None
+
+    @property
+    def effective_due_on(self) -> date:
+        return max(self.due_on, self.existed_on) if self.existed_on else self.due_on
 
 
 class Status(StrEnum):

@@ -95,7 +95,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             managers = people.get((program.id, Role.program_manager), [])
             quality = people.get((program.id, Role.cmo_quality), [])
             yield Due(key=f"{pull.subject}:missed", program_id=program.id, subject=pull.subject,
-                      due_on=max(when, entered), urgent=True, buttons=(button,),
+                      due_on=when, existed_on=entered, urgent=True, buttons=(button,),
                       to_users=tuple(dict.fromkeys([*team, *managers, *quality])),
                       text=f":rotating_light: *Missed stability pull* in {escape(program.code)} — the window closed "
                            f"on {day(pull.closes_on)} with no pull recorded. This is a deviation to investigate.\n"
@@ -104,7 +104,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             head = (":test_tube: *Stability pull window opens today*" if stage == "window-open"
                     else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*") + f" — {escape(program.code)}"
             yield Due(key=f"{pull.subject}:{stage}", program_id=program.id, subject=pull.subject,
-                      due_on=max(when, entered), to_users=team, buttons=(button,), text=f"{head}\n{text}")
+                      due_on=when, existed_on=entered, to_users=team, buttons=(button,), text=f"{head}\n{text}")
     yield from results_late(session, now)
 
 

@@ -512,12 +512,13 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         what = (f"*{escape(entry.document)}* ({escape(entry.section)}) for {escape(program.code)} {submission.ref} "
                 f"— {escape(type_name(submission.kind))} “{escape(submission.title)}”")
         late_on = overdue_on(entry, calendar)
+        entered = (entry.requested_at or submission.created_at).astimezone(program.tz).date()
         if today >= late_on:
             pms = managers.get(program.id, [])
             if pms:
                 owner = f"<@{escape(entry.owner)}>" if entry.owner else "nobody (unassigned)"
                 yield Due(key=f"{base}:overdue", program_id=program.id, subject=entry.subject, due_on=late_on,
-                          to_channel=False, to_users=tuple(pms),
+                          existed_on=entered, to_channel=False, to_users=tuple(pms),
                           text=f":warning: Overdue: {what} was due {day(entry.due_on)} and is "
                                f"{ItemStatus(entry.status).label}. Owner: {owner}. "
                                f"Filing date: {day(submission.filing_date)}.")
@@ -528,10 +529,12 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         if not reached:
             continue
         stage, on = reached[-1]
+        left = business_days_between(today, entry.due_on, calendar)
+        when = f"in {plural(left, 'business day')}" if left else "today"
         yield Due(key=f"{base}:remind:{stage}bd", program_id=program.id, subject=entry.subject, due_on=on,
-                  to_channel=False, to_users=(entry.owner,),
-                  text=f":alarm_clock: Reminder: {what} is due {day(entry.due_on)}, in "
-                       f"{plural(stage, 'business day')}. Share the file with the *Attach document* button, "
+                  existed_on=entered, to_channel=False, to_users=(entry.owner,),
+                  text=f":alarm_clock: Reminder: {what} is due {day(entry.due_on)}, {when}. "
+                       "Share the file with the *Attach document* button, "
                        "or the *File submission item* message shortcut.",
                   buttons=(Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),))
 

@@ -125,12 +125,36 @@ def test_reminder_and_escalation_across_weekend_and_thanksgiving(session):
         (reminder, date(2026, 11, 27), ("UAPP1", "UAPP2"))]
     # the weekend and Mon 30 (4th): still only the reminder
     assert len(keys_due(session, datetime(2026, 11, 30, 22, tzinfo=UTC))) == 1
-    # Tue 1 Dec = 5th business day: the SLA escalation to the manager; Wed 2 Dec: 2 business days before release
+    # Tue 1 Dec = 5th business day: still within the SLA of 5 business days, no escalation yet
+    assert keys_due(session, datetime(2026, 12, 1, 22, tzinfo=UTC)) == [
+        (reminder, date(2026, 11, 27), ("UAPP1", "UAPP2"))]
+    # Wed 2 Dec = 6th business day: past the SLA — the escalation to the manager; and 2 business days before release
     assert keys_due(session, datetime(2026, 12, 2, 15, tzinfo=UTC)) == [
         (reminder, date(2026, 11, 27), ("UAPP1", "UAPP2")),
-        (sla, date(2026, 12, 1), ("UPM1",)),
+        (sla, date(2026, 12, 2), ("UPM1",)),
         (release, date(2026, 12, 2), ("UPM1",)),
     ]
+
+
+def test_escalation_digest_home_and_stats_agree_on_the_sla_day(session):
+    """One definition: with an SLA of 5 business days, day 5 (Tue 1 Dec) is on time and day 6 (Wed 2 Dec,
+    counting Tue 24, Wed 25, Fri 27, Mon 30, Tue 1 after a ready day of Mon 23, Thanksgiving skipped) is past."""
+    from store import home
+
+    program, batch = make(session)
+    for when, past in ((datetime(2026, 12, 1, 22, tzinfo=UTC), False), (datetime(2026, 12, 2, 15, tzinfo=UTC), True)):
+        keys = [k for k, _, _ in keys_due(session, when)]
+        assert (f"batch:{batch.id}:r1:sla" in keys) is past
+        digest = " ".join(batches_rules.digest_section(session, program, when.astimezone(program.tz).date()))
+        assert ("past SLA" in digest) is past
+        owed = batches_rules.owed(session, "UAPP1", [program], when)
+        assert ("past the SLA" in owed[0].text) is past
+        health = home.health(session, [program], when)
+        assert ("past SLA" in " ".join(health.fragments[program.id])) is past
+    batches.approve(session, program, "B-1042", signer=signer(ALICE), actor=ALICE,
+                    now=datetime(2026, 12, 2, 15, tzinfo=UTC))
+    stats = batches_rules.figures(session, [program.id], now=datetime(2026, 12, 3, 15, tzinfo=UTC))
+    assert stats[0].breaches == 1 and stats[0].days_lost == 1
 
 
 def test_each_once_and_a_decision_cancels_what_is_pending(session):
