@@ -337,6 +337,7 @@ def config(args: argparse.Namespace) -> int:
         for line in problems(exc):
             print(f"cmo-bot: {line}", file=sys.stderr)
         return CANNOT_RUN
+    logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)  # the token's check line says what Slack answered
     return OK if checks.run(settings) else FOUND_PROBLEMS
 
 

@@ -189,7 +189,9 @@ def scenario(demo: Demo) -> None:
     demo.out("\n━━ Time passes: the scheduler sends what is due, once, at 09:00 in each program's time zone")
     demo.tick(datetime(2026, 11, 2, 14, 5, tzinfo=UTC), "Monday 09:05 in New York")
     demo.tick(datetime(2026, 11, 23, 14, 5, tzinfo=UTC), "three weeks later, 09:05 in New York")
+    answered = len(demo.slack.calls("response_url"))
     demo.command("U0PAT", "status", channel=acme)
+    demo.slack.wait_for("response_url", count=answered + 1, timeout=30)  # the last answer, before Slack goes away
 
 
 def run() -> int:
