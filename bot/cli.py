@@ -171,8 +171,8 @@ def tick(args: argparse.Namespace) -> int:
               f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
         now += step
     if failed:
-        print(f"cmo-bot tick: {failed} notification(s) not delivered (see the lines above); the outbox keeps them "
-              "for the next pass", file=sys.stderr)
+        print(f"cmo-bot tick: {failed} notification(s) not delivered (see the lines above): `retry` ones wait in "
+              "the outbox for a later pass, `dead` ones were dead-lettered", file=sys.stderr)
     return FOUND_PROBLEMS if failed else OK
 
 
@@ -223,7 +223,7 @@ def import_tracker(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SettingsError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        report = importing.run(_prepare(settings), kind=args.kind, content=content, file_name=path.name,
+        report = importing.run(_existing(settings), kind=args.kind, content=content, file_name=path.name,
                                actor=cli_actor(), now=Clock(settings.cmo_now).now(), program=args.program,
                                dayfirst=args.dayfirst, dry_run=args.dry_run, progress=progress_bar)
     except DomainError as exc:
@@ -458,9 +458,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "apscheduler", "slack_bolt", "slack_sdk", "waitress.queue"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Warnings and errors by default: the libraries' INFO notes are noise, and Bolt's include request bodies
+    # (Bolt sets its loggers' level from the root logger's, so the root level is what quiets them).
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cmo_bot").setLevel(logging.INFO)
     try:
         return args.run(args)
     except SettingsError as exc:

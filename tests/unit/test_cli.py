@@ -71,8 +71,10 @@ def _one_line(done: subprocess.CompletedProcess, code: int, expected: str) -> No
     ["export", "--all"],
     ["program", "list"],
     ["tick", "--dry-run", "--now", "2026-11-02T10:00:00Z"],
+    ["import", "typo.csv", "--kind", "agreements", "--program", "ACME-001", "--dry-run"],
 ])
 def test_reading_commands_never_create_a_database(tmp_path, args):
+    (tmp_path / "typo.csv").write_text("Type,Counterparty,Status\nMSA,Acme Pharma,draft\n")
     done = _run(args, tmp_path, DATABASE_URL="sqlite:///typo.db")
     _one_line(done, 2, "cmo-bot: there is no database at sqlite:///typo.db (DATABASE_URL)")
     assert not (tmp_path / "typo.db").exists() and done.stdout == ""

@@ -59,7 +59,8 @@ def test_slack_unreachable_is_one_line_per_row_and_a_failure(due):
     assert len(rows) == 2 and all(r.startswith("retry ") and "Connection refused" in r for r in rows)
     assert done.stderr.splitlines() == [
         f"tick {MONDAY.isoformat()}: 2 queued, 0 cancelled, 0 delivered",
-        "cmo-bot tick: 2 notification(s) not delivered (see the lines above); the outbox keeps them for the next pass"]
+        "cmo-bot tick: 2 notification(s) not delivered (see the lines above): `retry` ones wait in the outbox for a "
+        "later pass, `dead` ones were dead-lettered"]
 
 
 def test_tick_delivers_quietly(due):
