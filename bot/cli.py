@@ -1,9 +1,18 @@
-"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export."""
+"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export, config, program new/list.
+
+Every failure an operator can cause is one line on stderr and one of the exit codes below (README, "Command
+line"); a traceback is a bug. Commands that only read never create a database: a mistyped SQLite path is an
+error naming the URL, not a new empty database that then reads as "nothing there".
+
+To add a command: write `def name(args) -> int`, then in `parser()` add its subparser with help texts and
+`set_defaults(run=name)`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import sys
@@ -17,6 +26,15 @@ from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("cmo_bot")
 
+# Exit codes (README, "Command line").
+OK = 0
+FOUND_PROBLEMS = 1  # the command ran and found something wrong: a broken chain, refused rows, undelivered
+#                     notifications, a failed check
+CANNOT_RUN = 2  # a bad setting, argument, file, folder or port, a missing database: nothing was changed
+DATABASE_AWAY = 3  # the database did not answer: nothing was changed
+READER_GONE = 141  # whoever read the output stopped reading (`cmo-bot demo | head`), as a shell reports SIGPIPE
+INTERRUPTED = 130
+
 
 def _prepare(settings: Settings):
     """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`)."""
@@ -26,6 +44,17 @@ def _prepare(settings: Settings):
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
     return make_engine(settings.database_url)
+
+
+def _existing(settings: Settings):
+    """The engine of a database that must already be there: reading commands never create one."""
+    from store.migrate import sqlite_file
+
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        raise SettingsError(f"there is no database at {settings.database_url} (DATABASE_URL); check the path, "
+                            "or create it with `cmo-bot migrate`")
+    return _prepare(settings)
 
 
 def _scheduler(app, settings: Settings):
@@ -43,7 +72,11 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require("slack_bot_token", "slack_signing_secret")
     app = create_app(settings, _prepare(settings))
-    server = make_server(app, app.deps.engine, args.host, args.port)
+    try:
+        server = make_server(app, app.deps.engine, args.host, args.port)
+    except OSError as exc:
+        raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another program "
+                            "may be using the port; choose one with --port)") from None
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"cmo-bot listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)
@@ -77,9 +110,18 @@ def migrate(args: argparse.Namespace) -> int:
     from store.migrate import upgrade
 
     settings = load_settings()
-    upgrade(settings.database_url)
-    print("database schema is up to date")
-    return 0
+    before, after = upgrade(settings.database_url)
+    print(migrated(before, after))
+    return OK
+
+
+def migrated(before: tuple[str, ...], after: tuple[str, ...]) -> str:
+    """What `cmo-bot migrate` did, in words."""
+    if not before:
+        return f"created the database schema (revisions {', '.join(after)})"
+    if before == after:
+        return f"database schema is up to date (revisions {', '.join(after)}); nothing to do"
+    return f"upgraded the database schema from {', '.join(before)} to {', '.join(after)}"
 
 
 def _step(text: str) -> timedelta:
@@ -102,27 +144,36 @@ def tick(args: argparse.Namespace) -> int:
     from scheduler.tick import dry_run
 
     settings = load_settings()
-    settings.require("slack_bot_token")
     now = _instant("--now", args.now) if args.now else Clock(settings.cmo_now).now()
     until = _instant("--until", args.until) if args.until else now
     step = _step(args.every)
-    if args.dry_run and until != now:
-        raise SettingsError("--dry-run looks at one instant; leave out --until")
-    engine = _prepare(settings)
     if args.dry_run:
-        for line in dry_run(engine, now):
+        if until != now:
+            raise SettingsError("--dry-run looks at one instant; leave out --until")
+        lines = dry_run(_existing(settings), now)
+        for line in lines:
             print(line)
-        return 0
+        print(f"tick --dry-run {now.isoformat()}: {len(lines)} would be sent; nothing was changed", file=sys.stderr)
+        return OK
+    settings.require("slack_bot_token")
+    engine = _prepare(settings)
+    # Each undelivered row gets its own line below; the Web API client's log of every retry is noise here.
+    logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)
     client = web_client(settings)
     alert = alerter(client, settings)
+    failed = 0
     while now <= until:
         report = run_pass(engine, client, now, alert)
         for outcome in report.outcomes:
             print(outcome.line(), flush=True)
+        failed += sum(o.result not in ("sent", "recovered") for o in report.outcomes)
         print(f"tick {now.isoformat()}: {report.inserted} queued, {report.cancelled} cancelled, "
               f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
         now += step
-    return 0
+    if failed:
+        print(f"cmo-bot tick: {failed} notification(s) not delivered (see the lines above): `retry` ones wait in "
+              "the outbox for a later pass, `dead` ones were dead-lettered", file=sys.stderr)
+    return FOUND_PROBLEMS if failed else OK
 
 
 def audit_verify(args: argparse.Namespace) -> int:
@@ -130,10 +181,10 @@ def audit_verify(args: argparse.Namespace) -> int:
     from store.db import transaction
 
     settings = load_settings()
-    with transaction(_prepare(settings)) as session:
+    with transaction(_existing(settings)) as session:
         report = audit.verify(session)
     print(report.summary())
-    return 0 if report.ok else 1
+    return OK if report.ok else FOUND_PROBLEMS
 
 
 LONG_FILE = 200  # rows from which `import` shows a progress bar (on a terminal)
@@ -172,7 +223,7 @@ def import_tracker(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SettingsError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        report = importing.run(_prepare(settings), kind=args.kind, content=content, file_name=path.name,
+        report = importing.run(_existing(settings), kind=args.kind, content=content, file_name=path.name,
                                actor=cli_actor(), now=Clock(settings.cmo_now).now(), program=args.program,
                                dayfirst=args.dayfirst, dry_run=args.dry_run, progress=progress_bar)
     except DomainError as exc:
@@ -198,8 +249,12 @@ def export(args: argparse.Namespace) -> int:
         end = date.fromisoformat(args.date_to) if args.date_to else None
     except ValueError:
         raise SettingsError("--from and --to are dates written YYYY-MM-DD, e.g. 2027-01-31") from None
+    target = Path(args.out or ".")
+    into_folder = target.is_dir() or (args.out or "").endswith(("/", "\\"))  # a trailing slash: made here
+    if not target.absolute().parent.is_dir():
+        raise SettingsError(f"--out {args.out}: there is no folder {target.parent}")
     try:
-        with transaction(_prepare(settings)) as session:
+        with transaction(_existing(settings)) as session:
             if args.all:
                 chosen = program_store.visible_to(session, cli_actor())
             else:
@@ -212,15 +267,78 @@ def export(args: argparse.Namespace) -> int:
     except DomainError as exc:
         print(f"cmo-bot export: {exc}", file=sys.stderr)
         return 2
-    target = Path(args.out) if args.out else Path(result.file_name)
-    if target.is_dir() or (args.out or "").endswith(("/", "\\")):
-        target.mkdir(parents=True, exist_ok=True)
-        target = target / result.file_name
-    target.write_bytes(result.content)
+    try:
+        if into_folder:
+            target.mkdir(exist_ok=True)
+            target = target / result.file_name
+        target.write_bytes(result.content)
+    except OSError as exc:
+        raise SettingsError(f"cannot write {target}: {exc.strerror or exc}") from None
     sheets = ", ".join(f"{t.title} ({len(t.rows)})" for t in result.tables[1:])
     print(f"wrote {target}: {sheets}")
     print(result.verified.summary())
-    return 0 if result.verified.ok else 1
+    return OK if result.verified.ok else FOUND_PROBLEMS
+
+
+def program_new(args: argparse.Namespace) -> int:
+    from store import programs as program_store
+    from store.db import transaction
+    from store.errors import DomainError
+
+    settings = load_settings()
+    managers = [m.strip().upper() for m in args.manager or []]
+    if bad := [m for m in managers if not re.fullmatch(r"[UW][A-Z0-9]{2,}", m)]:
+        raise SettingsError(f"--manager {bad[0]} is not a Slack user ID such as U012ABCDEF")
+    try:
+        with transaction(_prepare(settings)) as session:
+            program = program_store.create(
+                session, actor=cli_actor(), now=Clock(settings.cmo_now).now(), code=args.code,
+                customer=args.customer, products=args.products or "", timezone=args.timezone or settings.cmo_timezone,
+                members={program_store.Role.program_manager: managers} if managers else None)
+            line = _program_line(program, managers)
+    except DomainError as exc:
+        raise SettingsError(f"program new: {exc}") from None
+    print(f"created {line}")
+    return OK
+
+
+def program_list(args: argparse.Namespace) -> int:
+    from store import programs as program_store
+    from store.db import transaction
+
+    settings = load_settings()
+    with transaction(_existing(settings)) as session:
+        lines = [_program_line(p, program_store.user_ids(session, p.id, program_store.Role.program_manager))
+                 for p in program_store.visible_to(session, cli_actor())]
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no programs yet: `cmo-bot program new --code … --customer …`, or /cmo program new in Slack",
+              file=sys.stderr)
+    return OK
+
+
+def _program_line(program, managers: list[str]) -> str:
+    channel = f"channel {program.channel_id}" if program.channel_id else "no channel"
+    who = ", ".join(managers) or "none"
+    state = "" if program.active else ", closed"
+    return f"{program.code}: {program.customer} ({program.timezone}, {channel}, program managers: {who}{state})"
+
+
+def config(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from bot import checks
+    from bot.settings import problems
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for line in problems(exc):
+            print(f"cmo-bot: {line}", file=sys.stderr)
+        return CANNOT_RUN
+    logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)  # the token's check line says what Slack answered
+    return OK if checks.run(settings) else FOUND_PROBLEMS
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -229,63 +347,136 @@ def demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("cmo-bot")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        return "unknown (not installed)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a usage mistake is one line (and where to read more), exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(CANNOT_RUN, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: 1–65535, or 0 for a free one")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="cmo-bot", description="Slack bot for contract manufacturing programs.")
-    sub = root.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=3000)
-    p.add_argument("--no-scheduler", action="store_true")
+    root = Parser(prog="cmo-bot", description="Slack bot for contract manufacturing programs. Settings come from "
+                  "the environment (and a .env file): `cmo-bot config` shows them.",
+                  epilog="Exit codes: 0 done; 1 the command found a problem (broken audit chain, refused rows, "
+                  "undelivered notifications, a failed check); 2 it cannot run as asked (bad setting, argument, "
+                  "file or port; nothing changed); 3 the database did not answer (nothing changed).")
+    root.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz",
+                       description="Serve Slack's requests over HTTP (behind your TLS terminator).")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=port, default=3000, help="port to listen on, 0 for a free one (default: %(default)s)")
+    p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
     p.set_defaults(run=serve)
-    p = sub.add_parser("socket", help="Socket Mode (no public URL needed)")
-    p.add_argument("--no-scheduler", action="store_true")
+    p = sub.add_parser("socket", help="Socket Mode (no public URL needed)",
+                       description="Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN).")
+    p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
     p.set_defaults(run=socket)
-    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=migrate)
-    p = sub.add_parser("tick", help="one scheduler pass as of --now")
-    p.add_argument("--now", help="ISO-8601 instant (default: now)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be sent; change nothing")
-    p.add_argument("--until", help="extension: repeat the pass every --every until this instant (simulations)")
-    p.add_argument("--every", default="1d", help="step between passes with --until: 30m, 6h, 1d … (default 1d)")
+    sub.add_parser("migrate", help="bring the database schema up to date",
+                   description="Create or upgrade the schema of DATABASE_URL (every area's migrations) and say "
+                   "what was done.").set_defaults(run=migrate)
+    p = sub.add_parser("tick", help="one scheduler pass as of --now",
+                       description="Sweep what is due into the outbox, deliver it, print one line per notification; "
+                       "exit 1 when any was not delivered.")
+    p.add_argument("--now", help="ISO-8601 instant to run as of (default: now, or CMO_NOW)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would be sent; change nothing (needs no bot token)")
+    p.add_argument("--until", help="extension: repeat the pass every --every until this instant, for simulations "
+                   "(default: one pass)")
+    p.add_argument("--every", default="1d",
+                   help="step between passes with --until: 30m, 6h, 1d … (default: %(default)s)")
     p.set_defaults(run=tick)
-    sub.add_parser("demo", help="a sample portfolio against the local Slack emulator").set_defaults(run=demo)
-    p = sub.add_parser("audit", help="audit trail tools")
-    audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken").set_defaults(run=audit_verify)
-    p = sub.add_parser("import", help="bring in an existing tracker (CSV or XLSX), one record per row")
+    sub.add_parser("demo", help="a sample portfolio against the local Slack emulator",
+                   description="The real app in a throwaway SQLite database, driven through the local Slack "
+                   "emulator; needs no workspace and no settings.").set_defaults(run=demo)
+    p = sub.add_parser("audit", help="audit trail tools", description="Audit trail tools.")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken",
+                         description="Walk the audit trail's hash chain and name every edited row and every deleted "
+                         "range; exit 1 when broken.").set_defaults(run=audit_verify)
+    p = sub.add_parser("import", help="bring in an existing tracker (CSV or XLSX), one record per row",
+                       description="Import a tracker; exit 1 when any row was refused, 2 when the file cannot be "
+                       "used.")
     p.add_argument("file", help="the tracker: .csv (any delimiter) or .xlsx (first sheet)")
     p.add_argument("--kind", required=True, help="agreements, batches, stability or submissions")
-    p.add_argument("--program", help="program code (else a Program column in the tracker)")
+    p.add_argument("--program", help="program code (default: a Program column in the tracker)")
     p.add_argument("--dayfirst", action="store_true", help="read 01/02/2027 as 1 February (default: 2 January)")
     p.add_argument("--dry-run", action="store_true", help="check every row and report; change nothing")
     p.set_defaults(run=import_tracker)
-    p = sub.add_parser("export", help="every record and the audit trail, for auditors (xlsx, or csv in a zip)")
+    p = sub.add_parser("export", help="every record and the audit trail, for auditors (xlsx, or csv in a zip)",
+                       description="Export records and the audit trail; exit 1 when the chain is broken.")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--program", help="one program's records")
     which.add_argument("--all", action="store_true", help="every program's records")
-    p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
-    p.add_argument("--from", dest="date_from", help="audit trail from this UTC day (YYYY-MM-DD)")
-    p.add_argument("--to", dest="date_to", help="audit trail up to and including this UTC day (YYYY-MM-DD)")
-    p.add_argument("--out", help="file or folder to write (default: the export's name, here)")
+    p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx", help="file format (default: %(default)s)")
+    p.add_argument("--from", dest="date_from", help="audit trail from this UTC day, YYYY-MM-DD (default: the start)")
+    p.add_argument("--to", dest="date_to", help="audit trail up to and including this UTC day (default: today)")
+    p.add_argument("--out", help="file, or folder (an existing one, or NAME/ to make it), to write (default: the "
+                   "export's own name, here)")
     p.set_defaults(run=export)
+    p = sub.add_parser("config", help="show the effective settings and check each",
+                       description="Print every setting (secrets masked) with where it came from, then check the "
+                       "database, the bot token (Slack's auth.test), the signing secret and the files store; exit 1 "
+                       "when a check fails.")
+    p.set_defaults(run=config)
+    p = sub.add_parser("program", help="set up and inspect programs", description="Set up and inspect programs.")
+    program_sub = p.add_subparsers(dest="program_command", required=True, metavar="COMMAND")
+    p = program_sub.add_parser("new", help="create a program (audited as the CLI operator)",
+                               description="Create a program; its channel is linked later in Slack.")
+    p.add_argument("--code", required=True, help="program code, e.g. ACME-001 (letters, digits, -)")
+    p.add_argument("--customer", required=True, help="the customer's name")
+    p.add_argument("--manager", action="append", metavar="USER_ID",
+                   help="Slack user ID of a program manager; repeat for several (default: none)")
+    p.add_argument("--timezone", help="IANA time zone of the program's days (default: CMO_TIMEZONE)")
+    p.add_argument("--products", help="what is made for the customer (default: empty)")
+    p.set_defaults(run=program_new)
+    program_sub.add_parser("list", help="every program, one line each",
+                           description="List every program with its time zone, channel and program managers."
+                           ).set_defaults(run=program_list)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "apscheduler", "slack_bolt", "waitress.queue"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Warnings and errors by default: the libraries' INFO notes are noise, and Bolt's include request bodies
+    # (Bolt sets its loggers' level from the root logger's, so the root level is what quiets them).
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cmo_bot").setLevel(logging.INFO)
     try:
         return args.run(args)
     except SettingsError as exc:
         print(f"cmo-bot: {exc}", file=sys.stderr)
-        return 2
+        return CANNOT_RUN
     except OperationalError as exc:
         print(f"cmo-bot: the database is not reachable ({type(exc.orig).__name__}); nothing was changed, "
               "run it again when it is back", file=sys.stderr)
-        return 3
+        return DATABASE_AWAY
+    except BrokenPipeError:
+        # The reader went away (`cmo-bot demo | head`): say nothing more, and let nothing flush into the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return READER_GONE
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -37,6 +37,28 @@ PEOPLE = {
 START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
 
 
+class Output:
+    """Prints the demo's lines, from the main thread and from the emulator's. When the reader goes away
+    (`cmo-bot demo | head`), the other threads fall silent and the main thread's next line raises
+    BrokenPipeError, so that the demo stops, cleans up and exits quietly (`bot.cli.main`)."""
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def __call__(self, text: str) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        if self.gone:
+            if main:
+                raise BrokenPipeError
+            return
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:
+            self.gone = True
+            if main:
+                raise
+
+
 class Demo:
     def __init__(self, workdir: Path, out: Callable[[str], None] = print):
         self.out = out
@@ -182,15 +204,18 @@ def scenario(demo: Demo) -> None:
     demo.out("\n━━ Time passes: the scheduler sends what is due, once, at 09:00 in each program's time zone")
     demo.tick(datetime(2026, 11, 2, 14, 5, tzinfo=UTC), "Monday 09:05 in New York")
     demo.tick(datetime(2026, 11, 23, 14, 5, tzinfo=UTC), "three weeks later, 09:05 in New York")
+    answered = len(demo.slack.calls("response_url"))
     demo.command("U0PAT", "status", channel=acme)
+    demo.slack.wait_for("response_url", count=answered + 1, timeout=30)  # the last answer, before Slack goes away
 
 
 def run() -> int:
+    out = Output()
     with tempfile.TemporaryDirectory(prefix="cmo-bot-demo-") as workdir:
-        demo = Demo(Path(workdir))
+        demo = Demo(Path(workdir), out)
         try:
             scenario(demo)
         finally:
             demo.stop()
-    print("\nThat was the bot end to end. `cmo-bot --help` lists the commands; README.md connects a real workspace.")
+    out("\nThat was the bot end to end. `cmo-bot --help` lists the commands; README.md connects a real workspace.")
     return 0

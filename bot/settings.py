@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.clock import Clock
+
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
@@ -98,6 +100,21 @@ class Settings(BaseSettings):
             raise ValueError("must be a Slack channel ID such as C012ABCDEF")
         return v or None
 
+    @field_validator("cmo_now")
+    @classmethod
+    def _now(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        try:
+            Clock(v).now()
+        except OSError as exc:
+            raise ValueError(f"cannot read the instant from {v[1:]} ({exc.strerror})") from exc
+        except ValueError as exc:
+            where = f"the file {v[1:]} does not hold" if v.startswith("@") else f"{v!r} is not"
+            raise ValueError(f"{where} an ISO-8601 instant such as 2027-01-31T09:00:00Z (or @/path/to/a/file "
+                             "holding one)") from exc
+        return v
+
     def require(self, *fields: str) -> None:
         """Fail with one line when a setting needed by the chosen command is absent."""
         for field in fields:
@@ -110,7 +127,13 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        message = first["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"{name}: {message}") from None
+        raise SettingsError(problems(exc)[0]) from None
+
+
+def problems(exc: ValidationError) -> list[str]:
+    """One line per malformed setting, each naming its variable."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return lines

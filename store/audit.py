@@ -135,7 +135,14 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to verify: a new database, or the wrong one (so never reported as "verified")."""
+        return self.ok and self.rows == 0
+
     def summary(self) -> str:
+        if self.empty:
+            return "audit chain is empty: 0 rows"
         if self.ok:
             return f"audit chain verified: {self.rows} rows, no break"
         return f"audit chain BROKEN ({len(self.problems)} problem(s) in {self.rows} rows): " + "; ".join(

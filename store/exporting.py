@@ -145,7 +145,7 @@ def build(session: Session, *, programs: Sequence[Program], everything: bool, no
     trail = _audit_sheet(session, by_id, low, high, everything)
     period = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
     summary_rows: list[list[Any]] = [
-        ["Audit chain", "verified" if verified.ok else "BROKEN"],
+        ["Audit chain", "empty" if verified.empty else "verified" if verified.ok else "BROKEN"],
         ["Verification", verified.summary()],
         ["Generated at (UTC)", now.astimezone(UTC).isoformat(timespec="seconds")],
         ["Programs", ", ".join(p.code for p in by_id.values()) or "none"],

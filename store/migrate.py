@@ -6,7 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
+
+from store.db import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -19,10 +23,38 @@ def config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str) -> None:
-    """Bring the schema up to date (every head: each area's migrations may branch from the foundation)."""
+def upgrade(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Bring the schema up to date (every head: each area's migrations may branch from the foundation).
+
+    Returns the revisions the database was at before and after, so that `cmo-bot migrate` can say what it did.
+    """
+    before = current(url)
     command.upgrade(config(url), "heads")
+    return before, current(url)
+
+
+def current(url: str) -> tuple[str, ...]:
+    """The revisions the database is at (empty for a database without the schema)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+    finally:
+        engine.dispose()
+
+
+def latest() -> tuple[str, ...]:
+    """The revisions of the newest schema this code knows (one per area's branch)."""
+    return tuple(sorted(ScriptDirectory.from_config(config("sqlite://")).get_heads()))
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for an in-memory database or another backend)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)

@@ -978,10 +978,13 @@ class SlackEmulator(_Workspace):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, team_id: str = "T0CMO",
                  team_domain: str = "cmo-test", bot_user_id: str = "U0CMOBOT", bot_id: str = "B0CMOBOT",
                  app_id: str = "A0CMOBOT", require_membership: bool = False, trigger_ttl: float | None = None,
-                 on_call: Callable[[Call], None] | None = None) -> None:
+                 on_call: Callable[[Call], None] | None = None, bot_token: str | None = None) -> None:
         super().__init__(team_id=team_id, team_domain=team_domain, bot_user_id=bot_user_id, bot_id=bot_id,
                          app_id=app_id, require_membership=require_membership, trigger_ttl=trigger_ttl)
         self.on_call = on_call
+        # The one bot token this workspace issued; others are refused (invalid_auth) as Slack refuses a token
+        # from another workspace or a typo. None accepts any bot token.
+        self.bot_token = bot_token
         self._changed = threading.Condition(self._lock)
         self._init_traffic()
         self._server = _Server((host, port), self)
@@ -1198,7 +1201,7 @@ class SlackEmulator(_Workspace):
                 return _Reply.json({"ok": False, "error": "invalid_json"})
             if not token:
                 return _Reply.json({"ok": False, "error": "not_authed"})
-            if not str(token).startswith("xoxb-"):
+            if not str(token).startswith("xoxb-") or self.bot_token not in (None, token):
                 return _Reply.json({"ok": False, "error": "invalid_auth"})
             handler = _API.get(method)
             if handler is None:

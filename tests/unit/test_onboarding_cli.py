@@ -49,11 +49,22 @@ def test_export_all_as_csv_zip_with_a_period(cli_db):
     (["export", "--program", "NOPE-1"], "cmo-bot: there is no program NOPE-1"),
     (["export", "--program", "ACME-001", "--from", "1/2/2026"], "cmo-bot: --from and --to are dates"),
     (["import", "missing.csv", "--kind", "agreements", "--program", "ACME-001"], "cmo-bot: cannot read missing.csv"),
+    (["export", "--program", "ACME-001", "--out", "missing/audit.xlsx"],
+     "cmo-bot: --out missing/audit.xlsx: there is no folder missing"),
+    (["export", "--program", "ACME-001", "--out", "missing/deeper/"],
+     "cmo-bot: --out missing/deeper/: there is no folder missing"),
 ])
 def test_operator_mistakes_get_one_line(cli_db, args, expected):
     done = _run(args, cli_db)
     assert done.returncode == 2 and done.stderr.strip().startswith(expected)
     assert "Traceback" not in done.stderr
+
+
+def test_export_of_an_empty_trail_says_empty_not_verified(tmp_path):
+    upgrade(f"sqlite:///{tmp_path / 'cli.db'}")
+    done = _run(["export", "--all", "--out", "empty.xlsx"], tmp_path)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "audit chain is empty: 0 rows"
+    assert openpyxl.load_workbook(tmp_path / "empty.xlsx")["Summary"]["B2"].value == "empty"
 
 
 def test_unknown_kind_is_refused_before_reading_rows(cli_db):
