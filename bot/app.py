@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
 from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
+from commands.access import DeclaredApp, admission
 from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
@@ -23,7 +24,7 @@ AREAS = (programs, agreements, batches, stability, submissions)
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
     deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
     logging.getLogger("slack_bolt.App").setLevel(logging.ERROR)  # its "token will be unused" note is noise
-    app = App(
+    app = DeclaredApp(  # every listener's id must be declared in commands/access.py
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
@@ -43,5 +44,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
         module.register(app, deps)
     home.register(app, deps)
     onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
-    boundary.guard(app)
+    boundary.guard(app, admission(deps))
     return app
