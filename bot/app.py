@@ -15,6 +15,7 @@ from commands import agreements, batches, boundary, home, onboarding, programs, 
 from commands.access import DeclaredApp, admission
 from commands.deps import Deps
 from commands.router import Router
+from store import audit
 from store.db import make_engine
 
 LISTENER_THREADS = 48
@@ -23,6 +24,7 @@ AREAS = (programs, agreements, batches, stability, submissions)
 
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
     deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
+    audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").setLevel(logging.ERROR)  # its "token will be unused" note is noise
     app = DeclaredApp(  # every listener's id must be declared in commands/access.py
         client=web_client(settings),

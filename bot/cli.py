@@ -20,9 +20,11 @@ log = logging.getLogger("cmo_bot")
 
 def _prepare(settings: Settings):
     """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`)."""
+    from store import audit
     from store.db import make_engine
     from store.migrate import is_sqlite, upgrade
 
+    audit.use_key(settings.cmo_audit_key)
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
     return make_engine(settings.database_url)
@@ -31,9 +33,11 @@ def _prepare(settings: Settings):
 def _scheduler(app, settings: Settings):
     from bot.slack import alerter
     from scheduler import jobs
+    from scheduler.checkpoints import upkeep
 
     deps = app.deps
-    return jobs.start(deps.engine, app.client, deps.clock.now, alerter(app.client, settings))
+    return jobs.start(deps.engine, app.client, deps.clock.now, alerter(app.client, settings),
+                      upkeep=lambda now: upkeep(deps.engine, app.client, settings, now))
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -98,6 +102,7 @@ def _instant(flag: str, text: str) -> datetime:
 
 def tick(args: argparse.Namespace) -> int:
     from bot.slack import alerter, web_client
+    from scheduler.checkpoints import upkeep
     from scheduler.jobs import run_pass
     from scheduler.tick import dry_run
 
@@ -121,6 +126,8 @@ def tick(args: argparse.Namespace) -> int:
             print(outcome.line(), flush=True)
         print(f"tick {now.isoformat()}: {report.inserted} queued, {report.cancelled} cancelled, "
               f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
+        for line in upkeep(engine, client, settings, now):
+            print(line, file=sys.stderr)
         now += step
     return 0
 
@@ -130,10 +137,31 @@ def audit_verify(args: argparse.Namespace) -> int:
     from store.db import transaction
 
     settings = load_settings()
+    checkpoint = _checkpoint(args.checkpoint) if args.checkpoint else None
     with transaction(_prepare(settings)) as session:
         report = audit.verify(session)
-    print(report.summary())
+        if checkpoint is not None:
+            audit.verify_checkpoint(session, checkpoint, report)
+    print(report.summary() + (f" (checked against checkpoint {checkpoint.seq})" if checkpoint else ""))
     return 0 if report.ok else 1
+
+
+def _checkpoint(value: str):
+    """`--checkpoint SEQ:HASH` as posted in the alerts channel, or the path of a stored checkpoint file."""
+    from pathlib import Path
+
+    from store.audit import Checkpoint
+
+    text = value
+    if ":" not in value or Path(value).is_file():
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"--checkpoint: cannot read {value}: {getattr(exc, 'strerror', exc)}") from None
+    try:
+        return Checkpoint.parse(text)
+    except ValueError as exc:
+        raise SettingsError(f"--checkpoint: {exc}") from None
 
 
 LONG_FILE = 200  # rows from which `import` shows a progress bar (on a terminal)
@@ -250,7 +278,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="a sample portfolio against the local Slack emulator").set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken").set_defaults(run=audit_verify)
+    p = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken")
+    p.add_argument("--checkpoint", help="SEQ:HASH from the alerts channel, or a checkpoint file from the store")
+    p.set_defaults(run=audit_verify)
     p = sub.add_parser("import", help="bring in an existing tracker (CSV or XLSX), one record per row")
     p.add_argument("file", help="the tracker: .csv (any delimiter) or .xlsx (first sheet)")
     p.add_argument("--kind", required=True, help="agreements, batches, stability or submissions")
