@@ -172,7 +172,8 @@ def listener_key(body: dict[str, Any]) -> str:
 
 
 def listener_user(body: dict[str, Any]) -> str:
-    return str((body.get("user") or {}).get("id") or (body.get("event") or {}).get("user") or "")
+    return str((body.get("user") or {}).get("id") or body.get("user_id") or (body.get("event") or {}).get("user")
+               or "")
 
 
 def listener_rule(body: dict[str, Any]) -> Rule:
@@ -206,25 +207,30 @@ def admission(deps: Deps) -> Callable[[dict[str, Any]], None]:
 
 
 class DeclaredApp(App):
-    """The Bolt app, refusing to register a listener whose id the table does not declare."""
+    """The Bolt app, refusing to register a listener whose id the table does not declare. `registered`
+    maps each registered id to its kind (command, action, view, shortcut, event), for the tests' walk."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.registered: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
 
     def command(self, command: Any, *args: Any, **kwargs: Any):
-        return super().command(_declared(command), *args, **kwargs)
+        return super().command(self._declared("command", command), *args, **kwargs)
 
     def action(self, constraints: Any, *args: Any, **kwargs: Any):
-        return super().action(_declared(constraints), *args, **kwargs)
+        return super().action(self._declared("action", constraints), *args, **kwargs)
 
     def view(self, constraints: Any, *args: Any, **kwargs: Any):
-        return super().view(_declared(constraints), *args, **kwargs)
+        return super().view(self._declared("view", constraints), *args, **kwargs)
 
     def shortcut(self, constraints: Any, *args: Any, **kwargs: Any):
-        return super().shortcut(_declared(constraints), *args, **kwargs)
+        return super().shortcut(self._declared("shortcut", constraints), *args, **kwargs)
 
     def event(self, event: Any, *args: Any, **kwargs: Any):
-        return super().event(_declared(event), *args, **kwargs)
+        return super().event(self._declared("event", event), *args, **kwargs)
 
-
-def _declared(key: Any) -> Any:
-    if not isinstance(key, str) or key not in LISTENERS:
-        raise LookupError(f"listener {key!r} is not declared in commands/access.py")
-    return key
+    def _declared(self, kind: str, key: Any) -> Any:
+        if not isinstance(key, str) or key not in LISTENERS:
+            raise LookupError(f"{kind} listener {key!r} is not declared in commands/access.py")
+        self.registered[key] = kind
+        return key
