@@ -55,11 +55,6 @@ def classify(engine: Engine, client: WebClient, user_ids: Iterable[str], *, acto
     return failed
 
 
-def needs_classifying(engine: Engine, user_id: str) -> bool:
-    with transaction(engine) as session:
-        return bool(programs.unclassified(session, user_id))
-
-
 def classify_pending(engine: Engine, client: WebClient, now: datetime, actor: Actor) -> list[str]:
     """The retry: everyone Slack has not classified yet. The home team comes from auth.test."""
     with transaction(engine) as session:

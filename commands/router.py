@@ -81,23 +81,30 @@ class Request:
         self.respond(text=text, blocks=list(blocks) if blocks else None, response_type="in_channel")
 
     def enforce(self, rule: rules.Rule) -> None:
-        """The verb's declared rule (commands/access.py), before the verb runs. The caller's side is asked of
-        Slack again first if it never answered. A request about a program the caller cannot see is left to
-        the verb, whose answer ("no program here") is the same for every such program; roles are checked on
-        the program the request is about, when there is one (cross-program verbs check their own scope)."""
-        if people.needs_classifying(self.deps.engine, self.user_id):
-            people.classify(self.deps.engine, self.client, [self.user_id], actor=SYSTEM, now=self.now,
-                            home_team=self.body.get("team_id"))
+        """The verb's declared rule (commands/access.py), before the verb runs. A caller Slack has not
+        classified yet is looked up again first (they count as outside the company until it answers)."""
         with self.session() as session:
-            try:
-                access: Access | None = self.access(session)
-            except NotFound:
-                access = None
-                if self.args.flag("program") or programs.by_channel(session, self.channel_id):
-                    return
-            rule.check(self.actor, programs.is_outsider(session, self.user_id))
-            if access is not None:
-                rule.check_roles(access)
+            if not programs.unclassified(session, self.user_id):
+                self._admit(session, rule)
+                return
+        people.classify(self.deps.engine, self.client, [self.user_id], actor=SYSTEM, now=self.now,
+                        home_team=self.body.get("team_id"))
+        with self.session() as session:
+            self._admit(session, rule)
+
+    def _admit(self, session: Session, rule: rules.Rule) -> None:
+        """A request about a program the caller cannot see is left to the verb, whose answer ("no program
+        here") is the same for every such program; roles are checked on the program the request is about,
+        when there is one (cross-program verbs check their own scope)."""
+        try:
+            access: Access | None = self.access(session)
+        except NotFound:
+            access = None
+            if self.args.flag("program") or programs.by_channel(session, self.channel_id):
+                return
+        rule.check(self.actor, programs.is_outsider(session, self.user_id))
+        if access is not None:
+            rule.check_roles(access)
 
 
 @dataclass(frozen=True)
