@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
-from sqlmodel import Session
 
 from commands.deps import Deps
 from store import programs
@@ -177,17 +176,8 @@ def listener_user(body: dict[str, Any]) -> str:
 
 
 def listener_rule(body: dict[str, Any]) -> Rule:
-    key = listener_key(body)
-    return LISTENERS.get(key) or Rule("use that", admin=True)
-
-
-def check_listener(session: Session | None, body: dict[str, Any], is_admin: bool) -> None:
-    """The listener's rule for the person in `body`; `session` is needed only to look up who is outside."""
-    rule = listener_rule(body)
-    user = listener_user(body)
-    actor = Actor(user, user, is_admin)
-    outsider = not rule.external and not is_admin and session is not None and programs.is_outsider(session, user)
-    rule.check(actor, outsider)
+    """The declared rule of the entry `body` is for; an undeclared one is for admins only (fail closed)."""
+    return LISTENERS.get(listener_key(body)) or Rule("use that", admin=True)
 
 
 def admission(deps: Deps) -> Callable[[dict[str, Any]], None]:
@@ -195,13 +185,13 @@ def admission(deps: Deps) -> Callable[[dict[str, Any]], None]:
     people outside the company may not use (nothing calls Slack here: this runs before the ack)."""
 
     def admitted(body: dict[str, Any]) -> None:
-        rule = listener_rule(body)
-        is_admin = deps.is_admin(listener_user(body))
-        if rule.external or rule.admin or is_admin:
-            check_listener(None, body, is_admin)
+        rule, user = listener_rule(body), listener_user(body)
+        actor = Actor(user, user, deps.is_admin(user))
+        if rule.external or rule.admin or actor.is_admin:
+            rule.check(actor, outsider=False)
             return
         with transaction(deps.engine) as session:
-            check_listener(session, body, is_admin)
+            rule.check(actor, programs.is_outsider(session, user))
 
     return admitted
 

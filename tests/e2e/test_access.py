@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 
 from bot.app import AREAS, create_app
+from bot.clock import Clock
 from bot.settings import Settings
 from commands import access
+from commands.deps import Deps
 from store import programs
 from store.audit import AuditHead
 from store.db import transaction
@@ -104,8 +106,6 @@ def test_every_refused_listener_refuses_an_external_member(bot, engine):
 def test_listeners_open_to_external_members_admit_them(engine):
     """The entries on their own items admit the guest at the door; their own checks (ownership of the
     item, approver of the batch) decide next — as the batch and submission tests show end to end."""
-    from bot.clock import Clock
-    from commands.deps import Deps
 
     with transaction(engine) as session:
         program = factories.program(session, NOW, channel=CHANNEL)
