@@ -51,6 +51,8 @@ def test_every_verb_and_listener_is_declared():
     verbs = {(module.AREA.name, verb.name) for module in AREAS for verb in module.AREA.verbs} | {("status", "")}
     assert set(access.VERBS) == verbs  # none undeclared, none stale
     assert set(access.LISTENERS) == set(_registered())
+    undeclared = {"type": "block_actions", "actions": [{"action_id": "nobody_declared_this"}]}
+    assert not access.listener_rule(undeclared).external and not access.verb_rule("batch", "nobody").external
 
 
 def test_every_verb_answers_an_external_member_as_declared(bot, engine):
