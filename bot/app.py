@@ -13,8 +13,10 @@ from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
 from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
+from commands.access import DeclaredApp, admission
 from commands.deps import Deps
 from commands.router import Router
+from store import audit
 from store.db import make_engine
 
 LISTENER_THREADS = 48
@@ -29,8 +31,9 @@ def _not_token_skipped(record: logging.LogRecord) -> bool:
 
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
     deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
+    audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
-    app = App(
+    app = DeclaredApp(  # every listener's id must be declared in commands/access.py
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
@@ -50,5 +53,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
         module.register(app, deps)
     home.register(app, deps)
     onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
-    boundary.guard(app)
+    boundary.guard(app, admission(deps))
     return app

@@ -38,9 +38,11 @@ INTERRUPTED = 130
 
 def _prepare(settings: Settings):
     """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`)."""
+    from store import audit
     from store.db import make_engine
     from store.migrate import is_sqlite, upgrade
 
+    audit.use_key(settings.cmo_audit_key)
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
     return make_engine(settings.database_url)
@@ -60,9 +62,11 @@ def _existing(settings: Settings):
 def _scheduler(app, settings: Settings):
     from bot.slack import alerter
     from scheduler import jobs
+    from scheduler.checkpoints import upkeep
 
     deps = app.deps
-    return jobs.start(deps.engine, app.client, deps.clock.now, alerter(app.client, settings))
+    return jobs.start(deps.engine, app.client, deps.clock.now, alerter(app.client, settings),
+                      upkeep=lambda now: upkeep(deps.engine, app.client, settings, now))
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -140,6 +144,7 @@ def _instant(flag: str, text: str) -> datetime:
 
 def tick(args: argparse.Namespace) -> int:
     from bot.slack import alerter, web_client
+    from scheduler.checkpoints import upkeep
     from scheduler.jobs import run_pass
     from scheduler.tick import dry_run
 
@@ -169,6 +174,8 @@ def tick(args: argparse.Namespace) -> int:
         failed += sum(o.result not in ("sent", "recovered") for o in report.outcomes)
         print(f"tick {now.isoformat()}: {report.inserted} queued, {report.cancelled} cancelled, "
               f"{sum(o.result in ('sent', 'recovered') for o in report.outcomes)} delivered", file=sys.stderr)
+        for line in upkeep(engine, client, settings, now):
+            print(line, file=sys.stderr)
         now += step
     if failed:
         print(f"cmo-bot tick: {failed} notification(s) not delivered (see the lines above): `retry` ones wait in "
@@ -181,10 +188,31 @@ def audit_verify(args: argparse.Namespace) -> int:
     from store.db import transaction
 
     settings = load_settings()
+    checkpoint = _checkpoint(args.checkpoint) if args.checkpoint else None
     with transaction(_existing(settings)) as session:
         report = audit.verify(session)
-    print(report.summary())
+        if checkpoint is not None:
+            audit.verify_checkpoint(session, checkpoint, report)
+    print(report.summary() + (f" (checked against checkpoint {checkpoint.seq})" if checkpoint else ""))
     return OK if report.ok else FOUND_PROBLEMS
+
+
+def _checkpoint(value: str):
+    """`--checkpoint SEQ:HASH` as posted in the alerts channel, or the path of a stored checkpoint file."""
+    from pathlib import Path
+
+    from store.audit import Checkpoint
+
+    text = value
+    if ":" not in value or Path(value).is_file():
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"--checkpoint: cannot read {value}: {getattr(exc, 'strerror', exc)}") from None
+    try:
+        return Checkpoint.parse(text)
+    except ValueError as exc:
+        raise SettingsError(f"--checkpoint: {exc}") from None
 
 
 LONG_FILE = 200  # rows from which `import` shows a progress bar (on a terminal)
@@ -411,9 +439,12 @@ def parser() -> argparse.ArgumentParser:
                    "emulator; needs no workspace and no settings.").set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools", description="Audit trail tools.")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken",
-                         description="Walk the audit trail's hash chain and name every edited row and every deleted "
-                         "range; exit 1 when broken.").set_defaults(run=audit_verify)
+    p = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken",
+                             description="Walk the audit trail's hash chain (keyed with CMO_AUDIT_KEY when set) and "
+                             "name every edited row and every deleted range; exit 1 when broken.")
+    p.add_argument("--checkpoint", help="SEQ:HASH from the alerts channel, or a checkpoint file from the store "
+                   "(default: none)")
+    p.set_defaults(run=audit_verify)
     p = sub.add_parser("import", help="bring in an existing tracker (CSV or XLSX), one record per row",
                        description="Import a tracker; exit 1 when any row was refused, 2 when the file cannot be "
                        "used.")

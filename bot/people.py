@@ -3,10 +3,17 @@ company (a Slack Connect guest from the customer's workspace)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy.engine import Engine
+
+from store import programs
+from store.audit import Actor
+from store.db import transaction
 
 
 @dataclass(frozen=True)
@@ -29,3 +36,33 @@ def look_up(client: WebClient, user_id: str, home_team: str | None = None) -> Pe
     name = user.get("real_name") or profile.get("real_name") or user.get("name") or user_id
     external = bool(user.get("is_stranger")) or (home_team is not None and user.get("team_id") != home_team)
     return Person(user_id, name, external, user.get("tz"))
+
+
+def classify(engine: Engine, client: WebClient, user_ids: Iterable[str], *, actor: Actor, now: datetime,
+             home_team: str | None) -> list[str]:
+    """Record which side each person is on, as Slack says (users.info). Returns the people Slack could not
+    answer for (5xx, 429, no connection): they stay outside the company until a later attempt succeeds —
+    the scheduler's next pass (`classify_pending`) or their own next command."""
+    failed: list[str] = []
+    for user_id in dict.fromkeys(user_ids):
+        try:
+            person = look_up(client, user_id, home_team)
+        except SlackClientError:
+            failed.append(user_id)
+            continue
+        with transaction(engine) as session:
+            programs.record_side(session, person.id, person.external, actor=actor, now=now)
+    return failed
+
+
+def classify_pending(engine: Engine, client: WebClient, now: datetime, actor: Actor) -> list[str]:
+    """The retry: everyone Slack has not classified yet. The home team comes from auth.test."""
+    with transaction(engine) as session:
+        pending = programs.unclassified(session)
+    if not pending:
+        return []
+    try:
+        home_team = client.auth_test().get("team_id")
+    except SlackClientError:
+        return pending
+    return classify(engine, client, pending, actor=actor, now=now, home_team=home_team)

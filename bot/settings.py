@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     cmo_timezone: str = "UTC"
     cmo_admins: Annotated[frozenset[str], NoDecode] = frozenset()
     cmo_alerts_channel: str | None = None
+    # Keys the audit chain (HMAC-SHA256): a rewrite by someone without it does not verify. Its own key, so
+    # that rotating CMO_SECRET_KEY (signing secrets) never touches the chain.
+    cmo_audit_key: str | None = None
     # Extension (README, "Testing and demos"): pin the bot's clock to an instant, or to the instant
     # written in a file (`@/path`), so that end-to-end tests and the demo can move time.
     cmo_now: str | None = None
@@ -114,6 +117,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{where} an ISO-8601 instant such as 2027-01-31T09:00:00Z (or @/path/to/a/file "
                              "holding one)") from exc
         return v
+    @field_validator("cmo_audit_key")
+    @classmethod
+    def _audit_key(cls, v: str | None) -> str | None:
+        if v and len(v) < 32:
+            raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
+        return v or None
 
     def require(self, *fields: str) -> None:
         """Fail with one line when a setting needed by the chosen command is absent."""

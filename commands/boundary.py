@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -61,14 +62,26 @@ def tell(client: Any, body: dict[str, Any], text: str, respond: Any = None) -> N
 def install(app: App) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any], client: Any, respond: Any = None) -> None:
-        tell(client, body or {}, explain(error), respond)
+        tell(client, body or {}, interactive_error(error), respond)
 
 
 BOUNDARY_ARGS = ("ack", "body", "client", "respond")
 
 
-def guard(app: App) -> None:
+NOT_THERE = ":mag: That is not there, or not yours to act on. Use the command again from Slack."
+
+
+def interactive_error(error: Exception) -> str:
+    """What a button, form or shortcut answers. Every "not found" reads the same — whether the id it carries
+    does not exist or belongs to someone else's program — so ids in buttons reveal nothing."""
+    return NOT_THERE if isinstance(error, NotFound) else explain(error)
+
+
+def guard(app: App, admitted: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Run every listener inside the boundary: its errors are answered here, in its own thread.
+
+    `admitted(body)` runs first and raises when the person may not use the entry at all (the declared
+    rule of commands/access.py); the listener then never runs.
 
     Bolt's thread runner overwrites an acknowledgement with nothing when a listener raises after ack(), so
     a listener that fails within milliseconds of acking can leave Slack with a 404 ("unhandled request")
@@ -83,11 +96,13 @@ def guard(app: App) -> None:
 
         def guarded(_original=original, _names=names, **kwargs: Any) -> Any:
             try:
+                if admitted is not None:
+                    admitted(kwargs["body"] or {})
                 return _original(**{name: kwargs[name] for name in _names})
             except Exception as error:
                 if kwargs["ack"].response is None:
                     kwargs["ack"]()
-                tell(kwargs["client"], kwargs["body"] or {}, explain(error), kwargs.get("respond"))
+                tell(kwargs["client"], kwargs["body"] or {}, interactive_error(error), kwargs.get("respond"))
                 return None
 
         listener.ack_function = guarded

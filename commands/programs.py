@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from bot.people import look_up
+from bot import people as slack_people
 from commands import onboarding
 from commands.args import UsageError, user_id
 from commands.boundary import tell
@@ -110,23 +110,27 @@ def create_channel(client: WebClient, code: str) -> str:
     raise UsageError(f"Channels named {base} to {base}-5 are all taken; link an existing channel instead.")
 
 
-def classify(deps: Deps, client: WebClient, program_id: int, user_ids: list[str], actor: Actor,
-             home_team: str | None) -> None:
-    """Mark which members are outside the company (Slack Connect guests): they only see their approvals."""
-    found = [look_up(client, user_id, home_team) for user_id in user_ids]
-    with transaction(deps.engine) as session:
-        program = session.get(store.Program, program_id)
-        for person in found:
-            store.mark_external(session, program, person.id, person.external, actor=actor, now=deps.clock.now())
+def classify(deps: Deps, client: WebClient, user_ids: list[str], actor: Actor, home_team: str | None) -> str:
+    """Mark which members are outside the company (Slack Connect guests): they only act on their own items.
+    Returns a warning naming whom Slack could not classify (they count as outside until it can), else ""."""
+    failed = slack_people.classify(deps.engine, client, user_ids, actor=actor, now=deps.clock.now(),
+                                   home_team=home_team)
+    if not failed:
+        return ""
+    return (f"\n:warning: Slack did not say whether {', '.join(bk.mention(u) for u in failed)} "
+            "belong to the manufacturer; until it does they count as outside the company (their own items "
+            "only). The bot asks again on the next scheduler pass and on their next command.")
 
 
 def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_team: str | None) -> None:
     """The slow part after the ack: channel, invitations, welcome. Failures are told to the creator."""
     with transaction(deps.engine) as session:
         program = session.get(store.Program, program_id)
-        people = store.user_ids(session, program_id)
+        members = store.user_ids(session, program_id)
+    unclassified = classify(deps, client, members, creator, home_team)
+    if unclassified:
+        tell(client, {"user_id": creator.user_id}, f"{program.code}:{unclassified}")
     try:
-        classify(deps, client, program_id, people, creator, home_team)
         channel = program.channel_id
         if channel is None:
             channel = create_channel(client, program.code)
@@ -135,7 +139,7 @@ def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_
                                    now=deps.clock.now())
         else:
             join(client, channel)
-        invitees = [p for p in people if p != creator.user_id] + [creator.user_id]
+        invitees = [p for p in members if p != creator.user_id] + [creator.user_id]
         try:
             client.conversations_invite(channel=channel, users=",".join(invitees))
         except SlackApiError as exc:
@@ -220,7 +224,8 @@ def cmd_roles(req: Request) -> None:
             if role is None:
                 raise UsageError(f"Roles are {', '.join(r.value for r in Role)}.")
             change = store.add_member if action == "add" else store.remove_member
-            changed = change(session, program, who, role, actor=req.actor, now=req.now)
+            extra = {"external": None} if action == "add" else {}  # Slack says which side they are on, below
+            changed = change(session, program, who, role, actor=req.actor, now=req.now, **extra)
             verb = "now has" if action == "add" else "no longer has"
             note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
             text = note if changed else f"Nothing changed: {note}"
@@ -234,7 +239,7 @@ def cmd_roles(req: Request) -> None:
         else:
             raise UsageError(f"`{action[:20]}` is not show, add or remove.")
     if action == "add" and changed:
-        classify(req.deps, req.client, program.id, [who], req.actor, req.body.get("team_id"))
+        text += classify(req.deps, req.client, [who], req.actor, req.body.get("team_id"))
     if action == "add" and changed and program.channel_id:
         try:
             req.client.conversations_invite(channel=program.channel_id, users=who)
@@ -274,7 +279,7 @@ def register(app: App, deps: Deps) -> None:
                     products=form.products or "", timezone=form.timezone or deps.settings.cmo_timezone,
                     status_cadence=form.cadence or "weekly",
                     holiday_calendar=form.holidays or "",
-                    members={role: getattr(form, role.value) for role in Role},
+                    members={role: getattr(form, role.value) for role in Role}, external=None,
                 )
                 if form.channel:
                     store.link_channel(session, program, form.channel, actor=actor, now=now)

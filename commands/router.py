@@ -15,11 +15,15 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlmodel import Session
 
+from bot import people
+from commands import access as rules
 from commands.args import Args, UsageError, parse, split
 from commands.boundary import explain
 from commands.deps import Deps
-from store.audit import Actor
+from store import programs
+from store.audit import SYSTEM, Actor
 from store.db import transaction
+from store.errors import NotFound
 from store.programs import Access, authorize
 
 
@@ -63,8 +67,44 @@ class Request:
         self.respond(text=text, blocks=list(blocks) if blocks else None, response_type="ephemeral")
 
     def post(self, text: str, blocks: Sequence[dict] | None = None) -> None:
-        """Visible to the whole channel (used for announcements the program should see)."""
+        """Visible to the whole channel (announcements the program should see) — only in the program's own
+        channel: with `--program A` anywhere else (another program's channel, #general) it stays ephemeral,
+        so A's records never show where A's people are not."""
+        code = self.args.flag("program")
+        if code:
+            with self.session() as session:
+                program = programs.by_code(session, code)
+                here = program is not None and program.channel_id == self.channel_id
+            if not here:
+                self.reply(text, blocks)
+                return
         self.respond(text=text, blocks=list(blocks) if blocks else None, response_type="in_channel")
+
+    def enforce(self, rule: rules.Rule) -> None:
+        """The verb's declared rule (commands/access.py), before the verb runs. A caller Slack has not
+        classified yet is looked up again first (they count as outside the company until it answers)."""
+        with self.session() as session:
+            if not programs.unclassified(session, self.user_id):
+                self._admit(session, rule)
+                return
+        people.classify(self.deps.engine, self.client, [self.user_id], actor=SYSTEM, now=self.now,
+                        home_team=self.body.get("team_id"))
+        with self.session() as session:
+            self._admit(session, rule)
+
+    def _admit(self, session: Session, rule: rules.Rule) -> None:
+        """A request about a program the caller cannot see is left to the verb, whose answer ("no program
+        here") is the same for every such program; roles are checked on the program the request is about,
+        when there is one (cross-program verbs check their own scope)."""
+        try:
+            access: Access | None = self.access(session)
+        except NotFound:
+            access = None
+            if self.args.flag("program") or programs.by_channel(session, self.channel_id):
+                return
+        rule.check(self.actor, programs.is_outsider(session, self.user_id))
+        if access is not None:
+            rule.check_roles(access)
 
 
 @dataclass(frozen=True)
@@ -126,7 +166,9 @@ class Router:
             respond(text=text, response_type="ephemeral")
             return
         if words[0] == "status":
-            self.status(make(parse(words[1:], frozenset({"all"}))))
+            request = make(parse(words[1:], frozenset({"all"})))
+            request.enforce(rules.verb_rule("status", ""))
+            self.status(request)
             return
         area = self.areas.get(words[0].lower())
         if area is None:
@@ -136,7 +178,9 @@ class Router:
             said = f"`{words[1][:40]}` is not a verb of {area.name}." if len(words) > 1 else "Which verb?"
             raise UsageError(f"{said}\n{area_help(area)}")
         try:
-            verb.run(make(parse(words[2:], verb.switches)))
+            request = make(parse(words[2:], verb.switches))
+            request.enforce(rules.verb_rule(area.name, verb.name))
+            verb.run(request)
         except UsageError as error:
             error.usage = verb.usage  # type: ignore[attr-defined]
             raise

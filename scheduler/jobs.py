@@ -42,9 +42,10 @@ def run_pass(engine: Engine, client: WebClient, now: datetime, alert: Callable[[
     return report
 
 
-def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert: Callable[[str], None]
-          ) -> BackgroundScheduler:
-    """Sweep every few minutes (delivery right after), and deliver retries and urgent rows in between."""
+def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert: Callable[[str], None],
+          upkeep: Callable[[datetime], object] | None = None) -> BackgroundScheduler:
+    """Sweep every few minutes (delivery right after), and deliver retries and urgent rows in between;
+    `upkeep` (classifying members, audit checkpoints) runs at the sweep's pace."""
 
     def guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -64,5 +65,8 @@ def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert:
                       minutes=SWEEP_MINUTES, id="sweep", next_run_time=now())
     scheduler.add_job(guarded("delivery", lambda: deliver(engine, client, now(), alert)), "interval",
                       seconds=DELIVERY_SECONDS, id="delivery")
+    if upkeep is not None:
+        scheduler.add_job(guarded("upkeep", lambda: upkeep(now())), "interval", minutes=SWEEP_MINUTES,
+                          id="upkeep", next_run_time=now())
     scheduler.start()
     return scheduler

@@ -4,23 +4,37 @@ Each row holds the SHA-256 of its own content and of the row before it, so editi
 breaks the chain where it happened; `verify` says which. Appends are serialised through one head row
 (locked FOR UPDATE on PostgreSQL; SQLite runs every transaction BEGIN IMMEDIATE), so two concurrent
 transactions can never fork the chain.
+
+Someone who can write the database could still rewrite the whole chain consistently, cut its end and reset
+the head, or wipe both tables. Two anchors outside the database stop that: with `CMO_AUDIT_KEY` set the
+chain is keyed (each hash is an HMAC-SHA256 under that key, so a rewrite without the key does not verify),
+and checkpoints (sequence number and head hash) are published outside the database (the alerts channel and
+the document store, scheduler/checkpoints.py) for `verify_checkpoint` to check the chain against.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Column
+from sqlalchemy import Column, func, table
 from sqlmodel import Field, Session, SQLModel, select
 
 from store.db import JSONType, UTCDateTime
 
 GENESIS = "0" * 64
+_KEY: bytes | None = None
+
+
+def use_key(key: str | None) -> None:
+    """The chain's HMAC key (CMO_AUDIT_KEY) for this process; None: plain SHA-256 (an unkeyed chain)."""
+    global _KEY
+    _KEY = key.encode() if key else None
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,11 @@ def _content(entry: AuditEntry) -> str:
     )
 
 
-def _digest(entry: AuditEntry) -> str:
-    return hashlib.sha256(_content(entry).encode()).hexdigest()
+def _digest(entry: AuditEntry, key: bytes | None) -> str:
+    content = _content(entry).encode()
+    if key is None:
+        return hashlib.sha256(content).hexdigest()
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
 
 
 def record(
@@ -119,7 +136,7 @@ def record(
     )
     # Round-trip the timestamp through the column type first so the hash covers what is stored.
     entry.at = UTCDateTime().process_result_value(UTCDateTime().process_bind_param(now, None), None)
-    entry.hash = _digest(entry)
+    entry.hash = _digest(entry, _KEY)
     head.seq, head.hash = entry.seq, entry.hash
     session.add(entry)
     session.flush()
@@ -151,9 +168,13 @@ class VerifyReport:
 
 
 def verify(session: Session) -> VerifyReport:
-    """Walk the chain in order and name every row that was edited, and every gap where rows were deleted."""
+    """Walk the chain in order and name every row that was edited, and every gap where rows were deleted.
+
+    With a key, a row whose hash is a plain SHA-256 is unkeyed: allowed only before the first keyed row
+    (written before the key was set); after it, it was rewritten by someone without the key. An empty or
+    headless chain beside existing programs is broken: creating a program writes the first rows."""
     report = VerifyReport()
-    expected_seq, prev_hash = 1, GENESIS
+    expected_seq, prev_hash, keyed_seen = 1, GENESIS, False
     for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
         report.rows += 1
         if entry.seq != expected_seq:
@@ -161,14 +182,89 @@ def verify(session: Session) -> VerifyReport:
             report.problems.append(f"row(s) {missing} deleted")
         elif entry.prev_hash != prev_hash:
             report.problems.append(f"row {entry.seq} does not follow row {entry.seq - 1}")
-        if _digest(entry) != entry.hash:
+        if _KEY is not None and hmac.compare_digest(_digest(entry, _KEY), entry.hash):
+            keyed_seen = True
+        elif _digest(entry, None) == entry.hash:
+            if keyed_seen:
+                report.problems.append(f"row {entry.seq} is not keyed with CMO_AUDIT_KEY (rewritten without it)")
+        else:  # a keyed chain read without its key shows every keyed row like this (README: audit trail)
             report.problems.append(f"row {entry.seq} was edited after it was written")
         expected_seq, prev_hash = entry.seq + 1, entry.hash
     head = session.get(AuditHead, 1)
     if head is not None and head.seq >= expected_seq:
         last = f"{expected_seq}" if head.seq == expected_seq else f"{expected_seq}–{head.seq}"
         report.problems.append(f"row(s) {last} deleted from the end")
+    programs = session.exec(select(func.count()).select_from(table("program"))).one()
+    if head is None and (report.rows or programs):
+        report.problems.append("the chain's head row is missing")
+    if not report.rows and programs:
+        report.problems.append(f"the audit trail is empty although {programs} program(s) exist")
     return report
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain's tip at one moment, kept outside the database: `SEQ:HASH`."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        """`SEQ:HASH`, or the JSON the document store holds ({"seq": …, "hash": …})."""
+        text = text.strip()
+        try:
+            if text.startswith("{"):
+                data = json.loads(text)
+                seq, digest = int(data["seq"]), str(data["hash"])
+            else:
+                seq_text, _, digest = text.partition(":")
+                seq = int(seq_text)
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("a checkpoint is SEQ:HASH (64 hex digits) or a checkpoint file") from None
+        if seq < 1 or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError("a checkpoint is SEQ:HASH (64 hex digits) or a checkpoint file")
+        return cls(seq, digest)
+
+    def to_json(self, at: datetime) -> str:
+        return json.dumps({"seq": self.seq, "hash": self.hash, "at": at.isoformat()}, sort_keys=True)
+
+
+def head_checkpoint(session: Session) -> Checkpoint | None:
+    head = session.get(AuditHead, 1)
+    return Checkpoint(head.seq, head.hash) if head is not None and head.seq else None
+
+
+def verify_checkpoint(session: Session, checkpoint: Checkpoint, report: VerifyReport) -> None:
+    """The chain must still hold the checkpoint's row, with the hash published then."""
+    entry = session.get(AuditEntry, checkpoint.seq)
+    if entry is None:
+        report.problems.append(f"row {checkpoint.seq} of the checkpoint is gone (the chain was cut)")
+    elif entry.hash != checkpoint.hash:
+        report.problems.append(f"row {checkpoint.seq} differs from the checkpoint (the chain was rewritten)")
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """Where and when a checkpoint was published; only paces publishing (the anchor is the copy outside)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: str = Field(max_length=64)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def last_published(session: Session) -> AuditCheckpoint | None:
+    return session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())).first()  # type: ignore[attr-defined]
+
+
+def published(session: Session, checkpoint: Checkpoint, now: datetime) -> None:
+    """Claim a checkpoint for publishing; a second claim of the same one fails with IntegrityError."""
+    session.add(AuditCheckpoint(seq=checkpoint.seq, hash=checkpoint.hash, at=now))
+    session.flush()
 
 
 def history(session: Session, *, entity: str, entity_id: object) -> list[AuditEntry]:

@@ -77,6 +77,13 @@ class ProgramMember(SQLModel, table=True):
     user_id: str = Field(max_length=32, index=True)
     role: Role = Field(sa_type=String(32))
     external: bool = False
+    # False until Slack (users.info) has said whether the person is a guest; until then they count as
+    # outside the company (fail closed) and the scheduler and their next command retry the lookup.
+    classified: bool = True
+
+    @property
+    def outside(self) -> bool:
+        return self.external or not self.classified
 
 
 @dataclass(frozen=True)
@@ -134,8 +141,9 @@ def create(
     status_cadence: str = "weekly",
     holiday_calendar: str = "",
     members: dict[Role, list[str]] | None = None,
-    external: frozenset[str] = frozenset(),
+    external: frozenset[str] | None = frozenset(),
 ) -> Program:
+    """A program with its members; `external=None` when nobody's side is known yet (classified later)."""
     code = validate_code(code)
     if not customer.strip():
         raise Invalid("Name the customer.", "customer")
@@ -158,7 +166,8 @@ def create(
                  program_id=program.id, after=program.snapshot(), now=now)
     for role, user_ids in (members or {}).items():
         for user_id in user_ids:
-            add_member(session, program, user_id, role, actor=actor, now=now, external=user_id in external)
+            add_member(session, program, user_id, role, actor=actor, now=now,
+                       external=None if external is None else user_id in external)
     return program
 
 
@@ -175,16 +184,18 @@ def link_channel(session: Session, program: Program, channel_id: str, *, actor: 
 
 def add_member(
     session: Session, program: Program, user_id: str, role: Role, *, actor: Actor, now: datetime,
-    external: bool = False,
+    external: bool | None = False,
 ) -> bool:
-    """Give a role; False when the person already had it (nothing written)."""
+    """Give a role; False when the person already had it (nothing written). `external=None`: Slack has not
+    said yet which side the person is on, so they count as outside the company until `mark_external`."""
     exists = session.exec(
         select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
                                     ProgramMember.role == role)
     ).first()
     if exists:
         return False
-    session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external))
+    session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external is not False,
+                              classified=external is not None))
     audit.record(session, actor=actor, action="role_granted", entity="program", entity_id=program.code,
                  program_id=program.id, after={"user_id": user_id, "role": role.value, "external": external},
                  now=now)
@@ -210,18 +221,40 @@ def mark_external(session: Session, program: Program, user_id: str, external: bo
     """Record whether a member is outside the company (a Slack Connect guest), as Slack reports it."""
     rows = session.exec(select(ProgramMember).where(ProgramMember.program_id == program.id,
                                                     ProgramMember.user_id == user_id)).all()
-    changed = [row for row in rows if row.external != external]
+    changed = [row for row in rows if row.external != external or not row.classified]
     for row in changed:
-        row.external = external
+        row.external, row.classified = external, True
         session.add(row)
     if changed:
         audit.record(session, actor=actor, action="member_marked", entity="program", entity_id=program.code,
                      program_id=program.id, after={"user_id": user_id, "external": external}, now=now)
 
 
+def record_side(session: Session, user_id: str, external: bool, *, actor: Actor, now: datetime) -> None:
+    """What Slack said about a person, on every program they are a member of (a guest is one everywhere)."""
+    program_ids = set(session.exec(select(ProgramMember.program_id).where(ProgramMember.user_id == user_id)))
+    for program_id in sorted(program_ids):
+        mark_external(session, session.get(Program, program_id), user_id, external, actor=actor, now=now)
+
+
 def is_external(session: Session, program_id: int, user_id: str) -> bool:
-    return any(m.external for m in session.exec(select(ProgramMember).where(
+    return any(m.outside for m in session.exec(select(ProgramMember).where(
         ProgramMember.program_id == program_id, ProgramMember.user_id == user_id)))
+
+
+def is_outsider(session: Session, user_id: str) -> bool:
+    """Outside the company on any program (a guest is one everywhere), or not yet classified by Slack."""
+    query = select(ProgramMember.id).where(ProgramMember.user_id == user_id,
+                                           (ProgramMember.external == True) | (ProgramMember.classified == False))  # noqa: E712
+    return session.exec(query.limit(1)).first() is not None
+
+
+def unclassified(session: Session, user_id: str | None = None) -> list[str]:
+    """Everyone (or just `user_id`) with a membership Slack has not classified yet, for the retry."""
+    query = select(ProgramMember.user_id).where(ProgramMember.classified == False)  # noqa: E712
+    if user_id is not None:
+        query = query.where(ProgramMember.user_id == user_id)
+    return sorted(set(session.exec(query)))
 
 
 def members(session: Session, program_id: int, *roles: Role) -> list[ProgramMember]:
@@ -269,7 +302,7 @@ def authorize(session: Session, actor: Actor, *, code: str | None = None, channe
     if not rows and not actor.is_admin:
         raise NotFound(NO_ACCESS)
     return Access(program=program, roles=frozenset(Role(r.role) for r in rows), actor=actor,
-                  external=any(r.external for r in rows))
+                  external=any(r.outside for r in rows))
 
 
 def visible_to(session: Session, actor: Actor) -> list[Program]:

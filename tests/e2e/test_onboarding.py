@@ -89,8 +89,12 @@ def test_import_tracker_shortcut_dry_runs_then_imports_on_the_button(bot, engine
 
 def test_import_tracker_is_for_admins_and_imports_only_what_was_checked(bot, engine):
     _program(engine, bot)
-    refused = _share_tracker(bot, user="UPM1")
-    assert "Only admins" in refused.args["text"] and "import_tracker_run" not in str(refused.args.get("blocks"))
+    bot.slack.add_file("F0TRACK1", "agreements.csv", b"Type\nNDA\n", mimetype="text/csv", user="UPM1")
+    message = bot.slack.add_message("CACME001", "our tracker", "UPM1")
+    message["files"] = [bot.slack.file_object("F0TRACK1")]
+    bot.send.message_shortcut("import_tracker", "UPM1", "CACME001", message)  # refused at the door (access.py)
+    refused = bot.slack.wait_for("response_url", lambda c: "Only admins" in c.args.get("text", ""))[0]
+    assert "import_tracker_run" not in str(refused.args.get("blocks")) and bot.posts("UPM1") == []
     preview = _share_tracker(bot, file_id="F0TRACK2")
     dm = preview.response["channel"]
     bot.slack.add_file("F0TRACK2", "agreements.csv", b"Type,Counterparty\nNDA,Someone Else\n")  # edited since

@@ -246,4 +246,4 @@ def test_app_home_lists_pulls_and_marks_them_pulled(bot, engine):
     # a forged button value for a pull of a program the person has no role on is refused like any unknown one
     bot.send.block_action("UOUT", "stability_mark_pulled", value=str(pull.id), view=bot.slack.home_view("USTAB1"))
     refused = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "UOUT")
-    assert "no program here" in refused[0].args["text"]
+    assert "not there, or not yours" in refused[0].args["text"]
