@@ -129,7 +129,8 @@ def dm_all(out: Outcome, users: list[str], text: str) -> None:
 
 
 def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -> None:
-    """No Quality Agreement in force (the Mutual NDA is not part of this gate): warn the program managers and CMO quality (and audit it)."""
+    """No Quality Agreement in force (the Mutual NDA is not part of this gate): warn the program managers and
+    CMO quality (and audit it)."""
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())

@@ -17,6 +17,7 @@ from sqlalchemy import Column, Date, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from store import audit, outbox
+from store import stability_notation as notation
 from store.audit import Actor
 from store.db import JSONType, UTCDateTime
 from store.errors import Conflict, Invalid, NotFound
@@ -53,6 +54,13 @@ class StabilityStudy(SQLModel, table=True):
     def condition(self, code: str) -> Condition | None:
         found = next((c for c in self.conditions if c["code"] == code.strip().upper()), None)
         return Condition(found["code"], found["label"], Kind(found["kind"])) if found else None
+
+    def all_conditions(self) -> list[Condition]:
+        return [Condition(c["code"], c["label"], Kind(c["kind"])) for c in self.conditions]
+
+    def named(self, text: str) -> Condition:
+        """The condition `text` names, as people and labs write it (`LT25`, `25°C/60%RH`, `25/60`)."""
+        return notation.study_condition(text, self.all_conditions(), self.code)
 
     def snapshot(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id", "created_at"})
@@ -216,11 +224,15 @@ def pulls_of(session: Session, study_id: int) -> list[StabilityPull]:
 
 
 def find_pull(session: Session, study: StabilityStudy, condition: str, months: int) -> StabilityPull:
+    """The pull at `condition` (any notation `stability_notation` reads) and `months`."""
+    code = study.named(condition).code
     pull = session.exec(select(StabilityPull).where(
-        StabilityPull.study_id == study.id, StabilityPull.condition == condition.strip().upper(),
-        StabilityPull.months == months)).first()
+        StabilityPull.study_id == study.id, StabilityPull.condition == code, StabilityPull.months == months)).first()
     if pull is None:
-        raise NotFound(f"{study.code} has no {months}-month pull at {condition.strip().upper()[:16]}.")
+        points = sorted(p.months for p in session.exec(select(StabilityPull).where(
+            StabilityPull.study_id == study.id, StabilityPull.condition == code)))
+        raise NotFound(f"{study.code} has no {months}-month pull at {code}; its time points there are "
+                       f"{', '.join(map(str, points))} months.")
     return pull
 
 
@@ -343,9 +355,14 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
         if study is None:
             report.rejected.append((row.line, f"unknown study {row.study[:20]!r}"))
             continue
-        pull = pulls.get((study.id, row.condition.strip().upper(), row.months))
+        try:
+            condition = study.named(row.condition).code
+        except Invalid as exc:
+            report.rejected.append((row.line, str(exc)))
+            continue
+        pull = pulls.get((study.id, condition, row.months))
         if pull is None:
-            report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {row.condition[:16]}"))
+            report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {condition}"))
             continue
         if pull.pulled_on is None:
             report.rejected.append((row.line, f"the {row.months}-month {pull.condition} pull is not recorded yet"))

@@ -328,8 +328,8 @@ def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(
     bot.send.block_action("UAPP1", "batch_approve", channel_id=dms["UAPP1"])
     bot.slack.wait_for("views.open")
     bot.submit("UAPP1", {"initials": "AA"})
-    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1" and "was approved with no Quality Agreement" in
-                       c.args["text"])
+    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1"
+                       and "was approved with no Quality Agreement" in c.args["text"])
     with transaction(engine) as session:
         warnings = session.exec(select(AuditEntry).where(AuditEntry.action == "gate_warning")
                                 .order_by(AuditEntry.seq)).all()
