@@ -4,6 +4,7 @@ reminder's Mark pulled button), lab submissions, results (file or form) and the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -24,12 +25,13 @@ from commands.stability_views import Ids, new_study_view, pulls_blocks, results_
 from store import filing, stability_import
 from store import programs as program_store
 from store import stability as store
+from store import stability_notation as notation
 from store.audit import Actor
 from store.db import transaction
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
-from store.stability_schedule import parse_time_points
+from store.stability_schedule import Condition
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +62,9 @@ class StudyForm(BaseModel):
     def _study(cls, v: str) -> str:
         return store.validate_study_code(v)
 
-    def time_points(self) -> dict[str, list[int]]:
-        """`CODE: 0, 3, 6` lines → {CODE: [0, 3, 6]}."""
-        chosen: dict[str, list[int]] = {}
-        for line in (self.timepoints or "").splitlines():
-            if not line.strip():
-                continue
-            code, colon, points = line.partition(":")
-            if not colon:
-                raise Invalid(f"Write each line as CODE: 0, 3, 6 — {line[:30]!r} has no colon.", "timepoints")
-            chosen[code.strip().upper()] = parse_time_points(points)
-        return chosen
+    def time_points(self, conditions: list[Condition]) -> Mapping[str, list[int]]:
+        """`LT25: 0, 3, 6` or `25/60: 0, 3M, 6M` lines → {LT25: [0, 3, 6]}; a bare list with one condition."""
+        return notation.time_points_by_condition(self.timepoints, conditions)
 
 
 class ResultForm(BaseModel):
@@ -176,13 +170,19 @@ def cmd_pulls(req: Request) -> None:
 
 
 def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store.StabilityPull]:
+    """`STB-0001 LT25 6`, `STB-0001 25/60 6M`, `STB-0001 25 °C / 60 % RH 6 months`: the study, then the condition
+    and the time point as people write them (the time point is the last word, or the last two)."""
     access = req.access(session)
     study = store.get_study(session, access.program.id, req.args.word(0, "the study id"))
-    condition = req.args.word(1, "the condition (e.g. LT25)")
-    months = req.args.word(2, "the time point in months")
-    if not months.removesuffix("m").isdigit():
-        raise UsageError(f"The time point {months[:10]!r} is not a number of months.")
-    return access, study, store.find_pull(session, study, condition, int(months.removesuffix("m")))
+    req.args.word(1, "the condition (e.g. LT25 or 25/60)")
+    req.args.word(2, "the time point (e.g. 6 or 6M)")
+    words = req.args.words[1:]
+    cut = len(words) - 2 if len(words) > 2 and words[-1].isalpha() and words[-2].isdigit() else len(words) - 1
+    try:
+        months = notation.parse_time_point(" ".join(words[cut:]))
+    except Invalid as exc:
+        raise UsageError(str(exc)) from None
+    return access, study, store.find_pull(session, study, " ".join(words[:cut]), months)
 
 
 def pulled_text(study: store.StabilityStudy, pull: store.StabilityPull, who: str) -> str:
@@ -283,7 +283,8 @@ AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, la
     Verb("pulls", "/cmo stability pulls [--days 30] [--program CODE]",
          "upcoming pulls of the program (outside a program channel: of all your programs)", cmd_pulls),
     Verb("pulled", "/cmo stability pulled STB-0001 LT25 6 [--date 2027-07-31] [--program CODE]",
-         "record a pull (today unless --date); outside its window it is flagged as a deviation", cmd_pulled),
+         "record a pull (today unless --date; the condition and time point as labs write them too: 25/60 6M); "
+         "outside its window it is flagged as a deviation", cmd_pulled),
     Verb("submit", '/cmo stability submit STB-0001 LT25 6 --lab "QC lab" --samples S-1,S-2 --expected 2027-08-31 '
          "[--date 2027-08-02]", "record the samples' submission to the lab and when results are expected",
          cmd_submit),
@@ -363,7 +364,7 @@ def register(app: App, deps: Deps) -> None:
                 study = store.create_study(
                     session, program=access.program, actor=access.actor, now=now, code=form.study,
                     product=form.product, placed_on=form.placed, duration_months=form.duration,
-                    conditions=conditions, time_points=form.time_points(), lots=form.lots or "",
+                    conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
                     protocol=form.protocol or "")
                 count = len(store.pulls_of(session, study.id))
                 return access.program.channel_id or access.actor.user_id, study.code, (
