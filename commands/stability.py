@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,8 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from bot import downloads
 from commands import home
+from commands import stability_results as results
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
 from commands.deps import Deps
@@ -36,8 +37,7 @@ from store.stability_schedule import Condition
 log = logging.getLogger(__name__)
 
 PLANNERS = (Role.stability, Role.program_manager)
-RECORDERS = (Role.stability, Role.program_manager, Role.cmo_quality)
-MAX_REJECTED_SHOWN = 30
+RECORDERS = results.RECORDERS
 
 
 class ProgramRef(BaseModel):
@@ -305,53 +305,9 @@ def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, 
     return access
 
 
-def import_files(deps: Deps, client: WebClient, program_code: str, actor: Actor, form: ResultForm,
-                 typed: store.ResultRow | None) -> None:
-    """After the ack: download the files, import every sound row, tell the importer what was refused, and
-    announce results out of specification to the program managers and CMO quality at once."""
-    rows: list[store.ResultRow] = [typed] if typed else []
-    rejected: list[tuple[int, str]] = []
-    notes: list[str] = []
-    for shared in form.file:
-        try:
-            fetched = downloads.fetch(client, str(shared.get("id")))
-            read, bad = stability_import.read(fetched.name, fetched.content, form.study)
-        except Invalid as exc:
-            notes.append(f"• {escape(shared.get('name') or shared.get('id'))}: {escape(exc)}")
-            continue
-        rows += read
-        rejected += bad
-        notes.append(f"• {escape(fetched.name)}: {plural(len(read) + len(bad), 'row')} read")
-    now = deps.clock.now()
-    with transaction(deps.engine) as session:
-        program = program_store.by_code(session, program_code)
-        report = store.import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected)
-        managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
-        oos = [_describe_result(session, r) for r in report.out_of_spec]
-    lines = [f":bar_chart: Results for {escape(program_code)}: {plural(len(report.accepted), 'result')} imported, "
-             f"{plural(len(report.rejected), 'row')} refused.", *notes]
-    for line, reason in sorted(report.rejected)[:MAX_REJECTED_SHOWN]:
-        lines.append(f"• row {line}: {escape(reason)}")
-    if len(report.rejected) > MAX_REJECTED_SHOWN:
-        lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
-    client.chat_postMessage(channel=actor.user_id, text="\n".join(lines))
-    if oos:
-        alert = (f":rotating_light: *Out-of-specification stability result* in {escape(program_code)} "
-                 f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
-        for person in managers:
-            client.chat_postMessage(channel=person, text=alert)
-
-
-def _describe_result(session, result: store.StabilityResult) -> str:
-    pull = session.get(store.StabilityPull, result.pull_id)
-    study = session.get(store.StabilityStudy, result.study_id)
-    low = "" if result.spec_low is None else f"{result.spec_low:g}"
-    high = "" if result.spec_high is None else f"{result.spec_high:g}"
-    return (f"{escape(study.code)} {pull.condition} {pull.months} months: {escape(result.attribute)} "
-            f"{result.value:g} {escape(result.unit)} (specification {low}–{high})")
-
-
 def register(app: App, deps: Deps) -> None:
+    results.register(app, deps)
+
     @app.view(Ids.new_view.value)
     def on_new_study(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         now = deps.clock.now()
@@ -389,7 +345,9 @@ def register(app: App, deps: Deps) -> None:
         checked = submit(ack, view, ResultForm, check, fallback="file")
         if checked is not None:  # after the ack: a failure reaches the person through the error boundary
             form, typed, actor = checked
-            import_files(deps, client, ref.program, actor, form, typed)
+            request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
+                                            study=form.study, typed=asdict(typed) if typed else None)
+            results.tell_importer(client, actor, results.run(deps, client, actor, request))
 
     @app.action(Ids.mark_pulled.value)
     def on_mark_pulled(ack, body: dict[str, Any], respond, client: WebClient) -> None:

@@ -72,11 +72,12 @@ def test_import_reports_bad_rows_and_keeps_good_ones(session):
     assert [(r.attribute, r.value) for r in report.accepted] == [("Assay", 100.1), ("Assay", 99.6),
                                                                 ("Water", 1.2), ("Assay", 93.0)]
     reasons = dict(report.rejected)
-    assert sorted(reasons) == [4, 5, 7, 8, 9, 11]
+    assert sorted(reasons) == [4, 5, 7, 9, 11]
     assert "unknown study" in reasons[4]
     assert "duplicate" in reasons[5]
     assert "unit" in reasons[7]
-    assert "not recorded" in reasons[8]
+    assert [(study.code, pull.condition, pull.months) for study, pull in report.missing] == [("STB-0001", "LT25", 6)]
+    assert list(report.waiting.values()) == [[8]]  # the 6-month pull is not recorded: row 8 waits for it
     assert "time point" in reasons[9]
     assert "'XX9' is not a condition of STB-0001; its conditions are LT25" in reasons[11]
     assert [r.value for r in report.out_of_spec] == [93.0]
