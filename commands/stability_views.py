@@ -64,7 +64,7 @@ def window(pull: StabilityPull) -> str:
 def pull_state(pull: StabilityPull, today: date) -> str:
     if pull.pulled_on is not None:
         flag = " :warning: out of window (deviation)" if pull.deviation else ""
-        flag += " (recorded from results)" if pull.from_results else ""
+        flag += " (from results)" if pull.from_results else ""
         lab = f", lab {escape(pull.lab)}" if pull.lab else ""
         results = ", results in" if pull.results_on else ""
         return f"pulled {pull.pulled_on.isoformat()}{flag}{lab}{results}"
