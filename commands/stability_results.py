@@ -110,7 +110,6 @@ def reply(deps: Deps, actor: Actor, request: ResultsImport, report: store.Import
         lines.append(f"• row {line}: {escape(reason)}")
     if len(report.rejected) > MAX_REJECTED_SHOWN:
         lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
-    blocks = [bk.section("\n".join(lines))]
     if report.missing:
         waiting = sum(len(lines) for lines in report.waiting.values())
         shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[pull.id]))}"
@@ -122,10 +121,22 @@ def reply(deps: Deps, actor: Actor, request: ResultsImport, report: store.Import
                    "from results, in the audit trail) and import these rows in one step, or record each with "
                    "`/cmo stability pulled` and import again.")
         lines.append(missing)
+    blocks: list = _sections(lines)
+    if report.missing:
         value = request.sealed(deps, actor.user_id).model_dump_json()
-        blocks += [bk.section(missing), bk.actions(bk.button(
-            f"Record {plural(len(report.missing), 'pull')} and import", RECORD_AND_IMPORT, value, "primary"))]
+        blocks.append(bk.actions(bk.button(f"Record {plural(len(report.missing), 'pull')} and import",
+                                           RECORD_AND_IMPORT, value, "primary")))
     return "\n".join(lines), bk.message(blocks)
+
+
+def _sections(lines: list[str]) -> list:
+    """The lines in as few sections as Slack's 3,000 characters a section allow."""
+    chunks: list[list[str]] = [[]]
+    for line in lines:
+        if chunks[-1] and len("\n".join([*chunks[-1], line])) > bk.SECTION_TEXT:
+            chunks.append([])
+        chunks[-1].append(line)
+    return [bk.section("\n".join(chunk)) for chunk in chunks]
 
 
 def _describe_result(session, result: store.StabilityResult) -> str:
