@@ -61,11 +61,13 @@ def _read(client: WebClient, request: ResultsImport) -> tuple[list[store.ResultR
     rejected: list[tuple[int, str]] = []
     notes: list[str] = []
     for file_id in request.files:
+        name = file_id
         try:
             fetched = downloads.fetch(client, file_id)
+            name = fetched.name
             read, bad = stability_import.read(fetched.name, fetched.content, request.study)
         except Invalid as exc:
-            notes.append(f"• {escape(file_id)}: {escape(exc)}")
+            notes.append(f"• {escape(name)}: {escape(exc)}")
             continue
         rows += read
         rejected += bad
