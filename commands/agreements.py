@@ -331,7 +331,9 @@ def file_to(deps: Deps, actor: Actor, value: str, slack_file: SlackFile, note: s
 # --- listeners ----------------------------------------------------------------------------------------------
 
 def register(app: App, deps: Deps) -> None:
-    file_to_program.add_target(file_to_program.Target("agreements", filing_choices, file_to))
+    file_to_program.add_target(file_to_program.Target(
+        "agreements", filing_choices, file_to, needs="executed originals of agreements (program managers, CMO "
+        "quality) and redline rounds of agreements in draft or negotiation (also customer approvers)"))
     file_to_program.register(app, deps)
 
     def reauthorize(actor: Actor, ref: Ref, *roles: Role, doing: str) -> tuple[Program, Agreement | None]:

@@ -129,7 +129,8 @@ def dm_all(out: Outcome, users: list[str], text: str) -> None:
 
 
 def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -> None:
-    """No current executed quality agreement: warn the program managers and CMO quality (and audit it)."""
+    """No Quality Agreement in force (the Mutual NDA is not part of this gate): warn the program managers and
+    CMO quality (and audit it)."""
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())
@@ -138,8 +139,8 @@ def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -
         return
     doing = "marked ready for review" if stage == "ready" else "approved"
     dm_all(out, warned, f":warning: *Quality agreement gate* — batch {escape(batch.batch_no)} of "
-                        f"{escape(program.code)} was {doing} while the program has no current executed quality "
-                        f"agreement: {escape('; '.join(gaps))}. This is recorded in the audit trail.")
+                        f"{escape(program.code)} was {doing} with no Quality Agreement in force: "
+                        f"{escape('; '.join(gaps))}. This is recorded in the audit trail.")
 
 
 # ---------------------------------------------------------------------------------------------- decisions

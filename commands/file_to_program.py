@@ -23,6 +23,7 @@ from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from store import programs as program_store
 from store.audit import Actor
 from store.db import transaction
 from store.errors import DomainError, Invalid
@@ -44,13 +45,17 @@ class Target:
 
     `choices(session, actor)` → `[(value, label)]`, only what the person may file to (value unique within the
     area, at most 150 characters with the area prefix); `file(deps, actor, value, file, note)` files one
-    downloaded file and returns the line the person is told. It must authorize again: it runs on a value
-    that came back from Slack.
+    downloaded file and returns the line the person is told (or `file_all` takes every file at once). It must
+    authorize again: it runs on a value that came back from Slack.
     """
 
     area: str
     choices: Callable[[Any, Actor], list[tuple[str, str]]]
-    file: Callable[[Deps, Actor, str, SlackFile, str], str]
+    file: Callable[[Deps, Actor, str, SlackFile, str], str] | None = None
+    # a target that takes all the shared files as one (a results import): (deps, client, actor, value, file ids,
+    # note); it answers the person itself
+    file_all: Callable[[Deps, WebClient, Actor, str, list[str], str], None] | None = None
+    needs: str = ""  # what it takes and from whom, told to someone offered nothing
 
 
 TARGETS: dict[str, Target] = {}
@@ -82,6 +87,23 @@ def all_choices(deps: Deps, actor: Actor) -> list[tuple[str, str]]:
                 for value, label in target.choices(session, actor)]
 
 
+def nothing_to_file(deps: Deps, actor: Actor) -> str:
+    """Why the person is offered nothing: no role at all, outside the company, or nothing open where they are."""
+    with transaction(deps.engine) as session:
+        programs = program_store.visible_to(session, actor)
+        inside = [p for p in programs if actor.is_admin or not program_store.is_external(session, p.id, actor.user_id)]
+        held = [(p.code, sorted(r.label for r in program_store.roles_of(session, p.id, actor.user_id)))
+                for p in inside]
+    if not programs:
+        return ":mag: There is nothing you can file to: you hold no role on any program."
+    if not inside:
+        return (":no_entry: People outside the company file nothing through the bot; send the document to the "
+                "program team.")
+    where = "; ".join(f"{code} ({', '.join(roles).lower() or 'admin'})" for code, roles in held[:10])
+    needs = "; ".join(t.needs for t in TARGETS.values() if t.needs)
+    return f":mag: Nothing is open for you to file to on {where}. What can be filed, and by whom: {needs}."
+
+
 def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[str]) -> dict:
     files = ", ".join(f"*{escape(n)}*" for n in names)
     return bk.modal("File to program", Ids.view, [
@@ -107,8 +129,7 @@ def register(app: App, deps: Deps) -> None:
             return
         choices = all_choices(deps, actor)
         if not choices:
-            tell(client, body, ":mag: There is nothing you can file documents to: you hold no role that files "
-                               "documents on any program.")
+            tell(client, body, nothing_to_file(deps, actor))
             return
         channel = (body.get("channel") or {}).get("id", "")
         file_ids = [f["id"] for f in files if f.get("id")][:10]
@@ -135,9 +156,15 @@ def register(app: App, deps: Deps) -> None:
         if chosen is None:
             return
         target, value, note = chosen
+        if target.file_all is not None:
+            try:
+                target.file_all(deps, client, actor, value, context.file_ids, note)
+            except DomainError as error:
+                tell(client, {"user_id": actor.user_id}, explain(error))
+            return
         for file_id in context.file_ids:
             try:
-                text = target.file(deps, actor, value, fetch(client, file_id), note)
+                text = target.file(deps, actor, value, fetch(client, file_id), note)  # type: ignore[misc]
             except DomainError as error:
                 text = explain(error)
             tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel

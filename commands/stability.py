@@ -4,6 +4,8 @@ reminder's Mark pulled button), lab submissions, results (file or form) and the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,8 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from bot import downloads
 from commands import home
+from commands import stability_results as results
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
 from commands.deps import Deps
@@ -24,18 +26,18 @@ from commands.stability_views import Ids, new_study_view, pulls_blocks, results_
 from store import filing, stability_import
 from store import programs as program_store
 from store import stability as store
+from store import stability_notation as notation
 from store.audit import Actor
 from store.db import transaction
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
-from store.stability_schedule import parse_time_points
+from store.stability_schedule import Condition
 
 log = logging.getLogger(__name__)
 
 PLANNERS = (Role.stability, Role.program_manager)
-RECORDERS = (Role.stability, Role.program_manager, Role.cmo_quality)
-MAX_REJECTED_SHOWN = 30
+RECORDERS = results.RECORDERS
 
 
 class ProgramRef(BaseModel):
@@ -60,17 +62,9 @@ class StudyForm(BaseModel):
     def _study(cls, v: str) -> str:
         return store.validate_study_code(v)
 
-    def time_points(self) -> dict[str, list[int]]:
-        """`CODE: 0, 3, 6` lines → {CODE: [0, 3, 6]}."""
-        chosen: dict[str, list[int]] = {}
-        for line in (self.timepoints or "").splitlines():
-            if not line.strip():
-                continue
-            code, colon, points = line.partition(":")
-            if not colon:
-                raise Invalid(f"Write each line as CODE: 0, 3, 6 — {line[:30]!r} has no colon.", "timepoints")
-            chosen[code.strip().upper()] = parse_time_points(points)
-        return chosen
+    def time_points(self, conditions: list[Condition]) -> Mapping[str, list[int]]:
+        """`LT25: 0, 3, 6` or `25/60: 0, 3M, 6M` lines → {LT25: [0, 3, 6]}; a bare list with one condition."""
+        return notation.time_points_by_condition(self.timepoints, conditions)
 
 
 class ResultForm(BaseModel):
@@ -176,13 +170,19 @@ def cmd_pulls(req: Request) -> None:
 
 
 def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store.StabilityPull]:
+    """`STB-0001 LT25 6`, `STB-0001 25/60 6M`, `STB-0001 25 °C / 60 % RH 6 months`: the study, then the condition
+    and the time point as people write them (the time point is the last word, or the last two)."""
     access = req.access(session)
     study = store.get_study(session, access.program.id, req.args.word(0, "the study id"))
-    condition = req.args.word(1, "the condition (e.g. LT25)")
-    months = req.args.word(2, "the time point in months")
-    if not months.removesuffix("m").isdigit():
-        raise UsageError(f"The time point {months[:10]!r} is not a number of months.")
-    return access, study, store.find_pull(session, study, condition, int(months.removesuffix("m")))
+    req.args.word(1, "the condition (e.g. LT25 or 25/60)")
+    req.args.word(2, "the time point (e.g. 6 or 6M)")
+    words = req.args.words[1:]
+    cut = len(words) - 2 if len(words) > 2 and words[-1].isalpha() and words[-2].isdigit() else len(words) - 1
+    try:
+        months = notation.parse_time_point(" ".join(words[cut:]))
+    except Invalid as exc:
+        raise UsageError(str(exc)) from None
+    return access, study, store.find_pull(session, study, " ".join(words[:cut]), months)
 
 
 def pulled_text(study: store.StabilityStudy, pull: store.StabilityPull, who: str) -> str:
@@ -283,7 +283,8 @@ AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, la
     Verb("pulls", "/cmo stability pulls [--days 30] [--program CODE]",
          "upcoming pulls of the program (outside a program channel: of all your programs)", cmd_pulls),
     Verb("pulled", "/cmo stability pulled STB-0001 LT25 6 [--date 2027-07-31] [--program CODE]",
-         "record a pull (today unless --date); outside its window it is flagged as a deviation", cmd_pulled),
+         "record a pull (today unless --date; the condition and time point as labs write them too: 25/60 6M); "
+         "outside its window it is flagged as a deviation", cmd_pulled),
     Verb("submit", '/cmo stability submit STB-0001 LT25 6 --lab "QC lab" --samples S-1,S-2 --expected 2027-08-31 '
          "[--date 2027-08-02]", "record the samples' submission to the lab and when results are expected",
          cmd_submit),
@@ -304,53 +305,9 @@ def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, 
     return access
 
 
-def import_files(deps: Deps, client: WebClient, program_code: str, actor: Actor, form: ResultForm,
-                 typed: store.ResultRow | None) -> None:
-    """After the ack: download the files, import every sound row, tell the importer what was refused, and
-    announce results out of specification to the program managers and CMO quality at once."""
-    rows: list[store.ResultRow] = [typed] if typed else []
-    rejected: list[tuple[int, str]] = []
-    notes: list[str] = []
-    for shared in form.file:
-        try:
-            fetched = downloads.fetch(client, str(shared.get("id")))
-            read, bad = stability_import.read(fetched.name, fetched.content, form.study)
-        except Invalid as exc:
-            notes.append(f"• {escape(shared.get('name') or shared.get('id'))}: {escape(exc)}")
-            continue
-        rows += read
-        rejected += bad
-        notes.append(f"• {escape(fetched.name)}: {plural(len(read) + len(bad), 'row')} read")
-    now = deps.clock.now()
-    with transaction(deps.engine) as session:
-        program = program_store.by_code(session, program_code)
-        report = store.import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected)
-        managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
-        oos = [_describe_result(session, r) for r in report.out_of_spec]
-    lines = [f":bar_chart: Results for {escape(program_code)}: {plural(len(report.accepted), 'result')} imported, "
-             f"{plural(len(report.rejected), 'row')} refused.", *notes]
-    for line, reason in sorted(report.rejected)[:MAX_REJECTED_SHOWN]:
-        lines.append(f"• row {line}: {escape(reason)}")
-    if len(report.rejected) > MAX_REJECTED_SHOWN:
-        lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
-    client.chat_postMessage(channel=actor.user_id, text="\n".join(lines))
-    if oos:
-        alert = (f":rotating_light: *Out-of-specification stability result* in {escape(program_code)} "
-                 f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
-        for person in managers:
-            client.chat_postMessage(channel=person, text=alert)
-
-
-def _describe_result(session, result: store.StabilityResult) -> str:
-    pull = session.get(store.StabilityPull, result.pull_id)
-    study = session.get(store.StabilityStudy, result.study_id)
-    low = "" if result.spec_low is None else f"{result.spec_low:g}"
-    high = "" if result.spec_high is None else f"{result.spec_high:g}"
-    return (f"{escape(study.code)} {pull.condition} {pull.months} months: {escape(result.attribute)} "
-            f"{result.value:g} {escape(result.unit)} (specification {low}–{high})")
-
-
 def register(app: App, deps: Deps) -> None:
+    results.register(app, deps)
+
     @app.view(Ids.new_view.value)
     def on_new_study(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         now = deps.clock.now()
@@ -363,7 +320,7 @@ def register(app: App, deps: Deps) -> None:
                 study = store.create_study(
                     session, program=access.program, actor=access.actor, now=now, code=form.study,
                     product=form.product, placed_on=form.placed, duration_months=form.duration,
-                    conditions=conditions, time_points=form.time_points(), lots=form.lots or "",
+                    conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
                     protocol=form.protocol or "")
                 count = len(store.pulls_of(session, study.id))
                 return access.program.channel_id or access.actor.user_id, study.code, (
@@ -388,7 +345,9 @@ def register(app: App, deps: Deps) -> None:
         checked = submit(ack, view, ResultForm, check, fallback="file")
         if checked is not None:  # after the ack: a failure reaches the person through the error boundary
             form, typed, actor = checked
-            import_files(deps, client, ref.program, actor, form, typed)
+            request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
+                                            study=form.study, typed=asdict(typed) if typed else None)
+            results.tell_importer(client, actor, results.run(deps, client, actor, request))
 
     @app.action(Ids.mark_pulled.value)
     def on_mark_pulled(ack, body: dict[str, Any], respond, client: WebClient) -> None:

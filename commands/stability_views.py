@@ -36,7 +36,8 @@ def new_study_view(program_code: str, suggested: str, today: date, metadata: str
         bk.date_input("placed", "Placement date (time zero)", initial=today),
         bk.text_input("timepoints", "Time points per condition (months)", optional=True, multiline=True,
                       max_length=1000, placeholder="LT25: 0, 3, 6, 9, 12, 18, 24, 36",
-                      hint=f"One line per condition to change its list; empty lines keep ICH defaults ({defaults})."),
+                      hint="One line per condition to change its list (LT25: … or 25/60: 0, 3M, 6M); with one "
+                           f"condition a bare list will do. Otherwise the ICH defaults ({defaults})."),
     ], submit="Create", private_metadata=metadata)
 
 
@@ -46,8 +47,8 @@ def results_view(program_code: str, study: str | None, metadata: str) -> dict:
                    "lower limit, upper limit), or enter one result below."),
         bk.file_input("file", "Results file", max_files=3),
         bk.text_input("study", "Study id", initial=study, optional=True, max_length=20),
-        bk.text_input("condition", "Condition", optional=True, max_length=16, placeholder="LT25"),
-        bk.text_input("timepoint", "Time point (months)", optional=True, max_length=3),
+        bk.text_input("condition", "Condition", optional=True, max_length=40, placeholder="LT25 or 25°C/60%RH"),
+        bk.text_input("timepoint", "Time point (months)", optional=True, max_length=12, placeholder="6 or 6M"),
         bk.text_input("attribute", "Attribute", optional=True, max_length=100, placeholder="Assay"),
         bk.text_input("value", "Value", optional=True, max_length=30),
         bk.text_input("unit", "Unit", optional=True, max_length=32, placeholder="%"),
@@ -63,6 +64,7 @@ def window(pull: StabilityPull) -> str:
 def pull_state(pull: StabilityPull, today: date) -> str:
     if pull.pulled_on is not None:
         flag = " :warning: out of window (deviation)" if pull.deviation else ""
+        flag += " (from results)" if pull.from_results else ""
         lab = f", lab {escape(pull.lab)}" if pull.lab else ""
         results = ", results in" if pull.results_on else ""
         return f"pulled {pull.pulled_on.isoformat()}{flag}{lab}{results}"

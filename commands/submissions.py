@@ -334,7 +334,9 @@ def _actor(deps: Deps, body: dict[str, Any]) -> Actor:
 
 
 def register(app: App, deps: Deps) -> None:
-    file_to_program.add_target(file_to_program.Target("submissions", filing_choices, file_to))
+    file_to_program.add_target(file_to_program.Target(
+        "submissions", filing_choices, file_to, needs="documents for submission checklist items (their owners, "
+        "program managers, regulatory contacts)"))
     file_to_program.register(app, deps)
 
     @app.view(Ids.new_view.value)

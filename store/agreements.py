@@ -58,7 +58,7 @@ KIND_LABELS = {
     Kind.supply: ("Supply Agreement", "SUP"),
     Kind.other: ("Other agreement", "AGR"),
 }
-GATE_KINDS = (Kind.quality, Kind.nda)
+GATE_KIND = Kind.quality  # the batch gate (FDA 2016 guidance on quality agreements); the NDA is a point of its own
 
 
 class Status(StrEnum):
@@ -525,14 +525,24 @@ def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
 
 
 def coverage_gaps(session: Session, *, program_id: int, on: date) -> list[str]:
-    """What keeps the program from being covered on `on`: empty when a Quality Agreement and a Mutual NDA,
-    both executed, are in force that day."""
+    """What keeps the program from being covered by a Quality Agreement on `on` (the gate batches ask):
+    empty when an executed one is in force that day. A missing Mutual NDA is not part of it (`nda_gap`)."""
     return gaps_of(for_program(session, program_id), on)
 
 
 def gaps_of(agreements: Sequence[Agreement], on: date) -> list[str]:
     """`coverage_gaps` of one program's agreements already loaded (for bulk callers)."""
-    return [gap for kind in GATE_KINDS if (gap := _gap(kind, list(agreements), on))]
+    gap = _gap(GATE_KIND, list(agreements), on)
+    return [gap] if gap else []
+
+
+def nda_gap(agreements: Sequence[Agreement], on: date) -> str | None:
+    """Why no Mutual NDA is in force on `on` (None when one is): shown on its own in program status, the
+    digest and App Home — confidentiality, not the quality-agreement gate."""
+    return _gap(Kind.nda, list(agreements), on)
+
+
+NDA_MISSING = "Mutual NDA not in force"
 
 
 def is_covered(session: Session, *, program_id: int, on: date) -> bool:
@@ -567,11 +577,14 @@ def ordered(agreements: Iterable[Agreement], today: date) -> list[Agreement]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    gaps = coverage_gaps(session, program_id=program.id, on=today)
+    agreements = for_program(session, program.id)
+    gaps, nda = gaps_of(agreements, today), nda_gap(agreements, today)
     lines = []
     if gaps:
-        lines.append(":warning: *Agreements gate not met*: " + "; ".join(escape(g) for g in gaps) + ".")
-    for agreement in ordered(for_program(session, program.id), today):
+        lines.append(":warning: *Quality agreement gate not met*: " + "; ".join(escape(g) for g in gaps) + ".")
+    if nda:
+        lines.append(f":page_facing_up: *{NDA_MISSING}*: {escape(nda)}.")
+    for agreement in ordered(agreements, today):
         left = days_left(agreement, today)
         if left is None or left > EXPIRING_SOON_DAYS:
             continue

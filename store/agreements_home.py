@@ -46,18 +46,24 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
-    """Each program's gate, and its next expiry as the program's deadline."""
+    """Each program's quality-agreement gate, its Mutual NDA (a point of its own), and its next expiry as the
+    program's deadline."""
     by_program: dict[int, list[Agreement]] = defaultdict(list)
     for agreement in store.for_programs(session, [p.id for p in programs]):
         by_program[agreement.program_id].append(agreement)
     for program in programs:
         today = _today(program, now)
         mine = by_program.get(program.id, [])
-        gaps = store.gaps_of(mine, today)
+        gaps, nda = store.gaps_of(mine, today), store.nda_gap(mine, today)
         expiries = [a.expires_on for a in mine if a.status == Status.executed and a.expires_on
                     and a.expires_on > today]
+        deadline = min(expiries, default=None)
         if gaps:
-            result.add(program.id, ":warning: agreements gate not met (" + "; ".join(escape(g) for g in gaps) + ")",
-                       min(expiries, default=None))
+            result.add(program.id, ":warning: quality agreement gate not met (" + "; ".join(escape(g) for g in gaps)
+                       + ")", deadline)
+        elif nda:
+            result.add(program.id, "QA in force", deadline)
         elif expiries:
-            result.add(program.id, "QA and NDA in force", min(expiries))
+            result.add(program.id, "QA and NDA in force", deadline)
+        if nda:
+            result.add(program.id, f"{store.NDA_MISSING} ({escape(nda)})")

@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel, select
 
 from store import agreements as agreement_store
 from store import batches as batch_store
-from store import exporting, importing, stability_schedule
+from store import exporting, importing, stability_notation
 from store import programs as program_store
 from store import stability as stability_store
 from store import submissions as submission_store
@@ -203,29 +203,17 @@ child_sheet("Batch review calls", batch_store.ReviewCall, batch_store.Batch, "ba
 
 # ------------------------------------------------------------------------------------------- stability
 
-# (temperature, relative humidity) as trackers write them → the ICH condition code of the stability area
-CONDITION_READINGS = {("25", "60"): "LT25", ("30", "65"): "LT30", ("40", "75"): "ACC40", ("5", ""): "REF5",
-                      ("-20", ""): "FRZ20", ("30", "75"): "IVB30"}
-
-
 def conditions_of(text: str) -> list:
-    """`25°C/60%RH; 40/75`, `LT25, ACC40`, `30/65 intermediate` → the study's conditions."""
-    codes = []
+    """`25°C/60%RH; 40/75`, `LT25, ACC40`, `30/65 intermediate` → the study's conditions
+    (each read by `store.stability_notation`, as everywhere else a condition is read)."""
+    chosen = []
     for part in re.split(r"[;,+\n]|\band\b", text):
-        part = part.strip()
-        if not part:
-            continue
-        code = part.upper().replace(" ", "")
-        if code not in stability_schedule.ICH_BY_CODE:
-            match = re.fullmatch(r"(-?\d+)\s*°?\s*C?\s*(?:/\s*(\d+)\s*%?\s*(?:RH)?)?\s*(\w*)", part, re.IGNORECASE)
-            code = CONDITION_READINGS.get((match[1], match[2] or "")) if match else None
-            if code == "LT30" and match and match[3].lower().startswith("int"):
-                code = "INT30"
-        if code is None:
-            raise Invalid(f"condition {importing.shown(part)!r} is not an ICH condition (25/60, 30/65, 30/75, "
-                          "40/75, 5C, -20C or a code such as LT25); create studies on other conditions in Slack")
-        codes.append(code)
-    return stability_store.parse_conditions(codes, None)
+        if part.strip():
+            try:
+                chosen.append(stability_notation.ich_condition(part).code)
+            except Invalid as exc:
+                raise Invalid(f"{exc}; create studies on other conditions in Slack") from None
+    return stability_store.parse_conditions(chosen, None)
 
 
 def _study_create(session: Session, program: Program, row: Row, actor: Actor, now: datetime) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import Column, Date, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from store import audit, outbox
+from store import stability_notation as notation
 from store.audit import Actor
 from store.db import JSONType, UTCDateTime
 from store.errors import Conflict, Invalid, NotFound
@@ -54,6 +55,13 @@ class StabilityStudy(SQLModel, table=True):
         found = next((c for c in self.conditions if c["code"] == code.strip().upper()), None)
         return Condition(found["code"], found["label"], Kind(found["kind"])) if found else None
 
+    def all_conditions(self) -> list[Condition]:
+        return [Condition(c["code"], c["label"], Kind(c["kind"])) for c in self.conditions]
+
+    def named(self, text: str) -> Condition:
+        """The condition `text` names, as people and labs write it (`LT25`, `25°C/60%RH`, `25/60`)."""
+        return notation.study_condition(text, self.all_conditions(), self.code)
+
     def snapshot(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id", "created_at"})
 
@@ -74,6 +82,7 @@ class StabilityPull(SQLModel, table=True):
     pulled_by: str | None = Field(default=None, max_length=64)
     pulled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     deviation: bool = False
+    from_results: bool = False  # recorded on its pull date because a results file held results for it
     lab: str | None = Field(default=None, max_length=100)
     sample_ids: str | None = Field(default=None, max_length=500)
     submitted_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
@@ -216,11 +225,15 @@ def pulls_of(session: Session, study_id: int) -> list[StabilityPull]:
 
 
 def find_pull(session: Session, study: StabilityStudy, condition: str, months: int) -> StabilityPull:
+    """The pull at `condition` (any notation `stability_notation` reads) and `months`."""
+    code = study.named(condition).code
     pull = session.exec(select(StabilityPull).where(
-        StabilityPull.study_id == study.id, StabilityPull.condition == condition.strip().upper(),
-        StabilityPull.months == months)).first()
+        StabilityPull.study_id == study.id, StabilityPull.condition == code, StabilityPull.months == months)).first()
     if pull is None:
-        raise NotFound(f"{study.code} has no {months}-month pull at {condition.strip().upper()[:16]}.")
+        points = sorted(p.months for p in session.exec(select(StabilityPull).where(
+            StabilityPull.study_id == study.id, StabilityPull.condition == code)))
+        raise NotFound(f"{study.code} has no {months}-month pull at {code}; its time points there are "
+                       f"{', '.join(map(str, points))} months.")
     return pull
 
 
@@ -248,8 +261,9 @@ def upcoming(session: Session, program_ids: Sequence[int], start: date, end: dat
 
 
 def record_pull(session: Session, *, program: Program, pull: StabilityPull, actor: Actor, now: datetime,
-                pulled_on: date) -> StabilityPull:
-    """Record the pull; outside its window it is accepted and flagged as a deviation. Reminders stop."""
+                pulled_on: date, from_results: bool = False) -> StabilityPull:
+    """Record the pull; outside its window it is accepted and flagged as a deviation. Reminders stop.
+    `from_results`: recorded on its pull date because results came in for it (audited as such)."""
     if pull.program_id != program.id:
         raise NotFound("There is no such pull in this program.")
     if pull.pulled_on is not None:
@@ -265,9 +279,11 @@ def record_pull(session: Session, *, program: Program, pull: StabilityPull, acto
     pull.pulled_by = actor.user_id
     pull.pulled_at = now
     pull.deviation = not pull.opens_on <= pulled_on <= pull.closes_on
+    pull.from_results = from_results
     session.add(pull)
     outbox.cancel(session, subject=pull.subject)
-    audit.record(session, actor=actor, action="pulled_out_of_window" if pull.deviation else "pulled",
+    action = "pulled_out_of_window" if pull.deviation else "pulled_from_results" if from_results else "pulled"
+    audit.record(session, actor=actor, action=action,
                  entity="stability_pull", entity_id=f"{study.code}/{pull.condition}/{pull.months}m",
                  program_id=program.id, before=before, after=pull.snapshot(), now=now)
     return pull
@@ -317,8 +333,15 @@ class ResultRow:
 
 @dataclass
 class ImportReport:
+    """What an import did. `waiting`: rows held back because their pull is not recorded yet, by pull (their
+    pull date has come); importing again with `record_missing` records those pulls and imports the rows."""
+
     accepted: list[StabilityResult] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    waiting: dict[int, list[int]] = field(default_factory=dict)
+    missing: list[tuple[StabilityStudy, StabilityPull]] = field(default_factory=list)
+    recorded: list[tuple[StabilityStudy, StabilityPull]] = field(default_factory=list)
+    already: int = 0
 
     @property
     def out_of_spec(self) -> list[StabilityResult]:
@@ -326,8 +349,13 @@ class ImportReport:
 
 
 def import_results(session: Session, *, program: Program, actor: Actor, now: datetime,
-                   rows: Sequence[ResultRow], rejected: Sequence[tuple[int, str]] = ()) -> ImportReport:
-    """Store the sound rows; each unsound one is reported with its row number and the reason."""
+                   rows: Sequence[ResultRow], rejected: Sequence[tuple[int, str]] = (),
+                   record_missing: bool = False) -> ImportReport:
+    """Store the sound rows; each unsound one is reported with its row number and the reason.
+
+    A row whose pull is not recorded yet waits (`report.missing` names the pulls); with `record_missing` the
+    pull is first recorded on its pull date, flagged as recorded from results. A row identical to a result
+    already stored counts as already imported, so a file can be imported again."""
     report = ImportReport(rejected=list(rejected))
     all_studies = {s.code: s for s in studies(session, program.id)}
     study_ids = [s.id for s in all_studies.values()]
@@ -336,20 +364,36 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
     existing = list(session.exec(select(StabilityResult).where(
         StabilityResult.study_id.in_(study_ids))))  # type: ignore[attr-defined]
     units = {(r.study_id, r.attribute.lower()): r.unit for r in existing}
-    seen = {(r.pull_id, r.attribute.lower()) for r in existing}
+    seen = {(r.pull_id, r.attribute.lower()): _same(r) for r in existing}
     today = now.astimezone(program.tz).date()
     for row in rows:
         study = all_studies.get(row.study.strip().upper())
         if study is None:
             report.rejected.append((row.line, f"unknown study {row.study[:20]!r}"))
             continue
-        pull = pulls.get((study.id, row.condition.strip().upper(), row.months))
+        try:
+            condition = study.named(row.condition).code
+        except Invalid as exc:
+            report.rejected.append((row.line, str(exc)))
+            continue
+        pull = pulls.get((study.id, condition, row.months))
         if pull is None:
-            report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {row.condition[:16]}"))
+            report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {condition}"))
+            continue
+        if pull.pulled_on is None and pull.due_on > today:
+            report.rejected.append((row.line, f"the {row.months}-month {pull.condition} pull is not recorded and not "
+                                              f"due before {pull.due_on.isoformat()}: record it with `/cmo stability "
+                                              "pulled … --date` first"))
+            continue
+        if pull.pulled_on is None and not record_missing:
+            if pull.id not in report.waiting:
+                report.missing.append((study, pull))
+            report.waiting.setdefault(pull.id, []).append(row.line)
             continue
         if pull.pulled_on is None:
-            report.rejected.append((row.line, f"the {row.months}-month {pull.condition} pull is not recorded yet"))
-            continue
+            record_pull(session, program=program, pull=pull, actor=actor, now=now, pulled_on=pull.due_on,
+                        from_results=True)
+            report.recorded.append((study, pull))
         name = row.attribute.strip()
         if not name:
             report.rejected.append((row.line, "no attribute"))
@@ -360,8 +404,11 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
                                               f"{name} before"))
             continue
         if (pull.id, name.lower()) in seen:
-            report.rejected.append((row.line, f"duplicate: {name} at {pull.condition} {row.months} months "
-                                              "already has a result"))
+            if seen[(pull.id, name.lower())] == _same(row):
+                report.already += 1
+            else:
+                report.rejected.append((row.line, f"duplicate: {name} at {pull.condition} {row.months} months "
+                                                  "already has a different result"))
             continue
         if row.spec_low is not None and row.spec_high is not None and row.spec_low > row.spec_high:
             report.rejected.append((row.line, "the lower specification limit is above the upper one"))
@@ -375,7 +422,7 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
         )
         session.add(result)
         units[unit_key] = result.unit
-        seen.add((pull.id, name.lower()))
+        seen[(pull.id, name.lower())] = _same(result)
         if pull.results_on is None:
             pull.results_on = today
             session.add(pull)
@@ -386,6 +433,11 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
                      program_id=program.id, after=result.model_dump(exclude={"id", "recorded_at"}), now=now)
     session.flush()
     return report
+
+
+def _same(result: StabilityResult | ResultRow) -> tuple:
+    """What makes two results of one attribute at one pull the same result."""
+    return result.value, result.unit.strip(), result.spec_low, result.spec_high
 
 
 def results_of(session: Session, study_id: int) -> list[tuple[StabilityPull, StabilityResult]]:

@@ -2,7 +2,8 @@
 
 Columns (header names are matched loosely, in any order): study, condition, time point (months),
 attribute, value, unit, lower and upper specification limit. The study column may be left out when the
-import is for one study.
+import is for one study. Conditions and time points may be written as labs and LIMS exports write them
+(`25°C/60%RH`, `6M`, `T6`: see `store.stability_notation`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
+from store import stability_notation as notation
 from store.errors import Invalid
 from store.stability import ResultRow
 
@@ -61,6 +63,19 @@ def _number(text: object, what: str) -> float | None:
     return value
 
 
+def _time_point(cell: object) -> int:
+    """Months as a spreadsheet holds them (6, 6.0) or as labs write them (`6M`, `T6`, `6 months`)."""
+    if isinstance(cell, str) and not re.fullmatch(r"\s*[\d.,]*\s*", cell):
+        try:
+            return notation.parse_time_point(cell)
+        except Invalid as exc:
+            raise ValueError(str(exc)) from None
+    months = _number(cell, "time point")
+    if months is None or months != int(months) or months < 0:
+        raise ValueError("the time point is not whole months")
+    return int(months)
+
+
 def to_rows(table: Iterable[Sequence[object]], study: str | None = None
             ) -> tuple[list[ResultRow], list[tuple[int, str]]]:
     """Rows of a table whose first row is the header; row numbers are those a spreadsheet shows."""
@@ -81,14 +96,12 @@ def to_rows(table: Iterable[Sequence[object]], study: str | None = None
         cell = cells.get
         try:
             value = _number(cell("value"), "value")
-            months = _number(cell("months"), "time point")
+            months = _time_point(cell("months"))
             if value is None:
                 raise ValueError("no value")
-            if months is None or months != int(months) or months < 0:
-                raise ValueError("the time point is not whole months")
             rows.append(ResultRow(
                 line=number, study=str(cell("study") or study or "").strip(),
-                condition=str(cell("condition") or "").strip(), months=int(months),
+                condition=str(cell("condition") or "").strip(), months=months,
                 attribute=str(cell("attribute") or "").strip(), value=value, unit=str(cell("unit") or "").strip(),
                 spec_low=_number(cell("spec_low"), "lower limit"), spec_high=_number(cell("spec_high"), "upper limit"),
             ))

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from store.markup import day, escape
@@ -183,19 +183,33 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
-    """Per program: open pulls in the next 14 days and missed pulls; the next pull date is a deadline."""
+    """Per program: the next pull's date whenever there is one (however far ahead), open pulls in the next
+    14 days and missed pulls; the next pull date is a deadline."""
+    ids = {p.id for p in programs}
+    near = now.date() + timedelta(days=15)
     upcoming: dict[int, list[date]] = defaultdict(list)
+    ahead: dict[int, list[date]] = defaultdict(list)
     missed: dict[int, int] = defaultdict(int)
-    for pull, study, program in _joined(session, StabilityPull.program_id.in_({p.id for p in programs}),  # type: ignore
+    for pull, study, program in _joined(session, StabilityPull.program_id.in_(ids),  # type: ignore[attr-defined]
                                         StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
-                                        StabilityPull.due_on <= now.date() + timedelta(days=15),
+                                        StabilityPull.due_on <= near,
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
         if pull.closes_on < today:
             missed[program.id] += pull.closes_on >= study.created_at.astimezone(program.tz).date()
-        elif pull.due_on <= today + timedelta(days=14):
+            continue
+        ahead[program.id].append(pull.due_on)
+        if pull.due_on <= today + timedelta(days=14):
             upcoming[program.id].append(pull.due_on)
-    for program_id in sorted(set(upcoming) | {k for k, v in missed.items() if v}):
-        parts = [f"{len(upcoming[program_id])} pull(s) in 14 days"] if upcoming[program_id] else []
+    later = select(StabilityPull.program_id, func.min(StabilityPull.due_on)).where(
+        StabilityPull.program_id.in_(ids - set(ahead)),  # type: ignore[attr-defined]
+        StabilityPull.pulled_on.is_(None), StabilityPull.due_on > near,  # type: ignore[union-attr]
+    ).group_by(StabilityPull.program_id)
+    for program_id, first in session.exec(later):  # type: ignore[call-overload]
+        ahead[program_id].append(first)
+    for program_id in sorted(set(ahead) | {k for k, v in missed.items() if v}):
+        following = min(ahead[program_id], default=None)
+        parts = [f"next pull {day(following)}"] if following else []
+        parts += [f"{len(upcoming[program_id])} pull(s) in 14 days"] if upcoming[program_id] else []
         parts += [f":rotating_light: {missed[program_id]} missed pull(s)"] if missed[program_id] else []
-        result.add(program_id, "stability: " + ", ".join(parts), min(upcoming[program_id], default=None))
+        result.add(program_id, "stability: " + ", ".join(parts), following)

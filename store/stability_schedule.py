@@ -95,21 +95,6 @@ def default_time_points(kind: Kind, duration_months: int) -> list[int]:
     return sorted({p for p in points if p <= duration_months})
 
 
-def parse_time_points(text: str, *, field: str = "timepoints") -> list[int]:
-    """`0, 3, 6 9` → [0, 3, 6, 9]; months, whole numbers, each once."""
-    words = [w for w in re.split(r"[\s,;]+", text.strip()) if w]
-    if not words:
-        raise Invalid("List at least one time point in months, e.g. 0, 3, 6.", field)
-    points: list[int] = []
-    for word in words:
-        if not word.isdigit() or int(word) > MAX_MONTHS:
-            raise Invalid(f"{word[:10]!r} is not a time point: whole months from 0 to {MAX_MONTHS}.", field)
-        points.append(int(word))
-    if len(set(points)) != len(points):
-        raise Invalid("A time point is listed twice.", field)
-    return sorted(points)
-
-
 def pull_date(placed_on: date, months: int) -> date:
     """Calendar months from the placement date; relativedelta clamps to the target month's last day."""
     return placed_on + relativedelta(months=months)

@@ -188,8 +188,8 @@ def test_file_to_program_shortcut_files_an_executed_original(bot, engine):
 def test_gate_and_list_say_plainly_what_is_missing(bot, engine):
     _program(bot, engine)
     status = bot.ask("program status", user="UPM1", channel=CHANNEL)
-    assert "Agreements gate not met*: no current executed Quality Agreement; no current executed Mutual NDA" \
-        in status
+    assert "Quality agreement gate not met*: no current executed Quality Agreement." in status
+    assert "Mutual NDA not in force*: no current executed Mutual NDA." in status
     _log(bot, {**EXECUTED_QA, "expires": date(2026, 11, 20)})
     _log(bot, {**EXECUTED_QA, "kind": "nda", "expires": date(2028, 1, 1)})
     _log(bot, {**EXECUTED_QA, "kind": "msa", "expires": date(2026, 10, 1)})
@@ -201,7 +201,7 @@ def test_gate_and_list_say_plainly_what_is_missing(bot, engine):
     assert "EXPIRED" in listing[2] and "SOON" in listing[3]
     bot.clock.set(datetime(2026, 11, 21, 15, tzinfo=UTC))
     status = bot.ask("program status", user="UPM1", channel=CHANNEL)
-    assert "Agreements gate not met*: the Quality Agreement expired on Fri 20 Nov 2026" in status
+    assert "Quality agreement gate not met*: the Quality Agreement expired on Fri 20 Nov 2026" in status
     # someone without a role sees nothing of it
     assert "no program here" in bot.ask("agreement list --program ACME-001", user="UOUT")
 

@@ -27,12 +27,13 @@ def _agreement(session, program, kind: agreements.Kind, effective: date, expires
                       terms=agreements.Terms(effective_on=effective, expires_on=expires))
 
 
-def _program(bot, engine, qa_expires: date = date(2028, 12, 31), **settings) -> int:
+def _program(bot, engine, qa_expires: date = date(2028, 12, 31), nda: bool = True, **settings) -> int:
     """ACME-001 with its channel, a US holiday calendar, and an executed NDA and quality agreement."""
     bot.clock.set(MON_23)
     with transaction(engine) as session:
         program = factories.program(session, MON_23, channel=CHANNEL, holiday_calendar="US", members=MEMBERS)
-        _agreement(session, program, agreements.Kind.nda, date(2025, 1, 1), date(2028, 12, 31))
+        if nda:
+            _agreement(session, program, agreements.Kind.nda, date(2025, 1, 1), date(2028, 12, 31))
         _agreement(session, program, agreements.Kind.quality, date(2024, 11, 20), qa_expires)
         if settings:
             batches.configure(session, program, actor=factories.ADMIN, now=MON_23, **settings)
@@ -330,8 +331,8 @@ def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(
     bot.send.block_action("UAPP1", "batch_approve", channel_id=dms["UAPP1"])
     bot.slack.wait_for("views.open")
     bot.submit("UAPP1", {"initials": "AA"})
-    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1" and "was approved while" in
-                       c.args["text"])
+    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1"
+                       and "was approved with no Quality Agreement" in c.args["text"])
     with transaction(engine) as session:
         warnings = session.exec(select(AuditEntry).where(AuditEntry.action == "gate_warning")
                                 .order_by(AuditEntry.seq)).all()
@@ -339,3 +340,14 @@ def test_gate_warns_managers_and_quality_when_the_quality_agreement_has_expired(
     assert "expired on Fri 20 Nov 2026" in warnings[0].after["gaps"][0]
     assert "gate warning (ready)" in bot.ask("batch status B-1042", user="UPM1", channel=CHANNEL)
     _published(bot, 4)
+
+
+def test_a_missing_nda_is_its_own_point_never_a_quality_agreement_warning(bot, engine):
+    _program(bot, engine, nda=False)  # the Quality Agreement is in force; there is no Mutual NDA
+    _ready(bot)
+    status = bot.ask("program status", user="UPM1", channel=CHANNEL)
+    assert "Mutual NDA not in force*: no current executed Mutual NDA." in status
+    assert "gate not met" not in status
+    assert bot.posts("UPM1") == [] and bot.posts("UQA1") == []  # no gate warning to managers or quality
+    with transaction(engine) as session:
+        assert not session.exec(select(AuditEntry).where(AuditEntry.action == "gate_warning")).all()

@@ -206,10 +206,10 @@ def test_drafts_get_no_reminders_and_refs_are_per_type(session):
 def test_the_gate(session):
     program = factories.program(session, NOW)
     gaps = ag.coverage_gaps(session, program_id=program.id, on=date(2026, 11, 2))
-    assert gaps == ["no current executed Quality Agreement", "no current executed Mutual NDA"]
+    assert gaps == ["no current executed Quality Agreement"]  # the gate is the Quality Agreement alone
     _log(session, program, kind=Kind.quality, expires=date(2026, 12, 4), status=Status.negotiation)
-    assert ag.coverage_gaps(session, program_id=program.id, on=date(2026, 11, 2))[0] == \
-        "no current executed Quality Agreement (QA-1 is in negotiation)"
+    assert ag.coverage_gaps(session, program_id=program.id, on=date(2026, 11, 2)) == \
+        ["no current executed Quality Agreement (QA-1 is in negotiation)"]
     _log(session, program, kind=Kind.quality, expires=date(2026, 12, 4))
     _log(session, program, kind=Kind.nda, expires=date(2028, 1, 1))
     assert ag.coverage_gaps(session, program_id=program.id, on=date(2026, 12, 3)) == []
@@ -219,7 +219,7 @@ def test_the_gate(session):
         ["the Quality Agreement expired on Fri 4 Dec 2026"]
     assert not ag.is_covered(session, program_id=program.id, on=date(2025, 12, 31))  # before it took effect
     lines = digest.compose(session, program, date(2026, 12, 5))
-    assert "Agreements gate not met*: the Quality Agreement expired on Fri 4 Dec 2026" in lines
+    assert "Quality agreement gate not met*: the Quality Agreement expired on Fri 4 Dec 2026" in lines
     assert "Quality Agreement QA-2 v1 expired on Fri 4 Dec 2026" in lines
 
 
@@ -283,5 +283,5 @@ def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
         session, "UQA1", [program], _at(date(2027, 2, 6))) == []
     health = home.Health()
     agreements_home.health(session, [program], NOW, health)
-    assert health.fragments[program.id] == [":warning: agreements gate not met (no current executed Mutual NDA)"]
+    assert health.fragments[program.id] == ["QA in force", "Mutual NDA not in force (no current executed Mutual NDA)"]
     assert health.deadlines[program.id] == date(2027, 6, 1)

@@ -41,8 +41,8 @@ EXPECTED = {
     "stability.csv": [
         "row 5: duplicate of row 2 (study stb-0001)",
         "row 7: T0 Date '31/10/2026' has no month 31 (if it is day/month/year, import with --dayfirst)",
-        "row 8: condition '37°C/80%RH' is not an ICH condition (25/60, 30/65, 30/75, 40/75, 5C, -20C or a code such "
-        "as LT25); create studies on other conditions in Slack",
+        "row 8: condition '37°C/80%RH' is not an ICH condition (25/60, 30/65, 30/75, 40/75, 5°C, 2-8°C, -20°C or a "
+        "code such as LT25); create studies on other conditions in Slack",
         "row 9: The duration is 1 to 120 months",
     ],
     "submissions.csv": [

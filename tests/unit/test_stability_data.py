@@ -75,16 +75,40 @@ def test_import_reports_bad_rows_and_keeps_good_ones(session):
     assert [(r.attribute, r.value) for r in report.accepted] == [("Assay", 100.1), ("Assay", 99.6),
                                                                 ("Water", 1.2), ("Assay", 93.0)]
     reasons = dict(report.rejected)
-    assert sorted(reasons) == [4, 5, 7, 8, 9, 11]
+    assert sorted(reasons) == [4, 5, 7, 9, 11]
     assert "unknown study" in reasons[4]
     assert "duplicate" in reasons[5]
     assert "unit" in reasons[7]
-    assert "not recorded" in reasons[8]
+    assert [(study.code, pull.condition, pull.months) for study, pull in report.missing] == [("STB-0001", "LT25", 6)]
+    assert list(report.waiting.values()) == [[8]]  # the 6-month pull is not recorded: row 8 waits for it
     assert "time point" in reasons[9]
-    assert "no 3-month pull at XX9" in reasons[11]
+    assert "'XX9' is not a condition of STB-0001; its conditions are LT25" in reasons[11]
     assert [r.value for r in report.out_of_spec] == [93.0]
     actions = [a.action for a in session.exec(select(AuditEntry).where(AuditEntry.entity == "stability_result"))]
     assert actions.count("result_out_of_spec") == 1 and actions.count("result_recorded") == 3
+
+
+def test_a_lims_export_with_its_own_notations_imports(session):
+    program = factories.program(session, NOW)
+    study = make_study(session, program, datetime(2027, 1, 20, tzinfo=UTC))
+    _pulled(session, program, study, ("25/60", 0), ("25°C/60%RH", 3), ("40°C/75%RH", 3), ("ACC40", 6))
+    content = _csv(
+        "Study,Storage Condition,Time Point,Test,Result,Unit,LSL,USL\n"
+        "STB-0001,25°C/60%RH,T0,Assay,100.1,%,95,105\n"
+        "STB-0001,25C/60RH,3M,Assay,99.6,%,95,105\n"
+        "STB-0001,40/75,3 months,Assay,99.0,%,95,105\n"
+        "STB-0001,40 °C / 75 % RH,6 m,Assay,98.4,%,95,105\n"
+        "STB-0001,30/65,6,Assay,98.4,%,95,105\n"
+        "STB-0001,25/60,6 weeks,Assay,98.4,%,95,105\n"
+    )
+    rows, unreadable = stability_import.read("lims-export.csv", content)
+    report = stability.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
+                                       rejected=unreadable)
+    pulls = {p.id: (p.condition, p.months) for p in stability.pulls_of(session, study.id)}
+    assert [pulls[r.pull_id] for r in report.accepted] == [("LT25", 0), ("LT25", 3), ("ACC40", 3), ("ACC40", 6)]
+    reasons = dict(report.rejected)
+    assert "'30/65' is not a condition of STB-0001" in reasons[6]
+    assert "'6 weeks' is not a time point" in reasons[7]
 
 
 def test_import_xlsx_and_bad_files():

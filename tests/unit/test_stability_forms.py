@@ -4,6 +4,7 @@ import pytest
 
 from commands.stability import ResultForm, StudyForm
 from store.errors import Invalid
+from store.stability_schedule import ICH_BY_CODE
 
 
 def _study(**kw) -> StudyForm:
@@ -11,12 +12,16 @@ def _study(**kw) -> StudyForm:
 
 
 def test_study_form_time_points_per_condition():
+    both = [ICH_BY_CODE["LT25"], ICH_BY_CODE["ACC40"]]
     form = _study(timepoints="acc40: 0, 1, 3\n\nLT25: 0 12 24")
     assert form.study == "STB-7"
-    assert form.time_points() == {"ACC40": [0, 1, 3], "LT25": [0, 12, 24]}
-    assert _study().time_points() == {}
-    with pytest.raises(Invalid, match="colon"):
-        _study(timepoints="LT25 0 3").time_points()
+    assert form.time_points(both) == {"ACC40": [0, 1, 3], "LT25": [0, 12, 24]}
+    assert _study(timepoints="40°C/75%RH: T0, 1M, 3M\n25/60: 0, 12 months, 24").time_points(both) == {
+        "ACC40": [0, 1, 3], "LT25": [0, 12, 24]}
+    assert _study().time_points(both) == {}
+    with pytest.raises(Invalid, match="With several conditions"):
+        _study(timepoints="LT25 0 3").time_points(both)
+    assert _study(timepoints="0, 3M, 6M").time_points(both[1:]) == {"ACC40": [0, 3, 6]}  # one condition ticked
 
 
 def test_result_form_one_typed_row_or_files():

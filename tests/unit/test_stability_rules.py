@@ -200,5 +200,24 @@ def test_home_owed_and_health(session):
     assert stability_owed(session, "UPM1", [program], now) == []
     assert [i.rank for i in owed(session, "USTAB1", [program], now)][:2] == [-85, 4]
     fragments = health(session, [program], now)
-    assert "stability: 1 pull(s) in 14 days, :rotating_light: 1 missed pull(s)" in fragments.fragments[program.id]
+    assert "stability: next pull Fri 30 Apr 2027, 1 pull(s) in 14 days, :rotating_light: 1 missed pull(s)" \
+        in fragments.fragments[program.id]
     assert fragments.deadlines[program.id] == date(2027, 4, 30)
+
+
+def test_health_shows_the_next_pull_however_far_ahead(session):
+    from store.home import health
+
+    program = factories.program(session, CREATED)
+    study = make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 3, 9]})
+    now = datetime(2027, 5, 10, 15, tzinfo=UTC)  # the 3-month pull is done; the 9-month one is due 31 Oct 2027
+    [three] = [p for p in stability.pulls_of(session, study.id) if p.months == 3]
+    stability.record_pull(session, program=program, pull=three, actor=factories.ADMIN, now=now,
+                          pulled_on=date(2027, 4, 30))
+    fragments = health(session, [program], now)
+    assert "stability: next pull Sun 31 Oct 2027, :rotating_light: 1 missed pull(s)" in fragments.fragments[program.id]
+    assert fragments.deadlines[program.id] == date(2027, 10, 31)
+    [nine] = [p for p in stability.pulls_of(session, study.id) if p.months == 9]
+    stability.record_pull(session, program=program, pull=nine, actor=factories.ADMIN,
+                          now=datetime(2027, 10, 31, 15, tzinfo=UTC), pulled_on=date(2027, 10, 31))
+    assert not any("next pull" in f for f in health(session, [program], now).fragments.get(program.id, []))

@@ -2,12 +2,10 @@ from datetime import date
 
 import pytest
 
-from store.errors import Invalid
 from store.stability_schedule import (
     Kind,
     Window,
     default_time_points,
-    parse_time_points,
     plan,
     pull_date,
     window_for,
@@ -69,10 +67,3 @@ def test_default_time_points_follow_ich():
     assert default_time_points(Kind.accelerated, 36) == [0, 3, 6]
     assert default_time_points(Kind.intermediate, 36) == [0, 6, 9, 12]
     assert default_time_points(Kind.intermediate, 9) == [0, 6, 9]
-
-
-def test_parse_time_points():
-    assert parse_time_points("0, 3 6;12") == [0, 3, 6, 12]
-    for bad in ("", "3, x", "3, 3", "-1", "500"):
-        with pytest.raises(Invalid):
-            parse_time_points(bad)
