@@ -131,6 +131,7 @@ LISTENERS: dict[str, Rule] = {
     "stability_new": _r("create stability studies", STAB, PM, writes=True),
     "stability_results": _r("import results", STAB, PM, QA, writes=True),
     "stability_mark_pulled": _r("record pulls", STAB, PM, QA, writes=True),
+    "stability_record_and_import": _r("import results", STAB, PM, QA, writes=True),
     "submission_new": _r("start a submission", PM, RA, writes=True),
     "submission_attach": _r("file submission documents", external=True),  # the item's owner, or managers
     "submission_attach_view": _r("file submission documents", external=True, writes=True),
