@@ -21,7 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import KeepTogether
 
-from store.sheets import sheet_title
+from store.sheets import append_row, sheet_title
 from store.stability import StabilityPull, StabilityResult, StabilityStudy
 from store.stability_schedule import Kind
 from store.stability_stats import Regression, evaluate
@@ -110,28 +110,29 @@ def workbook(package: Package) -> bytes:
                 ("Protocol", study.protocol), ("Placement date", study.placed_on),
                 ("Duration (months)", study.duration_months), ("Generated (UTC)", package.generated_at.replace(
                     tzinfo=None))):
-        info.append(row)
+        append_row(info, row)
     taken = {"Study"}
     for code in package.conditions():
         condition = study.condition(code)
         sheet = book.create_sheet(sheet_title(code, taken))
         months = package.months(code)
-        sheet.append([f"{code} — {condition.label if condition else code}"])
-        sheet.append(["Attribute", "Unit", "Lower limit", "Upper limit", *(f"{m} m" for m in months)])
+        append_row(sheet, [f"{code} — {condition.label if condition else code}"])
+        append_row(sheet, ["Attribute", "Unit", "Lower limit", "Upper limit", *(f"{m} m" for m in months)])
         for cell in sheet[2]:
             cell.font = Font(bold=True)
         for series in (s for s in package.series if s.condition == code):
             values = dict(series.points)
-            sheet.append([series.attribute, series.unit, series.spec_low, series.spec_high,
-                          *(values.get(m) for m in months)])
+            append_row(sheet, [series.attribute, series.unit, series.spec_low, series.spec_high,
+                               *(values.get(m) for m in months)])
     regressions = [s for s in package.series if s.regression is not None]
     if regressions:
         sheet = book.create_sheet(sheet_title("ICH Q1E", taken))
-        sheet.append(["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD", "t(0.95, n-2)",
-                      "Bound", "Limit", "Months to limit"])
+        append_row(sheet, ["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD",
+                           "t(0.95, n-2)", "Bound", "Limit", "Months to limit"])
         for s in regressions:
             r = s.regression
-            sheet.append([s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.side, r.limit, r.crossing])
+            append_row(sheet, [s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.side, r.limit,
+                               r.crossing])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
