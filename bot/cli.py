@@ -43,7 +43,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require("slack_bot_token", "slack_signing_secret")
     app = create_app(settings, _prepare(settings))
-    server = make_server(app, app.deps.engine, args.host, args.port)
+    server = make_server(app, app.deps.engine, args.host, args.port,
+                         signing_secret=settings.slack_signing_secret or "")
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"cmo-bot listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)

@@ -47,7 +47,7 @@ class TermsForm(BaseModel):
     @field_validator("notice", mode="before")
     @classmethod
     def _notice(cls, v: Any) -> Any:
-        if isinstance(v, str) and not v.strip().isdigit():
+        if isinstance(v, str) and not v.strip().isdecimal():
             raise ValueError("Write the notice period as a whole number of days, e.g. 60.")
         return v
 

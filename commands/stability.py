@@ -155,7 +155,7 @@ def cmd_pulls(req: Request) -> None:
     req.args.only("program", "days")
     no_words(req)
     days_text = req.args.flag("days") or "30"
-    if not days_text.isdigit() or not 1 <= int(days_text) <= 366:
+    if not days_text.isdecimal() or not 1 <= int(days_text) <= 366:
         raise UsageError("--days is a number of days from 1 to 366.")
     days = int(days_text)
     with req.session() as session:
@@ -180,7 +180,7 @@ def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store
     study = store.get_study(session, access.program.id, req.args.word(0, "the study id"))
     condition = req.args.word(1, "the condition (e.g. LT25)")
     months = req.args.word(2, "the time point in months")
-    if not months.removesuffix("m").isdigit():
+    if not months.removesuffix("m").isdecimal():
         raise UsageError(f"The time point {months[:10]!r} is not a number of months.")
     return access, study, store.find_pull(session, study, condition, int(months.removesuffix("m")))
 
@@ -395,7 +395,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         now = deps.clock.now()
         value = (body.get("actions") or [{}])[0].get("value") or ""
-        if not value.isdigit():
+        if not value.isdecimal():
             raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
         with transaction(deps.engine) as session:
             pull = session.get(store.StabilityPull, int(value))

@@ -75,7 +75,7 @@ def parse_time_points(text: str, *, field: str = "timepoints") -> list[int]:
         raise Invalid("List at least one time point in months, e.g. 0, 3, 6.", field)
     points: list[int] = []
     for word in words:
-        if not word.isdigit() or int(word) > MAX_MONTHS:
+        if not word.isdecimal() or int(word) > MAX_MONTHS:
             raise Invalid(f"{word[:10]!r} is not a time point: whole months from 0 to {MAX_MONTHS}.", field)
         points.append(int(word))
     if len(set(points)) != len(points):
