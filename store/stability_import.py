@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from store.errors import Invalid
 from store.stability import ResultRow
+from store.workbooks import first_sheet_rows
 
 ALIASES = {
     "study": ("study", "studyid", "study_id"),
@@ -101,13 +102,7 @@ def read(name: str, content: bytes, study: str | None = None) -> tuple[list[Resu
     """A CSV or XLSX file's result rows and the rows that could not be read."""
     lower = name.lower()
     if lower.endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:  # openpyxl raises many kinds for a broken file  # noqa: BLE001
-            raise Invalid(f"{name[:60]} is not a readable XLSX workbook.") from None
-        return to_rows(book.worksheets[0].iter_rows(values_only=True), study)
+        return to_rows(first_sheet_rows(content, name, MAX_ROWS + 1), study)
     if lower.endswith((".csv", ".txt")):
         try:
             text = content.decode("utf-8-sig")
