@@ -392,6 +392,8 @@ def _parse_row(kind: Kind, cells: Sequence[Value], found: dict[str, int], titles
     for name, index in found.items():
         column = PROGRAM_COLUMN if name == "program" else kind.column(name)
         raw = cells[index] if index < len(cells) else None
+        if isinstance(raw, str) and "\x00" in raw:  # PostgreSQL cannot store it; no tracker means it
+            raise Invalid(f"{titles[name]} holds a NUL character (0x00); remove it")
         try:
             row[name] = parse_cell(column, raw, dayfirst=dayfirst)
         except ValueError as exc:

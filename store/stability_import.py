@@ -81,6 +81,8 @@ def to_rows(table: Iterable[Sequence[object]], study: str | None = None
         cells = {f: line[i] if i < len(line) else None for f, i in columns.items()}
         cell = cells.get
         try:
+            if any(isinstance(c, str) and "\x00" in c for c in line):  # PostgreSQL cannot store it
+                raise ValueError("a cell holds a NUL character (0x00)")
             value = _number(cell("value"), "value")
             months = _number(cell("months"), "time point")
             if value is None:

@@ -39,17 +39,16 @@ def elsewhere():
     server.server_close()
 
 
-def _file_it(bot, file_id: str, **options) -> str:
+def _file_it(bot, file_id: str, name: str | None = None, **options) -> str:
     """Share a file through the File-to-program shortcut; the line the bot DMs about it."""
-    shared = bot.slack.add_file(file_id, f"{file_id}.pdf", b"%PDF executed", **options)
+    shared = bot.slack.add_file(file_id, name or f"{file_id}.pdf", b"%PDF executed", **options)
     message = {**bot.slack.add_message(CHANNEL, "the signed QA", "UAPP1"), "files": [shared]}
-    opened = len(bot.slack.calls("views.open"))
+    opened, told = len(bot.slack.calls("views.open")), len(bot.posts("UPM1"))
     bot.send.message_shortcut("file_to_program", "UPM1", CHANNEL, message)
     bot.slack.wait_for("views.open", count=opened + 1)
     assert bot.submit("UPM1", {"target": "agreements|ACME-001|QA-1|original"}).text == ""
-    told = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "UPM1"
-                              and f"{file_id}.pdf" in c.args.get("text", ""))
-    return told[-1].args["text"]
+    dms = bot.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "UPM1", count=told + 1)
+    return dms[-1].args["text"]
 
 
 def test_the_token_is_never_sent_off_slack(bot, engine, elsewhere):
@@ -63,6 +62,20 @@ def test_the_token_is_never_sent_off_slack(bot, engine, elsewhere):
     assert "could not be downloaded" in redirected
     assert [c.token for c in bot.slack.calls("file_download")] == [TOKEN]  # only the emulator's own URL
     assert _Elsewhere.seen == []  # the other host heard nothing at all, let alone the token
-    assert not (Path(bot.env["CMO_FILES_DIR"]) / "ACME-001" / "agreements").exists()
+    folder = Path(bot.env["CMO_FILES_DIR"]) / "ACME-001" / "agreements"
+    refused = {"QA-1-FOFFSLACK.pdf", "QA-1-FDRIVE.pdf", "QA-1-FREDIRECT.pdf"}
+    assert not folder.exists() or not refused & {p.name for p in folder.iterdir()}
     ok = _file_it(bot, "FFINE")
     assert "Filed *FFINE.pdf*" in ok
+
+
+def test_agreement_files_keep_their_prefix_and_fit_the_file_system(bot, engine):
+    _program(bot, engine)
+    _log(bot, EXECUTED_QA)
+    assert "Filed" in _file_it(bot, "FSLASH", name="scans/QA v3 signed.pdf")
+    long = "品質契約書の署名済み原本" * 30 + ".pdf"  # 1,080 bytes of UTF-8
+    assert "Filed" in _file_it(bot, "FCJK", name=long)
+    filed = {p.name for p in (Path(bot.env["CMO_FILES_DIR"]) / "ACME-001" / "agreements").iterdir()}
+    assert "QA-1-QA v3 signed.pdf" in filed  # not "QA v3 signed.pdf": the prefix survives the slash
+    [cjk] = [name for name in filed if name.startswith("QA-1-品質契約書")]
+    assert cjk.endswith(".pdf") and len(cjk.encode()) <= 200
