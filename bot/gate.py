@@ -100,9 +100,9 @@ def gate(slack: Callable, signing_secret: str, clock: Callable[[], float] = time
             raise _Refusal("401 Unauthorized", "no signature")
         if not timestamp.isascii() or not timestamp.isdecimal() or len(timestamp) > 12:
             raise _Refusal("400 Bad Request", "a malformed request timestamp")
-        body = _body(environ)
         if abs(clock() - int(timestamp)) > WINDOW_SECONDS:
             raise _Refusal("401 Unauthorized", "a stale request timestamp")
+        body = _body(environ)
         if not verifier.is_valid(body, timestamp, signature):
             raise _Refusal("401 Unauthorized", "a wrong or missing signature")
         _check_shape(body, (environ.get("CONTENT_TYPE") or "").lower())
