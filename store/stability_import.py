@@ -29,6 +29,7 @@ ALIASES = {
 }
 REQUIRED = ("condition", "months", "attribute", "value")
 MAX_ROWS = 5000
+MAX_BYTES = 20 * 1024 * 1024  # far more than 5,000 rows of results; a bigger file is refused unread
 
 
 def _key(header: object) -> str:
@@ -102,6 +103,8 @@ def to_rows(table: Iterable[Sequence[object]], study: str | None = None
 
 def read(name: str, content: bytes, study: str | None = None) -> tuple[list[ResultRow], list[tuple[int, str]]]:
     """A CSV or XLSX file's result rows and the rows that could not be read."""
+    if len(content) > MAX_BYTES:
+        raise Invalid(f"{name[:60]} is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
     lower = name.lower()
     if lower.endswith(".xlsx"):
         return to_rows(first_sheet_rows(content, name, MAX_ROWS + 1), study)

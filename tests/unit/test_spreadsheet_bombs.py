@@ -155,6 +155,11 @@ def test_a_damaged_sheet_is_a_clear_refusal(damage):
         stability_import.read("broken.xlsx", broken)
 
 
+def test_a_results_file_too_large_is_refused_unread():
+    with pytest.raises(Invalid, match="larger than 20 MB"):
+        stability_import.read("results.csv", b"x" * (stability_import.MAX_BYTES + 1))
+
+
 def test_the_command_line_exits_2_on_a_bomb(cli_db):  # noqa: F811
     (cli_db / "bomb.xlsx").write_bytes(_rewrite(_workbook(), sheet=lambda xml: [xml[:200].encode()]))
     done = _run(["import", "bomb.xlsx", "--kind", "agreements", "--program", "ACME-001"], cli_db)
