@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     app = floor_app(os.environ["SLACK_SIGNING_SECRET"], os.environ["SLACK_BOT_TOKEN"], os.environ["SLACK_API_URL"])
-    server = make_server(app, make_engine("sqlite://"), args.host, args.port)
+    server = make_server(app, make_engine("sqlite://"), args.host, args.port,
+                         signing_secret=os.environ["SLACK_SIGNING_SECRET"])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"floor listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)
     try:

@@ -180,7 +180,7 @@ def mention(user_id: str) -> str:
 
 def table(rows: Sequence[Sequence[str]], header_row: Sequence[str]) -> str:
     """A monospace table for list replies; cells are escaped and clipped."""
-    cells = [[clip(escape(str(c)), 40) for c in row] for row in [header_row, *rows]]
+    cells = [[clip(escape(" ".join(str(c).split())), 40) for c in row] for row in [header_row, *rows]]  # one line
     widths = [max(len(r[i]) for r in cells) for i in range(len(header_row))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "```" + "\n".join(lines) + "```"

@@ -77,7 +77,8 @@ def serve(args: argparse.Namespace) -> int:
     settings.require("slack_bot_token", "slack_signing_secret")
     app = create_app(settings, _prepare(settings))
     try:
-        server = make_server(app, app.deps.engine, args.host, args.port)
+        server = make_server(app, app.deps.engine, args.host, args.port,
+                             signing_secret=settings.slack_signing_secret or "")
     except OSError as exc:
         raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another program "
                             "may be using the port; choose one with --port)") from None

@@ -77,7 +77,7 @@ class Demo:
         )
         upgrade(self.settings.database_url)
         self.app = create_app(self.settings)
-        self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, threads=4)
+        self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, signing_secret=secret, threads=4)
         threading.Thread(target=self.server.run, daemon=True).start()
         self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret, self.slack)
 

@@ -2,7 +2,8 @@
 
 Why waitress: Bolt's sync App acks from a worker thread and finishes slow work after the response,
 which fits a threaded WSGI server; waitress is pure Python (no compiler, runs anywhere), buffers and
-bounds requests itself, and is used in production behind load balancers.
+bounds requests itself (bodies larger than Slack sends are refused with 413 before they are read), and is
+used in production behind load balancers. `bot.gate` checks every request before Bolt sees it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from collections.abc import Callable, Iterable
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from waitress.server import create_server
+
+from bot.gate import MAX_BODY_BYTES, gate
 
 EVENTS_PATH = "/slack/events"
 
 
-def wsgi_app(app: App, engine: Engine) -> Callable:
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+def wsgi_app(app: App, engine: Engine, signing_secret: str) -> Callable:
+    slack = gate(SlackRequestHandler(app, path=EVENTS_PATH), signing_secret)
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -36,8 +38,13 @@ def wsgi_app(app: App, engine: Engine) -> Callable:
 
 def _health(engine: Engine, start_response: Callable) -> Iterable[bytes]:
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        # A bare DBAPI connection: no transaction, so SQLite's BEGIN IMMEDIATE (the write lock, which a long
+        # import may hold) is never taken by a health check.
+        connection = engine.raw_connection()
+        try:
+            connection.cursor().execute("SELECT 1")
+        finally:
+            connection.close()
         status, body = "200 OK", {"ok": True}
     except Exception as exc:  # any failure to reach the database is "unhealthy", with its kind
         status, body = "503 Service Unavailable", {"ok": False, "error": type(exc).__name__}
@@ -45,7 +52,8 @@ def _health(engine: Engine, start_response: Callable) -> Iterable[bytes]:
     return [json.dumps(body).encode()]
 
 
-def make_server(app: App, engine: Engine, host: str, port: int, threads: int = 16):
+def make_server(app: App, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16):
     """A waitress server bound to host:port (port 0 picks a free one: see `.effective_port`)."""
-    return create_server(wsgi_app(app, engine), host=host, port=port, threads=threads,
-                         ident="cmo-bot", clear_untrusted_proxy_headers=True)
+    return create_server(wsgi_app(app, engine, signing_secret), host=host, port=port, threads=threads,
+                         ident="cmo-bot", clear_untrusted_proxy_headers=True,
+                         max_request_body_size=MAX_BODY_BYTES)

@@ -26,7 +26,7 @@ from store.agreements import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
 from store.db import transaction
 from store.errors import Conflict, DomainError, Invalid
-from store.filing import file_document
+from store.filing import file_document, safe_name
 from store.markup import day, escape
 from store.programs import Access, Program, Role
 
@@ -47,7 +47,7 @@ class TermsForm(BaseModel):
     @field_validator("notice", mode="before")
     @classmethod
     def _notice(cls, v: Any) -> Any:
-        if isinstance(v, str) and not v.strip().isdigit():
+        if isinstance(v, str) and not v.strip().isdecimal():
             raise ValueError("Write the notice period as a whole number of days, e.g. 60.")
         return v
 
@@ -91,8 +91,8 @@ def default_side(access: Access) -> Side:
 def file_one(deps: Deps, actor: Actor, program: Program, agreement: Agreement, slack_file: SlackFile,
              role: str) -> str:
     """Write a downloaded file to the program folder and record it with its checksum (audit included)."""
-    filed = file_document(deps.files_dir, program.code, "agreements", name=f"{agreement.ref}-{slack_file.name}",
-                          content=slack_file.content)
+    filed = file_document(deps.files_dir, program.code, "agreements",
+                          name=f"{agreement.ref}-{safe_name(slack_file.name)}", content=slack_file.content)
     with transaction(deps.engine) as session:
         fresh = session.get(Agreement, agreement.id)
         store.record_document(session, fresh, filed, actor=actor, now=deps.clock.now(), role=role,

@@ -372,7 +372,7 @@ def cmd_call(req: Request) -> None:
     batch_no = req.args.word(0, "the batch number")
     starts = parse_when(req.args.word(1, "the date (YYYY-MM-DD)"), req.args.word(2, "the time (HH:MM)"))
     minutes_text = req.args.flag("minutes") or "30"
-    if not minutes_text.isdigit():
+    if not minutes_text.isdecimal():
         raise UsageError("--minutes takes a whole number, e.g. --minutes 45.")
     req.reply(schedule_call(req.deps, req.client, req.actor, code=req.args.flag("program"),
                             channel_id=req.channel_id, batch_no=batch_no, starts_local=starts,
@@ -382,7 +382,7 @@ def cmd_call(req: Request) -> None:
 def cmd_stats(req: Request) -> None:
     req.args.only("program", "days", "all")
     days_text = req.args.flag("days") or "90"
-    if not days_text.isdigit() or not 1 <= int(days_text) <= 3650:
+    if not days_text.isdecimal() or not 1 <= int(days_text) <= 3650:
         raise UsageError("--days takes a number of days from 1 to 3650.")
     days = int(days_text)
     across = req.args.switch("all")
@@ -410,7 +410,7 @@ def cmd_settings(req: Request) -> None:
     for flag, name in SETTING_FLAGS.items():
         value = req.args.flag(flag)
         if value is not None:
-            if name != "approvals" and not value.isdigit():
+            if name != "approvals" and not value.isdecimal():
                 raise UsageError(f"--{flag} takes a number of business days.")
             changes[name] = value.lower() if name == "approvals" else int(value)
     with req.session() as session:

@@ -149,7 +149,7 @@ def cmd_pulls(req: Request) -> None:
     req.args.only("program", "days")
     no_words(req)
     days_text = req.args.flag("days") or "30"
-    if not days_text.isdigit() or not 1 <= int(days_text) <= 366:
+    if not days_text.isdecimal() or not 1 <= int(days_text) <= 366:
         raise UsageError("--days is a number of days from 1 to 366.")
     days = int(days_text)
     with req.session() as session:
@@ -177,7 +177,7 @@ def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store
     req.args.word(1, "the condition (e.g. LT25 or 25/60)")
     req.args.word(2, "the time point (e.g. 6 or 6M)")
     words = req.args.words[1:]
-    cut = len(words) - 2 if len(words) > 2 and words[-1].isalpha() and words[-2].isdigit() else len(words) - 1
+    cut = len(words) - 2 if len(words) > 2 and words[-1].isalpha() and words[-2].isdecimal() else len(words) - 1
     try:
         months = notation.parse_time_point(" ".join(words[cut:]))
     except Invalid as exc:
@@ -354,7 +354,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         now = deps.clock.now()
         value = (body.get("actions") or [{}])[0].get("value") or ""
-        if not value.isdigit():
+        if not value.isdecimal():
             raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
         with transaction(deps.engine) as session:
             pull = session.get(store.StabilityPull, int(value))

@@ -16,6 +16,7 @@ from scheduler.preview import upcoming
 from store import home, programs
 from store.errors import NotAllowed
 from store.markup import day, escape, local_time
+from store.sheets import neutralise
 
 DAYS = 14
 SORTS = ("urgency", "deadline", "code")
@@ -88,18 +89,19 @@ def _portfolio(req: Request) -> None:
     _upload_csv(req, rows)
 
 
-def _upload_csv(req: Request, rows: list[Row]) -> None:
+def portfolio_csv(rows: list[Row]) -> bytes:
+    """The portfolio as CSV, every cell spreadsheet-safe (a customer named `=HYPERLINK(…)` stays text)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["program", "customer", "health", "next deadline", "needs attention"])
     for r in rows:
-        writer.writerow([_cell(r.code), _cell(r.customer), _cell(r.health),
+        writer.writerow([neutralise(r.code), neutralise(r.customer), neutralise(r.health),
                          r.deadline.isoformat() if r.deadline else "", "yes" if r.alarm else "no"])
+    return buffer.getvalue().encode()
+
+
+def _upload_csv(req: Request, rows: list[Row]) -> None:
     dm = req.client.conversations_open(users=req.user_id)["channel"]["id"]
-    req.client.files_upload_v2(channel=dm, content=buffer.getvalue().encode(), title="Portfolio status",
+    req.client.files_upload_v2(channel=dm, content=portfolio_csv(rows), title="Portfolio status",
                                filename=f"portfolio-{req.now.date().isoformat()}.csv")
 
-
-def _cell(text: str) -> str:
-    """Spreadsheet-safe: a cell starting with = + - @ would be run as a formula by Excel."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

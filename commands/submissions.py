@@ -153,7 +153,7 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
 
 
 def file_to(deps: Deps, actor: Actor, value: str, shared: downloads.SlackFile, note: str) -> str:
-    if not value.isascii() or not value.isdigit():
+    if not value.isascii() or not value.isdecimal():
         raise Invalid("That is not a submission item.")
     located, row = file_one(deps, actor, int(value), shared)
     return f":white_check_mark: Received for {_item_title(located)}: {_filed_line(row)}"

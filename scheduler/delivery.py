@@ -211,7 +211,7 @@ def _attempt(client: WebClient, poster: WebClient, job: _Job) -> _Answer:
         status = exc.response.status_code
         if status == 429:
             header = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or "1"
-            return _Answer("limited", error="ratelimited", retry_after=float(header) if header.isdigit() else 1.0)
+            return _Answer("limited", error="ratelimited", retry_after=float(header) if header.isdecimal() else 1.0)
         return _Answer("failed", error=exc.response.get("error") or f"HTTP {status}", transient=status >= 500)
     except (SlackClientError, OSError) as exc:
         return _Answer("failed", error=f"{type(exc).__name__}: {exc}"[:200], transient=True)

@@ -28,10 +28,9 @@ from store import audit
 from store.audit import AuditEntry
 from store.errors import Invalid
 from store.programs import Program, ProgramMember
-from store.sheets import sheet_title
+from store.sheets import append_row, neutralise, sheet_title
 
 FORMATS = ("xlsx", "csv")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -191,16 +190,14 @@ def to_xlsx(tables: Sequence[Table]) -> bytes:
     taken: set[str] = set()
     for table in tables:
         sheet = workbook.create_sheet(sheet_title(table.title, taken))
-        sheet.append(table.headers)
+        append_row(sheet, table.headers)
         for header in sheet[1]:
             header.font = Font(bold=True)
         for values in table.rows:
-            sheet.append([_xlsx_cell(v) for v in values])
+            append_row(sheet, [_xlsx_cell(v) for v in values])
         for row in sheet.iter_rows(min_row=2):
             for entry in row:
-                if isinstance(entry.value, str) and entry.data_type == "f":
-                    entry.data_type = "s"  # user text starting with "=" stays text, never a formula
-                elif isinstance(entry.value, date):
+                if isinstance(entry.value, date):
                     entry.number_format = "yyyy-mm-dd"
         sheet.freeze_panes = "A2"
     out = io.BytesIO()
@@ -212,9 +209,7 @@ def _csv_cell(value: Any) -> Any:
     value = cell(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
+    return "" if value is None else neutralise(value)
 
 
 def to_csv_zip(tables: Sequence[Table]) -> bytes:

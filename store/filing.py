@@ -16,6 +16,8 @@ from pathlib import Path
 from store.errors import Invalid
 
 _UNSAFE = re.compile(r"[^\w.\- ()]+")
+MAX_NAME_BYTES = 200  # most file systems allow 255 bytes; the rest is room for a "-2" when a name is taken
+MAX_EXTENSION_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,26 @@ class Filed:
 
 
 def safe_name(name: str, default: str = "document") -> str:
-    """A base file name that is safe on any file system."""
+    """A base file name that is safe on any file system: no directories, no control, format or bidi
+    characters, and at most MAX_NAME_BYTES of UTF-8 with its extension kept."""
     name = unicodedata.normalize("NFKC", name or "")
     name = name.replace("\\", "/").split("/")[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = _UNSAFE.sub("_", name).strip(" .")
-    return (name or default)[:150]
+    return fit_bytes(name or default, MAX_NAME_BYTES)
+
+
+def fit_bytes(name: str, limit: int) -> str:
+    """`name` cut to `limit` bytes of UTF-8 at a character boundary, keeping a short extension
+    (file systems count bytes: 150 CJK characters are 450 bytes, beyond the usual 255)."""
+    if len(name.encode()) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not stem or len(extension.encode()) > MAX_EXTENSION_BYTES:
+        stem, dot, extension = name, "", ""
+    room = limit - len(f"{dot}{extension}".encode())
+    stem = stem.encode()[:room].decode("utf-8", "ignore").rstrip(" .") or "document"
+    return f"{stem}{dot}{extension}"
 
 
 def safe_part(part: str) -> str:

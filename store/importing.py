@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +38,7 @@ from store.audit import Actor
 from store.errors import DomainError, Invalid
 from store.filing import sha256
 from store.programs import Program
+from store.workbooks import first_sheet_rows
 
 MAX_ROWS = 20_000
 DELIMITERS = ",;\t|"
@@ -175,19 +175,8 @@ def _csv_rows(content: bytes) -> Iterator[tuple[int, list[Value]]]:
         start = reader.line_num + 1
 
 
-def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[Value]]]:
-    import openpyxl
-
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise Invalid(f"The file is not a readable XLSX workbook ({type(exc).__name__}).") from None
-    try:
-        sheet = workbook.worksheets[0]
-        for number, cells in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
-            yield number, list(cells)
-    finally:
-        workbook.close()
+def _xlsx_rows(content: bytes, file_name: str) -> Iterator[tuple[int, list[Value]]]:
+    yield from enumerate(first_sheet_rows(content, file_name, MAX_ROWS + 1), start=1)
 
 
 def read_table(content: bytes, file_name: str) -> list[tuple[int, list[Value]]]:
@@ -196,7 +185,7 @@ def read_table(content: bytes, file_name: str) -> list[tuple[int, list[Value]]]:
         raise Invalid(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
     name = file_name.lower()
     if name.endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
-        rows = _xlsx_rows(content)
+        rows = _xlsx_rows(content, file_name)
     elif name.endswith((".csv", ".txt", ".tsv")) or not name.rpartition(".")[1]:
         rows = _csv_rows(content)
     else:
@@ -403,6 +392,8 @@ def _parse_row(kind: Kind, cells: Sequence[Value], found: dict[str, int], titles
     for name, index in found.items():
         column = PROGRAM_COLUMN if name == "program" else kind.column(name)
         raw = cells[index] if index < len(cells) else None
+        if isinstance(raw, str) and "\x00" in raw:  # PostgreSQL cannot store it; no tracker means it
+            raise Invalid(f"{titles[name]} holds a NUL character (0x00); remove it")
         try:
             row[name] = parse_cell(column, raw, dayfirst=dayfirst)
         except ValueError as exc:

@@ -1,16 +1,26 @@
 """Plain-text helpers for the messages the store composes (reminders, digests).
 
 Slack reads `&`, `<` and `>` as markup, so every piece of user text is escaped before it goes into a
-message: `<!channel>` in a reason field then reads as text and pings nobody.
+message: `<!channel>` in a reason field then reads as text and pings nobody. Escaping also keeps user text
+from passing as the bot's own words: bidi and invisible characters are dropped (a file name can no longer
+read backwards), a code fence in it is broken (it cannot close the bot's table), and a line break in it
+starts a quote, so a reason written as "ok⏎:white_check_mark: approved by QA" shows as quoted text.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+
+# Bidi embeddings, overrides and isolates, marks, zero-width spaces and joiners' look-alikes, word joiner, BOM.
+_INVISIBLE = re.compile("[\u061c\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
+FENCE = "```"
 
 
 def escape(text: object) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _INVISIBLE.sub("", str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _LINE_BREAK.sub("\n> ", text.replace(FENCE, "ˋˋˋ"))
 
 
 def day(value: date) -> str:

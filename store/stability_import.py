@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from store import stability_notation as notation
 from store.errors import Invalid
 from store.stability import ResultRow
+from store.workbooks import first_sheet_rows
 
 ALIASES = {
     "study": ("study", "studyid", "study_id"),
@@ -30,6 +31,7 @@ ALIASES = {
 }
 REQUIRED = ("condition", "months", "attribute", "value")
 MAX_ROWS = 5000
+MAX_BYTES = 20 * 1024 * 1024  # far more than 5,000 rows of results; a bigger file is refused unread
 
 
 def _key(header: object) -> str:
@@ -95,6 +97,8 @@ def to_rows(table: Iterable[Sequence[object]], study: str | None = None
         cells = {f: line[i] if i < len(line) else None for f, i in columns.items()}
         cell = cells.get
         try:
+            if any(isinstance(c, str) and "\x00" in c for c in line):  # PostgreSQL cannot store it
+                raise ValueError("a cell holds a NUL character (0x00)")
             value = _number(cell("value"), "value")
             months = _time_point(cell("months"))
             if value is None:
@@ -112,15 +116,11 @@ def to_rows(table: Iterable[Sequence[object]], study: str | None = None
 
 def read(name: str, content: bytes, study: str | None = None) -> tuple[list[ResultRow], list[tuple[int, str]]]:
     """A CSV or XLSX file's result rows and the rows that could not be read."""
+    if len(content) > MAX_BYTES:
+        raise Invalid(f"{name[:60]} is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
     lower = name.lower()
     if lower.endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:  # openpyxl raises many kinds for a broken file  # noqa: BLE001
-            raise Invalid(f"{name[:60]} is not a readable XLSX workbook.") from None
-        return to_rows(book.worksheets[0].iter_rows(values_only=True), study)
+        return to_rows(first_sheet_rows(content, name, MAX_ROWS + 1), study)
     if lower.endswith((".csv", ".txt")):
         try:
             text = content.decode("utf-8-sig")

@@ -26,7 +26,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import KeepTogether
 
-from store.sheets import sheet_title
+from store.sheets import append_row, sheet_title
 from store.stability import StabilityPull, StabilityResult, StabilityStudy
 from store.stability_schedule import Kind, Storage, storage_of
 from store.stability_stats import Regression, Side, evaluate
@@ -146,32 +146,32 @@ def workbook(package: Package) -> bytes:
                 ("Protocol", study.protocol), ("Placement date", study.placed_on),
                 ("Duration (months)", study.duration_months), ("Generated (UTC)", package.generated_at.replace(
                     tzinfo=None))):
-        info.append(row)
+        append_row(info, row)
     taken = {"Study"}
     for code in package.conditions():
         condition = study.condition(code)
         sheet = book.create_sheet(sheet_title(code, taken))
         months = package.months(code)
-        sheet.append([f"{code} — {condition.label if condition else code}"])
-        sheet.append(["Attribute", "Unit", "Lower limit", "Upper limit", *(f"{m} m" for m in months)])
+        append_row(sheet, [f"{code} — {condition.label if condition else code}"])
+        append_row(sheet, ["Attribute", "Unit", "Lower limit", "Upper limit", *(f"{m} m" for m in months)])
         for cell in sheet[2]:
             cell.font = Font(bold=True)
         for series in (s for s in package.series if s.condition == code):
             values = dict(series.points)
-            sheet.append([series.attribute, series.unit, series.spec_low, series.spec_high,
-                          *(values.get(m) for m in months)])
+            append_row(sheet, [series.attribute, series.unit, series.spec_low, series.spec_high,
+                               *(values.get(m) for m in months)])
     regressions = [s for s in package.series if s.regression is not None]
     if regressions:
         sheet = book.create_sheet(sheet_title("ICH Q1E", taken))
-        sheet.append(["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD", "t quantile",
-                      "Bound", "Limit met", "Months to limit", "Storage", "Extrapolation limit (months)",
-                      "Supported shelf life (months)"])
+        append_row(sheet, ["Condition", "Attribute", "n", "Slope per month", "Intercept", "Residual SD",
+                           "t quantile", "Bound", "Limit met", "Months to limit", "Storage",
+                           "Extrapolation limit (months)", "Supported shelf life (months)"])
         for s in regressions:
             r = s.regression
             last = max(m for m, _ in s.points)
-            sheet.append([s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.confidence,
-                          r.limit if r.crossing is not None else None, r.crossing, str(s.storage),
-                          extrapolation_limit(last, s.storage), supported_months(s)])
+            append_row(sheet, [s.condition, s.attribute, r.n, r.slope, r.intercept, r.s, r.t, r.confidence,
+                               r.limit if r.crossing is not None else None, r.crossing, str(s.storage),
+                               extrapolation_limit(last, s.storage), supported_months(s)])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

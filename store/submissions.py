@@ -275,7 +275,7 @@ def items(session: Session, submission: Submission) -> list[SubmissionItem]:
 def item(session: Session, submission: Submission, number: str | int) -> SubmissionItem:
     text = str(number).strip().lstrip("#")
     found = None
-    if text.isascii() and text.isdigit() and len(text) < 7:
+    if text.isascii() and text.isdecimal() and len(text) < 7:
         found = session.exec(select(SubmissionItem).where(SubmissionItem.submission_id == submission.id,
                                                           SubmissionItem.number == int(text))).first()
     if found is None:

@@ -25,6 +25,7 @@ from store.errors import Conflict
 from store.filing import safe_name, sha256
 from store.markup import day
 from store.programs import Program
+from store.sheets import neutralise
 
 TOC_COLUMNS = ("section", "document", "file", "version", "sha256", "received_on", "received_by")
 MANIFEST = "SHA256SUMS"
@@ -78,7 +79,7 @@ def _toc_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TOC_COLUMNS)
-    writer.writerows([getattr(r, c) for c in TOC_COLUMNS] for r in rows)
+    writer.writerows([neutralise(getattr(r, c)) for c in TOC_COLUMNS] for r in rows)
     return out.getvalue()
 
 

@@ -166,6 +166,9 @@ class _File:
     initial_comment: str | None = None
     thread_ts: str | None = None
     by_bot: bool = False
+    off_slack_url: str | None = None  # files.info names this URL instead of the emulator's own
+    external_type: str | None = None  # an external file (e.g. "gdrive"): mode "external", kept elsewhere
+    redirect_to: str | None = None  # the emulator's file URL answers 302 to this address
 
 
 @dataclass
@@ -281,9 +284,13 @@ class _Workspace:
             return self._channel_object(channel)
 
     def add_file(self, id: str, name: str, content: bytes, mimetype: str = "application/octet-stream",
-                 user: str = "U0UPLOADER") -> dict[str, Any]:
+                 user: str = "U0UPLOADER", *, off_slack_url: str | None = None, external_type: str | None = None,
+                 redirect_to: str | None = None) -> dict[str, Any]:
+        """Add a file; the keyword options make it one whose download leads off Slack (to test that the bot
+        never sends its token there): a URL elsewhere, an external file, or a redirect from Slack's URL."""
         with self._lock:
-            self._files[id] = _File(id, name, content, mimetype, user, title=name)
+            self._files[id] = _File(id, name, content, mimetype, user, title=name, off_slack_url=off_slack_url,
+                                    external_type=external_type, redirect_to=redirect_to)
             return self._file_object(self._files[id])
 
     def add_message(self, channel: str, text: str, user: str, *, ts: str | None = None,
@@ -390,17 +397,22 @@ class _Workspace:
     def _file_object(self, f: _File) -> dict[str, Any]:
         name = quote(f.name)
         ims = [c for c in f.channels if self._channels.get(c) and self._channels[c].im_user]
-        return {
+        found = {
             "id": f.id, "created": f.created, "timestamp": f.created, "name": f.name, "title": f.title,
             "mimetype": f.mimetype, "filetype": f.name.rsplit(".", 1)[-1] if "." in f.name else "binary",
             "user": f.user, "user_team": self.team_id, "size": len(f.content), "mode": "hosted",
             "is_external": False, "is_public": bool(f.channels), "editable": False,
-            "url_private": self._link(f"/files/{f.id}/{name}"),
-            "url_private_download": self._link(f"/files/{f.id}/download/{name}"),
+            "url_private": f.off_slack_url or self._link(f"/files/{f.id}/{name}"),
+            "url_private_download": f.off_slack_url or self._link(f"/files/{f.id}/download/{name}"),
             "permalink": f"https://{self.team_domain}.slack.com/files/{f.user}/{f.id}/{name}",
             "channels": [c for c in f.channels if c not in ims], "groups": [], "ims": ims,
             "comments_count": 0,
         }
+        if f.external_type:  # as Slack shows a Google Drive share: no download URL of its own
+            found.update(mode="external", is_external=True, external_type=f.external_type,
+                         url_private=f.off_slack_url or f"https://drive.example/{f.id}")
+            found.pop("url_private_download")
+        return found
 
     def _user(self, user_id: Any) -> dict[str, Any]:
         user = self._users.get(str(user_id or ""))
@@ -1261,6 +1273,9 @@ class SlackEmulator(_Workspace):
                                    headers={"Location": self._link("/_emulator/signin")})
             if not token.startswith("xoxb-"):
                 return _Reply.text("forbidden", 403, record={"ok": False, "error": "invalid_auth"})
+            if found.redirect_to:
+                return _Reply.text("", 302, record={"ok": True, "redirect": found.redirect_to},
+                                   headers={"Location": found.redirect_to})
             record = {"ok": True, "bytes": len(found.content)}
             return _Reply(200, found.content, found.mimetype, record=record)
 
