@@ -57,19 +57,37 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def socket(args: argparse.Namespace) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    """Socket Mode; exit 2 when Slack refuses the app token, 3 when Slack cannot be reached."""
+    import threading
 
     from bot.app import create_app
+    from bot.server import health_app, serve_wsgi
+    from bot.socket_mode import SlackUnreachable, connect
 
     settings = load_settings()
     settings.require("slack_bot_token", "slack_app_token")
     app = create_app(settings, _prepare(settings))
-    scheduler = None if args.no_scheduler else _scheduler(app, settings)
     try:
-        SocketModeHandler(app, settings.slack_app_token).start()
+        handler = connect(app, settings.slack_app_token)
+    except SlackUnreachable as exc:
+        print(f"cmo-bot: {exc}; nothing was changed, run it again when it is back", file=sys.stderr)
+        return 3
+    health = None
+    if args.health_port is not None:
+        health = serve_wsgi(health_app(app.deps.engine, handler.client.is_connected), args.host, args.health_port, 4)
+        threading.Thread(target=health.run, daemon=True, name="health").start()
+    scheduler = None if args.no_scheduler else _scheduler(app, settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    where = f"; health on http://{args.host}:{health.effective_port}/healthz" if health else ""
+    print(f"cmo-bot connected to Slack over Socket Mode{where}", flush=True)
+    try:
+        threading.Event().wait()
     finally:
         if scheduler:
             scheduler.shutdown(wait=False)
+        handler.close()
+        if health:
+            health.close()
     return 0
 
 
@@ -239,6 +257,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=serve)
     p = sub.add_parser("socket", help="Socket Mode (no public URL needed)")
     p.add_argument("--no-scheduler", action="store_true")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (default: off; 0 picks one)")
+    p.add_argument("--host", default="0.0.0.0", help="address of the health server (default 0.0.0.0)")
     p.set_defaults(run=socket)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=migrate)
     p = sub.add_parser("tick", help="one scheduler pass as of --now")

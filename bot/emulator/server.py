@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.emulator import blockkit
+from bot.emulator.socket_mode import SocketModeHub
 
 log = logging.getLogger(__name__)
 
@@ -988,6 +989,8 @@ class SlackEmulator(_Workspace):
         bound_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.base = f"http://{bound_host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
+        self.socket_mode = SocketModeHub(bound_host, app_id)
+        self.revoked_tokens: set[str] = set()
 
     def _init_traffic(self) -> None:
         self._calls: list[Call] = []
@@ -1021,6 +1024,7 @@ class SlackEmulator(_Workspace):
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+        self.socket_mode.stop()
 
     def __enter__(self) -> SlackEmulator:
         return self.start()
@@ -1029,10 +1033,16 @@ class SlackEmulator(_Workspace):
         self.stop()
 
     def reset(self) -> None:
-        """Back to a fresh workspace: no calls, users, channels, files, faults or limits."""
+        """Back to a fresh workspace: no calls, users, channels, files, faults or limits.
+
+        Socket Mode connections stay open (the app on them is not part of the workspace), and
+        revoked tokens are valid again.
+        """
         with self._lock:
             self._init_state()
             self._init_traffic()
+            self.revoked_tokens.clear()
+        self.socket_mode.reset()
 
     # --- recording -------------------------------------------------------------------------------
 
@@ -1196,10 +1206,11 @@ class SlackEmulator(_Workspace):
         def answer() -> _Reply:
             if malformed:
                 return _Reply.json({"ok": False, "error": "invalid_json"})
-            if not token:
-                return _Reply.json({"ok": False, "error": "not_authed"})
-            if not str(token).startswith("xoxb-"):
-                return _Reply.json({"ok": False, "error": "invalid_auth"})
+            refusal = self._token_refusal(method, token)
+            if refusal:
+                return _Reply.json({"ok": False, "error": refusal})
+            if method == "apps.connections.open":
+                return _Reply.json({"ok": True, "url": self.socket_mode.open_url()})
             handler = _API.get(method)
             if handler is None:
                 return _Reply.json({"ok": False, "error": "unknown_method"})
@@ -1210,6 +1221,20 @@ class SlackEmulator(_Workspace):
                 return _Reply.json(refusal.body)
 
         return self._serve(method, args, token, str(channel) if channel else None, answer)
+
+    def _token_refusal(self, method: str, token: str | None) -> str | None:
+        """Slack's answer to a missing, unknown, revoked or wrong kind of token (None: accepted).
+
+        ``apps.connections.open`` takes only an app-level token (``xapp-``); every other method the
+        bot calls takes only the bot token (``xoxb-``).
+        """
+        if not token:
+            return "not_authed"
+        token = str(token)
+        if token in self.revoked_tokens or not token.startswith(("xoxb-", "xapp-")):
+            return "invalid_auth"
+        wanted = "xapp-" if method == "apps.connections.open" else "xoxb-"
+        return None if token.startswith(wanted) else "not_allowed_token_type"
 
     def _response_url_post(self, tag: str, content_type: str, body: bytes) -> _Reply:
         """Response URLs answer like Slack's webhooks: 200 "ok", or 400 with the error as text."""

@@ -15,6 +15,7 @@ from store.audit import AuditEntry
 from store.db import transaction
 from store.programs import Role
 from tests import factories
+from tests.e2e.harness import BOTH_TRANSPORTS
 
 CHANNEL = "CACME001"
 MON_23 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 23 Nov 2026, 10:00 in New York
@@ -65,6 +66,7 @@ def _ephemeral(bot, response) -> str:
     return bot.reply(response)["text"]
 
 
+@BOTH_TRANSPORTS
 def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_place(bot, engine):
     _program(bot, engine)
     dms = _ready(bot, "--release-by 2026-12-04")

@@ -3,6 +3,7 @@
 from store.db import transaction
 from tests import factories
 from tests.conftest import NOW
+from tests.e2e.harness import BOTH_TRANSPORTS
 
 
 def _open_home(bot, user: str) -> dict:
@@ -18,6 +19,7 @@ def _texts(view: dict) -> str:
     return "\n".join((b.get("text") or {}).get("text", "") for b in view["blocks"])
 
 
+@BOTH_TRANSPORTS
 def test_manager_sees_portfolio_outsiders_do_not(bot, engine):
     with transaction(engine) as session:
         factories.program(session, NOW, "ACME-001", channel="CACME001")
