@@ -244,7 +244,7 @@ def export(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
-    return run()
+    return run(args.transport)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -267,7 +267,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="extension: repeat the pass every --every until this instant (simulations)")
     p.add_argument("--every", default="1d", help="step between passes with --until: 30m, 6h, 1d … (default 1d)")
     p.set_defaults(run=tick)
-    sub.add_parser("demo", help="a sample portfolio against the local Slack emulator").set_defaults(run=demo)
+    p = sub.add_parser("demo", help="a sample portfolio against the local Slack emulator")
+    p.add_argument("--transport", choices=("http", "socket"), default="http",
+                   help="how Slack reaches the bot: signed HTTP requests (serve) or Socket Mode (socket)")
+    p.set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken").set_defaults(run=audit_verify)

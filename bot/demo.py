@@ -16,14 +16,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.app import create_app
-from bot.emulator.client import SlackSender
+from bot.emulator.client import SlackSender, SocketModeSender
 from bot.emulator.server import Call, SlackEmulator
 from bot.server import make_server
 from bot.settings import load_settings
+from bot.socket_mode import connect
 from scheduler.jobs import run_pass
 from store.migrate import upgrade
 
-QUIET = {"users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
+QUIET = {"apps.connections.open", "users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
          "conversations.history", "files.getUploadURLExternal"}
 # id: (handle, real name, outside the company?) — Alice and Bob are customers' people in Slack Connect channels.
 PEOPLE = {
@@ -38,7 +39,9 @@ START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
 
 
 class Demo:
-    def __init__(self, workdir: Path, out: Callable[[str], None] = print):
+    """The app, the emulator and a sender; `transport` is how Slack reaches the app ("http" or "socket")."""
+
+    def __init__(self, workdir: Path, out: Callable[[str], None] = print, transport: str = "http"):
         self.out = out
         self.clock_file = workdir / "now.txt"
         self.set_time(START)
@@ -50,13 +53,19 @@ class Demo:
             slack_bot_token="xoxb-demo-token", slack_signing_secret=secret, slack_api_url=self.slack.url,
             database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_dir=str(workdir / "files"),
             cmo_admins="U0ADA", cmo_timezone="America/New_York", cmo_now=f"@{self.clock_file}",
-            cmo_alerts_channel=None,
+            cmo_alerts_channel=None, slack_app_token="xapp-1-demo-token",
         )
         upgrade(self.settings.database_url)
         self.app = create_app(self.settings)
-        self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, threads=4)
-        threading.Thread(target=self.server.run, daemon=True).start()
-        self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret, self.slack)
+        self.server = self.socket = None
+        if transport == "socket":  # the path of `cmo-bot socket`: the app opens a WebSocket to the emulator
+            self.socket = connect(self.app, self.settings.slack_app_token)
+            self.send: SlackSender = SocketModeSender(self.slack)
+        else:  # the path of `cmo-bot serve`: signed requests to the app's HTTP endpoint
+            self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, threads=4)
+            threading.Thread(target=self.server.run, daemon=True).start()
+            self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret,
+                                    self.slack)
 
     def _show(self, call: Call) -> None:
         if call.method not in QUIET:
@@ -79,7 +88,9 @@ class Demo:
 
     def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
         self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
-        self.send.command(text, user, channel)
+        sent = self.send.command(text, user, channel)
+        self.slack.wait_for(None, lambda c: (c.method == "response_url" and c.args.get("tag") == sent.response_url_tag)
+                            or (c.method == "views.open" and c.args.get("trigger_id") == sent.trigger_id), timeout=10)
         self.settle()
 
     def submit(self, user: str, values: dict) -> None:
@@ -93,8 +104,10 @@ class Demo:
         self.settle()
 
     def dm_channel(self, user: str) -> str:
-        return next(c.response["channel"] for c in reversed(self.slack.calls("chat.postMessage"))
-                    if c.args.get("channel") == user and c.response.get("ok"))
+        """The DM the bot last wrote `user` in (waiting for it: DMs go out after the ack)."""
+        posted = self.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == user
+                                     and c.response.get("ok"), timeout=10)
+        return posted[-1].response["channel"]
 
     def tick(self, when: datetime, why: str) -> None:
         self.set_time(when)
@@ -111,7 +124,10 @@ class Demo:
                     if c.args.get("name") == code.lower())
 
     def stop(self) -> None:
-        self.server.close()
+        if self.server:
+            self.server.close()
+        if self.socket:
+            self.socket.close()
         self.slack.stop()
 
 
@@ -170,9 +186,9 @@ def scenario(demo: Demo) -> None:
     demo.command("U0PAT", "status", channel=acme)
 
 
-def run() -> int:
+def run(transport: str = "http") -> int:
     with tempfile.TemporaryDirectory(prefix="cmo-bot-demo-") as workdir:
-        demo = Demo(Path(workdir))
+        demo = Demo(Path(workdir), transport=transport)
         try:
             scenario(demo)
         finally:

@@ -1054,13 +1054,14 @@ class SlackEmulator(_Workspace):
         with self._lock:
             self._calls.clear()
 
-    def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 5,
+    def wait_for(self, method: str | None, predicate: Callable[[Call], bool] | None = None, timeout: float = 5,
                  count: int = 1) -> list[Call]:
-        """Block until `count` calls of `method` (matching `predicate`) arrived; return all matches."""
+        """Block until `count` calls of `method` (any method: None) matching `predicate` arrived; return all."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                found = [c for c in self._calls if c.method == method and (predicate is None or predicate(c))]
+                found = [c for c in self._calls
+                         if (method is None or c.method == method) and (predicate is None or predicate(c))]
                 remaining = deadline - time.monotonic()
                 if len(found) >= count or remaining <= 0:
                     break

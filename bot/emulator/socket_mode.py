@@ -35,6 +35,8 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 log = logging.getLogger(__name__)
+_server_log = logging.getLogger(f"{__name__}.server")  # the library's own lines: start, stop, handshakes
+_server_log.setLevel(logging.WARNING)
 
 ACK_SECONDS = 3.0  # Slack: "your app must respond within 3 seconds"
 MAX_RETRIES = 3  # Slack retries an unacknowledged event up to three times
@@ -88,7 +90,7 @@ class SocketModeHub:
         self.enabled = True
         self.hellos = 0
         self._server: Server = serve(self._session, host, 0, process_request=self._check_ticket,
-                                     compression=None, logger=log)
+                                     compression=None, logger=_server_log)
         self.host = host
         self.port = self._server.socket.getsockname()[1]
         self._stopped = threading.Event()
