@@ -55,6 +55,8 @@ class Envelope:
     accepts_response_payload: bool
     retry_attempt: int = 0
     retry_reason: str = ""
+    ack_seconds: float = ACK_SECONDS
+    first_sent_at: float | None = None
     sent_at: float | None = None
     connection: ServerConnection | None = None
     acked_at: float | None = None
@@ -71,8 +73,9 @@ class Envelope:
 
     @property
     def late(self) -> bool:
-        """Acknowledged after Slack's 3 seconds (Slack would have shown the person an error)."""
-        return self.acked_at is not None and self.sent_at is not None and self.acked_at - self.sent_at > ACK_SECONDS
+        """Acknowledged later than Slack's 3 seconds after it was first sent (Slack would have shown an error)."""
+        return (self.acked_at is not None and self.first_sent_at is not None
+                and self.acked_at - self.first_sent_at > self.ack_seconds)
 
 
 class SocketModeHub:
@@ -189,7 +192,7 @@ class SocketModeHub:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
         envelope = Envelope(f"{secrets.token_hex(4)}-{secrets.token_hex(6)}", kind, payload,
-                            accepts_response_payload)
+                            accepts_response_payload, ack_seconds=self.ack_seconds)
         with self._lock:
             self._pending[envelope.id] = envelope
         self._flush()
@@ -206,6 +209,7 @@ class SocketModeHub:
             waiting = [e for e in self._pending.values() if e.connection is None]
             for envelope in waiting:
                 envelope.connection, envelope.sent_at = target, time.monotonic()
+                envelope.first_sent_at = envelope.first_sent_at or envelope.sent_at
                 envelope.deliveries += 1
         for envelope in waiting:
             try:
