@@ -160,6 +160,18 @@ def test_hold_with_reason_tells_managers_then_back_to_review(bot, engine):
     _published(bot, 8)
 
 
+def test_reject_from_the_dm_button_through_its_modal(bot, engine):
+    _program(bot, engine)
+    dms = _ready(bot)
+    bot.send.block_action("UAPP1", "batch_reject", channel_id=dms["UAPP1"])
+    modal = bot.slack.wait_for("views.open")[0]
+    assert modal.response["ok"] and modal.args["view"]["callback_id"] == "batch_reject_view"
+    assert bot.submit("UAPP1", {"reason": "OOS assay result"}).text == ""
+    assert "was *rejected*" in bot.slack.wait_for(
+        "chat.postMessage", lambda c: c.args["channel"] == "UPM1")[-1].args["text"]
+    _published(bot, 4)
+
+
 def _sent(lines: list[str]) -> list[str]:
     """`sent <key> → <target>` lines about batches, as `<key> <target>`."""
     return sorted(f"{w[1]} {w[3]}" for w in map(str.split, lines) if w[0] == "sent" and w[1].startswith("batch:"))
