@@ -475,6 +475,40 @@ def check_view(view: Any, *, expected_type: str | None = None) -> Rejection | No
     return Rejection("invalid_arguments", out.items) if out.items else None
 
 
+RESPONSE_ACTIONS = ("errors", "update", "push", "clear")
+
+
+def check_response_action(view: dict[str, Any], body: Any) -> Rejection | None:
+    """What Slack refuses in the answer to a view submission (HTTP body or Socket Mode ack payload).
+
+    ``errors`` must name input blocks of the submitted view, each with a message; ``update`` and
+    ``push`` carry a view that must itself be valid.
+    """
+    if not isinstance(body, dict) or "response_action" not in body:
+        return None
+    out = Problems()
+    action = body["response_action"]
+    if action not in RESPONSE_ACTIONS:
+        out.add("/response_action", f"must be one of {', '.join(RESPONSE_ACTIONS)}")
+    elif action == "errors":
+        inputs = {b.get("block_id") for b in view.get("blocks") or []
+                  if isinstance(b, dict) and b.get("type") == "input"}
+        errors = body.get("errors")
+        if not isinstance(errors, dict) or not errors:
+            out.add("/errors", "must be an object naming at least one input block")
+        else:
+            for block_id, message in errors.items():
+                if block_id not in inputs:
+                    out.add(f"/errors/{block_id}", "is not an input block of the view")
+                elif not isinstance(message, str) or not message:
+                    out.add(f"/errors/{block_id}", "must be a non-empty string")
+    elif action in ("update", "push"):
+        refused = check_view(body.get("view"), expected_type="modal")
+        if refused is not None:
+            return refused
+    return Rejection("invalid_arguments", out.items) if out.items else None
+
+
 # --- walkers shared by the sender and the transcript ----------------------------------------------
 
 

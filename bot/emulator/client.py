@@ -330,7 +330,12 @@ class SlackSender:
         submitted = {**copy.deepcopy(dict(view)), "state": {"values": state}}
         payload = self._envelope("view_submission", user_id, team_id)
         payload.update(view=submitted, response_urls=self._submission_response_urls(view, state))
-        return self._interactive(payload, sign=sign, secret=secret)
+        response = self._interactive(payload, sign=sign, secret=secret)
+        if response.status_code == 200 and response.text.strip().startswith("{"):
+            refused = blockkit.check_response_action(dict(view), response.json())
+            if refused is not None:  # Slack would show the person a generic error instead of the form's
+                raise AssertionError(f"Slack refuses this answer to a view submission: {refused.response()}")
+        return response
 
     def _submission_response_urls(self, view: Mapping[str, Any],
                                   state: dict[str, Any]) -> list[dict[str, Any]]:

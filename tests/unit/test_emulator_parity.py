@@ -70,3 +70,15 @@ def test_the_same_views_within_the_rules_are_accepted():
     ]
     for view in accepted:
         assert blockkit.check_view(view) is None, view
+
+
+def test_answers_to_a_view_submission_are_checked_as_slack_checks_them():
+    view = _modal({"type": "plain_text_input", "action_id": "v"})  # one input block, b0
+    assert blockkit.check_response_action(view, {"response_action": "errors", "errors": {"b0": "Too short"}}) is None
+    for refused in ({"response_action": "errors", "errors": {"nope": "x"}},
+                    {"response_action": "errors", "errors": {}},
+                    {"response_action": "errors", "errors": {"b0": ""}},
+                    {"response_action": "close"},
+                    {"response_action": "update", "view": {**view, "private_metadata": "x" * 3001}}):
+        assert blockkit.check_response_action(view, refused) is not None, refused
+    assert blockkit.check_response_action(view, {"response_action": "clear"}) is None
