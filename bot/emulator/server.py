@@ -1317,6 +1317,10 @@ class SlackEmulator(_Workspace):
                     self.add_file(content=base64.b64decode(encoded) if encoded else text.encode(), **item)
             elif action == "faults":
                 self.inject(data["method"], *data["faults"])
+            elif action == "socket_mode/disconnect":
+                self.socket_mode.disconnect(data.get("reason", "refresh_requested"))
+            elif action == "socket_mode/drop":
+                self.socket_mode.drop(abrupt=bool(data.get("abrupt")))
             elif action == "rate_limits":
                 if data.get("published"):
                     self.apply_published_limits()

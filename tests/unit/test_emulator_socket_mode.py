@@ -101,7 +101,9 @@ def test_disconnect_is_sent_as_slack_sends_it(slack):
         assert slack.socket_mode.disconnect("warning") == 1
         assert _receive(ws) == {"type": "disconnect", "reason": "warning", "debug_info": {"host": "applink-emulator"}}
         assert slack.socket_mode.connected() == 1  # a warning leaves the connection in use
-        slack.socket_mode.disconnect("link_disabled")
+        control = requests.post(slack.base + "/_emulator/socket_mode/disconnect", json={"reason": "link_disabled"},
+                                timeout=5)
+        assert control.json() == {"ok": True}
         assert _receive(ws)["reason"] == "link_disabled"
     with pytest.raises(InvalidStatus):  # Socket Mode is off: no new connection
         connect(_open(slack)["url"])
