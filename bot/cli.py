@@ -66,6 +66,8 @@ def socket(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("slack_bot_token", "slack_app_token")
+    if args.health_port is not None and not 0 <= args.health_port <= 65535:
+        raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
     app = create_app(settings, _prepare(settings))
     try:
         handler = connect(app, settings.slack_app_token)
@@ -74,7 +76,12 @@ def socket(args: argparse.Namespace) -> int:
         return 3
     health = None
     if args.health_port is not None:
-        health = serve_wsgi(health_app(app.deps.engine, handler.client.is_connected), args.host, args.health_port, 4)
+        try:
+            health = serve_wsgi(health_app(app.deps.engine, handler.client.is_connected), args.host,
+                                args.health_port, 4)
+        except OSError as exc:  # in use, or not ours to bind
+            handler.close()
+            raise SettingsError(f"--health-port {args.health_port}: cannot listen there ({exc})") from None
         threading.Thread(target=health.run, daemon=True, name="health").start()
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -6,6 +6,7 @@ exactly once. A refused or unreachable app token stops start-up with one line an
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -78,9 +79,9 @@ def _eventually(check, timeout: float = 15) -> bool:
     return False
 
 
-def _socket_start(bot, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([*cmo_bot(), "socket", "--no-scheduler"], env={**bot.env, **env}, cwd=bot.env["CMO_WORKDIR"],
-                          capture_output=True, text=True, timeout=120)
+def _socket_start(bot, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*cmo_bot(), "socket", "--no-scheduler", *args], env={**bot.env, **env},
+                          cwd=bot.env["CMO_WORKDIR"], capture_output=True, text=True, timeout=120)
 
 
 def test_a_revoked_app_token_stops_start_up_with_one_line(bot):
@@ -108,3 +109,15 @@ def test_the_bot_token_is_not_an_app_token(bot):
     posted = requests.post(bot.slack.url + "chat.postMessage", data={"channel": "CGENERAL", "text": "hi"},
                            headers={"Authorization": f"Bearer {APP_TOKEN}"}, timeout=5).json()
     assert posted == {"ok": False, "error": "not_allowed_token_type"}
+
+
+def test_a_health_port_that_cannot_be_used_is_one_line(bot):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        for port, says in (("99999", "--health-port 99999 is not a port (0–65535)"),
+                           (str(taken), f"--health-port {taken}: cannot listen there")):
+            done = _socket_start(bot, "--health-port", port, "--host", "127.0.0.1")
+            assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(f"cmo-bot: {says}")
+            assert "Traceback" not in done.stderr
