@@ -95,19 +95,44 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def socket(args: argparse.Namespace) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    """Socket Mode; exit 2 when Slack refuses the app token, 3 when Slack cannot be reached."""
+    import threading
 
     from bot.app import create_app
+    from bot.server import health_app, serve_wsgi
+    from bot.socket_mode import SlackUnreachable, connect
 
     settings = load_settings()
     settings.require("slack_bot_token", "slack_app_token")
+    if args.health_port is not None and not 0 <= args.health_port <= 65535:
+        raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
     app = create_app(settings, _prepare(settings))
-    scheduler = None if args.no_scheduler else _scheduler(app, settings)
     try:
-        SocketModeHandler(app, settings.slack_app_token).start()
+        handler = connect(app, settings.slack_app_token)
+    except SlackUnreachable as exc:
+        print(f"cmo-bot: {exc}; nothing was changed, run it again when it is back", file=sys.stderr)
+        return 3
+    health = None
+    if args.health_port is not None:
+        try:
+            health = serve_wsgi(health_app(app.deps.engine, handler.client.is_connected), args.host,
+                                args.health_port, 4)
+        except OSError as exc:  # in use, or not ours to bind
+            handler.close()
+            raise SettingsError(f"--health-port {args.health_port}: cannot listen there ({exc})") from None
+        threading.Thread(target=health.run, daemon=True, name="health").start()
+    scheduler = None if args.no_scheduler else _scheduler(app, settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    where = f"; health on http://{args.host}:{health.effective_port}/healthz" if health else ""
+    print(f"cmo-bot connected to Slack over Socket Mode{where}", flush=True)
+    try:
+        threading.Event().wait()
     finally:
         if scheduler:
             scheduler.shutdown(wait=False)
+        handler.close()
+        if health:
+            health.close()
     return 0
 
 
@@ -373,7 +398,7 @@ def config(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
-    return run()
+    return run(args.transport)
 
 
 def version() -> str:
@@ -420,6 +445,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("socket", help="Socket Mode (no public URL needed)",
                        description="Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN).")
     p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (default: off; 0 picks one)")
+    p.add_argument("--host", default="0.0.0.0", help="address of the health server (default: %(default)s)")
     p.set_defaults(run=socket)
     sub.add_parser("migrate", help="bring the database schema up to date",
                    description="Create or upgrade the schema of DATABASE_URL (every area's migrations) and say "
@@ -435,9 +462,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--every", default="1d",
                    help="step between passes with --until: 30m, 6h, 1d … (default: %(default)s)")
     p.set_defaults(run=tick)
-    sub.add_parser("demo", help="a sample portfolio against the local Slack emulator",
-                   description="The real app in a throwaway SQLite database, driven through the local Slack "
-                   "emulator; needs no workspace and no settings.").set_defaults(run=demo)
+    p = sub.add_parser("demo", help="a sample portfolio against the local Slack emulator",
+                       description="The real app in a throwaway SQLite database, driven through the local Slack "
+                       "emulator; needs no workspace and no settings.")
+    p.add_argument("--transport", choices=("http", "socket"), default="http",
+                   help="how Slack reaches the bot: signed HTTP requests (serve) or Socket Mode (socket) "
+                   "(default: %(default)s)")
+    p.set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools", description="Audit trail tools.")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     p = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken",

@@ -16,14 +16,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.app import create_app
-from bot.emulator.client import SlackSender
+from bot.emulator.client import SlackSender, SocketModeSender
 from bot.emulator.server import Call, SlackEmulator
 from bot.server import make_server
 from bot.settings import load_settings
+from bot.socket_mode import connect
 from scheduler.jobs import run_pass
 from store.migrate import upgrade
 
-QUIET = {"users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
+QUIET = {"apps.connections.open", "users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
          "conversations.history", "files.getUploadURLExternal"}
 # id: (handle, real name, outside the company?) — Alice and Bob are customers' people in Slack Connect channels.
 PEOPLE = {
@@ -60,7 +61,9 @@ class Output:
 
 
 class Demo:
-    def __init__(self, workdir: Path, out: Callable[[str], None] = print):
+    """The app, the emulator and a sender; `transport` is how Slack reaches the app ("http" or "socket")."""
+
+    def __init__(self, workdir: Path, out: Callable[[str], None] = print, transport: str = "http"):
         self.out = out
         self.clock_file = workdir / "now.txt"
         self.forms_before = 0  # views.open calls seen before the last command or click
@@ -73,13 +76,20 @@ class Demo:
             slack_bot_token="xoxb-demo-token", slack_signing_secret=secret, slack_api_url=self.slack.url,
             database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_dir=str(workdir / "files"),
             cmo_admins="U0ADA", cmo_timezone="America/New_York", cmo_now=f"@{self.clock_file}",
-            cmo_alerts_channel=None,
+            cmo_alerts_channel=None, slack_app_token="xapp-1-demo-token",
         )
         upgrade(self.settings.database_url)
         self.app = create_app(self.settings)
-        self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, signing_secret=secret, threads=4)
-        threading.Thread(target=self.server.run, daemon=True).start()
-        self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret, self.slack)
+        self.server = self.socket = None
+        if transport == "socket":  # the path of `cmo-bot socket`: the app opens a WebSocket to the emulator
+            self.socket = connect(self.app, self.settings.slack_app_token)
+            self.send: SlackSender = SocketModeSender(self.slack)
+        else:  # the path of `cmo-bot serve`: signed requests to the app's HTTP endpoint
+            self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, signing_secret=secret,
+                                      threads=4)
+            threading.Thread(target=self.server.run, daemon=True).start()
+            self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret,
+                                    self.slack)
 
     def _show(self, call: Call) -> None:
         if call.method not in QUIET:
@@ -103,18 +113,10 @@ class Demo:
     def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
         self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
         self.forms_before = len(self.slack.calls("views.open"))
-        self.answered(self.send.command(text, user, channel))
+        sent = self.send.command(text, user, channel)
+        self.slack.wait_for(None, lambda c: (c.method == "response_url" and c.args.get("tag") == sent.response_url_tag)
+                            or (c.method == "views.open" and c.args.get("trigger_id") == sent.trigger_id), timeout=10)
         self.settle()
-
-    def answered(self, response, timeout: float = 20) -> None:
-        """Wait until the bot has answered a command: a reply on its response_url or a form opened for it."""
-        tag, trigger = response.response_url_tag, response.trigger_id
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(c.args.get("tag") == tag for c in self.slack.calls("response_url")) or any(
-                    c.args.get("trigger_id") == trigger for c in self.slack.calls("views.open")):
-                return
-            time.sleep(0.02)  # the bot answers from its own threads
 
     def submit(self, user: str, values: dict) -> None:
         """Submit the form the last command or click opened, once the bot has opened it."""
@@ -130,8 +132,10 @@ class Demo:
         self.settle()
 
     def dm_channel(self, user: str) -> str:
-        return next(c.response["channel"] for c in reversed(self.slack.calls("chat.postMessage"))
-                    if c.args.get("channel") == user and c.response.get("ok"))
+        """The DM the bot last wrote `user` in (waiting for it: DMs go out after the ack)."""
+        posted = self.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == user
+                                     and c.response.get("ok"), timeout=10)
+        return posted[-1].response["channel"]
 
     def tick(self, when: datetime, why: str) -> None:
         self.set_time(when)
@@ -148,7 +152,10 @@ class Demo:
                     if c.args.get("name") == code.lower())
 
     def stop(self) -> None:
-        self.server.close()
+        if self.server:
+            self.server.close()
+        if self.socket:
+            self.socket.close()
         self.slack.stop()
 
 
@@ -209,10 +216,10 @@ def scenario(demo: Demo) -> None:
     demo.slack.wait_for("response_url", count=answered + 1, timeout=30)  # the last answer, before Slack goes away
 
 
-def run() -> int:
+def run(transport: str = "http") -> int:
     out = Output()
     with tempfile.TemporaryDirectory(prefix="cmo-bot-demo-") as workdir:
-        demo = Demo(Path(workdir), out)
+        demo = Demo(Path(workdir), out, transport=transport)
         try:
             scenario(demo)
         finally:

@@ -36,7 +36,9 @@ def wsgi_app(app: App, engine: Engine, signing_secret: str) -> Callable:
     return application
 
 
-def _health(engine: Engine, start_response: Callable) -> Iterable[bytes]:
+def _health(engine: Engine, start_response: Callable, connected: Callable[[], bool] | None = None
+            ) -> Iterable[bytes]:
+    """200 when the database answers (and, for Socket Mode, the WebSocket is connected), else 503."""
     try:
         # A bare DBAPI connection: no transaction, so SQLite's BEGIN IMMEDIATE (the write lock, which a long
         # import may hold) is never taken by a health check.
@@ -48,12 +50,31 @@ def _health(engine: Engine, start_response: Callable) -> Iterable[bytes]:
         status, body = "200 OK", {"ok": True}
     except Exception as exc:  # any failure to reach the database is "unhealthy", with its kind
         status, body = "503 Service Unavailable", {"ok": False, "error": type(exc).__name__}
+    if body["ok"] and connected is not None and not connected():
+        status, body = "503 Service Unavailable", {"ok": False, "error": "socket_mode_disconnected"}
     start_response(status, [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
 
 
+def health_app(engine: Engine, connected: Callable[[], bool]) -> Callable:
+    """The WSGI app of `cmo-bot socket --health-port`: GET /healthz (one route per path; add more here)."""
+
+    def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
+            return _health(engine, start_response, connected)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    return application
+
+
 def make_server(app: App, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16):
     """A waitress server bound to host:port (port 0 picks a free one: see `.effective_port`)."""
-    return create_server(wsgi_app(app, engine, signing_secret), host=host, port=port, threads=threads,
-                         ident="cmo-bot", clear_untrusted_proxy_headers=True,
-                         max_request_body_size=MAX_BODY_BYTES)
+    return serve_wsgi(wsgi_app(app, engine, signing_secret), host, port, threads)
+
+
+def serve_wsgi(application: Callable, host: str, port: int, threads: int = 16):
+    """A waitress server for `application`, bound to host:port (port 0 picks a free one); bodies larger than
+    Slack sends are refused by waitress itself (413) before anything reads them."""
+    return create_server(application, host=host, port=port, threads=threads, ident="cmo-bot",
+                         clear_untrusted_proxy_headers=True, max_request_body_size=MAX_BODY_BYTES)

@@ -35,7 +35,8 @@ PAGE = 40
 
 class Ids(StrEnum):
     show_all = "home_show_all"
-    page = "home_page"
+    page_previous = "home_page_previous"  # Slack refuses two elements with one action_id in a block
+    page_next = "home_page_next"
     all_view = "home_all"
 
 
@@ -104,8 +105,8 @@ def all_items_view(items: list[store.Owed], page: int) -> dict:
     chunk = items[page * PAGE:(page + 1) * PAGE]
     blocks: list[Block] = [bk.context(f"Page {page + 1} of {pages} · {len(items)} items, most urgent first")]
     blocks += [bk.section(f"*{escape(i.program_code)}* · {i.text}") for i in chunk]
-    nav = [bk.button("◀ Previous", Ids.page, str(page - 1))] if page > 0 else []
-    nav += [bk.button("Next ▶", Ids.page, str(page + 1))] if page + 1 < pages else []
+    nav = [bk.button("◀ Previous", Ids.page_previous, str(page - 1))] if page > 0 else []
+    nav += [bk.button("Next ▶", Ids.page_next, str(page + 1))] if page + 1 < pages else []
     if nav:
         blocks.append(bk.actions(*nav))
     return bk.modal("Everything you owe", Ids.all_view, blocks, submit=None,
@@ -132,10 +133,12 @@ def register(app: App, deps: Deps) -> None:
         items, _, _ = gather(deps, body["user"]["id"])
         client.views_open(trigger_id=body["trigger_id"], view=all_items_view(items, 0))
 
-    @app.action(Ids.page.value)
     def on_page(ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
         page = Page.model_validate({"page": action.get("value") or 0}).page
         items, _, _ = gather(deps, body["user"]["id"])
         client.views_update(view_id=body["view"]["id"], hash=body["view"].get("hash"),
                             view=all_items_view(items, page))
+
+    for button in (Ids.page_previous, Ids.page_next):
+        app.action(button.value)(on_page)

@@ -4,7 +4,7 @@ Tests, the demo and benchmarks run the real bot against `SlackEmulator` and driv
 `SlackSender`, so nothing Slack-facing is mocked.
 """
 
-from bot.emulator.client import SlackSender
+from bot.emulator.client import SlackSender, SocketModeSender
 from bot.emulator.server import Call, SlackEmulator
 
-__all__ = ["Call", "SlackEmulator", "SlackSender"]
+__all__ = ["Call", "SlackEmulator", "SlackSender", "SocketModeSender"]

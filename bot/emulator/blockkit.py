@@ -14,6 +14,7 @@ elements, composition objects, views and chat.postMessage).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,6 +181,94 @@ class UniqueActionIds(Rule):
             seen.add(action_id)
 
 
+@dataclass(frozen=True)
+class OneOf(Rule):
+    """A string field with a closed set of values (a button's style, a confirm dialog's style)."""
+
+    key: str
+    values: tuple[str, ...]
+
+    def check(self, node: dict[str, Any], at: str, out: Problems) -> None:
+        if self.key in node and node[self.key] not in self.values:
+            out.add(f"{at}/{self.key}", f"must be one of {', '.join(self.values)}")
+
+
+@dataclass(frozen=True)
+class Number(Rule):
+    """An integer field within [low, high]."""
+
+    key: str
+    low: int
+    high: int
+
+    def check(self, node: dict[str, Any], at: str, out: Problems) -> None:
+        value = node.get(self.key)
+        if value is None:
+            return
+        if not isinstance(value, int) or isinstance(value, bool):
+            out.add(f"{at}/{self.key}", "must be an integer")
+        elif not self.low <= value <= self.high:
+            out.add(f"{at}/{self.key}", f"must be between {self.low} and {self.high}")
+
+
+class LengthBounds(Rule):
+    """A text input's min_length may not exceed its max_length."""
+
+    def check(self, node: dict[str, Any], at: str, out: Problems) -> None:
+        low, high = node.get("min_length"), node.get("max_length")
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            out.add(f"{at}/min_length", "must be less than or equal to max_length")
+
+
+@dataclass(frozen=True)
+class Pattern(Rule):
+    """A string field in a fixed format (a date picker's YYYY-MM-DD, a time picker's HH:mm)."""
+
+    key: str
+    regex: str
+    label: str
+
+    def check(self, node: dict[str, Any], at: str, out: Problems) -> None:
+        value = node.get(self.key)
+        if value is not None and not (isinstance(value, str) and re.fullmatch(self.regex, value)):
+            out.add(f"{at}/{self.key}", f"must be in the format {self.label}")
+
+
+class InitialOptions(Rule):
+    """Slack refuses an initial option that is not exactly one of the element's options."""
+
+    def check(self, node: dict[str, Any], at: str, out: Problems) -> None:
+        offered = list(iter_options(node))
+        chosen = node.get("initial_option")
+        if chosen is not None and chosen not in offered:
+            out.add(f"{at}/initial_option", "must match one of the provided options")
+        for i, option in enumerate(node.get("initial_options") or []):
+            if option not in offered:
+                out.add(f"{at}/initial_options/{i}", "must match one of the provided options")
+
+
+def _confirm(obj: Any, at: str, out: Problems) -> None:
+    """A confirmation dialog: title 100, text 300, confirm and deny 30 characters."""
+    if not isinstance(obj, dict):
+        out.add(at, "must be an object")
+        return
+    for rule in (Text("title", 100, plain=True, required=True), Text("text", 300, required=True),
+                 Text("confirm", 30, plain=True, required=True), Text("deny", 30, plain=True, required=True),
+                 OneOf("style", ("primary", "danger"))):
+        rule.check(obj, at, out)
+
+
+@dataclass(frozen=True)
+class Confirm(Rule):
+    def check(self, node: dict[str, Any], at: str, out: Problems) -> None:
+        if "confirm" in node:
+            _confirm(node["confirm"], f"{at}/confirm", out)
+
+
+CONFIRM = Confirm()
+MAX_SELECTED = Number("max_selected_items", 1, 100)
+
+
 def _option_checker(text_limit: int, plain: bool) -> Callable[[Any, str, Problems], None]:
     def check(option: Any, at: str, out: Problems) -> None:
         if not isinstance(option, dict):
@@ -218,7 +307,10 @@ _STATIC_SELECT = (
     Items("options", 100, _select_option),
     Items("option_groups", 100, _option_group),
     AnyOf(("options", "option_groups")),
+    InitialOptions(),
+    CONFIRM,
 )
+_PICKER = (PLACEHOLDER, CONFIRM)
 
 BLOCK_RULES: dict[str, tuple[Rule, ...]] = {
     "section": (
@@ -244,30 +336,32 @@ BLOCK_RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 ELEMENT_RULES: dict[str, tuple[Rule, ...]] = {
-    "button": (Text("text", 75, plain=True, required=True), Str("value", 2000), Str("url", 3000)),
+    "button": (Text("text", 75, plain=True, required=True), Str("value", 2000), Str("url", 3000),
+               OneOf("style", ("primary", "danger")), CONFIRM),
     "workflow_button": (Text("text", 75, plain=True, required=True),),
     "static_select": _STATIC_SELECT,
-    "multi_static_select": _STATIC_SELECT,
-    "external_select": (PLACEHOLDER,),
-    "multi_external_select": (PLACEHOLDER,),
-    "users_select": (PLACEHOLDER,),
-    "multi_users_select": (PLACEHOLDER,),
-    "conversations_select": (PLACEHOLDER,),
-    "multi_conversations_select": (PLACEHOLDER,),
-    "channels_select": (PLACEHOLDER,),
-    "multi_channels_select": (PLACEHOLDER,),
-    "overflow": (Items("options", 5, _select_option, required=True),),
-    "checkboxes": (Items("options", 10, _choice_option, required=True),),
-    "radio_buttons": (Items("options", 10, _choice_option, required=True),),
-    "datepicker": (PLACEHOLDER,),
-    "timepicker": (PLACEHOLDER,),
-    "datetimepicker": (),
-    "plain_text_input": (PLACEHOLDER, Str("initial_value", 3000)),
+    "multi_static_select": (*_STATIC_SELECT, MAX_SELECTED),
+    "external_select": _PICKER,
+    "multi_external_select": (*_PICKER, MAX_SELECTED),
+    "users_select": _PICKER,
+    "multi_users_select": (*_PICKER, MAX_SELECTED),
+    "conversations_select": _PICKER,
+    "multi_conversations_select": (*_PICKER, MAX_SELECTED),
+    "channels_select": _PICKER,
+    "multi_channels_select": (*_PICKER, MAX_SELECTED),
+    "overflow": (Items("options", 5, _select_option, required=True), CONFIRM),
+    "checkboxes": (Items("options", 10, _choice_option, required=True), InitialOptions(), CONFIRM),
+    "radio_buttons": (Items("options", 10, _choice_option, required=True), InitialOptions(), CONFIRM),
+    "datepicker": (*_PICKER, Pattern("initial_date", r"\d{4}-\d{2}-\d{2}", "YYYY-MM-DD")),
+    "timepicker": (*_PICKER, Pattern("initial_time", r"([01]\d|2[0-3]):[0-5]\d", "HH:mm")),
+    "datetimepicker": (CONFIRM,),
+    "plain_text_input": (PLACEHOLDER, Str("initial_value", 3000), Number("min_length", 0, 3000),
+                         Number("max_length", 1, 3000), LengthBounds()),
     "number_input": (PLACEHOLDER,),
     "email_text_input": (PLACEHOLDER,),
     "url_text_input": (PLACEHOLDER,),
     "rich_text_input": (PLACEHOLDER,),
-    "file_input": (),
+    "file_input": (Number("max_files", 1, 10),),
     "image": (Str("image_url", 3000), Str("alt_text", 2000, required=True)),
 }
 
@@ -372,9 +466,46 @@ def check_view(view: Any, *, expected_type: str | None = None) -> Rejection | No
         out.add(f"{at}/blocks", "must be an array")
     else:
         check_blocks(blocks, f"{at}/blocks", out, limit=MAX_VIEW_BLOCKS, allow_input=True)
+        focused = [e for _, e in iter_elements(blocks) if e.get("focus_on_load")]
+        if len(focused) > 1:
+            out.add(f"{at}/blocks", "only one element may set focus_on_load")
         has_input = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
         if kind == "modal" and has_input and "submit" not in view:
             out.add(at, "must provide `submit` when the view contains input blocks")
+    return Rejection("invalid_arguments", out.items) if out.items else None
+
+
+RESPONSE_ACTIONS = ("errors", "update", "push", "clear")
+
+
+def check_response_action(view: dict[str, Any], body: Any) -> Rejection | None:
+    """What Slack refuses in the answer to a view submission (HTTP body or Socket Mode ack payload).
+
+    ``errors`` must name input blocks of the submitted view, each with a message; ``update`` and
+    ``push`` carry a view that must itself be valid.
+    """
+    if not isinstance(body, dict) or "response_action" not in body:
+        return None
+    out = Problems()
+    action = body["response_action"]
+    if action not in RESPONSE_ACTIONS:
+        out.add("/response_action", f"must be one of {', '.join(RESPONSE_ACTIONS)}")
+    elif action == "errors":
+        inputs = {b.get("block_id") for b in view.get("blocks") or []
+                  if isinstance(b, dict) and b.get("type") == "input"}
+        errors = body.get("errors")
+        if not isinstance(errors, dict) or not errors:
+            out.add("/errors", "must be an object naming at least one input block")
+        else:
+            for block_id, message in errors.items():
+                if block_id not in inputs:
+                    out.add(f"/errors/{block_id}", "is not an input block of the view")
+                elif not isinstance(message, str) or not message:
+                    out.add(f"/errors/{block_id}", "must be a non-empty string")
+    elif action in ("update", "push"):
+        refused = check_view(body.get("view"), expected_type="modal")
+        if refused is not None:
+            return refused
     return Rejection("invalid_arguments", out.items) if out.items else None
 
 

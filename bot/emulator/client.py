@@ -17,6 +17,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ import requests
 
 from bot.emulator import blockkit
 from bot.emulator.server import SlackEmulator
+from bot.emulator.socket_mode import Envelope
 
 SIGN_MODES = ("valid", "none", "wrong", "stale")
 STALE_SECONDS = 6 * 60  # Bolt refuses timestamps more than five minutes old
@@ -153,23 +155,29 @@ class SlackSender:
         return {"X-Slack-Request-Timestamp": str(timestamp),
                 "X-Slack-Signature": sign_request(key, timestamp, signed_body)}
 
-    def _post(self, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
+    def _post(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
               secret: str | None, headers: Mapping[str, str] | None = None, trigger_id: str | None = None,
               response_url_tag: str | None = None) -> requests.Response:
-        all_headers = {"Content-Type": content_type, "User-Agent": USER_AGENT,
-                       **self._signature_headers(body, sign, secret), **(headers or {})}
-        response = requests.post(self.endpoint_url, data=body.encode(), headers=all_headers,
-                                 timeout=self.timeout)
+        """Deliver one request of `kind` (Socket Mode's envelope types) and note what the test needs next."""
+        response = self._transmit(kind, body, content_type, payload, sign=sign, secret=secret, headers=headers)
         response.payload = dict(payload)  # type: ignore[attr-defined]
         response.trigger_id = trigger_id  # type: ignore[attr-defined]
         response.response_url_tag = response_url_tag  # type: ignore[attr-defined]
         return response
 
+    def _transmit(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
+                  secret: str | None, headers: Mapping[str, str] | None) -> requests.Response:
+        """HTTP: the signed body POSTed to the bot's request URL."""
+        all_headers = {"Content-Type": content_type, "User-Agent": USER_AGENT,
+                       **self._signature_headers(body, sign, secret), **(headers or {})}
+        return requests.post(self.endpoint_url, data=body.encode(), headers=all_headers, timeout=self.timeout)
+
     def _interactive(self, payload: dict[str, Any], *, sign: str, secret: str | None,
                      tag: str | None = None) -> requests.Response:
         """Interactivity requests are a form with one field, ``payload``, holding JSON."""
         body = urlencode({"payload": json.dumps(payload)})
-        return self._post(body, FORM, payload, sign=sign, secret=secret, trigger_id=payload.get("trigger_id"),
+        return self._post("interactive", body, FORM, payload, sign=sign, secret=secret,
+                          trigger_id=payload.get("trigger_id"),
                           response_url_tag=tag)
 
     def _envelope(self, kind: str, user_id: str, team_id: str | None = None, *,
@@ -196,8 +204,8 @@ class SlackSender:
             "text": text, "api_app_id": self.api_app_id, "is_enterprise_install": "false",
             "response_url": response_url, "trigger_id": trigger_id,
         }
-        return self._post(urlencode(form), FORM, form, sign=sign, secret=secret, trigger_id=trigger_id,
-                          response_url_tag=tag)
+        return self._post("slash_commands", urlencode(form), FORM, form, sign=sign, secret=secret,
+                          trigger_id=trigger_id, response_url_tag=tag)
 
     # --- interactivity -----------------------------------------------------------------------
 
@@ -322,7 +330,12 @@ class SlackSender:
         submitted = {**copy.deepcopy(dict(view)), "state": {"values": state}}
         payload = self._envelope("view_submission", user_id, team_id)
         payload.update(view=submitted, response_urls=self._submission_response_urls(view, state))
-        return self._interactive(payload, sign=sign, secret=secret)
+        response = self._interactive(payload, sign=sign, secret=secret)
+        if response.status_code == 200 and response.text.strip().startswith("{"):
+            refused = blockkit.check_response_action(dict(view), response.json())
+            if refused is not None:  # Slack would show the person a generic error instead of the form's
+                raise AssertionError(f"Slack refuses this answer to a view submission: {refused.response()}")
+        return response
 
     def _submission_response_urls(self, view: Mapping[str, Any],
                                   state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -411,8 +424,8 @@ class SlackSender:
         }
         headers = {} if retry_num is None else {"X-Slack-Retry-Num": str(retry_num),
                                                 "X-Slack-Retry-Reason": retry_reason}
-        return self._post(json.dumps(envelope), "application/json", envelope, sign=sign, secret=secret,
-                          headers=headers)
+        return self._post("events_api", json.dumps(envelope), "application/json", envelope, sign=sign,
+                          secret=secret, headers=headers)
 
     def _bot_user_id(self) -> str:
         return self.emulator.bot_user_id if self.emulator else "U0CMOBOT"
@@ -421,4 +434,51 @@ class SlackSender:
                          ) -> requests.Response:
         """The handshake Slack performs when the Events request URL is saved."""
         payload = {"token": self.verification_token, "challenge": challenge, "type": "url_verification"}
-        return self._post(json.dumps(payload), "application/json", payload, sign=sign, secret=secret)
+        return self._post("url_verification", json.dumps(payload), "application/json", payload, sign=sign,
+                          secret=secret)
+
+
+@dataclass
+class Acknowledgement:
+    """The app's acknowledgement of an envelope, read like the HTTP path's `requests.Response`.
+
+    ``status_code`` is 200 when the app acknowledged within Slack's 3 seconds, 504 when it did not
+    (Slack would have shown the person ``operation_timeout``); ``text`` is the acknowledgement's
+    payload as the JSON body the app would have answered over HTTP ("" for a plain ack).
+    """
+
+    status_code: int
+    text: str
+    envelope: Envelope
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Acknowledgement:
+        if envelope.acked_at is None or envelope.late:
+            return cls(504, "operation_timeout", envelope)
+        return cls(200, json.dumps(envelope.ack) if envelope.ack else "", envelope)
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class SocketModeSender(SlackSender):
+    """The same requests as `SlackSender`, delivered as Socket Mode envelopes on the app's WebSocket.
+
+    There is nothing to sign (the app opened the connection with its token), so the signing modes
+    are refused rather than silently ignored: signature tests belong to the HTTP transport.
+    """
+
+    def __init__(self, emulator: SlackEmulator, **kwargs: Any) -> None:
+        super().__init__("", "", emulator, **kwargs)
+
+    def _transmit(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
+                  secret: str | None, headers: Mapping[str, str] | None) -> Acknowledgement:  # type: ignore[override]
+        if sign != "valid" or secret is not None:
+            raise ValueError("Socket Mode envelopes are not signed; test signatures over HTTP")
+        if kind == "url_verification":
+            raise ValueError("Socket Mode has no url_verification handshake")
+        assert self.emulator is not None
+        envelope = self.emulator.socket_mode.deliver(kind, copy.deepcopy(dict(payload)),
+                                                     accepts_response_payload=kind != "events_api",
+                                                     wait=self.timeout)
+        return Acknowledgement.of(envelope)

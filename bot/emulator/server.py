@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.emulator import blockkit
+from bot.emulator.socket_mode import SocketModeHub
 
 log = logging.getLogger(__name__)
 
@@ -1003,6 +1004,8 @@ class SlackEmulator(_Workspace):
         bound_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.base = f"http://{bound_host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
+        self.socket_mode = SocketModeHub(bound_host, app_id)
+        self.revoked_tokens: set[str] = set()
 
     def _init_traffic(self) -> None:
         self._calls: list[Call] = []
@@ -1036,6 +1039,7 @@ class SlackEmulator(_Workspace):
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+        self.socket_mode.stop()
 
     def __enter__(self) -> SlackEmulator:
         return self.start()
@@ -1044,10 +1048,16 @@ class SlackEmulator(_Workspace):
         self.stop()
 
     def reset(self) -> None:
-        """Back to a fresh workspace: no calls, users, channels, files, faults or limits."""
+        """Back to a fresh workspace: no calls, users, channels, files, faults or limits.
+
+        Socket Mode connections stay open (the app on them is not part of the workspace), and
+        revoked tokens are valid again.
+        """
         with self._lock:
             self._init_state()
             self._init_traffic()
+            self.revoked_tokens.clear()
+        self.socket_mode.reset()
 
     # --- recording -------------------------------------------------------------------------------
 
@@ -1059,13 +1069,14 @@ class SlackEmulator(_Workspace):
         with self._lock:
             self._calls.clear()
 
-    def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 5,
+    def wait_for(self, method: str | None, predicate: Callable[[Call], bool] | None = None, timeout: float = 5,
                  count: int = 1) -> list[Call]:
-        """Block until `count` calls of `method` (matching `predicate`) arrived; return all matches."""
+        """Block until `count` calls of `method` (any method: None) matching `predicate` arrived; return all."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                found = [c for c in self._calls if c.method == method and (predicate is None or predicate(c))]
+                found = [c for c in self._calls
+                         if (method is None or c.method == method) and (predicate is None or predicate(c))]
                 remaining = deadline - time.monotonic()
                 if len(found) >= count or remaining <= 0:
                     break
@@ -1211,10 +1222,11 @@ class SlackEmulator(_Workspace):
         def answer() -> _Reply:
             if malformed:
                 return _Reply.json({"ok": False, "error": "invalid_json"})
-            if not token:
-                return _Reply.json({"ok": False, "error": "not_authed"})
-            if not str(token).startswith("xoxb-") or self.bot_token not in (None, token):
-                return _Reply.json({"ok": False, "error": "invalid_auth"})
+            refusal = self._token_refusal(method, token)
+            if refusal:
+                return _Reply.json({"ok": False, "error": refusal})
+            if method == "apps.connections.open":
+                return _Reply.json({"ok": True, "url": self.socket_mode.open_url()})
             handler = _API.get(method)
             if handler is None:
                 return _Reply.json({"ok": False, "error": "unknown_method"})
@@ -1225,6 +1237,22 @@ class SlackEmulator(_Workspace):
                 return _Reply.json(refusal.body)
 
         return self._serve(method, args, token, str(channel) if channel else None, answer)
+
+    def _token_refusal(self, method: str, token: str | None) -> str | None:
+        """Slack's answer to a missing, unknown, revoked or wrong kind of token (None: accepted).
+
+        ``apps.connections.open`` takes only an app-level token (``xapp-``); every other method the
+        bot calls takes only the bot token (``xoxb-``).
+        """
+        if not token:
+            return "not_authed"
+        token = str(token)
+        if token in self.revoked_tokens or not token.startswith(("xoxb-", "xapp-")):
+            return "invalid_auth"
+        wanted = "xapp-" if method == "apps.connections.open" else "xoxb-"
+        if not token.startswith(wanted):
+            return "not_allowed_token_type"
+        return "invalid_auth" if wanted == "xoxb-" and self.bot_token not in (None, token) else None
 
     def _response_url_post(self, tag: str, content_type: str, body: bytes) -> _Reply:
         """Response URLs answer like Slack's webhooks: 200 "ok", or 400 with the error as text."""
@@ -1309,6 +1337,10 @@ class SlackEmulator(_Workspace):
                     self.add_file(content=base64.b64decode(encoded) if encoded else text.encode(), **item)
             elif action == "faults":
                 self.inject(data["method"], *data["faults"])
+            elif action == "socket_mode/disconnect":
+                self.socket_mode.disconnect(data.get("reason", "refresh_requested"))
+            elif action == "socket_mode/drop":
+                self.socket_mode.drop(abrupt=bool(data.get("abrupt")))
             elif action == "rate_limits":
                 if data.get("published"):
                     self.apply_published_limits()

@@ -27,10 +27,24 @@ def _serve(slack, db_url, tmp_path_factory):
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def _socket(_serve, slack):
+    """`cmo-bot socket` beside `serve`, on the same database, emulator and clock (started on first use)."""
+    http, clock = _serve
+    process = BotProcess(http.env, transport="socket")
+    yield process
+    process.stop()
+
+
 @pytest.fixture
-def bot(_serve, slack, engine):
+def bot(request, _serve, slack, engine):
+    """The bot over HTTP; over Socket Mode too for tests marked `@BOTH_TRANSPORTS`."""
     process, clock = _serve
+    if getattr(request, "param", "http") == "socket":
+        process = request.getfixturevalue("_socket")
     slack.reset()
+    if process.transport == "socket":
+        assert slack.socket_mode.wait_connected(), "cmo-bot socket is not connected:\n" + "".join(process.output)
     seed(slack)
     slack.add_channel("CGENERAL", "general", members=["UADMIN", "UPM1"])
     clock.set(NOW)

@@ -1,6 +1,10 @@
 """The end-to-end harness: the real `cmo-bot serve` in a subprocess, the local Slack emulator, and a
 sender that signs Slack's real request shapes. Nothing of the bot's own code is mocked on this path.
 
+Two transports, one suite: a test marked `@BOTH_TRANSPORTS` runs once against `cmo-bot serve` (signed
+HTTP requests) and once against `cmo-bot socket` (envelopes on the emulator's Socket Mode WebSocket);
+`Bot`'s methods are the same for both.
+
 Time is an input: the serve process reads its clock from a file (`CMO_NOW=@file`) that `Clock.set`
 rewrites, and `Bot.tick(now)` runs `cmo-bot tick --now …` as its own process.
 """
@@ -17,14 +21,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
-from bot.emulator.client import SlackSender
+from bot.emulator.client import SlackSender, SocketModeSender
 from bot.emulator.server import Call, SlackEmulator
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-signing-secret-0123456789"
 TOKEN = "xoxb-e2e-0000000000-token"
+APP_TOKEN = "xapp-1-A0CMOBOT-e2e-token"
+TRANSPORTS = ("http", "socket")
+BOTH_TRANSPORTS = pytest.mark.parametrize("bot", TRANSPORTS, indirect=True)
 ADMIN = "UADMIN"
 
 # The people every end-to-end test can use; UAPP2 is a customer approver outside the company.
@@ -67,24 +75,34 @@ def seed(slack: SlackEmulator) -> None:
 
 
 class BotProcess:
-    """A running `cmo-bot serve`; its stdout and stderr are kept for assertions on logs."""
+    """A running `cmo-bot serve` (or `cmo-bot socket`); its stdout and stderr are kept for assertions on logs.
 
-    def __init__(self, env: dict[str, str]):
+    `url` is the HTTP request URL (serve only); `health_url` is GET /healthz of either.
+    """
+
+    STARTED = {"http": ("cmo-bot listening on ", " on "), "socket": ("cmo-bot connected to Slack", " health on ")}
+
+    def __init__(self, env: dict[str, str], transport: str = "http"):
         self.env = env
+        self.transport = transport
+        command = (["serve", "--port", "0"] if transport == "http" else ["socket", "--health-port", "0"])
         self.proc = subprocess.Popen(
-            [*cmo_bot(), "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"],
+            [*cmo_bot(), *command, "--host", "127.0.0.1", "--no-scheduler"],
             env=env, cwd=env["CMO_WORKDIR"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.output: list[str] = []
-        self.url = self._await_start()
+        started = self._await_start()
+        self.url = started if transport == "http" else None
+        self.health_url = started.replace("/slack/events", "/healthz")
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _await_start(self) -> str:
+        prefix, separator = self.STARTED[self.transport]
         for line in self.proc.stdout:  # type: ignore[union-attr]
             self.output.append(line)
-            if line.startswith("cmo-bot listening on "):
-                return line.split(" on ", 1)[1].strip()
-        raise RuntimeError("cmo-bot serve did not start:\n" + "".join(self.output))
+            if line.startswith(prefix):
+                return line.split(separator, 1)[1].strip()
+        raise RuntimeError(f"cmo-bot {self.transport} did not start:\n" + "".join(self.output))
 
     def _drain(self) -> None:
         for line in self.proc.stdout:  # type: ignore[union-attr]
@@ -105,7 +123,8 @@ class Bot:
         self.process = process
         self.slack = slack
         self.clock = clock
-        self.send = SlackSender(process.url, SECRET, slack)
+        self.transport = process.transport
+        self.send = SlackSender(process.url, SECRET, slack) if process.url else SocketModeSender(slack)
 
     @property
     def env(self) -> dict[str, str]:
@@ -162,6 +181,7 @@ def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> d
     env.update({
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_APP_TOKEN": APP_TOKEN,
         "SLACK_API_URL": slack.url,
         "DATABASE_URL": db_url,
         "CMO_FILES_DIR": str(workdir / "files"),

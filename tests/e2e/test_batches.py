@@ -15,6 +15,7 @@ from store.audit import AuditEntry
 from store.db import transaction
 from store.programs import Role
 from tests import factories
+from tests.e2e.harness import BOTH_TRANSPORTS
 
 CHANNEL = "CACME001"
 MON_23 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 23 Nov 2026, 10:00 in New York
@@ -66,6 +67,7 @@ def _ephemeral(bot, response) -> str:
     return bot.reply(response)["text"]
 
 
+@BOTH_TRANSPORTS
 def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_place(bot, engine):
     _program(bot, engine)
     dms = _ready(bot, "--release-by 2026-12-04")
@@ -157,6 +159,18 @@ def test_hold_with_reason_tells_managers_then_back_to_review(bot, engine):
     assert "was *rejected*" in bot.slack.wait_for(
         "chat.postMessage", lambda c: c.args["channel"] == "UPM1", count=2)[-1].args["text"]
     _published(bot, 8)
+
+
+def test_reject_from_the_dm_button_through_its_modal(bot, engine):
+    _program(bot, engine)
+    dms = _ready(bot)
+    bot.send.block_action("UAPP1", "batch_reject", channel_id=dms["UAPP1"])
+    modal = bot.slack.wait_for("views.open")[0]
+    assert modal.response["ok"] and modal.args["view"]["callback_id"] == "batch_reject_view"
+    assert bot.submit("UAPP1", {"reason": "OOS assay result"}).text == ""
+    assert "was *rejected*" in bot.slack.wait_for(
+        "chat.postMessage", lambda c: c.args["channel"] == "UPM1")[-1].args["text"]
+    _published(bot, 4)
 
 
 def _sent(lines: list[str]) -> list[str]:

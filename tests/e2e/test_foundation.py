@@ -6,6 +6,7 @@ import requests
 
 from store import programs
 from store.db import transaction
+from tests.e2e.harness import BOTH_TRANSPORTS
 
 
 def _create_program(bot, code="ACME-001", approvers=("UAPP1", "UAPP2")):
@@ -19,6 +20,7 @@ def _create_program(bot, code="ACME-001", approvers=("UAPP1", "UAPP2")):
     return bot.slack.wait_for("chat.postMessage", lambda c: "This is the channel" in c.args.get("text", ""))[0]
 
 
+@BOTH_TRANSPORTS
 def test_program_created_through_modal(bot, engine):
     welcome = _create_program(bot)
     created = bot.slack.calls("conversations.create")
@@ -33,6 +35,7 @@ def test_program_created_through_modal(bot, engine):
         assert programs.roles_of(session, program.id, "UAPP2") == {programs.Role.customer_approver}
 
 
+@BOTH_TRANSPORTS
 def test_bad_modal_submission_gets_field_errors_and_saves_nothing(bot, engine):
     bot.command("program new", user="UADMIN")
     bot.slack.wait_for("views.open")
@@ -58,6 +61,7 @@ def test_bad_missing_and_stale_signatures_are_refused(bot):
     assert bot.slack.calls("response_url") == []
 
 
+@BOTH_TRANSPORTS
 def test_unknown_and_malformed_commands_get_help(bot):
     assert "There is no area `frobnicate`" in bot.ask("frobnicate now")
     reply = bot.ask("program explode")
@@ -66,6 +70,7 @@ def test_unknown_and_malformed_commands_get_help(bot):
     assert "/cmo agreement" in bot.ask("") or "/cmo program" in bot.ask("")
 
 
+@BOTH_TRANSPORTS
 def test_tenant_isolation_between_two_programs(bot):
     _create_program(bot, "ACME-001")
     acme_channel = bot.slack.calls("conversations.create")[0].response["channel"]["id"]

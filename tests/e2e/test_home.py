@@ -3,6 +3,7 @@
 from store.db import transaction
 from tests import factories
 from tests.conftest import NOW
+from tests.e2e.harness import BOTH_TRANSPORTS
 
 
 def _open_home(bot, user: str) -> dict:
@@ -18,6 +19,7 @@ def _texts(view: dict) -> str:
     return "\n".join((b.get("text") or {}).get("text", "") for b in view["blocks"])
 
 
+@BOTH_TRANSPORTS
 def test_manager_sees_portfolio_outsiders_do_not(bot, engine):
     with transaction(engine) as session:
         factories.program(session, NOW, "ACME-001", channel="CACME001")
@@ -55,3 +57,37 @@ def test_portfolio_status_most_urgent_first_with_csv(bot, engine):
     assert "ZED-009" in text and upload.args.get("channel_id", "").startswith("D")
     assert "portfolio is for admins and program managers" in bot.ask("status --all", user="UAPP1")
     assert "Unknown option --colour" in bot.ask("status --colour red", user="UPM1")
+
+
+def _page_of(view: dict) -> str:
+    return view["blocks"][0]["elements"][0]["text"].split(" · ")[0]
+
+
+def _nav(view: dict) -> list[str]:
+    return [e["action_id"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+@BOTH_TRANSPORTS
+def test_show_all_pages_through_every_page_both_ways(bot, engine):
+    from store import batches
+
+    with transaction(engine) as session:
+        program = factories.program(session, NOW, "ACME-001", channel="CACME001")
+        for n in range(90):  # 40 a page: three pages, the middle one with both buttons
+            batches.ready(session, program, batch_no=f"B-{n:03d}", actor=factories.ADMIN, now=NOW)
+    home = _open_home(bot, "UAPP1")
+    assert "Show all 90" in str(home["blocks"])
+    bot.send.block_action("UAPP1", "home_show_all", view=home)
+    bot.slack.wait_for("views.open")
+    seen = [_page_of(bot.slack.last_view("UAPP1"))]
+    for action_id, expected in (("home_page_next", 2), ("home_page_next", 3),
+                                ("home_page_previous", 2), ("home_page_previous", 1)):
+        view = bot.slack.last_view("UAPP1")
+        bot.send.block_action("UAPP1", action_id, view=view)
+        [update] = bot.slack.wait_for("views.update", count=len(seen))[len(seen) - 1:]
+        assert update.response["ok"], update.response  # Slack refuses a block with two equal action_ids
+        seen.append(_page_of(bot.slack.last_view("UAPP1")))
+        assert seen[-1] == f"Page {expected} of 3"
+        assert _nav(bot.slack.last_view("UAPP1")) == {1: ["home_page_next"], 3: ["home_page_previous"]}.get(
+            expected, ["home_page_previous", "home_page_next"])
+    assert seen == ["Page 1 of 3", "Page 2 of 3", "Page 3 of 3", "Page 2 of 3", "Page 1 of 3"]

@@ -21,6 +21,8 @@ def test_three_hundred_items_fit_slack_limits_most_urgent_first():
     last_page = all_items_view(_items(300), 99)
     assert blockkit.check_view(first_page) is None and blockkit.check_view(last_page) is None
     assert "Page 8 of 8" in last_page["blocks"][0]["elements"][0]["text"]
+    for page in range(8):  # the middle pages carry Previous and Next in one block: distinct action_ids
+        assert blockkit.check_view(all_items_view(_items(300), page)) is None, page
 
 
 def test_empty_home():
