@@ -143,7 +143,8 @@ LISTENERS: dict[str, Rule] = {
     "import_tracker_run": _r("import trackers", admin=True, writes=True),
     "import_tracker_recheck": _r("import trackers", admin=True),
     "home_show_all": _r("see what you owe", external=True),
-    "home_page": _r("see what you owe", external=True),
+    "home_page_previous": _r("see what you owe", external=True),
+    "home_page_next": _r("see what you owe", external=True),
     "app_home_opened": _r("see what you owe", external=True),
     "/cmo": _r("use /cmo", external=True),  # each verb's own rule is enforced by the router (VERBS)
 }
