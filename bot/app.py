@@ -11,13 +11,13 @@ from sqlalchemy.engine import Engine
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
+from commands import agreements, batches, boundary, home, onboarding, programs, signing, stability, status, submissions
 from commands.deps import Deps
 from commands.router import Router
 from store.db import make_engine
 
 LISTENER_THREADS = 48
-AREAS = (programs, agreements, batches, stability, submissions)
+AREAS = (programs, agreements, batches, stability, submissions, signing)
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> App:

@@ -10,6 +10,7 @@ import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.fernet import Fernet
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     cmo_timezone: str = "UTC"
     cmo_admins: Annotated[frozenset[str], NoDecode] = frozenset()
     cmo_alerts_channel: str | None = None
+    cmo_secret_key: str | None = None  # Fernet key encrypting signing secrets at rest
     # Extension (README, "Testing and demos"): pin the bot's clock to an instant, or to the instant
     # written in a file (`@/path`), so that end-to-end tests and the demo can move time.
     cmo_now: str | None = None
@@ -96,6 +98,18 @@ class Settings(BaseSettings):
     def _alerts_channel(cls, v: str | None) -> str | None:
         if v and not _CHANNEL_ID.match(v):
             raise ValueError("must be a Slack channel ID such as C012ABCDEF")
+        return v or None
+
+    @field_validator("cmo_secret_key")
+    @classmethod
+    def _secret_key(cls, v: str | None) -> str | None:
+        if v:
+            try:
+                Fernet(v.encode())
+            except ValueError as exc:
+                raise ValueError("must be a Fernet key: 32 url-safe base64-encoded bytes "
+                                 "(python -c 'from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())')") from exc
         return v or None
 
     def require(self, *fields: str) -> None:

@@ -19,6 +19,7 @@ from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import submit
 from commands.router import Area, Request, Verb
+from store import batches as batch_store
 from store import digest
 from store import programs as store
 from store.audit import Actor
@@ -196,6 +197,7 @@ def cmd_status(req: Request) -> None:
             ("Channel", f"<#{program.channel_id}>" if program.channel_id else "none linked"),
             ("Time zone", program.timezone),
             ("Status digest", program.status_cadence),
+            ("Signing", batch_store.settings_of(program).signing),
         ]),
         bk.section(health),
         bk.context(" · ".join(f"{r.label}: {', '.join(bk.mention(u) for u in ids) or '—'}"

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-signing-secret-0123456789"
 TOKEN = "xoxb-e2e-0000000000-token"
 ADMIN = "UADMIN"
+SECRET_KEY = "ZTJlLXNpZ25pbmctc2VjcmV0cy1rZXktMDEyMzQ1Njc="  # a Fernet key that encrypts signing secrets
 
 # The people every end-to-end test can use; UAPP2 is a customer approver outside the company.
 PEOPLE = {
@@ -168,6 +169,7 @@ def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> d
         "CMO_ADMINS": ADMIN,
         "CMO_TIMEZONE": "America/New_York",
         "CMO_ALERTS_CHANNEL": "CALERTS",
+        "CMO_SECRET_KEY": SECRET_KEY,
         "CMO_NOW": f"@{clock.path}",
         "CMO_WORKDIR": str(workdir),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
