@@ -126,14 +126,18 @@ def tick(args: argparse.Namespace) -> int:
 
 
 def audit_verify(args: argparse.Namespace) -> int:
-    from store import audit
+    from pathlib import Path
+
+    from store import audit, signature_links
     from store.db import transaction
 
     settings = load_settings()
     with transaction(_prepare(settings)) as session:
         report = audit.verify(session)
+        links = signature_links.problems(session, Path(settings.cmo_files_dir))
     print(report.summary())
-    return 0 if report.ok else 1
+    print(f"signature links: {'BROKEN: ' + '; '.join(links) if links else 'every signature matches its record'}")
+    return 0 if report.ok and not links else 1
 
 
 LONG_FILE = 200  # rows from which `import` shows a progress bar (on a terminal)

@@ -206,9 +206,31 @@ def cmd_status(req: Request) -> None:
     req.reply(health, bk.message(blocks))
 
 
+def approver_grant(req: Request, action: str, who: str) -> str:
+    """Segregation of duties: only admins grant or remove customer approvers, and an approver is someone on the
+    customer's side (outside the company, as Slack says) unless the admin records why (`--reason`, audited).
+    Returns the recorded reason ("" when none is needed)."""
+    if not req.actor.is_admin:
+        raise NotAllowed("Only admins (CMO_ADMINS) can grant or remove the customer approver role "
+                         "(segregation of duties).")
+    reason = (req.args.flag("reason") or "").strip()
+    if action == "add" and not reason and not look_up(req.client, who, req.body.get("team_id")).external:
+        raise UsageError(f"{bk.mention(who)} is inside the company, and a customer approver signs for the customer. "
+                         "If that is really intended, add `--reason \"why\"` (it is recorded).")
+    return reason
+
+
 def cmd_roles(req: Request) -> None:
-    req.args.only("program")
+    req.args.only("program", "reason")
     action = req.args.words[0].lower() if req.args.words else "show"
+    reason = ""
+    if action in ("add", "remove") and ROLE_WORDS.get((req.args.words[2:3] or [""])[0].lower()) == \
+            Role.customer_approver:
+        with req.session() as session:  # who may change roles here at all, before asking Slack about anyone
+            access = req.access(session)
+            access.require_internal("see or change roles")
+            access.require(Role.program_manager, doing="change roles")
+        reason = approver_grant(req, action, user_id(req.args.word(1, "the person")))
     with req.session() as session:
         access = req.access(session)
         access.require_internal("see or change roles")
@@ -219,8 +241,10 @@ def cmd_roles(req: Request) -> None:
             role = ROLE_WORDS.get(req.args.word(2, "the role").lower())
             if role is None:
                 raise UsageError(f"Roles are {', '.join(r.value for r in Role)}.")
-            change = store.add_member if action == "add" else store.remove_member
-            changed = change(session, program, who, role, actor=req.actor, now=req.now)
+            if action == "add":
+                changed = store.add_member(session, program, who, role, actor=req.actor, now=req.now, reason=reason)
+            else:
+                changed = store.remove_member(session, program, who, role, actor=req.actor, now=req.now)
             verb = "now has" if action == "add" else "no longer has"
             note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
             text = note if changed else f"Nothing changed: {note}"
@@ -248,7 +272,7 @@ AREA = Area("program", "programs, their channels and who holds which role", (
     Verb("new", "/cmo program new", "create a program (admins): opens a form", cmd_new),
     Verb("list", "/cmo program list", "the programs you have a role on", cmd_list),
     Verb("status", "/cmo program status [--program CODE]", "the program's health at a glance", cmd_status),
-    Verb("roles", "/cmo program roles [add|remove @person ROLE] [--program CODE]",
+    Verb("roles", "/cmo program roles [add|remove @person ROLE] [--reason WHY] [--program CODE]",
          "show roles; managers and admins change them (roles: pm, quality, approver, stability, regulatory)",
          cmd_roles),
     Verb("export", "/cmo program export [--format xlsx|csv] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--program CODE]",

@@ -184,9 +184,10 @@ def link_channel(session: Session, program: Program, channel_id: str, *, actor: 
 
 def add_member(
     session: Session, program: Program, user_id: str, role: Role, *, actor: Actor, now: datetime,
-    external: bool = False,
+    external: bool = False, reason: str = "",
 ) -> bool:
-    """Give a role; False when the person already had it (nothing written)."""
+    """Give a role; False when the person already had it (nothing written). `reason`: why an admin granted
+    something the rules would not (an internal customer approver), kept in the audit row."""
     exists = session.exec(
         select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
                                     ProgramMember.role == role)
@@ -195,8 +196,8 @@ def add_member(
         return False
     session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external))
     audit.record(session, actor=actor, action="role_granted", entity="program", entity_id=program.code,
-                 program_id=program.id, after={"user_id": user_id, "role": role.value, "external": external},
-                 now=now)
+                 program_id=program.id, now=now, after={"user_id": user_id, "role": role.value, "external": external,
+                                                        **({"reason": reason[:500]} if reason else {})})
     return True
 
 
