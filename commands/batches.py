@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks as bk
 from bot.downloads import fetch
 from bot.people import look_up
-from commands import home
+from commands import home, people
 from commands import signing as signing_commands
 from commands.args import UsageError, iso_date
 from commands.batches_views import (
@@ -60,8 +60,7 @@ CALLERS = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
 
 
 def actor_of(deps: Deps, user: dict[str, Any]) -> Actor:
-    name = user.get("name") or user.get("username") or user["id"]
-    return Actor(user["id"], name, deps.is_admin(user["id"]))
+    return people.actor_of(deps, user)
 
 
 # ---------------------------------------------------------------------------------------------- Slack side
@@ -620,6 +619,7 @@ def register(app: App, deps: Deps) -> None:
             program, batch = as_field_error(field, lambda: decider(
                 deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing))
             signer = store.Signer(actor.user_id, ref.name, ref.tz, form.component)
+            by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
             opened = store.Opened(ref.review_round, ref.record_sha256)
             key = deps.settings.cmo_secret_key
 
@@ -627,9 +627,9 @@ def register(app: App, deps: Deps) -> None:
                 with transaction(deps.engine) as session:
                     current = session.get(Program, program.id)
                     if ref.rejected:
-                        return store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=actor,
+                        return store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=by,
                                              now=deps.clock.now(), signer=signer, opened=opened, key=key)
-                    return store.approve(session, current, batch.batch_no, signer=signer, actor=actor,
+                    return store.approve(session, current, batch.batch_no, signer=signer, actor=by,
                                          now=deps.clock.now(), comment=form.comment or "", opened=opened, key=key)
 
             done = as_field_error(field, sign)

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.people import look_up
-from commands import onboarding
+from commands import onboarding, people
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
@@ -118,6 +118,8 @@ def classify(deps: Deps, client: WebClient, program_id: int, user_ids: list[str]
         program = session.get(store.Program, program_id)
         for person in found:
             store.mark_external(session, program, person.id, person.external, actor=actor, now=deps.clock.now())
+    for person in found:  # their printed names, for the records of what they do
+        people.remember(deps, person.id, person.name)
 
 
 def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_team: str | None) -> None:
@@ -286,7 +288,7 @@ def register(app: App, deps: Deps) -> None:
     def on_new_program(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         now = deps.clock.now()
         user = body["user"]
-        actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+        actor = people.actor_of(deps, user)
         if not actor.is_admin:
             ack(response_action="errors", errors={"code": "Only admins (CMO_ADMINS) can create programs."})
             return

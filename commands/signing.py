@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
+from commands import people
 from commands.args import user_id
 from commands.boundary import tell
 from commands.deps import Deps
@@ -26,7 +27,6 @@ from commands.forms import refused_on, submit
 from commands.home import ENROLL_ACTION
 from commands.router import Area, Request, Verb
 from store import signing
-from store.audit import Actor
 from store.db import transaction
 from store.errors import NotAllowed
 from store.markup import escape
@@ -174,7 +174,7 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Ids.enroll_view.value)
     def on_enroll(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user = body["user"]
-        actor = Actor(user["id"], user.get("name") or user["id"], deps.is_admin(user["id"]))
+        actor = people.actor_of(deps, user)
         key = deps.settings.cmo_secret_key
 
         def act(form: EnrollForm) -> None:

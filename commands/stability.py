@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot import downloads
-from commands import home
+from commands import home, people
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
 from commands.deps import Deps
@@ -101,8 +101,7 @@ class ResultForm(BaseModel):
 
 
 def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 # ---------------------------------------------------------------- commands

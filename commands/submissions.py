@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot import downloads
-from commands import file_to_program
+from commands import file_to_program, people
 from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
@@ -88,15 +88,6 @@ def ask_owners(deps: Deps, client: WebClient, submission_id: int, actor: Actor,
     return asked
 
 
-def person_name(client: WebClient, user: str, fallback: str) -> str:
-    """The real name for the table of contents' "by whom"; the handle when Slack will not say."""
-    try:
-        profile = client.users_info(user=user)["user"]
-    except SlackApiError:
-        return fallback
-    return profile.get("real_name") or (profile.get("profile") or {}).get("real_name") or fallback
-
-
 def may_file(session, actor: Actor, item_id: int) -> subs.Located:
     """The item, if the caller owns it or manages the program (or does its regulatory work)."""
     located = subs.locate(session, item_id)
@@ -137,7 +128,7 @@ def receive(deps: Deps, client: WebClient, actor: Actor, item_id: int, file_ids:
     mark the item received, and confirm by DM."""
     with transaction(deps.engine) as session:
         may_file(session, actor, item_id)
-    actor = Actor(actor.user_id, person_name(client, actor.user_id, actor.name), actor.is_admin)
+    actor = Actor(actor.user_id, people.learn(deps, client, actor.user_id) or actor.name, actor.is_admin)
     done = [file_one(deps, actor, item_id, downloads.fetch(client, file_id)) for file_id in file_ids]
     client.chat_postMessage(channel=actor.user_id, text=(
         f":white_check_mark: Received for {_item_title(done[0][0])}:\n"
@@ -329,8 +320,7 @@ AREA = Area("submission", "regulatory submission documents: checklist, collectio
 
 
 def _actor(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 def register(app: App, deps: Deps) -> None:

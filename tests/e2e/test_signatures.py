@@ -233,3 +233,21 @@ def test_audit_verify_names_a_signature_whose_batch_record_changed(bot, engine):
     assert "signature 1" in done.stdout and "Alice Approver" in done.stdout and "B-1042" in done.stdout
     assert "changed after signing" in done.stdout
     bot.slack.wait_for("views.publish", count=4, timeout=10)
+
+
+def test_records_of_who_did_what_show_printed_names(bot, engine):
+    _program(bot, engine)
+    assert "on hold" in bot.ask("batch hold B-1042 Page 12 missing", user="UAPP2", channel=CHANNEL)
+    bot.slack.wait_for("chat.update", lambda c: "On hold* by" in str(c.args.get("blocks")))
+    channel_post = bot.slack.messages(CHANNEL)[0]
+    assert "On hold* by Bob Approver" in str(channel_post["blocks"]) and "bob" not in str(channel_post["blocks"])
+    history = bot.ask("batch status B-1042", user="UQA1", channel=CHANNEL)
+    assert "Pat Manager (UPM1): made available for review" in history
+    assert "Bob Approver (UAPP2): put on hold: Page 12 missing" in history
+    log = bot.ask("batch log", user="UQA1", channel=CHANNEL)
+    assert "Bob Approver" in log
+    with transaction(engine) as session:
+        actors = {(e.actor_id, e.actor_name) for e in session.exec(select(AuditEntry).where(
+            AuditEntry.entity == "batch"))}
+    assert actors == {("UPM1", "Pat Manager"), ("UAPP2", "Bob Approver")}
+    bot.slack.wait_for("views.publish", count=4, timeout=10)

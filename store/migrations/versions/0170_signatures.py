@@ -1,4 +1,5 @@
-"""signatures: authenticator secrets, the SHA-256 each batch signature is linked to, and the signing method
+"""signatures: authenticator secrets, the printed names of people (Slack real names), the SHA-256 each batch
+signature is linked to, and the signing method
 of the programs that exist when this lands (they keep `initials` until a manager changes it)
 
 Revision ID: 0170
@@ -25,6 +26,12 @@ def upgrade() -> None:
     sa.Column('locked_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('user_id')
     )
+    op.create_table('person',
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('real_name', sa.String(length=255), nullable=False),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('user_id')
+    )
     with op.batch_alter_table('batch_signature', schema=None) as batch_op:
         batch_op.add_column(sa.Column('linked_sha256', sa.String(length=64), nullable=True))
     program = sa.table('program', sa.column('id', sa.Integer()), sa.column('settings', JSON))
@@ -39,3 +46,4 @@ def downgrade() -> None:
     with op.batch_alter_table('batch_signature', schema=None) as batch_op:
         batch_op.drop_column('linked_sha256')
     op.drop_table('signing_key')
+    op.drop_table('person')
