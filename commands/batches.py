@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, field_validator
 from slack_bolt import App
@@ -23,7 +22,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from bot.people import look_up
 from commands import home, people
 from commands import signing as signing_commands
 from commands.args import UsageError, iso_date
@@ -206,14 +204,9 @@ def open_signing(deps: Deps, client: WebClient, actor: Actor, batch: store.Batch
                  trigger_id: str, *, rejected: bool, text: str = "") -> None:
     """The signing dialog, bound to the batch's current round and record checksum, with the printed name and
     time zone Slack holds for the signer (users.info, here after the ack, never in the submission)."""
-    person = look_up(client, actor.user_id)
-    tz = person.tz or program.timezone
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file path
-        tz = program.timezone
+    name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
     ref = SignRef(batch_id=batch.id, review_round=batch.review_round, record_sha256=batch.record_sha256,
-                  name=person.name[:255], tz=tz, rejected=rejected)
+                  name=name, tz=tz, rejected=rejected)
     ref.mac = seal(deps, "batch-sign", *ref.parts(actor.user_id))
     client.views_open(trigger_id=trigger_id, view=sign_view(batch, program, ref, text))
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bot import blocks as bk
+from commands.signing import code_input
 from store import batches as store
 from store.audit import AuditEntry
 from store.batches_rules import ACTIONS, Figures, decision_buttons, describe
@@ -60,8 +61,7 @@ def component_input(method: str):
         return bk.text_input("initials", "Your initials, to sign", max_length=8,
                              hint="Second identification component: re-type your initials (e.g. AA for Alice "
                                   "Approver).")
-    return bk.text_input("code", "Code from your authenticator app", max_length=8, placeholder="123456",
-                         hint="Second identification component: the 6-digit code your app shows now.")
+    return code_input()
 
 
 STATUS_ICONS = {"awaiting": ":hourglass_flowing_sand:", "on_hold": ":double_vertical_bar:",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -20,6 +21,19 @@ from store.db import transaction
 log = logging.getLogger(__name__)
 
 FRESH = timedelta(days=1)  # how long a name from Slack is used before asking again
+
+
+def as_signer(deps: Deps, client: WebClient, user_id: str, fallback_tz: str) -> tuple[str, str]:
+    """The printed name and time zone Slack holds for someone about to sign (users.info, after an ack): they
+    travel sealed in the signing dialog, so its submission asks Slack nothing before its ack."""
+    person = look_up(client, user_id)
+    remember(deps, user_id, person.name)
+    tz = person.tz or fallback_tz
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file path
+        tz = fallback_tz
+    return person.name[:255], tz
 
 
 def printed_name(deps: Deps, user_id: str) -> str | None:

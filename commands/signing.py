@@ -70,6 +70,12 @@ def enroll_view(secret: str, token: str, qr_file_id: str | None = None) -> dict:
                     private_metadata=Pending(token=token).model_dump_json())
 
 
+def code_input():
+    """The signing dialogs' field for the second identification component: the app's current code."""
+    return bk.text_input("code", "Code from your authenticator app", max_length=8, placeholder="123456",
+                         hint="Second identification component: the 6-digit code your app shows now.")
+
+
 def qr_png(uri: str) -> bytes:
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="png", scale=6, border=2)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from store import document_signatures
 from store.batches import Batch, BatchSignature, link
 from store.filing import sha256
 from store.programs import Program
@@ -26,7 +27,7 @@ def _file_changed(root: Path, batch: Batch) -> bool:
 
 
 def problems(session: Session, files_root: Path) -> list[str]:
-    """One line per signature whose linked record changed after signing."""
+    """One line per signature (of a batch record or a submission document) whose record changed after signing."""
     found: list[str] = []
     rows = session.exec(select(BatchSignature, Batch, Program).join(Batch, Batch.id == BatchSignature.batch_id)
                         .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
@@ -40,4 +41,9 @@ def problems(session: Session, files_root: Path) -> list[str]:
             found.append(f"{who}: the batch record it signed changed after signing")
         elif _file_changed(files_root, batch):
             found.append(f"{who}: the executed batch record file changed after signing")
+    for signature, file in document_signatures.signed_files(session):
+        path = files_root / file.path
+        if file.sha256 != signature.linked_sha256 or not path.is_file() or sha256(path.read_bytes()) != file.sha256:
+            found.append(f"document signature {signature.id} ({signature.signer_name}, "
+                         f"{signature.signed_at:%Y-%m-%d %H:%M} UTC, {file.name}): the document changed after signing")
     return found

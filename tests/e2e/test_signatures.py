@@ -12,7 +12,8 @@ from pathlib import Path
 import pyotp
 from sqlmodel import select
 
-from store import agreements, batches, programs, signing
+from store import agreements, batches, document_signatures, programs, signing
+from store import submissions as subs
 from store.audit import AuditEntry
 from store.db import transaction
 from store.filing import file_document
@@ -251,3 +252,38 @@ def test_records_of_who_did_what_show_printed_names(bot, engine):
             AuditEntry.entity == "batch"))}
     assert actors == {("UPM1", "Pat Manager"), ("UAPP2", "Bob Approver")}
     bot.slack.wait_for("views.publish", count=4, timeout=10)
+
+
+def test_submission_document_approval_is_signed_with_a_code_and_linked_to_the_file(bot, engine):
+    _program(bot, engine)
+    root = Path(bot.env["CMO_FILES_DIR"])
+    with transaction(engine) as session:
+        program = programs.by_code(session, "ACME-001")
+        submission = subs.create(session, program=program, actor=factories.ADMIN, now=MON_23,
+                                 kind=subs.SubmissionType.other, title="Acmezol DMF", filing_date=date(2027, 1, 15))
+        entry = subs.item(session, submission, 1)
+        filed = file_document(root, "ACME-001", "submissions", str(submission.id), name="smf.pdf", content=b"SMF")
+        subs.attach(session, entry=entry, filed=filed, name="smf.pdf", actor=factories.ADMIN, now=MON_23)
+    secret = _enroll(bot, "UQA1")
+    kind, modal = bot.answer(bot.command("submission approve SUB-001 1", user="UQA1", channel=CHANNEL))
+    assert kind == "view" and "I approve Site master file (smf.pdf, version 1)" in str(modal["blocks"])
+    wrong = "000000" if _code(secret, bot.clock.now()) != "000000" else "111111"
+    assert "not right" in bot.submit("UQA1", {"code": wrong}).json()["errors"]["code"]
+    assert _item_status(engine) == "received"
+    assert bot.submit("UQA1", {"code": _code(secret, bot.clock.now())}).text == ""
+    receipt = bot.slack.wait_for("chat.postMessage", lambda c: "Signed by" in c.args.get("text", ""))[0].args
+    assert "Signed by *Quinn Quality*" in receipt["text"] and "is approved" in receipt["text"]
+    assert _item_status(engine) == "approved"
+    with transaction(engine) as session:
+        [signature] = session.exec(select(document_signatures.DocumentSignature)).all()
+        assert signature.linked_sha256 == filed.sha256 and signature.signer_name == "Quinn Quality"
+
+    (root / filed.path).write_bytes(b"another site master file")
+    done = subprocess.run([*cmo_bot(), "audit", "verify"], env=bot.env, cwd=bot.env["CMO_WORKDIR"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "document signature 1 (Quinn Quality" in done.stdout, done.stdout
+
+
+def _item_status(engine) -> str:
+    with transaction(engine) as session:
+        return str(session.exec(select(subs.SubmissionItem).where(subs.SubmissionItem.number == 1)).one().status)
