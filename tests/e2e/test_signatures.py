@@ -146,6 +146,8 @@ def test_approval_signed_with_code_wrong_and_replayed_codes_refused(bot, engine)
 
 def test_five_wrong_codes_lock_signing_tell_admins_and_quality_until_reset(bot, engine):
     _program(bot, engine)
+    _open_approval(bot, "UAPP2")  # someone not enrolled is told how to enroll, not left at a dead end
+    assert "`/cmo signing enroll`" in bot.submit("UAPP2", {"code": "123456"}).json()["errors"]["code"]
     secret = _enroll(bot, "UAPP1")
     _open_approval(bot)
     wrong = "000000" if _code(secret, bot.clock.now()) != "000000" else "111111"
