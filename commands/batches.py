@@ -40,13 +40,13 @@ from commands.batches_views import (
 )
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, seal, submit
+from commands.forms import is_sealed, metadata, refused_on, seal, submit
 from commands.router import Area, Request, Verb
 from store import batches as store
 from store import batches_rules, ical, signing
 from store.audit import Actor
 from store.db import transaction
-from store.errors import Conflict, Invalid, NotAllowed, NotFound
+from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import day, escape, local_time
 from store.programs import Program, Role, authorize, user_ids, visible_to
@@ -517,10 +517,8 @@ class ProgramRef(BaseModel):
 
 def as_field_error(field: str, act: Callable[[], Any]) -> Any:
     """Refusals found while acting on a submission show on the form instead of failing the request."""
-    try:
+    with refused_on(field):
         return act()
-    except (NotAllowed, NotFound, Conflict) as exc:
-        raise Invalid(str(exc), field) from None
 
 
 def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, Any], actor: Actor) -> None:
@@ -536,56 +534,47 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
 
 
 def register(app: App, deps: Deps) -> None:
-    def open_for(ack, body: dict[str, Any], client: WebClient, doing: str, done: str,
-                 view: Callable[..., dict]) -> None:
-        ack()
-        actor = actor_of(deps, body["user"])
+    def button_ref(body: dict[str, Any]) -> BatchRef:
         try:
-            ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
+            return BatchRef.model_validate_json(body["actions"][0].get("value") or "")
         except ValueError:
             raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-        batch, program = by_ref(deps, ref)
-        program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
-                                 doing=doing)
-        if batch.state != store.BatchStatus.awaiting:
-            raise store.refusal(batch, done)
-        client.views_open(trigger_id=body["trigger_id"], view=view(batch, program))
 
-    def open_signing_for(ack, body: dict[str, Any], client: WebClient, *, rejected: bool) -> None:
+    def open_for(ack, body: dict[str, Any], doing: str, done: str,
+                 show: Callable[[Actor, store.Batch, Program], None]) -> None:
+        """A decision button: the clicker re-authorized, the batch still awaiting review, then its dialog."""
         ack()
         actor = actor_of(deps, body["user"])
-        try:
-            ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
-        except ValueError:
-            raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-        batch, program = by_ref(deps, ref)
-        doing, done = ("reject", "rejected") if rejected else ("approve", "approved")
+        batch, program = by_ref(deps, button_ref(body))
         program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
         if batch.state != store.BatchStatus.awaiting:
             raise store.refusal(batch, done)
-        open_signing(deps, client, actor, batch, program, body["trigger_id"], rejected=rejected)
+        show(actor, batch, program)
+
+    def signing_dialog(body: dict[str, Any], client: WebClient, *, rejected: bool):
+        return lambda actor, batch, program: open_signing(deps, client, actor, batch, program, body["trigger_id"],
+                                                          rejected=rejected)
+
+    def reason_dialog(body: dict[str, Any], client: WebClient, *, rejected: bool):
+        return lambda actor, batch, program: client.views_open(trigger_id=body["trigger_id"],
+                                                               view=reason_view(batch, reject=rejected))
 
     @app.action(Ids.approve.value)
     def on_approve(ack, body: dict[str, Any], client: WebClient) -> None:
-        open_signing_for(ack, body, client, rejected=False)
+        open_for(ack, body, "approve", "approved", signing_dialog(body, client, rejected=False))
 
     @app.action(Ids.hold.value)
     def on_hold(ack, body: dict[str, Any], client: WebClient) -> None:
-        open_for(ack, body, client, "put on hold", "put on hold", lambda b, p: reason_view(b, reject=False))
+        open_for(ack, body, "put on hold", "put on hold", reason_dialog(body, client, rejected=False))
 
     @app.action(Ids.reject.value)
     def on_reject(ack, body: dict[str, Any], client: WebClient) -> None:
+        """Signed in programs that sign with an authenticator code; a reason form in those that kept initials."""
         ack()
-        acked = lambda **_: None  # noqa: E731
-        try:
-            _, program = by_ref(deps, BatchRef.model_validate_json(body["actions"][0].get("value") or ""))
-        except ValueError:
-            raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-        if signs_with_code(program):
-            open_signing_for(acked, body, client, rejected=True)
-        else:
-            open_for(acked, body, client, "reject", "rejected", lambda b, p: reason_view(b, reject=True))
+        _, program = by_ref(deps, button_ref(body))
+        dialog = signing_dialog if signs_with_code(program) else reason_dialog
+        open_for(lambda **_: None, body, "reject", "rejected", dialog(body, client, rejected=True))
 
     @app.action(Ids.call.value)
     def on_call(ack, body: dict[str, Any], client: WebClient) -> None:
@@ -593,7 +582,7 @@ def register(app: App, deps: Deps) -> None:
         ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "{}")
         batch, program = by_ref(deps, ref)
         with transaction(deps.engine) as session:
-            authorize(session, actor_of(deps, body["user"]), code=program.code).require(
+            authorize(session, people.actor_of(deps, body["user"], session), code=program.code).require(
                 *CALLERS, doing="schedule review calls")
         today = deps.clock.now().astimezone(program.tz).date()
         client.views_open(trigger_id=body["trigger_id"], view=call_view(batch, program, today))

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from bot.people import look_up
 from commands.deps import Deps
@@ -36,16 +37,19 @@ def as_signer(deps: Deps, client: WebClient, user_id: str, fallback_tz: str) -> 
     return person.name[:255], tz
 
 
-def printed_name(deps: Deps, user_id: str) -> str | None:
-    with transaction(deps.engine) as session:
-        found = people.known(session, user_id)
-        return found.real_name if found else None
+def printed_name(deps: Deps, user_id: str, session: Session | None = None) -> str | None:
+    """From the directory; inside a transaction pass its session (a second one would wait for its lock)."""
+    if session is None:
+        with transaction(deps.engine) as own:
+            return printed_name(deps, user_id, own)
+    found = people.known(session, user_id)
+    return found.real_name if found else None
 
 
-def actor_of(deps: Deps, user: dict[str, Any]) -> Actor:
+def actor_of(deps: Deps, user: dict[str, Any], session: Session | None = None) -> Actor:
     """The person of a payload's `user`, named as the directory knows them (their handle until it does)."""
     handle = user.get("name") or user.get("username") or user.get("user_name") or user["id"]
-    return Actor(user["id"], printed_name(deps, user["id"]) or handle, deps.is_admin(user["id"]))
+    return Actor(user["id"], printed_name(deps, user["id"], session) or handle, deps.is_admin(user["id"]))
 
 
 def remember(deps: Deps, user_id: str, name: str) -> None:

@@ -298,7 +298,7 @@ AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, la
 
 
 def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, doing: str) -> Access:
-    access = program_store.authorize(session, actor_of(deps, body), code=code)
+    access = program_store.authorize(session, people.actor_of(deps, body["user"], session), code=code)
     access.require(*roles, doing=doing)
     return access
 
