@@ -42,7 +42,8 @@ def _program(bot, engine, record: bytes | None = None) -> None:
     bot.slack.wait_for("views.publish", count=2, timeout=10)
     if record is not None:
         with transaction(engine) as session:
-            batch, program = batches.by_id(session, 1)
+            program = programs.by_code(session, "ACME-001")
+            batch = batches.get(session, program, "B-1042")
             filed = file_document(Path(bot.env["CMO_FILES_DIR"]), program.code, "batches", batch.batch_no,
                                   name="B-1042-executed.pdf", content=record)
             batches.attach_record(session, program, batch, filed=filed, name="B-1042-executed.pdf",
@@ -233,7 +234,8 @@ def test_audit_verify_names_a_signature_whose_batch_record_changed(bot, engine):
     done = subprocess.run(verify, env=bot.env, cwd=bot.env["CMO_WORKDIR"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "signature 1" in done.stdout and "Alice Approver" in done.stdout and "B-1042" in done.stdout
+    [signature] = _signatures(engine)
+    assert f"signature {signature.id} (Alice Approver" in done.stdout and "batch B-1042 of ACME-001" in done.stdout
     assert "changed after signing" in done.stdout
     bot.slack.wait_for("views.publish", count=4, timeout=10)
 
@@ -283,7 +285,8 @@ def test_submission_document_approval_is_signed_with_a_code_and_linked_to_the_fi
     (root / filed.path).write_bytes(b"another site master file")
     done = subprocess.run([*cmo_bot(), "audit", "verify"], env=bot.env, cwd=bot.env["CMO_WORKDIR"],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "document signature 1 (Quinn Quality" in done.stdout, done.stdout
+    assert done.returncode == 1, done.stdout
+    assert f"document signature {signature.id} (Quinn Quality" in done.stdout and "smf.pdf" in done.stdout
 
 
 def _item_status(engine) -> str:
