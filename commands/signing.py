@@ -20,13 +20,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from commands import people
-from commands.args import user_id
+from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import refused_on, submit
 from commands.home import ENROLL_ACTION
 from commands.router import Area, Request, Verb
-from store import signing
+from store import programs, signing
+from store.audit import Actor
 from store.db import transaction
 from store.errors import NotAllowed
 from store.markup import escape
@@ -89,6 +90,8 @@ def start_enrollment(deps: Deps, client: WebClient, person: str, label: str, tri
     now = deps.clock.now()
     with transaction(deps.engine) as session:
         existing = signing.key_of(session, person)
+        if not deps.is_admin(person) and not programs.visible_to(session, Actor(person, person)):
+            raise NotAllowed("You hold no role on any program, so there is nothing for you to sign yet.")
     if existing is not None and existing.locked_at is not None:
         raise NotAllowed("Your signing is locked after wrong codes; an admin must reset it first "
                          "(`/cmo signing reset`).")
@@ -121,6 +124,8 @@ def status_text(deps: Deps, person: str) -> str:
 
 def cmd_enroll(req: Request) -> None:
     req.args.only()
+    if req.args.words:
+        raise UsageError("`enroll` takes no words: it opens a form.")
     if not req.deps.settings.cmo_secret_key:
         req.reply(":warning: " + signing.NO_KEY)
         return
@@ -129,6 +134,8 @@ def cmd_enroll(req: Request) -> None:
 
 def cmd_status(req: Request) -> None:
     req.args.only()
+    if req.args.words:
+        raise UsageError("`status` takes no words.")
     req.reply(status_text(req.deps, req.user_id))
 
 

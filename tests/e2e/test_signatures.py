@@ -84,6 +84,9 @@ def _actions(engine, entity: str = "signing") -> list[str]:
 
 
 def test_enrollment_shows_secret_and_qr_and_keeps_it_only_when_confirmed(bot, engine):
+    assert "no role on any program" in bot.ask("signing enroll", user="UAPP1")  # nothing to sign yet
+    with transaction(engine) as session:
+        factories.program(session, MON_23, channel=CHANNEL, members=MEMBERS)
     assert "not enrolled" in bot.ask("signing status", user="UAPP1")
     assert bot.answer(bot.command("signing enroll", user="UAPP1"))[0] == "view"
     update = bot.slack.wait_for("views.update")[0].args["view"]
