@@ -83,7 +83,12 @@ class Demo:
 
     def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
         self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
-        self.send.command(text, user, channel)
+        sent = self.send.command(text, user, channel)
+        deadline = time.monotonic() + 10  # the reply (or the form) before the next step, however slow the machine
+        while time.monotonic() < deadline and not (
+                any(c.args.get("tag") == sent.response_url_tag for c in self.slack.calls("response_url"))
+                or any(c.args.get("trigger_id") == sent.trigger_id for c in self.slack.calls("views.open"))):
+            time.sleep(0.05)
         self.settle()
 
     def submit(self, user: str, values: dict) -> None:
