@@ -210,7 +210,9 @@ def tick(args: argparse.Namespace) -> int:
 
 
 def audit_verify(args: argparse.Namespace) -> int:
-    from store import audit
+    from pathlib import Path
+
+    from store import audit, signature_links
     from store.db import transaction
 
     settings = load_settings()
@@ -219,8 +221,10 @@ def audit_verify(args: argparse.Namespace) -> int:
         report = audit.verify(session)
         if checkpoint is not None:
             audit.verify_checkpoint(session, checkpoint, report)
+        links = signature_links.problems(session, Path(settings.cmo_files_dir))
     print(report.summary() + (f" (checked against checkpoint {checkpoint.seq})" if checkpoint else ""))
-    return OK if report.ok else FOUND_PROBLEMS
+    print(f"signature links: {'BROKEN: ' + '; '.join(links) if links else 'every signature matches its record'}")
+    return OK if report.ok and not links else FOUND_PROBLEMS
 
 
 def _checkpoint(value: str):

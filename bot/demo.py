@@ -7,13 +7,16 @@ the demo can jump to the mornings when reminders go out.
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import pyotp
 
 from bot.app import create_app
 from bot.emulator.client import SlackSender, SocketModeSender
@@ -22,6 +25,7 @@ from bot.server import make_server
 from bot.settings import load_settings
 from bot.socket_mode import connect
 from scheduler.jobs import run_pass
+from store import signing
 from store.migrate import upgrade
 
 QUIET = {"apps.connections.open", "users.info", "conversations.open", "auth.test", "conversations.join", "files.info",
@@ -77,6 +81,7 @@ class Demo:
             database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_dir=str(workdir / "files"),
             cmo_admins="U0ADA", cmo_timezone="America/New_York", cmo_now=f"@{self.clock_file}",
             cmo_alerts_channel=None, slack_app_token="xapp-1-demo-token",
+            cmo_secret_key=signing.new_key(),  # the demo's own, thrown away with it
         )
         upgrade(self.settings.database_url)
         self.app = create_app(self.settings)
@@ -130,6 +135,16 @@ class Demo:
         self.forms_before = len(self.slack.calls("views.open"))
         self.send.block_action(user, action_id, channel_id=channel)
         self.settle()
+
+    def enroll(self, user: str, now: datetime) -> str:
+        """The person sets up an authenticator app: the demo reads the secret from the form, as the app would
+        from its QR code, and answers with the app's current code. Returns the secret."""
+        self.command(user, "signing enroll")
+        self.slack.wait_for("views.update", lambda c: c.args["view"]["callback_id"] == "signing_enroll", timeout=10)
+        shown = str(self.slack.last_view(user)["blocks"])
+        secret = re.search(r"Secret:\* `([A-Z2-7 ]+)`", shown).group(1).replace(" ", "")
+        self.submit(user, {"code": pyotp.TOTP(secret).at(now)})
+        return secret
 
     def dm_channel(self, user: str) -> str:
         """The DM the bot last wrote `user` in (waiting for it: DMs go out after the ack)."""
@@ -192,8 +207,11 @@ def scenario(demo: Demo) -> None:
 
     demo.out("\n━━ Batch record review: ready → the customer's signed approval, messages updated in place")
     demo.command("U0PAT", "batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13", channel=acme)
+    secret = demo.enroll("U0ALI", START)
+    demo.set_time(START + timedelta(minutes=1))  # a minute later: the app shows a new code
     demo.click("U0ALI", "batch_approve", demo.dm_channel("U0ALI"))
-    demo.submit("U0ALI", {"initials": "AA", "comment": "Reviewed with deviation DEV-77 closed."})
+    demo.submit("U0ALI", {"code": pyotp.TOTP(secret).at(START + timedelta(minutes=1)),
+                          "comment": "Reviewed with deviation DEV-77 closed."})
     demo.out("\n━━ The same in BETA-002, which has no executed quality agreement: the gate speaks up")
     demo.command("U0PAT", "batch ready B-7 --product 'Omega-3 softgels'", channel=beta)
 

@@ -3,7 +3,7 @@ company (a Slack Connect guest from the customer's workspace)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,10 +39,11 @@ def look_up(client: WebClient, user_id: str, home_team: str | None = None) -> Pe
 
 
 def classify(engine: Engine, client: WebClient, user_ids: Iterable[str], *, actor: Actor, now: datetime,
-             home_team: str | None) -> list[str]:
-    """Record which side each person is on, as Slack says (users.info). Returns the people Slack could not
-    answer for (5xx, 429, no connection): they stay outside the company until a later attempt succeeds —
-    the scheduler's next pass (`classify_pending`) or their own next command."""
+             home_team: str | None, seen: Callable[[Person], None] | None = None) -> list[str]:
+    """Record which side each person is on, as Slack says (users.info), and hand each person Slack described
+    to `seen` (the directory of printed names). Returns the people Slack could not answer for (5xx, 429, no
+    connection): they stay outside the company until a later attempt succeeds — the scheduler's next pass
+    (`classify_pending`) or their own next command."""
     failed: list[str] = []
     for user_id in dict.fromkeys(user_ids):
         try:
@@ -50,6 +51,8 @@ def classify(engine: Engine, client: WebClient, user_ids: Iterable[str], *, acto
         except SlackClientError:
             failed.append(user_id)
             continue
+        if seen is not None:
+            seen(person)
         with transaction(engine) as session:
             programs.record_side(session, person.id, person.external, actor=actor, now=now)
     return failed

@@ -10,6 +10,7 @@ import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.fernet import Fernet
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     # Keys the audit chain (HMAC-SHA256): a rewrite by someone without it does not verify. Its own key, so
     # that rotating CMO_SECRET_KEY (signing secrets) never touches the chain.
     cmo_audit_key: str | None = None
+    cmo_secret_key: str | None = None  # Fernet key encrypting signing secrets at rest
     # Extension (README, "Testing and demos"): pin the bot's clock to an instant, or to the instant
     # written in a file (`@/path`), so that end-to-end tests and the demo can move time.
     cmo_now: str | None = None
@@ -117,11 +119,24 @@ class Settings(BaseSettings):
             raise ValueError(f"{where} an ISO-8601 instant such as 2027-01-31T09:00:00Z (or @/path/to/a/file "
                              "holding one)") from exc
         return v
+
     @field_validator("cmo_audit_key")
     @classmethod
     def _audit_key(cls, v: str | None) -> str | None:
         if v and len(v) < 32:
             raise ValueError("must be at least 32 characters (e.g. the output of `openssl rand -hex 32`)")
+        return v or None
+
+    @field_validator("cmo_secret_key")
+    @classmethod
+    def _secret_key(cls, v: str | None) -> str | None:
+        if v:
+            try:
+                Fernet(v.encode())
+            except ValueError as exc:
+                raise ValueError("must be a Fernet key: 32 url-safe base64-encoded bytes "
+                                 "(python -c 'from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())')") from exc
         return v or None
 
     def require(self, *fields: str) -> None:

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.downloads import SlackFile, fetch
-from commands import file_to_program
+from commands import file_to_program, people
 from commands.agreements_views import Ids, Ref, execute_view, list_text, new_view, redline_view, show_blocks
 from commands.args import UsageError, iso_date
 from commands.boundary import explain, tell
@@ -79,8 +79,7 @@ class RedlineForm(BaseModel):
 
 
 def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 def default_side(access: Access) -> Side:

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, field_validator
 from slack_bolt import App
@@ -23,11 +22,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from commands import home
+from commands import home, people
+from commands import signing as signing_commands
 from commands.args import UsageError, iso_date
 from commands.batches_views import (
     BatchRef,
     Ids,
+    SignRef,
     batch_message,
     call_view,
     figures_text,
@@ -39,13 +40,13 @@ from commands.batches_views import (
 )
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.forms import metadata, submit
+from commands.forms import is_sealed, metadata, refused_on, seal, submit
 from commands.router import Area, Request, Verb
 from store import batches as store
-from store import batches_rules, ical
+from store import batches_rules, ical, signing
 from store.audit import Actor
 from store.db import transaction
-from store.errors import Conflict, Invalid, NotAllowed, NotFound
+from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import day, escape, local_time
 from store.programs import Program, Role, authorize, user_ids, visible_to
@@ -57,8 +58,7 @@ CALLERS = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
 
 
 def actor_of(deps: Deps, user: dict[str, Any]) -> Actor:
-    name = user.get("name") or user.get("username") or user["id"]
-    return Actor(user["id"], name, deps.is_admin(user["id"]))
+    return people.actor_of(deps, user)
 
 
 # ---------------------------------------------------------------------------------------------- Slack side
@@ -183,22 +183,40 @@ def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, prog
 
 def hold_or_reject(deps: Deps, actor: Actor, program: Program, batch_no: str, reason: str, *, rejected: bool
                    ) -> store.Batch:
-    change = store.reject if rejected else store.hold
+    """Hold, or reject without a signing dialog (programs signing with initials); a segregation-of-duties
+    refusal is committed (audited) before it is told."""
     with transaction(deps.engine) as session:
-        return change(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
-                      now=deps.clock.now())
+        if rejected:
+            done = store.reject(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
+                                now=deps.clock.now())
+        else:
+            done = store.hold(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
+                              now=deps.clock.now())
+    if isinstance(done, signing.Refusal):
+        raise NotAllowed(done.message)
+    return done
 
 
-def signer_of(client: WebClient, user_id: str, program: Program, initials: str) -> store.Signer:
-    """The printed name and time zone Slack holds for the signer (users.info)."""
-    user = client.users_info(user=user_id)["user"]
-    name = user.get("real_name") or (user.get("profile") or {}).get("real_name") or user.get("name") or user_id
-    tz = user.get("tz") or program.timezone
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file path
-        tz = program.timezone
-    return store.Signer(user_id, name, tz, initials)
+def signs_with_code(program: Program) -> bool:
+    return store.settings_of(program).signing == signing.SigningMethod.totp
+
+
+def open_signing(deps: Deps, client: WebClient, actor: Actor, batch: store.Batch, program: Program,
+                 trigger_id: str, *, rejected: bool, text: str = "") -> None:
+    """The signing dialog, bound to the batch's current round and record checksum, with the printed name and
+    time zone Slack holds for the signer (users.info, here after the ack, never in the submission)."""
+    name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
+    ref = SignRef(batch_id=batch.id, review_round=batch.review_round, record_sha256=batch.record_sha256,
+                  name=name, tz=tz, rejected=rejected)
+    ref.mac = seal(deps, "batch-sign", *ref.parts(actor.user_id))
+    client.views_open(trigger_id=trigger_id, view=sign_view(batch, program, ref, text))
+
+
+def signed_ref(deps: Deps, view: dict[str, Any], user_id: str) -> SignRef:
+    ref = metadata(view, SignRef)
+    if not is_sealed(ref.mac, deps, "batch-sign", *ref.parts(user_id)):
+        raise Invalid("This form's data was altered; open it again from Slack.")
+    return ref
 
 
 def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor) -> None:
@@ -308,7 +326,8 @@ def cmd_approve(req: Request) -> None:
                              batch_no=batch_no, doing="approve")
     if batch.state != store.BatchStatus.awaiting:
         raise store.refusal(batch, "approved")
-    req.client.views_open(trigger_id=req.trigger_id, view=sign_view(batch, program, req.args.rest(1)))
+    open_signing(req.deps, req.client, req.actor, batch, program, req.trigger_id, rejected=False,
+                 text=req.args.rest(1))
 
 
 def _cmd_hold_or_reject(req: Request, rejected: bool) -> None:
@@ -319,6 +338,11 @@ def _cmd_hold_or_reject(req: Request, rejected: bool) -> None:
         raise UsageError("Give the reason after the batch number.")
     program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
                              batch_no=batch_no, doing="reject" if rejected else "put on hold")
+    if rejected and signs_with_code(program):
+        if batch.state not in store.OPEN:
+            raise store.refusal(batch, "rejected")
+        open_signing(req.deps, req.client, req.actor, batch, program, req.trigger_id, rejected=True, text=reason)
+        return
     batch = hold_or_reject(req.deps, req.actor, program, batch.batch_no, reason, rejected=rejected)
     req.reply(f"Batch {escape(batch.batch_no)} is {batch.state.label}; the program managers were told.")
     after_hold_or_reject(req.deps, req.client, batch, program, req.actor, rejected)
@@ -401,7 +425,9 @@ def cmd_stats(req: Request) -> None:
 
 
 SETTING_FLAGS = {"reminder": "reminder_business_days", "sla": "sla_business_days",
-                 "release-warning": "release_warning_business_days", "approvals": "approvals"}
+                 "release-warning": "release_warning_business_days", "approvals": "approvals", "signing": "signing"}
+WORD_SETTINGS = ("approvals", "signing")
+SIGNING = {"totp": "a code from an authenticator app", "initials": "initials re-typed"}
 
 
 def cmd_settings(req: Request) -> None:
@@ -410,9 +436,9 @@ def cmd_settings(req: Request) -> None:
     for flag, name in SETTING_FLAGS.items():
         value = req.args.flag(flag)
         if value is not None:
-            if name != "approvals" and not value.isdecimal():
+            if name not in WORD_SETTINGS and not value.isdecimal():
                 raise UsageError(f"--{flag} takes a number of business days.")
-            changes[name] = value.lower() if name == "approvals" else int(value)
+            changes[name] = value.lower() if name in WORD_SETTINGS else int(value)
     with req.session() as session:
         access = req.access(session)
         if changes:
@@ -424,7 +450,8 @@ def cmd_settings(req: Request) -> None:
     req.reply(f"*Batch review settings of {escape(access.program.code)}*: reminder after "
               f"{settings.reminder_business_days} business days, SLA {settings.sla_business_days} business days, "
               f"release-by warning {settings.release_warning_business_days} business days before, approvals: "
-              f"{settings.approvals} ({'one approver' if settings.approvals == 'any' else 'every approver'}).")
+              f"{settings.approvals} ({'one approver' if settings.approvals == 'any' else 'every approver'}), "
+              f"signing: {settings.signing} ({SIGNING[settings.signing]}).")
 
 
 AREA = Area("batch", "batch record review: ready → the customer's approval, reminders, review calls", (
@@ -443,7 +470,8 @@ AREA = Area("batch", "batch record review: ready → the customer's approval, re
     Verb("stats", "/cmo batch stats [--days 90] [--all]",
          "order-to-cash figures: median and P90 review days, SLA breaches (--all: admins, every program)",
          cmd_stats, frozenset({"all"})),
-    Verb("settings", "/cmo batch settings [--reminder N] [--sla N] [--release-warning N] [--approvals any|all]",
+    Verb("settings", "/cmo batch settings [--reminder N] [--sla N] [--release-warning N] [--approvals any|all] "
+                     "[--signing totp|initials]",
          "show or change the review settings (managers change)", cmd_settings),
 ))
 
@@ -452,8 +480,14 @@ AREA = Area("batch", "batch record review: ready → the customer's approval, re
 
 
 class SignForm(BaseModel):
-    initials: str
+    code: str | None = None  # programs signing with an authenticator app
+    initials: str | None = None  # programs that kept initials
     comment: str | None = None
+    reason: str | None = None
+
+    @property
+    def component(self) -> str:
+        return self.code or self.initials or ""
 
 
 class ReasonForm(BaseModel):
@@ -484,10 +518,8 @@ class ProgramRef(BaseModel):
 
 def as_field_error(field: str, act: Callable[[], Any]) -> Any:
     """Refusals found while acting on a submission show on the form instead of failing the request."""
-    try:
+    with refused_on(field):
         return act()
-    except (NotAllowed, NotFound, Conflict) as exc:
-        raise Invalid(str(exc), field) from None
 
 
 def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, Any], actor: Actor) -> None:
@@ -503,32 +535,47 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
 
 
 def register(app: App, deps: Deps) -> None:
-    def open_for(ack, body: dict[str, Any], client: WebClient, doing: str, done: str,
-                 view: Callable[..., dict]) -> None:
-        ack()
-        actor = actor_of(deps, body["user"])
+    def button_ref(body: dict[str, Any]) -> BatchRef:
         try:
-            ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
+            return BatchRef.model_validate_json(body["actions"][0].get("value") or "")
         except ValueError:
             raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-        batch, program = by_ref(deps, ref)
+
+    def open_for(ack, body: dict[str, Any], doing: str, done: str,
+                 show: Callable[[Actor, store.Batch, Program], None]) -> None:
+        """A decision button: the clicker re-authorized, the batch still awaiting review, then its dialog."""
+        ack()
+        actor = actor_of(deps, body["user"])
+        batch, program = by_ref(deps, button_ref(body))
         program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
         if batch.state != store.BatchStatus.awaiting:
             raise store.refusal(batch, done)
-        client.views_open(trigger_id=body["trigger_id"], view=view(batch, program))
+        show(actor, batch, program)
+
+    def signing_dialog(body: dict[str, Any], client: WebClient, *, rejected: bool):
+        return lambda actor, batch, program: open_signing(deps, client, actor, batch, program, body["trigger_id"],
+                                                          rejected=rejected)
+
+    def reason_dialog(body: dict[str, Any], client: WebClient, *, rejected: bool):
+        return lambda actor, batch, program: client.views_open(trigger_id=body["trigger_id"],
+                                                               view=reason_view(batch, reject=rejected))
 
     @app.action(Ids.approve.value)
     def on_approve(ack, body: dict[str, Any], client: WebClient) -> None:
-        open_for(ack, body, client, "approve", "approved", lambda b, p: sign_view(b, p))
+        open_for(ack, body, "approve", "approved", signing_dialog(body, client, rejected=False))
 
     @app.action(Ids.hold.value)
     def on_hold(ack, body: dict[str, Any], client: WebClient) -> None:
-        open_for(ack, body, client, "put on hold", "put on hold", lambda b, p: reason_view(b, reject=False))
+        open_for(ack, body, "put on hold", "put on hold", reason_dialog(body, client, rejected=False))
 
     @app.action(Ids.reject.value)
     def on_reject(ack, body: dict[str, Any], client: WebClient) -> None:
-        open_for(ack, body, client, "reject", "rejected", lambda b, p: reason_view(b, reject=True))
+        """Signed in programs that sign with an authenticator code; a reason form in those that kept initials."""
+        ack()
+        _, program = by_ref(deps, button_ref(body))
+        dialog = signing_dialog if signs_with_code(program) else reason_dialog
+        open_for(lambda **_: None, body, "reject", "rejected", dialog(body, client, rejected=True))
 
     @app.action(Ids.call.value)
     def on_call(ack, body: dict[str, Any], client: WebClient) -> None:
@@ -536,31 +583,63 @@ def register(app: App, deps: Deps) -> None:
         ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "{}")
         batch, program = by_ref(deps, ref)
         with transaction(deps.engine) as session:
-            authorize(session, actor_of(deps, body["user"]), code=program.code).require(
+            authorize(session, people.actor_of(deps, body["user"], session), code=program.code).require(
                 *CALLERS, doing="schedule review calls")
         today = deps.clock.now().astimezone(program.tz).date()
         client.views_open(trigger_id=body["trigger_id"], view=call_view(batch, program, today))
 
+    def on_signing(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        """Approve or reject in the signing dialog. Everything it needs came sealed with the dialog: nothing
+        here calls Slack before the ack."""
+        actor = actor_of(deps, body["user"])
+        field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
+        locked: list[Program] = []
+
+        def act(form: SignForm) -> tuple[Program, store.Signed | store.Batch]:
+            ref = signed_ref(deps, view, actor.user_id)
+            batch, program = by_ref(deps, BatchRef(batch_id=ref.batch_id))
+            doing = "reject" if ref.rejected else "approve"
+            program, batch = as_field_error(field, lambda: decider(
+                deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing))
+            signer = store.Signer(actor.user_id, ref.name, ref.tz, form.component)
+            by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
+            opened = store.Opened(ref.review_round, ref.record_sha256)
+            key = deps.settings.cmo_secret_key
+
+            def sign() -> store.Signed | store.Batch | signing.Refusal:
+                with transaction(deps.engine) as session:
+                    current = session.get(Program, program.id)
+                    if ref.rejected:
+                        return store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=by,
+                                             now=deps.clock.now(), signer=signer, opened=opened, key=key)
+                    return store.approve(session, current, batch.batch_no, signer=signer, actor=by,
+                                         now=deps.clock.now(), comment=form.comment or "", opened=opened, key=key)
+
+            done = as_field_error(field, sign)
+            if isinstance(done, signing.Refusal):
+                if done.locked:
+                    locked.append(program)
+                raise Invalid(done.message, field)
+            return program, done
+
+        done = submit(ack, view, SignForm, act, fallback=field)
+        if locked:
+            signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+        if done is None:
+            return
+        program, outcome = done
+        if isinstance(outcome, store.Signed):
+            after_sign(deps, client, outcome, actor)
+        else:
+            after_hold_or_reject(deps, client, outcome, program, actor, rejected=True)
+
     @app.view(Ids.sign_view.value)
     def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        actor = actor_of(deps, body["user"])
+        on_signing(ack, body, view, client)
 
-        def act(form: SignForm) -> store.Signed:
-            batch, program = by_ref(deps, metadata(view, BatchRef))
-            program, batch = as_field_error("initials", lambda: decider(
-                deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing="approve"))
-            signer = signer_of(client, actor.user_id, program, form.initials)
-
-            def sign() -> store.Signed:
-                with transaction(deps.engine) as session:
-                    return store.approve(session, session.get(Program, program.id), batch.batch_no, signer=signer,
-                                         actor=actor, now=deps.clock.now(), comment=form.comment or "")
-
-            return as_field_error("initials", sign)
-
-        signed = submit(ack, view, SignForm, act, fallback="initials")
-        if signed is not None:
-            after_sign(deps, client, signed, actor)
+    @app.view(Ids.reject_sign_view.value)
+    def on_reject_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        on_signing(ack, body, view, client)
 
     def on_reason(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, rejected: bool) -> None:
         actor = actor_of(deps, body["user"])

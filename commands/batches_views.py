@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bot import blocks as bk
+from commands.signing import code_input
 from store import batches as store
 from store.audit import AuditEntry
 from store.batches_rules import ACTIONS, Figures, decision_buttons, describe
@@ -25,6 +26,7 @@ class Ids(StrEnum):
     sign_view = "batch_sign"
     hold_view = "batch_hold_view"
     reject_view = "batch_reject_view"
+    reject_sign_view = "batch_reject_sign"
     call_view = "batch_call_view"
     decision_block = "batch_decision"
 
@@ -33,6 +35,33 @@ class BatchRef(BaseModel):
     """What a button's value and a modal's private_metadata carry: only which batch (re-checked on use)."""
 
     batch_id: int
+
+
+class SignRef(BaseModel):
+    """A signing dialog's private_metadata: the batch, the review round and batch record checksum it was
+    opened for, and the signer's printed name and time zone looked up when it opened (so the submission
+    calls no Slack API before its ack) — sealed (commands.forms.seal) so none of it can be altered."""
+
+    batch_id: int
+    review_round: int
+    record_sha256: str | None = None
+    name: str
+    tz: str
+    rejected: bool = False
+    mac: str = ""
+
+    def parts(self, user_id: str) -> tuple[str, ...]:
+        return (user_id, str(self.batch_id), str(self.review_round), self.record_sha256 or "", self.name, self.tz,
+                "reject" if self.rejected else "approve")
+
+
+def component_input(method: str):
+    """The second identification component the program's signing method asks for."""
+    if method == "initials":
+        return bk.text_input("initials", "Your initials, to sign", max_length=8,
+                             hint="Second identification component: re-type your initials (e.g. AA for Alice "
+                                  "Approver).")
+    return code_input()
 
 
 STATUS_ICONS = {"awaiting": ":hourglass_flowing_sand:", "on_hold": ":double_vertical_bar:",
@@ -77,16 +106,20 @@ def batch_message(batch: store.Batch, program: Program, signed: list[store.Batch
     return text, bk.message(blocks)
 
 
-def sign_view(batch: store.Batch, program: Program, comment: str = "") -> dict:
-    return bk.modal("Approve batch record", Ids.sign_view, [
-        bk.section(f"*Meaning of this signature:*\n>{escape(store.meaning(batch))}"),
-        bk.context(f"Program {escape(program.code)} · available since {day(batch.ready_on)}. Your printed name "
-                   "(from Slack), Slack id, the date and time (UTC and your local time) and this meaning are "
-                   "recorded with the batch record and in the audit trail."),
-        bk.text_input("initials", "Your initials, to sign", max_length=8,
-                      hint="Second identification component: re-type your initials (e.g. AA for Alice Approver)."),
-        bk.text_input("comment", "Comment", initial=comment, optional=True, multiline=True, max_length=2000),
-    ], submit="Sign and approve", private_metadata=BatchRef(batch_id=batch.id).model_dump_json())
+def sign_view(batch: store.Batch, program: Program, ref: SignRef, comment: str = "") -> dict:
+    """The signing dialog, to approve or (`ref.rejected`) to reject with a reason."""
+    verb = "reject" if ref.rejected else "approve"
+    record = f" · batch record SHA-256 `{batch.record_sha256[:12]}…`" if batch.record_sha256 else ""
+    text = ("Reason" if ref.rejected else "Comment")
+    return bk.modal(f"{verb.capitalize()} batch record", Ids.reject_sign_view if ref.rejected else Ids.sign_view, [
+        bk.section(f"*Meaning of this signature:*\n>{escape(store.meaning(batch, rejected=ref.rejected))}"),
+        bk.context(f"Signing as *{escape(ref.name)}* · program {escape(program.code)} · review round "
+                   f"{batch.review_round}{record}. Your printed name, Slack id, the date and time (UTC and "
+                   f"{escape(ref.tz)}) and this meaning are recorded with the batch record and in the audit trail."),
+        component_input(store.settings_of(program).signing),
+        bk.text_input("reason" if ref.rejected else "comment", text, initial=comment or None,
+                      optional=not ref.rejected, multiline=True, max_length=2000),
+    ], submit=f"Sign and {verb}", private_metadata=ref.model_dump_json())
 
 
 def reason_view(batch: store.Batch, *, reject: bool) -> dict:
@@ -143,10 +176,16 @@ def _history_line(entry: AuditEntry, program: Program) -> str:
                         f"{escape('; '.join(after.get('gaps') or []))}",
         "record_filed": f"batch record filed ({escape(after.get('record_name') or '')})",
     }.get(entry.action, escape(entry.action))
-    if entry.action == "signed":
-        what = (f"signed — {escape(after.get('meaning', ''))} ({escape(after.get('local_time', ''))} "
-                f"{escape(after.get('local_tz', ''))}; initials re-entered)")
-    return f"• {local_time(entry.at.astimezone(program.tz))} — {escape(entry.actor_name)}: {what}"
+    signature = after.get("signature") if entry.action == "rejected" else after if entry.action == "signed" else None
+    if isinstance(signature, dict):
+        what = (f"{'rejected: ' + escape(after.get('reason') or '') + ' — ' if entry.action == 'rejected' else ''}"
+                f"signed by {escape(signature.get('signer_name', ''))} — {escape(signature.get('meaning', ''))} "
+                f"({escape(signature.get('local_time', ''))} {escape(signature.get('local_tz', ''))}; "
+                f"{COMPONENTS.get(signature.get('second_component'), 'second component re-entered')})")
+    return f"• {local_time(entry.at.astimezone(program.tz))} — {escape(entry.actor_name)} ({entry.actor_id}): {what}"
+
+
+COMPONENTS = {"initials": "initials re-entered", "totp": "authenticator code entered"}
 
 
 def history_text(batch: store.Batch, program: Program, entries: list[AuditEntry], today: date) -> str:

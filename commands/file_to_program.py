@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from bot.downloads import SlackFile, fetch
+from commands import people
 from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
@@ -77,8 +78,7 @@ class FilingForm(BaseModel):
 
 
 def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 def all_choices(deps: Deps, actor: Actor) -> list[tuple[str, str]]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from commands.deps import Deps
-from store.errors import Invalid
+from store.errors import Conflict, Invalid, NotAllowed, NotFound
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -102,3 +103,12 @@ def metadata(view: dict[str, Any], model: type[M]) -> M:
         return model.model_validate(json.loads(view.get("private_metadata") or "{}"))
     except (ValueError, ValidationError):
         raise Invalid("This form's data was altered; open it again from Slack.") from None
+
+
+@contextmanager
+def refused_on(field: str) -> Iterator[None]:
+    """Refusals found while acting on a submission show on the form's `field` instead of failing the request."""
+    try:
+        yield
+    except (NotAllowed, NotFound, Conflict) as exc:
+        raise Invalid(str(exc), field) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,7 +22,7 @@ from slack_sdk.models.blocks import Block
 from bot import blocks as bk
 from commands.deps import Deps
 from store import home as store
-from store import programs
+from store import programs, signing
 from store.audit import Actor
 from store.db import transaction
 from store.markup import day, escape
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HOME_BLOCKS = bk.VIEW_BLOCKS
 PAGE = 40
+ENROLL_ACTION = "signing_enroll_open"  # commands.signing handles it
 
 
 class Ids(StrEnum):
@@ -76,12 +78,20 @@ def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]
     return items, lines, bool(managed)
 
 
-def home_view(items: list[store.Owed], portfolio: list[str], manager: bool) -> dict:
+def signing_blocks(enrolled: bool) -> list[Block]:
+    """Electronic signatures: the way to enroll an authenticator app, or that it is done."""
+    if enrolled:
+        return [bk.context(":white_check_mark: Electronic signatures: your authenticator app is set up.")]
+    return [bk.section("*Electronic signatures*: batch approvals ask for a code from an authenticator app. "
+                       "Set yours up once.", accessory=bk.button("Set up signing", ENROLL_ACTION, "enroll"))]
+
+
+def home_view(items: list[store.Owed], portfolio: list[str], manager: bool, footer: Sequence[Block] = ()) -> dict:
     blocks: list[Block] = [bk.header("What you owe today")]
     portfolio_blocks: list[Block] = []
     if manager:
         portfolio_blocks = [bk.divider(), bk.header("Your programs"), *[bk.section(line) for line in portfolio]]
-    budget = HOME_BLOCKS - len(blocks) - min(len(portfolio_blocks), 40) - 2
+    budget = HOME_BLOCKS - len(blocks) - min(len(portfolio_blocks), 40) - 2 - len(footer)
     shown: list[Block] = []
     for index, item in enumerate(items):
         rendered = _item_blocks(item)
@@ -92,10 +102,11 @@ def home_view(items: list[store.Owed], portfolio: list[str], manager: bool) -> d
             break
         shown += rendered
     blocks += shown or [bk.section("Nothing waits for you. :white_check_mark:")]
-    room = HOME_BLOCKS - len(blocks)
+    room = HOME_BLOCKS - len(blocks) - len(footer)
     if len(portfolio_blocks) > room:
         portfolio_blocks = portfolio_blocks[: room - 1] + [bk.context("More programs: `/cmo program list`.")]
     blocks += portfolio_blocks
+    blocks += footer
     return {"type": "home", "blocks": [b.to_dict() for b in blocks]}
 
 
@@ -115,8 +126,10 @@ def all_items_view(items: list[store.Owed], page: int) -> dict:
 
 def publish(deps: Deps, client: WebClient, user_id: str) -> None:
     items, portfolio, manager = gather(deps, user_id)
+    with transaction(deps.engine) as session:
+        enrolled = signing.key_of(session, user_id) is not None
     try:
-        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager))
+        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager, signing_blocks(enrolled)))
     except SlackApiError as exc:  # a home tab that cannot be refreshed is logged; the next open retries it
         log.warning("App Home for %s not published: %s", user_id, exc.response.get("error"))
 

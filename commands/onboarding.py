@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
+from commands import people
 from commands.args import UsageError, iso_date
 from commands.boundary import explain, tell
 from commands.deps import Deps
@@ -60,8 +61,7 @@ class Planned(BaseModel):
 
 
 def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 def require_admin(actor: Actor) -> None:

@@ -13,12 +13,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot import people as slack_people
-from commands import onboarding
+from commands import onboarding, people
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import submit
 from commands.router import Area, Request, Verb
+from store import batches as batch_store
 from store import digest, holiday_calendars
 from store import programs as store
 from store.audit import Actor
@@ -111,10 +112,12 @@ def create_channel(client: WebClient, code: str) -> str:
 
 
 def classify(deps: Deps, client: WebClient, user_ids: list[str], actor: Actor, home_team: str | None) -> str:
-    """Mark which members are outside the company (Slack Connect guests): they only act on their own items.
-    Returns a warning naming whom Slack could not classify (they count as outside until it can), else ""."""
+    """Mark which members are outside the company (Slack Connect guests): they only act on their own items,
+    and keep their printed names for the records of what they do. Returns a warning naming whom Slack could
+    not classify (they count as outside until it can), else ""."""
     failed = slack_people.classify(deps.engine, client, user_ids, actor=actor, now=deps.clock.now(),
-                                   home_team=home_team)
+                                   home_team=home_team,
+                                   seen=lambda person: people.remember(deps, person.id, person.name))
     if not failed:
         return ""
     return (f"\n:warning: Slack did not say whether {', '.join(bk.mention(u) for u in failed)} "
@@ -202,6 +205,7 @@ def cmd_status(req: Request) -> None:
             ("Time zone", program.timezone),
             ("Status digest", program.status_cadence),
             ("Holidays", holiday_calendars.label(program.holiday_calendar)),
+            ("Signing", batch_store.settings_of(program).signing),
         ]),
         bk.section(health),
         bk.context(" · ".join(f"{r.label}: {', '.join(bk.mention(u) for u in ids) or '—'}"
@@ -210,9 +214,31 @@ def cmd_status(req: Request) -> None:
     req.reply(health, bk.message(blocks))
 
 
+def approver_grant(req: Request, action: str, who: str) -> str:
+    """Segregation of duties: only admins grant or remove customer approvers, and an approver is someone on the
+    customer's side (outside the company, as Slack says) unless the admin records why (`--reason`, audited).
+    Returns the recorded reason ("" when none is needed)."""
+    if not req.actor.is_admin:
+        raise NotAllowed("Only admins (CMO_ADMINS) can grant or remove the customer approver role "
+                         "(segregation of duties).")
+    reason = (req.args.flag("reason") or "").strip()
+    if action == "add" and not reason and not slack_people.look_up(req.client, who, req.body.get("team_id")).external:
+        raise UsageError(f"{bk.mention(who)} is inside the company, and a customer approver signs for the customer. "
+                         "If that is really intended, add `--reason \"why\"` (it is recorded).")
+    return reason
+
+
 def cmd_roles(req: Request) -> None:
-    req.args.only("program")
+    req.args.only("program", "reason")
     action = req.args.words[0].lower() if req.args.words else "show"
+    reason = ""
+    if action in ("add", "remove") and ROLE_WORDS.get((req.args.words[2:3] or [""])[0].lower()) == \
+            Role.customer_approver:
+        with req.session() as session:  # who may change roles here at all, before asking Slack about anyone
+            access = req.access(session)
+            access.require_internal("see or change roles")
+            access.require(Role.program_manager, doing="change roles")
+        reason = approver_grant(req, action, user_id(req.args.word(1, "the person")))
     with req.session() as session:
         access = req.access(session)
         access.require_internal("see or change roles")
@@ -223,9 +249,11 @@ def cmd_roles(req: Request) -> None:
             role = ROLE_WORDS.get(req.args.word(2, "the role").lower())
             if role is None:
                 raise UsageError(f"Roles are {', '.join(r.value for r in Role)}.")
-            change = store.add_member if action == "add" else store.remove_member
-            extra = {"external": None} if action == "add" else {}  # Slack says which side they are on, below
-            changed = change(session, program, who, role, actor=req.actor, now=req.now, **extra)
+            if action == "add":  # Slack says which side they are on, below
+                changed = store.add_member(session, program, who, role, actor=req.actor, now=req.now, external=None,
+                                           reason=reason)
+            else:
+                changed = store.remove_member(session, program, who, role, actor=req.actor, now=req.now)
             verb = "now has" if action == "add" else "no longer has"
             note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
             text = note if changed else f"Nothing changed: {note}"
@@ -253,7 +281,7 @@ AREA = Area("program", "programs, their channels and who holds which role", (
     Verb("new", "/cmo program new", "create a program (admins): opens a form", cmd_new),
     Verb("list", "/cmo program list", "the programs you have a role on", cmd_list),
     Verb("status", "/cmo program status [--program CODE]", "the program's health at a glance", cmd_status),
-    Verb("roles", "/cmo program roles [add|remove @person ROLE] [--program CODE]",
+    Verb("roles", "/cmo program roles [add|remove @person ROLE] [--reason WHY] [--program CODE]",
          "show roles; managers and admins change them (roles: pm, quality, approver, stability, regulatory)",
          cmd_roles),
     Verb("export", "/cmo program export [--format xlsx|csv] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--program CODE]",
@@ -267,7 +295,7 @@ def register(app: App, deps: Deps) -> None:
     def on_new_program(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         now = deps.clock.now()
         user = body["user"]
-        actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+        actor = people.actor_of(deps, user)
         if not actor.is_admin:
             ack(response_action="errors", errors={"code": "Only admins (CMO_ADMINS) can create programs."})
             return

@@ -15,8 +15,9 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlmodel import Session
 
-from bot import people
+from bot import people as slack_people
 from commands import access as rules
+from commands import people
 from commands.args import Args, UsageError, parse, split
 from commands.boundary import explain
 from commands.deps import Deps
@@ -37,6 +38,7 @@ class Request:
     body: dict[str, Any]
     args: Args
     now: datetime
+    name: str | None = None  # the printed name (commands.people), learnt after the ack
 
     @property
     def user_id(self) -> str:
@@ -52,7 +54,7 @@ class Request:
 
     @property
     def actor(self) -> Actor:
-        name = self.body.get("user_name") or self.user_id
+        name = self.name or self.body.get("user_name") or self.user_id
         return Actor(self.user_id, name, self.deps.is_admin(self.user_id))
 
     def access(self, session: Session) -> Access:
@@ -87,8 +89,8 @@ class Request:
             if not programs.unclassified(session, self.user_id):
                 self._admit(session, rule)
                 return
-        people.classify(self.deps.engine, self.client, [self.user_id], actor=SYSTEM, now=self.now,
-                        home_team=self.body.get("team_id"))
+        slack_people.classify(self.deps.engine, self.client, [self.user_id], actor=SYSTEM, now=self.now,
+                              home_team=self.body.get("team_id"))
         with self.session() as session:
             self._admit(session, rule)
 
@@ -159,7 +161,8 @@ class Router:
 
     def dispatch(self, body: dict[str, Any], client: WebClient, respond) -> None:
         words = split(body.get("text") or "")
-        make = lambda rest: Request(self.deps, client, respond, body, rest, self.deps.clock.now())  # noqa: E731
+        make = lambda rest: Request(self.deps, client, respond, body, rest, self.deps.clock.now(),  # noqa: E731
+                                    people.learn(self.deps, client, body["user_id"]))
         if not words or words[0] in ("help", "-h", "--help"):
             topic = self.areas.get(words[1]) if len(words) > 1 else None
             text = area_help(topic) if topic else overall_help(list(self.areas.values()))

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from commands import home
+from commands import home, people
 from commands import stability_results as results
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
@@ -95,8 +95,7 @@ class ResultForm(BaseModel):
 
 
 def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 # ---------------------------------------------------------------- commands
@@ -300,7 +299,7 @@ AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, la
 
 
 def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, doing: str) -> Access:
-    access = program_store.authorize(session, actor_of(deps, body), code=code)
+    access = program_store.authorize(session, people.actor_of(deps, body["user"], session), code=code)
     access.require(*roles, doing=doing)
     return access
 

@@ -16,19 +16,22 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot import downloads
-from commands import file_to_program
+from commands import file_to_program, people
+from commands import signing as signing_commands
 from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, seal, submit
+from commands.forms import is_sealed, metadata, refused_on, seal, submit
 from commands.router import Area, Request, Verb
 from commands.submissions_views import Ids
+from store import batches as batch_store
+from store import document_signatures, signing
 from store import submissions as subs
 from store import submissions_package as packaging
 from store.audit import Actor
 from store.db import transaction
-from store.errors import Invalid, NotAllowed
+from store.errors import Conflict, Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import day, escape, plural
 from store.programs import Program, Role, authorize
@@ -88,15 +91,6 @@ def ask_owners(deps: Deps, client: WebClient, submission_id: int, actor: Actor,
     return asked
 
 
-def person_name(client: WebClient, user: str, fallback: str) -> str:
-    """The real name for the table of contents' "by whom"; the handle when Slack will not say."""
-    try:
-        profile = client.users_info(user=user)["user"]
-    except SlackApiError:
-        return fallback
-    return profile.get("real_name") or (profile.get("profile") or {}).get("real_name") or fallback
-
-
 def may_file(session, actor: Actor, item_id: int) -> subs.Located:
     """The item, if the caller owns it or manages the program (or does its regulatory work)."""
     located = subs.locate(session, item_id)
@@ -137,7 +131,7 @@ def receive(deps: Deps, client: WebClient, actor: Actor, item_id: int, file_ids:
     mark the item received, and confirm by DM."""
     with transaction(deps.engine) as session:
         may_file(session, actor, item_id)
-    actor = Actor(actor.user_id, person_name(client, actor.user_id, actor.name), actor.is_admin)
+    actor = Actor(actor.user_id, people.learn(deps, client, actor.user_id) or actor.name, actor.is_admin)
     done = [file_one(deps, actor, item_id, downloads.fetch(client, file_id)) for file_id in file_ids]
     client.chat_postMessage(channel=actor.user_id, text=(
         f":white_check_mark: Received for {_item_title(done[0][0])}:\n"
@@ -267,11 +261,65 @@ def cmd_due(req: Request) -> None:
 
 
 def cmd_approve(req: Request) -> None:
+    """Approve a received document; in programs that sign with an authenticator app, in a signing dialog."""
     req.args.only("program")
     with req.session() as session:
-        _, submission, entry = _submission_item(req, session, "approve submission documents", APPROVE)
-        subs.approve(session, entry=entry, actor=req.actor, now=req.now)
-    req.reply(f"{submission.ref} item #{entry.number} {escape(entry.document)} is approved.")
+        program, submission, entry = _submission_item(req, session, "approve submission documents", APPROVE)
+        if batch_store.settings_of(program).signing == signing.SigningMethod.totp:
+            if entry.status != subs.ItemStatus.received:
+                raise Conflict(f"Item {entry.number} is {subs.ItemStatus(entry.status).label}; only a received "
+                               "document can be approved.")
+            file = document_signatures.latest_file(session, entry)
+        else:
+            subs.approve(session, entry=entry, actor=req.actor, now=req.now)
+            file = None
+    if file is None:
+        req.reply(f"{submission.ref} item #{entry.number} {escape(entry.document)} is approved.")
+        return
+    name, tz = people.as_signer(req.deps, req.client, req.user_id, program.timezone)
+    ref = views.DocumentRef(item_id=entry.id, sha256=file.sha256, name=name, tz=tz)
+    ref.mac = seal(req.deps, "document-sign", *ref.parts(req.user_id))
+    req.client.views_open(trigger_id=req.trigger_id, view=views.sign_view(
+        submission, entry, file, ref, document_signatures.meaning(entry, file)))
+
+
+class CodeForm(BaseModel):
+    code: str
+
+
+def on_document_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The signed approval of a submission document: no Slack call before the ack (the name came sealed)."""
+    actor = _actor(deps, body)
+    locked: list[Program] = []
+
+    def act(form: CodeForm) -> tuple[subs.Located, document_signatures.DocumentSignature]:
+        ref = metadata(view, views.DocumentRef)
+        if not is_sealed(ref.mac, deps, "document-sign", *ref.parts(actor.user_id)):
+            raise Invalid("This form's data was altered; open it again from Slack.", "code")
+        signer = Actor(actor.user_id, ref.name, actor.is_admin)
+        with transaction(deps.engine) as session, refused_on("code"):
+            located = subs.locate(session, ref.item_id)
+            authorize(session, signer, code=located.program.code).require(*APPROVE, doing="approve documents")
+            done = document_signatures.approve(
+                session, program_id=located.program.id, entry=located.item, file_sha256=ref.sha256,
+                signer=document_signatures.Signer(actor.user_id, ref.name, ref.tz, form.code), actor=signer,
+                now=deps.clock.now(), key=deps.settings.cmo_secret_key)
+        if isinstance(done, signing.Refusal):
+            if done.locked:
+                locked.append(located.program)
+            raise Invalid(done.message, "code")
+        return located, done
+
+    done = submit(ack, view, CodeForm, act, fallback="code")
+    if locked:
+        signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+    if done is not None:
+        located, signature = done
+        tell(client, {"user_id": actor.user_id}, (
+            f":white_check_mark: Signed by *{escape(signature.signer_name)}* ({actor.user_id}) at "
+            f"{signature.signed_at:%Y-%m-%d %H:%M:%S} UTC ({escape(signature.local_time)} "
+            f"{escape(signature.local_tz)})."
+            f"\nMeaning: _{escape(signature.meaning)}_\n{_item_title(located)} is approved."))
 
 
 def cmd_package(req: Request) -> None:
@@ -329,8 +377,7 @@ AREA = Area("submission", "regulatory submission documents: checklist, collectio
 
 
 def _actor(deps: Deps, body: dict[str, Any]) -> Actor:
-    user = body["user"]
-    return Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    return people.actor_of(deps, body["user"])
 
 
 def register(app: App, deps: Deps) -> None:
@@ -338,6 +385,10 @@ def register(app: App, deps: Deps) -> None:
         "submissions", filing_choices, file_to, needs="documents for submission checklist items (their owners, "
         "program managers, regulatory contacts)"))
     file_to_program.register(app, deps)
+
+    @app.view(Ids.sign_view.value)
+    def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        on_document_sign(deps, ack, body, view, client)
 
     @app.view(Ids.new_view.value)
     def on_new(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bot import blocks as bk
+from commands.signing import code_input
 from store import submissions as subs
 from store.markup import day, escape, plural
 from store.programs import Program
@@ -20,10 +21,36 @@ class Ids(StrEnum):
     attach_view = "submission_attach_view"
     shortcut = "file_submission_item"  # message shortcut (manifest.yml)
     shortcut_view = "submission_shortcut_view"
+    sign_view = "submission_sign_view"
 
 
 class NewMeta(BaseModel):
     program: str
+
+
+class DocumentRef(BaseModel):
+    """The document signing dialog's private_metadata: the item and the file (SHA-256) it was opened for and
+    the signer's printed name and zone, sealed (commands.forms.seal)."""
+
+    item_id: int
+    sha256: str
+    name: str
+    tz: str
+    mac: str = ""
+
+    def parts(self, user_id: str) -> tuple[str, ...]:
+        return (user_id, str(self.item_id), self.sha256, self.name, self.tz)
+
+
+def sign_view(submission: subs.Submission, entry: subs.SubmissionItem, file: subs.SubmissionFile,
+              ref: DocumentRef, meaning: str) -> dict:
+    return bk.modal("Approve document", Ids.sign_view, [
+        bk.section(f"*Meaning of this signature:*\n>{escape(meaning)}"),
+        bk.context(f"Signing as *{escape(ref.name)}* · {escape(submission.ref)} item #{entry.number} · "
+                   f"{escape(file.name)} SHA-256 `{file.sha256[:12]}…`. Your printed name, Slack id, the date and "
+                   f"time (UTC and {escape(ref.tz)}) and this meaning are recorded in the audit trail."),
+        code_input(),
+    ], submit="Sign and approve", private_metadata=ref.model_dump_json())
 
 
 class AttachMeta(BaseModel):

@@ -6,13 +6,17 @@ row count whether it won: two approvers clicking at the same moment make one dec
 back to review starts a new review *round*: its reminders, SLA and (for "all" programs) signatures are per round.
 
 An approval records the attributes 21 CFR 11.50/11.70 name (printed name, Slack id, date and time in UTC and
-local, the meaning of the signature) with the batch and in the hash-chained audit trail, and a second
-identification component re-entered at signing (the signer's initials, see `Signer`). The bot records these
+local, the meaning of the signature) with the batch and in the hash-chained audit trail, the SHA-256 of what
+was signed (`link`), and a second identification component re-entered at signing: a code from the signer's
+authenticator app in programs whose signing method is `totp` (store.signing), the signer's initials in
+programs that kept `initials`. Nobody signs a batch they prepared or marked ready. The bot records these
 attributes; it does not by itself claim Part 11 compliance.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
@@ -23,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Date, String, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, select
 
-from store import agreements, audit, outbox
+from store import agreements, audit, outbox, signing
 from store.audit import Actor, AuditEntry
 from store.calendar import business_days_between
 from store.db import UTCDateTime
@@ -63,6 +67,7 @@ class ReviewSettings:
     sla_business_days: int = 5
     release_warning_business_days: int = 2
     approvals: ApprovalMode = ApprovalMode.any
+    signing: str = signing.SigningMethod.totp  # programs older than this setting keep `initials` (migration 0170)
 
 
 DEFAULTS = ReviewSettings()
@@ -119,6 +124,7 @@ class BatchSignature(SQLModel, table=True):
     local_time: str = Field(max_length=40)  # ISO-8601 with the signer's offset
     local_tz: str = Field(max_length=64)
     second_component: str = Field(max_length=64)  # what was re-entered at signing (never the value itself)
+    linked_sha256: str | None = Field(default=None, max_length=64)  # SHA-256 of what was signed (`link`)
     comment: str = Field(default="", max_length=2000)
 
 
@@ -153,7 +159,7 @@ class Signer:
     user_id: str
     name: str  # printed name: users.info real_name
     tz: str  # the signer's time zone from users.info (the program's when Slack has none)
-    initials: str  # the second identification component, re-entered at signing
+    component: str  # the second identification component: an authenticator code, or initials
 
     @staticmethod
     def expected_initials(name: str) -> str:
@@ -181,6 +187,8 @@ def settings_of(program: Program) -> ReviewSettings:
             values[name] = value
     if stored.get("approvals") in set(ApprovalMode):
         values["approvals"] = ApprovalMode(stored["approvals"])
+    if stored.get("signing") in signing.SigningMethod.ALL:
+        values["signing"] = stored["signing"]
     return replace(DEFAULTS, **values)
 
 
@@ -190,6 +198,9 @@ def configure(session: Session, program: Program, *, actor: Actor, now: datetime
         if name == "approvals":
             if value not in set(ApprovalMode):
                 raise Invalid("Approvals must be `any` (one approver) or `all` (every approver).", "approvals")
+        elif name == "signing":
+            if value not in signing.SigningMethod.ALL:
+                raise Invalid("Signing must be `totp` (a code from an authenticator app) or `initials`.", "signing")
         elif not isinstance(value, int) or not 0 < value <= 60:
             raise Invalid(f"{name.replace('_', ' ')} must be a whole number of business days from 1 to 60.", name)
     after = replace(before, **changes)
@@ -263,9 +274,68 @@ def review_days(batch: Batch, program: Program, today: date) -> int:
     return max(0, business_days_between(batch.ready_on, end or today, program.holiday_calendar))
 
 
-def meaning(batch: Batch) -> str:
+def meaning(batch: Batch, *, rejected: bool = False) -> str:
     product = f" of {batch.product}" if batch.product else ""
+    if rejected:
+        return f"I reject the executed batch record {batch.batch_no}{product}."
     return f"I approve the executed batch record {batch.batch_no}{product} for release."
+
+
+def link(program: Program, batch: Batch, review_round: int) -> str:
+    """The SHA-256 a signature is linked to (21 CFR 11.70): the batch's identifying fields, the review round
+    and the SHA-256 of the executed batch record file. A change to any of them after signing shows."""
+    signed = {"program": program.code, "batch_no": batch.batch_no, "product": batch.product,
+              "release_by": batch.release_by.isoformat() if batch.release_by else None,
+              "review_round": review_round, "record_sha256": batch.record_sha256}
+    return hashlib.sha256(json.dumps(signed, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What a signing dialog was opened for: the review round and the batch record's checksum."""
+
+    review_round: int
+    record_sha256: str | None
+
+
+def preparers(session: Session, program: Program, batch: Batch) -> set[str]:
+    """Who marked the batch ready or filed its batch record: none of them may sign it."""
+    filed = select(AuditEntry.actor_id).where(AuditEntry.program_id == program.id, AuditEntry.entity == ENTITY,
+                                              AuditEntry.entity_id == batch.batch_no,
+                                              AuditEntry.action == "record_filed")
+    return {batch.ready_by, *session.exec(filed)}
+
+
+def _segregation(session: Session, program: Program, batch: Batch, *, actor: Actor, now: datetime,
+                 doing: str) -> signing.Refusal | None:
+    if actor.user_id not in preparers(session, program, batch):
+        return None
+    audit.record(session, actor=actor, action="decision_refused", entity=ENTITY, entity_id=batch.batch_no,
+                 program_id=program.id, now=now, after={"attempted": doing, "reason": "prepared or marked it ready"})
+    return signing.Refusal(f"You prepared or marked batch {batch.batch_no} ready, so you cannot {doing} it "
+                           "(segregation of duties). This attempt was recorded.")
+
+
+def _signable(session: Session, program: Program, batch: Batch, *, signer: Signer, actor: Actor, now: datetime,
+              opened: Opened | None, doing: str, key: str | None) -> signing.Refusal | None:
+    """Every check before a signature: the dialog's round and checksum still current, segregation of duties,
+    the second component. A refusal is audited and returned (the caller commits, then shows it)."""
+    if opened is not None and (opened.review_round, opened.record_sha256) != (batch.review_round,
+                                                                             batch.record_sha256):
+        changed = ("went back to review (round " f"{batch.review_round})" if opened.review_round != batch.review_round
+                   else "has a different batch record file")
+        return signing.Refusal(f"Batch {batch.batch_no} {changed} since this dialog was opened; close it and "
+                               "open the batch again to sign what is under review now.")
+    segregated = _segregation(session, program, batch, actor=actor, now=now, doing=doing)
+    if segregated is not None:
+        return segregated
+    if settings_of(program).signing == signing.SigningMethod.initials:
+        if doing == "approve" and signer.component.strip().upper().replace(".", "").replace(" ", "") != \
+                Signer.expected_initials(signer.name):
+            return signing.Refusal("Those initials do not match your name in Slack; type them again to sign.")
+        return None
+    return signing.check(session, key, actor=actor, code=signer.component, now=now, program_id=program.id,
+                         doing=f"{doing} batch {batch.batch_no}")
 
 
 # ---------------------------------------------------------------------------------------------- changes
@@ -350,22 +420,26 @@ def _decided(actor: Actor, now: datetime, program: Program, name: str | None = N
 
 
 def approve(session: Session, program: Program, batch_no: str, *, signer: Signer, actor: Actor, now: datetime,
-            comment: str = "") -> Signed:
-    """Sign the batch record; in an `any` program (or when every approver has signed) the batch is approved."""
+            comment: str = "", opened: Opened | None = None, key: str | None = None) -> Signed | signing.Refusal:
+    """Sign the batch record; in an `any` program (or when every approver has signed) the batch is approved.
+
+    A signature the checks refuse (`_signable`) is returned as a Refusal with nothing signed."""
     batch = get(session, program, batch_no, lock=True)
     if batch.status != BatchStatus.awaiting:
         raise refusal(batch, "approved")
-    expected = Signer.expected_initials(signer.name)
-    if signer.initials.strip().upper().replace(".", "").replace(" ", "") != expected:
-        raise Invalid("Those initials do not match your name in Slack; type them again to sign.", "initials")
     signed = {s.user_id for s in signatures(session, batch, current_round=True)}
     if signer.user_id in signed:
         raise Conflict(f"You have already signed batch {batch.batch_no}; the other approvers are still to sign.")
+    refused = _signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
+                        doing="approve", key=key)
+    if refused is not None:
+        return refused
     local = now.astimezone(ZoneInfo(signer.tz))
     signature = BatchSignature(batch_id=batch.id, review_round=batch.review_round, user_id=signer.user_id,
                                signer_name=signer.name[:255], meaning=meaning(batch), signed_at=now,
                                local_time=local.isoformat(timespec="seconds"), local_tz=signer.tz,
-                               second_component="initials", comment=(comment or "").strip()[:2000])
+                               second_component=settings_of(program).signing, comment=(comment or "").strip()[:2000],
+                               linked_sha256=link(program, batch, batch.review_round))
     session.add(signature)
     session.flush()
     _audit(session, program, batch, "signed", actor=actor, now=now, after=signature.model_dump(exclude={"id"}))
@@ -399,14 +473,34 @@ def hold(session: Session, program: Program, batch_no: str, *, reason: str, acto
     return batch
 
 
-def reject(session: Session, program: Program, batch_no: str, *, reason: str, actor: Actor, now: datetime) -> Batch:
+def reject(session: Session, program: Program, batch_no: str, *, reason: str, actor: Actor, now: datetime,
+           signer: Signer | None = None, opened: Opened | None = None, key: str | None = None,
+           historic: bool = False) -> Batch | signing.Refusal:
+    """Reject the batch; signed (`signer`) in the signing dialog, where the signature's attributes and link go
+    into the audit row. A refusal of the checks is returned with nothing changed but its audit rows."""
     reason = _reasoned(reason)
     batch = get(session, program, batch_no, lock=True)
+    if batch.status not in OPEN:
+        raise refusal(batch, "rejected")
+    if historic:
+        refused = None
+    elif signer is None:
+        refused = _segregation(session, program, batch, actor=actor, now=now, doing="reject")
+    else:
+        refused = _signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
+                            doing="reject", key=key)
+    if refused is not None:
+        return refused
     before = batch.snapshot()
+    signature = {} if signer is None else {"signature": {
+        "signer_name": signer.name[:255], "user_id": signer.user_id, "meaning": meaning(batch, rejected=True),
+        "local_time": now.astimezone(ZoneInfo(signer.tz)).isoformat(timespec="seconds"), "local_tz": signer.tz,
+        "second_component": settings_of(program).signing, "linked_sha256": link(program, batch, batch.review_round)}}
     _transition(session, batch, OPEN, "rejected", status=BatchStatus.rejected, reason=reason,
-                **_decided(actor, now, program))
+                **_decided(actor, now, program, signer.name if signer else None))
     outbox.cancel(session, subject=f"batch:{batch.id}")
-    _audit(session, program, batch, "rejected", actor=actor, now=now, before=before, after=batch.snapshot())
+    _audit(session, program, batch, "rejected", actor=actor, now=now, before=before,
+           after={**batch.snapshot(), **signature})
     return batch
 
 

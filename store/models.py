@@ -2,6 +2,17 @@
 
 from sqlmodel import SQLModel
 
-from store import agreements, audit, batches, outbox, programs, stability, submissions  # noqa: F401
+from store import (  # noqa: F401
+    agreements,
+    audit,
+    batches,
+    document_signatures,
+    outbox,
+    people,
+    programs,
+    signing,
+    stability,
+    submissions,
+)
 
 metadata = SQLModel.metadata

@@ -176,7 +176,9 @@ def _batch_create(session: Session, program: Program, row: Row, actor: Actor, no
     if status == "on_hold":
         batch_store.hold(session, program, batch.batch_no, reason=row["reason"] or "", actor=actor, now=now)
     elif status == "rejected":
-        batch_store.reject(session, program, batch.batch_no, reason=row["reason"] or "", actor=actor, now=now)
+        # a rejection the old tracker already holds: recorded, not signed again (no segregation check)
+        batch_store.reject(session, program, batch.batch_no, reason=row["reason"] or "", actor=actor, now=now,
+                           historic=True)
     return batch.batch_no
 
 

@@ -184,10 +184,12 @@ def link_channel(session: Session, program: Program, channel_id: str, *, actor: 
 
 def add_member(
     session: Session, program: Program, user_id: str, role: Role, *, actor: Actor, now: datetime,
-    external: bool | None = False,
+    external: bool | None = False, reason: str = "",
 ) -> bool:
     """Give a role; False when the person already had it (nothing written). `external=None`: Slack has not
-    said yet which side the person is on, so they count as outside the company until `mark_external`."""
+    said yet which side the person is on, so they count as outside the company until `mark_external`.
+    `reason`: why an admin granted something the rules would not (an internal customer approver), kept in the
+    audit row."""
     exists = session.exec(
         select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
                                     ProgramMember.role == role)
@@ -197,8 +199,8 @@ def add_member(
     session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external is not False,
                               classified=external is not None))
     audit.record(session, actor=actor, action="role_granted", entity="program", entity_id=program.code,
-                 program_id=program.id, after={"user_id": user_id, "role": role.value, "external": external},
-                 now=now)
+                 program_id=program.id, now=now, after={"user_id": user_id, "role": role.value, "external": external,
+                                                        **({"reason": reason[:500]} if reason else {})})
     return True
 
 

@@ -34,6 +34,7 @@ APP_TOKEN = "xapp-1-A0CMOBOT-e2e-token"
 TRANSPORTS = ("http", "socket")
 BOTH_TRANSPORTS = pytest.mark.parametrize("bot", TRANSPORTS, indirect=True)
 ADMIN = "UADMIN"
+SECRET_KEY = "ZTJlLXNpZ25pbmctc2VjcmV0cy1rZXktMDEyMzQ1Njc="  # a Fernet key that encrypts signing secrets
 
 # The people every end-to-end test can use; UAPP2 is a customer approver outside the company.
 PEOPLE = {
@@ -188,6 +189,7 @@ def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> d
         "CMO_ADMINS": ADMIN,
         "CMO_TIMEZONE": "America/New_York",
         "CMO_ALERTS_CHANNEL": "CALERTS",
+        "CMO_SECRET_KEY": SECRET_KEY,
         "CMO_NOW": f"@{clock.path}",
         "CMO_WORKDIR": str(workdir),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),

@@ -118,8 +118,8 @@ def test_redline_rounds_then_execution_supersedes_and_files_the_original(bot, en
 
     history = bot.reply(bot.command("agreement show QA-2", user="UPM1", channel=CHANNEL))
     text = str(history["blocks"])
-    assert "1. *R1* from the customer, alice" in text and "Section 4" in text
-    assert "2. *v3* from the CMO, quinn" in text and "QA v3 redline.docx" in text
+    assert "1. *R1* from the customer, Alice Approver" in text and "Section 4" in text
+    assert "2. *v3* from the CMO, Quinn Quality" in text and "QA v3 redline.docx" in text
 
     # execution: the command opens the dates form; the executed original is filed with its checksum
     original = b"%PDF-1.7 executed quality agreement v3"

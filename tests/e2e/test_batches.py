@@ -29,7 +29,9 @@ def _agreement(session, program, kind: agreements.Kind, effective: date, expires
 
 
 def _program(bot, engine, qa_expires: date = date(2028, 12, 31), nda: bool = True, **settings) -> int:
-    """ACME-001 with its channel, a US holiday calendar, and an executed NDA and quality agreement."""
+    """ACME-001 with its channel, a US holiday calendar, and an executed NDA and quality agreement; it signs
+    with initials (as programs that existed before authenticator signing do) unless `signing` says otherwise."""
+    settings.setdefault("signing", "initials")
     bot.clock.set(MON_23)
     with transaction(engine) as session:
         program = factories.program(session, MON_23, channel=CHANNEL, holiday_calendar="US", members=MEMBERS)
@@ -112,7 +114,7 @@ def test_ready_dm_buttons_approve_with_confirmation_and_messages_updated_in_plac
     log = bot.ask("batch log", user="UQA1", channel=CHANNEL)
     assert "B-1042" in log and "approved" in log and "Alice Approver" in log
     history = bot.ask("batch status B-1042", user="UAPP2", channel=CHANNEL)
-    assert "made available for review" in history and "signed — I approve" in history
+    assert "made available for review" in history and "signed by Alice Approver — I approve" in history
     _published(bot, 4)
 
 

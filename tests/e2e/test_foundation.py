@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import requests
+from sqlmodel import select
 
 from store import programs
+from store.audit import AuditEntry
 from store.db import transaction
 from tests.e2e.harness import BOTH_TRANSPORTS
 
@@ -90,10 +92,24 @@ def test_non_member_and_approver_cannot_change_roles(bot, engine):
     assert "no program here" in bot.ask("program roles add <@UOUT|olga> approver", user="UOUT", channel=channel)
     assert "Only program managers" in bot.ask("program roles add <@UOUT|olga> approver", user="UAPP1",
                                               channel=channel)
-    assert "now has the role" in bot.ask("program roles add <@UOUT|olga> approver", user="UPM1", channel=channel)
+    # segregation of duties: a manager cannot make anyone (themselves included) a customer approver, nor remove one
+    assert "Only admins" in bot.ask("program roles add <@UPM1|pat> approver", user="UPM1", channel=channel)
+    assert "Only admins" in bot.ask("program roles remove <@UAPP1|alice> approver", user="UPM1", channel=channel)
+    # an admin grants it to someone inside the company only with a recorded reason
+    refused = bot.ask("program roles add <@UOUT|olga> approver", user="UADMIN", channel=channel)
+    assert "inside the company" in refused and "--reason" in refused
+    assert "now has the role" in bot.ask('program roles add <@UOUT|olga> approver --reason "Acme QA seconded to us"',
+                                         user="UADMIN", channel=channel)
+    assert "now has the role" in bot.ask("program roles add <@UBETA|bea> approver", user="UADMIN", channel=channel)
     with transaction(engine) as session:
         program = programs.by_code(session, "ACME-001")
         assert programs.roles_of(session, program.id, "UOUT") == {programs.Role.customer_approver}
+        assert programs.roles_of(session, program.id, "UPM1") == {programs.Role.program_manager}
+        grants = [e.after for e in session.exec(select(AuditEntry).where(AuditEntry.action == "role_granted"))
+                  if e.after["user_id"] in ("UOUT", "UBETA")]
+        assert grants == [{"user_id": "UOUT", "role": "customer_approver", "external": False,
+                           "reason": "Acme QA seconded to us"},
+                          {"user_id": "UBETA", "role": "customer_approver", "external": False}]
 
 
 def test_healthz(bot):
