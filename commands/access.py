@@ -108,6 +108,10 @@ VERBS: dict[tuple[str, str], Rule] = {
     ("submission", "approve"): _r("approve submission documents", QA, RA, PM, writes=True),
     ("submission", "package"): _r("package a submission", PM, RA, writes=True),
     ("status", ""): _r("see what the bot will send"),
+    # approvers outside the company sign too, so they enroll their authenticator like everyone else
+    ("signing", "enroll"): _r("set up signing", external=True, writes=True),
+    ("signing", "status"): _r("see your signing status", external=True),
+    ("signing", "reset"): _r("reset someone's signing", admin=True, writes=True),
 }
 
 # action_id / callback_id / event type → rule. Listeners re-authorize against the record they act on (roles,
@@ -126,6 +130,7 @@ LISTENERS: dict[str, Rule] = {
     "batch_sign": _r("approve batch records", APPROVER, external=True, writes=True),
     "batch_hold_view": _r("put batch records on hold", APPROVER, external=True, writes=True),
     "batch_reject_view": _r("reject batch records", APPROVER, external=True, writes=True),
+    "batch_reject_sign": _r("reject batch records", APPROVER, external=True, writes=True),
     "batch_call_view": _r("schedule review calls", APPROVER, PM, QA, external=True, writes=True),
     "batch_new": _r("mark batch records ready for review", PM, QA, writes=True),
     "stability_new": _r("create stability studies", STAB, PM, writes=True),
@@ -133,6 +138,9 @@ LISTENERS: dict[str, Rule] = {
     "stability_mark_pulled": _r("record pulls", STAB, PM, QA, writes=True),
     "stability_record_and_import": _r("import results", STAB, PM, QA, writes=True),
     "submission_new": _r("start a submission", PM, RA, writes=True),
+    "submission_sign_view": _r("approve submission documents", QA, RA, PM, writes=True),
+    "signing_enroll_open": _r("set up signing", external=True),
+    "signing_enroll": _r("set up signing", external=True, writes=True),
     "submission_attach": _r("file submission documents", external=True),  # the item's owner, or managers
     "submission_attach_view": _r("file submission documents", external=True, writes=True),
     "file_submission_item": _r("file submission documents", external=True),
