@@ -59,7 +59,8 @@ def test_every_verb_answers_an_external_member_as_declared(bot, engine):
     _program(bot, engine)
     before = _seq(engine)
     for (area, verb), rule in access.VERBS.items():
-        text = bot.ask(f"{area} {verb}".strip(), user=GUEST, channel=CHANNEL)
+        kind, answer = bot.answer(bot.command(f"{area} {verb}".strip(), user=GUEST, channel=CHANNEL))
+        text = answer.get("text", "") if kind == "reply" else ""  # a form opened for the guest refuses nothing
         expected = _expected(rule)
         if expected:
             assert expected in text, (area, verb, text)
