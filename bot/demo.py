@@ -48,7 +48,7 @@ class Demo:
         secret = secrets.token_hex(16)
         self.settings = load_settings(
             slack_bot_token="xoxb-demo-token", slack_signing_secret=secret, slack_api_url=self.slack.url,
-            database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_dir=str(workdir / "files"),
+            database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_url=str(workdir / "files"),
             cmo_admins="U0ADA", cmo_timezone="America/New_York", cmo_now=f"@{self.clock_file}",
             cmo_alerts_channel=None,
         )
