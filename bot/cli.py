@@ -1,4 +1,4 @@
-"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export."""
+"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export, files migrate."""
 
 from __future__ import annotations
 
@@ -223,6 +223,33 @@ def export(args: argparse.Namespace) -> int:
     return 0 if result.verified.ok else 1
 
 
+def files_migrate(args: argparse.Namespace) -> int:
+    """Copy every filed document to another store, each checked against the audit trail's SHA-256."""
+    from store import file_migration
+    from store.db import transaction
+    from store.errors import DomainError
+    from store.storage import check_url, open_store
+
+    settings = load_settings()
+    try:
+        check_url(args.to)
+    except ValueError as exc:
+        raise SettingsError(f"--to: {exc}") from None
+    if args.to.rstrip("/") == settings.files_url.rstrip("/"):
+        raise SettingsError(f"--to names the store documents are already in ({settings.files_url})")
+    source, target = (open_store(url, endpoint_url=settings.cmo_s3_endpoint_url, region=settings.aws_region)
+                      for url in (settings.files_url, args.to))
+    try:
+        with transaction(_prepare(settings)) as session:
+            report = file_migration.migrate(session, source, target)
+    except DomainError as exc:
+        print(f"cmo-bot files migrate: {exc}", file=sys.stderr)
+        return 3
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
@@ -267,6 +294,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="date_to", help="audit trail up to and including this UTC day (YYYY-MM-DD)")
     p.add_argument("--out", help="file or folder to write (default: the export's name, here)")
     p.set_defaults(run=export)
+    p = sub.add_parser("files", help="the document store")
+    files_sub = p.add_subparsers(dest="files_command", required=True)
+    p = files_sub.add_parser("migrate", help="copy every document to another store, verifying each SHA-256")
+    p.add_argument("--to", required=True, help="the new store: s3://bucket/prefix, file:///folder or a folder")
+    p.set_defaults(run=files_migrate)
     return root
 
 
