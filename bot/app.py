@@ -9,6 +9,7 @@ from slack_bolt import App
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
+from bot.metrics import MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
 from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
@@ -23,7 +24,7 @@ AREAS = (programs, agreements, batches, stability, submissions)
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
     deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
     logging.getLogger("slack_bolt.App").setLevel(logging.ERROR)  # its "token will be unused" note is noise
-    app = App(
+    app = MeasuredApp(  # an App that counts requests and times acknowledgements (bot/metrics.py)
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,

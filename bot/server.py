@@ -1,4 +1,4 @@
-"""HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz`.
+"""HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz` and `GET /metrics`.
 
 Why waitress: Bolt's sync App acks from a worker thread and finishes slow work after the response,
 which fits a threaded WSGI server; waitress is pure Python (no compiler, runs anywhere), buffers and
@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from waitress.server import create_server
 
+from bot import metrics
+
 EVENTS_PATH = "/slack/events"
 
 
@@ -26,6 +28,9 @@ def wsgi_app(app: App, engine: Engine) -> Callable:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             return _health(engine, start_response)
+        if path == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE)])
+            return [metrics.exposition(engine)]
         if path == EVENTS_PATH:
             return slack(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
