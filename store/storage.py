@@ -14,7 +14,9 @@ changed) and counts in the `cmo_storage_errors_total` metric.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -66,13 +68,21 @@ class LocalStore(Store):
         return path
 
     def put_new(self, key: str, content: bytes) -> bool:
+        """Written in full to a temporary file first, then linked under its name only if that is free (an
+        atomic step, also on NFS): nobody ever reads half a document, and a taken name is never replaced."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "xb") as handle:
-                handle.write(content)
-        except FileExistsError:
-            return False
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".incoming-", delete=False) as staged:
+                staged.write(content)
+                staged.flush()
+                os.fsync(staged.fileno())
+            try:
+                os.link(staged.name, path)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(staged.name)
         except OSError as exc:
             raise _failed("put", f"the document folder {self.url} cannot be written ({exc.strerror})") from None
         return True
@@ -88,7 +98,7 @@ class LocalStore(Store):
     def keys(self) -> Iterator[str]:
         if self.root.is_dir():
             for path in sorted(self.root.rglob("*")):
-                if path.is_file():
+                if path.is_file() and not path.name.startswith(".incoming-"):
                     yield path.relative_to(self.root).as_posix()
 
 
@@ -149,10 +159,15 @@ class S3Store(Store):
             raise _failed("get", f"the document store {self.url} is not answering ({type(exc).__name__})") from None
 
     def keys(self) -> Iterator[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         start = f"{self.prefix}/" if self.prefix else ""
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
-            for item in page.get("Contents", []):
-                yield item["Key"][len(start):]
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(start):]
+        except (BotoCoreError, ClientError) as exc:
+            raise _failed("list", f"the document store {self.url} cannot be listed ({type(exc).__name__})") from None
 
 
 def _code(exc) -> str:
