@@ -116,6 +116,7 @@ def test_redline_rounds_then_execution_supersedes_and_files_the_original(bot, en
     assert bot.submit("UQA1", {"version": "v3", "side": "cmo", "note": "accepted 5 days",
                                "files": ["FRED2"]}).text == ""
     bot.slack.wait_for("chat.postMessage", lambda c: "Redline round 2" in c.args.get("text", ""))
+    bot.slack.wait_for("chat.postMessage", lambda c: "Filed *QA v3 redline.docx*" in c.args.get("text", ""))
 
     history = bot.reply(bot.command("agreement show QA-2", user="UPM1", channel=CHANNEL))
     text = str(history["blocks"])
