@@ -143,7 +143,8 @@ def test_redline_rounds_then_execution_supersedes_and_files_the_original(bot, en
         assert old.superseded_on == date(2026, 12, 1)
         queued = session.exec(select(Outbox).where(Outbox.subject == f"agreement:{old.id}")).all()
         assert queued and {r.status for r in queued} == {"cancelled"}
-        trail = session.exec(select(AuditEntry).where(AuditEntry.action == "document_filed")).all()
+        filed_query = select(AuditEntry).where(AuditEntry.action == "document_filed").order_by(AuditEntry.seq)
+        trail = session.exec(filed_query).all()
         originals = [e.after for e in trail if e.after["role"] == "original"]
         assert originals == [{"role": "original", "name": "QA v3 signed.pdf", "path": "ACME-001/agreements/"
                               "QA-2-QA v3 signed.pdf", "sha256": digest, "size": len(original),
