@@ -10,6 +10,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
+from bot.metrics import MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
 from commands import (
@@ -40,11 +41,16 @@ def _not_token_skipped(record: logging.LogRecord) -> bool:
     return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
+class WiredApp(DeclaredApp, MeasuredApp):
+    """The Bolt app: every listener's id declared (commands/access.py), every request counted and its
+    acknowledgement timed for /metrics (bot/metrics.py)."""
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
     deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
     audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
-    app = DeclaredApp(  # every listener's id must be declared in commands/access.py
+    app = WiredApp(
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,

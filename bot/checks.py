@@ -14,7 +14,6 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
 from slack_sdk import WebClient
@@ -24,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
+from store.storage import LocalStore, StoreUnavailable
 
 SECRET = re.compile(r"token|secret|password|_key$")
 TOKEN_KIND = re.compile(r"^(xox[a-z]-|xapp-)")
@@ -125,7 +125,15 @@ def signing_secret(settings: Settings) -> Check:
 
 
 def files_store(settings: Settings) -> Check:
-    folder = Path(settings.cmo_files_dir)
+    """A local folder must be writable (or creatable); a bucket must answer a listing."""
+    store = settings.document_store()
+    if not isinstance(store, LocalStore):
+        try:
+            next(iter(store.keys()), None)
+        except StoreUnavailable as exc:
+            return Check("files store", False, str(exc))
+        return Check("files store", True, f"{store} answers")
+    folder = store.root
     existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), None)
     if existing is None or not existing.is_dir():
         return Check("files store", False, f"{folder} cannot be created ({existing} is not a folder)")

@@ -1,4 +1,5 @@
-"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export, config, program new/list.
+"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export, config, program new/list,
+files migrate.
 
 Every failure an operator can cause is one line on stderr and one of the exit codes below (README, "Command
 line"); a traceback is a bug. Commands that only read never create a database: a mistyped SQLite path is an
@@ -210,7 +211,6 @@ def tick(args: argparse.Namespace) -> int:
 
 
 def audit_verify(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from store import audit, signature_links
     from store.db import transaction
@@ -221,7 +221,7 @@ def audit_verify(args: argparse.Namespace) -> int:
         report = audit.verify(session)
         if checkpoint is not None:
             audit.verify_checkpoint(session, checkpoint, report)
-        links = signature_links.problems(session, Path(settings.cmo_files_dir))
+        links = signature_links.problems(session, settings.document_store())
     print(report.summary() + (f" (checked against checkpoint {checkpoint.seq})" if checkpoint else ""))
     print(f"signature links: {'BROKEN: ' + '; '.join(links) if links else 'every signature matches its record'}")
     return OK if report.ok and not links else FOUND_PROBLEMS
@@ -399,6 +399,33 @@ def config(args: argparse.Namespace) -> int:
     return OK if checks.run(settings) else FOUND_PROBLEMS
 
 
+def files_migrate(args: argparse.Namespace) -> int:
+    """Copy every filed document to another store, each checked against the audit trail's SHA-256."""
+    from store import file_migration
+    from store.db import transaction
+    from store.errors import DomainError
+    from store.storage import check_url, open_store
+
+    settings = load_settings()
+    try:
+        check_url(args.to)
+    except ValueError as exc:
+        raise SettingsError(f"--to: {exc}") from None
+    if args.to.rstrip("/") == settings.files_url.rstrip("/"):
+        raise SettingsError(f"--to names the store documents are already in ({settings.files_url})")
+    source, target = (open_store(url, endpoint_url=settings.cmo_s3_endpoint_url, region=settings.aws_region)
+                      for url in (settings.files_url, args.to))
+    try:
+        with transaction(_prepare(settings)) as session:
+            report = file_migration.migrate(session, source, target)
+    except DomainError as exc:
+        print(f"cmo-bot files migrate: {exc}", file=sys.stderr)
+        return 3
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
@@ -520,6 +547,13 @@ def parser() -> argparse.ArgumentParser:
     program_sub.add_parser("list", help="every program, one line each",
                            description="List every program with its time zone, channel and program managers."
                            ).set_defaults(run=program_list)
+    p = sub.add_parser("files", help="the document store", description="The document store.")
+    files_sub = p.add_subparsers(dest="files_command", required=True, metavar="COMMAND")
+    p = files_sub.add_parser("migrate", help="copy every document to another store, verifying each SHA-256",
+                             description="Copy every filed document to another store, checked against the audit "
+                             "trail's SHA-256; prints copied, skipped and refused; exit 1 when any is refused.")
+    p.add_argument("--to", required=True, help="the new store: s3://bucket/prefix, file:///folder or a folder")
+    p.set_defaults(run=files_migrate)
     return root
 
 

@@ -78,7 +78,7 @@ class Demo:
         secret = secrets.token_hex(16)
         self.settings = load_settings(
             slack_bot_token="xoxb-demo-token", slack_signing_secret=secret, slack_api_url=self.slack.url,
-            database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_dir=str(workdir / "files"),
+            database_url=f"sqlite:///{workdir / 'demo.db'}", cmo_files_url=str(workdir / "files"),
             cmo_admins="U0ADA", cmo_timezone="America/New_York", cmo_now=f"@{self.clock_file}",
             cmo_alerts_channel=None, slack_app_token="xapp-1-demo-token",
             cmo_secret_key=signing.new_key(),  # the demo's own, thrown away with it

@@ -1,4 +1,4 @@
-"""HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz`.
+"""HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz` and `GET /metrics`.
 
 Why waitress: Bolt's sync App acks from a worker thread and finishes slow work after the response,
 which fits a threaded WSGI server; waitress is pure Python (no compiler, runs anywhere), buffers and
@@ -16,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.engine import Engine
 from waitress.server import create_server
 
+from bot import metrics
 from bot.gate import MAX_BODY_BYTES, gate
 
 EVENTS_PATH = "/slack/events"
@@ -28,6 +29,9 @@ def wsgi_app(app: App, engine: Engine, signing_secret: str) -> Callable:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             return _health(engine, start_response)
+        if path == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE)])
+            return [metrics.exposition(engine)]
         if path == EVENTS_PATH:
             return slack(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -57,11 +61,14 @@ def _health(engine: Engine, start_response: Callable, connected: Callable[[], bo
 
 
 def health_app(engine: Engine, connected: Callable[[], bool]) -> Callable:
-    """The WSGI app of `cmo-bot socket --health-port`: GET /healthz (one route per path; add more here)."""
+    """The WSGI app of `cmo-bot socket --health-port`: GET /healthz and GET /metrics (one route per path)."""
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             return _health(engine, start_response, connected)
+        if environ.get("PATH_INFO") == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE)])
+            return [metrics.exposition(engine)]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

@@ -11,12 +11,13 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.clock import Clock
+from store.storage import Store, check_url, open_store
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
@@ -34,7 +35,10 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     database_url: str = "sqlite:///cmo-bot.db"
-    cmo_files_dir: str = "program-files"
+    cmo_files_url: str | None = None
+    cmo_files_dir: str | None = None  # the older name of a local CMO_FILES_URL
+    cmo_s3_endpoint_url: str | None = None
+    aws_region: str | None = None  # read here for the S3 client; boto3 reads the AWS credentials itself
     cmo_timezone: str = "UTC"
     cmo_admins: Annotated[frozenset[str], NoDecode] = frozenset()
     cmo_alerts_channel: str | None = None
@@ -77,6 +81,33 @@ class Settings(BaseSettings):
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
         return v
+
+    @field_validator("cmo_files_url", "cmo_files_dir")
+    @classmethod
+    def _files_url(cls, v: str | None) -> str | None:
+        return check_url(v) if v else None
+
+    @field_validator("cmo_s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http(s) URL such as https://s3.example.com")
+        return v or None
+
+    @model_validator(mode="after")
+    def _one_files_location(self) -> Settings:
+        if self.cmo_files_url and self.cmo_files_dir and self.cmo_files_url != self.cmo_files_dir:
+            raise ValueError("CMO_FILES_URL and CMO_FILES_DIR name different places; set only CMO_FILES_URL")
+        return self
+
+    @property
+    def files_url(self) -> str:
+        """Where documents live: CMO_FILES_URL, else its synonym CMO_FILES_DIR, else `program-files`."""
+        return self.cmo_files_url or self.cmo_files_dir or "program-files"
+
+    def document_store(self) -> Store:
+        """The store of `files_url` (a local folder or an S3 bucket); opening it makes no network call."""
+        return open_store(self.files_url, endpoint_url=self.cmo_s3_endpoint_url, region=self.aws_region)
 
     @field_validator("cmo_timezone")
     @classmethod

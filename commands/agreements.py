@@ -90,7 +90,7 @@ def default_side(access: Access) -> Side:
 def file_one(deps: Deps, actor: Actor, program: Program, agreement: Agreement, slack_file: SlackFile,
              role: str) -> str:
     """Write a downloaded file to the program folder and record it with its checksum (audit included)."""
-    filed = file_document(deps.files_dir, program.code, "agreements",
+    filed = file_document(deps.files, program.code, "agreements",
                           name=f"{agreement.ref}-{safe_name(slack_file.name)}", content=slack_file.content)
     with transaction(deps.engine) as session:
         fresh = session.get(Agreement, agreement.id)

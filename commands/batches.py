@@ -526,7 +526,7 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
     downloaded = fetch(client, file["id"])
-    filed = file_document(deps.files_dir, program.code, "batches", batch.batch_no, name=downloaded.name,
+    filed = file_document(deps.files, program.code, "batches", batch.batch_no, name=downloaded.name,
                           content=downloaded.content)
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)

@@ -1,14 +1,15 @@
-"""What every listener needs besides the Slack payload: the database, settings and the clock."""
+"""What every listener needs besides the Slack payload: the database, settings, the clock and the document store."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
 from bot.settings import Settings
+from store.storage import Store
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,10 @@ class Deps:
     settings: Settings
     clock: Clock
 
-    @property
-    def files_dir(self) -> Path:
-        return Path(self.settings.cmo_files_dir)
+    @cached_property
+    def files(self) -> Store:
+        """The document store of CMO_FILES_URL (one client per process, made on first use)."""
+        return self.settings.document_store()
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.settings.cmo_admins

@@ -247,7 +247,7 @@ def cmd_report(req: Request) -> None:
         package = stability_report.compile_package(study, store.results_of(session, study.id), req.now)
     files = {f"{study.code}-data-package.xlsx": stability_report.workbook(package),
              f"{study.code}-data-package.pdf": stability_report.pdf(package)}
-    filed = {name: filing.file_document(req.deps.files_dir, program.code, "stability", study.code, name=name,
+    filed = {name: filing.file_document(req.deps.files, program.code, "stability", study.code, name=name,
                                         content=content) for name, content in files.items()}
     with req.session() as session:
         store.record_report(session, program=program, study=study, actor=req.actor, now=req.now,

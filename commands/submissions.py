@@ -108,7 +108,7 @@ def file_one(deps: Deps, actor: Actor, item_id: int, shared: downloads.SlackFile
     """File one downloaded document for an item (authorizing again) with its SHA-256; the item is received."""
     with transaction(deps.engine) as session:
         located = may_file(session, actor, item_id)
-    filed = file_document(deps.files_dir, located.program.code, "submissions", str(located.submission.id),
+    filed = file_document(deps.files, located.program.code, "submissions", str(located.submission.id),
                           name=shared.name, content=shared.content)
     with transaction(deps.engine) as session:
         entry = session.get(subs.SubmissionItem, item_id)
@@ -328,9 +328,9 @@ def cmd_package(req: Request) -> None:
     with req.session() as session:
         program = _manage(req, session, "package a submission")
         submission = subs.by_ref(session, program, req.args.word(0, "the submission ID"))
-        built = packaging.build(session, root=req.deps.files_dir, program=program, submission=submission,
+        built = packaging.build(session, files=req.deps.files, program=program, submission=submission,
                                 now=req.now, draft=draft)
-        filed = file_document(req.deps.files_dir, program.code, "submissions", str(submission.id), "packages",
+        filed = file_document(req.deps.files, program.code, "submissions", str(submission.id), "packages",
                               name=built.name, content=built.content)
         subs.record_package(session, program=program, submission=submission, filed=filed, draft=draft,
                             documents=built.documents, gaps=built.gaps, actor=req.actor, now=req.now)

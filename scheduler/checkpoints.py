@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
@@ -43,7 +42,7 @@ def publish(engine: Engine, client: WebClient, settings: Settings, now: datetime
             audit.published(session, head, now)
     except IntegrityError:  # another replica claimed this one
         return None
-    filing.file_document(Path(settings.cmo_files_dir), FOLDER, "checkpoints",
+    filing.file_document(settings.document_store(), FOLDER, "checkpoints",
                          name=f"audit-checkpoint-{head.seq:08d}.json", content=head.to_json(now).encode())
     if settings.cmo_alerts_channel:
         try:

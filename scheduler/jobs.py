@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import Counter, Histogram
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -25,6 +26,11 @@ log = logging.getLogger("cmo_bot.scheduler")
 SWEEP_MINUTES = 5
 DELIVERY_SECONDS = 30
 
+DELIVERIES = Counter("cmo_deliveries_total", "Outbox messages handled by delivery, by result", ["result"])
+DEAD_LETTERS = Counter("cmo_dead_letters_total", "Outbox messages given up on (an operator was alerted)")
+SWEEP_SECONDS = Histogram("cmo_sweep_seconds", "Duration of one sweep (every area's due rules into the outbox)",
+                          buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+
 
 @dataclass
 class PassReport:
@@ -35,11 +41,21 @@ class PassReport:
 
 def run_pass(engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None = None
              ) -> PassReport:
-    with transaction(engine) as session:
+    with SWEEP_SECONDS.time(), transaction(engine) as session:
         swept = sweep(session, now)
     report = PassReport(inserted=len(swept.inserted), cancelled=swept.cancelled)
-    report.outcomes = deliver(engine, client, now, alert)
+    report.outcomes = delivered(engine, client, now, alert)
     return report
+
+
+def delivered(engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None = None
+              ) -> list[Outcome]:
+    """One delivery run, counted for /metrics."""
+    outcomes = deliver(engine, client, now, alert)
+    for outcome in outcomes:
+        DELIVERIES.labels(outcome.result).inc()
+    DEAD_LETTERS.inc(sum(o.result == "dead" for o in outcomes))
+    return outcomes
 
 
 def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert: Callable[[str], None],
@@ -63,7 +79,7 @@ def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert:
                                                                   "misfire_grace_time": 60})
     scheduler.add_job(guarded("sweep", lambda: run_pass(engine, client, now(), alert)), "interval",
                       minutes=SWEEP_MINUTES, id="sweep", next_run_time=now())
-    scheduler.add_job(guarded("delivery", lambda: deliver(engine, client, now(), alert)), "interval",
+    scheduler.add_job(guarded("delivery", lambda: delivered(engine, client, now(), alert)), "interval",
                       seconds=DELIVERY_SECONDS, id="delivery")
     if upkeep is not None:
         scheduler.add_job(guarded("upkeep", lambda: upkeep(now())), "interval", minutes=SWEEP_MINUTES,

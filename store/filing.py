@@ -1,19 +1,24 @@
-"""Filing documents in a program's folder: `CMO_FILES_DIR/<program>/<area>/…`, with their SHA-256.
+"""Filing documents in a program's folder of the document store (`<program>/<area>/…`, see
+`store.storage`) with their SHA-256, and reading them back verified.
 
 File names come from Slack users: they are reduced to a safe base name (no directories, no `..`,
-no control characters) before they touch the disk, and a name already taken gets a numeric suffix so
-an earlier filing is never overwritten.
+no control characters) before they are stored, and a name already taken gets a numeric suffix so
+an earlier filing is never overwritten. A document read back whose SHA-256 differs from the one recorded
+at filing, or that is missing, stops the operation with a message naming it; nothing is ever deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
-from store.errors import Invalid
+from store.errors import Conflict, Invalid
+from store.storage import STORAGE_ERRORS, Store
 
 _UNSAFE = re.compile(r"[^\w.\- ()]+")
 MAX_NAME_BYTES = 200  # most file systems allow 255 bytes; the rest is room for a "-2" when a name is taken
@@ -22,7 +27,7 @@ MAX_EXTENSION_BYTES = 16
 
 @dataclass(frozen=True)
 class Filed:
-    path: Path  # relative to the files root
+    path: PurePosixPath  # the key in the document store
     sha256: str
     size: int
 
@@ -61,20 +66,40 @@ def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def file_document(root: Path, program_code: str, *folders: str, name: str, content: bytes) -> Filed:
-    """Write `content` under root/<program>/<folders…>/<safe name> and return where, with its checksum."""
-    relative_dir = Path(safe_part(program_code), *(safe_part(f) for f in folders))
-    directory = root / relative_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    base = safe_name(name)
+class DocumentUnavailable(Conflict):
+    """A filed document is missing from the store or differs from what was filed."""
+
+
+def numbered(base: str) -> Iterator[str]:
+    """`QA.pdf`, then `QA-2.pdf`, `QA-3.pdf` …: the names tried until one is free."""
+    yield base
     stem, dot, suffix = base.rpartition(".") if "." in base[1:] else (base, "", "")
-    candidate, n = base, 1
-    while (directory / candidate).exists():
-        n += 1
-        candidate = f"{stem}-{n}{dot}{suffix}"
-    target = directory / candidate
-    if root.resolve() not in target.resolve().parents:
-        raise Invalid("That file name is not allowed.")
-    with open(target, "xb") as handle:
-        handle.write(content)
-    return Filed(relative_dir / candidate, sha256(content), len(content))
+    for n in itertools.count(2):
+        yield f"{stem}-{n}{dot}{suffix}"
+
+
+def file_document(store: Store, program_code: str, *folders: str, name: str, content: bytes) -> Filed:
+    """Store `content` once as <program>/<folders…>/<safe name> and return where, with its checksum."""
+    folder = PurePosixPath(safe_part(program_code), *(safe_part(f) for f in folders))
+    names = numbered(safe_name(name))
+    path = folder / next(names)
+    while not store.put_new(str(path), content):
+        path = folder / next(names)
+    filed = Filed(path, sha256(content), len(content))
+    read_document(store, path, filed.sha256, path.name)  # what was written is what is kept
+    return filed
+
+
+def read_document(store: Store, path: str | PurePosixPath, expected_sha256: str, label: str) -> bytes:
+    """The document's bytes, only if they are still exactly what was filed (`label` names it for people)."""
+    content = store.get(str(path))
+    if content is None:
+        STORAGE_ERRORS.labels("missing").inc()
+        raise DocumentUnavailable(f"{label} is missing from the document store ({path}); nothing was done. "
+                                  "Tell an administrator: documents are never deleted by the bot.")
+    if sha256(content) != expected_sha256:
+        STORAGE_ERRORS.labels("altered").inc()
+        raise DocumentUnavailable(f"{label} in the document store ({path}) is not the file that was filed "
+                                  f"(SHA-256 {sha256(content)[:12]}…, recorded {expected_sha256[:12]}…); nothing was "
+                                  "done. Tell an administrator, or share the document again.")
+    return content

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Date, String, UniqueConstraint
+from sqlalchemy import Column, Date, String, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, select
 
 from store.db import JSONType, UTCDateTime
@@ -136,3 +136,9 @@ def sent_since(session: Session, program_ids: list[int], since: datetime) -> int
         Outbox.sent_at >= since,  # type: ignore[operator]
     )
     return int(session.exec(query).one())
+
+
+def depth(session: Session) -> dict[str, int]:
+    """How many rows are in each status (every status named, zero included): the operators' queue gauge."""
+    counts = dict(session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all())  # type: ignore[call-overload]
+    return {status.value: counts.get(status.value, 0) for status in Status}

@@ -2,13 +2,11 @@
 
 Each batch signature stores the SHA-256 of what it signed (`store.batches.link`: the batch's identifying
 fields, the review round, the batch record file's SHA-256). `cmo-bot audit verify` recomputes it from the
-batch as it is now and re-hashes the batch record file in the program folder; a signature whose record
+batch as it is now and re-hashes the batch record file in the document store; a signature whose record
 changed after signing is named, so it cannot silently move to another record.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from sqlmodel import Session, select
 
@@ -16,17 +14,16 @@ from store import document_signatures
 from store.batches import Batch, BatchSignature, link
 from store.filing import sha256
 from store.programs import Program
+from store.storage import Store
 
 
-def _file_changed(root: Path, batch: Batch) -> bool:
-    """The filed batch record no longer hashes to the checksum recorded when it was filed (or is gone)."""
-    if not batch.record_path or not batch.record_sha256:
-        return False
-    path = root / batch.record_path
-    return not path.is_file() or sha256(path.read_bytes()) != batch.record_sha256
+def _changed(files: Store, key: str, recorded: str) -> bool:
+    """The filed document no longer hashes to the checksum recorded when it was filed (or is gone)."""
+    content = files.get(key)
+    return content is None or sha256(content) != recorded
 
 
-def problems(session: Session, files_root: Path) -> list[str]:
+def problems(session: Session, files: Store) -> list[str]:
     """One line per signature (of a batch record or a submission document) whose record changed after signing."""
     found: list[str] = []
     rows = session.exec(select(BatchSignature, Batch, Program).join(Batch, Batch.id == BatchSignature.batch_id)
@@ -39,11 +36,10 @@ def problems(session: Session, files_root: Path) -> list[str]:
                f"batch {batch.batch_no} of {program.code}, round {signature.review_round})")
         if link(program, batch, signature.review_round) != signature.linked_sha256:
             found.append(f"{who}: the batch record it signed changed after signing")
-        elif _file_changed(files_root, batch):
+        elif batch.record_path and batch.record_sha256 and _changed(files, batch.record_path, batch.record_sha256):
             found.append(f"{who}: the executed batch record file changed after signing")
     for signature, file in document_signatures.signed_files(session):
-        path = files_root / file.path
-        if file.sha256 != signature.linked_sha256 or not path.is_file() or sha256(path.read_bytes()) != file.sha256:
+        if file.sha256 != signature.linked_sha256 or _changed(files, file.path, file.sha256):
             found.append(f"document signature {signature.id} ({signature.signer_name}, "
                          f"{signature.signed_at:%Y-%m-%d %H:%M} UTC, {file.name}): the document changed after signing")
     return found

@@ -2,8 +2,8 @@
 `SHA256SUMS` manifest in `sha256sum` format, so the customer can check every file
 (`cd <folder> && sha256sum -c SHA256SUMS`).
 
-Every document is read back from the program folder and checked against the SHA-256 recorded when it
-was received; a file changed on disk since is refused rather than packaged. Only the latest version of
+Every document is read back from the document store and checked against the SHA-256 recorded when it
+was received; a file missing or changed since stops the packaging with its name. Only the latest version of
 each file name of an item goes in. With items outstanding the package is refused and they are listed,
 unless it is a draft, whose table of contents marks the gaps.
 """
@@ -16,16 +16,16 @@ import io
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlmodel import Session
 
 from store import submissions as subs
 from store.errors import Conflict
-from store.filing import safe_name, sha256
+from store.filing import read_document, safe_name, sha256
 from store.markup import day
 from store.programs import Program
 from store.sheets import neutralise
+from store.storage import Store
 
 TOC_COLUMNS = ("section", "document", "file", "version", "sha256", "received_on", "received_by")
 MANIFEST = "SHA256SUMS"
@@ -83,7 +83,7 @@ def _toc_csv(rows: list[Row]) -> str:
     return out.getvalue()
 
 
-def build(session: Session, *, root: Path, program: Program, submission: subs.Submission, now: datetime,
+def build(session: Session, *, files: Store, program: Program, submission: subs.Submission, now: datetime,
           draft: bool = False) -> Package:
     entries = subs.items(session, submission)
     gaps = outstanding_lines(entries)
@@ -107,10 +107,7 @@ def build(session: Session, *, root: Path, program: Program, submission: subs.Su
             rows.append(Row(entry.section, entry.document, state, "", "", "", ""))
             continue
         for f in attached:
-            data = (root / f.path).read_bytes()
-            if sha256(data) != f.sha256:
-                raise Conflict(f"{f.name} (item {entry.number}) changed on disk since it was received; "
-                               "share it again before packaging.")
+            data = read_document(files, f.path, f.sha256, f"{f.name} (item {entry.number})")
             path = f"{folder[entry.section]}/{entry.number:02d}-{safe_name(f.name)}"
             contents[path] = data
             rows.append(Row(entry.section, entry.document, path, str(f.version), f.sha256,

@@ -26,6 +26,8 @@ import requests
 
 from bot.emulator.client import SlackSender, SocketModeSender
 from bot.emulator.server import Call, SlackEmulator
+from store.storage import Store
+from tests.s3_server import SeaweedS3, store_of
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-signing-secret-0123456789"
@@ -48,6 +50,10 @@ PEOPLE = {
     "UOUT": ("olga", "Olga Outsider", False),
     "UBETA": ("bea", "Bea Beta-customer", True),
 }
+
+
+# For the scenarios that keep documents: run once with the bot filing to a local folder, once to S3.
+both_stores = pytest.mark.parametrize("bot", ["local", "s3"], indirect=True)
 
 
 def cmo_bot() -> list[str]:
@@ -131,6 +137,11 @@ class Bot:
     def env(self) -> dict[str, str]:
         return self.process.env
 
+    @property
+    def files(self) -> Store:
+        """The document store this bot files to, as the test sees it."""
+        return store_of(self.env)
+
     def command(self, text: str, user: str = "UPM1", channel: str = "CGENERAL", **kw: Any) -> requests.Response:
         response = self.send.command(text, user, channel, **kw)
         assert response.status_code == 200, (response.status_code, response.text)
@@ -175,6 +186,11 @@ class Bot:
         """chat.postMessage calls, optionally to one channel (or user, for DMs)."""
         return [c for c in self.slack.calls("chat.postMessage")
                 if (channel is None or c.args.get("channel") == channel) and (predicate is None or predicate(c))]
+
+
+def s3_env(env: dict[str, str], server: SeaweedS3, prefix: str | None = None) -> dict[str, str]:
+    """`env` with documents in a bucket prefix of the test S3 server instead of a local folder."""
+    return {**{k: v for k, v in env.items() if k != "CMO_FILES_DIR"}, **server.env(prefix)}
 
 
 def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> dict[str, str]:

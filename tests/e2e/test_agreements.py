@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from sqlmodel import select
 
@@ -15,6 +14,7 @@ from store.audit import AuditEntry
 from store.db import transaction
 from store.outbox import Outbox
 from tests import factories
+from tests.e2e.harness import both_stores
 
 CHANNEL = "CACME001"
 
@@ -95,6 +95,7 @@ def test_bad_modal_submission_gets_field_errors_and_saves_nothing(bot, engine):
     assert not bot.posts(CHANNEL)
 
 
+@both_stores
 def test_redline_rounds_then_execution_supersedes_and_files_the_original(bot, engine):
     _program(bot, engine)
     _log(bot, EXECUTED_QA)  # QA-1, the current executed one
@@ -115,6 +116,7 @@ def test_redline_rounds_then_execution_supersedes_and_files_the_original(bot, en
     assert bot.submit("UQA1", {"version": "v3", "side": "cmo", "note": "accepted 5 days",
                                "files": ["FRED2"]}).text == ""
     bot.slack.wait_for("chat.postMessage", lambda c: "Redline round 2" in c.args.get("text", ""))
+    bot.slack.wait_for("chat.postMessage", lambda c: "Filed *QA v3 redline.docx*" in c.args.get("text", ""))
 
     history = bot.reply(bot.command("agreement show QA-2", user="UPM1", channel=CHANNEL))
     text = str(history["blocks"])
@@ -134,15 +136,15 @@ def test_redline_rounds_then_execution_supersedes_and_files_the_original(bot, en
     digest = hashlib.sha256(original).hexdigest()
     assert filed[0].args["channel"] == "UPM1" and digest in filed[0].args["text"]
 
-    path = Path(bot.env["CMO_FILES_DIR"]) / "ACME-001" / "agreements" / "QA-2-QA v3 signed.pdf"
-    assert path.read_bytes() == original
+    assert bot.files.get("ACME-001/agreements/QA-2-QA v3 signed.pdf") == original
     with transaction(engine) as session:
         old, new = session.exec(select(Agreement).order_by(Agreement.id)).all()
         assert (old.status, new.status, new.version, new.notice_days) == ("superseded", "executed", "v3", 60)
         assert old.superseded_on == date(2026, 12, 1)
         queued = session.exec(select(Outbox).where(Outbox.subject == f"agreement:{old.id}")).all()
         assert queued and {r.status for r in queued} == {"cancelled"}
-        trail = session.exec(select(AuditEntry).where(AuditEntry.action == "document_filed")).all()
+        filed_query = select(AuditEntry).where(AuditEntry.action == "document_filed").order_by(AuditEntry.seq)
+        trail = session.exec(filed_query).all()
         originals = [e.after for e in trail if e.after["role"] == "original"]
         assert originals == [{"role": "original", "name": "QA v3 signed.pdf", "path": "ACME-001/agreements/"
                               "QA-2-QA v3 signed.pdf", "sha256": digest, "size": len(original),
@@ -162,6 +164,7 @@ def test_a_file_that_cannot_be_fetched_is_told_not_skipped(bot, engine):
         assert agreements.documents(session, qa.id) == []
 
 
+@both_stores
 def test_file_to_program_shortcut_files_an_executed_original(bot, engine):
     _program(bot, engine)
     _log(bot, EXECUTED_QA)
@@ -176,8 +179,7 @@ def test_file_to_program_shortcut_files_an_executed_original(bot, engine):
     assert options == ["agreements|ACME-001|QA-1|original"]
     assert bot.submit("UPM1", {"target": options[0], "note": "scan"}).text == ""
     bot.slack.wait_for("chat.postMessage", lambda c: "Filed *QA-1 executed.pdf*" in c.args.get("text", ""))
-    path = Path(bot.env["CMO_FILES_DIR"]) / "ACME-001" / "agreements" / "QA-1-QA-1 executed.pdf"
-    assert path.read_bytes() == content
+    assert bot.files.get("ACME-001/agreements/QA-1-QA-1 executed.pdf") == content
     # someone without a role on the program is offered nothing and can file nothing
     bot.send.message_shortcut("file_to_program", "UOUT", CHANNEL, message)
     bot.slack.wait_for("chat.postEphemeral", lambda c: c.args.get("user") == "UOUT"

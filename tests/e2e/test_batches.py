@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from datetime import UTC, date, datetime
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import icalendar
 from sqlmodel import select
@@ -15,7 +15,7 @@ from store.audit import AuditEntry
 from store.db import transaction
 from store.programs import Role
 from tests import factories
-from tests.e2e.harness import BOTH_TRANSPORTS
+from tests.e2e.harness import BOTH_TRANSPORTS, both_stores
 
 CHANNEL = "CACME001"
 MON_23 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 23 Nov 2026, 10:00 in New York
@@ -297,6 +297,7 @@ def test_all_approvers_mode_and_stats(bot, engine):
     _published(bot, 6)
 
 
+@both_stores
 def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, engine):
     _program(bot, engine)
     content = b"%PDF-1.4 executed batch record B-7"
@@ -313,8 +314,8 @@ def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, eng
         batch = session.exec(select(batches.Batch)).one()
         assert (batch.batch_no, batch.product, batch.release_by) == ("B-7", "Acmezol 5 mg", date(2026, 12, 10))
         assert batch.record_sha256 == hashlib.sha256(content).hexdigest()
-        filed = Path(bot.env["CMO_FILES_DIR"]) / batch.record_path
-        assert filed.read_bytes() == content and filed.parent.name == "B-7" and ":" not in filed.name
+        filed = PurePosixPath(batch.record_path)
+        assert bot.files.get(batch.record_path) == content and filed.parent.name == "B-7" and ":" not in filed.name
         actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "batch"))]
         assert actions == ["ready", "record_filed"]
     assert batch.record_sha256[:12] in str(bot.posts(CHANNEL)[0].args["blocks"])

@@ -16,6 +16,7 @@ from store import stability
 from store.audit import AuditEntry
 from store.db import transaction
 from tests import factories
+from tests.e2e.harness import both_stores
 from tests.stability_factories import study as make_study
 
 CREATED = datetime(2027, 1, 20, 15, tzinfo=UTC)
@@ -174,6 +175,7 @@ RESULTS = (
 )
 
 
+@both_stores
 def test_results_from_a_file_then_the_data_package(bot, engine):
     _program(bot, engine)
     study_id = _study(engine, time_points={"LT25": [0, 3, 6, 9, 12, 18, 24], "ACC40": [0, 3, 6]})
@@ -217,11 +219,10 @@ def test_results_from_a_file_then_the_data_package(bot, engine):
                    for p in PdfReader(io.BytesIO(uploaded["STB-0001-data-package.pdf"]["bytes"])).pages)
     assert "97.4" in pdf and "94.1" in pdf and "meet the limit 95 at 30.71 months" in pdf  # two-sided (95–105)
 
-    files_dir = Path(bot.env["CMO_FILES_DIR"])
     with transaction(engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "data_package_filed")).one()
     for path, digest in entry.after["files"].items():
-        content = (files_dir / path).read_bytes()
+        content = bot.files.get(path)
         assert hashlib.sha256(content).hexdigest() == digest and digest in reply
         assert content == uploaded[Path(path).name]["bytes"]
 

@@ -9,7 +9,6 @@ import io
 import json
 import zipfile
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from sqlmodel import select
 
@@ -20,6 +19,7 @@ from store.db import transaction
 from store.filing import file_document
 from tests import factories
 from tests.conftest import NOW
+from tests.e2e.harness import both_stores
 
 CHANNEL = "CACME001"
 PM = Actor("UPM1", "Pat Manager")
@@ -30,10 +30,6 @@ def _program(bot, engine):
     with transaction(engine) as session:
         program = factories.program(session, NOW, holiday_calendar="US")
         return program.id
-
-
-def _files_dir(bot) -> Path:
-    return Path(bot.env["CMO_FILES_DIR"])
 
 
 def _submission(engine, kind=subs.SubmissionType.other):
@@ -57,6 +53,7 @@ def _shared_message(bot, file_id: str, name: str, content: bytes, user="UQA1") -
     return {**message, "files": [file]}
 
 
+@both_stores
 def test_510k_checklist_owners_asked_and_file_shared_through_shortcut(bot, engine):
     _program(bot, engine)
     bot.command("submission new", user="UPM1", channel=CHANNEL)
@@ -99,8 +96,7 @@ def test_510k_checklist_owners_asked_and_file_shared_through_shortcut(bot, engin
     digest = hashlib.sha256(content).hexdigest()
     assert confirm.args["channel"] == "UQA1" and digest in confirm.args["text"]
 
-    on_disk = _files_dir(bot) / "ACME-001" / "submissions" / str(submission.id) / "Site Master File.pdf"
-    assert on_disk.read_bytes() == content
+    assert bot.files.get(f"ACME-001/submissions/{submission.id}/Site Master File.pdf") == content
     with transaction(engine) as session:
         row = session.exec(select(subs.SubmissionFile)).one()
         assert (row.sha256, row.version, row.received_by, row.slack_file_id) == (digest, 1, "UQA1", "F0SMF")
@@ -210,10 +206,11 @@ def test_receiving_stops_the_reminders(bot, engine):
     assert not [t for t in said if "Site master file" in t and ("Reminder" in t or "Overdue" in t)]
 
 
+@both_stores
 def test_package_refused_with_outstanding_list_then_built_and_verified(bot, engine):
     _program(bot, engine)
     submission_id = _submission(engine)  # "Other": site master file, facility info, CoAs
-    root = _files_dir(bot)
+    root = bot.files
     with transaction(engine) as session:
         submission = session.get(subs.Submission, submission_id)
         entry = subs.item(session, submission, 1)
@@ -253,8 +250,7 @@ def test_package_refused_with_outstanding_list_then_built_and_verified(bot, engi
     assert "Quinn Quality" in toc and hashlib.sha256(b"SMF").hexdigest() in toc and "not applicable" in toc
     assert "MISSING" not in toc and "<table>" in contents["table-of-contents.html"].decode()
 
-    filed_zip = root / "ACME-001" / "submissions" / str(submission_id) / "packages" / "ACME-001-SUB-001.zip"
-    assert filed_zip.read_bytes() == package["bytes"]
+    assert root.get(f"ACME-001/submissions/{submission_id}/packages/ACME-001-SUB-001.zip") == package["bytes"]
     with transaction(engine) as session:
         trail = audit.history(session, entity="submission", entity_id="ACME-001/SUB-001")
         assert trail[-1].action == "packaged" and trail[-1].after["sha256"] == digest

@@ -7,7 +7,6 @@ import hashlib
 import io
 import zipfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -19,10 +18,12 @@ from store import submissions as subs
 from store import submissions_package as package
 from store.audit import Actor
 from store.errors import Conflict, Invalid
-from store.filing import file_document
+from store.filing import DocumentUnavailable, file_document
 from store.outbox import Outbox, Status
+from store.storage import LocalStore, Store
 from tests import factories
 from tests.conftest import NOW
+from tests.s3_server import overwrite, s3_store_beside
 
 PM = Actor("UPM1", "Pat Manager")
 QA = Actor("UQA1", "Quinn Quality")
@@ -196,7 +197,8 @@ def test_receiving_the_document_cancels_pending_reminders(session, tmp_path):
     program, _, entry = _one_item(session)
     sweep(session, _at(date(2026, 11, 9)))
     assert _sent_keys(session) == [("2026-12-01:remind:14bd", "UQA1")]
-    filed = file_document(tmp_path, program.code, "submissions", "1", name="smf.pdf", content=b"%PDF site")
+    filed = file_document(LocalStore(tmp_path), program.code, "submissions", "1", name="smf.pdf",
+                          content=b"%PDF site")
     subs.attach(session, entry=entry, filed=filed, name="smf.pdf", actor=QA, now=NOW)
     assert _sent_keys(session) == []
     assert [r.status for r in session.exec(select(Outbox)) if r.key.startswith("submission")] == [Status.cancelled]
@@ -241,9 +243,9 @@ def test_digest_line(session):
 # --- package ---------------------------------------------------------------------------------------------
 
 
-def _receive(session, root: Path, program, submission, number: int, name: str, content: bytes, when=NOW):
+def _receive(session, files: Store, program, submission, number: int, name: str, content: bytes, when=NOW):
     entry = subs.item(session, submission, number)
-    filed = file_document(root, program.code, "submissions", str(submission.id), name=name, content=content)
+    filed = file_document(files, program.code, "submissions", str(submission.id), name=name, content=content)
     return subs.attach(session, entry=entry, filed=filed, name=name, actor=QA, now=when)
 
 
@@ -257,23 +259,23 @@ def _verify(zip_bytes: bytes) -> dict[str, bytes]:
     return contents
 
 
-def test_package_refused_with_outstanding_list_then_draft_then_final(session, tmp_path):
+def test_package_refused_with_outstanding_list_then_draft_then_final(session, files):
     program, submission = _sub(session, subs.SubmissionType.other)
-    _receive(session, tmp_path, program, submission, 1, "smf.pdf", b"site master v1")
+    _receive(session, files, program, submission, 1, "smf.pdf", b"site master v1")
     with pytest.raises(Conflict) as refused:
-        package.build(session, root=tmp_path, program=program, submission=submission, now=NOW)
+        package.build(session, files=files, program=program, submission=submission, now=NOW)
     assert "2 item(s) outstanding" in str(refused.value) and "#2 Facility and registration" in str(refused.value)
     assert "#3 Certificates of analysis" in str(refused.value) and "#1" not in str(refused.value)
 
-    draft = package.build(session, root=tmp_path, program=program, submission=submission, now=NOW, draft=True)
+    draft = package.build(session, files=files, program=program, submission=submission, now=NOW, draft=True)
     assert draft.name == "ACME-001-SUB-001-DRAFT.zip" and len(draft.gaps) == 2
     toc = list(csv.DictReader(io.StringIO(_verify(draft.content)["table-of-contents.csv"].decode())))
     assert [r["file"].split(" (")[0] for r in toc] == ["01 Facility/01-smf.pdf", "MISSING", "MISSING"]
 
-    _receive(session, tmp_path, program, submission, 1, "smf.pdf", b"site master v2")
-    _receive(session, tmp_path, program, submission, 2, "registration.pdf", b"FEI 123")
+    _receive(session, files, program, submission, 1, "smf.pdf", b"site master v2")
+    _receive(session, files, program, submission, 2, "registration.pdf", b"FEI 123")
     subs.mark_not_applicable(session, entry=subs.item(session, submission, 3), actor=PM, now=NOW)
-    final = package.build(session, root=tmp_path, program=program, submission=submission, now=NOW)
+    final = package.build(session, files=files, program=program, submission=submission, now=NOW)
     contents = _verify(final.content)
     assert contents["01 Facility/01-smf.pdf"] == b"site master v2"  # the latest version only
     assert contents["01 Facility/02-registration.pdf"] == b"FEI 123"
@@ -282,17 +284,22 @@ def test_package_refused_with_outstanding_list_then_draft_then_final(session, tm
     assert toc[0]["sha256"] == hashlib.sha256(b"site master v2").hexdigest()
     assert toc[2]["file"] == "not applicable"
     assert "<td>01 Facility/02-registration.pdf</td>" in contents["table-of-contents.html"].decode()
-    again = package.build(session, root=tmp_path, program=program, submission=submission, now=NOW)
+    again = package.build(session, files=files, program=program, submission=submission, now=NOW)
     assert again.sha256 == final.sha256  # reproducible
 
 
-def test_a_file_changed_on_disk_is_not_packaged(session, tmp_path):
+def test_a_document_changed_or_missing_in_the_store_stops_the_package(session, files, tmp_path):
     program, submission = _sub(session, subs.SubmissionType.other)
     for n in (1, 2, 3):
-        row = _receive(session, tmp_path, program, submission, n, f"doc{n}.pdf", b"content %d" % n)
-    (tmp_path / row.path).write_bytes(b"tampered")
-    with pytest.raises(Conflict, match="changed on disk"):
-        package.build(session, root=tmp_path, program=program, submission=submission, now=NOW)
+        row = _receive(session, files, program, submission, n, f"doc{n}.pdf", b"content %d" % n)
+    overwrite(files, row.path, b"tampered")
+    with pytest.raises(DocumentUnavailable, match=r"^doc3.pdf \(item 3\) in the document store .* is not the file"):
+        package.build(session, files=files, program=program, submission=submission, now=NOW)
+    assert files.get(row.path) == b"tampered"  # refused and reported, never deleted or "repaired"
+
+    elsewhere = LocalStore(tmp_path / "empty") if isinstance(files, LocalStore) else s3_store_beside(files)
+    with pytest.raises(DocumentUnavailable, match=r"^doc1.pdf \(item 1\) is missing from the document store"):
+        package.build(session, files=elsewhere, program=program, submission=submission, now=NOW)
 
 
 def test_app_home_owed_and_health(session):
