@@ -67,8 +67,20 @@ def enroll_view(secret: str, token: str, qr_file_id: str | None = None) -> dict:
         bk.context("Your signatures in the bot then ask for a current code from this app: the second "
                    "identification component (21 CFR 11.200). The secret is kept encrypted and shown only now."),
     ]
-    return bk.modal("Set up signing", Ids.enroll_view, blocks, submit="Confirm",
+    view = bk.modal("Set up signing", Ids.enroll_view, blocks, submit="Confirm",
                     private_metadata=Pending(token=token).model_dump_json())
+    return {**view, "notify_on_close": True}  # closing it deletes the QR code too (`forget_qr`)
+
+
+def forget_qr(client: WebClient, view: dict[str, Any]) -> None:
+    """Delete the uploaded QR code once the form is done with (confirmed or closed): the image encodes the
+    signing secret, so it must not outlive the enrollment among the bot's files."""
+    for block in view.get("blocks") or []:
+        if block.get("block_id") == Ids.qr_block:
+            try:
+                client.files_delete(file=(block.get("slack_file") or {}).get("id"))
+            except SlackApiError as exc:
+                log.warning("QR code not deleted: %s", exc.response.get("error"))
 
 
 def code_input():
@@ -200,5 +212,11 @@ def register(app: App, deps: Deps) -> None:
             return True
 
         if submit(ack, view, EnrollForm, act, fallback="code"):
+            forget_qr(client, view)
             tell(client, {"user_id": actor.user_id}, ":white_check_mark: Your authenticator app is set up. When you "
                                                      "sign in the bot, it asks for the app's current code.")
+
+    @app.view_closed(Ids.enroll_view.value)
+    def on_enroll_closed(ack, view: dict[str, Any], client: WebClient) -> None:
+        ack()
+        forget_qr(client, view)

@@ -60,7 +60,7 @@ PUBLISHED_TIERS: dict[str, int] = {
     "conversations.members": 4,
     "users.list": 2, "users.lookupByEmail": 3, "users.info": 4,
     "views.open": 4, "views.update": 4, "views.push": 4, "views.publish": 4,
-    "files.info": 4, "files.getUploadURLExternal": 4, "files.completeUploadExternal": 4,
+    "files.info": 4, "files.delete": 3, "files.getUploadURLExternal": 4, "files.completeUploadExternal": 4,
     "reactions.add": 3,
 }
 POST_MESSAGE_BURST = 3  # Slack publishes no burst size; this is the emulator's choice.
@@ -826,6 +826,12 @@ class _Workspace:
             message = self._bot_message(channel.id, ts, {"text": comment, "thread_ts": args.get("thread_ts")})
             self._messages[(channel.id, ts)] = {**message, "files": copy.deepcopy(shared), "upload": True}
         return {"ok": True, "files": shared}
+
+    @api("files.delete")
+    def _files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._files.pop(str(args.get("file") or ""), None) is None:
+            raise ApiError("file_not_found")
+        return {"ok": True}
 
     @api("files.info")
     def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:

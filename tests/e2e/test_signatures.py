@@ -99,12 +99,27 @@ def test_enrollment_shows_secret_and_qr_and_keeps_it_only_when_confirmed(bot, en
     wrong = bot.submit("UAPP1", {"code": "000000" if _code(secret, MON_23) != "000000" else "111111"}).json()
     assert wrong["response_action"] == "errors" and "code" in wrong["errors"]
     assert "not enrolled" in bot.ask("signing status", user="UAPP1")  # nothing kept
+    assert bot.slack.calls("files.delete") == []  # the form is still open after a wrong code
     assert bot.submit("UAPP1", {"code": _code(secret, bot.clock.now())}).text == ""
+    # the QR code encodes the secret: it is deleted once the form is done with
+    bot.slack.wait_for("files.delete", lambda c: c.args.get("file") == image["slack_file"]["id"])
     assert "You are enrolled" in bot.ask("signing status", user="UAPP1")
     with transaction(engine) as session:
         stored = signing.key_of(session, "UAPP1").secret
     assert secret not in stored  # encrypted at rest
     assert _actions(engine) == ["enrolled"]
+
+
+def test_closing_the_enrollment_form_deletes_its_qr_code(bot, engine):
+    with transaction(engine) as session:
+        factories.program(session, MON_23, channel=CHANNEL, members=MEMBERS)
+    bot.answer(bot.command("signing enroll", user="UAPP1"))
+    update = bot.slack.wait_for("views.update")[0].args["view"]
+    [image] = [b for b in update["blocks"] if b["type"] == "image"]
+    assert update.get("notify_on_close") is True
+    bot.send.view_closed("UAPP1", bot.slack.last_view("UAPP1"))
+    bot.slack.wait_for("files.delete", lambda c: c.args.get("file") == image["slack_file"]["id"])
+    assert "not enrolled" in bot.ask("signing status", user="UAPP1")
 
 
 def test_app_home_offers_enrollment(bot, engine):
