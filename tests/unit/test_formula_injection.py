@@ -18,6 +18,7 @@ from store.audit import Actor
 from store.filing import file_document
 from store.sheets import FORMULA_START, neutralise
 from store.stability_report import compile_package, workbook
+from store.storage import LocalStore
 from tests import factories
 from tests.conftest import NOW
 from tests.stability_factories import study as make_study
@@ -52,9 +53,10 @@ def test_submission_table_of_contents_csv_is_neutralised(session, tmp_path):
                              kind=subs.SubmissionType.other, title="Acme", filing_date=datetime(2027, 1, 15).date(),
                              customer_contact="Jo")
     entry = subs.item(session, submission, 1)
-    filed = file_document(tmp_path, program.code, "submissions", str(submission.id), name="smf.pdf", content=b"x")
+    files = LocalStore(tmp_path)
+    filed = file_document(files, program.code, "submissions", str(submission.id), name="smf.pdf", content=b"x")
     subs.attach(session, entry=entry, filed=filed, name="smf.pdf", actor=Actor("UQA1", HOSTILE[0]), now=NOW)
-    built = package.build(session, root=tmp_path, program=program, submission=submission, now=NOW, draft=True)
+    built = package.build(session, files=files, program=program, submission=submission, now=NOW, draft=True)
     with zipfile.ZipFile(io.BytesIO(built.content)) as archive:
         [toc] = [n for n in archive.namelist() if n.endswith("table-of-contents.csv")]
         rows = list(csv.DictReader(io.StringIO(archive.read(toc).decode())))

@@ -8,6 +8,7 @@ from bot.blocks import table
 from store import importing, stability_import
 from store.filing import MAX_NAME_BYTES, file_document, safe_name
 from store.markup import escape
+from store.storage import LocalStore
 from tests.conftest import NOW
 from tests.unit.test_importing import ACTOR, kind  # noqa: F401  (a fixture)
 from tests.unit.test_importing import program as grants_program  # noqa: F401  (a fixture)
@@ -28,8 +29,8 @@ def test_file_names_fit_in_bytes_and_keep_their_extension(hostile, start, end):
 
 def test_a_long_cjk_name_is_filed_and_a_taken_one_numbered(tmp_path):
     long = "安定性試験報告書" * 40 + ".pdf"
-    first = file_document(tmp_path, "ACME-001", "stability", name=long, content=b"one")
-    second = file_document(tmp_path, "ACME-001", "stability", name=long, content=b"two")
+    first = file_document(LocalStore(tmp_path), "ACME-001", "stability", name=long, content=b"one")
+    second = file_document(LocalStore(tmp_path), "ACME-001", "stability", name=long, content=b"two")
     assert first.path.name.endswith(".pdf") and second.path.name.endswith("-2.pdf")
     assert (tmp_path / second.path).read_bytes() == b"two"
 

@@ -23,7 +23,8 @@ KEY = signing.new_key()
 
 def test_programs_that_exist_when_signing_lands_keep_initials_new_ones_sign_with_codes(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(config(url), "0003")  # the schema before this change
+    upgrade(url)
+    command.downgrade(config(url), "0003")  # every area's schema as it is, but for this change (0170 after 0003)
     engine = make_engine(url)
     with transaction(engine) as session:
         factories.program(session, NOW, "OLD-001", channel=None)
