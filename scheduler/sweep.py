@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from scheduler.rules import RULES, Rule
+from store.db import insert_for
 from store.outbox import Outbox, Status, SweepResult, not_before
 from store.programs import Program
 
@@ -56,8 +56,7 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> Swe
             result.cancelled += 1
     fresh = _not_yet_queued(session, rows)
     if fresh:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        statement = insert(Outbox).on_conflict_do_nothing(index_elements=["key", "target"]).returning(Outbox.id)
+        statement = insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"]).returning(Outbox.id)
         # executemany: compiled once, sent in batches; ON CONFLICT keeps a concurrent sweep harmless
         result.inserted.extend(session.execute(statement, fresh).scalars())
     session.flush()

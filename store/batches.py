@@ -281,6 +281,7 @@ def ready(session: Session, program: Program, *, batch_no: str, product: str = "
           actor: Actor, now: datetime) -> Batch:
     """Record that a batch record is available for the customer's review."""
     batch_no = validate_batch_no(batch_no)
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     existing = session.exec(select(Batch).where(Batch.program_id == program.id, Batch.batch_no == batch_no)).first()
     if existing is not None:
         raise Conflict(f"Batch {batch_no} is already recorded ({existing.state.label}); "

@@ -150,6 +150,7 @@ def create(
         raise Invalid("Name the customer.", "customer")
     if status_cadence not in CADENCES:
         raise Invalid(f"Cadence must be one of {', '.join(CADENCES)}.", "cadence")
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     if session.exec(select(Program).where(Program.code == code)).first():
         raise Invalid(f"A program {code} already exists.", "code")
     program = Program(
@@ -172,6 +173,7 @@ def create(
 
 
 def link_channel(session: Session, program: Program, channel_id: str, *, actor: Actor, now: datetime) -> None:
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     taken = session.exec(select(Program).where(Program.channel_id == channel_id)).first()
     if taken is not None and taken.id != program.id:
         raise Invalid("That channel already belongs to another program.", "channel")
@@ -187,6 +189,7 @@ def add_member(
     external: bool = False,
 ) -> bool:
     """Give a role; False when the person already had it (nothing written)."""
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     exists = session.exec(
         select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
                                     ProgramMember.role == role)
