@@ -35,7 +35,7 @@ def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> l
                     "program_id": due.program_id,
                     "subject": due.subject,
                     "due_on": due.due_on,
-                    "not_before": not_before(due.due_on, program.tz, due.urgent),
+                    "not_before": not_before(due.due_on, program.tz, now),
                     "urgent": due.urgent,
                     "text": due.text,
                     "buttons": [vars(b) for b in due.buttons],

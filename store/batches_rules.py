@@ -130,16 +130,19 @@ def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: s
 
 
 def _call_due(call: ReviewCall, batch: Batch, program: Program, now: datetime, people) -> Iterable[Due]:
+    """The reminder goes out at 09:00 on the day of the call; a call before 09:00 is announced at 09:00 the
+    day before (never at night)."""
     starts = call.starts_at.astimezone(program.tz)
-    if starts.date() > now.astimezone(program.tz).date():
+    early = starts.time() < WORKDAY_START
+    remind_on = starts.date() - timedelta(days=1) if early else starts.date()
+    if remind_on > now.astimezone(program.tz).date():
         return
     roles = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
     participants = sorted({u for r in roles for u in people[(program.id, r)]} | {call.requested_by})
     yield Due(key=f"batch:{batch.id}:call:{call.id}", program_id=program.id, subject=f"batch:{batch.id}:call",
-              due_on=starts.date(), to_channel=False, to_users=tuple(participants),
-              urgent=starts.time() < WORKDAY_START,
-              text=f":telephone_receiver: Today: review call on batch record {describe(batch)} of {program.code} "
-                   f"at {local_time(starts)} ({call.minutes} min).")
+              due_on=remind_on, to_channel=False, to_users=tuple(participants), urgent=early,
+              text=f":telephone_receiver: {'Tomorrow' if early else 'Today'}: review call on batch record "
+                   f"{describe(batch)} of {program.code} at {local_time(starts)} ({call.minutes} min).")
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:

@@ -8,7 +8,7 @@ posts them and records channel and ts. Correctness lives here, not in APSchedule
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from store.db import JSONType, UTCDateTime
 
 WORKDAY_START = time(9, 0)
+NIGHT_STARTS = time(21, 0)  # from here to WORKDAY_START, what becomes due waits for the morning
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class Due:
 
     `key` is deterministic (`agreement:17:renewal:60d`) so the same fact never makes two rows;
     `subject` (`agreement:17`) lets an event cancel everything pending about its record; `due_on` is the
-    program-local calendar day; the message goes out at 09:00 local that day, or at local midnight when
-    `urgent`.
+    program-local calendar day; the message goes out at 09:00 local that day (`not_before`). `urgent` goes
+    first among what is due, never earlier in the day: nothing the scheduler sends arrives at night.
     """
 
     key: str
@@ -92,9 +93,19 @@ class SweepResult:
     cancelled: int = 0
 
 
-def not_before(due_on: date, tz: ZoneInfo, urgent: bool) -> datetime:
-    """09:00 local on the due day (local midnight when urgent), as an aware instant."""
-    return datetime.combine(due_on, time(0, 0) if urgent else WORKDAY_START, tzinfo=tz)
+def not_before(due_on: date, tz: ZoneInfo, now: datetime | None = None) -> datetime:
+    """When a message due on `due_on` may go out: 09:00 local that day (the start of the working day), as an
+    aware instant. Found due at night (`now` between 21:00 and 09:00 local: a catch-up, a late record), it
+    waits for the next 09:00 rather than wake people up. Alerts raised by an action are posted at once by
+    that action, not through here."""
+    start = datetime.combine(due_on, WORKDAY_START, tzinfo=tz)
+    if now is None:
+        return start
+    local = now.astimezone(tz)
+    if local >= start and not WORKDAY_START <= local.time() < NIGHT_STARTS:
+        morning = local.date() + timedelta(days=1) if local.time() >= NIGHT_STARTS else local.date()
+        return datetime.combine(morning, WORKDAY_START, tzinfo=tz)
+    return start
 
 
 def cancel(session: Session, *, subject: str, key_prefix: str | None = None) -> int:

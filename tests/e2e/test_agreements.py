@@ -54,11 +54,13 @@ def test_logged_through_the_modal_then_90_60_30_and_expiry_each_once_at_local_mo
     assert (qa.ref, qa.status, qa.owner_id, qa.expires_on) == ("QA-1", Status.executed, "UPM1", date(2027, 6, 1))
 
     # 90 days before 1 Jun 2027 is Wed 3 Mar (EST: 09:00 = 14:00 UTC); 60: Fri 2 Apr and 30: Sun 2 May (EDT: 13:00
-    # UTC); the expiry alert at local midnight on 1 Jun (04:00 UTC).
+    # UTC); the expiry alert at the start of the working day on 1 Jun (09:00 EDT = 13:00 UTC), never at night.
     stages = [("90d", datetime(2027, 3, 3, 14, tzinfo=UTC)), ("60d", datetime(2027, 4, 2, 13, tzinfo=UTC)),
-              ("30d", datetime(2027, 5, 2, 13, tzinfo=UTC)), ("expiry", datetime(2027, 6, 1, 4, tzinfo=UTC))]
+              ("30d", datetime(2027, 5, 2, 13, tzinfo=UTC)), ("expiry", datetime(2027, 6, 1, 13, tzinfo=UTC))]
     sent: list[str] = []
     for name, morning in stages:
+        if name == "expiry":  # local midnight and the small hours: nothing at night
+            assert not [line for line in bot.tick(datetime(2027, 6, 1, 4, tzinfo=UTC)) if "agreement:" in line]
         if name in ("90d", "expiry"):  # a minute early: nothing yet
             assert not [line for line in bot.tick(morning - timedelta(minutes=1)) if "agreement:" in line], name
         lines = [line for line in bot.tick(morning) if "agreement:" in line]
