@@ -14,14 +14,14 @@ from bot.slack import web_client
 from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
 from commands.deps import Deps
 from commands.router import Router
-from store.db import make_engine
+from store.db import CONNECTIONS, SERVING_WAIT, make_engine
 
-LISTENER_THREADS = 48
+LISTENER_THREADS = CONNECTIONS - 8  # each may hold a database connection; the rest: scheduler, /healthz
 AREAS = (programs, agreements, batches, stability, submissions)
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
-    deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
+    deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now))
     logging.getLogger("slack_bolt.App").setLevel(logging.ERROR)  # its "token will be unused" note is noise
     app = App(
         client=web_client(settings),

@@ -18,14 +18,15 @@ from bot.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("cmo_bot")
 
 
-def _prepare(settings: Settings):
-    """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`)."""
-    from store.db import make_engine
+def _prepare(settings: Settings, *, serving: bool = False):
+    """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`);
+    a serving process waits for locks only as long as Slack waits for an answer."""
+    from store.db import CLI_WAIT, SERVING_WAIT, make_engine
     from store.migrate import is_sqlite, upgrade
 
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    return make_engine(settings.database_url, wait=SERVING_WAIT if serving else CLI_WAIT)
 
 
 def _scheduler(app, settings: Settings):
@@ -42,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("slack_bot_token", "slack_signing_secret")
-    app = create_app(settings, _prepare(settings))
+    app = create_app(settings, _prepare(settings, serving=True))
     server = make_server(app, app.deps.engine, args.host, args.port)
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -63,7 +64,7 @@ def socket(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("slack_bot_token", "slack_app_token")
-    app = create_app(settings, _prepare(settings))
+    app = create_app(settings, _prepare(settings, serving=True))
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
     try:
         SocketModeHandler(app, settings.slack_app_token).start()

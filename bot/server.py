@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from waitress.server import create_server
 
+from store.db import is_busy, probe_writes
+
 EVENTS_PATH = "/slack/events"
 
 
@@ -38,9 +40,11 @@ def _health(engine: Engine, start_response: Callable) -> Iterable[bytes]:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+        probe_writes(engine)
         status, body = "200 OK", {"ok": True}
     except Exception as exc:  # any failure to reach the database is "unhealthy", with its kind
-        status, body = "503 Service Unavailable", {"ok": False, "error": type(exc).__name__}
+        error = "write path stalled" if is_busy(exc) else type(exc).__name__
+        status, body = "503 Service Unavailable", {"ok": False, "error": error}
     start_response(status, [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
 

@@ -56,7 +56,8 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> Swe
             result.cancelled += 1
     fresh = _not_yet_queued(session, rows)
     if fresh:
-        statement = insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"]).returning(Outbox.id)
+        statement = (insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])
+                     .returning(Outbox.id))
         # executemany: compiled once, sent in batches; ON CONFLICT keeps a concurrent sweep harmless
         result.inserted.extend(session.execute(statement, fresh).scalars())
     session.flush()
