@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from scheduler.delivery import Outcome, deliver
 from scheduler.sweep import sweep
+from store import receipts
 from store.db import transaction
 
 log = logging.getLogger("cmo_bot.scheduler")
@@ -37,6 +38,7 @@ def run_pass(engine: Engine, client: WebClient, now: datetime, alert: Callable[[
              ) -> PassReport:
     with transaction(engine) as session:
         swept = sweep(session, now)
+        receipts.prune(session, now)
     report = PassReport(inserted=len(swept.inserted), cancelled=swept.cancelled)
     report.outcomes = deliver(engine, client, now, alert)
     return report
