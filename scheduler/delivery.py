@@ -25,6 +25,7 @@ import heapq
 import itertools
 import logging
 import math
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -242,8 +243,9 @@ class _Run:
     """
 
     def __init__(self, engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None,
-                 limit: int):
+                 limit: int, elapsed: Callable[[], float]):
         self.engine, self.client, self.now, self.alert, self.limit = engine, client, now, alert, limit
+        self.elapsed, self.started = elapsed, elapsed()
         self.poster = posting_client(client)
         self.targets: dict[str, _Target] = defaultdict(_Target)
         self.flying: dict[Future, _Job] = {}
@@ -260,6 +262,11 @@ class _Run:
         self.last_claim = -1.0
         self.drained: frozenset[str] | None = None  # the last claim found nothing more, these targets aside
         self.outcomes: list[Outcome] = []
+
+    def stamp(self) -> datetime:
+        """Now, as the run goes on: the instant it was started for, advanced by the time it has taken. Leases,
+        `sent_at` and retry times come from here, so a row claimed late in a long run is not born abandoned."""
+        return self.now + timedelta(seconds=self.elapsed() - self.started)
 
     def run(self) -> list[Outcome]:
         with ThreadPoolExecutor(POOL, thread_name_prefix="delivery") as pool, \
@@ -299,7 +306,7 @@ class _Run:
 
     def _claim_rows(self, limit: int, busy: frozenset[str], seen: frozenset[str]) -> list[tuple[Outbox, bool]]:
         """On the database thread: claim, and learn the time zones of programs not seen yet."""
-        claimed = claim(self.engine, self.now, limit, per_target=AHEAD, exclude=busy, seen=seen)
+        claimed = claim(self.engine, self.stamp(), limit, per_target=AHEAD, exclude=busy, seen=seen)
         missing = {row.program_id for row, _ in claimed} - set(self.zones)
         if missing:
             with transaction(self.engine) as session:
@@ -313,7 +320,7 @@ class _Run:
         self.drained = None if claimed else future.busy  # type: ignore[attr-defined]
         clock = time.monotonic()
         for row, abandoned in claimed:
-            late = self.now.astimezone(self.zones[row.program_id]).date() > row.due_on
+            late = self.stamp().astimezone(self.zones[row.program_id]).date() > row.due_on
             self.targets[row.target].queue.append(_Job(row, abandoned, late, clock))
             self.held += 1
             self._schedule(row.target)
@@ -399,7 +406,7 @@ class _Run:
             self._failed(job, answer.error)
             return
         self.marks.append((row.id, {"status": Status.sent, "channel": answer.channel, "ts": answer.ts,
-                                    "sent_at": self.now, "late": job.late, "last_error": None}))
+                                    "sent_at": self.stamp(), "late": job.late, "last_error": None}))
         self.marks_since = self.marks_since or clock
         result, detail = ("recovered", "posted before the crash") if answer.kind == "recovered" else ("sent", "")
         self.outcomes.append(Outcome(row.id, row.key, row.target, result, detail, job.late))
@@ -432,7 +439,7 @@ class _Run:
         row = job.row
         wait_for = timedelta(seconds=max(1, int(seconds)))
         self._write(row.id, status=Status.pending, attempts=row.attempts - 1, last_error="ratelimited",
-                    next_attempt_at=self.now + wait_for)
+                    next_attempt_at=self.stamp() + wait_for)
         self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
                                      f"ratelimited; next try in {int(wait_for.total_seconds())} s", job.late))
 
@@ -446,7 +453,7 @@ class _Run:
                            f"({error}).")
             return
         wait_for = timedelta(seconds=max(1, 30 * 2 ** (row.attempts - 1)))
-        self._write(row.id, status=Status.pending, last_error=error, next_attempt_at=self.now + wait_for)
+        self._write(row.id, status=Status.pending, last_error=error, next_attempt_at=self.stamp() + wait_for)
         self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
                                      f"{error}; next try in {int(wait_for.total_seconds())} s", job.late))
 
@@ -460,6 +467,20 @@ class _Run:
         self.writes.append(self.database.submit(_apply, self.engine, marks))
 
 
-def deliver(engine: Engine, client: WebClient, now: datetime, alert=None, limit: int = 50) -> list[Outcome]:
-    """Send everything claimable as of `now`, `limit` rows per claim; dead letters raise an operator alert."""
-    return _Run(engine, client, now, alert, limit).run()
+_ONE_PASS = threading.Lock()
+
+
+def deliver(engine: Engine, client: WebClient, now: datetime, alert=None, limit: int = 50, *,
+            elapsed: Callable[[], float] = time.monotonic) -> list[Outcome]:
+    """Send everything claimable as of `now` (advanced by `elapsed` as the pass goes on), `limit` rows per
+    claim; dead letters raise an operator alert.
+
+    One pass at a time in a process: a pass asked for while another runs (the delivery job beside the
+    sweep's) returns at once with nothing; the running pass claims what falls due while it runs.
+    """
+    if not _ONE_PASS.acquire(blocking=False):
+        return []
+    try:
+        return _Run(engine, client, now, alert, limit, elapsed).run()
+    finally:
+        _ONE_PASS.release()

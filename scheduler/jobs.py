@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from bot.clock import Clock
 from scheduler.delivery import Outcome, deliver
 from scheduler.sweep import sweep
 from store import receipts
@@ -63,7 +64,8 @@ def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                   "misfire_grace_time": 60})
     scheduler.add_job(guarded("sweep", lambda: run_pass(engine, client, now(), alert)), "interval",
-                      minutes=SWEEP_MINUTES, id="sweep", next_run_time=now())
+                      minutes=SWEEP_MINUTES, id="sweep", next_run_time=Clock().now())  # at once, by APScheduler's
+    # own (real) clock: a pinned CMO_NOW in the past would make it a misfire, skipped
     scheduler.add_job(guarded("delivery", lambda: deliver(engine, client, now(), alert)), "interval",
                       seconds=DELIVERY_SECONDS, id="delivery")
     scheduler.start()

@@ -69,10 +69,10 @@ def seed(slack: SlackEmulator) -> None:
 class BotProcess:
     """A running `cmo-bot serve`; its stdout and stderr are kept for assertions on logs."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], scheduler: bool = False):
         self.env = env
         self.proc = subprocess.Popen(
-            [*cmo_bot(), "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"],
+            [*cmo_bot(), "serve", "--host", "127.0.0.1", "--port", "0", *([] if scheduler else ["--no-scheduler"])],
             env=env, cwd=env["CMO_WORKDIR"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.output: list[str] = []

@@ -1,8 +1,21 @@
 """Faults end to end, through the real `serve`: a form submitted again (Slack timed out, a double click)
-changes nothing twice."""
+changes nothing twice; a delivery run longer than the delivery job's interval sends nothing twice."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from datetime import UTC, date, datetime
+
+from sqlmodel import select
+
+from store import agreements
+from store.agreements import Kind, Status, Terms
+from store.db import transaction
+from store.outbox import Outbox
+from tests import factories
+from tests.conftest import NOW
+from tests.e2e.harness import BotProcess
 from tests.e2e.test_agreements import CHANNEL, EXECUTED_QA, _program, _stored
 from tests.unit.test_concurrent_writers import at_once
 
@@ -33,3 +46,38 @@ def test_twin_submissions_at_the_same_moment_make_one_record(bot, engine):
     other = _open_form(bot)  # a new form is a new submission
     bot.send.view_submission("UPM1", other, EXECUTED_QA)
     assert [a.ref for a in _stored(engine)] == ["QA-1", "QA-2"]
+
+
+def test_serve_with_its_scheduler_delivers_a_long_run_once(bot, engine, slack, tmp_path):
+    """`serve` with the in-process scheduler: the sweep's pass delivers one person 34 reminders (and their 34
+    programs' channels one each) at Slack's pace, one a second per conversation, so the delivery job fires
+    (after 30 s) while that pass still runs. Every reminder arrives exactly once."""
+    count = 34
+    bot.clock.set(datetime(2026, 11, 2, 15, tzinfo=UTC))  # 10:00 in New York: the 30-day reminders are due
+    with transaction(engine) as session:
+        for i in range(count):  # one agreement per program (a program's newest QA is the one reminded about)
+            program = factories.program(session, NOW, f"P-{i:03d}", channel=f"CP{i:03d}")
+            agreements.create(session, program=program, actor=factories.ADMIN, now=NOW, kind=Kind.quality,
+                              counterparty="Acme Pharma", status=Status.executed, owner_id="UPM1",
+                              terms=Terms(date(2026, 1, 1), date(2026, 12, 2)))
+    for i in range(count):
+        slack.add_channel(f"CP{i:03d}", f"p-{i:03d}", members=["UPM1"])
+    slack.set_rate_limit("chat.postMessage", 1.0, 1, per_channel=True)
+    env = {**bot.env, "CMO_WORKDIR": str(tmp_path)}
+    serving = BotProcess(env, scheduler=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # waiting for the other process to deliver, not moving time
+            with transaction(engine) as session:
+                rows = session.exec(select(Outbox).where(Outbox.key.like("agreement:%"))).all()  # type: ignore
+            if len(rows) == 2 * count and all(r.status == "sent" for r in rows):
+                break
+            time.sleep(0.5)
+    finally:
+        serving.stop()
+    assert len(rows) == 2 * count and {r.status for r in rows} == {"sent"}
+    posted = Counter(c.args["metadata"]["event_payload"]["id"] for c in bot.posts()
+                     if c.args.get("metadata") and c.status == 200 and c.response.get("ok"))  # accepted posts
+    assert {r.id for r in rows} <= set(posted) and set(posted.values()) == {1}  # every outbox row posted once
+    assert all(r.attempts == 1 for r in rows)  # no row was claimed twice
+    assert "Traceback" not in "".join(serving.output)
