@@ -28,7 +28,7 @@ import math
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -99,16 +99,20 @@ ORDER = (Outbox.urgent.desc(), Outbox.not_before, Outbox.id)  # type: ignore[att
 
 
 def claim(engine: Engine, now: datetime, limit: int = 50, *, per_target: int | None = None,
-          exclude: frozenset[str] = frozenset(), seen: frozenset[str] = frozenset()) -> list[tuple[Outbox, bool]]:
+          exclude: frozenset[str] = frozenset(), seen: frozenset[str] = frozenset(),
+          only: Collection[int] | None = None) -> list[tuple[Outbox, bool]]:
     """Take up to `limit` due rows for this process; the flag says the row was abandoned mid-send.
 
     `per_target` takes at most that many rows per target (the first ones in order), round robin: every
     target's first row, then every target's second …, targets not in `seen` first at each round (a channel
     that has not had a message yet gets one before a channel gets its next). `exclude` takes none for those
-    targets: a process pacing a busy channel leaves the rest of that channel for later.
+    targets: a process pacing a busy channel leaves the rest of that channel for later. `only` takes none but
+    those rows.
     """
     with transaction(engine) as session:
         wanted = claimable(now)
+        if only is not None:
+            wanted = and_(wanted, Outbox.id.in_(sorted(only)))  # type: ignore[union-attr]
         if exclude:
             wanted = and_(wanted, Outbox.target.not_in(sorted(exclude)))  # type: ignore[attr-defined]
         if per_target is not None:  # first the ids (no lock), then lock those still claimable
@@ -195,14 +199,17 @@ class _Answer:
     transient: bool = False  # a 5xx or a dropped connection: worth one more try in this run
 
 
-def _attempt(client: WebClient, poster: WebClient, job: _Job) -> _Answer:
+Renderer = Callable[[Outbox, bool], tuple[str, list[dict]]]
+
+
+def _attempt(client: WebClient, poster: WebClient, job: _Job, renderer: Renderer) -> _Answer:
     """One try at one row, on a worker thread (no database here)."""
     row = job.row
     if job.abandoned:
         job.abandoned = False
         if found := _already_posted(client, row):
             return _Answer("recovered", found["channel"], found["ts"])
-    text, blocks = render(row, job.late)
+    text, blocks = renderer(row, job.late)
     try:
         response = poster.chat_postMessage(
             channel=row.target, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
@@ -243,8 +250,10 @@ class _Run:
     """
 
     def __init__(self, engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None,
-                 limit: int, elapsed: Callable[[], float]):
+                 limit: int, elapsed: Callable[[], float], only: Collection[int] | None = None,
+                 renderer: Renderer = render):
         self.engine, self.client, self.now, self.alert, self.limit = engine, client, now, alert, limit
+        self.only, self.renderer = only, renderer
         self.elapsed, self.started = elapsed, elapsed()
         self.poster = posting_client(client)
         self.targets: dict[str, _Target] = defaultdict(_Target)
@@ -306,7 +315,7 @@ class _Run:
 
     def _claim_rows(self, limit: int, busy: frozenset[str], seen: frozenset[str]) -> list[tuple[Outbox, bool]]:
         """On the database thread: claim, and learn the time zones of programs not seen yet."""
-        claimed = claim(self.engine, self.stamp(), limit, per_target=AHEAD, exclude=busy, seen=seen)
+        claimed = claim(self.engine, self.stamp(), limit, per_target=AHEAD, exclude=busy, seen=seen, only=self.only)
         missing = {row.program_id for row, _ in claimed} - set(self.zones)
         if missing:
             with transaction(self.engine) as session:
@@ -347,7 +356,7 @@ class _Run:
                     continue
             job = target.queue.popleft()
             target.busy = True
-            self.flying[pool.submit(_attempt, self.client, self.poster, job)] = job
+            self.flying[pool.submit(_attempt, self.client, self.poster, job, self.renderer)] = job
 
     def _tokens(self, target: _Target, clock: float) -> float:
         """What the channel's bucket holds now, by the model (never more than it really holds: refill is
@@ -484,3 +493,13 @@ def deliver(engine: Engine, client: WebClient, now: datetime, alert=None, limit:
         return _Run(engine, client, now, alert, limit, elapsed).run()
     finally:
         _ONE_PASS.release()
+
+
+def deliver_now(engine: Engine, client: WebClient, now: datetime, rows: Collection[int], renderer: Renderer = render,
+                alert=None) -> list[Outcome]:
+    """Deliver these rows at once (what an action just queued), rendered by `renderer`, beside any running
+    pass: the rows are claimed like any others, so whichever pass claims one posts it. A row Slack does not
+    take now stays in the outbox for the scheduler."""
+    if not rows:
+        return []
+    return _Run(engine, client, now, alert, len(rows), time.monotonic, rows, renderer).run()

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from scheduler.rules import RULES, Rule
 from store.db import insert_for
-from store.outbox import Outbox, Status, SweepResult, not_before
+from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
 from store.programs import Program
 
 
@@ -50,7 +50,7 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> Swe
     result = SweepResult()
     wanted = {(r["key"], r["target"]) for r in rows}
     for pending in session.exec(select(Outbox).where(Outbox.status == Status.pending)):
-        if (pending.key, pending.target) not in wanted:
+        if (pending.key, pending.target) not in wanted and not pending.key.endswith(ANNOUNCED):
             pending.status = Status.cancelled
             session.add(pending)
             result.cancelled += 1

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
+from store import outbox
 from store.batches import (
     OPEN,
     Batch,
@@ -51,6 +52,20 @@ def decision_buttons(batch_id: int) -> tuple[Button, ...]:
         Button("Reject", ACTIONS["reject"], value, "danger"),
         Button("Request review call", ACTIONS["call"], value),
     )
+
+
+def request_review(session: Session, program: Program, batch: Batch, approvers: Sequence[str], *, now: datetime,
+                   to_channel: bool) -> list[int]:
+    """The approvers' requests to review this round (and the channel's notice), queued through the outbox in
+    the caller's transaction: they go out at once and are never lost to a crash or a Slack outage."""
+    targets = [(program.channel_id, ())] if to_channel and program.channel_id else []
+    targets += [(user, decision_buttons(batch.id)) for user in approvers]
+    again = f" (review round {batch.review_round})" if batch.review_round > 1 else ""
+    return outbox.announce(
+        session, key=f"batch:{batch.id}:r{batch.review_round}:ready", program_id=program.id,
+        subject=f"batch:{batch.id}", today=now.astimezone(program.tz).date(), now=now, targets=targets,
+        text=f":clipboard: Batch record {describe(batch)} of {escape(program.code)} is ready for the customer's "
+             f"review{again}. Approvers: approve, put it on hold or reject it.")
 
 
 def describe(batch: Batch) -> str:

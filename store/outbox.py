@@ -7,6 +7,7 @@ posts them and records channel and ts. Correctness lives here, not in APSchedule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Date, String, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, insert_for
 
 WORKDAY_START = time(9, 0)
 NIGHT_STARTS = time(21, 0)  # from here to WORKDAY_START, what becomes due waits for the morning
@@ -106,6 +107,24 @@ def not_before(due_on: date, tz: ZoneInfo, now: datetime | None = None) -> datet
         morning = local.date() + timedelta(days=1) if local.time() >= NIGHT_STARTS else local.date()
         return datetime.combine(morning, WORKDAY_START, tzinfo=tz)
     return start
+
+
+ANNOUNCED = ":announce"  # the key suffix of messages an action raised (no rule yields them)
+
+
+def announce(session: Session, *, key: str, program_id: int, subject: str, text: str,
+             targets: Sequence[tuple[str, tuple[Button, ...]]], today: date, now: datetime) -> list[int]:
+    """Queue what an action announces (a batch record ready for review …) in the action's own transaction, to
+    go out at once: a crash or a Slack outage after the commit leaves it pending for the scheduler, never lost,
+    and the outbox's claims keep it single. No rule yields these rows, so no sweep cancels them; the event that
+    supersedes them does (`cancel` on their subject). Returns the ids of the rows queued."""
+    rows = [{"key": key + ANNOUNCED, "target": target, "program_id": program_id, "subject": subject, "due_on": today,
+             "not_before": now, "urgent": True, "text": text, "buttons": [vars(b) for b in buttons],
+             "status": Status.pending, "created_at": now} for target, buttons in targets]
+    if not rows:
+        return []
+    statement = insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])
+    return list(session.execute(statement.returning(Outbox.id), rows).scalars())
 
 
 def cancel(session: Session, *, subject: str, key_prefix: str | None = None) -> int:

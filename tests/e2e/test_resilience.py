@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
@@ -17,6 +17,9 @@ from tests import factories
 from tests.conftest import NOW
 from tests.e2e.harness import BotProcess
 from tests.e2e.test_agreements import CHANNEL, EXECUTED_QA, _program, _stored
+from tests.e2e.test_batches import CHANNEL as BATCH_CHANNEL
+from tests.e2e.test_batches import MON_23
+from tests.e2e.test_batches import _program as batch_program
 from tests.unit.test_concurrent_writers import at_once
 
 
@@ -81,3 +84,27 @@ def test_serve_with_its_scheduler_delivers_a_long_run_once(bot, engine, slack, t
     assert {r.id for r in rows} <= set(posted) and set(posted.values()) == {1}  # every outbox row posted once
     assert all(r.attempts == 1 for r in rows)  # no row was claimed twice
     assert "Traceback" not in "".join(serving.output)
+
+
+def test_a_slack_outage_during_batch_ready_loses_no_request_for_approval(bot, engine):
+    batch_program(bot, engine)
+    bot.slack.inject("chat.postMessage", *[{"status": 503}] * 6)  # the channel and both DMs, each tried twice
+    reply = bot.ask("batch ready B-1042 --product 'Acmezol 10 mg'", user="UPM1", channel=BATCH_CHANNEL)
+    assert "B-1042 is ready for review" in reply
+    told = bot.slack.wait_for("chat.postMessage", lambda c: "Slack did not take 3" in c.args.get("text", ""))
+    assert told[0].args["channel"] == "UPM1"
+    assert [p for p in bot.posts() if p.status == 200 and "B-1042" in p.args.get("text", "")] == []
+    with transaction(engine) as session:
+        queued = session.exec(select(Outbox).where(Outbox.key.like("batch:%:ready%"))).all()  # type: ignore
+    assert sorted(r.target for r in queued) == sorted([BATCH_CHANNEL, "UAPP1", "UAPP2"])
+    assert {r.status for r in queued} == {"pending"}
+
+    # Slack is back: the scheduler's next pass sends each request once, with the approvers' buttons
+    lines = bot.tick(MON_23 + timedelta(minutes=5))
+    assert sorted(line.split()[0] for line in lines if ":ready" in line) == ["sent"] * 3
+    for approver in ("UAPP1", "UAPP2"):
+        [dm] = [p.args for p in bot.posts(approver) if p.status == 200 and "B-1042" in p.args.get("text", "")]
+        assert [e["action_id"] for b in dm["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+            "batch_approve", "batch_hold", "batch_reject", "batch_call"]
+    assert bot.tick(MON_23 + timedelta(minutes=10)) == []
+    assert "already recorded" in bot.ask("batch ready B-1042", user="UPM1", channel=BATCH_CHANNEL)
