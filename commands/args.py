@@ -92,6 +92,16 @@ def user_id(word: str) -> str:
     raise UsageError(f"{word!r} is not a person: mention them, like @jdoe.")
 
 
+def channel_id(word: str) -> str:
+    """A channel as Slack escapes it in a command (`<#C0123|name>`), or its bare id."""
+    match = CHANNEL_MENTION.match(word)
+    if match:
+        return match.group(1)
+    if re.fullmatch(r"[CG][A-Z0-9]{2,}", word):
+        return word
+    raise UsageError(f"{word[:40]!r} is not a channel: name it with #, like #acme-001.")
+
+
 def iso_date(text: str, name: str = "date") -> date:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:

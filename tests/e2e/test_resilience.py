@@ -108,3 +108,29 @@ def test_a_slack_outage_during_batch_ready_loses_no_request_for_approval(bot, en
             "batch_approve", "batch_hold", "batch_reject", "batch_call"]
     assert bot.tick(MON_23 + timedelta(minutes=10)) == []
     assert "already recorded" in bot.ask("batch ready B-1042", user="UPM1", channel=BATCH_CHANNEL)
+
+
+def test_a_program_left_without_a_channel_gets_one_with_program_channel(bot, engine):
+    with transaction(engine) as session:  # as a crash during creation leaves it: the program, no channel
+        factories.program(session, NOW, channel=None)
+    refused = bot.ask("program channel --program ACME-001", user="UAPP1")
+    assert refused.startswith(":no_entry:") and "channel" in refused  # managers and admins only
+
+    reply = bot.ask("program channel --program ACME-001", user="UPM1")
+    [created] = bot.slack.calls("conversations.create")
+    assert created.args["name"] == "acme-001"
+    channel = created.response["channel"]["id"]
+    assert f"<#{channel}>" in reply
+    with transaction(engine) as session:
+        assert factories.programs.by_code(session, "ACME-001").channel_id == channel
+    [invite] = bot.slack.wait_for("conversations.invite")
+    assert set(invite.args["users"].split(",")) >= {"UPM1", "UAPP1", "UQA1"}
+    assert bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == channel
+                              and "This is the channel of *ACME-001*" in c.args.get("text", ""))
+
+    bot.slack.add_channel("CNEWHOME", "acme-new", members=["UPM1"])
+    reply = bot.ask("program channel <#CNEWHOME|acme-new>", user="UPM1", channel=channel)
+    assert "<#CNEWHOME>" in reply
+    with transaction(engine) as session:
+        assert factories.programs.by_code(session, "ACME-001").channel_id == "CNEWHOME"
+    assert "is not a channel" in bot.ask("program channel acme --program ACME-001", user="UPM1")
