@@ -40,6 +40,7 @@ START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
 class Demo:
     def __init__(self, workdir: Path, out: Callable[[str], None] = print):
         self.out = out
+        self.trigger: str | None = None  # of the last command or click: the form it opens is the one submitted
         self.clock_file = workdir / "now.txt"
         self.set_time(START)
         self.slack = SlackEmulator(on_call=self._show).start()
@@ -79,17 +80,19 @@ class Demo:
 
     def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
         self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
-        self.send.command(text, user, channel)
+        self.trigger = self.send.command(text, user, channel).trigger_id
         self.settle()
 
     def submit(self, user: str, values: dict) -> None:
         self.say(f"{PEOPLE[user][0]} fills in the form and submits it")
+        # the form that command or click opened (a form is acted on once: never submit the one before again)
+        self.slack.wait_for("views.open", lambda c: c.args.get("trigger_id") == self.trigger, timeout=10)
         self.send.submit_last_view(user, values)
         self.settle()
 
     def click(self, user: str, action_id: str, channel: str) -> None:
         self.say(f"{PEOPLE[user][0]} clicks a button in {self._channel_name(channel)}")
-        self.send.block_action(user, action_id, channel_id=channel)
+        self.trigger = self.send.block_action(user, action_id, channel_id=channel).trigger_id
         self.settle()
 
     def dm_channel(self, user: str) -> str:

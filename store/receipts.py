@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from store.db import UTCDateTime, transaction
-from store.errors import Conflict
+from store.errors import Conflict, Invalid
 
 KEPT = timedelta(days=2)  # a form left open longer than this is not resubmitted in practice
 
@@ -53,7 +53,9 @@ def seen(engine: Engine, key: str) -> bool:
 @contextmanager
 def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
     """Run a submission's work: its first writing transaction also writes the receipt. Raises
-    `AlreadySubmitted` when the receipt is there already (found first, or written by a concurrent twin)."""
+    `AlreadySubmitted` when the receipt is there already (found first, or written by a concurrent twin). A
+    refusal shown on the form (`Invalid`) forgets the receipt, whatever was written before it (an audited
+    refusal): the person corrects the form and submits it again."""
     if seen(engine, key):
         raise AlreadySubmitted
     token = _pending.set((key, now))
@@ -62,6 +64,10 @@ def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
     except IntegrityError:
         if seen(engine, key):
             raise AlreadySubmitted from None
+        raise
+    except Invalid:
+        with transaction(engine) as session:
+            session.exec(delete(SubmissionReceipt).where(SubmissionReceipt.key == key))  # type: ignore
         raise
     finally:
         _pending.reset(token)

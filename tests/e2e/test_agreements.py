@@ -26,8 +26,8 @@ def _program(bot, engine, code: str = "ACME-001", channel: str = CHANNEL) -> Non
 
 
 def _log(bot, values: dict, user: str = "UPM1") -> dict:
-    bot.command("agreement new", user=user, channel=CHANNEL)
-    bot.slack.wait_for("views.open")
+    trigger = bot.command("agreement new", user=user, channel=CHANNEL).trigger_id
+    bot.slack.wait_for("views.open", lambda c: c.args.get("trigger_id") == trigger)  # this form, not the last one
     return bot.submit(user, values)
 
 
