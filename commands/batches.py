@@ -42,7 +42,7 @@ from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
 from commands.router import Area, Request, Verb
-from scheduler.delivery import deliver_now
+from scheduler.delivery import SENT, deliver_now
 from store import batches as store
 from store import batches_rules, ical
 from store.audit import Actor
@@ -101,7 +101,7 @@ def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], ac
         return batch_message(batch, program, signed, recipient=recipient, today=today)
 
     outcomes = deliver_now(deps.engine, client, deps.clock.now(), rows, full, alerter(client, deps.settings))
-    missed = [o for o in outcomes if o.result not in ("sent", "recovered")]
+    missed = [o for o in outcomes if o.result not in SENT]
     if missed:
         tell(client, {"user_id": actor.user_id},
              f":warning: The change was saved, but Slack did not take {len(missed)} of its messages just now "

@@ -70,6 +70,9 @@ MARGIN = 0.01  # seconds added to a modelled wait for a token
 MAX_SEEN = 500  # targets a claim prefers new ones over (beyond that, plain round robin)
 
 
+SENT = frozenset({"sent", "recovered"})  # outcomes whose message Slack holds
+
+
 @dataclass(frozen=True)
 class Outcome:
     row_id: int

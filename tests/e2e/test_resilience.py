@@ -16,7 +16,7 @@ from store.outbox import Outbox
 from tests import factories
 from tests.conftest import NOW
 from tests.e2e.harness import BotProcess
-from tests.e2e.test_agreements import CHANNEL, EXECUTED_QA, _program, _stored
+from tests.e2e.test_agreements import CHANNEL, EXECUTED_QA, _log, _program, _stored
 from tests.e2e.test_batches import CHANNEL as BATCH_CHANNEL
 from tests.e2e.test_batches import MON_23
 from tests.e2e.test_batches import _program as batch_program
@@ -134,3 +134,18 @@ def test_a_program_left_without_a_channel_gets_one_with_program_channel(bot, eng
     with transaction(engine) as session:
         assert factories.programs.by_code(session, "ACME-001").channel_id == "CNEWHOME"
     assert "is not a channel" in bot.ask("program channel acme --program ACME-001", user="UPM1")
+
+
+def test_a_slack_outage_does_not_lose_the_channel_notice_of_a_renewal(bot, engine):
+    _program(bot, engine)
+    _log(bot, EXECUTED_QA)
+    bot.slack.wait_for("chat.postMessage", lambda c: "logged" in c.args.get("text", ""))
+    bot.slack.inject("chat.postMessage", {"status": 503}, {"status": 503})  # the post and its one retry
+    reply = bot.ask("agreement renew QA-1 2029-06-01", user="UPM1", channel=CHANNEL)
+    assert "Renewed QA-1" in reply
+    bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == "UPM1" and "will post it" in
+                       c.args.get("text", ""))
+    assert bot.posts(CHANNEL, lambda c: c.status == 200 and "renewal" in c.args.get("text", "")) == []
+    lines = [line for line in bot.tick(NOW + timedelta(minutes=5)) if ":renewed:" in line]
+    assert len(lines) == 1 and lines[0].startswith("sent")
+    assert len(bot.posts(CHANNEL, lambda c: c.status == 200 and "recorded the renewal" in c.args.get("text", ""))) == 1
