@@ -29,9 +29,9 @@ from commands.access import DeclaredApp, admission
 from commands.deps import Deps
 from commands.router import Router
 from store import audit
-from store.db import make_engine
+from store.db import CONNECTIONS, SERVING_WAIT, make_engine
 
-LISTENER_THREADS = 48
+LISTENER_THREADS = CONNECTIONS - 8  # each may hold a database connection; the rest: scheduler, /healthz
 AREAS = (programs, agreements, batches, stability, submissions, signing)
 
 
@@ -47,7 +47,7 @@ class WiredApp(DeclaredApp, MeasuredApp):
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> App:
-    deps = Deps(engine or make_engine(settings.database_url), settings, Clock(settings.cmo_now))
+    deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now))
     audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
     app = WiredApp(

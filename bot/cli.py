@@ -37,16 +37,17 @@ READER_GONE = 141  # whoever read the output stopped reading (`cmo-bot demo | he
 INTERRUPTED = 130
 
 
-def _prepare(settings: Settings):
-    """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`)."""
+def _prepare(settings: Settings, *, serving: bool = False):
+    """The engine, with a SQLite schema brought up to date (PostgreSQL is migrated by `cmo-bot migrate`);
+    a serving process waits for locks only as long as Slack waits for an answer."""
     from store import audit
-    from store.db import make_engine
+    from store.db import CLI_WAIT, SERVING_WAIT, make_engine
     from store.migrate import is_sqlite, upgrade
 
     audit.use_key(settings.cmo_audit_key)
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    return make_engine(settings.database_url, wait=SERVING_WAIT if serving else CLI_WAIT)
 
 
 def _existing(settings: Settings):
@@ -76,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("slack_bot_token", "slack_signing_secret")
-    app = create_app(settings, _prepare(settings))
+    app = create_app(settings, _prepare(settings, serving=True))
     try:
         server = make_server(app, app.deps.engine, args.host, args.port,
                              signing_secret=settings.slack_signing_secret or "")
@@ -107,7 +108,7 @@ def socket(args: argparse.Namespace) -> int:
     settings.require("slack_bot_token", "slack_app_token")
     if args.health_port is not None and not 0 <= args.health_port <= 65535:
         raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
-    app = create_app(settings, _prepare(settings))
+    app = create_app(settings, _prepare(settings, serving=True))
     try:
         handler = connect(app, settings.slack_app_token)
     except SlackUnreachable as exc:

@@ -69,8 +69,8 @@ class Demo:
 
     def __init__(self, workdir: Path, out: Callable[[str], None] = print, transport: str = "http"):
         self.out = out
+        self.trigger: str | None = None  # of the last command or click: the form it opens is the one submitted
         self.clock_file = workdir / "now.txt"
-        self.forms_before = 0  # views.open calls seen before the last command or click
         self.set_time(START)
         self.slack = SlackEmulator(on_call=self._show).start()
         for user_id, (name, real_name, external) in PEOPLE.items():
@@ -117,8 +117,8 @@ class Demo:
 
     def command(self, user: str, text: str, channel: str = "C0GENERAL") -> None:
         self.say(f"{PEOPLE[user][0]} types in {self._channel_name(channel)}: /cmo {text}")
-        self.forms_before = len(self.slack.calls("views.open"))
         sent = self.send.command(text, user, channel)
+        self.trigger = sent.trigger_id
         self.slack.wait_for(None, lambda c: (c.method == "response_url" and c.args.get("tag") == sent.response_url_tag)
                             or (c.method == "views.open" and c.args.get("trigger_id") == sent.trigger_id), timeout=10)
         self.settle()
@@ -126,14 +126,14 @@ class Demo:
     def submit(self, user: str, values: dict) -> None:
         """Submit the form the last command or click opened, once the bot has opened it."""
         self.say(f"{PEOPLE[user][0]} fills in the form and submits it")
-        self.slack.wait_for("views.open", count=self.forms_before + 1, timeout=10)
+        # the form that command or click opened (a form is acted on once: never submit the one before again)
+        self.slack.wait_for("views.open", lambda c: c.args.get("trigger_id") == self.trigger, timeout=10)
         self.send.submit_last_view(user, values)
         self.settle()
 
     def click(self, user: str, action_id: str, channel: str) -> None:
         self.say(f"{PEOPLE[user][0]} clicks a button in {self._channel_name(channel)}")
-        self.forms_before = len(self.slack.calls("views.open"))
-        self.send.block_action(user, action_id, channel_id=channel)
+        self.trigger = self.send.block_action(user, action_id, channel_id=channel).trigger_id
         self.settle()
 
     def enroll(self, user: str, now: datetime) -> str:

@@ -18,6 +18,7 @@ from waitress.server import create_server
 
 from bot import metrics
 from bot.gate import MAX_BODY_BYTES, gate
+from store.db import is_busy, probe_writes
 
 EVENTS_PATH = "/slack/events"
 
@@ -44,16 +45,17 @@ def _health(engine: Engine, start_response: Callable, connected: Callable[[], bo
             ) -> Iterable[bytes]:
     """200 when the database answers (and, for Socket Mode, the WebSocket is connected), else 503."""
     try:
-        # A bare DBAPI connection: no transaction, so SQLite's BEGIN IMMEDIATE (the write lock, which a long
-        # import may hold) is never taken by a health check.
+        # A bare DBAPI connection for the read: no transaction, so SQLite's BEGIN IMMEDIATE is not taken for it.
         connection = engine.raw_connection()
         try:
             connection.cursor().execute("SELECT 1")
         finally:
             connection.close()
+        probe_writes(engine)  # bounded by PROBE_WAIT: never held, never waited on for long
         status, body = "200 OK", {"ok": True}
     except Exception as exc:  # any failure to reach the database is "unhealthy", with its kind
-        status, body = "503 Service Unavailable", {"ok": False, "error": type(exc).__name__}
+        error = "write path stalled" if is_busy(exc) else type(exc).__name__
+        status, body = "503 Service Unavailable", {"ok": False, "error": error}
     if body["ok"] and connected is not None and not connected():
         status, body = "503 Service Unavailable", {"ok": False, "error": "socket_mode_disconnected"}
     start_response(status, [("Content-Type", "application/json")])

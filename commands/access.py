@@ -69,6 +69,7 @@ VERBS: dict[tuple[str, str], Rule] = {
     ("program", "list"): _r("list programs", external=True),
     ("program", "status"): _r("see a program's status"),
     ("program", "roles"): _r("see or change roles", writes=True),
+    ("program", "channel"): _r("link the program's channel", writes=True),  # managers or admins (the verb)
     ("program", "export"): _r("export the program's records", PM, QA),
     ("agreement", "new"): _r("log agreements", PM, QA, writes=True),
     ("agreement", "list"): _r("see agreements"),

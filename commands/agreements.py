@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from bot.downloads import SlackFile, fetch
 from commands import file_to_program, people
@@ -20,8 +20,9 @@ from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
 from commands.router import Area, Request, Verb
+from scheduler.delivery import SENT, deliver_now
 from store import agreements as store
-from store import programs
+from store import outbox, programs
 from store.agreements import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
 from store.db import transaction
@@ -112,15 +113,27 @@ def file_all(deps: Deps, client: WebClient, actor: Actor, program: Program, agre
         tell(client, {"user_id": actor.user_id}, text)
 
 
-def announce(client: WebClient, program: Program, text: str, actor: Actor) -> None:
+def notice(session: Session, program: Program, agreement: Agreement, event: str, text: str,
+           now: datetime) -> list[int]:
+    """The channel's notice of a change, queued through the outbox in the change's own transaction, so that
+    a crash or a Slack outage does not lose it (nothing is queued for a program without a channel)."""
+    if not program.channel_id:
+        return []
+    return outbox.announce(session, key=f"agreement:{agreement.id}:{event}", program_id=program.id,
+                           subject=f"agreement:{agreement.id}:notice", text=text, targets=[(program.channel_id, ())],
+                           today=now.astimezone(program.tz).date(), now=now)
+
+
+def announce(deps: Deps, client: WebClient, program: Program, text: str, rows: list[int], actor: Actor) -> None:
+    """Post the queued notice now; without a channel, tell the person who acted instead."""
     if not program.channel_id:
         tell(client, {"user_id": actor.user_id}, text)
         return
-    try:
-        client.chat_postMessage(channel=program.channel_id, text=text)
-    except SlackApiError as exc:
+    missed = [o for o in deliver_now(deps.engine, client, deps.clock.now(), rows) if o.result not in SENT]
+    if missed:
         tell(client, {"user_id": actor.user_id},
-             f"{text}\n:warning: Could not post this in the program channel (`{exc.response.get('error')}`).")
+             f"{text}\n:warning: Could not post this in the program channel just now ({escape(missed[0].detail)}); "
+             "the bot will post it as soon as Slack takes it.")
 
 
 def summary(agreement: Agreement) -> str:
@@ -221,7 +234,9 @@ def cmd_redline(req: Request) -> None:
             raise UsageError("--from is cmo or customer.")
         redline = store.log_redline(session, agreement, actor=req.actor, now=req.now, side=Side(side_word),
                                     version=req.args.flag("version") or "", note=req.args.rest(1))
-    announce(req.client, access.program, _redline_text(agreement, redline, req.user_id), req.actor)
+        text = _redline_text(agreement, redline, req.user_id)
+        rows = notice(session, access.program, agreement, f"redline:{redline.round}", text, req.now)
+    announce(req.deps, req.client, access.program, text, rows, req.actor)
     req.reply(f"Logged round {redline.round} of {escape(agreement.ref)}; the channel was told.")
 
 
@@ -253,8 +268,10 @@ def cmd_renew(req: Request) -> None:
         agreement = named(req, session, access)
         store.renew(session, agreement, program=access.program, actor=req.actor, now=req.now, expires_on=expires,
                     version=req.args.flag("version"))
-    announce(req.client, access.program, f":repeat: <@{req.user_id}> recorded the renewal of {summary(agreement)}. "
-             "Reminders now count to the new date.", req.actor)
+        text = (f":repeat: <@{req.user_id}> recorded the renewal of {summary(agreement)}. "
+                "Reminders now count to the new date.")
+        rows = notice(session, access.program, agreement, f"renewed:{expires.isoformat()}", text, req.now)
+    announce(req.deps, req.client, access.program, text, rows, req.actor)
     req.reply(f"Renewed {escape(agreement.ref)} to {day(expires)}; the channel was told.")
 
 
@@ -359,20 +376,21 @@ def register(app: App, deps: Deps) -> None:
             return
         program, _ = allowed
 
-        def create(form: NewForm) -> tuple[Agreement, list[str]]:
+        def create(form: NewForm) -> tuple[Agreement, list[str], str, list[int]]:
             with transaction(deps.engine) as session:
                 agreement = store.create(
                     session, program=program, actor=actor, now=now, kind=form.kind, counterparty=form.counterparty,
                     status=form.status, terms=form.terms(), version=form.version or "", owner_id=form.owner,
                     notes=form.notes or "")
-            return agreement, form.file_ids()
+                text = (f":page_facing_up: <@{actor.user_id}> logged {summary(agreement)}. "
+                        f"`/cmo agreement show {agreement.ref}`")
+                return agreement, form.file_ids(), text, notice(session, program, agreement, "logged", text, now)
 
         created = submit(ack, view, NewForm, create, fallback="counterparty")
         if created is None:
             return
-        agreement, file_ids = created
-        announce(client, program, f":page_facing_up: <@{actor.user_id}> logged {summary(agreement)}. "
-                 f"`/cmo agreement show {agreement.ref}`", actor)
+        agreement, file_ids, text, rows = created
+        announce(deps, client, program, text, rows, actor)
         role = "original" if agreement.status == Status.executed else "attachment"
         file_all(deps, client, actor, program, agreement, file_ids, role)
 
@@ -384,7 +402,7 @@ def register(app: App, deps: Deps) -> None:
             return
         program, agreement = allowed
 
-        def execute(form: ExecuteForm) -> tuple[Agreement, list[Agreement], list[str]]:
+        def execute(form: ExecuteForm) -> tuple[Agreement, list[str], str, list[int]]:
             with transaction(deps.engine) as session:
                 fresh = session.get(Agreement, agreement.id)
                 try:
@@ -392,15 +410,15 @@ def register(app: App, deps: Deps) -> None:
                                           terms=form.terms(), version=form.version)
                 except Conflict as error:  # executed meanwhile: say so on the form
                     raise Invalid(str(error), "effective") from None
-            return fresh, older, form.file_ids()
+                replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
+                text = f":white_check_mark: <@{actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
+                return fresh, form.file_ids(), text, notice(session, program, fresh, "executed", text, now)
 
         done = submit(ack, view, ExecuteForm, execute, fallback="effective")
         if done is None:
             return
-        executed, older, file_ids = done
-        replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
-        announce(client, program, f":white_check_mark: <@{actor.user_id}> recorded the execution of "
-                 f"{summary(executed)}.{replaced}", actor)
+        executed, file_ids, text, rows = done
+        announce(deps, client, program, text, rows, actor)
         file_all(deps, client, actor, program, executed, file_ids, "original")
 
     @app.view(Ids.redline_view.value)
@@ -411,7 +429,7 @@ def register(app: App, deps: Deps) -> None:
             return
         program, agreement = allowed
 
-        def log_round(form: RedlineForm) -> tuple[Agreement, store.Redline, list[str]]:
+        def log_round(form: RedlineForm) -> tuple[Agreement, list[str], str, list[int]]:
             first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
             with transaction(deps.engine) as session:
                 fresh = session.get(Agreement, agreement.id)
@@ -422,13 +440,15 @@ def register(app: App, deps: Deps) -> None:
                                                 file_name=first and first.get("name"))
                 except Conflict as error:
                     raise Invalid(str(error), "note") from None
-            return fresh, redline, [first["id"]] if first else []
+                text = _redline_text(fresh, redline, actor.user_id)
+                rows = notice(session, program, fresh, f"redline:{redline.round}", text, now)
+            return fresh, [first["id"]] if first else [], text, rows
 
         done = submit(ack, view, RedlineForm, log_round, fallback="note")
         if done is None:
             return
-        fresh, redline, file_ids = done
-        announce(client, program, _redline_text(fresh, redline, actor.user_id), actor)
+        fresh, file_ids, text, rows = done
+        announce(deps, client, program, text, rows, actor)
         file_all(deps, client, actor, program, fresh, file_ids, "redline")
 
     def button_ref(body: dict[str, Any]) -> Ref:

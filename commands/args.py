@@ -83,13 +83,23 @@ def parse(words: list[str], switches: frozenset[str] = frozenset()) -> Args:
     return args
 
 
-def user_id(word: str) -> str:
-    match = USER_MENTION.match(word)
+def _slack_id(word: str, mention: re.Pattern[str], bare: str, refusal: str) -> str:
+    """The id in a mention as Slack escapes it in a command (`<@U0123|name>`, `<#C0123|name>`), or a bare id."""
+    match = mention.match(word)
     if match:
         return match.group(1)
-    if re.fullmatch(r"[UW][A-Z0-9]{2,}", word):
+    if re.fullmatch(bare, word):
         return word
-    raise UsageError(f"{word!r} is not a person: mention them, like @jdoe.")
+    raise UsageError(refusal)
+
+
+def user_id(word: str) -> str:
+    return _slack_id(word, USER_MENTION, r"[UW][A-Z0-9]{2,}", f"{word!r} is not a person: mention them, like @jdoe.")
+
+
+def channel_id(word: str) -> str:
+    return _slack_id(word, CHANNEL_MENTION, r"[CG][A-Z0-9]{2,}",
+                     f"{word[:40]!r} is not a channel: name it with #, like #acme-001.")
 
 
 def iso_date(text: str, name: str = "date") -> date:

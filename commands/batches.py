@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
+from bot.slack import alerter
 from commands import home, people
 from commands import signing as signing_commands
 from commands.args import UsageError, iso_date
@@ -42,6 +43,7 @@ from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, refused_on, seal, submit
 from commands.router import Area, Request, Verb
+from scheduler.delivery import SENT, deliver_now
 from store import batches as store
 from store import batches_rules, ical, signing
 from store.audit import Actor
@@ -85,21 +87,25 @@ class Outcome:
                  ":warning: The change was saved, but Slack refused: " + "; ".join(self.failures[:10]))
 
 
-def post_batch(deps: Deps, out: Outcome, batch_id: int, *, to_channel: bool, to_users: list[str]) -> None:
-    """Post the batch message to the channel and/or DMs, and remember each (channel, ts) to update later."""
+def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], actor: Actor) -> None:
+    """Deliver the batch message the action queued in the outbox (`batches_rules.request_review`) at once, as
+    the full batch message; what Slack does not take now the scheduler retries (in the outbox's plainer form),
+    and the sent rows are the messages updated in place later."""
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         signed = store.signatures(session, batch)
     today = deps.clock.now().astimezone(program.tz).date()
-    targets: list[str | None] = ([None] if to_channel and program.channel_id else []) + list(to_users)
-    for user in targets:
-        text, blocks = batch_message(batch, program, signed, recipient=user, today=today)
-        response = out.call(f"posting to {'the channel' if user is None else bk.mention(user)}",
-                            out.client.chat_postMessage, channel=user or program.channel_id, text=text,
-                            blocks=blocks, unfurl_links=False)
-        if response is not None:
-            with transaction(deps.engine) as session:
-                store.remember_message(session, batch, channel=response["channel"], ts=response["ts"], user_id=user)
+
+    def full(row: Any, _late: bool) -> tuple[str, list[dict]]:
+        recipient = None if row.target == program.channel_id else row.target
+        return batch_message(batch, program, signed, recipient=recipient, today=today)
+
+    outcomes = deliver_now(deps.engine, client, deps.clock.now(), rows, full, alerter(client, deps.settings))
+    missed = [o for o in outcomes if o.result not in SENT]
+    if missed:
+        tell(client, {"user_id": actor.user_id},
+             f":warning: The change was saved, but Slack did not take {len(missed)} of its messages just now "
+             f"({escape(missed[0].detail)}); the bot will send them as soon as Slack does.")
 
 
 def refresh(deps: Deps, out: Outcome, batch_id: int) -> None:
@@ -297,14 +303,16 @@ def cmd_ready(req: Request) -> None:
         batch = store.ready(session, program, batch_no=batch_no, release_by=release_by, actor=req.actor, now=req.now,
                             product=req.args.flag("product") or program.products.split(",")[0].strip())
         approvers = user_ids(session, program.id, Role.customer_approver)
-    announce(req.deps, req.client, batch.id, approvers, req.actor)
+        rows = batches_rules.request_review(session, program, batch, approvers, now=req.now, to_channel=True)
+    announce(req.deps, req.client, batch.id, approvers, rows, req.actor)
     who = ", ".join(bk.mention(u) for u in approvers) or "nobody (the program has no customer approver!)"
     req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} is ready for review; sent to {who}.")
 
 
-def announce(deps: Deps, client: WebClient, batch_id: int, approvers: list[str], actor: Actor) -> None:
+def announce(deps: Deps, client: WebClient, batch_id: int, approvers: list[str], rows: list[int],
+             actor: Actor) -> None:
     out = Outcome(client)
-    post_batch(deps, out, batch_id, to_channel=True, to_users=approvers)
+    post_batch(deps, client, batch_id, rows, actor)
     gate(deps, out, batch_id, stage="ready", actor=actor)
     out.report(actor.user_id)
     for user in approvers:
@@ -364,10 +372,11 @@ def cmd_resume(req: Request) -> None:
         access.require(*PREPARERS, doing="send batch records back to review")
         batch = store.resume(session, access.program, batch_no, actor=req.actor, now=req.now, note=req.args.rest(1))
         approvers = user_ids(session, access.program.id, Role.customer_approver)
+        rows = batches_rules.request_review(session, access.program, batch, approvers, now=req.now, to_channel=False)
     out = Outcome(req.client)
     refresh(req.deps, out, batch.id)
-    post_batch(req.deps, out, batch.id, to_channel=False, to_users=approvers)
     out.report(req.user_id)
+    post_batch(req.deps, req.client, batch.id, rows, req.actor)
     publish_homes(req.deps, req.client, batch.program_id)
     req.reply(f"Batch {escape(batch.batch_no)} is back in review (round {batch.review_round}); "
               "the approvers have new buttons.")
@@ -694,7 +703,7 @@ def register(app: App, deps: Deps) -> None:
     def on_new(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = actor_of(deps, body["user"])
 
-        def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]]]:
+        def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]], list[int]]:
             ref = metadata(view, ProgramRef)
             with transaction(deps.engine) as session:
                 program = session.get(Program, ref.program_id)
@@ -706,16 +715,19 @@ def register(app: App, deps: Deps) -> None:
                 batch = as_field_error("batch_no", lambda: store.ready(
                     session, program, batch_no=form.batch_no, product=form.product or "",
                     release_by=form.release_by, actor=actor, now=deps.clock.now()))
-                return batch.id, user_ids(session, program.id, Role.customer_approver), form.record
+                approvers = user_ids(session, program.id, Role.customer_approver)
+                rows = batches_rules.request_review(session, program, batch, approvers, now=deps.clock.now(),
+                                                    to_channel=True)
+                return batch.id, approvers, form.record, rows
 
         created = submit(ack, view, NewForm, act, fallback="batch_no")
         if created is None:
             return
-        batch_id, approvers, files = created
+        batch_id, approvers, files, rows = created
         if files:
             try:
                 file_record(deps, client, batch_id, files[0], actor)
             except Invalid as exc:
                 tell(client, {"user_id": actor.user_id}, f":warning: The batch was recorded, but its file was not "
                                                          f"filed: {exc}")
-        announce(deps, client, batch_id, approvers, actor)
+        announce(deps, client, batch_id, approvers, rows, actor)

@@ -11,13 +11,16 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from commands.args import UsageError
+from commands.forms import SUBMITTER, Submitter
+from store.db import is_busy
 from store.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
 
 log = logging.getLogger("cmo_bot.errors")
 
+BUSY = ":hourglass: The bot is busy writing other changes right now. Nothing was changed; try again in a moment."
 ICONS = {NotFound: ":mag:", NotAllowed: ":no_entry:", Conflict: ":warning:", Invalid: ":x:"}
 
 
@@ -31,6 +34,13 @@ def explain(error: Exception) -> str:
         return f"{icon} {error}"
     if isinstance(error, ValidationError):  # a tampered button value or form field that failed validation
         return ":x: That request carried data the bot cannot accept. Open it again from Slack."
+    if is_busy(error):
+        log.warning("database busy: %s", type(getattr(error, "orig", error)).__name__)
+        return BUSY
+    if isinstance(error, IntegrityError):  # a race the services' locks did not foresee: no traceback for it
+        log.warning("write conflict: %s", type(error.orig).__name__)
+        return (":warning: Someone changed the same record at the same moment. Nothing was changed; look again "
+                "and try once more.")
     if isinstance(error, OperationalError):
         log.warning("database unavailable: %s", type(error.orig).__name__)
         return ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."
@@ -78,7 +88,8 @@ def interactive_error(error: Exception) -> str:
 
 
 def guard(app: App, admitted: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Run every listener inside the boundary: its errors are answered here, in its own thread.
+    """Run every listener inside the boundary: its errors are answered here, in its own thread; a form
+    submission's listener also knows who submits it (`commands.forms.SUBMITTER`: a form is acted on once).
 
     `admitted(body)` runs first and raises when the person may not use the entry at all (the declared
     rule of commands/access.py); the listener then never runs.
@@ -95,6 +106,10 @@ def guard(app: App, admitted: Callable[[dict[str, Any]], None] | None = None) ->
         names = [name for name in listener.arg_names if name != "self"]  # a bound method binds its own
 
         def guarded(_original=original, _names=names, **kwargs: Any) -> Any:
+            body = kwargs["body"] or {}
+            user = (body.get("user") or {}).get("id")
+            submitting = body.get("type") == "view_submission" and user and hasattr(app, "deps")
+            token = SUBMITTER.set(Submitter(app.deps, user)) if submitting else None
             try:
                 if admitted is not None:
                     admitted(kwargs["body"] or {})
@@ -102,8 +117,11 @@ def guard(app: App, admitted: Callable[[dict[str, Any]], None] | None = None) ->
             except Exception as error:
                 if kwargs["ack"].response is None:
                     kwargs["ack"]()
-                tell(kwargs["client"], kwargs["body"] or {}, interactive_error(error), kwargs.get("respond"))
+                tell(kwargs["client"], body, interactive_error(error), kwargs.get("respond"))
                 return None
+            finally:
+                if token is not None:
+                    SUBMITTER.reset(token)
 
         listener.ack_function = guarded
         listener.arg_names = list(dict.fromkeys([*names, *BOUNDARY_ARGS]))

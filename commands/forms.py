@@ -11,11 +11,17 @@ import hmac
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from commands.deps import Deps
+from store import receipts
+from store.db import is_busy
 from store.errors import Conflict, Invalid, NotAllowed, NotFound
 
 M = TypeVar("M", bound=BaseModel)
@@ -68,19 +74,47 @@ def field_errors(exc: ValidationError | Invalid, known: set[str], fallback: str)
     return errors
 
 
+@dataclass(frozen=True)
+class Submitter:
+    """Who is submitting a form, set by the error boundary around every view_submission listener."""
+
+    deps: Deps
+    user_id: str
+
+
+SUBMITTER: ContextVar[Submitter | None] = ContextVar("submitter", default=None)
+BUSY_FIELD = "The bot is busy writing other changes; nothing was saved. Press the button again in a moment."
+
+
 def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: Callable[[M], Any],
            fallback: str) -> Any:
     """Validate, then act; bad input is answered on the fields before anything is written.
 
     `act` runs before the ack so a store-level refusal (a code already taken) is still a field error;
-    it must be quick (database work only). Returns what `act` returned, or None when refused.
+    it must be quick (database work only, whose waits are bounded: a busy database is answered on the form
+    before Slack's 3 seconds). A form is acted on once, keyed by its view and the person: submitted again
+    (Slack timed out while the first one committed, or a double click) it closes without a second change.
+    Returns what `act` returned, or None when refused or already done.
     """
     known = {block["block_id"] for block in view.get("blocks", []) if block.get("block_id")}
+    who = SUBMITTER.get()
     try:
         parsed = model.model_validate(flatten(view))
-        result = act(parsed)
+        if who is None or not view.get("id"):
+            result = act(parsed)
+        else:
+            with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.deps.clock.now()):
+                result = act(parsed)
     except (ValidationError, Invalid) as exc:
         ack(response_action="errors", errors=field_errors(exc, known, fallback))
+        return None
+    except receipts.AlreadySubmitted:
+        ack()
+        return None
+    except (OperationalError, SATimeoutError) as exc:
+        if not is_busy(exc):
+            raise
+        ack(response_action="errors", errors={fallback: BUSY_FIELD})
         return None
     ack()
     return result

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks as bk
 from bot import people as slack_people
 from commands import onboarding, people
-from commands.args import UsageError, user_id
+from commands.args import UsageError, channel_id, user_id
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import submit
@@ -125,6 +125,30 @@ def classify(deps: Deps, client: WebClient, user_ids: list[str], actor: Actor, h
             "only). The bot asks again on the next scheduler pass and on their next command.")
 
 
+def open_channel(deps: Deps, client: WebClient, program_id: int, actor: Actor, channel: str | None) -> str:
+    """Give the program its channel: `channel` (joined), or a new one named after the code; link it, invite
+    every member and post the welcome. Returns the channel id."""
+    with transaction(deps.engine) as session:
+        program = session.get(store.Program, program_id)
+        members = store.user_ids(session, program_id)
+    if channel is None:
+        channel = create_channel(client, program.code)
+    else:
+        join(client, channel)
+    if channel != program.channel_id:
+        with transaction(deps.engine) as session:
+            store.link_channel(session, session.get(store.Program, program_id), channel, actor=actor,
+                               now=deps.clock.now())
+    invitees = [p for p in members if p != actor.user_id] + [actor.user_id]
+    try:
+        client.conversations_invite(channel=channel, users=",".join(invitees))
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
+            raise
+    client.chat_postMessage(channel=channel, text=welcome_text(program))
+    return channel
+
+
 def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_team: str | None) -> None:
     """The slow part after the ack: channel, invitations, welcome. Failures are told to the creator."""
     with transaction(deps.engine) as session:
@@ -134,26 +158,13 @@ def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_
     if unclassified:
         tell(client, {"user_id": creator.user_id}, f"{program.code}:{unclassified}")
     try:
-        channel = program.channel_id
-        if channel is None:
-            channel = create_channel(client, program.code)
-            with transaction(deps.engine) as session:
-                store.link_channel(session, session.get(store.Program, program_id), channel, actor=creator,
-                                   now=deps.clock.now())
-        else:
-            join(client, channel)
-        invitees = [p for p in members if p != creator.user_id] + [creator.user_id]
-        try:
-            client.conversations_invite(channel=channel, users=",".join(invitees))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
-                raise
-        client.chat_postMessage(channel=channel, text=welcome_text(program))
+        channel = open_channel(deps, client, program_id, creator, program.channel_id)
     except SlackApiError as exc:
         error = exc.response.get("error")
         tell(client, {"user_id": creator.user_id},
              f":warning: {program.code} was created, but setting up its channel failed (`{error}`). "
-             "Link a channel and invite people with `/cmo program roles`.")
+             f"Link a channel with `/cmo program channel #name --program {program.code}`, or create one with "
+             f"`/cmo program channel --program {program.code}`.")
         return
     client.chat_postMessage(channel=creator.user_id,
                             text=f":white_check_mark: Program *{escape(program.code)}* is ready in <#{channel}>.")
@@ -195,8 +206,8 @@ def cmd_status(req: Request) -> None:
         program = access.program
         today = req.now.astimezone(program.tz).date()
         health = digest.compose(session, program, today)
-        people = store.members(session, program.id)
-    roles = {role: [m.user_id for m in people if m.role == role] for role in Role}
+        roster = store.members(session, program.id)
+    roles = {role: [m.user_id for m in roster if m.role == role] for role in Role}
     blocks = [
         bk.header(f"{program.code} — {program.customer}"),
         bk.fields([
@@ -226,6 +237,21 @@ def approver_grant(req: Request, action: str, who: str) -> str:
         raise UsageError(f"{bk.mention(who)} is inside the company, and a customer approver signs for the customer. "
                          "If that is really intended, add `--reason \"why\"` (it is recorded).")
     return reason
+
+
+def cmd_channel(req: Request) -> None:
+    """Link a channel to the program, or create a new one named after the code (a creation interrupted before
+    its channel existed, an archived channel): members invited, welcome posted."""
+    req.args.only("program")
+    wanted = channel_id(req.args.words[0]) if req.args.words else None
+    with req.session() as session:
+        access = req.access(session)
+        access.require_internal("link the program's channel")
+        if not req.actor.is_admin:
+            access.require(Role.program_manager, doing="link the program's channel")
+        program = access.program
+    channel = open_channel(req.deps, req.client, program.id, req.actor, wanted)
+    req.reply(f":white_check_mark: {escape(program.code)} now lives in <#{channel}>: members invited, welcome posted.")
 
 
 def cmd_roles(req: Request) -> None:
@@ -258,10 +284,10 @@ def cmd_roles(req: Request) -> None:
             note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
             text = note if changed else f"Nothing changed: {note}"
         elif action == "show":
-            people = store.members(session, program.id)
+            roster = store.members(session, program.id)
             text = "\n".join(
                 [f"*Roles on {escape(program.code)}*"]
-                + [f"• {r.label}: {', '.join(bk.mention(m.user_id) for m in people if m.role == r) or '—'}"
+                + [f"• {r.label}: {', '.join(bk.mention(m.user_id) for m in roster if m.role == r) or '—'}"
                    for r in Role]
             )
         else:
@@ -284,6 +310,9 @@ AREA = Area("program", "programs, their channels and who holds which role", (
     Verb("roles", "/cmo program roles [add|remove @person ROLE] [--reason WHY] [--program CODE]",
          "show roles; managers and admins change them (roles: pm, quality, approver, stability, regulatory)",
          cmd_roles),
+    Verb("channel", "/cmo program channel [#channel] [--program CODE]",
+         "link the program to a channel, or (without one) create a new channel named after the code; members are "
+         "invited (managers and admins)", cmd_channel),
     Verb("export", "/cmo program export [--format xlsx|csv] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--program CODE]",
          "every record and the audit trail of the period, sent to you by DM (managers, quality, admins)",
          onboarding.cmd_export),

@@ -25,9 +25,10 @@ import heapq
 import itertools
 import logging
 import math
+import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,6 +70,9 @@ MARGIN = 0.01  # seconds added to a modelled wait for a token
 MAX_SEEN = 500  # targets a claim prefers new ones over (beyond that, plain round robin)
 
 
+SENT = frozenset({"sent", "recovered"})  # outcomes whose message Slack holds
+
+
 @dataclass(frozen=True)
 class Outcome:
     row_id: int
@@ -98,16 +102,20 @@ ORDER = (Outbox.urgent.desc(), Outbox.not_before, Outbox.id)  # type: ignore[att
 
 
 def claim(engine: Engine, now: datetime, limit: int = 50, *, per_target: int | None = None,
-          exclude: frozenset[str] = frozenset(), seen: frozenset[str] = frozenset()) -> list[tuple[Outbox, bool]]:
+          exclude: frozenset[str] = frozenset(), seen: frozenset[str] = frozenset(),
+          only: Collection[int] | None = None) -> list[tuple[Outbox, bool]]:
     """Take up to `limit` due rows for this process; the flag says the row was abandoned mid-send.
 
     `per_target` takes at most that many rows per target (the first ones in order), round robin: every
     target's first row, then every target's second …, targets not in `seen` first at each round (a channel
     that has not had a message yet gets one before a channel gets its next). `exclude` takes none for those
-    targets: a process pacing a busy channel leaves the rest of that channel for later.
+    targets: a process pacing a busy channel leaves the rest of that channel for later. `only` takes none but
+    those rows.
     """
     with transaction(engine) as session:
         wanted = claimable(now)
+        if only is not None:
+            wanted = and_(wanted, Outbox.id.in_(sorted(only)))  # type: ignore[union-attr]
         if exclude:
             wanted = and_(wanted, Outbox.target.not_in(sorted(exclude)))  # type: ignore[attr-defined]
         if per_target is not None:  # first the ids (no lock), then lock those still claimable
@@ -194,14 +202,17 @@ class _Answer:
     transient: bool = False  # a 5xx or a dropped connection: worth one more try in this run
 
 
-def _attempt(client: WebClient, poster: WebClient, job: _Job) -> _Answer:
+Renderer = Callable[[Outbox, bool], tuple[str, list[dict]]]
+
+
+def _attempt(client: WebClient, poster: WebClient, job: _Job, renderer: Renderer) -> _Answer:
     """One try at one row, on a worker thread (no database here)."""
     row = job.row
     if job.abandoned:
         job.abandoned = False
         if found := _already_posted(client, row):
             return _Answer("recovered", found["channel"], found["ts"])
-    text, blocks = render(row, job.late)
+    text, blocks = renderer(row, job.late)
     try:
         response = poster.chat_postMessage(
             channel=row.target, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
@@ -242,8 +253,11 @@ class _Run:
     """
 
     def __init__(self, engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None,
-                 limit: int):
+                 limit: int, elapsed: Callable[[], float], only: Collection[int] | None = None,
+                 renderer: Renderer = render):
         self.engine, self.client, self.now, self.alert, self.limit = engine, client, now, alert, limit
+        self.only, self.renderer = only, renderer
+        self.elapsed, self.started = elapsed, elapsed()
         self.poster = posting_client(client)
         self.targets: dict[str, _Target] = defaultdict(_Target)
         self.flying: dict[Future, _Job] = {}
@@ -260,6 +274,11 @@ class _Run:
         self.last_claim = -1.0
         self.drained: frozenset[str] | None = None  # the last claim found nothing more, these targets aside
         self.outcomes: list[Outcome] = []
+
+    def stamp(self) -> datetime:
+        """Now, as the run goes on: the instant it was started for, advanced by the time it has taken. Leases,
+        `sent_at` and retry times come from here, so a row claimed late in a long run is not born abandoned."""
+        return self.now + timedelta(seconds=self.elapsed() - self.started)
 
     def run(self) -> list[Outcome]:
         with ThreadPoolExecutor(POOL, thread_name_prefix="delivery") as pool, \
@@ -299,7 +318,7 @@ class _Run:
 
     def _claim_rows(self, limit: int, busy: frozenset[str], seen: frozenset[str]) -> list[tuple[Outbox, bool]]:
         """On the database thread: claim, and learn the time zones of programs not seen yet."""
-        claimed = claim(self.engine, self.now, limit, per_target=AHEAD, exclude=busy, seen=seen)
+        claimed = claim(self.engine, self.stamp(), limit, per_target=AHEAD, exclude=busy, seen=seen, only=self.only)
         missing = {row.program_id for row, _ in claimed} - set(self.zones)
         if missing:
             with transaction(self.engine) as session:
@@ -313,7 +332,7 @@ class _Run:
         self.drained = None if claimed else future.busy  # type: ignore[attr-defined]
         clock = time.monotonic()
         for row, abandoned in claimed:
-            late = self.now.astimezone(self.zones[row.program_id]).date() > row.due_on
+            late = self.stamp().astimezone(self.zones[row.program_id]).date() > row.due_on
             self.targets[row.target].queue.append(_Job(row, abandoned, late, clock))
             self.held += 1
             self._schedule(row.target)
@@ -340,7 +359,7 @@ class _Run:
                     continue
             job = target.queue.popleft()
             target.busy = True
-            self.flying[pool.submit(_attempt, self.client, self.poster, job)] = job
+            self.flying[pool.submit(_attempt, self.client, self.poster, job, self.renderer)] = job
 
     def _tokens(self, target: _Target, clock: float) -> float:
         """What the channel's bucket holds now, by the model (never more than it really holds: refill is
@@ -399,7 +418,7 @@ class _Run:
             self._failed(job, answer.error)
             return
         self.marks.append((row.id, {"status": Status.sent, "channel": answer.channel, "ts": answer.ts,
-                                    "sent_at": self.now, "late": job.late, "last_error": None}))
+                                    "sent_at": self.stamp(), "late": job.late, "last_error": None}))
         self.marks_since = self.marks_since or clock
         result, detail = ("recovered", "posted before the crash") if answer.kind == "recovered" else ("sent", "")
         self.outcomes.append(Outcome(row.id, row.key, row.target, result, detail, job.late))
@@ -432,7 +451,7 @@ class _Run:
         row = job.row
         wait_for = timedelta(seconds=max(1, int(seconds)))
         self._write(row.id, status=Status.pending, attempts=row.attempts - 1, last_error="ratelimited",
-                    next_attempt_at=self.now + wait_for)
+                    next_attempt_at=self.stamp() + wait_for)
         self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
                                      f"ratelimited; next try in {int(wait_for.total_seconds())} s", job.late))
 
@@ -446,7 +465,7 @@ class _Run:
                            f"({error}).")
             return
         wait_for = timedelta(seconds=max(1, 30 * 2 ** (row.attempts - 1)))
-        self._write(row.id, status=Status.pending, last_error=error, next_attempt_at=self.now + wait_for)
+        self._write(row.id, status=Status.pending, last_error=error, next_attempt_at=self.stamp() + wait_for)
         self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
                                      f"{error}; next try in {int(wait_for.total_seconds())} s", job.late))
 
@@ -460,6 +479,30 @@ class _Run:
         self.writes.append(self.database.submit(_apply, self.engine, marks))
 
 
-def deliver(engine: Engine, client: WebClient, now: datetime, alert=None, limit: int = 50) -> list[Outcome]:
-    """Send everything claimable as of `now`, `limit` rows per claim; dead letters raise an operator alert."""
-    return _Run(engine, client, now, alert, limit).run()
+_ONE_PASS = threading.Lock()
+
+
+def deliver(engine: Engine, client: WebClient, now: datetime, alert=None, limit: int = 50, *,
+            elapsed: Callable[[], float] = time.monotonic) -> list[Outcome]:
+    """Send everything claimable as of `now` (advanced by `elapsed` as the pass goes on), `limit` rows per
+    claim; dead letters raise an operator alert.
+
+    One pass at a time in a process: a pass asked for while another runs (the delivery job beside the
+    sweep's) returns at once with nothing; the running pass claims what falls due while it runs.
+    """
+    if not _ONE_PASS.acquire(blocking=False):
+        return []
+    try:
+        return _Run(engine, client, now, alert, limit, elapsed).run()
+    finally:
+        _ONE_PASS.release()
+
+
+def deliver_now(engine: Engine, client: WebClient, now: datetime, rows: Collection[int], renderer: Renderer = render,
+                alert=None) -> list[Outcome]:
+    """Deliver these rows at once (what an action just queued), rendered by `renderer`, beside any running
+    pass: the rows are claimed like any others, so whichever pass claims one posts it. A row Slack does not
+    take now stays in the outbox for the scheduler."""
+    if not rows:
+        return []
+    return _Run(engine, client, now, alert, len(rows), time.monotonic, rows, renderer).run()

@@ -17,8 +17,10 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from bot.clock import Clock
 from scheduler.delivery import Outcome, deliver
 from scheduler.sweep import sweep
+from store import receipts
 from store.db import transaction
 
 log = logging.getLogger("cmo_bot.scheduler")
@@ -43,6 +45,7 @@ def run_pass(engine: Engine, client: WebClient, now: datetime, alert: Callable[[
              ) -> PassReport:
     with SWEEP_SECONDS.time(), transaction(engine) as session:
         swept = sweep(session, now)
+        receipts.prune(session, now)
     report = PassReport(inserted=len(swept.inserted), cancelled=swept.cancelled)
     report.outcomes = delivered(engine, client, now, alert)
     return report
@@ -78,7 +81,8 @@ def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                   "misfire_grace_time": 60})
     scheduler.add_job(guarded("sweep", lambda: run_pass(engine, client, now(), alert)), "interval",
-                      minutes=SWEEP_MINUTES, id="sweep", next_run_time=now())
+                      minutes=SWEEP_MINUTES, id="sweep", next_run_time=Clock().now())  # at once, by APScheduler's
+    # own (real) clock: a pinned CMO_NOW in the past would make it a misfire, skipped
     scheduler.add_job(guarded("delivery", lambda: delivered(engine, client, now(), alert)), "interval",
                       seconds=DELIVERY_SECONDS, id="delivery")
     if upkeep is not None:

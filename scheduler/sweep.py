@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from scheduler.rules import RULES, Rule
-from store.outbox import Outbox, Status, SweepResult, not_before
+from store.db import insert_for
+from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
 from store.programs import Program
 
 
@@ -35,7 +35,7 @@ def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> l
                     "program_id": due.program_id,
                     "subject": due.subject,
                     "due_on": due.effective_due_on,
-                    "not_before": not_before(due.effective_due_on, program.tz, due.urgent),
+                    "not_before": not_before(due.effective_due_on, program.tz, now),
                     "urgent": due.urgent,
                     "text": due.text,
                     "buttons": [vars(b) for b in due.buttons],
@@ -50,14 +50,14 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> Swe
     result = SweepResult()
     wanted = {(r["key"], r["target"]) for r in rows}
     for pending in session.exec(select(Outbox).where(Outbox.status == Status.pending)):
-        if (pending.key, pending.target) not in wanted:
+        if (pending.key, pending.target) not in wanted and not pending.key.endswith(ANNOUNCED):
             pending.status = Status.cancelled
             session.add(pending)
             result.cancelled += 1
     fresh = _not_yet_queued(session, rows)
     if fresh:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        statement = insert(Outbox).on_conflict_do_nothing(index_elements=["key", "target"]).returning(Outbox.id)
+        statement = (insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])
+                     .returning(Outbox.id))
         # executemany: compiled once, sent in batches; ON CONFLICT keeps a concurrent sweep harmless
         result.inserted.extend(session.execute(statement, fresh).scalars())
     session.flush()

@@ -228,6 +228,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
         raise Invalid("Name the counterparty.", "counterparty")
     today = _local_today(program, now)
     check_terms(terms, executed=status == Status.executed, today=today)
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     count = len(session.exec(select(Agreement.id).where(Agreement.program_id == program.id)).all())
     agreement = Agreement(
         program_id=program.id, ref=f"{kind.prefix}-{count + 1}", kind=kind, counterparty=counterparty.strip()[:200],

@@ -3,7 +3,9 @@
 Each row holds the SHA-256 of its own content and of the row before it, so editing or deleting a row
 breaks the chain where it happened; `verify` says which. Appends are serialised through one head row
 (locked FOR UPDATE on PostgreSQL; SQLite runs every transaction BEGIN IMMEDIATE), so two concurrent
-transactions can never fork the chain.
+transactions can never fork the chain. The head row is created by the migration (never on first use, where
+two first writers would race to insert it); `lock` also lets a service take it before a check-then-insert,
+so that two people creating the same thing at once get "already exists", not a duplicate-key failure.
 
 Someone who can write the database could still rewrite the whole chain consistently, cut its end and reset
 the head, or wipe both tables. Two anchors outside the database stop that: with `CMO_AUDIT_KEY` set the
@@ -25,7 +27,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Column, func, table
 from sqlmodel import Field, Session, SQLModel, select
 
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, insert_for
 
 GENESIS = "0" * 64
 _KEY: bytes | None = None
@@ -117,10 +119,7 @@ def record(
     after: object = None,
 ) -> AuditEntry:
     """Append one row to the chain inside the caller's transaction."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead()
-        session.add(head)
+    head = lock(session)
     entry = AuditEntry(
         seq=head.seq + 1,
         at=now,
@@ -141,6 +140,21 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def lock(session: Session) -> AuditHead:
+    """Take the chain's head for this transaction: audited writers queue here, one at a time.
+
+    A service calls it before checking that what it creates does not exist yet, so the check and the insert
+    run alone among audited writers. A database whose head row is missing (tables made without the
+    migration, or wiped) gets it with INSERT … ON CONFLICT DO NOTHING, which concurrent writers cannot race.
+    """
+    query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = session.exec(query).first()
+    if head is None:
+        session.execute(insert_for(session)(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        head = session.exec(query).one()
+    return head
 
 
 @dataclass

@@ -258,14 +258,16 @@ def history(session: Session, program: Program, batch: Batch) -> list[AuditEntry
 
 
 def messages(session: Session, batch: Batch) -> list[BatchMessage]:
-    """Every message about the batch to update in place: the bot's own posts and the reminders sent with
-    decision buttons (from the outbox, as unsaved BatchMessage values)."""
+    """Every message about the batch to update in place: the bot's own earlier posts, and from the outbox (as
+    unsaved BatchMessage values) the announcements of each review round and the reminders sent with
+    decision buttons."""
     own = list(session.exec(select(BatchMessage).where(BatchMessage.batch_id == batch.id).order_by(BatchMessage.id)))
-    reminders = session.exec(select(outbox.Outbox).where(
+    sent = session.exec(select(outbox.Outbox).where(
         outbox.Outbox.subject == f"batch:{batch.id}", outbox.Outbox.status == outbox.Status.sent,
         outbox.Outbox.ts.is_not(None)).order_by(outbox.Outbox.id))  # type: ignore[union-attr]
-    return own + [BatchMessage(batch_id=batch.id, user_id=row.target, channel=row.channel, ts=row.ts)
-                  for row in reminders if row.buttons]
+    return own + [BatchMessage(batch_id=batch.id, user_id=None if row.buttons == [] else row.target,
+                               channel=row.channel, ts=row.ts)
+                  for row in sent if row.buttons or row.key.endswith(outbox.ANNOUNCED)]
 
 
 def review_days(batch: Batch, program: Program, today: date) -> int:
@@ -351,6 +353,7 @@ def ready(session: Session, program: Program, *, batch_no: str, product: str = "
           actor: Actor, now: datetime) -> Batch:
     """Record that a batch record is available for the customer's review."""
     batch_no = validate_batch_no(batch_no)
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     existing = session.exec(select(Batch).where(Batch.program_id == program.id, Batch.batch_no == batch_no)).first()
     if existing is not None:
         raise Conflict(f"Batch {batch_no} is already recorded ({existing.state.label}); "
@@ -517,10 +520,6 @@ def resume(session: Session, program: Program, batch_no: str, *, actor: Actor, n
     _audit(session, program, batch, "back_to_review", actor=actor, now=now, before=before,
            after={**batch.snapshot(), "note": (note or "").strip()[:2000]})
     return batch
-
-
-def remember_message(session: Session, batch: Batch, *, channel: str, ts: str, user_id: str | None) -> None:
-    session.add(BatchMessage(batch_id=batch.id, channel=channel, ts=ts, user_id=user_id))
 
 
 def schedule_call(session: Session, program: Program, batch_no: str, *, starts_local: datetime, minutes: int,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
+from store import outbox
 from store.batches import (
     OPEN,
     Batch,
@@ -51,6 +52,20 @@ def decision_buttons(batch_id: int) -> tuple[Button, ...]:
         Button("Reject", ACTIONS["reject"], value, "danger"),
         Button("Request review call", ACTIONS["call"], value),
     )
+
+
+def request_review(session: Session, program: Program, batch: Batch, approvers: Sequence[str], *, now: datetime,
+                   to_channel: bool) -> list[int]:
+    """The approvers' requests to review this round (and the channel's notice), queued through the outbox in
+    the caller's transaction: they go out at once and are never lost to a crash or a Slack outage."""
+    targets = [(program.channel_id, ())] if to_channel and program.channel_id else []
+    targets += [(user, decision_buttons(batch.id)) for user in approvers]
+    again = f" (review round {batch.review_round})" if batch.review_round > 1 else ""
+    return outbox.announce(
+        session, key=f"batch:{batch.id}:r{batch.review_round}:ready", program_id=program.id,
+        subject=f"batch:{batch.id}", today=now.astimezone(program.tz).date(), now=now, targets=targets,
+        text=f":clipboard: Batch record {describe(batch)} of {escape(program.code)} is ready for the customer's "
+             f"review{again}. Approvers: approve, put it on hold or reject it.")
 
 
 def describe(batch: Batch) -> str:
@@ -134,16 +149,19 @@ def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: s
 
 
 def _call_due(call: ReviewCall, batch: Batch, program: Program, now: datetime, people) -> Iterable[Due]:
+    """The reminder goes out at 09:00 on the day of the call; a call before 09:00 is announced at 09:00 the
+    day before (never at night)."""
     starts = call.starts_at.astimezone(program.tz)
-    if starts.date() > now.astimezone(program.tz).date():
+    early = starts.time() < WORKDAY_START
+    remind_on = starts.date() - timedelta(days=1) if early else starts.date()
+    if remind_on > now.astimezone(program.tz).date():
         return
     roles = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
     participants = sorted({u for r in roles for u in people[(program.id, r)]} | {call.requested_by})
     yield Due(key=f"batch:{batch.id}:call:{call.id}", program_id=program.id, subject=f"batch:{batch.id}:call",
-              due_on=starts.date(), to_channel=False, to_users=tuple(participants),
-              urgent=starts.time() < WORKDAY_START,
-              text=f":telephone_receiver: Today: review call on batch record {describe(batch)} of {program.code} "
-                   f"at {local_time(starts)} ({call.minutes} min).")
+              due_on=remind_on, to_channel=False, to_users=tuple(participants), urgent=early,
+              text=f":telephone_receiver: {'Tomorrow' if early else 'Today'}: review call on batch record "
+                   f"{describe(batch)} of {program.code} at {local_time(starts)} ({call.minutes} min).")
 
 
 def sla_breached_on(started: date, sla_business_days: int, calendar: str) -> date:

@@ -2,10 +2,15 @@
 
 A program's `holiday_calendar` is a country code with an optional subdivision (`US`, `GB`, `DE-BY`);
 an empty one means weekends only.
+
+The calendar objects are shared by every thread and fill each year lazily on first look-up (the library marks
+the year as loaded before it has loaded it), so every look-up holds one lock: a thread never reads "business
+day" for a holiday while another is loading that year.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -20,9 +25,19 @@ def _calendar(code: str) -> holiday_lib.HolidayBase | None:
     return holiday_lib.country_holidays(country, subdiv=subdiv or None)
 
 
-def is_business_day(day: date, calendar: str = "") -> bool:
+_LOOKUP = threading.Lock()
+
+
+def holiday_name(day: date, calendar: str = "") -> str | None:
     holidays = _calendar(calendar)
-    return day.weekday() < 5 and (holidays is None or day not in holidays)
+    if holidays is None:
+        return None
+    with _LOOKUP:
+        return holidays.get(day)
+
+
+def is_business_day(day: date, calendar: str = "") -> bool:
+    return day.weekday() < 5 and holiday_name(day, calendar) is None
 
 
 def add_business_days(start: date, count: int, calendar: str = "") -> date:
@@ -41,8 +56,3 @@ def business_days_between(start: date, end: date, calendar: str = "") -> int:
     if end < start:
         return -business_days_between(end, start, calendar)
     return sum(is_business_day(start + timedelta(days=i), calendar) for i in range(1, (end - start).days + 1))
-
-
-def holiday_name(day: date, calendar: str = "") -> str | None:
-    holidays = _calendar(calendar)
-    return holidays.get(day) if holidays is not None else None

@@ -6,12 +6,16 @@ writers queue instead of failing on lock upgrade); PostgreSQL is the production 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -38,23 +42,74 @@ class UTCDateTime(TypeDecorator):
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
 
 
-def make_engine(url: str) -> Engine:
+CONNECTIONS = 56  # every listener thread (bot.app.LISTENER_THREADS) can hold one, plus the scheduler and /healthz
+POOL_WAIT = 1.0  # seconds a request waits for a free connection before it is answered "busy, try again"
+SERVING_WAIT = 2.0  # seconds a serving process waits for a lock: the answer still beats Slack's 3 seconds
+CLI_WAIT = 30.0  # the command line may wait longer (an import, a migration)
+PROBE_WAIT = 1.0  # /healthz: a write that cannot start within this is a stalled write path
+
+
+def make_engine(url: str, *, wait: float = CLI_WAIT) -> Engine:
+    """An engine whose pool holds a connection for every thread that may want one, and whose waits are
+    bounded: `wait` seconds for a lock (PostgreSQL `lock_timeout`, SQLite's busy timeout), `POOL_WAIT` for a
+    connection. What runs out of time raises, and the boundary answers "busy, try again" (`is_busy`)."""
     parsed = make_url(url)
+    pool = {"pool_size": CONNECTIONS // 2, "max_overflow": CONNECTIONS - CONNECTIONS // 2, "pool_timeout": POOL_WAIT}
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _tune_sqlite(engine)
+        if parsed.database in (None, "", ":memory:"):
+            pool = {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait}, **pool)
+        _tune_sqlite(engine, wait)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    options = f"-c lock_timeout={int(wait * 1000)} -c statement_timeout={int(max(wait, CLI_WAIT) * 1000)}"
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": options}, **pool)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def is_busy(error: BaseException) -> bool:
+    """The database is up but every connection or the lock wanted is taken: worth "try again in a moment"."""
+    if isinstance(error, SATimeoutError):  # no connection free in the pool within POOL_WAIT
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    orig = error.orig
+    return (type(orig).__name__ in ("LockNotAvailable", "QueryCanceled")  # lock_timeout, statement_timeout
+            or "database is locked" in str(orig))  # SQLite's busy timeout
+
+
+def probe_writes(engine: Engine) -> None:
+    """Start a write and roll it back; raises (`is_busy`) when the write path is stalled: something holds the
+    audit chain's head (PostgreSQL) or SQLite's write lock longer than `PROBE_WAIT`. The probe waits at most
+    that long whatever the engine's own lock wait, and never holds a lock beyond its rollback."""
+    if is_postgres(engine):
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(PROBE_WAIT * 1000)}")
+                connection.exec_driver_sql("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE")
+            finally:
+                transaction.rollback()
+        return
+    raw = engine.raw_connection()  # SQLite, outside SQLAlchemy's transaction events
+    try:
+        cursor = raw.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(PROBE_WAIT * 1000)}")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")  # the write lock, released at once
+            cursor.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+    finally:
+        raw.invalidate()  # the pool's connections keep the engine's own busy timeout
+
+
+def _tune_sqlite(engine: Engine, wait: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -64,6 +119,11 @@ def _tune_sqlite(engine: Engine) -> None:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_for(session: Session):
+    """`insert` of the session's database, with ON CONFLICT DO NOTHING (the race-free "create if missing")."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @contextmanager

@@ -14,8 +14,10 @@ natural key repeats an earlier row of the file is reported as a duplicate. A rec
 database (same natural key) is counted "already present" and left alone, so importing a file twice
 adds nothing. Every record imported gets an audit row `imported` naming the file's SHA-256.
 
-The whole file runs in one transaction with a savepoint per row (a refused row leaves no trace); a dry
-run does everything and rolls back.
+Rows run in a savepoint each (a refused row leaves no trace), committed every CHUNK rows: an import holds the
+audit chain's lock (every audited write queues on it) for one chunk at a time, never for the whole file, and
+a file interrupted half-way is finished by importing it again (what is there is "already present"). A dry run
+does everything in one transaction and rolls back.
 """
 
 from __future__ import annotations
@@ -435,6 +437,7 @@ def detect(content: bytes, file_name: str) -> Kind:
 
 
 Progress = Callable[[Iterable[Any], int], Iterable[Any]]
+CHUNK = 25  # rows per commit: the audit chain's lock is held this long at most
 
 
 def _no_progress(items: Iterable[Any], total: int) -> Iterable[Any]:
@@ -472,8 +475,10 @@ def run(engine: Engine, *, kind: Kind | str, content: bytes, file_name: str, act
         if kind.order is not None:
             plans.sort(key=lambda p: (p.row is None, kind.order(p.row) if p.row else 0, p.number))
         seen: dict[tuple, int] = {}
-        for plan in progress(plans, len(plans)):
+        for done, plan in enumerate(progress(plans, len(plans)), start=1):
             _one(session, kind, plan, seen, report, actor, now)
+            if not dry_run and done % CHUNK == 0:
+                session.commit()  # lets the other audited writers through
         if dry_run:
             session.rollback()
         else:

@@ -10,6 +10,7 @@ from store import (  # noqa: F401
     outbox,
     people,
     programs,
+    receipts,
     signing,
     stability,
     submissions,

@@ -7,8 +7,9 @@ posts them and records channel and ts. Correctness lives here, not in APSchedule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,9 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Date, String, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, select
 
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, insert_for
 
 WORKDAY_START = time(9, 0)
+NIGHT_STARTS = time(21, 0)  # from here to WORKDAY_START, what becomes due waits for the morning
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,10 @@ class Due:
 
     `key` is deterministic (`agreement:17:renewal:60d`) so the same fact never makes two rows;
     `subject` (`agreement:17`) lets an event cancel everything pending about its record; `due_on` is the
-    program-local calendar day; the message goes out at 09:00 local that day, or at local midnight when
-    `urgent`. `existed_on` is the program-local day the record came to be: a reminder whose day passed
-    before then was never owed on that day, so it is due on `existed_on` — sent once, now, not marked late
+    program-local calendar day; the message goes out at 09:00 local that day (`not_before`). `urgent` goes
+    first among what is due, never earlier in the day: nothing the scheduler sends arrives at night.
+    `existed_on` is the program-local day the record came to be: a reminder whose day passed before then was
+    never owed on that day, so it is due on `existed_on` — sent once, now, not marked late
     (`effective_due_on`); the rule words its text for the day it is computed.
     """
 
@@ -99,9 +102,37 @@ class SweepResult:
     cancelled: int = 0
 
 
-def not_before(due_on: date, tz: ZoneInfo, urgent: bool) -> datetime:
-    """09:00 local on the due day (local midnight when urgent), as an aware instant."""
-    return datetime.combine(due_on, time(0, 0) if urgent else WORKDAY_START, tzinfo=tz)
+def not_before(due_on: date, tz: ZoneInfo, now: datetime | None = None) -> datetime:
+    """When a message due on `due_on` may go out: 09:00 local that day (the start of the working day), as an
+    aware instant. Found due at night (`now` between 21:00 and 09:00 local: a catch-up, a late record), it
+    waits for the next 09:00 rather than wake people up. Alerts raised by an action are posted at once by
+    that action, not through here."""
+    start = datetime.combine(due_on, WORKDAY_START, tzinfo=tz)
+    if now is None:
+        return start
+    local = now.astimezone(tz)
+    if local >= start and not WORKDAY_START <= local.time() < NIGHT_STARTS:
+        morning = local.date() + timedelta(days=1) if local.time() >= NIGHT_STARTS else local.date()
+        return datetime.combine(morning, WORKDAY_START, tzinfo=tz)
+    return start
+
+
+ANNOUNCED = ":announce"  # the key suffix of messages an action raised (no rule yields them)
+
+
+def announce(session: Session, *, key: str, program_id: int, subject: str, text: str,
+             targets: Sequence[tuple[str, tuple[Button, ...]]], today: date, now: datetime) -> list[int]:
+    """Queue what an action announces (a batch record ready for review …) in the action's own transaction, to
+    go out at once: a crash or a Slack outage after the commit leaves it pending for the scheduler, never lost,
+    and the outbox's claims keep it single. No rule yields these rows, so no sweep cancels them; the event that
+    supersedes them does (`cancel` on their subject). Returns the ids of the rows queued."""
+    rows = [{"key": key + ANNOUNCED, "target": target, "program_id": program_id, "subject": subject, "due_on": today,
+             "not_before": now, "urgent": True, "text": text, "buttons": [vars(b) for b in buttons],
+             "status": Status.pending, "created_at": now} for target, buttons in targets]
+    if not rows:
+        return []
+    statement = insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])
+    return list(session.execute(statement.returning(Outbox.id), rows).scalars())
 
 
 def cancel(session: Session, *, subject: str, key_prefix: str | None = None) -> int:

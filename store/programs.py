@@ -149,6 +149,7 @@ def create(
         raise Invalid("Name the customer.", "customer")
     if status_cadence not in CADENCES:
         raise Invalid(f"Cadence must be one of {', '.join(CADENCES)}.", "cadence")
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     if session.exec(select(Program).where(Program.code == code)).first():
         raise Invalid(f"A program {code} already exists.", "code")
     program = Program(
@@ -172,6 +173,7 @@ def create(
 
 
 def link_channel(session: Session, program: Program, channel_id: str, *, actor: Actor, now: datetime) -> None:
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     taken = session.exec(select(Program).where(Program.channel_id == channel_id)).first()
     if taken is not None and taken.id != program.id:
         raise Invalid("That channel already belongs to another program.", "channel")
@@ -190,6 +192,7 @@ def add_member(
     said yet which side the person is on, so they count as outside the company until `mark_external`.
     `reason`: why an admin granted something the rules would not (an internal customer approver), kept in the
     audit row."""
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     exists = session.exec(
         select(ProgramMember).where(ProgramMember.program_id == program.id, ProgramMember.user_id == user_id,
                                     ProgramMember.role == role)

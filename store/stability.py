@@ -130,6 +130,7 @@ def validate_study_code(code: str) -> str:
 
 def next_code(session: Session, program_id: int) -> str:
     """`STB-0001`, then one more than the highest STB number of the program."""
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     codes = session.exec(select(StabilityStudy.code).where(StabilityStudy.program_id == program_id))
     numbers = [int(c[4:]) for c in codes if re.fullmatch(r"STB-\d+", c)]
     return f"STB-{max(numbers, default=0) + 1:04d}"
@@ -173,6 +174,7 @@ def create_study(
         raise Invalid("Name the product.", "product")
     if not 1 <= duration_months <= MAX_MONTHS:
         raise Invalid(f"The duration is 1 to {MAX_MONTHS} months.", "duration")
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     if get_study(session, program.id, code, missing_ok=True) is not None:
         raise Invalid(f"{program.code} already has a study {code}.", "study")
     points: dict[str, list[int]] = {}
@@ -357,6 +359,7 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
     pull is first recorded on its pull date, flagged as recorded from results. A row identical to a result
     already stored counts as already imported, so a file can be imported again."""
     report = ImportReport(rejected=list(rejected))
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     all_studies = {s.code: s for s in studies(session, program.id)}
     study_ids = [s.id for s in all_studies.values()]
     pulls = {(p.study_id, p.condition, p.months): p for p in session.exec(

@@ -227,6 +227,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
         raise Invalid("Give the submission a title.", "title")
     if filing_date <= local_today(program, now):
         raise Invalid("The filing date must be in the future.", "filing_date")
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     last = session.exec(select(func.max(Submission.number)).where(Submission.program_id == program.id)).one()
     submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title,
                             filing_date=filing_date, customer_contact=clean(customer_contact, 200),
@@ -335,6 +336,7 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
         require_member(session, program, owner)
     if due_on is not None and due_on > submission.filing_date:
         raise Invalid(f"An item must be due by the filing date, {day(submission.filing_date)}.")
+    audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     last = session.exec(select(func.max(SubmissionItem.number))
                         .where(SubmissionItem.submission_id == submission.id)).one()
     entry = SubmissionItem(

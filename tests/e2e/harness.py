@@ -84,17 +84,18 @@ def seed(slack: SlackEmulator) -> None:
 class BotProcess:
     """A running `cmo-bot serve` (or `cmo-bot socket`); its stdout and stderr are kept for assertions on logs.
 
-    `url` is the HTTP request URL (serve only); `health_url` is GET /healthz of either.
+    `url` is the HTTP request URL (serve only); `health_url` is GET /healthz of either; `scheduler` runs the
+    in-process scheduler (off by default: tests move time with `tick`).
     """
 
     STARTED = {"http": ("cmo-bot listening on ", " on "), "socket": ("cmo-bot connected to Slack", " health on ")}
 
-    def __init__(self, env: dict[str, str], transport: str = "http"):
+    def __init__(self, env: dict[str, str], transport: str = "http", scheduler: bool = False):
         self.env = env
         self.transport = transport
         command = (["serve", "--port", "0"] if transport == "http" else ["socket", "--health-port", "0"])
         self.proc = subprocess.Popen(
-            [*cmo_bot(), *command, "--host", "127.0.0.1", "--no-scheduler"],
+            [*cmo_bot(), *command, "--host", "127.0.0.1", *([] if scheduler else ["--no-scheduler"])],
             env=env, cwd=env["CMO_WORKDIR"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.output: list[str] = []

@@ -316,7 +316,8 @@ def test_new_batch_through_the_modal_files_the_record_with_its_checksum(bot, eng
         assert batch.record_sha256 == hashlib.sha256(content).hexdigest()
         filed = PurePosixPath(batch.record_path)
         assert bot.files.get(batch.record_path) == content and filed.parent.name == "B-7" and ":" not in filed.name
-        actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "batch"))]
+        actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "batch")
+                                                  .order_by(AuditEntry.seq))]  # type: ignore[arg-type]
         assert actions == ["ready", "record_filed"]
     assert batch.record_sha256[:12] in str(bot.posts(CHANNEL)[0].args["blocks"])
     _published(bot, 2)

@@ -125,7 +125,9 @@ def test_reminders_mark_pulled_button_and_missed_alert(bot, engine):
 def test_missed_pull_alert_is_urgent_and_reaches_managers_and_quality(bot, engine):
     _program(bot, engine)
     _study(engine, conditions=("LT25",), time_points={"LT25": [0, 9]})
-    lines = bot.tick(datetime(2027, 11, 15, 5, 30, tzinfo=UTC))  # 00:30 New York, the day after the window
+    # 00:30 New York, the day after the window: due, but nothing goes out at night
+    assert not [line for line in bot.tick(datetime(2027, 11, 15, 5, 30, tzinfo=UTC)) if ":missed" in line]
+    lines = bot.tick(datetime(2027, 11, 15, 14, 0, tzinfo=UTC))  # 09:00 New York: the start of the working day
     missed = sorted(line.split("→ ")[1].strip() for line in lines if ":missed" in line)
     assert missed == [CHANNEL, "UPM1", "UQA1", "USTAB1"]
     assert "Missed stability pull" in bot.posts("UPM1")[0].args["text"]

@@ -132,7 +132,7 @@ def test_each_reminder_once_to_channel_and_owner(session):
     assert [k for k, _, _ in keys] == [k for k in expected for _ in (0, 1)]
     assert {t for _, t, _ in keys} == {"CACME001", "UPM1"} and {s for *_, s in keys} == {OutboxStatus.sent}
     expiry = session.exec(select(Outbox).where(Outbox.key == f"{base}:expiry:2027-03-01")).first()
-    assert expiry.urgent and expiry.not_before == datetime(2027, 3, 1, 5, tzinfo=UTC)  # local midnight, New York
+    assert expiry.urgent and expiry.not_before == datetime(2027, 3, 1, 14, tzinfo=UTC)  # 09:00 EST, not midnight
     ninety = session.exec(select(Outbox).where(Outbox.key == expected[0])).first()
     assert ninety.not_before == datetime(2026, 12, 1, 14, tzinfo=UTC)  # 09:00 EST
     assert "expires on *Mon 1 Mar 2027*" in ninety.text and "/cmo agreement renew QA-1" in ninety.text

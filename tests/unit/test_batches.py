@@ -174,6 +174,16 @@ def test_all_mode_reminds_only_who_has_not_signed(session):
         (f"batch:{batch.id}:r1:reminder", date(2026, 11, 27), ("UAPP2",))]
 
 
+def test_an_early_call_is_announced_the_working_day_before_never_at_night(session):
+    program, batch = make(session)
+    batches.schedule_call(session, program, "B-1042", starts_local=datetime(2026, 12, 3, 7, 30), minutes=30,
+                          actor=PM, now=MON_23)
+    assert not [d for d in batches_rules.due(session, datetime(2026, 12, 2, 4, tzinfo=UTC)) if ":call:" in d.key]
+    [due] = [d for d in batches_rules.due(session, datetime(2026, 12, 2, 15, tzinfo=UTC)) if ":call:" in d.key]
+    assert (due.due_on, due.urgent) == (date(2026, 12, 2), True)  # 09:00 the day before, not midnight of the day
+    assert due.text.startswith(":telephone_receiver: Tomorrow:") and "07:30 EST" in due.text
+
+
 def test_call_morning_reminder_until_the_call(session):
     program, batch = make(session)
     _, call = batches.schedule_call(session, program, "B-1042", starts_local=datetime(2026, 12, 3, 14, 0),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import threading
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -10,6 +11,7 @@ from sqlmodel import select
 from bot.emulator.server import SlackEmulator
 from bot.settings import load_settings
 from bot.slack import alerter, web_client
+from scheduler import delivery
 from scheduler.delivery import LEASE, claim, deliver
 from scheduler.sweep import sweep
 from store import outbox
@@ -60,7 +62,8 @@ def test_each_row_sent_once_with_channel_and_ts(engine, slack, client):
     posts = slack.calls("chat.postMessage")
     assert sorted(c.args["channel"] for c in posts) == ["CACME001", "UPM1"]
     for row in _rows(engine):
-        assert row.status == Status.sent and row.ts and row.channel and row.sent_at == NINE
+        assert row.status == Status.sent and row.ts and row.channel
+        assert NINE <= row.sent_at < NINE + timedelta(minutes=1)  # the pass's now, advanced by its own duration
 
 
 def test_not_before_nine_local(engine, slack, client):
@@ -166,9 +169,72 @@ def test_a_rate_limited_channel_does_not_hold_up_the_others(engine, slack, clien
 def test_a_long_retry_after_goes_back_to_the_outbox_without_counting(engine, slack, client):
     _queue(engine, users=())
     slack.inject("chat.postMessage", {"status": 429, "retry_after": 400})  # longer than the lease lets us hold it
-    [outcome] = deliver(engine, client, NINE)
+    [outcome] = deliver(engine, client, NINE, elapsed=lambda: 0.0)  # a pass that takes no time
     assert outcome.result == "retry" and "ratelimited" in outcome.detail
     [row] = _rows(engine)
     assert row.status == Status.pending and row.attempts == 0 and row.next_attempt_at == NINE + timedelta(seconds=400)
     assert deliver(engine, client, NINE + timedelta(seconds=399)) == []
     assert [o.result for o in deliver(engine, client, NINE + timedelta(seconds=400))] == ["sent"]
+
+
+class _SlowSlack:
+    """Stands in for Slack where each post takes `minutes` (on a clock the run is given, not a sleep), and
+    checks that the row being posted is still leased to this run: never abandoned while in flight."""
+
+    def __init__(self, engine, minutes: float = 1.0, hold: threading.Event | None = None):
+        self.engine, self.minutes, self.hold = engine, minutes, hold
+        self.seconds = 0.0
+        self.posted: list[int] = []
+        self.abandoned: list[tuple[int, datetime, datetime]] = []
+        self.started = threading.Event()
+
+    def elapsed(self) -> float:
+        return self.seconds
+
+    def chat_postMessage(self, **kwargs):
+        self.started.set()
+        if self.hold is not None:
+            self.hold.wait(timeout=30)
+        self.seconds += 60 * self.minutes
+        row_id = kwargs["metadata"]["event_payload"]["id"]
+        with transaction(self.engine) as session:
+            lease = session.get(Outbox, row_id).lease_until
+        if lease <= NINE + timedelta(seconds=self.seconds):
+            self.abandoned.append((row_id, lease, NINE + timedelta(seconds=self.seconds)))
+        self.posted.append(row_id)
+        return {"channel": kwargs["channel"], "ts": f"{len(self.posted)}.000"}
+
+
+def _queue_many(engine, count: int) -> None:
+    with transaction(engine) as session:
+        program = factories.program(session, NOW)
+        rule = lambda s, now: [Due(key=f"thing:{i}:reminder", program_id=program.id, subject=f"thing:{i}",  # noqa: E731
+                                   due_on=date(2026, 11, 2), text=f"Remember {i}", to_channel=False,
+                                   to_users=("UPM1",)) for i in range(count)]
+        sweep(session, NOW, [rule])
+
+
+def test_a_run_longer_than_the_lease_stamps_leases_and_sent_at_as_it_goes(engine, monkeypatch):
+    monkeypatch.setattr(delivery, "FLUSH_SECONDS", 0.0)  # this test's minutes pass in milliseconds: mark at once
+    _queue_many(engine, 12)  # one person owed 12 messages, a minute each: a 12-minute run
+    slack = _SlowSlack(engine)
+    outcomes = deliver(engine, slack, NINE, elapsed=slack.elapsed)
+    assert [o.result for o in outcomes] == ["sent"] * 12
+    assert slack.abandoned == [] and sorted(slack.posted) == sorted(set(slack.posted))
+    sent_at = [r.sent_at for r in sorted(_rows(engine), key=lambda r: r.id)]
+    assert sent_at[0] == NINE + timedelta(minutes=1) and sent_at[-1] == NINE + timedelta(minutes=12)
+
+
+def test_no_two_passes_deliver_at_once_in_one_process(engine):
+    _queue_many(engine, 6)
+    hold = threading.Event()
+    slack = _SlowSlack(engine, minutes=0, hold=hold)
+    first: list[object] = []
+    running = threading.Thread(target=lambda: first.extend(deliver(engine, slack, NINE)))
+    running.start()
+    assert slack.started.wait(timeout=30)  # the first pass is posting (held in its first post)
+    second = deliver(engine, slack, NINE)  # the delivery job beside the sweep's pass
+    hold.set()
+    running.join(timeout=60)
+    assert second == []
+    assert len(first) == 6 and sorted(slack.posted) == sorted(set(slack.posted)) and len(slack.posted) == 6

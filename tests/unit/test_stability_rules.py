@@ -82,7 +82,7 @@ def test_two_years_of_reminders_exactly_once_at_local_mornings(engine):
         assert row.due_on == expected[row.key], row.key
         local = row.sent_at.astimezone(NY)
         assert local.date() == row.due_on  # sent on its local day, never late
-        assert row.not_before == datetime.combine(row.due_on, time(0 if row.urgent else 9), tzinfo=NY)
+        assert row.not_before == datetime.combine(row.due_on, time(9), tzinfo=NY)  # urgent too: never at night
     assert set(by_key) == set(expected)
     p6, p9, p12 = pulls[("LT25", 6)], pulls[("LT25", 9)], pulls[("LT25", 12)]
     # ±7 days up to 6 months: the notice falls on the window's first day, so one message, not two

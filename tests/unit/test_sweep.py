@@ -1,7 +1,9 @@
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from scheduler.delivery import claim
 from scheduler.sweep import sweep
 from store import digest
 from store.outbox import Due, Outbox, Status, not_before
@@ -39,14 +41,36 @@ def test_no_longer_due_is_cancelled_not_sent(session):
     assert {r.status for r in session.exec(select(Outbox))} == {Status.cancelled}
 
 
-def test_nine_local_across_dst_and_urgent_midnight():
-    from zoneinfo import ZoneInfo
-
+def test_nine_local_across_dst():
     ny = ZoneInfo("America/New_York")
-    assert not_before(date(2026, 3, 7), ny, False) == datetime(2026, 3, 7, 14, 0, tzinfo=UTC)  # EST
-    assert not_before(date(2026, 3, 8), ny, False) == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)  # EDT
-    assert not_before(date(2026, 11, 1), ny, False) == datetime(2026, 11, 1, 14, 0, tzinfo=UTC)
-    assert not_before(date(2026, 11, 1), ny, True) == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
+    assert not_before(date(2026, 3, 7), ny) == datetime(2026, 3, 7, 14, 0, tzinfo=UTC)  # EST
+    assert not_before(date(2026, 3, 8), ny) == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)  # EDT
+    assert not_before(date(2026, 11, 1), ny) == datetime(2026, 11, 1, 14, 0, tzinfo=UTC)
+
+
+def test_nothing_found_due_at_night_goes_out_before_nine():
+    berlin = ZoneInfo("Europe/Berlin")  # CET: 09:00 local = 08:00 UTC
+    due = date(2026, 11, 2)
+    nine = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    assert not_before(due, berlin, datetime(2026, 11, 1, 23, 30, tzinfo=UTC)) == nine  # 00:30 local, found early
+    assert not_before(due, berlin, datetime(2026, 11, 2, 13, 0, tzinfo=UTC)) == nine  # the afternoon: at once
+    # a catch-up found at 23:00 local (an outage, a late record) waits for the next morning
+    assert not_before(due, berlin, datetime(2026, 11, 2, 22, 0, tzinfo=UTC)) == datetime(2026, 11, 3, 8, 0,
+                                                                                           tzinfo=UTC)
+    assert not_before(date(2026, 10, 30), berlin, datetime(2026, 11, 2, 3, 0, tzinfo=UTC)) == nine  # 04:00 local
+
+
+def test_urgent_alerts_wait_for_the_working_day_and_then_go_first(session):
+    program = factories.program(session, NOW, timezone="Europe/Berlin")
+    urgent = _due(program, "thing:1:expiry", urgent=True)
+    sweep(session, datetime(2026, 11, 1, 23, 5, tzinfo=UTC), [_rule(urgent, _due(program))])  # 00:05 local
+    rows = session.exec(select(Outbox)).all()
+    assert {r.not_before for r in rows} == {datetime(2026, 11, 2, 8, 0, tzinfo=UTC)}
+    session.commit()
+    engine = session.get_bind()
+    assert claim(engine, datetime(2026, 11, 2, 7, 59, tzinfo=UTC)) == []  # 08:59 local: nothing
+    claimed = claim(engine, datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    assert [row.key for row, _ in claimed][:2] == ["thing:1:expiry", "thing:1:expiry"]
 
 
 def test_program_without_channel_gets_only_dms(session):
