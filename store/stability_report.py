@@ -232,7 +232,7 @@ def assessment_text(assessment: Assessment) -> list[str]:
              if governing.crossing is not None else
              f"its bound stays within the limits for {governing.horizon:g} months")
     foot = (f"Governing: {batch_name(governing.label)} — {where}; supported shelf life "
-            f"{assessment.supported():g} months ({storage} storage, {RULES[storage]}).")
+            f"{round(assessment.supported(), 2):g} months ({storage} storage, {RULES[storage]}).")
     return [head, *lines, foot]
 
 
