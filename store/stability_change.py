@@ -81,7 +81,7 @@ def reason(session: Session, study: StabilityStudy, pull: StabilityPull, result:
     if not initial:
         return None
     change = (result.value - initial) / initial
-    if abs(change) < ASSAY_CHANGE:
+    if abs(change) < ASSAY_CHANGE - 1e-9:  # exactly 5 % is a significant change, whatever the float rounding
         return None
     return f"{change * 100:+.1f} % from the initial {initial:g} (ICH Q1A(R2): 5 % or more)"
 
