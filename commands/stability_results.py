@@ -111,9 +111,10 @@ def significant_change_alert(session, program_code: str, actor: Actor, report: s
         return None
     lines = [f":warning: *Significant change at accelerated* (ICH Q1A(R2) §2.2.7) in {escape(program_code)} "
              f"(imported by {bk.mention(actor.user_id)}):"]
-    for study in dict.fromkeys(c.study for c in report.changes):
+    studies = {c.study.code: c.study for c in report.changes}
+    for study in studies.values():
         lines += [f"• {_describe_result(session, c.result)}: {escape(c.reason)}"
-                  for c in report.changes if c.study is study]
+                  for c in report.changes if c.study.code == study.code]
         started = report.started.get(study.code) or []
         intermediate = stability_change.intermediate_codes(study)
         if started:
