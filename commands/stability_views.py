@@ -31,7 +31,8 @@ def new_study_view(program_code: str, suggested: str, today: date, metadata: str
                           [(c.code, f"{c.code} — {c.label}") for c in ICH_CONDITIONS]),
         bk.text_input("custom", "Custom conditions", optional=True, multiline=True, max_length=1000,
                       placeholder="25/40 = 25 °C / 40 % RH semi-permeable",
-                      hint="One per line: CODE = label. Custom conditions get long-term time points."),
+                      hint="One per line: CODE = label. Custom conditions are long term, or intermediate when "
+                           "the label says intermediate."),
         bk.text_input("duration", "Duration (months)", initial="36", max_length=3),
         bk.date_input("placed", "Placement date (time zero)", initial=today),
         bk.text_input("timepoints", "Time points per condition (months)", optional=True, multiline=True,

@@ -97,3 +97,16 @@ def test_initial_value_from_another_condition_and_a_study_without_intermediate(s
     [change] = report.changes
     assert change.result.batch == "L-1" and change.reason.startswith("+5.1 % from the initial 99")
     assert report.started == {"STB-0001": []}
+
+
+def test_a_custom_intermediate_condition_waits_like_int30(session):
+    lines = "30/65 = 30 °C / 65 % RH intermediate\n25/40 = 25 °C / 40 % RH"
+    custom = stability.parse_conditions(["LT25", "ACC40"], lines)
+    assert [(c.code, c.kind) for c in custom] == [("LT25", "long_term"), ("ACC40", "accelerated"),
+                                                  ("30/65", "intermediate"), ("25/40", "long_term")]
+    program = factories.program(session, CREATED)
+    study = stability.create_study(session, program=program, actor=factories.ADMIN, now=CREATED, code="STB-0003",
+                                   product="Acmezol", placed_on=PLACED, duration_months=12, conditions=custom)
+    assert {p.condition for p in stability.pulls_of(session, study.id) if p.standby} == {"30/65"}
+    report = _import(session, program, ("STB-0003", "ACC40", 3, "", "Assay", 80.0, "%", 90, 110))
+    assert [p.condition for p in report.started["STB-0003"]] == ["30/65"] * 4  # 0, 6, 9, 12 months
