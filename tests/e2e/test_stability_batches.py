@@ -24,20 +24,20 @@ NOISE = (0.05, -0.04, 0.02, -0.03, 0.04, -0.02)
 MONTHS = (0, 3, 6, 9, 12, 18)
 
 
-def _program(bot, engine, conditions, time_points):
+def _program(bot, engine, conditions, time_points, code="STB-0001"):
     bot.slack.add_channel(CHANNEL, "acme-001", members=["UPM1", "UQA1", "USTAB1"])
     with transaction(engine) as session:
         program = factories.program(session, CREATED, channel=CHANNEL, status_cadence="off")
         return stability.create_study(
-            session, program=program, actor=factories.ADMIN, now=CREATED, code="STB-0001",
+            session, program=program, actor=factories.ADMIN, now=CREATED, code=code,
             product="Acmezol 10 mg tablets", placed_on=date(2027, 1, 31), duration_months=24,
             conditions=[ICH_BY_CODE[c] for c in conditions], time_points=time_points, lots=", ".join(LOTS)).id
 
 
-def _import(bot, content: str, count: int = 1):
+def _import(bot, content: str, count: int = 1, study: str = "STB-0001"):
     """Import a results file through the results form; the importer's DM (its text and channel)."""
     bot.slack.add_file(f"F0R{count}", "results.csv", content.encode(), mimetype="text/csv", user="USTAB1")
-    bot.command("stability results STB-0001", user="USTAB1", channel=CHANNEL)
+    bot.command(f"stability results {study}", user="USTAB1", channel=CHANNEL)
     bot.slack.wait_for("views.open", count=count)
     assert bot.submit("USTAB1", {"file": [f"F0R{count}"]}).text in ("", "{}")
     return bot.slack.wait_for("chat.postMessage", lambda c: "Results for ACME-001" in c.args.get("text", ""),
@@ -45,30 +45,30 @@ def _import(bot, content: str, count: int = 1):
 
 
 def test_three_lots_in_one_file_and_the_poolability_decision_in_the_data_package(bot, engine):
-    _program(bot, engine, ("LT25",), {"LT25": list(MONTHS)})
+    _program(bot, engine, ("LT25",), {"LT25": list(MONTHS)}, code="STB-0201")  # its own data package files
     bot.clock.set(datetime(2029, 1, 10, 15, tzinfo=UTC))
     rows = ["Study,Condition,Time point,Lot,Attribute,Value,Unit,LSL"]
-    rows += [f"STB-0001,25/60,{m}M,{lot},Assay,{100 + SLOPES[lot] * m + NOISE[i]:.3f},%,95"
+    rows += [f"STB-0201,25/60,{m}M,{lot},Assay,{100 + SLOPES[lot] * m + NOISE[i]:.3f},%,95"
              for lot in LOTS for i, m in enumerate(MONTHS)]
     # the pulls were never recorded: the import's button records them and imports
-    told = _import(bot, "\n".join(rows) + "\n")
+    told = _import(bot, "\n".join(rows) + "\n", study="STB-0201")
     assert "18 rows wait for 6 pulls" in told.args["text"]
     dm = bot.slack.messages(told.response["channel"])[-1]
     bot.send.block_action("USTAB1", "stability_record_and_import", message=dm)
     done = bot.slack.wait_for("response_url", lambda c: "Recorded from these results" in c.args.get("text", ""))
     assert "18 results imported, 0 rows refused" in done[0].args["text"]  # three lots at each time point
 
-    bot.command("stability report STB-0001", user="UPM1", channel=CHANNEL)
+    bot.command("stability report STB-0201", user="UPM1", channel=CHANNEL)
     bot.slack.wait_for("files.completeUploadExternal")
     uploaded = {f["name"]: f["bytes"] for f in bot.slack.uploaded_files()}
-    book = load_workbook(io.BytesIO(uploaded["STB-0001-data-package.xlsx"]))
+    book = load_workbook(io.BytesIO(uploaded["STB-0201-data-package.xlsx"]))
     assert [r[1].value for r in book["LT25"].iter_rows(min_row=3)] == list(LOTS)
     q1e = [[c.value for c in r] for r in book["ICH Q1E"].iter_rows(min_row=2)]
     assert {r[2] for r in q1e} == {"separate"} and [r[5] for r in q1e] == list(LOTS)
     assert q1e[0][3] < 0.25 and q1e[0][4] is None  # slopes differ at the 0.25 level; intercepts not tested
     assert [r[5] for r in q1e if r[14] == "yes"] == ["L-2203"]
     pdf = " ".join(" ".join(p.extract_text().split())
-                   for p in PdfReader(io.BytesIO(uploaded["STB-0001-data-package.pdf"])).pages)
+                   for p in PdfReader(io.BytesIO(uploaded["STB-0201-data-package.pdf"])).pages)
     assert "Poolability of batches L-2201, L-2202, L-2203" in pdf and "each batch on its own line" in pdf
     assert "Governing: batch L-2203" in pdf
 
