@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Date, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
@@ -31,6 +31,9 @@ from store.stability_schedule import (
     default_time_points,
     plan,
 )
+
+if TYPE_CHECKING:  # store.stability_change reads results through this module
+    from store.stability_change import Change
 
 STUDY_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
 
@@ -368,7 +371,7 @@ class ImportReport:
     missing: list[tuple[StabilityStudy, StabilityPull]] = field(default_factory=list)
     recorded: list[tuple[StabilityStudy, StabilityPull]] = field(default_factory=list)
     already: int = 0
-    changes: list[Any] = field(default_factory=list)  # `stability_change.Change`: significant at accelerated
+    changes: list[Change] = field(default_factory=list)  # significant changes at accelerated
     started: dict[str, list[StabilityPull]] = field(default_factory=dict)  # intermediate pulls started, by study
 
     @property
