@@ -72,6 +72,7 @@ class ResultForm(BaseModel):
     study: str | None = None
     condition: str | None = None
     timepoint: str | None = None
+    lot: str | None = None
     attribute: str | None = None
     value: str | None = None
     unit: str | None = None
@@ -85,9 +86,9 @@ class ResultForm(BaseModel):
             if not self.file:
                 raise Invalid("Attach a results file or enter a result.", "file")
             return None
-        table = [("study", "condition", "months", "attribute", "value", "unit", "lsl", "usl"),
-                 (self.study, self.condition, self.timepoint, self.attribute, self.value, self.unit, self.low,
-                  self.high)]
+        table = [("study", "condition", "months", "lot", "attribute", "value", "unit", "lsl", "usl"),
+                 (self.study, self.condition, self.timepoint, self.lot, self.attribute, self.value, self.unit,
+                  self.low, self.high)]
         rows, rejected = stability_import.to_rows(table, self.study)
         if rejected or not self.study:
             raise Invalid(rejected[0][1] if rejected else "Name the study.", "value" if rejected else "study")
@@ -337,9 +338,13 @@ def register(app: App, deps: Deps) -> None:
         ref = metadata(view, ProgramRef)
 
         def check(form: ResultForm) -> tuple[ResultForm, store.ResultRow | None, Actor]:
+            typed = form.row()
             with transaction(deps.engine) as session:
                 access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")
-            return form, form.row(), access.actor
+                study = typed and store.get_study(session, access.program.id, typed.study, missing_ok=True)
+                if study:
+                    study.lot(typed.batch)  # an unknown lot is a field error, before anything is imported
+            return form, typed, access.actor
 
         checked = submit(ack, view, ResultForm, check, fallback="file")
         if checked is not None:  # after the ack: a failure reaches the person through the error boundary

@@ -23,7 +23,7 @@ from commands.deps import Deps
 from commands.forms import is_sealed, seal
 from store import programs as program_store
 from store import stability as store
-from store import stability_import
+from store import stability_change, stability_import
 from store.audit import Actor
 from store.db import transaction
 from store.errors import Invalid
@@ -91,12 +91,45 @@ def run(deps: Deps, client: WebClient, actor: Actor, request: ResultsImport, *, 
                                       record_missing=record_missing)
         managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
         oos = [_describe_result(session, r) for r in report.out_of_spec]
+        change = significant_change_alert(session, request.program, actor, report)
+        team = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality, Role.stability)
     if oos:
         alert = (f":rotating_light: *Out-of-specification stability result* in {escape(request.program)} "
                  f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
         for person in managers:
             client.chat_postMessage(channel=person, text=alert)
+    if change:
+        for person in team:
+            client.chat_postMessage(channel=person, text=change)
     return reply(deps, actor, request, report, notes)
+
+
+def significant_change_alert(session, program_code: str, actor: Actor, report: store.ImportReport) -> str | None:
+    """The alert of significant changes at accelerated (ICH Q1A(R2) §2.2.7), per study: the results, and the
+    intermediate testing started — or Q1A(R2)'s recommendation when the protocol has no intermediate condition."""
+    if not report.changes:
+        return None
+    lines = [f":warning: *Significant change at accelerated* (ICH Q1A(R2) §2.2.7) in {escape(program_code)} "
+             f"(imported by {bk.mention(actor.user_id)}):"]
+    studies = {c.study.code: c.study for c in report.changes}
+    for study in studies.values():
+        lines += [f"• {_describe_result(session, c.result)}: {escape(c.reason)}"
+                  for c in report.changes if c.study.code == study.code]
+        started = report.started.get(study.code) or []
+        intermediate = stability_change.intermediate_codes(study)
+        if started:
+            upcoming = [p for p in started if p.closes_on >= p.activated_on]
+            first = f"; next pull {upcoming[0].condition} {upcoming[0].months} months on {day(upcoming[0].due_on)}" \
+                if upcoming else ""
+            lines.append(f"→ {escape(study.code)}: intermediate testing at {', '.join(intermediate)} has started: "
+                         f"{plural(len(started), 'pull')} from standby to the schedule, dated from placement{first}.")
+        elif intermediate:
+            lines.append(f"→ {escape(study.code)}: intermediate testing at {', '.join(intermediate)} is already on "
+                         "the schedule.")
+        else:
+            lines.append(f"→ {escape(study.code)}: ICH Q1A(R2) recommends testing at the intermediate condition "
+                         "(30 °C / 65 % RH); the study's protocol has none.")
+    return "\n".join(lines)
 
 
 def reply(deps: Deps, actor: Actor, request: ResultsImport, report: store.ImportReport, notes: list[str]
@@ -146,7 +179,8 @@ def _describe_result(session, result: store.StabilityResult) -> str:
     study = session.get(store.StabilityStudy, result.study_id)
     low = "" if result.spec_low is None else f"{result.spec_low:g}"
     high = "" if result.spec_high is None else f"{result.spec_high:g}"
-    return (f"{escape(study.code)} {pull.condition} {pull.months} months: {escape(result.attribute)} "
+    lot = f" lot {escape(result.batch)}" if result.batch else ""
+    return (f"{escape(study.code)} {pull.condition} {pull.months} months{lot}: {escape(result.attribute)} "
             f"{result.value:g} {escape(result.unit)} (specification {low}–{high})")
 
 

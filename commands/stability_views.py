@@ -31,7 +31,8 @@ def new_study_view(program_code: str, suggested: str, today: date, metadata: str
                           [(c.code, f"{c.code} — {c.label}") for c in ICH_CONDITIONS]),
         bk.text_input("custom", "Custom conditions", optional=True, multiline=True, max_length=1000,
                       placeholder="25/40 = 25 °C / 40 % RH semi-permeable",
-                      hint="One per line: CODE = label. Custom conditions get long-term time points."),
+                      hint="One per line: CODE = label. Custom conditions are long term, or intermediate when "
+                           "the label says intermediate."),
         bk.text_input("duration", "Duration (months)", initial="36", max_length=3),
         bk.date_input("placed", "Placement date (time zero)", initial=today),
         bk.text_input("timepoints", "Time points per condition (months)", optional=True, multiline=True,
@@ -43,12 +44,14 @@ def new_study_view(program_code: str, suggested: str, today: date, metadata: str
 
 def results_view(program_code: str, study: str | None, metadata: str) -> dict:
     return bk.modal(f"Results {program_code}", Ids.results_view, [
-        bk.section("Attach a CSV or XLSX (columns: study, condition, time point, attribute, value, unit, "
+        bk.section("Attach a CSV or XLSX (columns: study, condition, time point, lot, attribute, value, unit, "
                    "lower limit, upper limit), or enter one result below."),
         bk.file_input("file", "Results file", max_files=3),
         bk.text_input("study", "Study id", initial=study, optional=True, max_length=20),
         bk.text_input("condition", "Condition", optional=True, max_length=40, placeholder="LT25 or 25°C/60%RH"),
         bk.text_input("timepoint", "Time point (months)", optional=True, max_length=12, placeholder="6 or 6M"),
+        bk.text_input("lot", "Lot (batch)", optional=True, max_length=40, placeholder="L-2201",
+                      hint="For a study of several batches: the lot this result is for."),
         bk.text_input("attribute", "Attribute", optional=True, max_length=100, placeholder="Assay"),
         bk.text_input("value", "Value", optional=True, max_length=30),
         bk.text_input("unit", "Unit", optional=True, max_length=32, placeholder="%"),
@@ -68,6 +71,8 @@ def pull_state(pull: StabilityPull, today: date) -> str:
         lab = f", lab {escape(pull.lab)}" if pull.lab else ""
         results = ", results in" if pull.results_on else ""
         return f"pulled {pull.pulled_on.isoformat()}{flag}{lab}{results}"
+    if pull.standby:
+        return "standby (intermediate: starts on a significant change at accelerated)"
     if pull.closes_on < today:
         return ":rotating_light: missed"
     return "window open" if pull.opens_on <= today else "planned"

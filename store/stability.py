@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Date, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
@@ -31,6 +31,9 @@ from store.stability_schedule import (
     default_time_points,
     plan,
 )
+
+if TYPE_CHECKING:  # store.stability_change reads results through this module
+    from store.stability_change import Change
 
 STUDY_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
 
@@ -65,6 +68,22 @@ class StabilityStudy(SQLModel, table=True):
     def snapshot(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id", "created_at"})
 
+    def lot_list(self) -> list[str]:
+        """The study's batches as entered (`L-2201, L-2202; L-2203`)."""
+        return [lot.strip() for lot in re.split(r"[,;\n]", self.lots) if lot.strip()]
+
+    def lot(self, text: str) -> str:
+        """The batch a result names, spelled as the study lists it; any lot when the study lists none, and ""
+        for a result that names none (the study's results as one series, as before batches were recorded)."""
+        text = text.strip()
+        listed = self.lot_list()
+        if not text or not listed:
+            return text[:40]
+        found = next((lot for lot in listed if lot.casefold() == text.casefold()), None)
+        if found is None:
+            raise Invalid(f"lot {text[:40]!r} is not a lot of {self.code} ({', '.join(listed)})", "lot")
+        return found[:40]
+
 
 class StabilityPull(SQLModel, table=True):
     __tablename__ = "stability_pull"
@@ -88,6 +107,9 @@ class StabilityPull(SQLModel, table=True):
     submitted_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     results_due_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     results_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    # an intermediate pull waiting for a significant change at accelerated (no reminders) and the day it started
+    standby: bool = False
+    activated_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
 
     @property
     def subject(self) -> str:
@@ -103,11 +125,12 @@ class StabilityPull(SQLModel, table=True):
 
 class StabilityResult(SQLModel, table=True):
     __tablename__ = "stability_result"
-    __table_args__ = (UniqueConstraint("pull_id", "attribute", name="uq_stability_result"),)
+    __table_args__ = (UniqueConstraint("pull_id", "batch", "attribute", name="uq_stability_result"),)
 
     id: int | None = Field(default=None, primary_key=True)
     study_id: int = Field(foreign_key="stability_study.id", index=True)
     pull_id: int = Field(foreign_key="stability_pull.id", index=True)
+    batch: str = Field(default="", max_length=40)  # the lot; "" when the results name none
     attribute: str = Field(max_length=100)
     value: float
     unit: str = Field(default="", max_length=32)
@@ -137,7 +160,8 @@ def next_code(session: Session, program_id: int) -> str:
 
 
 def parse_conditions(codes: Sequence[str], custom: str | None) -> list[Condition]:
-    """ICH codes chosen from the list, plus custom lines `CODE = label` (long-term defaults)."""
+    """ICH codes chosen from the list, plus custom lines `CODE = label`: long term, or intermediate when the
+    label says so (`30/65 = 30 °C / 65 % RH intermediate`)."""
     chosen = [ICH_BY_CODE[c] for c in codes if c in ICH_BY_CODE]
     for line in (custom or "").splitlines():
         if not line.strip():
@@ -146,7 +170,8 @@ def parse_conditions(codes: Sequence[str], custom: str | None) -> list[Condition
         code = condition_code(code)
         if code in ICH_BY_CODE:
             raise Invalid(f"{code} is one of the ICH conditions; tick it in the list instead.", "custom")
-        chosen.append(Condition(code, (label.strip() or code)[:80], Kind.long_term))
+        kind = Kind.intermediate if re.search(r"\bintermediate\b", label, re.IGNORECASE) else Kind.long_term
+        chosen.append(Condition(code, (label.strip() or code)[:80], kind))
     if not chosen:
         raise Invalid("Choose at least one storage condition.", "conditions")
     if len({c.code for c in chosen}) != len(chosen):
@@ -198,10 +223,12 @@ def create_study(
     session.add(study)
     session.flush()
     kinds = {c.code: c.kind for c in conditions}
+    standby = Kind.accelerated in kinds.values()  # intermediate testing waits for a significant change there
     for planned in plan(placed_on, points, kinds, program.settings):
         session.add(StabilityPull(study_id=study.id, program_id=program.id, condition=planned.condition,
                                   months=planned.months, due_on=planned.due_on, opens_on=planned.opens_on,
-                                  closes_on=planned.closes_on))
+                                  closes_on=planned.closes_on,
+                                  standby=standby and kinds[planned.condition] is Kind.intermediate))
     session.flush()
     audit.record(session, actor=actor, action="created", entity="stability_study", entity_id=code,
                  program_id=program.id, after={**study.snapshot(), "time_points": points}, now=now)
@@ -253,7 +280,8 @@ def upcoming(session: Session, program_ids: Sequence[int], start: date, end: dat
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
         .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
         .where(StabilityPull.program_id.in_(program_ids), StabilityPull.pulled_on.is_(None),  # type: ignore
-               StabilityPull.closes_on >= start, StabilityPull.due_on <= end)
+               StabilityPull.standby == False, StabilityPull.closes_on >= start,  # noqa: E712
+               StabilityPull.due_on <= end)
         .order_by(StabilityPull.due_on, Program.code, StabilityStudy.code, StabilityPull.condition)
     )
     return [Upcoming(program, study, pull) for pull, study, program in session.exec(query)]
@@ -331,6 +359,7 @@ class ResultRow:
     unit: str = ""
     spec_low: float | None = None
     spec_high: float | None = None
+    batch: str = ""
 
 
 @dataclass
@@ -344,6 +373,8 @@ class ImportReport:
     missing: list[tuple[StabilityStudy, StabilityPull]] = field(default_factory=list)
     recorded: list[tuple[StabilityStudy, StabilityPull]] = field(default_factory=list)
     already: int = 0
+    changes: list[Change] = field(default_factory=list)  # significant changes at accelerated
+    started: dict[str, list[StabilityPull]] = field(default_factory=dict)  # intermediate pulls started, by study
 
     @property
     def out_of_spec(self) -> list[StabilityResult]:
@@ -367,7 +398,7 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
     existing = list(session.exec(select(StabilityResult).where(
         StabilityResult.study_id.in_(study_ids))))  # type: ignore[attr-defined]
     units = {(r.study_id, r.attribute.lower()): r.unit for r in existing}
-    seen = {(r.pull_id, r.attribute.lower()): _same(r) for r in existing}
+    seen = {(r.pull_id, r.batch, r.attribute.lower()): _same(r) for r in existing}
     today = now.astimezone(program.tz).date()
     for row in rows:
         study = all_studies.get(row.study.strip().upper())
@@ -382,6 +413,11 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
         pull = pulls.get((study.id, condition, row.months))
         if pull is None:
             report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {condition}"))
+            continue
+        try:
+            batch = study.lot(row.batch)
+        except Invalid as exc:
+            report.rejected.append((row.line, str(exc)))
             continue
         if pull.pulled_on is None and pull.due_on > today:
             report.rejected.append((row.line, f"the {row.months}-month {pull.condition} pull is not recorded and not "
@@ -406,11 +442,12 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
             report.rejected.append((row.line, f"unit {row.unit!r} does not match {units[unit_key]!r} used for "
                                               f"{name} before"))
             continue
-        if (pull.id, name.lower()) in seen:
-            if seen[(pull.id, name.lower())] == _same(row):
+        if (pull.id, batch, name.lower()) in seen:
+            if seen[(pull.id, batch, name.lower())] == _same(row):
                 report.already += 1
             else:
-                report.rejected.append((row.line, f"duplicate: {name} at {pull.condition} {row.months} months "
+                lot = f" of lot {batch}" if batch else ""
+                report.rejected.append((row.line, f"duplicate: {name}{lot} at {pull.condition} {row.months} months "
                                                   "already has a different result"))
             continue
         if row.spec_low is not None and row.spec_high is not None and row.spec_low > row.spec_high:
@@ -419,23 +456,33 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
         low_fail = row.spec_low is not None and row.value < row.spec_low
         high_fail = row.spec_high is not None and row.value > row.spec_high
         result = StabilityResult(
-            study_id=study.id, pull_id=pull.id, attribute=name[:100], value=row.value, unit=row.unit.strip()[:32],
+            study_id=study.id, pull_id=pull.id, batch=batch, attribute=name[:100], value=row.value,
+            unit=row.unit.strip()[:32],
             spec_low=row.spec_low, spec_high=row.spec_high, out_of_spec=low_fail or high_fail,
             recorded_by=actor.user_id, recorded_at=now,
         )
         session.add(result)
         units[unit_key] = result.unit
-        seen[(pull.id, name.lower())] = _same(result)
+        seen[(pull.id, batch, name.lower())] = _same(result)
         if pull.results_on is None:
             pull.results_on = today
             session.add(pull)
             outbox.cancel(session, subject=pull.lab_subject)
         report.accepted.append(result)
         audit.record(session, actor=actor, action="result_out_of_spec" if result.out_of_spec else "result_recorded",
-                     entity="stability_result", entity_id=f"{study.code}/{pull.condition}/{pull.months}m/{name}"[:128],
+                     entity="stability_result", entity_id=result_id(study, pull, result),
                      program_id=program.id, after=result.model_dump(exclude={"id", "recorded_at"}), now=now)
     session.flush()
+    from store import stability_change  # it reads results through this module
+
+    stability_change.assess(session, program=program, actor=actor, now=now, report=report)
     return report
+
+
+def result_id(study: StabilityStudy, pull: StabilityPull, result: StabilityResult) -> str:
+    """How the audit trail names a result: study/condition/months[/lot]/attribute."""
+    parts = (study.code, pull.condition, f"{pull.months}m", result.batch, result.attribute)
+    return "/".join(part for part in parts if part)[:128]
 
 
 def _same(result: StabilityResult | ResultRow) -> tuple:
@@ -448,7 +495,7 @@ def results_of(session: Session, study_id: int) -> list[tuple[StabilityPull, Sta
         select(StabilityPull, StabilityResult)
         .join(StabilityResult, StabilityResult.pull_id == StabilityPull.id)  # type: ignore[arg-type]
         .where(StabilityResult.study_id == study_id)
-        .order_by(StabilityPull.condition, StabilityResult.attribute, StabilityPull.months)
+        .order_by(StabilityPull.condition, StabilityResult.attribute, StabilityResult.batch, StabilityPull.months)
     )
     return list(session.exec(query))  # type: ignore[arg-type]
 

@@ -1,9 +1,9 @@
 """Reading a results file (CSV or XLSX) into result rows; rows that cannot be read are reported, not dropped.
 
-Columns (header names are matched loosely, in any order): study, condition, time point (months),
-attribute, value, unit, lower and upper specification limit. The study column may be left out when the
-import is for one study. Conditions and time points may be written as labs and LIMS exports write them
-(`25°C/60%RH`, `6M`, `T6`: see `store.stability_notation`).
+Columns (header names are matched loosely, in any order): study, condition, time point (months), lot
+(batch; optional, for a study of several batches), attribute, value, unit, lower and upper specification
+limit. The study column may be left out when the import is for one study. Conditions and time points may
+be written as labs and LIMS exports write them (`25°C/60%RH`, `6M`, `T6`: see `store.stability_notation`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ ALIASES = {
     "study": ("study", "studyid", "study_id"),
     "condition": ("condition", "storagecondition", "conditioncode"),
     "months": ("timepoint", "timepointmonths", "months", "month", "tp"),
+    "batch": ("lot", "batch", "lotno", "lotnumber", "batchno", "batchnumber", "lotid", "batchid"),
     "attribute": ("attribute", "test", "parameter"),
     "value": ("value", "result"),
     "unit": ("unit", "units"),
@@ -49,7 +50,7 @@ def _columns(header: Sequence[object], has_study: bool) -> dict[str, int]:
     missing = [f for f in REQUIRED + (() if has_study else ("study",)) if f not in found]
     if missing:
         raise Invalid(f"The file has no column for {', '.join(missing)}; columns are study, condition, "
-                      "time point, attribute, value, unit, lower limit, upper limit.")
+                      "time point, lot, attribute, value, unit, lower limit, upper limit.")
     return found
 
 
@@ -105,7 +106,7 @@ def to_rows(table: Iterable[Sequence[object]], study: str | None = None
                 raise ValueError("no value")
             rows.append(ResultRow(
                 line=number, study=str(cell("study") or study or "").strip(),
-                condition=str(cell("condition") or "").strip(), months=months,
+                condition=str(cell("condition") or "").strip(), months=months, batch=str(cell("batch") or "").strip(),
                 attribute=str(cell("attribute") or "").strip(), value=value, unit=str(cell("unit") or "").strip(),
                 spec_low=_number(cell("spec_low"), "lower limit"), spec_high=_number(cell("spec_high"), "upper limit"),
             ))

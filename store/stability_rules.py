@@ -57,13 +57,20 @@ def stages(pull: StabilityPull) -> list[tuple[str, date]]:
     return sorted(found, key=lambda s: s[1])
 
 
+def entered(study: StabilityStudy, pull: StabilityPull, program: Program) -> date:
+    """The program-local day the bot came to know of the pull: the study's entry, or the day an intermediate
+    pull on standby was started (a window closed before then is no missed pull)."""
+    day_entered = study.created_at.astimezone(program.tz).date()
+    return max(day_entered, pull.activated_on) if pull.activated_on else day_entered
+
+
 def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, StabilityStudy, Program]]:
-    """Pulls of active programs with their study and program, in one statement."""
+    """Pulls of active programs (not on standby) with their study and program, in one statement."""
     query = (
         select(StabilityPull, StabilityStudy, Program)
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
         .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, *conditions)  # noqa: E712
+        .where(Program.active == True, StabilityPull.standby == False, *conditions)  # noqa: E712
     )
     return list(session.exec(query))  # type: ignore[arg-type]
 
@@ -81,9 +88,9 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
     people = _people(session, {program.id for _, _, program in rows})
     for pull, study, program in rows:
         today = now.astimezone(program.tz).date()
-        entered = study.created_at.astimezone(program.tz).date()
-        if pull.closes_on < entered:
-            continue  # its window had closed before the study was entered: nothing to remind
+        known = entered(study, pull, program)
+        if pull.closes_on < known:
+            continue  # its window had closed before the study was entered (or the pull started): nothing to remind
         reached = [(stage, when) for stage, when in stages(pull) if when <= today]
         if not reached:
             continue
@@ -95,7 +102,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             managers = people.get((program.id, Role.program_manager), [])
             quality = people.get((program.id, Role.cmo_quality), [])
             yield Due(key=f"{pull.subject}:missed", program_id=program.id, subject=pull.subject,
-                      due_on=when, existed_on=entered, urgent=True, buttons=(button,),
+                      due_on=when, existed_on=known, urgent=True, buttons=(button,),
                       to_users=tuple(dict.fromkeys([*team, *managers, *quality])),
                       text=f":rotating_light: *Missed stability pull* in {escape(program.code)} — the window closed "
                            f"on {day(pull.closes_on)} with no pull recorded. This is a deviation to investigate.\n"
@@ -104,7 +111,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             head = (":test_tube: *Stability pull window opens today*" if stage == "window-open"
                     else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*") + f" — {escape(program.code)}"
             yield Due(key=f"{pull.subject}:{stage}", program_id=program.id, subject=pull.subject,
-                      due_on=when, existed_on=entered, to_users=team, buttons=(button,), text=f"{head}\n{text}")
+                      due_on=when, existed_on=known, to_users=team, buttons=(button,), text=f"{head}\n{text}")
     yield from results_late(session, now)
 
 
@@ -134,13 +141,13 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
         select(StabilityPull, StabilityStudy)
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
         .where(StabilityPull.program_id == program.id, StabilityPull.pulled_on.is_(None),  # type: ignore
-               StabilityPull.due_on <= today + timedelta(days=14),
+               StabilityPull.standby == False, StabilityPull.due_on <= today + timedelta(days=14),  # noqa: E712
                StabilityPull.closes_on >= today - SETTLED_AFTER)
         .order_by(StabilityPull.due_on)
     )
     lines = []
     for pull, study in session.exec(query):
-        if pull.closes_on < today and pull.closes_on >= study.created_at.date():
+        if pull.closes_on < today and pull.closes_on >= entered(study, pull, program):
             lines.append(f"• :rotating_light: missed pull: {describe(study, pull)}")
         elif pull.closes_on >= today:
             lines.append(f"• stability pull: {describe(study, pull)}")
@@ -173,8 +180,8 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
                                         StabilityPull.opens_on <= now.date() + HOME_AHEAD,
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
-        entered = study.created_at.astimezone(program.tz).date()
-        if pull.closes_on < entered or (pull.opens_on > today and pull.due_on - HOME_AHEAD > today):
+        ahead = pull.opens_on > today and pull.due_on - HOME_AHEAD > today
+        if pull.closes_on < entered(study, pull, program) or ahead:
             continue
         head = ":rotating_light: missed pull" if pull.closes_on < today else "stability pull"
         items.append(Owed(program.code, (pull.due_on - today).days, f"{head}: {describe(study, pull)}",
@@ -196,7 +203,7 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
         if pull.closes_on < today:
-            missed[program.id] += pull.closes_on >= study.created_at.astimezone(program.tz).date()
+            missed[program.id] += pull.closes_on >= entered(study, pull, program)
             continue
         ahead[program.id].append(pull.due_on)
         if pull.due_on <= today + timedelta(days=14):
@@ -204,6 +211,7 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
     later = select(StabilityPull.program_id, func.min(StabilityPull.due_on)).where(
         StabilityPull.program_id.in_(ids - set(ahead)),  # type: ignore[attr-defined]
         StabilityPull.pulled_on.is_(None), StabilityPull.due_on > near,  # type: ignore[union-attr]
+        StabilityPull.standby == False,  # noqa: E712
     ).group_by(StabilityPull.program_id)
     for program_id, first in session.exec(later):  # type: ignore[call-overload]
         ahead[program_id].append(first)

@@ -88,6 +88,11 @@ class Regression:
     _row: tuple[float, ...]  # the design row of month 0 for this line; the last entry multiplies the months
 
     @property
+    def df(self) -> int:
+        """Degrees of freedom of the t quantile: those of the model the line comes from."""
+        return self._fit.df
+
+    @property
     def confidence(self) -> str:
         return "two-sided 95 %" if self.side is Side.two_sided else "one-sided 95 %"
 

@@ -215,8 +215,8 @@ def test_results_from_a_file_then_the_data_package(bot, engine):
     assert all(f["channel"] == CHANNEL for f in uploaded.values())
     book = load_workbook(io.BytesIO(uploaded["STB-0001-data-package.xlsx"]["bytes"]))
     lt = [[c.value for c in row] for row in book["LT25"].iter_rows()]
-    assert lt[2][:2] == ["Assay", "%"] and lt[2][4:] == [100.1, 99.6, 99.2, 98.7, 98.1, 97.4]
-    assert [c.value for c in book["ACC40"][3]][4] == 94.1
+    assert lt[2][:3] == ["Assay", None, "%"] and lt[2][5:] == [100.1, 99.6, 99.2, 98.7, 98.1, 97.4]
+    assert [c.value for c in book["ACC40"][3]][5] == 94.1
     pdf = " ".join(" ".join(p.extract_text().split())
                    for p in PdfReader(io.BytesIO(uploaded["STB-0001-data-package.pdf"]["bytes"])).pages)
     assert "97.4" in pdf and "94.1" in pdf and "meet the limit 95 at 30.71 months" in pdf  # two-sided (95–105)

@@ -141,16 +141,18 @@ def test_report_workbook_and_pdf_hold_the_numbers(session):
     book = load_workbook(io.BytesIO(workbook(package)))
     assert book.sheetnames == ["Study", "ACC40", "LT25", "ICH Q1E"]
     lt = book["LT25"]
-    assert [c.value for c in lt[2]] == ["Attribute", "Unit", "Lower limit", "Upper limit", "0 m", "3 m", "6 m", "9 m",
-                                        "12 m", "18 m"]
-    assert [c.value for c in lt[3]] == ["Assay", "%", 95, 105, 100.1, 99.6, 99.2, 98.7, 98.1, 97.4]
-    assert [c.value for c in book["ACC40"][3]][4:] == [100.1, 98.2]
+    assert [c.value for c in lt[2]] == ["Attribute", "Lot", "Unit", "Lower limit", "Upper limit", "0 m", "3 m",
+                                        "6 m", "9 m", "12 m", "18 m"]
+    assert [c.value for c in lt[3]] == ["Assay", None, "%", 95, 105, 100.1, 99.6, 99.2, 98.7, 98.1, 97.4]
+    assert [c.value for c in book["ACC40"][3]][5:] == [100.1, 98.2]
     q1e = [c.value for c in book["ICH Q1E"][2]]
-    assert q1e[:3] == ["LT25", "Assay", 6] and q1e[3] == pytest.approx(-0.152857, abs=1e-6)
+    # one batch (no lot named): no poolability test, the batch's own line
+    assert q1e[:5] == ["LT25", "Assay", "single batch", None, None]
+    assert q1e[6] == 6 and q1e[7] == pytest.approx(-0.152857, abs=1e-6)
     # 95–105 %: two-sided 95 % limits (Q1E Appendix B), earlier than the one-sided 31.25 months
-    assert q1e[7] == "two-sided 95 %" and q1e[8] == 95
-    assert q1e[9] == pytest.approx(TWO_SIDED_CROSSING, abs=0.01)
-    assert q1e[10:] == ["room temperature", 30, 30]
+    assert q1e[11] == "two-sided 95 %" and q1e[12] == 95
+    assert q1e[13] == pytest.approx(TWO_SIDED_CROSSING, abs=0.01)
+    assert q1e[14:] == ["yes", "room temperature", 30, 30]
 
     text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf(package))).pages)
     assert "Stability data package" in text and "STB-0001" in text
