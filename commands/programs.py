@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks as bk
 from bot import people as slack_people
@@ -233,9 +233,15 @@ def approver_grant(req: Request, action: str, who: str) -> str:
         raise NotAllowed("Only admins (CMO_ADMINS) can grant or remove the customer approver role "
                          "(segregation of duties).")
     reason = (req.args.flag("reason") or "").strip()
-    if action == "add" and not reason and not slack_people.look_up(req.client, who, req.body.get("team_id")).external:
-        raise UsageError(f"{bk.mention(who)} is inside the company, and a customer approver signs for the customer. "
-                         "If that is really intended, add `--reason \"why\"` (it is recorded).")
+    if action == "add" and not reason:
+        try:
+            outside = slack_people.look_up(req.client, who, req.body.get("team_id")).external
+        except SlackClientError:  # fail closed: not known to be the customer's, so not granted without a reason
+            raise UsageError(f"Slack did not say whether {bk.mention(who)} is outside the company; try again in a "
+                             "moment, or add `--reason \"why\"` (it is recorded).") from None
+        if not outside:
+            raise UsageError(f"{bk.mention(who)} is inside the company, and a customer approver signs for the "
+                             "customer. If that is really intended, add `--reason \"why\"` (it is recorded).")
     return reason
 
 

@@ -40,7 +40,7 @@ from bot.emulator.socket_mode import SocketModeHub
 log = logging.getLogger(__name__)
 
 JSON_ARGS = ("blocks", "attachments", "view", "files", "metadata")
-FAULT_KEYS = frozenset({"status", "retry_after", "error", "delay", "drop"})
+FAULT_KEYS = frozenset({"status", "retry_after", "error", "delay", "drop", "only"})
 STATUS_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable"}
 TRIGGER_FORMAT = re.compile(r"^\d+\.\d+\.[0-9a-zA-Z]+$")
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -1140,13 +1140,16 @@ class SlackEmulator(_Workspace):
         with self._lock:
             return sum(1 for m in self._limited if method is None or m == method)
 
-    def _take_fault(self, method: str) -> dict[str, Any] | None:
+    def _take_fault(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The first queued fault for this call: one with `only` ({arg: value}) serves only calls whose
+        arguments match, so a test can fail one person's lookup whatever else the bot asks meanwhile."""
         with self._lock:
             for key in (method, "*"):
-                if self._faults[key]:
-                    fault = self._faults[key].popleft()
-                    self._faults_served.append({"method": method, "fault": fault, "ts": time.time()})
-                    return fault
+                for fault in self._faults[key]:
+                    if all(str(args.get(name)) == str(value) for name, value in (fault.get("only") or {}).items()):
+                        self._faults[key].remove(fault)
+                        self._faults_served.append({"method": method, "fault": fault, "ts": time.time()})
+                        return fault
         return None
 
     def _check_rate(self, method: str, channel: str | None) -> _Reply | None:
@@ -1184,7 +1187,7 @@ class SlackEmulator(_Workspace):
                answer: Callable[[], _Reply]) -> _Reply:
         """The path every recorded request takes: fault, then rate limit, then the real answer."""
         received = time.time()
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, args)
         reply = None
         if fault is not None:
             time.sleep(float(fault.get("delay", 0)))

@@ -12,7 +12,10 @@ from tests import factories
 from tests.conftest import NOW
 
 CHANNEL = "CACME001"
-FAILING = [{"status": 503}] * 3  # the client retries a 5xx twice: three failures exhaust it
+def failing(user: str) -> list[dict]:
+    """Three 503s for one person's users.info (the client retries a 5xx twice: three exhaust it); other
+    lookups meanwhile (the caller's printed name, their own classification) are answered."""
+    return [{"status": 503, "only": {"user": user}}] * 3
 
 
 def _program(bot, engine) -> None:
@@ -28,8 +31,9 @@ def _rows(engine, user: str) -> list[programs.ProgramMember]:
 
 def test_a_guest_whose_lookup_fails_stays_outside_until_the_scheduler_classifies_them(bot, engine):
     _program(bot, engine)
-    bot.slack.inject("users.info", *FAILING)
-    reply = bot.ask("program roles add <@UBETA> approver", user="UPM1", channel=CHANNEL)
+    bot.slack.inject("users.info", *failing("UBETA"))
+    # admins grant approvers; with a reason the grant needs no lookup first, so the failing one is the grant's own
+    reply = bot.ask('program roles add <@UBETA> approver --reason "Beta QA lead"', user="UADMIN", channel=CHANNEL)
     assert "now has the role customer approvers" in reply
     assert "Slack did not say whether <@UBETA> belong to the manufacturer" in reply
     [row] = _rows(engine, "UBETA")
@@ -45,7 +49,7 @@ def test_a_guest_whose_lookup_fails_stays_outside_until_the_scheduler_classifies
 
 def test_an_internal_member_whose_lookup_failed_is_classified_on_their_next_command(bot, engine):
     _program(bot, engine)
-    bot.slack.inject("users.info", *FAILING)
+    bot.slack.inject("users.info", *failing("UOUT"))
     reply = bot.ask("program roles add <@UOUT> quality", user="UPM1", channel=CHANNEL)
     assert "Slack did not say whether <@UOUT>" in reply
     assert not _rows(engine, "UOUT")[0].classified
@@ -58,7 +62,7 @@ def test_an_internal_member_whose_lookup_failed_is_classified_on_their_next_comm
 
 
 def test_a_program_created_while_slack_fails_tells_its_creator_and_keeps_members_outside(bot, engine):
-    bot.slack.inject("users.info", *FAILING)
+    bot.slack.inject("users.info", *failing("UBETA"))
     bot.command("program new", user="UADMIN")
     bot.slack.wait_for("views.open")
     assert bot.submit("UADMIN", {"code": "GAMMA-1", "customer": "Gamma", "timezone": "UTC",
@@ -68,3 +72,11 @@ def test_a_program_created_while_slack_fails_tells_its_creator_and_keeps_members
     assert told
     [row] = _rows(engine, "UBETA")
     assert row.external and not row.classified
+
+
+def test_an_approver_grant_whose_lookup_fails_is_refused_not_granted(bot, engine):
+    _program(bot, engine)
+    bot.slack.inject("users.info", *failing("UBETA"))
+    reply = bot.ask("program roles add <@UBETA> approver", user="UADMIN", channel=CHANNEL)
+    assert "Slack did not say whether <@UBETA> is outside the company" in reply and "--reason" in reply
+    assert _rows(engine, "UBETA") == []

@@ -149,7 +149,7 @@ def test_a_long_import_lets_other_audited_writes_through(engine, db_url, monkeyp
 
 def test_healthz_reports_a_stalled_write_path(engine, db_url):
     serving = make_engine(db_url, wait=SERVING_WAIT)
-    application = wsgi_app(None, serving)  # type: ignore[arg-type]  # only /healthz is asked
+    application = wsgi_app(None, serving, "signing-secret")  # type: ignore[arg-type]  # only /healthz is asked
 
     def health() -> tuple[str, dict]:
         statuses: list[str] = []
