@@ -429,7 +429,7 @@ def files_migrate(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
-    return run(args.transport)
+    return run(args.transport, quiet=args.quiet)
 
 
 def version() -> str:
@@ -499,6 +499,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=("http", "socket"), default="http",
                    help="how Slack reaches the bot: signed HTTP requests (serve) or Socket Mode (socket) "
                    "(default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="print the section headings only, not the conversation")
     p.set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools", description="Audit trail tools.")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
