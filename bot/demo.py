@@ -149,7 +149,11 @@ class Demo:
     def say(self, text: str, why: str = "") -> None:
         """A step: what happened before it, then what a person does now (and why, in one line)."""
         self.show()
-        self.out(Text(f"\n▸ {text}", style="bold green") + (Text(f"\n  {why}", style="italic") if why else ""))
+        step = Text()
+        step.append(f"\n▸ {text}", style="bold green")
+        if why:
+            step.append(f"\n  {why}", style="italic")
+        self.out(step)
 
     def act(self, user: str, channel: str) -> None:
         self.actor, self.where = person(user), self._place(channel)

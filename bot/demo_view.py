@@ -69,7 +69,8 @@ class Narrator:
         """`head` on its own line, then the whole message, indented, then its buttons."""
         blocks = blocks if isinstance(blocks, list) else None
         body = "\n".join(blockkit.texts(blocks)) or str(text or "")
-        shown = Text(head, style="bold magenta")
+        shown = Text()
+        shown.append(head, style="bold magenta")
         if body:
             shown.append("\n")
             shown.append_text(_indent(self.rich(body)))
