@@ -1,8 +1,8 @@
 """`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export, config, program new/list,
 files migrate.
 
-Every failure an operator can cause is one line on stderr and one of the exit codes below (README, "Command
-line"); a traceback is a bug. Commands that only read never create a database: a mistyped SQLite path is an
+Every failure an operator can cause is one line on stderr and one of the exit codes below (docs/cli.md, "Exit
+codes"); a traceback is a bug. Commands that only read never create a database: a mistyped SQLite path is an
 error naming the URL, not a new empty database that then reads as "nothing there".
 
 To add a command: write `def name(args) -> int`, then in `parser()` add its subparser with help texts and
@@ -27,7 +27,7 @@ from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("cmo_bot")
 
-# Exit codes (README, "Command line").
+# Exit codes (docs/cli.md).
 OK = 0
 FOUND_PROBLEMS = 1  # the command ran and found something wrong: a broken chain, refused rows, undelivered
 #                     notifications, a failed check
@@ -430,7 +430,7 @@ def files_migrate(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from bot.demo import run
 
-    return run(args.transport)
+    return run(args.transport, quiet=args.quiet)
 
 
 def version() -> str:
@@ -500,6 +500,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=("http", "socket"), default="http",
                    help="how Slack reaches the bot: signed HTTP requests (serve) or Socket Mode (socket) "
                    "(default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="print the section headings only, not the conversation")
     p.set_defaults(run=demo)
     p = sub.add_parser("audit", help="audit trail tools", description="Audit trail tools.")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")

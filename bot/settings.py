@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # that rotating CMO_SECRET_KEY (signing secrets) never touches the chain.
     cmo_audit_key: str | None = None
     cmo_secret_key: str | None = None  # Fernet key encrypting signing secrets at rest
-    # Extension (README, "Testing and demos"): pin the bot's clock to an instant, or to the instant
+    # Extension (docs/operations.md, "Configuration"): pin the bot's clock to an instant, or to the instant
     # written in a file (`@/path`), so that end-to-end tests and the demo can move time.
     cmo_now: str | None = None
 

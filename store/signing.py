@@ -31,7 +31,7 @@ STEP_SECONDS = 30
 MAX_FAILURES = 5
 ENROLL_MINUTES = 15  # an enrollment form is good for this long
 NO_KEY = ("Electronic signatures with an authenticator app are not available yet: the operator must set "
-          "CMO_SECRET_KEY (see the README, \"Electronic signatures\").")
+          "CMO_SECRET_KEY (see docs/operations.md, \"Configuration\").")
 
 
 class SigningMethod:

@@ -556,28 +556,35 @@ def _element_label(element: dict[str, Any]) -> str:
     return f"[▾ {placeholder or kind}]"
 
 
-def flatten(blocks: list[dict[str, Any]] | None) -> tuple[str, str]:
-    """Render blocks as (readable text, control labels) for one or two transcript lines."""
-    texts: list[str] = []
-    controls: list[str] = []
+def texts(blocks: list[dict[str, Any]] | None) -> list[str]:
+    """The readable text of each block, in order (mrkdwn left as it is), inputs as ``label: ___``."""
+    found: list[str] = []
     for block in blocks or []:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
         if kind in ("section", "header"):
-            texts.append(_text_of(block.get("text")))
-            texts.extend(_text_of(f) for f in block.get("fields") or [])
+            found.append(_text_of(block.get("text")))
+            found.extend(_text_of(f) for f in block.get("fields") or [])
         elif kind == "context":
-            texts.extend(_text_of(e) for e in block.get("elements") or [] if e.get("type") in TEXT_TYPES)
+            found.extend(_text_of(e) for e in block.get("elements") or [] if e.get("type") in TEXT_TYPES)
         elif kind == "rich_text":
-            texts.append(_rich_text(block))
+            found.append(_rich_text(block))
         elif kind == "markdown":
-            texts.append(block.get("text", ""))
+            found.append(block.get("text", ""))
         elif kind == "input":
-            texts.append(f"{_text_of(block.get('label'))}: ___")
+            found.append(f"{_text_of(block.get('label'))}: ___")
         elif kind == "image":
-            texts.append(f"[image: {block.get('alt_text', '')}]")
-    for block, element in iter_elements(blocks):
-        if block.get("type") != "input":
-            controls.append(_element_label(element))
-    return " · ".join(t for t in texts if t), " ".join(controls)
+            found.append(f"[image: {block.get('alt_text', '')}]")
+    return [t for t in found if t]
+
+
+def controls(blocks: list[dict[str, Any]] | None) -> str:
+    """The message's buttons and menus, e.g. ``[Approve] [Reject] [▾ Pick a lot]``."""
+    return " ".join(_element_label(element) for block, element in iter_elements(blocks)
+                    if block.get("type") != "input")
+
+
+def flatten(blocks: list[dict[str, Any]] | None) -> tuple[str, str]:
+    """Render blocks as (readable text, control labels) for one or two transcript lines."""
+    return " · ".join(texts(blocks)), controls(blocks)

@@ -1,4 +1,4 @@
-"""The sample trackers under examples/ imported as the README walks through them: the exact report, nothing
+"""The sample trackers under examples/ imported as docs/onboarding.md walks through them: the exact report, nothing
 added the second time, and an export that reads back with every record and a verified chain."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's walk-through with the sample trackers, run as written on days years apart.
+"""The walk-through of docs/onboarding.md with the sample trackers, run as written on days years apart.
 
 The trackers in `examples/` carry fixed dates; the walk-through pins the bot's clock (`CMO_NOW`) to the day they
 were written, so it must print the same report whatever the real date. The real date is moved with
@@ -25,8 +25,8 @@ TODAYS = [datetime(2026, 12, 4, 9, tzinfo=UTC), datetime(2027, 12, 4, 9, tzinfo=
 
 
 def walk_through() -> list[tuple[str, str | None]]:
-    """[(shell line, the output the README shows right after its block, if any)] of the walk-through."""
-    readme = (REPO / "README.md").read_text()
+    """[(shell line, the output the page shows right after its block, if any)] of the walk-through."""
+    readme = (REPO / "docs" / "onboarding.md").read_text()
     section = readme.split("**Walk-through with the sample trackers**", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
     steps: list[tuple[str, str | None]] = []
@@ -58,7 +58,7 @@ def test_the_walk_through_reads_the_same_on_any_day(tmp_path, monkeypatch, capsy
             code = main(words[1:])
             out, err = capsys.readouterr()
             assert code in (0, 1), (line, err)  # 1: some rows of a sample tracker are refused, on purpose
-            if shown is not None:  # the lines the README shows, in order ("…" stands for lines left out)
+            if shown is not None:  # the lines the page shows, in order ("…" stands for lines left out)
                 expected = [text for text in shown.splitlines() if text != "…"]
                 assert [text for text in out.splitlines() if text in expected] == expected, (line, out)
             if words[1] == "export":
