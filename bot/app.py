@@ -12,7 +12,18 @@ from sqlalchemy.engine import Engine
 from bot.clock import Clock
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import agreements, batches, boundary, home, onboarding, programs, stability, status, submissions
+from commands import (
+    agreements,
+    batches,
+    boundary,
+    calendar,
+    home,
+    onboarding,
+    programs,
+    stability,
+    status,
+    submissions,
+)
 from commands.access import DeclaredApp, admission
 from commands.deps import Deps
 from commands.router import Router
@@ -20,7 +31,7 @@ from store import audit
 from store.db import make_engine
 
 LISTENER_THREADS = 48
-AREAS = (programs, agreements, batches, stability, submissions)
+AREAS = (programs, agreements, batches, stability, submissions, calendar)
 
 
 def _not_token_skipped(record: logging.LogRecord) -> bool:

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
 from bot import blocks as bk
+from commands import calendar
 from commands.deps import Deps
 from store import home as store
 from store import programs
@@ -75,8 +76,10 @@ def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]
     return items, lines, bool(managed)
 
 
-def home_view(items: list[store.Owed], portfolio: list[str], manager: bool) -> dict:
+def home_view(items: list[store.Owed], portfolio: list[str], manager: bool, calendar_line: str | None = None) -> dict:
     blocks: list[Block] = [bk.header("What you owe today")]
+    if calendar_line:
+        blocks.append(bk.context(calendar_line))
     portfolio_blocks: list[Block] = []
     if manager:
         portfolio_blocks = [bk.divider(), bk.header("Your programs"), *[bk.section(line) for line in portfolio]]
@@ -114,8 +117,9 @@ def all_items_view(items: list[store.Owed], page: int) -> dict:
 
 def publish(deps: Deps, client: WebClient, user_id: str) -> None:
     items, portfolio, manager = gather(deps, user_id)
+    line = calendar.home_line(deps, user_id, deps.clock.now())
     try:
-        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager))
+        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager, line))
     except SlackApiError as exc:  # a home tab that cannot be refreshed is logged; the next open retries it
         log.warning("App Home for %s not published: %s", user_id, exc.response.get("error"))
 

@@ -2,6 +2,6 @@
 
 from sqlmodel import SQLModel
 
-from store import agreements, audit, batches, outbox, programs, stability, submissions  # noqa: F401
+from store import agreements, audit, batches, feeds, outbox, programs, stability, submissions  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-signing-secret-0123456789"
 TOKEN = "xoxb-e2e-0000000000-token"
 ADMIN = "UADMIN"
+PUBLIC_URL = "https://cmo.example.test"  # where feed links point; tests fetch the same paths from `serve`
 
 # The people every end-to-end test can use; UAPP2 is a customer approver outside the company.
 PEOPLE = {
@@ -168,6 +169,7 @@ def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> d
         "CMO_ADMINS": ADMIN,
         "CMO_TIMEZONE": "America/New_York",
         "CMO_ALERTS_CHANNEL": "CALERTS",
+        "CMO_PUBLIC_URL": PUBLIC_URL,
         "CMO_NOW": f"@{clock.path}",
         "CMO_WORKDIR": str(workdir),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
