@@ -45,6 +45,9 @@ class Limiter:
     keys: int = 10_000
     _buckets: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     def allow(self, key: str, now: float) -> bool:
         tokens, since = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - since) / self.refill_seconds)

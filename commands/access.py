@@ -109,7 +109,7 @@ VERBS: dict[tuple[str, str], Rule] = {
     ("submission", "approve"): _r("approve submission documents", QA, RA, PM, writes=True),
     ("submission", "package"): _r("package a submission", PM, RA, writes=True),
     ("calendar", "show"): _r("subscribe to your calendar feed", external=True),  # their own items only
-    ("calendar", "reset"): _r("subscribe to your calendar feed", external=True),
+    ("calendar", "reset"): _r("subscribe to your calendar feed", external=True, writes=True),
     ("calendar", "program"): _r("subscribe to your calendar feed", external=True),
     ("status", ""): _r("see what the bot will send"),
 }

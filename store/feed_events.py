@@ -6,14 +6,15 @@ filing dates, and the due dates of open submission documents they own, or all of
 program or are its regulatory contact. People outside the company see their own items only: the open batch
 records of programs they approve for, and the documents they were asked for.
 
-One query per kind of record for all the programs at once (never one per program), columns only: a feed of
-hundreds of programs is answered in a fraction of a second.
+A feed holds what happens from `PAST_DAYS` ago to `AHEAD_DAYS` ahead (calendar apps keep what they once
+fetched; a feed of every pull of ten-year studies would only slow them down). One query per kind of record for
+all the programs at once (never one per program), columns only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -28,6 +29,7 @@ from store.submissions import OPEN as OPEN_ITEMS
 from store.submissions import Submission, SubmissionItem
 
 SLACK_CHANNEL = "https://slack.com/app_redirect?channel={}"
+PAST_DAYS, AHEAD_DAYS = 90, 400
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,23 @@ def scope(session: Session, user_id: str, program_id: int | None = None) -> Scop
     return Scope(where, internal, approving, frozenset() if outsider else managing)
 
 
+@dataclass(frozen=True)
+class Span:
+    """The days a feed holds, and each program's today (a pull is missed once its window closed)."""
+
+    since: date
+    until: date
+    today: dict[int, date]
+
+
 def events(session: Session, user_id: str, visible: Scope, now: datetime) -> list[FeedEvent]:
-    found = [*_pulls(session, visible, now), *_agreements(session, visible), *_batches(session, visible),
-             *_calls(session, visible), *_submissions(session, visible), *_documents(session, user_id, visible)]
-    return sorted(found, key=lambda e: (_day(e.start), e.uid))
+    span = Span(now.date() - timedelta(days=PAST_DAYS), now.date() + timedelta(days=AHEAD_DAYS),
+                {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()})
+    found = [*_pulls(session, visible, span), *_agreements(session, visible), *_batches(session, visible, span),
+             *_calls(session, visible, span), *_submissions(session, visible, span),
+             *_documents(session, user_id, visible, span)]
+    held = [e for e in found if _day(e.end) > span.since and _day(e.start) <= span.until]
+    return sorted(held, key=lambda e: (_day(e.start), e.uid))
 
 
 def _day(value: date | datetime) -> date:
@@ -109,19 +124,19 @@ def _described(where: Where, *lines: str) -> str:
     return "\n".join([*lines, f"Program: {where.code} ({where.customer})", channel])
 
 
-def _pulls(session: Session, visible: Scope, now: datetime) -> list[FeedEvent]:
+def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.internal:
         return []
     query = (select(StabilityPull.id, StabilityPull.program_id, StabilityStudy.code, StabilityPull.condition,
                     StabilityPull.months, StabilityPull.due_on, StabilityPull.opens_on, StabilityPull.closes_on,
                     StabilityPull.pulled_on)
              .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-             .where(StabilityPull.program_id.in_(visible.internal)))  # type: ignore[attr-defined]
-    today = {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()}
+             .where(StabilityPull.program_id.in_(visible.internal),  # type: ignore[attr-defined]
+                    StabilityPull.closes_on >= span.since, StabilityPull.opens_on <= span.until))
     found = []
     for pull_id, pid, study, condition, months, due_on, opens_on, closes_on, pulled_on in session.exec(query):
         where = visible.programs[pid]
-        state = "pulled" if pulled_on else "missed" if closes_on < today[pid] else "planned"
+        state = "pulled" if pulled_on else "missed" if closes_on < span.today[pid] else "planned"
         pulled = f" (pulled {pulled_on:%Y-%m-%d})" if pulled_on else ""
         found.append(FeedEvent(
             f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
@@ -158,12 +173,12 @@ def _agreements(session: Session, visible: Scope) -> list[FeedEvent]:
     return found
 
 
-def _batches(session: Session, visible: Scope) -> list[FeedEvent]:
+def _batches(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.approving:
         return []
     query = (select(Batch.id, Batch.program_id, Batch.batch_no, Batch.product, Batch.release_by, Batch.status)
              .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES),  # type: ignore[attr-defined]
-                    Batch.release_by != None))  # noqa: E711
+                    Batch.release_by >= span.since, Batch.release_by <= span.until))
     found = []
     for batch_id, pid, batch_no, product, release_by, status in session.exec(query):
         where = visible.programs[pid]
@@ -175,12 +190,13 @@ def _batches(session: Session, visible: Scope) -> list[FeedEvent]:
     return found
 
 
-def _calls(session: Session, visible: Scope) -> list[FeedEvent]:
+def _calls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.approving:
         return []
     query = (select(ReviewCall.id, Batch.program_id, Batch.batch_no, ReviewCall.starts_at, ReviewCall.minutes)
              .join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
-             .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES)))  # type: ignore[attr-defined]
+             .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES),  # type: ignore[attr-defined]
+                    ReviewCall.starts_at >= datetime.combine(span.since, time(), UTC)))
     found = []
     for call_id, pid, batch_no, starts_at, minutes in session.exec(query):
         where = visible.programs[pid]
@@ -191,12 +207,13 @@ def _calls(session: Session, visible: Scope) -> list[FeedEvent]:
     return found
 
 
-def _submissions(session: Session, visible: Scope) -> list[FeedEvent]:
+def _submissions(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.internal:
         return []
     query = (select(Submission.id, Submission.program_id, Submission.number, Submission.title,
                     Submission.filing_date)
-             .where(Submission.program_id.in_(visible.internal)))  # type: ignore[attr-defined]
+             .where(Submission.program_id.in_(visible.internal),  # type: ignore[attr-defined]
+                    Submission.filing_date >= span.since))
     found = []
     for submission_id, pid, number, title, filing_date in session.exec(query):
         where = visible.programs[pid]
@@ -209,21 +226,20 @@ def _submissions(session: Session, visible: Scope) -> list[FeedEvent]:
     return found
 
 
-def _documents(session: Session, user_id: str, visible: Scope) -> list[FeedEvent]:
+def _documents(session: Session, user_id: str, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.programs:
         return []
     query = (select(SubmissionItem.id, Submission.program_id, Submission.number, SubmissionItem.number,
-                    SubmissionItem.document, SubmissionItem.owner, SubmissionItem.due_on)
+                    SubmissionItem.document, SubmissionItem.due_on)
              .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
              .where(Submission.program_id.in_(visible.programs), SubmissionItem.status.in_(OPEN_ITEMS),  # type: ignore[attr-defined]
+                    SubmissionItem.due_on >= span.since, SubmissionItem.due_on <= span.until,
                     (SubmissionItem.owner == user_id) | Submission.program_id.in_(visible.all_documents)))  # type: ignore[attr-defined]
     found = []
-    for item_id, pid, submission_no, number, document, owner, due_on in session.exec(query):
+    for item_id, pid, submission_no, number, document, due_on in session.exec(query):
         where = visible.programs[pid]
         ref = f"SUB-{submission_no:03d} item {number}"
-        whose = "you" if owner == user_id else "its owner" if owner else "nobody yet"
         found.append(FeedEvent(f"submission-item-{item_id}@cmo-bot", where, f"{where.code} · {ref} due: {document}",
-                               _described(where, f"{document} ({ref}) is due on {due_on:%Y-%m-%d}; "
-                                                 f"it is assigned to {whose}."),
+                               _described(where, f"{document} ({ref}) is due on {due_on:%Y-%m-%d}."),
                                due_on, due_on + timedelta(days=1)))
     return found

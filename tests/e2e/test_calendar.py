@@ -144,7 +144,9 @@ def test_external_person_sees_only_their_own_items(bot, engine):
     kinds = {uid.split("@")[0].rsplit("-", 1)[0] for uid in found}
     assert kinds == {"batch-release", "review-call", "submission-item"}  # no pulls, agreements, filing dates
     documents = [e for uid, e in found.items() if uid.startswith("submission-item-")]
-    assert len(documents) == 1 and "assigned to you" in str(documents[0]["DESCRIPTION"])
+    with transaction(engine) as session:
+        owned = subs.item(session, session.exec(select(subs.Submission)).first(), 1)
+    assert [str(d["UID"]) for d in documents] == [f"submission-item-{owned.id}@cmo-bot"]  # only the one asked of them
 
 
 def test_date_changed_in_slack_raises_sequence_and_unchanged_feed_is_304(bot, engine):
