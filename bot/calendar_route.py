@@ -61,7 +61,7 @@ class Limiter:
 def calendar_route(deps: Deps, limiter: Limiter | None = None,
                    monotonic: Callable[[], float] = time.monotonic) -> Callable:
     """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`."""
-    limiter = limiter or Limiter()
+    limiter = limiter if limiter is not None else Limiter()  # (an empty one is falsy: it has a length)
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = PATH.match(environ.get("PATH_INFO", ""))
