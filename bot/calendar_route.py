@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from commands.deps import Deps
-from store.calendar_feed import render
+from store.calendar_feed import FeedCache, render
 from store.db import transaction
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def calendar_route(deps: Deps, limiter: Limiter | None = None,
                    monotonic: Callable[[], float] = time.monotonic) -> Callable:
     """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`."""
     limiter = limiter if limiter is not None else Limiter()  # (an empty one is falsy: it has a length)
+    cache = FeedCache()
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = PATH.match(environ.get("PATH_INFO", ""))
@@ -74,7 +75,7 @@ def calendar_route(deps: Deps, limiter: Limiter | None = None,
             return _answer(start_response, "429 Too Many Requests", [("Retry-After", str(int(limiter.refill_seconds)))],
                            b"too many requests")
         with transaction(deps.engine) as session:
-            rendered = render(session, token, deps.clock.now())
+            rendered = render(session, token, deps.clock.now(), cache)
         if rendered is None:
             log.info("calendar feed: an unknown or revoked token was asked for")
             return _answer(start_response, *NOT_FOUND)

@@ -62,8 +62,8 @@ class FeedEvent:
     def dates(self) -> str:
         """The dates as the SEQUENCE ledger compares them (instants in UTC)."""
         if isinstance(self.start, datetime) and isinstance(self.end, datetime):
-            return f"{self.start.astimezone(UTC):%Y%m%dT%H%M%SZ}/{self.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-        return f"{self.start:%Y%m%d}/{self.end:%Y%m%d}"
+            return f"{self.start.astimezone(UTC).isoformat()}/{self.end.astimezone(UTC).isoformat()}"
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Column, String, UniqueConstraint, update
@@ -111,6 +111,7 @@ def by_token(session: Session, token: str) -> CalendarFeed | None:
 class Stamp:
     sequence: int
     stamped_at: datetime
+    dates: str = field(compare=False)  # what they were stamped for (the ledger's, not part of the event)
 
 
 def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: datetime) -> dict[str, Stamp]:
@@ -129,15 +130,17 @@ def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: dateti
                      .values(dates=dates, sequence=CalendarSequence.sequence + 1, stamped_at=now))
     if new or changed:
         known = _ledger(session, program_ids)
-    return {uid: Stamp(row.sequence, row.stamped_at) for uid, row in known.items()}
+    return known
 
 
-def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, CalendarSequence]:
+def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, Stamp]:
     ids = list(program_ids)
     if not ids:
         return {}
-    rows = session.exec(select(CalendarSequence).where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
-    return {row.uid: row for row in rows}
+    rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
+                               CalendarSequence.stamped_at)
+                        .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
+    return {uid: Stamp(sequence, stamped_at, dates) for uid, dates, sequence, stamped_at in rows}
 
 
 def _insert_missing(session: Session, rows: list[dict]) -> None:
