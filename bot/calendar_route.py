@@ -79,7 +79,7 @@ def calendar_route(deps: Deps, limiter: Limiter | None = None,
         if rendered is None:
             log.info("calendar feed: an unknown or revoked token was asked for")
             return _answer(start_response, *NOT_FOUND)
-        etag = f'"{hashlib.sha256(rendered.body).hexdigest()[:32]}"'
+        etag = rendered.etag
         headers = [("ETag", etag), ("Cache-Control", CACHE_CONTROL)]
         unchanged = etag in [t.strip() for t in environ.get("HTTP_IF_NONE_MATCH", "").split(",")]
         log.info("calendar feed %s of %s: %s (%d events)", rendered.feed_id, rendered.user_id,

@@ -8,9 +8,11 @@ every change to a record moves) and it is still the same day in each of its prog
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from sqlmodel import Session
 
@@ -18,12 +20,16 @@ from store import feed_events, feeds, ical
 from store.audit import AuditHead
 
 
-@dataclass(frozen=True)
+@dataclass
 class Rendered:
     feed_id: int
     user_id: str
     events: int
     body: bytes
+
+    @cached_property
+    def etag(self) -> str:
+        return f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
 
 
 @dataclass
