@@ -18,7 +18,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
+from sqlmodel import select
 
 from bench.portfolio import fill
 from bot.calendar_route import Limiter, calendar_route
