@@ -7,6 +7,8 @@ is kept (only as a hash). The same link is shown on App Home (`home_line`).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from commands.deps import Deps
 from commands.router import Area, Request, Verb
 from store import feeds
@@ -75,7 +77,7 @@ def cmd_program(req: Request) -> None:
     _answer(req, token, f"Your calendar feed of {escape(code)} alone")
 
 
-def home_line(deps: Deps, user_id: str, now) -> str | None:
+def home_line(deps: Deps, user_id: str, now: datetime) -> str | None:
     """App Home's line with the person's feed link (None until CMO_PUBLIC_URL is set)."""
     if not deps.settings.cmo_public_url:
         return None

@@ -192,3 +192,12 @@ def test_reset_token_gets_404_and_program_feed_holds_that_program_alone(bot, eng
         assert gone.status_code == 404 and gone.content == b"not found"
     assert _fetch(bot, new).status_code == 200
     assert not any(old in line or new in line for line in bot.process.output)  # tokens are never logged
+
+
+def test_app_home_shows_the_same_link(bot, engine):
+    _portfolio(bot, engine)
+    token = _token(bot.ask("calendar", user="USTAB1"))
+    response = bot.send.event({"type": "app_home_opened", "user": "USTAB1", "channel": "D0HOME", "tab": "home"})
+    assert response.status_code == 200
+    bot.slack.wait_for("views.publish", lambda c: c.args.get("user_id") == "USTAB1")
+    assert f"/calendar/{token}.ics" in str(bot.slack.home_view("USTAB1")["blocks"])
