@@ -17,6 +17,7 @@ from commands import (
     agreements,
     batches,
     boundary,
+    calendar,
     home,
     onboarding,
     programs,
@@ -32,7 +33,7 @@ from store import audit
 from store.db import CONNECTIONS, SERVING_WAIT, make_engine
 
 LISTENER_THREADS = CONNECTIONS - 8  # each may hold a database connection; the rest: scheduler, /healthz
-AREAS = (programs, agreements, batches, stability, submissions, signing)
+AREAS = (programs, agreements, batches, stability, submissions, signing, calendar)
 
 
 def _not_token_skipped(record: logging.LogRecord) -> bool:

@@ -1,4 +1,5 @@
-"""HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz` and `GET /metrics`.
+"""HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz`, `GET /metrics` and
+the calendar feeds (`GET /calendar/<token>.ics`, `bot.calendar_route`).
 
 Why waitress: Bolt's sync App acks from a worker thread and finishes slow work after the response,
 which fits a threaded WSGI server; waitress is pure Python (no compiler, runs anywhere), buffers and
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from waitress.server import create_server
 
 from bot import metrics
+from bot.calendar_route import calendar_route, is_calendar_path
 from bot.gate import MAX_BODY_BYTES, gate
 from store.db import is_busy, probe_writes
 
@@ -25,6 +27,7 @@ EVENTS_PATH = "/slack/events"
 
 def wsgi_app(app: App, engine: Engine, signing_secret: str) -> Callable:
     slack = gate(SlackRequestHandler(app, path=EVENTS_PATH), signing_secret)
+    calendar = calendar_route(app.deps)  # type: ignore[attr-defined]  # no Slack signature: a token per feed
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -35,6 +38,8 @@ def wsgi_app(app: App, engine: Engine, signing_secret: str) -> Callable:
             return [metrics.exposition(engine)]
         if path == EVENTS_PATH:
             return slack(environ, start_response)
+        if is_calendar_path(path):
+            return calendar(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

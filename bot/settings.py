@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     cmo_timezone: str = "UTC"
     cmo_admins: Annotated[frozenset[str], NoDecode] = frozenset()
     cmo_alerts_channel: str | None = None
+    cmo_public_url: str | None = None  # the bot's public base URL, for links people open outside Slack
     # Keys the audit chain (HMAC-SHA256): a rewrite by someone without it does not verify. Its own key, so
     # that rotating CMO_SECRET_KEY (signing secrets) never touches the chain.
     cmo_audit_key: str | None = None
@@ -135,6 +136,13 @@ class Settings(BaseSettings):
         if v and not _CHANNEL_ID.match(v):
             raise ValueError("must be a Slack channel ID such as C012ABCDEF")
         return v or None
+
+    @field_validator("cmo_public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", v):
+            raise ValueError("must be the bot's public http(s) base URL such as https://cmo-bot.example.com")
+        return v.rstrip("/") if v else None
 
     @field_validator("cmo_now")
     @classmethod

@@ -10,8 +10,9 @@ records every id registered, and the test compares them, and the router's verbs,
 
 The rule for people outside the company, as users see it: they act on their own items — the batch records
 they approve (approve, hold, reject, review calls, the batch's status), the submission documents they were
-asked for, their App Home — and see the list of their programs. Everything else (records of the program,
-schedules, figures, settings, roles, packages, filing) is for people of the manufacturer.
+asked for, their App Home, their calendar feed (of those same items) — and see the list of their programs.
+Everything else (records of the program, schedules, figures, settings, roles, packages, filing) is for people
+of the manufacturer.
 
 Verbs keep their own finer checks (a manager to change a setting the verb also shows, the batch store's
 audited refusal of non-approvers); the table is what is enforced before them, and what the tests walk.
@@ -108,6 +109,9 @@ VERBS: dict[tuple[str, str], Rule] = {
     ("submission", "due"): _r("change due dates", PM, RA, writes=True),
     ("submission", "approve"): _r("approve submission documents", QA, RA, PM, writes=True),
     ("submission", "package"): _r("package a submission", PM, RA, writes=True),
+    ("calendar", "show"): _r("subscribe to your calendar feed", external=True),  # their own items only
+    ("calendar", "reset"): _r("subscribe to your calendar feed", external=True, writes=True),
+    ("calendar", "program"): _r("subscribe to your calendar feed", external=True),
     ("status", ""): _r("see what the bot will send"),
     # approvers outside the company sign too, so they enroll their authenticator like everyone else
     ("signing", "enroll"): _r("set up signing", external=True, writes=True),

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
 from bot import blocks as bk
+from commands import calendar
 from commands.deps import Deps
 from store import home as store
 from store import programs, signing
@@ -86,8 +87,11 @@ def signing_blocks(enrolled: bool) -> list[Block]:
                        "Set yours up once.", accessory=bk.button("Set up signing", ENROLL_ACTION, "enroll"))]
 
 
-def home_view(items: list[store.Owed], portfolio: list[str], manager: bool, footer: Sequence[Block] = ()) -> dict:
+def home_view(items: list[store.Owed], portfolio: list[str], manager: bool, footer: Sequence[Block] = (),
+              calendar_line: str | None = None) -> dict:
     blocks: list[Block] = [bk.header("What you owe today")]
+    if calendar_line:
+        blocks.append(bk.context(calendar_line))
     portfolio_blocks: list[Block] = []
     if manager:
         portfolio_blocks = [bk.divider(), bk.header("Your programs"), *[bk.section(line) for line in portfolio]]
@@ -128,8 +132,10 @@ def publish(deps: Deps, client: WebClient, user_id: str) -> None:
     items, portfolio, manager = gather(deps, user_id)
     with transaction(deps.engine) as session:
         enrolled = signing.key_of(session, user_id) is not None
+    line = calendar.home_line(deps, user_id, deps.clock.now())
     try:
-        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager, signing_blocks(enrolled)))
+        client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager, signing_blocks(enrolled),
+                                                             line))
     except SlackApiError as exc:  # a home tab that cannot be refreshed is logged; the next open retries it
         log.warning("App Home for %s not published: %s", user_id, exc.response.get("error"))
 

@@ -123,6 +123,7 @@ class Area:
     name: str
     summary: str
     verbs: Sequence[Verb] = field(default_factory=tuple)
+    default: str = ""  # the verb of `/cmo <area>` alone (e.g. `/cmo calendar`), if any
 
     def verb(self, name: str) -> Verb | None:
         return next((v for v in self.verbs if v.name == name), None)
@@ -176,7 +177,7 @@ class Router:
         area = self.areas.get(words[0].lower())
         if area is None:
             raise UsageError(f"There is no area `{words[0][:40]}`.\n" + overall_help(list(self.areas.values())))
-        verb = area.verb(words[1].lower()) if len(words) > 1 else None
+        verb = area.verb(words[1].lower()) if len(words) > 1 else area.verb(area.default)
         if verb is None:
             said = f"`{words[1][:40]}` is not a verb of {area.name}." if len(words) > 1 else "Which verb?"
             raise UsageError(f"{said}\n{area_help(area)}")

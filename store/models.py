@@ -7,6 +7,7 @@ from store import (  # noqa: F401
     audit,
     batches,
     document_signatures,
+    feeds,
     outbox,
     people,
     programs,

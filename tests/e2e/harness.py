@@ -37,6 +37,7 @@ TRANSPORTS = ("http", "socket")
 BOTH_TRANSPORTS = pytest.mark.parametrize("bot", TRANSPORTS, indirect=True)
 ADMIN = "UADMIN"
 SECRET_KEY = "ZTJlLXNpZ25pbmctc2VjcmV0cy1rZXktMDEyMzQ1Njc="  # a Fernet key that encrypts signing secrets
+PUBLIC_URL = "https://cmo.example.test"  # where feed links point; tests fetch the same paths from `serve`
 
 # The people every end-to-end test can use; UAPP2 is a customer approver outside the company.
 PEOPLE = {
@@ -207,6 +208,7 @@ def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> d
         "CMO_TIMEZONE": "America/New_York",
         "CMO_ALERTS_CHANNEL": "CALERTS",
         "CMO_SECRET_KEY": SECRET_KEY,
+        "CMO_PUBLIC_URL": PUBLIC_URL,
         "CMO_NOW": f"@{clock.path}",
         "CMO_WORKDIR": str(workdir),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),

@@ -14,6 +14,7 @@ from bot.settings import SettingsError, load_settings
         ("CMO_ADMINS", "U123ABC,bob", "CMO_ADMINS"),
         ("CMO_ALERTS_CHANNEL", "#alerts", "CMO_ALERTS_CHANNEL"),
         ("SLACK_API_URL", "slack.com/api", "SLACK_API_URL"),
+        ("CMO_PUBLIC_URL", "cmo-bot.example.com", "CMO_PUBLIC_URL"),
     ],
 )
 def test_bad_setting_is_one_line_naming_the_variable(monkeypatch, variable, value, named):

@@ -1,0 +1,245 @@
+"""What a person's calendar feed holds: every date the bot knows on their programs, as they may see it.
+
+Scope, as everywhere (README, "Who sees what"): the programs the person holds a role on. People of the
+manufacturer see the program's pulls, agreement dates, open batch records and their review calls, submission
+filing dates, and the due dates of open submission documents they own, or all of them when they manage the
+program or are its regulatory contact. People outside the company see their own items only: the open batch
+records of programs they approve for, and the documents they were asked for.
+
+A feed holds what happens from `PAST_DAYS` ago to `AHEAD_DAYS` ahead (calendar apps keep what they once
+fetched; a feed of every pull of ten-year studies would only slow them down). One query per kind of record for
+all the programs at once (never one per program), columns only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from store import programs
+from store.agreements import Agreement, Kind, Status
+from store.batches import OPEN as OPEN_BATCHES
+from store.batches import Batch, ReviewCall
+from store.programs import Program, ProgramMember, Role
+from store.stability import StabilityPull, StabilityStudy
+from store.submissions import OPEN as OPEN_ITEMS
+from store.submissions import Submission, SubmissionItem
+
+SLACK_CHANNEL = "https://slack.com/app_redirect?channel={}"
+PAST_DAYS, AHEAD_DAYS = 90, 400
+
+
+@dataclass(frozen=True)
+class Where:
+    """The program an event belongs to, as the event names it."""
+
+    id: int
+    code: str
+    customer: str
+    channel_id: str | None
+    tz: ZoneInfo
+
+    @property
+    def channel_url(self) -> str | None:
+        return SLACK_CHANNEL.format(self.channel_id) if self.channel_id else None
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """All-day when `start` is a date (`end` exclusive, as RFC 5545 wants); timed when aware datetimes."""
+
+    uid: str
+    program: Where
+    summary: str
+    details: str
+    start: date | datetime
+    end: date | datetime
+
+    @property
+    def dates(self) -> str:
+        """The dates as the SEQUENCE ledger compares them (instants in UTC)."""
+        if isinstance(self.start, datetime) and isinstance(self.end, datetime):
+            return f"{self.start.astimezone(UTC).isoformat()}/{self.end.astimezone(UTC).isoformat()}"
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The programs of one feed, split by what the person may see there."""
+
+    programs: dict[int, Where]
+    internal: frozenset[int]  # everything of the program
+    approving: frozenset[int]  # open batch records (customer approvers, inside or outside the company)
+    all_documents: frozenset[int]  # every open document's due date (managers, regulatory)
+
+
+def scope(session: Session, user_id: str, program_id: int | None = None) -> Scope:
+    """The person's programs (or the one asked for, if they hold a role there) and what they see on each."""
+    query = (select(Program.id, Program.code, Program.customer, Program.channel_id, Program.timezone,
+                    ProgramMember.role)
+             .join(ProgramMember, ProgramMember.program_id == Program.id)  # type: ignore[arg-type]
+             .where(ProgramMember.user_id == user_id, Program.active == True))  # noqa: E712
+    if program_id is not None:
+        query = query.where(Program.id == program_id)
+    outsider = programs.is_outsider(session, user_id)
+    where: dict[int, Where] = {}
+    roles: dict[int, set[str]] = {}
+    for pid, code, customer, channel, tz, role in session.exec(query):
+        where.setdefault(pid, Where(pid, code, customer, channel, ZoneInfo(tz)))
+        roles.setdefault(pid, set()).add(str(role))
+    internal = frozenset() if outsider else frozenset(where)
+    approving = frozenset(p for p, r in roles.items() if Role.customer_approver in r) | internal
+    managing = frozenset(p for p, r in roles.items() if r & {Role.program_manager, Role.regulatory})
+    return Scope(where, internal, approving, frozenset() if outsider else managing)
+
+
+@dataclass(frozen=True)
+class Span:
+    """The days a feed holds, and each program's today (a pull is missed once its window closed)."""
+
+    since: date
+    until: date
+    today: dict[int, date]
+
+
+def events(session: Session, user_id: str, visible: Scope, now: datetime) -> list[FeedEvent]:
+    span = Span(now.date() - timedelta(days=PAST_DAYS), now.date() + timedelta(days=AHEAD_DAYS),
+                {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()})
+    found = [*_pulls(session, visible, span), *_agreements(session, visible), *_batches(session, visible, span),
+             *_calls(session, visible, span), *_submissions(session, visible, span),
+             *_documents(session, user_id, visible, span)]
+    held = [e for e in found if _day(e.end) > span.since and _day(e.start) <= span.until]
+    return sorted(held, key=lambda e: (_day(e.start), e.uid))
+
+
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _described(where: Where, *lines: str) -> str:
+    channel = f"Channel: {where.channel_url}" if where.channel_url else "The program has no channel yet."
+    return "\n".join([*lines, f"Program: {where.code} ({where.customer})", channel])
+
+
+def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
+    if not visible.internal:
+        return []
+    query = (select(StabilityPull.id, StabilityPull.program_id, StabilityStudy.code, StabilityPull.condition,
+                    StabilityPull.months, StabilityPull.due_on, StabilityPull.opens_on, StabilityPull.closes_on,
+                    StabilityPull.pulled_on)
+             .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
+             .where(StabilityPull.program_id.in_(visible.internal),  # type: ignore[attr-defined]
+                    StabilityPull.closes_on >= span.since, StabilityPull.opens_on <= span.until))
+    found = []
+    for pull_id, pid, study, condition, months, due_on, opens_on, closes_on, pulled_on in session.exec(query):
+        where = visible.programs[pid]
+        state = "pulled" if pulled_on else "missed" if closes_on < span.today[pid] else "planned"
+        pulled = f" (pulled {pulled_on:%Y-%m-%d})" if pulled_on else ""
+        found.append(FeedEvent(
+            f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
+            _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
+                       f"Pull date: {due_on:%Y-%m-%d}; window {opens_on:%Y-%m-%d} to {closes_on:%Y-%m-%d}.",
+                       f"State: {state}{pulled}."),
+            opens_on, closes_on + timedelta(days=1)))
+    return found
+
+
+def _agreements(session: Session, visible: Scope) -> list[FeedEvent]:
+    if not visible.internal:
+        return []
+    query = (select(Agreement.id, Agreement.program_id, Agreement.kind, Agreement.ref, Agreement.version,
+                    Agreement.counterparty, Agreement.expires_on, Agreement.notice_days)
+             .where(Agreement.program_id.in_(visible.internal), Agreement.status == Status.executed,  # type: ignore[attr-defined]
+                    Agreement.expires_on != None))  # noqa: E711
+    found = []
+    for agreement_id, pid, kind, ref, version, counterparty, expires_on, notice_days in session.exec(query):
+        where = visible.programs[pid]
+        title = f"{Kind(kind).label} {ref}" + (f" {version}" if version else "")  # as `Agreement.title`
+        found.append(FeedEvent(f"agreement-expiry-{agreement_id}@cmo-bot", where,
+                               f"{where.code} · {title} expires",
+                               _described(where, f"{title} with {counterparty} expires on {expires_on:%Y-%m-%d}."),
+                               expires_on, expires_on + timedelta(days=1)))
+        if notice_days:
+            deadline = expires_on - timedelta(days=notice_days)
+            found.append(FeedEvent(
+                f"agreement-notice-{agreement_id}@cmo-bot", where, f"{where.code} · {title} notice deadline",
+                _described(where, f"Notice of non-renewal of {title} with {counterparty} is due by "
+                                  f"{deadline:%Y-%m-%d} ({notice_days}-day notice before the expiry on "
+                                  f"{expires_on:%Y-%m-%d})."),
+                deadline, deadline + timedelta(days=1)))
+    return found
+
+
+def _batches(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
+    if not visible.approving:
+        return []
+    query = (select(Batch.id, Batch.program_id, Batch.batch_no, Batch.product, Batch.release_by, Batch.status)
+             .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES),  # type: ignore[attr-defined]
+                    Batch.release_by >= span.since, Batch.release_by <= span.until))
+    found = []
+    for batch_id, pid, batch_no, product, release_by, status in session.exec(query):
+        where = visible.programs[pid]
+        what = f"batch {batch_no}" + (f" ({product})" if product else "")
+        found.append(FeedEvent(f"batch-release-{batch_id}@cmo-bot", where, f"{where.code} · release {what} by",
+                               _described(where, f"The batch record of {what} must be decided for release by "
+                                                 f"{release_by:%Y-%m-%d}; it is {str(status).replace('_', ' ')}."),
+                               release_by, release_by + timedelta(days=1)))
+    return found
+
+
+def _calls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
+    if not visible.approving:
+        return []
+    query = (select(ReviewCall.id, Batch.program_id, Batch.batch_no, ReviewCall.starts_at, ReviewCall.minutes)
+             .join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
+             .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES),  # type: ignore[attr-defined]
+                    ReviewCall.starts_at >= datetime.combine(span.since, time(), UTC)))
+    found = []
+    for call_id, pid, batch_no, starts_at, minutes in session.exec(query):
+        where = visible.programs[pid]
+        starts = starts_at.astimezone(where.tz)
+        found.append(FeedEvent(f"review-call-{call_id}@cmo-bot", where, f"{where.code} · review call, batch {batch_no}",
+                               _described(where, f"Review call on the batch record of {batch_no} ({minutes} minutes)."),
+                               starts, starts + timedelta(minutes=minutes)))
+    return found
+
+
+def _submissions(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
+    if not visible.internal:
+        return []
+    query = (select(Submission.id, Submission.program_id, Submission.number, Submission.title,
+                    Submission.filing_date)
+             .where(Submission.program_id.in_(visible.internal),  # type: ignore[attr-defined]
+                    Submission.filing_date >= span.since))
+    found = []
+    for submission_id, pid, number, title, filing_date in session.exec(query):
+        where = visible.programs[pid]
+        ref = f"SUB-{number:03d}"
+        found.append(FeedEvent(f"submission-filing-{submission_id}@cmo-bot", where,
+                               f"{where.code} · {ref} filing: {title}",
+                               _described(where, f"Submission {ref} ({title}) is to be filed on "
+                                                 f"{filing_date:%Y-%m-%d}."),
+                               filing_date, filing_date + timedelta(days=1)))
+    return found
+
+
+def _documents(session: Session, user_id: str, visible: Scope, span: Span) -> list[FeedEvent]:
+    if not visible.programs:
+        return []
+    query = (select(SubmissionItem.id, Submission.program_id, Submission.number, SubmissionItem.number,
+                    SubmissionItem.document, SubmissionItem.due_on)
+             .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+             .where(Submission.program_id.in_(visible.programs), SubmissionItem.status.in_(OPEN_ITEMS),  # type: ignore[attr-defined]
+                    SubmissionItem.due_on >= span.since, SubmissionItem.due_on <= span.until,
+                    (SubmissionItem.owner == user_id) | Submission.program_id.in_(visible.all_documents)))  # type: ignore[attr-defined]
+    found = []
+    for item_id, pid, submission_no, number, document, due_on in session.exec(query):
+        where = visible.programs[pid]
+        ref = f"SUB-{submission_no:03d} item {number}"
+        found.append(FeedEvent(f"submission-item-{item_id}@cmo-bot", where, f"{where.code} · {ref} due: {document}",
+                               _described(where, f"{document} ({ref}) is due on {due_on:%Y-%m-%d}."),
+                               due_on, due_on + timedelta(days=1)))
+    return found

@@ -1,0 +1,150 @@
+"""Personal calendar feeds: who may fetch which feed, and the SEQUENCE of each event.
+
+A feed's token is the secret in its URL. It is derived from a random 128-bit value (kept in the row) with
+HMAC-SHA256 under a key the database does not hold (the bot's Slack token, see `commands.calendar`), and the
+database keeps only its SHA-256: a copy of the database opens no feed, while `/cmo calendar` and App Home can
+show the same link again. A reset draws a new random value, so the old URL stops at once.
+
+SEQUENCE (RFC 5545 §3.8.7.4) must grow when an event's dates change. The feed keeps a ledger per event UID of
+the dates last served and their sequence: a feed that finds other dates bumps the sequence (a conditional
+UPDATE, so two feeds fetched at once bump it once) and stamps the change with the bot's clock, which is also
+the event's DTSTAMP — so an unchanged feed renders byte for byte the same, and its ETag holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Column, String, UniqueConstraint, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel, select
+
+from store.db import UTCDateTime
+
+ALL = "all"  # the scope of a person's feed of every program they hold a role on (else a program's id)
+
+
+class CalendarFeed(SQLModel, table=True):
+    __tablename__ = "calendar_feed"
+    __table_args__ = (UniqueConstraint("user_id", "scope", name="uq_calendar_feed_scope"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32, index=True)
+    scope: str = Field(max_length=32)  # ALL, or the program's id
+    nonce: str = Field(max_length=64)  # the random value the token is derived from (not the token)
+    token_sha256: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    @property
+    def program_id(self) -> int | None:
+        return None if self.scope == ALL else int(self.scope)
+
+
+class CalendarSequence(SQLModel, table=True):
+    """The dates of one event as last served, and its SEQUENCE; DTSTAMP is when they last changed."""
+
+    __tablename__ = "calendar_sequence"
+
+    uid: str = Field(sa_column=Column(String(96), primary_key=True))
+    program_id: int = Field(index=True)
+    dates: str = Field(max_length=64)
+    sequence: int = 0
+    stamped_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def token_of(feed: CalendarFeed, key: str) -> str:
+    digest = hmac.new(key.encode(), f"calendar:{feed.nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def scope_of(program_id: int | None) -> str:
+    return ALL if program_id is None else str(program_id)
+
+
+def link(session: Session, *, user_id: str, program_id: int | None, key: str, now: datetime) -> str:
+    """The person's token for the scope: the one issued before, or a new one. When the stored hash no longer
+    matches (the key changed since), the feed is issued anew: its old URL could not be shown again anyway."""
+    scope = scope_of(program_id)
+    feed = session.exec(select(CalendarFeed).where(CalendarFeed.user_id == user_id,
+                                                   CalendarFeed.scope == scope)).first()
+    if feed is not None and hmac.compare_digest(feed.token_sha256, _sha256(token_of(feed, key))):
+        return token_of(feed, key)
+    if feed is not None:
+        session.delete(feed)
+        session.flush()
+    return _issue(session, user_id=user_id, scope=scope, key=key, now=now)
+
+
+def reset(session: Session, *, user_id: str, key: str, now: datetime, program_id: int | None) -> str:
+    """Revoke every feed of the person (their own and the programs'), then issue the asked scope anew."""
+    for feed in session.exec(select(CalendarFeed).where(CalendarFeed.user_id == user_id)):
+        session.delete(feed)
+    session.flush()
+    return _issue(session, user_id=user_id, scope=scope_of(program_id), key=key, now=now)
+
+
+def _issue(session: Session, *, user_id: str, scope: str, key: str, now: datetime) -> str:
+    feed = CalendarFeed(user_id=user_id, scope=scope, nonce=secrets.token_hex(16), token_sha256="",
+                        created_at=now)
+    token = token_of(feed, key)
+    feed.token_sha256 = _sha256(token)
+    session.add(feed)
+    session.flush()
+    return token
+
+
+def by_token(session: Session, token: str) -> CalendarFeed | None:
+    return session.exec(select(CalendarFeed).where(CalendarFeed.token_sha256 == _sha256(token))).first()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    sequence: int
+    stamped_at: datetime
+    dates: str = field(compare=False)  # what they were stamped for (the ledger's, not part of the event)
+
+
+def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: datetime) -> dict[str, Stamp]:
+    """SEQUENCE and DTSTAMP of each (uid, program id, dates): new events start at 0, changed dates bump the
+    sequence. Reads the ledger in one query; writes only what is new or changed."""
+    program_ids = sorted({program_id for _, program_id, _ in events})
+    known = _ledger(session, program_ids)
+    new = [{"uid": uid, "program_id": pid, "dates": dates, "sequence": 0, "stamped_at": now}
+           for uid, pid, dates in events if uid not in known]
+    changed = [(uid, dates) for uid, _, dates in events if uid in known and known[uid].dates != dates]
+    if new:
+        _insert_missing(session, new)
+    for uid, dates in changed:
+        session.exec(update(CalendarSequence)  # type: ignore[call-overload]
+                     .where(CalendarSequence.uid == uid, CalendarSequence.dates != dates)  # type: ignore[arg-type]
+                     .values(dates=dates, sequence=CalendarSequence.sequence + 1, stamped_at=now))
+    if new or changed:
+        known = _ledger(session, program_ids)
+    return known
+
+
+def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, Stamp]:
+    ids = list(program_ids)
+    if not ids:
+        return {}
+    rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
+                               CalendarSequence.stamped_at)
+                        .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
+    return {uid: Stamp(sequence, stamped_at, dates) for uid, dates, sequence, stamped_at in rows}
+
+
+def _insert_missing(session: Session, rows: list[dict]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: another feed fetched at the same moment may have added them."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    session.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=["uid"]), rows)
