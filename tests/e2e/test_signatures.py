@@ -44,7 +44,7 @@ def _program(bot, engine, record: bytes | None = None) -> None:
         with transaction(engine) as session:
             program = programs.by_code(session, "ACME-001")
             batch = batches.get(session, program, "B-1042")
-            filed = file_document(Path(bot.env["CMO_FILES_DIR"]), program.code, "batches", batch.batch_no,
+            filed = file_document(bot.files, program.code, "batches", batch.batch_no,
                                   name="B-1042-executed.pdf", content=record)
             batches.attach_record(session, program, batch, filed=filed, name="B-1042-executed.pdf",
                                   actor=factories.ADMIN, now=MON_23)
@@ -278,13 +278,12 @@ def test_records_of_who_did_what_show_printed_names(bot, engine):
 
 def test_submission_document_approval_is_signed_with_a_code_and_linked_to_the_file(bot, engine):
     _program(bot, engine)
-    root = Path(bot.env["CMO_FILES_DIR"])
     with transaction(engine) as session:
         program = programs.by_code(session, "ACME-001")
         submission = subs.create(session, program=program, actor=factories.ADMIN, now=MON_23,
                                  kind=subs.SubmissionType.other, title="Acmezol DMF", filing_date=date(2027, 1, 15))
         entry = subs.item(session, submission, 1)
-        filed = file_document(root, "ACME-001", "submissions", str(submission.id), name="smf.pdf", content=b"SMF")
+        filed = file_document(bot.files, "ACME-001", "submissions", str(submission.id), name="smf.pdf", content=b"SMF")
         subs.attach(session, entry=entry, filed=filed, name="smf.pdf", actor=factories.ADMIN, now=MON_23)
     secret = _enroll(bot, "UQA1")
     kind, modal = bot.answer(bot.command("submission approve SUB-001 1", user="UQA1", channel=CHANNEL))
@@ -300,7 +299,7 @@ def test_submission_document_approval_is_signed_with_a_code_and_linked_to_the_fi
         [signature] = session.exec(select(document_signatures.DocumentSignature)).all()
         assert signature.linked_sha256 == filed.sha256 and signature.signer_name == "Quinn Quality"
 
-    (root / filed.path).write_bytes(b"another site master file")
+    (Path(bot.env["CMO_FILES_DIR"]) / filed.path).write_bytes(b"another site master file")  # tampered on disk
     done = subprocess.run([*cmo_bot(), "audit", "verify"], env=bot.env, cwd=bot.env["CMO_WORKDIR"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stdout

@@ -10,7 +10,9 @@ from sqlmodel import select
 
 from bot.calendar_route import Limiter, calendar_route
 from bot.clock import Clock
+from bot.emulator.server import SlackEmulator
 from bot.settings import Settings
+from bot.slack import web_client
 from commands import calendar
 from commands.deps import Deps
 from commands.router import Router
@@ -81,12 +83,15 @@ def test_route_answers_unknown_tokens_alike_and_limits_each_token(engine):
 
 
 def test_without_public_url_the_answer_names_the_setting_and_issues_nothing(engine):
-    deps = Deps(engine, Settings(slack_bot_token=KEY), Clock(NOW.isoformat()))
     said: list[str] = []
-    router = Router(deps, [calendar.AREA], status=lambda request: None)
-    for text in ("calendar", "calendar reset"):
-        router.dispatch({"text": text, "user_id": "UPM1", "channel_id": "CGENERAL"}, None,
-                        lambda **kw: said.append(kw["text"]))
+    with SlackEmulator() as slack:  # the router learns the caller's printed name after the ack
+        slack.add_user("UPM1", "pat", real_name="Pat Manager")
+        settings = Settings(slack_bot_token=KEY, slack_api_url=slack.url)
+        deps = Deps(engine, settings, Clock(NOW.isoformat()))
+        router = Router(deps, [calendar.AREA], status=lambda request: None)
+        for text in ("calendar", "calendar reset"):
+            router.dispatch({"text": text, "user_id": "UPM1", "channel_id": "CGENERAL"}, web_client(settings),
+                            lambda **kw: said.append(kw["text"]))
     assert len(said) == 2 and all("CMO_PUBLIC_URL" in line for line in said)
     with transaction(engine) as session:
         assert session.exec(select(CalendarFeed)).all() == []
