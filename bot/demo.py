@@ -40,6 +40,22 @@ PEOPLE = {
     "U0SAM": ("sam", "Sam Stability", False),
 }
 START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
+# The sample portfolio (`cmo-bot demo` and `cmo-bot try`): two programs' forms, then ACME-001's agreements.
+PROGRAMS = (
+    {"code": "ACME-001", "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
+     "timezone": "America/New_York", "cadence": "weekly", "holidays": "US",
+     "program_manager": ["U0PAT"], "cmo_quality": ["U0QUI"], "customer_approver": ["U0ALI"],
+     "stability": ["U0SAM"]},
+    {"code": "BETA-002", "customer": "Beta Nutraceuticals", "products": "Omega-3 softgels",
+     "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
+     "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"]},
+)
+AGREEMENTS = (
+    {"kind": "quality", "counterparty": "Acme Pharma", "status": "executed", "version": "QA v3",
+     "effective": date(2025, 1, 15), "expires": date(2027, 1, 31), "notice": "30"},
+    {"kind": "nda", "counterparty": "Acme Pharma", "status": "executed", "version": "MNDA 2024",
+     "effective": date(2024, 3, 1), "expires": date(2029, 2, 28)},
+)
 
 
 class Output:
@@ -177,30 +193,15 @@ class Demo:
 def scenario(demo: Demo) -> None:
     demo.slack.add_channel("C0GENERAL", "general", members=list(PEOPLE))
     demo.out("cmo-bot demo: the real app against the local Slack emulator (nothing leaves this machine).")
-    demo.command("U0ADA", "program new")
-    demo.submit("U0ADA", {
-        "code": "ACME-001", "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
-        "timezone": "America/New_York", "cadence": "weekly", "holidays": "US",
-        "program_manager": ["U0PAT"], "cmo_quality": ["U0QUI"], "customer_approver": ["U0ALI"],
-        "stability": ["U0SAM"],
-    })
-    demo.command("U0ADA", "program new")
-    demo.submit("U0ADA", {
-        "code": "BETA-002", "customer": "Beta Nutraceuticals", "products": "Omega-3 softgels",
-        "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
-        "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"],
-    })
+    for values in PROGRAMS:
+        demo.command("U0ADA", "program new")
+        demo.submit("U0ADA", values)
     acme, beta = demo.channel_of("ACME-001"), demo.channel_of("BETA-002")
     demo.command("U0PAT", "program list")
     demo.command("U0BOB", "program status --program ACME-001")
 
     demo.out("\n━━ Agreements: the executed quality agreement and NDA of ACME-001, one expiring soon")
-    for values in (
-        {"kind": "quality", "counterparty": "Acme Pharma", "status": "executed", "version": "QA v3",
-         "effective": date(2025, 1, 15), "expires": date(2027, 1, 31), "notice": "30"},
-        {"kind": "nda", "counterparty": "Acme Pharma", "status": "executed", "version": "MNDA 2024",
-         "effective": date(2024, 3, 1), "expires": date(2029, 2, 28)},
-    ):
+    for values in AGREEMENTS:
         demo.command("U0PAT", "agreement new", channel=acme)
         demo.submit("U0PAT", values)
     demo.command("U0PAT", "agreement list", channel=acme)

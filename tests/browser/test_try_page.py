@@ -1,0 +1,152 @@
+"""`cmo-bot try` in a real browser: headless Chromium (Debian's) drives the page as the sample people would.
+
+The command runs as a user starts it (a subprocess, stopped with Ctrl-C at the end); every click reaches the
+real bot through the emulator. Set CMO_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None:
+    if os.environ.get("CI"):  # CI installs both (.ci/run): missing there is a failure, never a skip
+        raise RuntimeError("chromium or playwright is not installed; .ci/run installs them")
+    pytest.skip("needs Debian's chromium and the playwright package", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402 (only once it is known to be there)
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = os.environ.get("CMO_SCREENSHOTS")
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def try_url():
+    """`cmo-bot try --port 0`, until the test is done; then Ctrl-C, which must end it cleanly with one line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "try", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:  # waits for the process to say where it listens (it loads the portfolio first)
+        lines.append(line)
+        found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+        if found:
+            break
+    else:
+        raise AssertionError(f"cmo-bot try ended early: {''.join(lines)}{proc.stderr.read()}")
+    yield found.group(1)
+    proc.send_signal(signal.SIGINT)
+    rest, errors = proc.communicate(timeout=30)
+    assert proc.returncode == 0, errors
+    assert rest.strip() == "cmo-bot try: stopped", rest
+    assert "Traceback" not in errors
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, try_url):
+    context = browser.new_context(viewport={"width": 1200, "height": 780})
+    opened = context.new_page()
+    opened.set_default_timeout(WAIT_MS)
+    opened.goto(try_url)
+    opened.wait_for_selector("#channels .conv")
+    yield opened
+    context.close()
+
+
+def act_as(page, person: str) -> None:
+    page.select_option("#person", label=person)
+    page.wait_for_function("name => document.querySelector('#person').selectedOptions[0].text.startsWith(name)",
+                           arg=person.split(" — ")[0])
+
+
+def command(page, text: str) -> None:
+    page.fill("#command", text)
+    page.press("#command", "Enter")
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def test_batch_approved_in_the_browser_changes_the_channel_message(page):
+    act_as(page, "Pat Manager — program manager")
+    page.locator("#sidebar .conv", has_text="acme-001").click()
+    page.wait_for_selector("#title:text-is('#acme-001')")
+    command(page, "/cmo batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13")
+    card = page.locator("article.message", has_text="Batch record B-1042").last
+    card.wait_for()
+    assert "Awaiting review" in card.inner_text()
+    page.locator("article.is-ephemeral", has_text="sent to @Alice Approver").wait_for()  # a name, not an id
+    shot(page, "channel")
+
+    # An hour later (the clock control runs the scheduler too), the approver opens the bot's DM.
+    page.select_option("#travel", "1")
+    page.click("#travel-go")
+    page.locator("#notice", has_text="The scheduler ran").wait_for()
+    act_as(page, "Alice Approver — Acme's approver")
+    page.locator("#sidebar .conv", has_text="cmo-bot").click()
+    page.locator("article.message", has_text="B-1042").last.locator("button", has_text="Approve").click()
+    dialog = page.locator("dialog#modal[open]")
+    dialog.wait_for()
+    code = page.locator("#authenticator").inner_text().rsplit(" ", 1)[-1]
+    dialog.locator("[data-block='code']").fill(code)
+    shot(page, "signing")
+    dialog.locator("#modal-submit").click()
+    page.wait_for_selector("dialog#modal[open]", state="detached")
+
+    page.locator("#sidebar .conv", has_text="acme-001").click()
+    page.wait_for_selector("#title:text-is('#acme-001')")
+    approved = page.locator("article.message", has_text="Batch record B-1042").last
+    page.wait_for_function("el => !el.innerText.includes('Awaiting review')", arg=approved.element_handle())
+    assert "Approved" in approved.inner_text()
+    assert "Alice Approver" in approved.inner_text()
+    assert not re.search(r"\bU0[A-Z0-9]{3,}\b", page.locator("#messages").inner_text())  # no raw user ids
+
+
+def test_app_home_opens(page):
+    act_as(page, "Pat Manager — program manager")
+    page.click("#home-link")
+    page.wait_for_selector("#title:text-is('Home — cmo-bot')")
+    home = page.locator("#messages .home")
+    home.wait_for()
+    assert "ACME-001" in home.inner_text()
+    shot(page, "home")
+
+
+def test_a_form_error_shows_on_its_field(page):
+    act_as(page, "Ada Admin — admin")
+    page.locator("#sidebar .conv", has_text="general").click()
+    page.wait_for_selector("#title:text-is('#general')")
+    command(page, "/cmo program new")
+    dialog = page.locator("dialog#modal[open]")
+    dialog.wait_for()
+    dialog.locator("[data-block='code']").fill("ACME-001")  # taken by the sample portfolio
+    dialog.locator("[data-block='customer']").fill("Acme Pharma")
+    dialog.locator("[data-block='products']").fill("Acmezol 20 mg tablets")
+    dialog.locator("[data-block='program_manager']").select_option(label="Pat Manager")
+    dialog.locator("#modal-submit").click()
+    error = dialog.locator("[data-field='code'] .field-error")
+    error.wait_for()
+    assert error.inner_text().strip()
+    shot(page, "form-error")
+    assert page.locator("dialog#modal[open]").count() == 1  # the form stays open with what was typed
+    assert dialog.locator("[data-block='customer']").input_value() == "Acme Pharma"
