@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import sys
 import tempfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.cli import CANNOT_RUN
 from bot.trypage.session import Refused, TrySession
 
 STATIC = files("bot.trypage") / "static"
@@ -26,9 +28,10 @@ MAX_UPLOAD = 10 * 1024 * 1024
 class TryServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, session: TrySession, host: str, port: int) -> None:
+    session: TrySession  # set once the port is bound (a busy port fails before anything starts)
+
+    def __init__(self, host: str, port: int) -> None:
         super().__init__((host, port), Handler)
-        self.session = session
 
     @property
     def url(self) -> str:
@@ -135,22 +138,23 @@ def act(session: TrySession, path: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(port: int = 8000, transport: str = "http") -> int:
-    """Start everything, print the URL, serve until Ctrl-C; one line at the end."""
+    """Start everything, print the URL, serve until Ctrl-C; one line at the end. A port that cannot be had is
+    one line and exit 2, before anything starts."""
+    try:
+        server = TryServer("127.0.0.1", port)
+    except OSError as exc:
+        print(f"cmo-bot try: port {port} cannot be used ({exc.strerror}); pick another with --port",
+              file=sys.stderr)
+        return CANNOT_RUN
     with tempfile.TemporaryDirectory(prefix="cmo-bot-try-") as workdir:
-        session = TrySession(Path(workdir), transport=transport)
-        try:
-            server = TryServer(session, "127.0.0.1", port)
-        except OSError as exc:
-            session.stop()
-            print(f"cmo-bot try: port {port} cannot be used ({exc.strerror})")
-            return 2
+        server.session = session = TrySession(Path(workdir), transport=transport)
         try:
             print("cmo-bot try: loading the sample portfolio…", flush=True)
             session.load_portfolio()
             print(f"cmo-bot try: open {server.url} (Ctrl-C stops it; nothing leaves this machine)", flush=True)
             server.serve_forever()
         except KeyboardInterrupt:
-            print("\ncmo-bot try: stopped")
+            print("\ncmo-bot try: stopped", flush=True)
         finally:
             server.server_close()
             session.stop()

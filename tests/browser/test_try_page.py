@@ -11,11 +11,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.harness import REPO, TRANSPORTS, cmo_bot
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None:
@@ -25,17 +27,18 @@ if not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None
 
 from playwright.sync_api import sync_playwright  # noqa: E402 (only once it is known to be there)
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOTS = os.environ.get("CMO_SCREENSHOTS")
 WAIT_MS = 20_000
 
 
-@pytest.fixture(scope="module")
-def try_url():
-    """`cmo-bot try --port 0`, until the test is done; then Ctrl-C, which must end it cleanly with one line."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "try", "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def try_url(request, tmp_path_factory):
+    """`cmo-bot try --port 0` (over each transport), until the module's tests are done; then Ctrl-C, which must
+    end it cleanly with one line and leave nothing behind."""
+    workdir = tmp_path_factory.mktemp(f"try-{request.param}")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([*cmo_bot(), "try", "--port", "0", "--transport", request.param], cwd=workdir,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     for line in proc.stdout:  # waits for the process to say where it listens (it loads the portfolio first)
         lines.append(line)
@@ -49,7 +52,7 @@ def try_url():
     rest, errors = proc.communicate(timeout=30)
     assert proc.returncode == 0, errors
     assert rest.strip() == "cmo-bot try: stopped", rest
-    assert "Traceback" not in errors
+    assert "Traceback" not in errors and list(workdir.iterdir()) == []
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +153,16 @@ def test_a_form_error_shows_on_its_field(page):
     shot(page, "form-error")
     assert page.locator("dialog#modal[open]").count() == 1  # the form stays open with what was typed
     assert dialog.locator("[data-block='customer']").input_value() == "Acme Pharma"
+
+
+def test_a_busy_port_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        done = subprocess.run([*cmo_bot(), "try", "--port", str(busy)], cwd=tmp_path, capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)},
+                              timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"cmo-bot try: port {busy} cannot be used")
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
