@@ -105,6 +105,7 @@ def test_batch_approved_in_the_browser_changes_the_channel_message(page):
     page.select_option("#travel", "1")
     page.click("#travel-go")
     page.locator("#notice", has_text="The scheduler ran").wait_for()
+    assert re.search(r"[1-9]\d* sent", page.locator("#notice").inner_text())  # Monday 09:00 in New York: due
     act_as(page, "Alice Approver — Acme's approver")
     page.locator("#sidebar .conv", has_text="cmo-bot").click()
     page.locator("article.message", has_text="B-1042").last.locator("button", has_text="Approve").click()
@@ -145,7 +146,7 @@ def test_a_form_error_shows_on_its_field(page):
     dialog.locator("[data-block='code']").fill("ACME-001")  # taken by the sample portfolio
     dialog.locator("[data-block='customer']").fill("Acme Pharma")
     dialog.locator("[data-block='products']").fill("Acmezol 20 mg tablets")
-    dialog.locator("[data-block='program_manager']").select_option(label="Pat Manager")
+    dialog.locator("[data-block='program_manager']").get_by_label("Pat Manager").check()
     dialog.locator("#modal-submit").click()
     error = dialog.locator("[data-field='code'] .field-error")
     error.wait_for()

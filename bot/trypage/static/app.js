@@ -46,7 +46,8 @@ function mrkdwn(text) {
   out = out.replace(/(^|[\s(])_([^_\n]+)_(?=$|[\s).,:;!?])/g, "$1<i>$2</i>");
   out = out.replace(/(^|[\s(])~([^~\n]+)~(?=$|[\s).,:;!?])/g, "$1<s>$2</s>");
   out = out.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] || `<span class="emoji-word">${whole}</span>`);
-  out = out.replace(/\n/g, "<br>");
+  out = out.split("\n").map((line) => (line.startsWith("&gt;") ? `<blockquote>${line.slice(4)}</blockquote>` : `${line}\n`)).join("");
+  out = out.replace(/\n(?!$)/g, "<br>").replace(/\n$/, "");
   return out.replace(/\u0000(\d+)\u0000/g, (_, i) => held[Number(i)]);
 }
 
@@ -144,9 +145,17 @@ function input(b) {
     case "users_select":
       control = `<select ${data}><option value="">${textObject(el.placeholder) || "Pick a person"}</option>${peopleTags([el.initial_user])}</select>`;
       break;
-    case "multi_users_select":
-      control = `<select multiple ${data}>${peopleTags(el.initial_users || [])}</select>`;
+    case "multi_users_select": {
+      const on = new Set(el.initial_users || []);
+      control = `<div ${data} class="checks people">${S.state.people.map((p) => `<label><input type="checkbox" value="${esc(p.id)}"${on.has(p.id) ? " checked" : ""}> ${esc(p.name)}</label>`).join("")}</div>`;
       break;
+    }
+    case "conversations_select": case "channels_select": {
+      const initial = el.initial_conversation || el.initial_channel;
+      const channels = S.state.conversations.filter((c) => !c.is_im);
+      control = `<select ${data}><option value="">${textObject(el.placeholder) || "Pick a channel"}</option>${channels.map((c) => `<option value="${esc(c.id)}"${c.id === initial ? " selected" : ""}>#${esc(c.name)}</option>`).join("")}</select>`;
+      break;
+    }
     case "datepicker":
       control = `<input type="date" ${data} value="${esc(el.initial_date || "")}">`;
       break;
@@ -175,7 +184,7 @@ async function collect(form) {
     const kind = node.dataset.kind;
     let value;
     if (node.tagName === "SELECT" && node.multiple) value = [...node.selectedOptions].map((o) => o.value);
-    else if (kind === "checkboxes") value = [...node.querySelectorAll("input:checked")].map((i) => i.value);
+    else if (kind === "checkboxes" || kind === "multi_users_select") value = [...node.querySelectorAll("input:checked")].map((i) => i.value);
     else if (kind === "file_input") value = await upload(node.files);
     else value = node.value === "" ? null : node.value;
     values[node.dataset.block] = value;
@@ -342,6 +351,8 @@ $("modal-form").addEventListener("submit", async (event) => {
       if (holder) { holder.classList.add("has-error"); holder.querySelector(".field-error").textContent = text; }
       else $("modal-error").textContent = text;
     }
+    const first = form.querySelector(".has-error");
+    if (first) first.scrollIntoView({ block: "center" });
     if (!Object.keys(answer.errors || {}).length) { S.modalKey = null; $("modal").close(); }
   } catch (error) {
     $("modal-error").textContent = error.message;
