@@ -86,8 +86,15 @@ def command(page, text: str) -> None:
 
 
 def shot(page, name: str) -> None:
+    """A picture for the docs, scaled down and reduced to a small palette to keep the repository light."""
     if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+        from PIL import Image
+
+        path = Path(SHOTS) / f"{name}.png"
+        page.screenshot(path=str(path))
+        image = Image.open(path).convert("RGB")
+        image = image.resize((image.width * 5 // 6, image.height * 5 // 6), Image.Resampling.LANCZOS)
+        image.quantize(colors=96, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def test_batch_approved_in_the_browser_changes_the_channel_message(page):
