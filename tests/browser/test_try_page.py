@@ -104,7 +104,7 @@ def test_batch_approved_in_the_browser_changes_the_channel_message(page):
     command(page, "/cmo batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13")
     card = page.locator("article.message", has_text="Batch record B-1042").last
     card.wait_for()
-    assert "Awaiting review" in card.inner_text()
+    assert "Awaiting review" in card.inner_text() and "⏳" in card.inner_text()  # :hourglass_flowing_sand:
     page.locator("article.is-ephemeral", has_text="sent to @Alice Approver").wait_for()  # a name, not an id
     shot(page, "channel")
 
@@ -174,3 +174,23 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"cmo-bot try: port {busy} cannot be used")
     assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
+
+
+def test_a_document_uploaded_in_a_form_is_filed(page):
+    act_as(page, "Pat Manager — program manager")
+    page.locator("#sidebar .conv", has_text="acme-001").click()
+    page.wait_for_selector("#title:text-is('#acme-001')")
+    command(page, "/cmo agreement new")
+    dialog = page.locator("dialog#modal[open]")
+    dialog.wait_for()
+    dialog.locator("[data-block='kind']").select_option(label="Master Services Agreement")
+    dialog.locator("[data-block='version']").fill("MSA 2026")
+    dialog.locator("[data-block='files']").set_input_files(files=[
+        {"name": "msa.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}])
+    dialog.locator("#modal-submit").click()
+    page.wait_for_selector("dialog#modal[open]", state="detached")
+    logged = page.locator("article.message", has_text="MSA 2026").last
+    logged.wait_for()
+    ref = re.search(r"MSA-\d+", logged.inner_text()).group(0)
+    command(page, f"/cmo agreement show {ref}")
+    page.locator("article.is-ephemeral", has_text=f"{ref}-msa.pdf").wait_for()

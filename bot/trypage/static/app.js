@@ -271,8 +271,8 @@ function render(st) {
     picker.innerHTML = st.people.map((p) => `<option value="${esc(p.id)}">${esc(p.name)} — ${esc(p.role)}</option>`).join("");
     picker.value = S.me;
   }
-  $("clock").textContent = new Date(st.now).toUTCString().replace(" GMT", " UTC");
-  $("authenticator").textContent = st.authenticator ? `📱 Authenticator: ${st.authenticator}` : "";
+  $("clock").textContent = `${new Date(st.now).toLocaleString("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" })} UTC`;
+  $("authenticator").textContent = st.authenticator ? `📱 ${st.authenticator}` : "";
   renderSidebar(st);
   renderMain(st);
   renderModal(st);
