@@ -23,6 +23,8 @@ from bot.trypage.session import Refused, TrySession
 STATIC = files("bot.trypage") / "static"
 PAGES = {"/": "index.html", "/app.js": "app.js", "/app.css": "app.css"}
 MAX_UPLOAD = 10 * 1024 * 1024
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost"})
+PAGE_HEADER = "X-Try-Page"  # app.js sends it with every POST
 
 
 class TryServer(ThreadingHTTPServer):
@@ -56,7 +58,18 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, payload: Any, status: int = 200) -> None:
         self._reply(status, json.dumps(payload).encode())
 
+    def _refused_origin(self, posting: bool) -> bool:
+        """Only this machine's page may use it: a Host other than the loopback address (DNS rebinding) or a POST
+        without the page's own header (another site's form or fetch cannot add one without asking) is 403."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if host not in LOOPBACK_NAMES or (posting and self.headers.get(PAGE_HEADER) != "1"):
+            self._json({"error": "only the try page on this machine may do that"}, 403)
+            return True
+        return False
+
     def do_GET(self) -> None:
+        if self._refused_origin(posting=False):
+            return
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         session = self.server.session
@@ -68,12 +81,12 @@ class Handler(BaseHTTPRequestHandler):
             elif url.path == "/api/state":
                 self._json(state(session, session.person(query.get("as", "")), query.get("conversation")))
             elif url.path.startswith("/files/"):
-                content = session.slack.file_bytes(url.path.split("/")[2])
+                file_id = url.path.split("/")[2]
+                content = session.slack.file_bytes(file_id)
                 if content is None:
                     self._json({"error": "no such file"}, 404)
                 else:
-                    name = url.path.split("/")[2]
-                    kind = mimetypes.guess_type(session.slack.file_object(name)["name"])[0]
+                    kind = mimetypes.guess_type(session.slack.file_object(file_id)["name"])[0]
                     self._reply(200, content, kind or "application/octet-stream")
             else:
                 self._json({"error": "not found"}, 404)
@@ -81,6 +94,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": str(exc)}, 400)
 
     def do_POST(self) -> None:
+        if self._refused_origin(posting=True):
+            return
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_UPLOAD:

@@ -9,6 +9,7 @@ shows is read back from the emulator (messages, views, files) and from the calls
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -44,6 +45,7 @@ class TrySession:
         self._closed: set[str] = set()  # modal ids the person closed or Slack closed after a submission
         self._views: dict[str, dict[str, Any]] = {}  # every modal seen, by id (to show a pushed view's parent)
         self._answers: dict[str, tuple[str, str]] = {}  # response URL tag → (person, channel)
+        self._uploads = itertools.count(1)
         self.authenticators: dict[str, str] = {}  # person → TOTP secret: the sample person's phone
         self._clock_base, self._clock_started = START, time.monotonic()
         self._clock_stop = threading.Event()
@@ -233,7 +235,7 @@ class TrySession:
 
     def upload(self, user: str, name: str, content: bytes) -> dict[str, Any]:
         """A file the person picked in a file input: Slack holds it and the form names its id."""
-        file_id = f"F0TRY{int(time.time() * 1000):X}"
+        file_id = f"F0TRY{next(self._uploads):06d}"
         safe = Path(name or "upload").name[:200] or "upload"
         return self.slack.add_file(file_id, safe, content, user=user)
 

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.e2e.harness import REPO, TRANSPORTS, cmo_bot
 
@@ -80,6 +81,21 @@ def act_as(page, person: str) -> None:
                            arg=person.split(" — ")[0])
 
 
+def open_channel(page, person: str, channel: str) -> None:
+    act_as(page, person)
+    page.locator("#sidebar .conv", has_text=channel).click()
+    page.wait_for_selector(f"#title:text-is('#{channel}')")
+
+
+def open_form(page, person: str, channel: str, text: str):
+    """The dialog a command opens for `person` in `channel`."""
+    open_channel(page, person, channel)
+    command(page, text)
+    dialog = page.locator("dialog#modal[open]")
+    dialog.wait_for()
+    return dialog
+
+
 def command(page, text: str) -> None:
     page.fill("#command", text)
     page.press("#command", "Enter")
@@ -98,9 +114,7 @@ def shot(page, name: str) -> None:
 
 
 def test_batch_approved_in_the_browser_changes_the_channel_message(page):
-    act_as(page, "Pat Manager — program manager")
-    page.locator("#sidebar .conv", has_text="acme-001").click()
-    page.wait_for_selector("#title:text-is('#acme-001')")
+    open_channel(page, "Pat Manager — program manager", "acme-001")
     command(page, "/cmo batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13")
     card = page.locator("article.message", has_text="Batch record B-1042").last
     card.wait_for()
@@ -144,12 +158,7 @@ def test_app_home_opens(page):
 
 
 def test_a_form_error_shows_on_its_field(page):
-    act_as(page, "Ada Admin — admin")
-    page.locator("#sidebar .conv", has_text="general").click()
-    page.wait_for_selector("#title:text-is('#general')")
-    command(page, "/cmo program new")
-    dialog = page.locator("dialog#modal[open]")
-    dialog.wait_for()
+    dialog = open_form(page, "Ada Admin — admin", "general", "/cmo program new")
     dialog.locator("[data-block='code']").fill("ACME-001")  # taken by the sample portfolio
     dialog.locator("[data-block='customer']").fill("Acme Pharma")
     dialog.locator("[data-block='products']").fill("Acmezol 20 mg tablets")
@@ -177,12 +186,7 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path):
 
 
 def test_a_document_uploaded_in_a_form_is_filed(page):
-    act_as(page, "Pat Manager — program manager")
-    page.locator("#sidebar .conv", has_text="acme-001").click()
-    page.wait_for_selector("#title:text-is('#acme-001')")
-    command(page, "/cmo agreement new")
-    dialog = page.locator("dialog#modal[open]")
-    dialog.wait_for()
+    dialog = open_form(page, "Pat Manager — program manager", "acme-001", "/cmo agreement new")
     dialog.locator("[data-block='kind']").select_option(label="Master Services Agreement")
     dialog.locator("[data-block='version']").fill("MSA 2026")
     dialog.locator("[data-block='files']").set_input_files(files=[
@@ -194,3 +198,14 @@ def test_a_document_uploaded_in_a_form_is_filed(page):
     ref = re.search(r"MSA-\d+", logged.inner_text()).group(0)
     command(page, f"/cmo agreement show {ref}")
     page.locator("article.is-ephemeral", has_text=f"{ref}-msa.pdf").wait_for()
+
+
+def test_only_the_page_on_this_machine_may_act(try_url):
+    """Another site open in the same browser cannot drive the bot, nor read it through a rebound host name."""
+    command_url = f"{try_url}api/command"
+    payload = {"as": "U0PAT", "channel": "C0GENERAL", "text": "/cmo help"}
+    assert requests.post(command_url, json=payload, timeout=10).status_code == 403
+    assert requests.get(f"{try_url}api/state?as=U0PAT", headers={"Host": "attacker.example"},
+                        timeout=10).status_code == 403
+    assert requests.get(f"{try_url}api/state?as=U0PAT", timeout=10).status_code == 200
+    assert requests.post(command_url, json=payload, headers={"X-Try-Page": "1"}, timeout=10).status_code == 200

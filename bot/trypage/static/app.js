@@ -195,7 +195,7 @@ async function collect(form) {
 async function upload(fileList) {
   const ids = [];
   for (const file of fileList) {
-    const answer = await fetch(`/api/upload?as=${S.me}&name=${encodeURIComponent(file.name)}`, { method: "POST", body: file });
+    const answer = await fetch(`/api/upload?as=${S.me}&name=${encodeURIComponent(file.name)}`, { method: "POST", headers: { "X-Try-Page": "1" }, body: file });
     const body = await answer.json();
     if (body.error) throw new Error(body.error);
     ids.push(body.id);
@@ -204,7 +204,7 @@ async function upload(fileList) {
 }
 
 async function post(path, payload) {
-  const answer = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ as: S.me, ...payload }) });
+  const answer = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "X-Try-Page": "1" }, body: JSON.stringify({ as: S.me, ...payload }) });
   const body = await answer.json();
   if (body.error) { $("notice").textContent = body.error; throw new Error(body.error); }
   $("notice").textContent = "";
