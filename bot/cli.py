@@ -1,4 +1,4 @@
-"""`cmo-bot`: serve, socket, migrate, tick, demo, audit verify, import, export, config, program new/list,
+"""`cmo-bot`: serve, socket, migrate, tick, demo, try, audit verify, import, export, config, program new/list,
 files migrate.
 
 Every failure an operator can cause is one line on stderr and one of the exit codes below (docs/cli.md, "Exit
@@ -433,6 +433,12 @@ def demo(args: argparse.Namespace) -> int:
     return run(args.transport, quiet=args.quiet)
 
 
+def try_page(args: argparse.Namespace) -> int:
+    from bot.trypage.server import run
+
+    return run(args.port, args.transport)
+
+
 def version() -> str:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed
@@ -502,6 +508,16 @@ def parser() -> argparse.ArgumentParser:
                    "(default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="print the section headings only, not the conversation")
     p.set_defaults(run=demo)
+    p = sub.add_parser("try", help="the sample portfolio in a web page on 127.0.0.1, to click through as its people",
+                       description="Start the local Slack emulator, the real bot and a web page over them (on "
+                       "127.0.0.1 only), load the sample portfolio and print the page's URL; runs until Ctrl-C. "
+                       "Needs no workspace and no settings.")
+    p.add_argument("--port", type=port, default=8000,
+                   help="port of the web page, 0 for a free one (default: %(default)s)")
+    p.add_argument("--transport", choices=("http", "socket"), default="http",
+                   help="how Slack reaches the bot: signed HTTP requests (serve) or Socket Mode (socket) "
+                   "(default: %(default)s)")
+    p.set_defaults(run=try_page)
     p = sub.add_parser("audit", help="audit trail tools", description="Audit trail tools.")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     p = audit_sub.add_parser("verify", help="check the hash chain; exit 1 if broken",

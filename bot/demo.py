@@ -46,6 +46,22 @@ PEOPLE = {
 }
 SECRET_FIELDS = {"code"}  # what a form's values show as •••••• (authenticator codes change with every run)
 START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
+# The sample portfolio (`cmo-bot demo` and `cmo-bot try`): two programs' forms, then ACME-001's agreements.
+PROGRAMS = (
+    {"code": "ACME-001", "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
+     "timezone": "America/New_York", "cadence": "weekly", "holidays": "US",
+     "program_manager": ["U0PAT"], "cmo_quality": ["U0QUI"], "customer_approver": ["U0ALI"],
+     "stability": ["U0SAM"]},
+    {"code": "BETA-002", "customer": "Beta Nutraceuticals", "products": "Omega-3 softgels",
+     "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
+     "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"]},
+)
+AGREEMENTS = (
+    {"kind": "quality", "counterparty": "Acme Pharma", "status": "executed", "version": "QA v3",
+     "effective": date(2025, 1, 15), "expires": date(2027, 1, 31), "notice": "30"},
+    {"kind": "nda", "counterparty": "Acme Pharma", "status": "executed", "version": "MNDA 2024",
+     "effective": date(2024, 3, 1), "expires": date(2029, 2, 28)},
+)
 
 
 def person(user_id: str) -> str:
@@ -240,32 +256,21 @@ def scenario(demo: Demo) -> None:
     demo.out(Text("cmo-bot demo: the real app against the local Slack emulator (nothing leaves this machine).",
                   style="bold"), heading=True)
     demo.heading("Programs: one channel per customer program, people by role")
-    demo.command("U0ADA", "program new", why="Ada, the bot's admin, sets up the first customer program.")
-    demo.submit("U0ADA", {
-        "code": "ACME-001", "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
-        "timezone": "America/New_York", "cadence": "weekly", "holidays": "US",
-        "program_manager": ["U0PAT"], "cmo_quality": ["U0QUI"], "customer_approver": ["U0ALI"],
-        "stability": ["U0SAM"],
-    }, why="The bot creates the program's channel and invites everyone with a role, the customer's people too.")
-    demo.command("U0ADA", "program new", why="A second customer, in Bavaria, with its own time zone and holidays.")
-    demo.submit("U0ADA", {
-        "code": "BETA-002", "customer": "Beta Nutraceuticals", "products": "Omega-3 softgels",
-        "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
-        "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"],
-    })
+    for values, why in zip(PROGRAMS, (
+            "Ada, the bot's admin, sets up the first customer program; the bot creates its channel and invites "
+            "everyone with a role, the customer's people too.",
+            "A second customer, in Bavaria, with its own time zone and holidays."), strict=True):
+        demo.command("U0ADA", "program new")
+        demo.submit("U0ADA", values, why=why)
     acme, beta = demo.channel_of("ACME-001"), demo.channel_of("BETA-002")
     demo.command("U0PAT", "program list", why="Pat manages both programs and sees both.")
     demo.command("U0BOB", "program status --program ACME-001",
                  why="Bob works for Beta: Acme's program is not his to see, and the bot does not say it exists.")
 
     demo.heading("Agreements: the executed quality agreement and NDA of ACME-001, one expiring soon")
-    for values, why in (
-        ({"kind": "quality", "counterparty": "Acme Pharma", "status": "executed", "version": "QA v3",
-          "effective": date(2025, 1, 15), "expires": date(2027, 1, 31), "notice": "30"},
-         "The quality agreement runs out on 31 January 2027, within the 90 days the bot warns about."),
-        ({"kind": "nda", "counterparty": "Acme Pharma", "status": "executed", "version": "MNDA 2024",
-          "effective": date(2024, 3, 1), "expires": date(2029, 2, 28)}, ""),
-    ):
+    for values, why in zip(AGREEMENTS, (
+            "The quality agreement runs out on 31 January 2027, within the 90 days the bot warns about.", ""),
+            strict=True):
         demo.command("U0PAT", "agreement new", channel=acme)
         demo.submit("U0PAT", values, why=why)
     demo.command("U0PAT", "agreement list", channel=acme, why="The register shows which agreement expires soon.")

@@ -339,6 +339,19 @@ class _Workspace:
                     if (channel is None or c == channel)
                     and (include_user_messages or m.get("user") == self.bot_user_id)]
 
+    def conversations_of(self, user: str) -> list[dict[str, Any]]:
+        """The channels `user` is a member of (as conversations.list shows them), then their DM with the bot."""
+        with self._lock:
+            found = [self._channel_object(c) for c in self._channels.values()
+                     if user in c.members and not c.im_user and not c.archived]
+            found.append(self._channel_object(self._dm(user)))
+            return found
+
+    def file_bytes(self, file_id: str) -> bytes | None:
+        with self._lock:
+            found = self._files.get(file_id)
+            return found.content if found else None
+
     def last_view(self, user: str | None = None) -> dict[str, Any] | None:
         """The modal most recently opened, pushed or updated (for `user`), ready to submit."""
         with self._lock:
