@@ -22,6 +22,7 @@ from commands.forms import metadata, submit
 from commands.router import Area, Request, Verb
 from store import agreements as store
 from store import programs
+from store.agreement_gaps import gaps
 from store.agreements import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
 from store.db import transaction
@@ -399,6 +400,7 @@ def register(app: App, deps: Deps) -> None:
             return
         executed, older, file_ids = done
         replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
+        replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, executed]))
         announce(client, program, f":white_check_mark: <@{actor.user_id}> recorded the execution of "
                  f"{summary(executed)}.{replaced}", actor)
         file_all(deps, client, actor, program, executed, file_ids, "original")
