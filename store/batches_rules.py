@@ -235,6 +235,7 @@ class Figures:
     p90_days: float | None
     breaches: int
     days_lost: int
+    internal_median_days: float | None = None  # ready → the CMO's QA release (batches that had one)
 
 
 def percentile(values: Sequence[int], share: float) -> float | None:
@@ -245,16 +246,20 @@ def percentile(values: Sequence[int], share: float) -> float | None:
     return float(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
 
 
-def _figures(label: str, days_and_sla: list[tuple[int, int]]) -> Figures:
-    days = [d for d, _ in days_and_sla]
+def _figures(label: str, reviews: list[tuple[int, int, int | None]]) -> Figures:
+    """`reviews`: (customer review days, SLA, internal days from ready to QA release or None) per batch."""
+    days = [d for d, _, _ in reviews]
+    internal = [i for _, _, i in reviews if i is not None]
     return Figures(label, len(days), float(median(days)) if days else None, percentile(days, 0.9),
-                   sum(1 for d, sla in days_and_sla if past_sla(d, sla)),
-                   sum(max(0, d - sla) for d, sla in days_and_sla))
+                   sum(1 for d, sla, _ in reviews if past_sla(d, sla)),
+                   sum(max(0, d - sla) for d, sla, _ in reviews),
+                   float(median(internal)) if internal else None)
 
 
 def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days: int = 90,
             total: bool = False) -> list[Figures]:
-    """Per program (and with `total`, all of them first): batches decided in the last `days` days, one query."""
+    """Per program (and with `total`, all of them first): batches decided in the last `days` days, one query.
+    Internal time (ready → the CMO's QA release) and the customer's (release → decision) are apart."""
     since = now - timedelta(days=days)
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
@@ -263,10 +268,12 @@ def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days
                Batch.decided_at >= since)  # type: ignore[operator]
         .order_by(Program.code)
     ).all()
-    per_program: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    per_program: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)
     for batch, program in rows:
+        internal = None if batch.released_on is None else \
+            business_days_between(batch.ready_on, batch.released_on, program.holiday_calendar)
         per_program[program.code].append((review_days(batch, program, batch.decided_on or now.date()),
-                                          settings_of(program).sla_business_days))
+                                          settings_of(program).sla_business_days, internal))
     result = [_figures(code, values) for code, values in per_program.items()]
     if total:
         result.insert(0, _figures("All programs", [v for values in per_program.values() for v in values]))
