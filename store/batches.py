@@ -362,9 +362,10 @@ def _audit(session: Session, program: Program, batch: Batch, action: str, *, act
 
 
 def ready(session: Session, program: Program, *, batch_no: str, product: str = "", release_by: date | None = None,
-          actor: Actor, now: datetime) -> Batch:
+          actor: Actor, now: datetime, released_elsewhere: bool = False) -> Batch:
     """Record that a batch record is available: for the CMO's QA release first where the program requires it
-    (store.batch_release), else straight for the customer's review."""
+    (store.batch_release), else straight for the customer's review. `released_elsewhere`: an import of a batch
+    the old tracker already had with the customer (its release was not given in the bot)."""
     batch_no = validate_batch_no(batch_no)
     existing = session.exec(select(Batch).where(Batch.program_id == program.id, Batch.batch_no == batch_no)).first()
     if existing is not None:
@@ -376,7 +377,7 @@ def ready(session: Session, program: Program, *, batch_no: str, product: str = "
     batch = Batch(program_id=program.id, batch_no=batch_no, product=(product or "").strip()[:200],
                   release_by=release_by, ready_at=now, ready_on=today, ready_by=actor.user_id,
                   round_started_on=today, status=BatchStatus.qa_release if settings_of(program).qa_release ==
-                  "required" else BatchStatus.awaiting)
+                  "required" and not released_elsewhere else BatchStatus.awaiting)
     session.add(batch)
     session.flush()
     _audit(session, program, batch, "ready", actor=actor, now=now, after=batch.snapshot())
