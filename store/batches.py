@@ -55,6 +55,7 @@ class BatchStatus(StrEnum):
 
 
 OPEN = (BatchStatus.awaiting, BatchStatus.on_hold)
+UNDECIDED = (BatchStatus.qa_release, *OPEN)  # still to be decided, the CMO's QA release included
 
 
 class ApprovalMode(StrEnum):

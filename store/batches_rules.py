@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from store.batches import (
     OPEN,
+    UNDECIDED,
     Batch,
     BatchSignature,
     BatchStatus,
@@ -71,7 +72,7 @@ def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], l
 def due(session: Session, now: datetime) -> Iterable[Due]:
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, Batch.status.in_(OPEN))  # type: ignore[attr-defined]  # noqa: E712
+        .where(Program.active == True, Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]  # noqa: E712
     ).all()
     calls = session.exec(
         select(ReviewCall, Batch, Program).join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
@@ -159,7 +160,8 @@ def past_sla(days_in_review: int, sla_business_days: int) -> bool:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    query = select(Batch).where(Batch.program_id == program.id, Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    query = select(Batch).where(Batch.program_id == program.id,
+                                Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
     open_batches = list(session.exec(query.order_by(Batch.ready_on)))
     if not open_batches:
         return []
@@ -207,7 +209,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     by_id = {p.id: p for p in programs}
-    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(UNDECIDED))  # type: ignore
     open_by_program: dict[int, list[Batch]] = defaultdict(list)
     for batch in session.exec(query):
         open_by_program[batch.program_id].append(batch)
@@ -218,7 +220,9 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
         late = sum(1 for b in open_batches
                    if b.state == BatchStatus.awaiting and past_sla(review_days(b, program, today), sla))
         held = sum(1 for b in open_batches if b.state == BatchStatus.on_hold)
-        notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held)
+        internal = sum(1 for b in open_batches if b.state == BatchStatus.qa_release)
+        notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held) + \
+            [f"{internal} awaiting CMO QA release"] * bool(internal)
         release = min((b.release_by for b in open_batches if b.release_by), default=None)
         result.add(program_id, f"{plural(len(open_batches), 'batch record')} in review"
                                + (f" ({', '.join(notes)})" if notes else ""), release)

@@ -42,6 +42,8 @@ def test_a_new_program_holds_the_batch_for_the_cmo_release_and_asks_no_approver(
     assert batch.state == batches.BatchStatus.qa_release and batch.state.label == "awaiting CMO QA release"
     # a week later the approvers still owe nothing: their reminder and SLA start only with the release
     assert list(batches_rules.due(session, datetime(2026, 12, 1, 15, tzinfo=UTC))) == []
+    lines = batches_rules.digest_section(session, program, date(2026, 11, 30))
+    assert "B-1042" in lines[1] and "awaiting CMO QA release" in lines[1]
     with pytest.raises(Conflict, match="awaits the CMO's QA release"):
         batches.approve(session, program, "B-1042", signer=_signer(ALICE), actor=ALICE, now=MON_23)
 
