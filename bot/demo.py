@@ -205,10 +205,16 @@ def scenario(demo: Demo) -> None:
         demo.submit("U0PAT", values)
     demo.command("U0PAT", "agreement list", channel=acme)
 
-    demo.out("\n━━ Batch record review: ready → the customer's signed approval, messages updated in place")
+    demo.out("\n━━ Batch record review: ready → the CMO's signed QA release → the customer's signed approval, "
+             "messages updated in place")
     demo.command("U0PAT", "batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13", channel=acme)
+    quality = demo.enroll("U0QUI", START)
     secret = demo.enroll("U0ALI", START)
     demo.set_time(START + timedelta(minutes=1))  # a minute later: the app shows a new code
+    demo.click("U0QUI", "batch_qa_release", demo.dm_channel("U0QUI"))
+    demo.submit("U0QUI", {"code": pyotp.TOTP(quality).at(START + timedelta(minutes=1))})
+    demo.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "U0ALI"
+                        and "B-1042" in c.args.get("text", ""), timeout=10)  # asked once released
     demo.click("U0ALI", "batch_approve", demo.dm_channel("U0ALI"))
     demo.submit("U0ALI", {"code": pyotp.TOTP(secret).at(START + timedelta(minutes=1)),
                           "comment": "Reviewed with deviation DEV-77 closed."})
