@@ -275,13 +275,22 @@ def scenario(demo: Demo) -> None:
         demo.submit("U0PAT", values, why=why)
     demo.command("U0PAT", "agreement list", channel=acme, why="The register shows which agreement expires soon.")
 
-    demo.heading("Batch record review: ready → the customer's signed approval, messages updated in place")
+    demo.heading("Batch record review: ready → the CMO's signed QA release → the customer's signed approval, "
+                 "messages updated in place")
     demo.command("U0PAT", "batch ready B-1042 --product 'Acmezol 10 mg' --release-by 2026-11-13", channel=acme,
-                 why="The batch record is ready: the bot posts it in the channel and asks Acme's approver by DM.")
+                 why="The batch record is ready: the bot posts it in the channel and asks the CMO's quality unit "
+                     "to release it first.")
+    quality = demo.enroll("U0QUI", START)
     secret = demo.enroll("U0ALI", START)
     demo.set_time(START + timedelta(minutes=1))  # a minute later: the app shows a new code
+    demo.click("U0QUI", "batch_qa_release", demo.dm_channel("U0QUI"), "QA release",
+               why="Quinn, CMO quality, reviews the executed record and releases it for the customer.")
+    demo.submit("U0QUI", {"code": pyotp.TOTP(quality).at(START + timedelta(minutes=1))},
+                why="The release is a signature too: Quinn's authenticator code.")
+    demo.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == "U0ALI"
+                        and "B-1042" in c.args.get("text", ""), timeout=10)  # asked once released
     demo.click("U0ALI", "batch_approve", demo.dm_channel("U0ALI"), "Approve",
-               why="Alice approves from the DM the bot sent her.")
+               why="Alice approves from the DM the bot sent her once the CMO released it.")
     demo.submit("U0ALI", {"code": pyotp.TOTP(secret).at(START + timedelta(minutes=1)),
                           "comment": "Reviewed with deviation DEV-77 closed."},
                 why="Signing: her authenticator code and a comment. The DM and the channel post are then updated "

@@ -23,6 +23,7 @@ from commands.router import Area, Request, Verb
 from scheduler.delivery import SENT, deliver_now
 from store import agreements as store
 from store import outbox, programs
+from store.agreement_gaps import gaps
 from store.agreements import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
 from store.db import transaction
@@ -411,6 +412,7 @@ def register(app: App, deps: Deps) -> None:
                 except Conflict as error:  # executed meanwhile: say so on the form
                     raise Invalid(str(error), "effective") from None
                 replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
+                replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
                 text = f":white_check_mark: <@{actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
                 return fresh, form.file_ids(), text, notice(session, program, fresh, "executed", text, now)
 

@@ -302,21 +302,38 @@ def cmd_ready(req: Request) -> None:
         program = access.program
         batch = store.ready(session, program, batch_no=batch_no, release_by=release_by, actor=req.actor, now=req.now,
                             product=req.args.flag("product") or program.products.split(",")[0].strip())
-        approvers = user_ids(session, program.id, Role.customer_approver)
-        rows = batches_rules.request_review(session, program, batch, approvers, now=req.now, to_channel=True)
-    announce(req.deps, req.client, batch.id, approvers, rows, req.actor)
-    who = ", ".join(bk.mention(u) for u in approvers) or "nobody (the program has no customer approver!)"
+        readers = first_readers(session, batch)
+        rows = batches_rules.request_review(session, program, batch, readers, now=req.now, to_channel=True)
+    announce(req.deps, req.client, batch.id, readers, rows, req.actor)
+    if batch.state == store.BatchStatus.qa_release:
+        who = ", ".join(bk.mention(u) for u in readers) or "nobody (the program has no CMO quality!)"
+        req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} awaits the CMO's QA release "
+                  f"(`/cmo batch qa-release {escape(batch.batch_no)}`); sent to {who}.")
+        return
+    who = ", ".join(bk.mention(u) for u in readers) or "nobody (the program has no customer approver!)"
     req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} is ready for review; sent to {who}.")
 
 
-def announce(deps: Deps, client: WebClient, batch_id: int, approvers: list[str], rows: list[int],
+def first_readers(session, batch: store.Batch) -> list[str]:
+    """Who is asked first: CMO quality while the batch awaits its QA release, else the customer's approvers."""
+    role = Role.cmo_quality if batch.state == store.BatchStatus.qa_release else Role.customer_approver
+    return user_ids(session, batch.program_id, role)
+
+
+def announce(deps: Deps, client: WebClient, batch_id: int, readers: list[str], rows: list[int],
              actor: Actor) -> None:
     out = Outcome(client)
     post_batch(deps, client, batch_id, rows, actor)
     gate(deps, out, batch_id, stage="ready", actor=actor)
     out.report(actor.user_id)
-    for user in approvers:
+    for user in readers:
         home.publish(deps, client, user)
+
+
+def cmd_qa_release(req: Request) -> None:
+    from commands.batch_release import cmd_qa_release as release  # that module builds on this one's helpers
+
+    release(req)
 
 
 def cmd_new(req: Request) -> None:
@@ -434,9 +451,12 @@ def cmd_stats(req: Request) -> None:
 
 
 SETTING_FLAGS = {"reminder": "reminder_business_days", "sla": "sla_business_days",
-                 "release-warning": "release_warning_business_days", "approvals": "approvals", "signing": "signing"}
-WORD_SETTINGS = ("approvals", "signing")
+                 "release-warning": "release_warning_business_days", "approvals": "approvals", "signing": "signing",
+                 "qa-release": "qa_release"}
+WORD_SETTINGS = ("approvals", "signing", "qa_release")
 SIGNING = {"totp": "a code from an authenticator app", "initials": "initials re-typed"}
+QA_RELEASE = {"required": "CMO quality signs a release before the customer reviews",
+              "off": "straight to the customer"}
 
 
 def cmd_settings(req: Request) -> None:
@@ -460,13 +480,16 @@ def cmd_settings(req: Request) -> None:
               f"{settings.reminder_business_days} business days, SLA {settings.sla_business_days} business days, "
               f"release-by warning {settings.release_warning_business_days} business days before, approvals: "
               f"{settings.approvals} ({'one approver' if settings.approvals == 'any' else 'every approver'}), "
-              f"signing: {settings.signing} ({SIGNING[settings.signing]}).")
+              f"signing: {settings.signing} ({SIGNING[settings.signing]}), QA release: {settings.qa_release} "
+              f"({QA_RELEASE[settings.qa_release]}).")
 
 
 AREA = Area("batch", "batch record review: ready → the customer's approval, reminders, review calls", (
     Verb("ready", "/cmo batch ready B-1042 [--product NAME] [--release-by YYYY-MM-DD]",
          "the batch record is available: post it and ask the customer's approvers (managers, quality)", cmd_ready),
     Verb("new", "/cmo batch new", "the same as ready, in a form, with the batch record file", cmd_new),
+    Verb("qa-release", "/cmo batch qa-release B-1042",
+         "CMO quality: sign the release of the batch record for the customer's review", cmd_qa_release),
     Verb("approve", "/cmo batch approve B-1042 [comment]", "sign the approval (customer approvers)", cmd_approve),
     Verb("hold", "/cmo batch hold B-1042 <reason>", "put it on hold with a reason (customer approvers)", cmd_hold),
     Verb("reject", "/cmo batch reject B-1042 <reason>", "reject it with a reason (customer approvers)", cmd_reject),
@@ -480,7 +503,7 @@ AREA = Area("batch", "batch record review: ready → the customer's approval, re
          "order-to-cash figures: median and P90 review days, SLA breaches (--all: admins, every program)",
          cmd_stats, frozenset({"all"})),
     Verb("settings", "/cmo batch settings [--reminder N] [--sla N] [--release-warning N] [--approvals any|all] "
-                     "[--signing totp|initials]",
+                     "[--signing totp|initials] [--qa-release required|off]",
          "show or change the review settings (managers change)", cmd_settings),
 ))
 
@@ -544,6 +567,10 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
 
 
 def register(app: App, deps: Deps) -> None:
+    from commands import batch_release  # builds on this module's helpers, so imported once they exist
+
+    batch_release.register(app, deps)
+
     def button_ref(body: dict[str, Any]) -> BatchRef:
         try:
             return BatchRef.model_validate_json(body["actions"][0].get("value") or "")
@@ -715,10 +742,10 @@ def register(app: App, deps: Deps) -> None:
                 batch = as_field_error("batch_no", lambda: store.ready(
                     session, program, batch_no=form.batch_no, product=form.product or "",
                     release_by=form.release_by, actor=actor, now=deps.clock.now()))
-                approvers = user_ids(session, program.id, Role.customer_approver)
-                rows = batches_rules.request_review(session, program, batch, approvers, now=deps.clock.now(),
+                readers = first_readers(session, batch)
+                rows = batches_rules.request_review(session, program, batch, readers, now=deps.clock.now(),
                                                     to_channel=True)
-                return batch.id, approvers, form.record, rows
+                return batch.id, readers, form.record, rows
 
         created = submit(ack, view, NewForm, act, fallback="batch_no")
         if created is None:

@@ -12,6 +12,7 @@ from bot import blocks as bk
 from commands.signing import code_input
 from store import batches as store
 from store.audit import AuditEntry
+from store.batch_release import button as release_button
 from store.batches_rules import ACTIONS, Figures, decision_buttons, describe
 from store.markup import day, escape, local_time, plural
 from store.programs import Program
@@ -64,7 +65,7 @@ def component_input(method: str):
     return code_input()
 
 
-STATUS_ICONS = {"awaiting": ":hourglass_flowing_sand:", "on_hold": ":double_vertical_bar:",
+STATUS_ICONS = {"qa_release": ":mag:", "awaiting": ":hourglass_flowing_sand:", "on_hold": ":double_vertical_bar:",
                 "approved": ":white_check_mark:", "rejected": ":x:"}
 
 
@@ -97,7 +98,10 @@ def batch_message(batch: store.Batch, program: Program, signed: list[store.Batch
     blocks = [bk.header(f"Batch record {batch.batch_no} — ready for review"), bk.fields(facts),
               bk.section(_status_line(batch, program, signed))]
     has_signed = any(s.user_id == recipient and s.review_round == batch.review_round for s in signed)
-    if recipient is not None and batch.state == store.BatchStatus.awaiting and not has_signed:
+    if recipient is not None and batch.state == store.BatchStatus.qa_release:  # DMs then go to CMO quality only
+        b = release_button(batch.id)
+        blocks.append(bk.actions(bk.button(b.label, b.action_id, b.value, b.style), block_id=Ids.decision_block))
+    elif recipient is not None and batch.state == store.BatchStatus.awaiting and not has_signed:
         buttons = [bk.button(b.label, b.action_id, b.value, b.style) for b in decision_buttons(batch.id)]
         blocks.append(bk.actions(*buttons, block_id=Ids.decision_block))
     elif recipient is not None and has_signed and batch.state == store.BatchStatus.awaiting:
@@ -174,9 +178,11 @@ def _history_line(entry: AuditEntry, program: Program) -> str:
         "decision_refused": f"tried to {escape(after.get('attempted', 'decide'))} — refused, not an approver",
         "gate_warning": f"gate warning ({escape(after.get('stage', ''))}): "
                         f"{escape('; '.join(after.get('gaps') or []))}",
+        "qa_released": "QA-released by CMO quality for the customer's review",
         "record_filed": f"batch record filed ({escape(after.get('record_name') or '')})",
     }.get(entry.action, escape(entry.action))
-    signature = after.get("signature") if entry.action == "rejected" else after if entry.action == "signed" else None
+    signature = after.get("signature") if entry.action in ("rejected", "qa_released") else \
+        after if entry.action == "signed" else None
     if isinstance(signature, dict):
         what = (f"{'rejected: ' + escape(after.get('reason') or '') + ' — ' if entry.action == 'rejected' else ''}"
                 f"signed by {escape(signature.get('signer_name', ''))} — {escape(signature.get('meaning', ''))} "
@@ -203,8 +209,10 @@ def figures_text(rows: list[Figures], days: int) -> str:
     def num(value: float | None) -> str:
         return "—" if value is None else f"{value:g}"
 
-    table = bk.table([(f.label, str(f.reviewed), num(f.median_days), num(f.p90_days), str(f.breaches),
-                       str(f.days_lost)) for f in rows],
-                     ("Program", "Reviewed", "Median days", "P90 days", "SLA breaches", "Days lost"))
-    return (f"*Batch record reviews decided in the last {days} days* (business days from available to "
-            f"decision; P90 = nearest rank; days lost = business days beyond each program's SLA)\n{table}")
+    table = bk.table([(f.label, str(f.reviewed), num(f.internal_median_days), num(f.median_days), num(f.p90_days),
+                       str(f.breaches), str(f.days_lost)) for f in rows],
+                     ("Program", "Reviewed", "CMO QA median", "Customer median", "Customer P90", "SLA breaches",
+                      "Days lost"))
+    return (f"*Batch record reviews decided in the last {days} days* (business days; CMO QA = ready to the CMO's "
+            "QA release, — where a program has no release step; customer = release (or ready) to decision; P90 = "
+            f"nearest rank; days lost = customer business days beyond each program's SLA)\n{table}")

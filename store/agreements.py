@@ -325,7 +325,11 @@ def _supersede_older(session: Session, newer: Agreement, *, actor: Actor, now: d
         old.superseded_on = newer.effective_on
         old.updated_at = now
         session.add(old)
-        cancelled = outbox.cancel(session, subject=subject(old.id))
+        # a gap after its term (it expires before the newer takes effect) keeps its expiry alert and adds
+        # the gap's own (`store.agreement_gaps`); its renewal reminders are moot either way
+        gap = old.expires_on is not None and newer.effective_on is not None and old.expires_on < newer.effective_on
+        cancelled = outbox.cancel(session, subject=subject(old.id),
+                                  key_prefix=f"agreement:{old.id}:renewal" if gap else None)
         audit.record(session, actor=actor, action="superseded", entity="agreement", entity_id=old.ref,
                      program_id=old.program_id, before={"status": Status.executed},
                      after={"status": old.status, "superseded_by": newer.ref, "superseded_on": old.superseded_on,

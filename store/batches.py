@@ -1,6 +1,7 @@
 """Batch record review: a batch record made available, the customer's approvers deciding on it, signatures.
 
-States: awaiting review → approved | on hold → (back to) awaiting review | rejected. Every decision is a
+States: (awaiting CMO QA release →, in programs whose `qa_release` is `required`: store.batch_release)
+awaiting review → approved | on hold → (back to) awaiting review | rejected. Every decision is a
 conditional UPDATE (`… WHERE status IN (expected)`) on a row read FOR UPDATE, and the caller learns from the
 row count whether it won: two approvers clicking at the same moment make one decision. A batch that goes
 back to review starts a new review *round*: its reminders, SLA and (for "all" programs) signatures are per round.
@@ -41,6 +42,7 @@ ENTITY = "batch"
 
 
 class BatchStatus(StrEnum):
+    qa_release = "qa_release"  # the CMO's quality unit reviews it before the customer does
     awaiting = "awaiting"
     on_hold = "on_hold"
     approved = "approved"
@@ -48,10 +50,12 @@ class BatchStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"awaiting": "awaiting review", "on_hold": "on hold"}.get(self.value, self.value)
+        return {"qa_release": "awaiting CMO QA release", "awaiting": "awaiting review",
+                "on_hold": "on hold"}.get(self.value, self.value)
 
 
 OPEN = (BatchStatus.awaiting, BatchStatus.on_hold)
+UNDECIDED = (BatchStatus.qa_release, *OPEN)  # still to be decided, the CMO's QA release included
 
 
 class ApprovalMode(StrEnum):
@@ -68,9 +72,11 @@ class ReviewSettings:
     release_warning_business_days: int = 2
     approvals: ApprovalMode = ApprovalMode.any
     signing: str = signing.SigningMethod.totp  # programs older than this setting keep `initials` (migration 0170)
+    qa_release: str = "required"  # the CMO's signed release before the customer review; older programs: off (0200)
 
 
 DEFAULTS = ReviewSettings()
+QA_RELEASE = ("required", "off")
 
 
 class Batch(SQLModel, table=True):
@@ -88,6 +94,7 @@ class Batch(SQLModel, table=True):
     ready_by: str = Field(max_length=32)
     review_round: int = 1
     round_started_on: date = Field(sa_column=Column(Date, nullable=False))
+    released_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))  # CMO QA release day
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     decided_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     decided_by: str | None = Field(default=None, max_length=32)
@@ -189,6 +196,8 @@ def settings_of(program: Program) -> ReviewSettings:
         values["approvals"] = ApprovalMode(stored["approvals"])
     if stored.get("signing") in signing.SigningMethod.ALL:
         values["signing"] = stored["signing"]
+    if stored.get("qa_release") in QA_RELEASE:
+        values["qa_release"] = stored["qa_release"]
     return replace(DEFAULTS, **values)
 
 
@@ -201,6 +210,10 @@ def configure(session: Session, program: Program, *, actor: Actor, now: datetime
         elif name == "signing":
             if value not in signing.SigningMethod.ALL:
                 raise Invalid("Signing must be `totp` (a code from an authenticator app) or `initials`.", "signing")
+        elif name == "qa_release":
+            if value not in QA_RELEASE:
+                raise Invalid("QA release must be `required` (CMO quality signs before the customer reviews) or "
+                              "`off`.", "qa_release")
         elif not isinstance(value, int) or not 0 < value <= 60:
             raise Invalid(f"{name.replace('_', ' ')} must be a whole number of business days from 1 to 60.", name)
     after = replace(before, **changes)
@@ -265,15 +278,19 @@ def messages(session: Session, batch: Batch) -> list[BatchMessage]:
     sent = session.exec(select(outbox.Outbox).where(
         outbox.Outbox.subject == f"batch:{batch.id}", outbox.Outbox.status == outbox.Status.sent,
         outbox.Outbox.ts.is_not(None)).order_by(outbox.Outbox.id))  # type: ignore[union-attr]
-    return own + [BatchMessage(batch_id=batch.id, user_id=None if row.buttons == [] else row.target,
+    # CMO quality's QA-release requests are updated like the channel post: after the release nothing to click
+    return own + [BatchMessage(batch_id=batch.id,
+                               user_id=None if row.buttons == [] or ":qa-release" in row.key else row.target,
                                channel=row.channel, ts=row.ts)
                   for row in sent if row.buttons or row.key.endswith(outbox.ANNOUNCED)]
 
 
 def review_days(batch: Batch, program: Program, today: date) -> int:
-    """Business days the record has been (or was) in review: from the day it became available to the decision."""
+    """Business days the record has been (or was) in the customer's review: from the CMO's QA release (or, in
+    programs without it, the day it became available) to the decision. Before the release: days since ready."""
     end = batch.decided_on if batch.status in (BatchStatus.approved, BatchStatus.rejected) else today
-    return max(0, business_days_between(batch.ready_on, end or today, program.holiday_calendar))
+    start = batch.released_on or batch.ready_on
+    return max(0, business_days_between(start, end or today, program.holiday_calendar))
 
 
 def meaning(batch: Batch, *, rejected: bool = False) -> str:
@@ -318,7 +335,7 @@ def _segregation(session: Session, program: Program, batch: Batch, *, actor: Act
                            "(segregation of duties). This attempt was recorded.")
 
 
-def _signable(session: Session, program: Program, batch: Batch, *, signer: Signer, actor: Actor, now: datetime,
+def signable(session: Session, program: Program, batch: Batch, *, signer: Signer, actor: Actor, now: datetime,
               opened: Opened | None, doing: str, key: str | None) -> signing.Refusal | None:
     """Every check before a signature: the dialog's round and checksum still current, segregation of duties,
     the second component. A refusal is audited and returned (the caller commits, then shows it)."""
@@ -332,7 +349,7 @@ def _signable(session: Session, program: Program, batch: Batch, *, signer: Signe
     if segregated is not None:
         return segregated
     if settings_of(program).signing == signing.SigningMethod.initials:
-        if doing == "approve" and signer.component.strip().upper().replace(".", "").replace(" ", "") != \
+        if doing != "reject" and signer.component.strip().upper().replace(".", "").replace(" ", "") != \
                 Signer.expected_initials(signer.name):
             return signing.Refusal("Those initials do not match your name in Slack; type them again to sign.")
         return None
@@ -350,8 +367,10 @@ def _audit(session: Session, program: Program, batch: Batch, action: str, *, act
 
 
 def ready(session: Session, program: Program, *, batch_no: str, product: str = "", release_by: date | None = None,
-          actor: Actor, now: datetime) -> Batch:
-    """Record that a batch record is available for the customer's review."""
+          actor: Actor, now: datetime, released_elsewhere: bool = False) -> Batch:
+    """Record that a batch record is available: for the CMO's QA release first where the program requires it
+    (store.batch_release), else straight for the customer's review. `released_elsewhere`: an import of a batch
+    the old tracker already had with the customer (its release was not given in the bot)."""
     batch_no = validate_batch_no(batch_no)
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     existing = session.exec(select(Batch).where(Batch.program_id == program.id, Batch.batch_no == batch_no)).first()
@@ -363,7 +382,8 @@ def ready(session: Session, program: Program, *, batch_no: str, product: str = "
         raise Invalid(f"The release-by date {day(release_by)} has passed.", "release_by")
     batch = Batch(program_id=program.id, batch_no=batch_no, product=(product or "").strip()[:200],
                   release_by=release_by, ready_at=now, ready_on=today, ready_by=actor.user_id,
-                  round_started_on=today)
+                  round_started_on=today, status=BatchStatus.qa_release if settings_of(program).qa_release ==
+                  "required" and not released_elsewhere else BatchStatus.awaiting)
     session.add(batch)
     session.flush()
     _audit(session, program, batch, "ready", actor=actor, now=now, after=batch.snapshot())
@@ -403,6 +423,9 @@ def refusal(batch: Batch, verb: str) -> Conflict:
     if batch.status == BatchStatus.on_hold:
         return Conflict(f"Batch {batch.batch_no} is on hold; it must go back to review "
                         f"(`/cmo batch resume {batch.batch_no}`) before it can be {verb}.")
+    if batch.status == BatchStatus.qa_release:
+        return Conflict(f"Batch {batch.batch_no} awaits the CMO's QA release; the customer review starts after it, "
+                        f"so it cannot be {verb} yet.")
     return Conflict(f"Batch {batch.batch_no} is awaiting review; it cannot be {verb}.")
 
 
@@ -426,14 +449,14 @@ def approve(session: Session, program: Program, batch_no: str, *, signer: Signer
             comment: str = "", opened: Opened | None = None, key: str | None = None) -> Signed | signing.Refusal:
     """Sign the batch record; in an `any` program (or when every approver has signed) the batch is approved.
 
-    A signature the checks refuse (`_signable`) is returned as a Refusal with nothing signed."""
+    A signature the checks refuse (`signable`) is returned as a Refusal with nothing signed."""
     batch = get(session, program, batch_no, lock=True)
     if batch.status != BatchStatus.awaiting:
         raise refusal(batch, "approved")
     signed = {s.user_id for s in signatures(session, batch, current_round=True)}
     if signer.user_id in signed:
         raise Conflict(f"You have already signed batch {batch.batch_no}; the other approvers are still to sign.")
-    refused = _signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
+    refused = signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
                         doing="approve", key=key)
     if refused is not None:
         return refused
@@ -490,7 +513,7 @@ def reject(session: Session, program: Program, batch_no: str, *, reason: str, ac
     elif signer is None:
         refused = _segregation(session, program, batch, actor=actor, now=now, doing="reject")
     else:
-        refused = _signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
+        refused = signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
                             doing="reject", key=key)
     if refused is not None:
         return refused

@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from store import outbox
 from store.batches import (
     OPEN,
+    UNDECIDED,
     Batch,
     BatchSignature,
     BatchStatus,
@@ -54,12 +55,22 @@ def decision_buttons(batch_id: int) -> tuple[Button, ...]:
     )
 
 
-def request_review(session: Session, program: Program, batch: Batch, approvers: Sequence[str], *, now: datetime,
+def request_review(session: Session, program: Program, batch: Batch, readers: Sequence[str], *, now: datetime,
                    to_channel: bool) -> list[int]:
-    """The approvers' requests to review this round (and the channel's notice), queued through the outbox in
-    the caller's transaction: they go out at once and are never lost to a crash or a Slack outage."""
+    """Who is asked to act on the batch now — CMO quality while it awaits the CMO's QA release, else the
+    customer's approvers for this round — and the channel's notice, queued through the outbox in the caller's
+    transaction: they go out at once and are never lost to a crash or a Slack outage."""
+    from store.batch_release import button as release_button  # the release step builds on this module
+
     targets = [(program.channel_id, ())] if to_channel and program.channel_id else []
-    targets += [(user, decision_buttons(batch.id)) for user in approvers]
+    if batch.state == BatchStatus.qa_release:
+        targets += [(user, (release_button(batch.id),)) for user in readers]
+        return outbox.announce(
+            session, key=f"batch:{batch.id}:qa-release", program_id=program.id, subject=f"batch:{batch.id}",
+            today=now.astimezone(program.tz).date(), now=now, targets=targets,
+            text=f":clipboard: Batch record {describe(batch)} of {escape(program.code)} awaits the CMO's QA "
+                 "release before it goes to the customer. CMO quality: review and release it.")
+    targets += [(user, decision_buttons(batch.id)) for user in readers]
     again = f" (review round {batch.review_round})" if batch.review_round > 1 else ""
     return outbox.announce(
         session, key=f"batch:{batch.id}:r{batch.review_round}:ready", program_id=program.id,
@@ -86,7 +97,7 @@ def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], l
 def due(session: Session, now: datetime) -> Iterable[Due]:
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, Batch.status.in_(OPEN))  # type: ignore[attr-defined]  # noqa: E712
+        .where(Program.active == True, Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]  # noqa: E712
     ).all()
     calls = session.exec(
         select(ReviewCall, Batch, Program).join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
@@ -177,7 +188,8 @@ def past_sla(days_in_review: int, sla_business_days: int) -> bool:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    query = select(Batch).where(Batch.program_id == program.id, Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    query = select(Batch).where(Batch.program_id == program.id,
+                                Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
     open_batches = list(session.exec(query.order_by(Batch.ready_on)))
     if not open_batches:
         return []
@@ -225,7 +237,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     by_id = {p.id: p for p in programs}
-    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(OPEN))  # type: ignore[attr-defined]
+    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(UNDECIDED))  # type: ignore
     open_by_program: dict[int, list[Batch]] = defaultdict(list)
     for batch in session.exec(query):
         open_by_program[batch.program_id].append(batch)
@@ -236,7 +248,9 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
         late = sum(1 for b in open_batches
                    if b.state == BatchStatus.awaiting and past_sla(review_days(b, program, today), sla))
         held = sum(1 for b in open_batches if b.state == BatchStatus.on_hold)
-        notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held)
+        internal = sum(1 for b in open_batches if b.state == BatchStatus.qa_release)
+        notes = [f"{late} past SLA"] * bool(late) + [f"{held} on hold"] * bool(held) + \
+            [f"{internal} awaiting CMO QA release"] * bool(internal)
         release = min((b.release_by for b in open_batches if b.release_by), default=None)
         result.add(program_id, f"{plural(len(open_batches), 'batch record')} in review"
                                + (f" ({', '.join(notes)})" if notes else ""), release)
@@ -253,6 +267,7 @@ class Figures:
     p90_days: float | None
     breaches: int
     days_lost: int
+    internal_median_days: float | None = None  # ready → the CMO's QA release (batches that had one)
 
 
 def percentile(values: Sequence[int], share: float) -> float | None:
@@ -263,16 +278,20 @@ def percentile(values: Sequence[int], share: float) -> float | None:
     return float(ordered[max(0, math.ceil(share * len(ordered)) - 1)])
 
 
-def _figures(label: str, days_and_sla: list[tuple[int, int]]) -> Figures:
-    days = [d for d, _ in days_and_sla]
+def _figures(label: str, reviews: list[tuple[int, int, int | None]]) -> Figures:
+    """`reviews`: (customer review days, SLA, internal days from ready to QA release or None) per batch."""
+    days = [d for d, _, _ in reviews]
+    internal = [i for _, _, i in reviews if i is not None]
     return Figures(label, len(days), float(median(days)) if days else None, percentile(days, 0.9),
-                   sum(1 for d, sla in days_and_sla if past_sla(d, sla)),
-                   sum(max(0, d - sla) for d, sla in days_and_sla))
+                   sum(1 for d, sla, _ in reviews if past_sla(d, sla)),
+                   sum(max(0, d - sla) for d, sla, _ in reviews),
+                   float(median(internal)) if internal else None)
 
 
 def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days: int = 90,
             total: bool = False) -> list[Figures]:
-    """Per program (and with `total`, all of them first): batches decided in the last `days` days, one query."""
+    """Per program (and with `total`, all of them first): batches decided in the last `days` days, one query.
+    Internal time (ready → the CMO's QA release) and the customer's (release → decision) are apart."""
     since = now - timedelta(days=days)
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
@@ -281,10 +300,12 @@ def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days
                Batch.decided_at >= since)  # type: ignore[operator]
         .order_by(Program.code)
     ).all()
-    per_program: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    per_program: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)
     for batch, program in rows:
+        internal = None if batch.released_on is None else \
+            business_days_between(batch.ready_on, batch.released_on, program.holiday_calendar)
         per_program[program.code].append((review_days(batch, program, batch.decided_on or now.date()),
-                                          settings_of(program).sla_business_days))
+                                          settings_of(program).sla_business_days, internal))
     result = [_figures(code, values) for code, values in per_program.items()]
     if total:
         result.insert(0, _figures("All programs", [v for values in per_program.values() for v in values]))

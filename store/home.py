@@ -43,6 +43,7 @@ HealthProvider = Callable[[Session, list[Program], datetime, Health], None]
 
 from store import (  # noqa: E402  (the areas' providers import Owed and Health)
     agreements_home,
+    batch_release,
     batches_rules,
     stability_rules,
     submissions,
@@ -51,6 +52,7 @@ from store import (  # noqa: E402  (the areas' providers import Owed and Health)
 OWED: tuple[OwedProvider, ...] = (
     agreements_home.owed,
     batches_rules.owed,
+    batch_release.owed,
     stability_rules.owed,
     submissions.home_owed,
 )

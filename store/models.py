@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from store import (  # noqa: F401
     agreements,
     audit,
+    batch_release,
     batches,
     document_signatures,
     feeds,

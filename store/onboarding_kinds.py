@@ -172,7 +172,8 @@ def _batch_create(session: Session, program: Program, row: Row, actor: Actor, no
         raise Invalid("an approved batch is not imported: its approval needs the approver's signature, which a "
                       "spreadsheet cannot give (keep it in the old records)")
     batch = batch_store.ready(session, program, batch_no=row["batch_no"], product=row["product"] or "",
-                              release_by=row["release_by"], actor=actor, now=now)
+                              release_by=row["release_by"], actor=actor, now=now,
+                              released_elsewhere=True)  # the old tracker's rows are already with the customer
     if status == "on_hold":
         batch_store.hold(session, program, batch.batch_no, reason=row["reason"] or "", actor=actor, now=now)
     elif status == "rejected":

@@ -15,7 +15,7 @@ ADMIN = Actor("UADMIN", "Ada Admin", is_admin=True)
 
 def program(session: Session, now: datetime, code: str = "ACME-001", *, channel: str | None = "CACME001",
             timezone: str = "America/New_York", members: dict[Role, list[str]] | None = None,
-            **extra) -> Program:
+            qa_release: str | None = "off", **extra) -> Program:
     created = programs.create(
         session, actor=ADMIN, now=now, code=code, customer=extra.pop("customer", f"{code} Customer"),
         timezone=timezone, members=members if members is not None else {
@@ -25,5 +25,8 @@ def program(session: Session, now: datetime, code: str = "ACME-001", *, channel:
     )
     if channel:
         programs.link_channel(session, created, channel, actor=ADMIN, now=now)
+    if qa_release is not None:  # the customer-review tests start after (or without) the CMO's release step
+        created.settings = {**created.settings, "batches": {**(created.settings.get("batches") or {}),
+                                                            "qa_release": qa_release}}
     session.flush()
     return created

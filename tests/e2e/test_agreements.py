@@ -263,3 +263,45 @@ def test_a_forged_filing_form_fetches_nothing(bot, engine):
                                     {"target": "agreements|ACME-001|QA-1|original"}).json()
     assert body["response_action"] == "errors" and "altered" in body["errors"]["target"]
     assert not bot.slack.calls("files.info")
+
+
+def test_a_successor_effective_after_the_expiry_is_a_coverage_gap_alerted_now_and_before(bot, engine):
+    """QA-1 runs to Tue 1 Jun 2027; QA-2, executed on Fri 4 Dec 2026, takes effect only on Thu 1 Jul 2027:
+    no Quality Agreement from Tue 1 Jun to Wed 30 Jun 2027 (30 days). Alerted at once, again 14 days before
+    (Tue 18 May 2027), and QA-1's expiry alert still goes out on Tue 1 Jun."""
+    bot.clock.set(datetime(2026, 12, 4, 15, tzinfo=UTC))
+    _program(bot, engine)
+    _log(bot, EXECUTED_QA)
+    _log(bot, {"kind": "quality", "counterparty": "Acme Pharma", "status": "draft", "version": "v2"})
+    bot.command("agreement execute QA-2", user="UPM1", channel=CHANNEL)
+    bot.slack.wait_for("views.open", count=3)
+    assert bot.submit("UPM1", {"effective": date(2027, 7, 1), "expires": date(2029, 6, 30)}).text == ""
+    done = bot.slack.wait_for("chat.postMessage", lambda c: "recorded the execution" in c.args.get("text", ""))[0]
+    gap = "no Quality Agreement is in force from Tue 1 Jun 2027 to Wed 30 Jun 2027 (30 days)"
+    assert gap in done.args["text"]
+    with transaction(engine) as session:
+        old = session.exec(select(Agreement).where(Agreement.ref == "QA-1")).one()
+
+    def alerted(now: datetime) -> dict[str, list[str]]:
+        """What the tick at `now` posted about the gap, per target (the weekly digest aside)."""
+        sent = len(bot.posts())
+        bot.tick(now)
+        return {target: [c.args["text"] for c in bot.posts()[sent:] if c.args["channel"] == target
+                         and gap in c.args["text"] and "status —" not in c.args["text"]]
+                for target in ("UPM1", "UQA1", "UAPP1", CHANNEL)}
+
+    now = alerted(datetime(2026, 12, 4, 15, 5, tzinfo=UTC))
+    for target in ("UPM1", "UQA1", CHANNEL):
+        assert len(now[target]) == 1 and "coverage gap ahead" in now[target][0], target
+    assert now["UAPP1"] == []
+    assert all(v == [] for v in alerted(datetime(2027, 5, 17, 15, tzinfo=UTC)).values())
+    before = alerted(datetime(2027, 5, 18, 14, tzinfo=UTC))  # 10:00 EDT
+    assert [len(before[t]) for t in ("UPM1", "UQA1", CHANNEL)] == [1, 1, 1]
+    expiry = alerted(datetime(2027, 6, 1, 14, tzinfo=UTC))
+    assert any("expired today, Tue 1 Jun 2027" in text and "Coverage gap" in text for text in expiry[CHANNEL])
+    with transaction(engine) as session:
+        keys = {r.key for r in session.exec(select(Outbox).where(Outbox.subject == f"agreement:{old.id}",
+                                                                 Outbox.status == "sent"))}
+    assert keys == {f"agreement:{old.id}:gap:known:2027-06-01:2027-07-01",
+                    f"agreement:{old.id}:gap:soon:2027-06-01:2027-07-01", f"agreement:{old.id}:expiry:2027-06-01"}
+    assert all(v == [] for v in alerted(datetime(2027, 7, 1, 14, tzinfo=UTC)).values())

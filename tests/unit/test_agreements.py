@@ -285,3 +285,86 @@ def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
     agreements_home.health(session, [program], NOW, health)
     assert health.fragments[program.id] == ["QA in force", "Mutual NDA not in force (no current executed Mutual NDA)"]
     assert health.deadlines[program.id] == date(2027, 6, 1)
+
+
+def _gap_setup(session):
+    """QA-1 runs to Mon 1 Mar 2027; on Mon 2 Nov 2026 (NOW) QA-2 is executed, effective only Thu 1 Apr 2027:
+    no Quality Agreement from 1 Mar to 31 Mar 2027 — 31 days (hand-counted: March has 31)."""
+    program = factories.program(session, NOW)
+    old = _log(session, program)  # 2026-01-01 .. 2027-03-01
+    sweep(session, _at(date(2026, 12, 1)), [ag.due])  # the 90-day renewal reminder is queued (not yet sent)
+    new = _log(session, program, status=Status.negotiation, expires=None)
+    ag.execute(session, new, program=program, actor=ADMIN, now=_at(date(2026, 12, 1), 16),
+               terms=Terms(date(2027, 4, 1), date(2029, 4, 1)), version="v2")
+    return program, old, new
+
+
+def _rows(session, prefix):
+    rows = session.exec(select(Outbox).where(Outbox.key.like(prefix + "%")).order_by(Outbox.id))  # type: ignore
+    return [(r.key, r.target, r.status, r.due_on) for r in rows]
+
+
+def test_superseding_with_a_gap_keeps_the_expiry_alert_and_alerts_the_gap(session):
+    from store import agreement_gaps
+
+    program, old, new = _gap_setup(session)
+    (gap,) = agreement_gaps.gaps(ag.for_program(session, program.id))
+    assert (gap.starts, gap.last_day, gap.days) == (date(2027, 3, 1), date(2027, 3, 31), 31)
+    assert not ag.is_covered(session, program_id=program.id, on=date(2027, 3, 1))
+    assert ag.is_covered(session, program_id=program.id, on=date(2027, 2, 28))
+    assert ag.is_covered(session, program_id=program.id, on=date(2027, 4, 1))
+    rules = [ag.due, agreement_gaps.due]
+    # the old one's renewal reminder is cancelled (its successor is decided)
+    assert {s for _, _, s, _ in _rows(session, f"agreement:{old.id}:renewal")} == {OutboxStatus.cancelled}
+    # at once: the gap alert to the program manager and CMO quality (and the channel), due the day of execution
+    sweep(session, _at(date(2026, 12, 1), 16), rules)
+    known = f"agreement:{old.id}:gap:known:2027-03-01:2027-04-01"
+    assert [(k, t, d) for k, t, _, d in _rows(session, f"agreement:{old.id}:gap")] == \
+        [(known, target, date(2026, 12, 1)) for target in ("CACME001", "UPM1", "UQA1")]
+    text = session.exec(select(Outbox).where(Outbox.key == known)).first().text
+    assert "from Mon 1 Mar 2027 to Wed 31 Mar 2027 (31 days)" in text
+    assert "QA-2 takes effect only on Thu 1 Apr 2027" in text
+    # nothing more until 14 days before the gap: Mon 15 Feb 2027
+    sweep(session, _at(date(2027, 2, 14)), rules)
+    assert len(_rows(session, f"agreement:{old.id}:gap")) == 3
+    sweep(session, _at(date(2027, 2, 15)), rules)
+    soon = f"agreement:{old.id}:gap:soon:2027-03-01:2027-04-01"
+    assert [(t, d) for k, t, _, d in _rows(session, soon)] == \
+        [("CACME001", date(2027, 2, 15)), ("UPM1", date(2027, 2, 15)), ("UQA1", date(2027, 2, 15))]
+    # the day QA-1 expires: its expiry alert goes out although it is superseded
+    sweep(session, _at(date(2027, 3, 1)), rules)
+    expiry = f"agreement:{old.id}:expiry:2027-03-01"
+    assert [(t, s, d) for _, t, s, d in _rows(session, expiry)] == \
+        [("CACME001", OutboxStatus.pending, date(2027, 3, 1)), ("UPM1", OutboxStatus.pending, date(2027, 3, 1))]
+    assert "Coverage gap" in session.exec(select(Outbox).where(Outbox.key == expiry)).first().text
+    # once QA-2 is in force nothing about the gap is owed any more
+    assert list(agreement_gaps.due(session, _at(date(2027, 4, 1)))) == []
+
+
+def test_superseding_without_a_gap_stays_silent(session):
+    from store import agreement_gaps
+
+    program = factories.program(session, NOW)
+    old = _log(session, program)  # expires 2027-03-01
+    new = _log(session, program, status=Status.negotiation, expires=None)
+    ag.execute(session, new, program=program, actor=ADMIN, now=_at(date(2026, 12, 1), 16),
+               terms=Terms(date(2027, 3, 1), date(2029, 3, 1)))  # takes effect the day QA-1 expires
+    assert agreement_gaps.gaps(ag.for_program(session, program.id)) == []
+    assert list(agreement_gaps.due(session, _at(date(2027, 3, 1)))) == []
+    assert old.status is Status.superseded
+
+
+def test_a_gap_known_late_alerts_once_now(session):
+    """Executed ten days before the gap starts: the 14-day warning (15 Feb) is before the day it became
+    known (19 Feb), so only the one alert, due 19 Feb."""
+    from store import agreement_gaps
+
+    program = factories.program(session, NOW)
+    old = _log(session, program)
+    new = _log(session, program, status=Status.negotiation, expires=None)
+    ag.execute(session, new, program=program, actor=ADMIN, now=_at(date(2027, 2, 19), 16),
+               terms=Terms(date(2027, 3, 8), date(2029, 3, 8)))
+    (gap,) = agreement_gaps.gaps(ag.for_program(session, program.id))
+    assert gap.days == 7 and [a.name for a in agreement_gaps.alerts(gap)] == ["known"]
+    sweep(session, _at(date(2027, 2, 19), 16), [agreement_gaps.due])
+    assert {d for *_, d in _rows(session, f"agreement:{old.id}:gap")} == {date(2027, 2, 19)}

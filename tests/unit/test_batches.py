@@ -239,8 +239,11 @@ def test_digest_section_lists_open_batches(session):
 
 
 def test_settings_defaults_and_validation(session):
-    program = factories.program(session, MON_23)
+    program = factories.program(session, MON_23, qa_release=None)  # a new program as created: the release required
     assert batches.settings_of(program) == batches.ReviewSettings(3, 5, 2, batches.ApprovalMode.any)
+    assert batches.settings_of(program).qa_release == "required"
+    with pytest.raises(Invalid):
+        batches.configure(session, program, actor=PM, now=MON_23, qa_release="maybe")
     with pytest.raises(Invalid):
         batches.configure(session, program, actor=PM, now=MON_23, sla_business_days=0)
     batches.configure(session, program, actor=PM, now=MON_23, sla_business_days=2, approvals="all")

@@ -1,0 +1,141 @@
+"""`/cmo batch qa-release B-1042` and the "QA release" button (CMO quality's DM and App Home): the CMO quality
+unit's signed release of a batch record for the customer's review (store.batch_release), in the batch signing
+dialog — an authenticator code in `totp` programs, initials in `initials` programs. After the release the
+customer's approvers get their requests (what `ready` does in programs without the step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot import blocks as bk
+from commands import people
+from commands import signing as signing_commands
+from commands.batches import Outcome, actor_of, by_ref, post_batch, publish_homes, refresh
+from commands.batches_views import BatchRef, SignRef, component_input
+from commands.deps import Deps
+from commands.forms import is_sealed, metadata, refused_on, seal, submit
+from commands.router import Request
+from store import batch_release as store
+from store import batches, batches_rules, signing
+from store.audit import Actor
+from store.batch_release import ACTION
+from store.db import transaction
+from store.errors import Invalid
+from store.markup import escape
+from store.programs import Program, Role, authorize, user_ids
+
+VIEW = "batch_qa_release_sign"
+PURPOSE = "batch-qa-release"  # sealed apart from approval dialogs: one cannot be replayed as the other
+
+
+class ReleaseForm(BaseModel):
+    code: str | None = None
+    initials: str | None = None
+
+    @property
+    def component(self) -> str:
+        return self.code or self.initials or ""
+
+
+def release_view(batch: batches.Batch, program: Program, ref: SignRef) -> dict:
+    record = f" · batch record SHA-256 `{batch.record_sha256[:12]}…`" if batch.record_sha256 else ""
+    return bk.modal("QA release", VIEW, [
+        bk.section(f"*Meaning of this signature:*\n>{escape(store.meaning(batch))}"),
+        bk.context(f"Signing as *{escape(ref.name)}* (CMO quality) · program {escape(program.code)}{record}. Your "
+                   f"printed name, Slack id, the date and time (UTC and {escape(ref.tz)}) and this meaning are "
+                   "recorded with the batch and in the audit trail; the customer's review starts after it."),
+        component_input(batches.settings_of(program).signing),
+    ], submit="Sign and release", private_metadata=ref.model_dump_json())
+
+
+def open_release(deps: Deps, client: WebClient, actor: Actor, batch: batches.Batch, program: Program,
+                 trigger_id: str) -> None:
+    name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
+    ref = SignRef(batch_id=batch.id, review_round=batch.review_round, record_sha256=batch.record_sha256,
+                  name=name, tz=tz)
+    ref.mac = seal(deps, PURPOSE, *ref.parts(actor.user_id))
+    client.views_open(trigger_id=trigger_id, view=release_view(batch, program, ref))
+
+
+def cmd_qa_release(req: Request) -> None:
+    req.args.only("program")
+    batch_no = req.args.word(0, "the batch number")
+    with req.session() as session:
+        access = req.access(session)
+        access.require_internal("QA-release batch records")
+        batch = store.releasable(session, access.program, batch_no, actor=req.actor)
+    open_release(req.deps, req.client, req.actor, batch, access.program, req.trigger_id)
+
+
+def after_release(deps: Deps, client: WebClient, released: store.Released, approvers: list[str], rows: list[int],
+                  actor: Actor) -> None:
+    """The customer's review starts: the approvers' requests (queued with the release), every earlier message
+    updated, a receipt."""
+    out = Outcome(client)
+    batch, row = released.batch, released.release
+    refresh(deps, out, batch.id)
+    post_batch(deps, client, batch.id, rows, actor)
+    utc = row.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    out.call("your signature receipt", client.chat_postMessage, channel=actor.user_id,
+             text=(f":white_check_mark: QA release signed by *{escape(row.signer_name)}* ({actor.user_id}) at {utc} "
+                   f"({escape(row.local_time)} {escape(row.local_tz)}).\nMeaning: _{escape(row.meaning)}_\n"
+                   f"Sent to the customer's approvers: {', '.join(bk.mention(u) for u in approvers) or 'nobody'}."))
+    out.report(actor.user_id)
+    publish_homes(deps, client, batch.program_id)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.action(ACTION)
+    def on_button(ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_of(deps, body["user"])
+        try:
+            ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
+        except ValueError:
+            raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
+        batch, program = by_ref(deps, ref)
+        with transaction(deps.engine) as session:
+            authorize(session, actor, code=program.code)
+            batch = store.releasable(session, program, batch.batch_no, actor=actor)
+        open_release(deps, client, actor, batch, program, body["trigger_id"])
+
+    @app.view(VIEW)
+    def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
+        actor = actor_of(deps, body["user"])
+        field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
+        locked: list[Program] = []
+        asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release
+
+        def act(form: ReleaseForm) -> store.Released:
+            ref = metadata(view, SignRef)
+            if not is_sealed(ref.mac, deps, PURPOSE, *ref.parts(actor.user_id)):
+                raise Invalid("This form's data was altered; open it again from Slack.")
+            signer = batches.Signer(actor.user_id, ref.name, ref.tz, form.component)
+            by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
+            with transaction(deps.engine) as session, refused_on(field):
+                batch, program = batches.by_id(session, ref.batch_id)
+                authorize(session, actor, code=program.code)
+                done = store.release(session, program, batch.batch_no, signer=signer, actor=by,
+                                     now=deps.clock.now(), opened=batches.Opened(ref.review_round, ref.record_sha256),
+                                     key=deps.settings.cmo_secret_key)
+                if not isinstance(done, signing.Refusal):
+                    approvers = user_ids(session, program.id, Role.customer_approver)
+                    asked.append((approvers, batches_rules.request_review(
+                        session, program, done.batch, approvers, now=deps.clock.now(), to_channel=False)))
+            if isinstance(done, signing.Refusal):
+                if done.locked:
+                    locked.append(program)
+                raise Invalid(done.message, field)
+            return done
+
+        released = submit(ack, view, ReleaseForm, act, fallback=field)
+        if locked:
+            signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+        if released is not None:
+            after_release(deps, client, released, *asked[0], actor)
