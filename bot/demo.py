@@ -296,6 +296,8 @@ def scenario(demo: Demo) -> None:
                 why="Signing: her authenticator code and a comment. The DM and the channel post are then updated "
                 "in place, not answered with new messages.")
     demo.heading("The same in BETA-002, which has no executed quality agreement: the gate speaks up")
+    demo.command("U0PAT", "batch settings --qa-release off", channel=beta,
+                 why="Beta's batches go to the customer without the CMO's separate QA release step.")
     demo.command("U0PAT", "batch ready B-7 --product 'Omega-3 softgels'", channel=beta)
 
     demo.heading("Stability: a study placed at 31 August; pulls are counted from placement, month ends clamp")

@@ -40,11 +40,13 @@ def test_demo_reads_as_a_conversation_and_says_the_same_over_both_transports(tmp
         # the expiring agreement: in the register, then reminded on the day
         assert re.search(r"QA-1 +Quality Agreement +QA v3 +Executed +2025-01-15 +2027-01-31 +90\n", out)
         assert "expires on Sun 31 Jan 2027 (90 days from Mon 2 Nov 2026)" in out
-        # the approval updates the DM and the channel post in place
+        # the CMO's QA release comes first; then the approval updates the DM and the channel post in place
+        released = out.index("clicks [QA release] in DM with @Quinn Quality")
+        approved = out.index("clicks [Approve] in DM with @Alice Approver (Acme)")
+        assert released < approved
         for place in ("#acme-001", "DM with @Alice Approver (Acme)"):
-            updated = _message(out, f"{place} ✎ bot updates its message in place:", "B-1042")
+            updated = _message(out[approved:], f"{place} ✎ bot updates its message in place:", "B-1042")
             assert "✅ Approved by Alice Approver" in updated and "Days in review" in updated  # whole, not cut
-        assert out.index("clicks [Approve] in DM with @Alice Approver (Acme)") < out.index("✎ bot updates")
         # the month-end pull clamps: placed 31 August, the 3-month pull on 30 November; the table is whole
         schedule = _message(out, "#acme-001 — bot, seen only by @Sam Stability:", "STB-0001")
         assert re.search(r"LT25 +3 m +2026-11-30", schedule) and re.search(r"LT25 +18 m +2028-02-29", schedule)
@@ -67,4 +69,5 @@ def test_quiet_demo_prints_the_headings_only(tmp_path):
     lines = [line for line in out.splitlines() if line]
     assert lines[0].startswith("cmo-bot demo:") and lines[-1].startswith("That was the bot end to end")
     assert all(line.startswith("━━ ") for line in lines[1:-1]) and len(lines) == 9
-    assert "━━ Batch record review: ready → the customer's signed approval, messages updated in place" in lines
+    assert ("━━ Batch record review: ready → the CMO's signed QA release → the customer's signed approval, messages "
+            "updated in place") in lines
