@@ -54,11 +54,20 @@ def _code(secret: str, when: datetime) -> str:
     return pyotp.TOTP(secret).at(when)
 
 
+def _qr_update(bot, user: str) -> dict:
+    """`/cmo signing enroll`, then the form as updated with its QR code — this form's (it shows the same
+    secret), never a late update from an earlier test."""
+    kind, opened = bot.answer(bot.command("signing enroll", user=user))
+    assert kind == "view"
+    spaced = re.search(r"Secret:\* `([A-Z2-7 ]+)`", str(opened["blocks"])).group(1)
+    return bot.slack.wait_for("views.update", lambda c: c.args["view"]["callback_id"] == "signing_enroll"
+                              and spaced in str(c.args["view"]["blocks"]))[0].args["view"]
+
+
 def _enroll(bot, user: str) -> str:
     """Enroll `user` through `/cmo signing enroll`; returns the secret the form showed."""
-    assert bot.answer(bot.command("signing enroll", user=user))[0] == "view"
-    view = bot.slack.wait_for("views.update", lambda c: c.args["view"]["callback_id"] == "signing_enroll")[0]
-    secret = re.search(r"Secret:\* `([A-Z2-7 ]+)`", str(view.args["view"]["blocks"])).group(1).replace(" ", "")
+    update = _qr_update(bot, user)
+    secret = re.search(r"Secret:\* `([A-Z2-7 ]+)`", str(update["blocks"])).group(1).replace(" ", "")
     assert bot.submit(user, {"code": _code(secret, bot.clock.now())}).text == ""
     bot.slack.wait_for("chat.postMessage", lambda c: c.args["channel"] == user and "is set up" in c.args["text"])
     bot.clock.set(bot.clock.now() + timedelta(seconds=30))  # the enrollment code is spent; the next one signs
@@ -88,8 +97,7 @@ def test_enrollment_shows_secret_and_qr_and_keeps_it_only_when_confirmed(bot, en
     with transaction(engine) as session:
         factories.program(session, MON_23, channel=CHANNEL, members=MEMBERS)
     assert "not enrolled" in bot.ask("signing status", user="UAPP1")
-    assert bot.answer(bot.command("signing enroll", user="UAPP1"))[0] == "view"
-    update = bot.slack.wait_for("views.update")[0].args["view"]
+    update = _qr_update(bot, "UAPP1")
     [image] = [b for b in update["blocks"] if b["type"] == "image"]
     [upload] = [f for f in bot.slack.uploaded_files() if f["id"] == image["slack_file"]["id"]]
     assert upload["name"].endswith(".png")
@@ -113,8 +121,7 @@ def test_enrollment_shows_secret_and_qr_and_keeps_it_only_when_confirmed(bot, en
 def test_closing_the_enrollment_form_deletes_its_qr_code(bot, engine):
     with transaction(engine) as session:
         factories.program(session, MON_23, channel=CHANNEL, members=MEMBERS)
-    bot.answer(bot.command("signing enroll", user="UAPP1"))
-    update = bot.slack.wait_for("views.update")[0].args["view"]
+    update = _qr_update(bot, "UAPP1")
     [image] = [b for b in update["blocks"] if b["type"] == "image"]
     assert update.get("notify_on_close") is True
     bot.send.view_closed("UAPP1", bot.slack.last_view("UAPP1"))
