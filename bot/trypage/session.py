@@ -87,6 +87,9 @@ class TrySession:
         for values in AGREEMENTS:
             self.demo.command("U0PAT", "agreement new", channel=acme)
             self.demo.submit("U0PAT", values)
+        # the page's first walk-through goes straight from "ready" to the customer's approval; the CMO's QA
+        # release step (on by default for new programs) is shown by `cmo-bot demo`
+        self.demo.command("U0PAT", "batch settings --qa-release off", channel=acme)
         self.authenticators["U0ALI"] = self.demo.enroll("U0ALI", self.now())
         with self._lock:  # the forms of the set-up were submitted: none is open for anyone
             self._closed.update(v["id"] for v in (self.slack.last_view(p) for p in PEOPLE) if v)
