@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
-from bot.metrics import MeasuredApp
+from bot.metrics import ListenerPool, MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
 from commands import (
@@ -58,7 +57,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
         process_before_response=False,
         # Bolt runs ack() and the work after it in one executor thread; its default of 5 threads lets slow
         # work (channel creation, DMs, uploads) hold back the next request's acknowledgement past 3 seconds.
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
+        listener_executor=ListenerPool(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
         user_facing_authorize_error_message=(
             ":warning: Slack did not confirm the bot's credentials just now. Nothing was changed; try again in a "
             "moment, and tell your Slack admin if this persists."

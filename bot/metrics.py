@@ -3,6 +3,8 @@
 - `cmo_requests_total` / `cmo_ack_seconds` by kind (slash_command, block_actions, view_submission …): measured
   around `App.dispatch`, which both transports (HTTP and Socket Mode) call and whose return is the
   acknowledgement Slack waits for (3 seconds at most);
+- `cmo_listener_work`: requests whose listener (the ack and the work after it: replies, DMs, modals) is still
+  running — what a rolling restart waits to drain, and what the end-to-end tests wait for between tests;
 - `cmo_outbox_depth` by status, read from the database at each scrape (so every replica reports the truth);
 - `cmo_deliveries_total` by result, `cmo_dead_letters_total`, `cmo_sweep_seconds` (scheduler.jobs) and
   `cmo_storage_errors_total` (store.storage), counted where they happen.
@@ -14,8 +16,17 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy.engine import Engine
@@ -34,6 +45,8 @@ REQUESTS = Counter("cmo_requests_total", "Requests from Slack, by kind", ["kind"
 ACK_SECONDS = Histogram("cmo_ack_seconds", "Time from a request's arrival at the app to its acknowledgement",
                         ["kind"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10))
 
+LISTENER_WORK = Gauge("cmo_listener_work", "Listener runs under way (the ack and the work after it)")
+
 
 def kind_of(body: dict) -> str:
     kind = "slash_command" if "command" in body else str(body.get("type") or "")
@@ -51,6 +64,21 @@ class MeasuredApp(App):
         finally:
             REQUESTS.labels(kind).inc()
             ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+
+class ListenerPool(ThreadPoolExecutor):
+    """Bolt's listener threads, their runs under way counted in `cmo_listener_work` (raised before the run is
+    queued, so a scrape never reads 0 while acknowledged work waits for a thread)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        LISTENER_WORK.inc()
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            LISTENER_WORK.dec()
+            raise
+        future.add_done_callback(lambda _: LISTENER_WORK.dec())
+        return future
 
 
 class OutboxDepth:

@@ -62,11 +62,15 @@ def ready(process: BotProcess, clock: Clock, slack) -> Bot:
 @pytest.fixture
 def bot(request: pytest.FixtureRequest, slack, engine):
     """The bot over HTTP, filing to a local folder. `@BOTH_TRANSPORTS` runs a test over Socket Mode too,
-    `@both_stores` again with the bot that files to the real S3 server."""
+    `@both_stores` again with the bot that files to the real S3 server. After the test, every bot is waited
+    for until the work after its acks has finished."""
     variant = getattr(request, "param", "http")
     if variant == "s3":
-        return ready(*request.getfixturevalue("_serve_s3"), slack)
-    process, clock = request.getfixturevalue("_serve")
-    if variant == "socket":
-        process = request.getfixturevalue("_socket")
-    return ready(process, clock, slack)
+        yield ready(*request.getfixturevalue("_serve_s3"), slack)
+    else:
+        process, clock = request.getfixturevalue("_serve")
+        if variant == "socket":
+            process = request.getfixturevalue("_socket")
+        yield ready(process, clock, slack)
+    for running in list(BotProcess.running):  # the next test wipes the database: nothing may still write to it
+        running.wait_idle()

@@ -90,6 +90,7 @@ class BotProcess:
     """
 
     STARTED = {"http": ("cmo-bot listening on ", " on "), "socket": ("cmo-bot connected to Slack", " health on ")}
+    running: list[BotProcess] = []  # every bot of the test session, waited for between tests (`wait_idle`)
 
     def __init__(self, env: dict[str, str], transport: str = "http", scheduler: bool = False):
         self.env = env
@@ -104,6 +105,7 @@ class BotProcess:
         self.url = started if transport == "http" else None
         self.health_url = started.replace("/slack/events", "/healthz")
         threading.Thread(target=self._drain, daemon=True).start()
+        BotProcess.running.append(self)
 
     def _await_start(self) -> str:
         prefix, separator = self.STARTED[self.transport]
@@ -117,7 +119,26 @@ class BotProcess:
         for line in self.proc.stdout:  # type: ignore[union-attr]
             self.output.append(line)
 
+    def listener_work(self) -> float:
+        """Requests whose listener is still running in the bot (its /metrics gauge `cmo_listener_work`)."""
+        if self.proc.poll() is not None:  # stopped or killed by its test: nothing of it still runs
+            return 0
+        page = requests.get(self.health_url.replace("/healthz", "/metrics"), timeout=5).text
+        return sum(float(line.split()[1]) for line in page.splitlines() if line.startswith("cmo_listener_work "))
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Until the work after every ack has finished: a test's lingering work (a channel being created, a DM
+        being sent) must not write into the next test's freshly wiped database."""
+        deadline = time.monotonic() + timeout
+        while self.listener_work() > 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cmo-bot {self.transport} still busy after {timeout}s:\n"
+                                     + "".join(self.output[-40:]))
+            time.sleep(0.02)  # waiting for another process, not moving the bot's time
+
     def stop(self) -> None:
+        if self in BotProcess.running:
+            BotProcess.running.remove(self)
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)

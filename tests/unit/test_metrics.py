@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import exposition, kind_of
+from bot.metrics import ListenerPool, exposition, kind_of
 from scheduler.jobs import delivered, run_pass
 from tests.unit.test_delivery import NINE, _queue, client, slack  # noqa: F401  (fixtures)
 
@@ -39,3 +41,20 @@ def test_request_kinds_are_a_closed_list():
     assert kind_of({"command": "/cmo", "type": "anything"}) == "slash_command"
     assert kind_of({"type": "view_submission"}) == "view_submission"
     assert kind_of({"type": "made-up-by-a-stranger"}) == kind_of({}) == "other"
+
+
+def work() -> float:
+    return REGISTRY.get_sample_value("cmo_listener_work")
+
+
+def test_listener_work_counts_runs_until_they_finish_queued_ones_included():
+    release = threading.Event()
+    pool = ListenerPool(max_workers=1)
+    base = work()  # the gauge is process-wide: read relative to its start
+    futures = [pool.submit(release.wait, 5) for _ in range(2)]  # one runs, one waits for the only thread
+    assert work() - base == 2
+    release.set()
+    for future in futures:
+        future.result(timeout=5)
+    pool.shutdown(wait=True)
+    assert work() - base == 0
