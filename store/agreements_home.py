@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from store import agreements as store
 from store.agreements import Agreement, Status
+from store.health import Health, Owed
 from store.markup import day, escape
 from store.programs import Program
-
-if TYPE_CHECKING:  # store.home lists this module's providers; import its types only when used
-    from store.home import Health, Owed
 
 
 def _today(program: Program, now: datetime):
@@ -24,8 +21,6 @@ def _today(program: Program, now: datetime):
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Executed agreements the person owns whose renewal reminders have started: decide before the deadline."""
-    from store.home import Owed
-
     by_id = {p.id: p for p in programs}
     items = []
     for agreement in store.for_programs(session, list(by_id)):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column
@@ -27,11 +26,9 @@ from store.batches_rules import describe
 from store.calendar import business_days_between
 from store.db import UTCDateTime
 from store.errors import Conflict, NotAllowed
+from store.health import Owed
 from store.outbox import Button
 from store.programs import Program, ProgramMember, Role, user_ids
-
-if TYPE_CHECKING:
-    from store.home import Owed
 
 ACTION = "batch_qa_release"  # the button on CMO quality's message and App Home (commands/batch_release.py)
 
@@ -123,8 +120,6 @@ def of_batch(session: Session, batch_id: int) -> BatchRelease | None:
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """App Home of CMO quality: batch records awaiting their QA release, oldest first, with the button."""
-    from store.home import Owed  # store.home lists this provider
-
     by_id = {p.id: p for p in programs}
     mine = select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.cmo_quality,

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
@@ -34,12 +33,10 @@ from store.batches import (
     settings_of,
 )
 from store.calendar import add_business_days, business_days_between
+from store.health import Health, Owed
 from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
 from store.programs import Program, ProgramMember, Role
-
-if TYPE_CHECKING:
-    from store.home import Health, Owed
 
 # Buttons the reminder DMs carry; commands/batches.py registers a handler for each action id.
 ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
@@ -209,8 +206,6 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Batch records awaiting this person's signature, most urgent (closest to or past the SLA) first."""
-    from store.home import Owed  # store.home lists this provider
-
     by_id = {p.id: p for p in programs}
     mine = select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.customer_approver,

@@ -12,18 +12,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
+from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
 from store.stability import StabilityPull, StabilityStudy
-
-if TYPE_CHECKING:  # store.home imports this module to list its providers
-    from store.home import Health, Owed
 
 NOTICE_DAYS = 7
 SETTLED_AFTER = timedelta(days=92)  # a missed alert or late-results reminder older than this is history
@@ -166,8 +163,6 @@ HOME_AHEAD = timedelta(days=NOTICE_DAYS)
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Pulls the person's stability teams should make: window open, due within 7 days, or missed."""
-    from store.home import Owed
-
     ids = {p.id for p in programs}
     teams = set(session.exec(select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.stability,

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Column, String, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, select
@@ -30,12 +30,10 @@ from store.calendar import add_business_days, business_days_between
 from store.db import UTCDateTime
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
+from store.health import Health, Owed
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
-
-if TYPE_CHECKING:  # store.home imports this module for its providers
-    from store.home import Health, Owed
 
 ATTACH_ACTION = "submission_attach"  # the button on owners' DMs and reminders (commands.submissions.Ids)
 REMINDER_STAGES = (14, 7, 3)  # business days before an item is due
@@ -583,7 +581,6 @@ def _open_rows(session: Session, program_ids: list[int], owner: str | None = Non
 
 def home_owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """The documents a person still owes, soonest due first, each with its Attach button."""
-    from store.home import Owed
     by_id = {p.id: p for p in programs}
     owed = []
     for entry, submission in _open_rows(session, list(by_id), owner=user_id):

@@ -1,6 +1,6 @@
 from bot.emulator import blockkit
 from commands.home import all_items_view, home_view
-from store.home import Owed
+from store.health import Owed
 from store.outbox import Button
 
 
