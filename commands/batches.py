@@ -266,7 +266,7 @@ def schedule_call(deps: Deps, client: WebClient, actor: Actor, *, code: str | No
                                           actor=actor, now=now)
         participants = store.call_participants(session, program, actor.user_id)
     starts = call.starts_at.astimezone(program.tz)
-    text = (f":telephone_receiver: Review call on batch record {batches_rules.describe(batch)} of "
+    text = (f":telephone_receiver: Review call on batch record {store.describe(batch)} of "
             f"{escape(program.code)}: *{local_time(starts)}* ({call.minutes} min), requested by "
             f"{bk.mention(actor.user_id)}. Participants: {', '.join(bk.mention(u) for u in participants)}. "
             "The invitation (.ics) is attached; a reminder comes the morning of the call.")

@@ -13,7 +13,8 @@ from commands.signing import code_input
 from store import batches as store
 from store.audit import AuditEntry
 from store.batch_release import button as release_button
-from store.batches_rules import ACTIONS, Figures, decision_buttons, describe
+from store.batches import describe
+from store.batches_rules import ACTIONS, Figures, decision_buttons
 from store.markup import day, escape, local_time, plural
 from store.programs import Program
 

@@ -21,8 +21,19 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from store import audit, signing
 from store.audit import Actor
-from store.batches import ENTITY, Batch, BatchStatus, Opened, Signer, get, link, refusal, settings_of, signable
-from store.batches_rules import describe
+from store.batches import (
+    ENTITY,
+    Batch,
+    BatchStatus,
+    Opened,
+    Signer,
+    describe,
+    get,
+    link,
+    refusal,
+    settings_of,
+    signable,
+)
 from store.calendar import business_days_between
 from store.db import UTCDateTime
 from store.errors import Conflict, NotAllowed

@@ -293,6 +293,13 @@ def review_days(batch: Batch, program: Program, today: date) -> int:
     return max(0, business_days_between(start, end or today, program.holiday_calendar))
 
 
+def describe(batch: Batch) -> str:
+    """How messages name a batch: its number, product and release-by date."""
+    product = f" ({escape(batch.product)})" if batch.product else ""
+    release = f", release by {day(batch.release_by)}" if batch.release_by else ""
+    return f"*{escape(batch.batch_no)}*{product}{release}"
+
+
 def meaning(batch: Batch, *, rejected: bool = False) -> str:
     product = f" of {batch.product}" if batch.product else ""
     if rejected:

@@ -22,6 +22,7 @@ from statistics import median
 from sqlmodel import Session, select
 
 from store import outbox
+from store.batch_release import button as release_button
 from store.batches import (
     OPEN,
     UNDECIDED,
@@ -29,6 +30,7 @@ from store.batches import (
     BatchSignature,
     BatchStatus,
     ReviewCall,
+    describe,
     review_days,
     settings_of,
 )
@@ -57,8 +59,6 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
     """Who is asked to act on the batch now — CMO quality while it awaits the CMO's QA release, else the
     customer's approvers for this round — and the channel's notice, queued through the outbox in the caller's
     transaction: they go out at once and are never lost to a crash or a Slack outage."""
-    from store.batch_release import button as release_button  # the release step builds on this module
-
     targets = [(program.channel_id, ())] if to_channel and program.channel_id else []
     if batch.state == BatchStatus.qa_release:
         targets += [(user, (release_button(batch.id),)) for user in readers]
@@ -74,12 +74,6 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
         subject=f"batch:{batch.id}", today=now.astimezone(program.tz).date(), now=now, targets=targets,
         text=f":clipboard: Batch record {describe(batch)} of {escape(program.code)} is ready for the customer's "
              f"review{again}. Approvers: approve, put it on hold or reject it.")
-
-
-def describe(batch: Batch) -> str:
-    product = f" ({escape(batch.product)})" if batch.product else ""
-    release = f", release by {day(batch.release_by)}" if batch.release_by else ""
-    return f"*{escape(batch.batch_no)}*{product}{release}"
 
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
