@@ -32,6 +32,7 @@ from store.db import transaction
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
+from store.stability_results import ResultRow
 from store.stability_schedule import Condition
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class ResultForm(BaseModel):
     low: str | None = None
     high: str | None = None
 
-    def row(self) -> store.ResultRow | None:
+    def row(self) -> ResultRow | None:
         """The one result typed into the form, or None when the form only carries files."""
         typed = [self.condition, self.timepoint, self.attribute, self.value]
         if not any(typed):
@@ -337,7 +338,7 @@ def register(app: App, deps: Deps) -> None:
     def on_results(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         ref = metadata(view, ProgramRef)
 
-        def check(form: ResultForm) -> tuple[ResultForm, store.ResultRow | None, Actor]:
+        def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None, Actor]:
             typed = form.row()
             with transaction(deps.engine) as session:
                 access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")

@@ -29,6 +29,7 @@ from store.db import transaction
 from store.errors import Invalid
 from store.markup import day, escape, plural
 from store.programs import Role
+from store.stability_results import ImportReport, ResultRow, import_results
 
 RECORDERS = (Role.stability, Role.program_manager, Role.cmo_quality)
 RECORD_AND_IMPORT = "stability_record_and_import"
@@ -55,9 +56,9 @@ class ResultsImport(BaseModel):
         return self.model_dump_json(exclude={"mac"})
 
 
-def _read(client: WebClient, request: ResultsImport) -> tuple[list[store.ResultRow], list[tuple[int, str]], list[str]]:
+def _read(client: WebClient, request: ResultsImport) -> tuple[list[ResultRow], list[tuple[int, str]], list[str]]:
     """Every row of the typed result and the files, the rows that could not be read, and a line per file."""
-    rows = [store.ResultRow(**request.typed)] if request.typed else []
+    rows = [ResultRow(**request.typed)] if request.typed else []
     rejected: list[tuple[int, str]] = []
     notes: list[str] = []
     for file_id in request.files:
@@ -87,7 +88,7 @@ def run(deps: Deps, client: WebClient, actor: Actor, request: ResultsImport, *, 
     now = deps.clock.now()
     with transaction(deps.engine) as session:
         program = program_store.by_code(session, request.program)
-        report = store.import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected,
+        report = import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected,
                                       record_missing=record_missing)
         managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
         oos = [_describe_result(session, r) for r in report.out_of_spec]
@@ -104,7 +105,7 @@ def run(deps: Deps, client: WebClient, actor: Actor, request: ResultsImport, *, 
     return reply(deps, actor, request, report, notes)
 
 
-def significant_change_alert(session, program_code: str, actor: Actor, report: store.ImportReport) -> str | None:
+def significant_change_alert(session, program_code: str, actor: Actor, report: ImportReport) -> str | None:
     """The alert of significant changes at accelerated (ICH Q1A(R2) §2.2.7), per study: the results, and the
     intermediate testing started — or Q1A(R2)'s recommendation when the protocol has no intermediate condition."""
     if not report.changes:
@@ -132,7 +133,7 @@ def significant_change_alert(session, program_code: str, actor: Actor, report: s
     return "\n".join(lines)
 
 
-def reply(deps: Deps, actor: Actor, request: ResultsImport, report: store.ImportReport, notes: list[str]
+def reply(deps: Deps, actor: Actor, request: ResultsImport, report: ImportReport, notes: list[str]
           ) -> tuple[str, list[dict]]:
     head = (f":bar_chart: Results for {escape(request.program)}: {plural(len(report.accepted), 'result')} imported, "
             f"{plural(len(report.rejected), 'row')} refused"

@@ -21,6 +21,7 @@ alert with Q1A(R2)'s recommendation that its protocol has none.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,7 +31,7 @@ from sqlmodel import Session, select
 from store import audit
 from store.audit import Actor
 from store.programs import Program
-from store.stability import ImportReport, StabilityPull, StabilityResult, StabilityStudy, result_id
+from store.stability import StabilityPull, StabilityResult, StabilityStudy, result_id
 from store.stability_schedule import Kind
 
 ASSAY = re.compile(r"\b(assay|potency)\b", re.IGNORECASE)
@@ -86,22 +87,25 @@ def reason(session: Session, study: StabilityStudy, pull: StabilityPull, result:
     return f"{change * 100:+.1f} % from the initial {initial:g} (ICH Q1A(R2): 5 % or more)"
 
 
-def assess(session: Session, *, program: Program, actor: Actor, now: datetime, report: ImportReport) -> None:
-    """After an import: each accepted result that is a significant change is audited and listed in the report,
-    and the standby intermediate pulls of its study start (`report.started`, audited once per study)."""
-    for result in report.accepted:
+def assess(session: Session, *, program: Program, actor: Actor, now: datetime,
+           accepted: Sequence[StabilityResult]) -> tuple[list[Change], dict[str, list[StabilityPull]]]:
+    """After an import: each accepted result that is a significant change is audited and returned, and the
+    standby intermediate pulls of its study start (returned by study code, audited once per study)."""
+    changes: list[Change] = []
+    started: dict[str, list[StabilityPull]] = {}
+    for result in accepted:
         pull = session.get(StabilityPull, result.pull_id)
         study = session.get(StabilityStudy, result.study_id)
         why = reason(session, study, pull, result)
         if why is None:
             continue
-        report.changes.append(Change(study, pull, result, why))
+        changes.append(Change(study, pull, result, why))
         audit.record(session, actor=actor, action="significant_change", entity="stability_result",
                      entity_id=result_id(study, pull, result),
                      program_id=program.id, after={"value": result.value, "reason": why}, now=now)
-        if study.code not in report.started:
-            report.started[study.code] = start_intermediate(session, program=program, study=study, actor=actor,
-                                                            now=now)
+        if study.code not in started:
+            started[study.code] = start_intermediate(session, program=program, study=study, actor=actor, now=now)
+    return changes, started
 
 
 def intermediate_codes(study: StabilityStudy) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from store import stability_notation as notation
 from store.errors import Invalid
-from store.stability import ResultRow
+from store.stability_results import ResultRow
 from store.workbooks import first_sheet_rows
 
 ALIASES = {

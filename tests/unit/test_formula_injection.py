@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from commands.status import Row, portfolio_csv
-from store import exporting, stability
+from store import exporting, stability, stability_results
 from store import submissions as subs
 from store import submissions_package as package
 from store.audit import Actor
@@ -71,8 +71,8 @@ def test_stability_data_package_workbook_has_no_live_formula(session):
                        time_points={"LT25": [0, 3]})
     pull = stability.find_pull(session, study, "LT25", 0)
     stability.record_pull(session, program=program, pull=pull, actor=factories.ADMIN, now=when, pulled_on=pull.due_on)
-    rows = [stability.ResultRow(1, study.code, "LT25", 0, HOSTILE[3], 100.0, HOSTILE[1], 95, 105)]
-    stability.import_results(session, program=program, actor=factories.ADMIN, now=when, rows=rows)
+    rows = [stability_results.ResultRow(1, study.code, "LT25", 0, HOSTILE[3], 100.0, HOSTILE[1], 95, 105)]
+    stability_results.import_results(session, program=program, actor=factories.ADMIN, now=when, rows=rows)
     content = workbook(compile_package(study, stability.results_of(session, study.id), when))
     assert _live_formulas(content) == []
     book = load_workbook(io.BytesIO(content))

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from store import stability, stability_import
+from store import stability, stability_import, stability_results
 from store.stability_report import compile_package, pdf, workbook
 from store.stability_schedule import ICH_BY_CODE
 from tests import factories
@@ -29,9 +29,9 @@ def _study(session, lots="L-2201, L-2202, L-2203"):
 
 
 def _import(session, program, data, *, lots=LOTS):
-    rows = [stability.ResultRow(i, "STB-0001", "LT25", m, "Assay", v, "%", 95, None, batch=lot)
+    rows = [stability_results.ResultRow(i, "STB-0001", "LT25", m, "Assay", v, "%", 95, None, batch=lot)
             for i, (lot, batch) in enumerate(zip(lots, data.values(), strict=True)) for m, v in batch]
-    return stability.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
+    return stability_results.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
                                     record_missing=True)
 
 
@@ -45,7 +45,7 @@ def test_three_lots_at_one_time_point_are_three_results(session):
                "STB-0001,LT25,3,L-9999,Assay,99.0,%,95\n")      # not a lot of the study
     same = 100.0 - 0.15 * 3 + NOISE[1][1]
     rows, unreadable = stability_import.read("lims.csv", content.format(v=same).encode())
-    again = stability.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
+    again = stability_results.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
                                      rejected=unreadable)
     assert again.already == 1 and not again.accepted
     reasons = dict(again.rejected)

@@ -6,7 +6,7 @@ from openpyxl import Workbook, load_workbook
 from pypdf import PdfReader
 from sqlmodel import select
 
-from store import stability, stability_import
+from store import stability, stability_import, stability_results
 from store.audit import AuditEntry
 from store.errors import Invalid
 from store.stability_report import compile_package, pdf, workbook
@@ -70,7 +70,7 @@ def test_import_reports_bad_rows_and_keeps_good_ones(session):
         "STB-0001,XX9,3,Assay,93.0,%,95,105\n"            # 11 no such condition
     )
     rows, unreadable = stability_import.read("results.csv", content)
-    report = stability.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
+    report = stability_results.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
                                        rejected=unreadable)
     assert [(r.attribute, r.value) for r in report.accepted] == [("Assay", 100.1), ("Assay", 99.6),
                                                                 ("Water", 1.2), ("Assay", 93.0)]
@@ -102,7 +102,7 @@ def test_a_lims_export_with_its_own_notations_imports(session):
         "STB-0001,25/60,6 weeks,Assay,98.4,%,95,105\n"
     )
     rows, unreadable = stability_import.read("lims-export.csv", content)
-    report = stability.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
+    report = stability_results.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows,
                                        rejected=unreadable)
     pulls = {p.id: (p.condition, p.months) for p in stability.pulls_of(session, study.id)}
     assert [pulls[r.pull_id] for r in report.accepted] == [("LT25", 0), ("LT25", 3), ("ACC40", 3), ("ACC40", 6)]
@@ -132,10 +132,11 @@ def test_report_workbook_and_pdf_hold_the_numbers(session):
     study = make_study(session, program, datetime(2027, 1, 20, tzinfo=UTC),
                        time_points={"LT25": [0, 3, 6, 9, 12, 18, 24], "ACC40": [0, 3, 6]})
     _pulled(session, program, study, *[("LT25", m) for m, _ in ASSAY], ("ACC40", 0), ("ACC40", 3))
-    rows = [stability.ResultRow(i, "STB-0001", "LT25", m, "Assay", v, "%", 95, 105) for i, (m, v) in enumerate(ASSAY)]
-    rows += [stability.ResultRow(10, "STB-0001", "ACC40", 0, "Assay", 100.1, "%", 95, 105),
-             stability.ResultRow(11, "STB-0001", "ACC40", 3, "Assay", 98.2, "%", 95, 105)]
-    stability.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows)
+    rows = [stability_results.ResultRow(i, "STB-0001", "LT25", m, "Assay", v, "%", 95, 105)
+            for i, (m, v) in enumerate(ASSAY)]
+    rows += [stability_results.ResultRow(10, "STB-0001", "ACC40", 0, "Assay", 100.1, "%", 95, 105),
+             stability_results.ResultRow(11, "STB-0001", "ACC40", 3, "Assay", 98.2, "%", 95, 105)]
+    stability_results.import_results(session, program=program, actor=factories.ADMIN, now=NOW, rows=rows)
     package = compile_package(study, stability.results_of(session, study.id), NOW)
 
     book = load_workbook(io.BytesIO(workbook(package)))

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from scheduler.delivery import deliver
 from scheduler.sweep import sweep
-from store import stability
+from store import stability, stability_results
 from store.audit import AuditEntry
 from store.db import transaction
 from store.outbox import Outbox, Status
@@ -160,8 +160,8 @@ def test_results_late_reminder_once_and_stopped_by_results(session):
     assert len(late.inserted) == 2  # the channel and the stability team
     row = session.exec(select(Outbox).where(Outbox.key.like("%results-late"))).first()
     assert row.due_on == date(2027, 2, 16) and "QC lab" in row.text
-    rows = [stability.ResultRow(2, "STB-0001", "LT25", 0, "Assay", 99.5, "%", 95, 105)]
-    stability.import_results(session, program=program, actor=factories.ADMIN, now=now, rows=rows)
+    rows = [stability_results.ResultRow(2, "STB-0001", "LT25", 0, "Assay", 99.5, "%", 95, 105)]
+    stability_results.import_results(session, program=program, actor=factories.ADMIN, now=now, rows=rows)
     assert {r.status for r in session.exec(select(Outbox).where(Outbox.key.like("%results-late")))} == {
         Status.cancelled}
     assert sweep(session, datetime(2027, 2, 20, 15, tzinfo=UTC), RULES).inserted == []

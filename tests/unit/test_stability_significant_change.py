@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 
 from sqlmodel import select
 
-from store import stability
+from store import stability, stability_results
 from store.audit import AuditEntry
 from store.stability_rules import due
 from store.stability_schedule import ICH_BY_CODE
@@ -26,9 +26,9 @@ def _study(session, conditions=("LT25", "INT30", "ACC40"), time_points=None, cod
 
 
 def _import(session, program, *rows, now=AFTER_3M):
-    rows = [stability.ResultRow(i, study, cond, m, attr, v, unit, low, high, batch=lot)
+    rows = [stability_results.ResultRow(i, study, cond, m, attr, v, unit, low, high, batch=lot)
             for i, (study, cond, m, lot, attr, v, unit, low, high) in enumerate(rows, start=2)]
-    return stability.import_results(session, program=program, actor=factories.ADMIN, now=now, rows=rows,
+    return stability_results.import_results(session, program=program, actor=factories.ADMIN, now=now, rows=rows,
                                     record_missing=True)
 
 
