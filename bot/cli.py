@@ -23,18 +23,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import OperationalError
 
 from bot.clock import Clock, parse_instant
+from bot.exit_codes import CANNOT_RUN, DATABASE_AWAY, FOUND_PROBLEMS, INTERRUPTED, OK, READER_GONE
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("cmo_bot")
-
-# Exit codes (docs/cli.md).
-OK = 0
-FOUND_PROBLEMS = 1  # the command ran and found something wrong: a broken chain, refused rows, undelivered
-#                     notifications, a failed check
-CANNOT_RUN = 2  # a bad setting, argument, file, folder or port, a missing database: nothing was changed
-DATABASE_AWAY = 3  # the database did not answer: nothing was changed
-READER_GONE = 141  # whoever read the output stopped reading (`cmo-bot demo | head`), as a shell reports SIGPIPE
-INTERRUPTED = 130
 
 
 def _prepare(settings: Settings, *, serving: bool = False):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.cli import CANNOT_RUN
+from bot.exit_codes import CANNOT_RUN
 from bot.trypage.session import Refused, TrySession
 
 STATIC = files("bot.trypage") / "static"
