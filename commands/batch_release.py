@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from commands import people
 from commands import signing as signing_commands
-from commands.batches import Outcome, actor_of, by_ref, post_batch, publish_homes, refresh
+from commands.batch_messages import Outcome, by_ref, post_batch, publish_homes, refresh
 from commands.batches_views import BatchRef, SignRef, component_input
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, refused_on, seal, submit
@@ -93,7 +93,7 @@ def register(app: App, deps: Deps) -> None:
     @app.action(ACTION)
     def on_button(ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        actor = actor_of(deps, body["user"])
+        actor = people.actor_of(deps, body["user"])
         try:
             ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
         except ValueError:
@@ -107,7 +107,7 @@ def register(app: App, deps: Deps) -> None:
     @app.view(VIEW)
     def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
-        actor = actor_of(deps, body["user"])
+        actor = people.actor_of(deps, body["user"])
         field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
         locked: list[Program] = []
         asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release

@@ -9,7 +9,6 @@ to the person who acted.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from datetime import date, datetime
@@ -18,19 +17,18 @@ from typing import Any
 from pydantic import BaseModel, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from bot.slack import alerter
-from commands import home, people
+from commands import batch_release, home, people
 from commands import signing as signing_commands
 from commands.args import UsageError, iso_date
+from commands.batch_messages import Outcome, by_ref, dm_all, gate, post_batch, publish_homes, refresh
+from commands.batch_release import cmd_qa_release
 from commands.batches_views import (
     BatchRef,
     Ids,
     SignRef,
-    batch_message,
     call_view,
     figures_text,
     history_text,
@@ -43,7 +41,6 @@ from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, refused_on, seal, submit
 from commands.router import Area, Request, Verb
-from scheduler.delivery import SENT, deliver_now
 from store import batches as store
 from store import batches_rules, ical, signing
 from store.audit import Actor
@@ -53,100 +50,12 @@ from store.filing import file_document
 from store.markup import day, escape, local_time
 from store.programs import Program, Role, authorize, user_ids, visible_to
 
-log = logging.getLogger(__name__)
-
 PREPARERS = (Role.program_manager, Role.cmo_quality)
 CALLERS = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
 
 
 def actor_of(deps: Deps, user: dict[str, Any]) -> Actor:
     return people.actor_of(deps, user)
-
-
-# ---------------------------------------------------------------------------------------------- Slack side
-
-
-class Outcome:
-    """Slack calls made after the ack; failures are collected and told to the person who acted."""
-
-    def __init__(self, client: WebClient):
-        self.client = client
-        self.failures: list[str] = []
-
-    def call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except SlackApiError as exc:
-            log.warning("%s failed: %s", what, exc.response.get("error"))
-            self.failures.append(f"{what} (`{exc.response.get('error')}`)")
-            return None
-
-    def report(self, user_id: str) -> None:
-        if self.failures:
-            tell(self.client, {"user_id": user_id},
-                 ":warning: The change was saved, but Slack refused: " + "; ".join(self.failures[:10]))
-
-
-def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], actor: Actor) -> None:
-    """Deliver the batch message the action queued in the outbox (`batches_rules.request_review`) at once, as
-    the full batch message; what Slack does not take now the scheduler retries (in the outbox's plainer form),
-    and the sent rows are the messages updated in place later."""
-    with transaction(deps.engine) as session:
-        batch, program = store.by_id(session, batch_id)
-        signed = store.signatures(session, batch)
-    today = deps.clock.now().astimezone(program.tz).date()
-
-    def full(row: Any, _late: bool) -> tuple[str, list[dict]]:
-        recipient = None if row.target == program.channel_id else row.target
-        return batch_message(batch, program, signed, recipient=recipient, today=today)
-
-    outcomes = deliver_now(deps.engine, client, deps.clock.now(), rows, full, alerter(client, deps.settings))
-    missed = [o for o in outcomes if o.result not in SENT]
-    if missed:
-        tell(client, {"user_id": actor.user_id},
-             f":warning: The change was saved, but Slack did not take {len(missed)} of its messages just now "
-             f"({escape(missed[0].detail)}); the bot will send them as soon as Slack does.")
-
-
-def refresh(deps: Deps, out: Outcome, batch_id: int) -> None:
-    """Update every message about the batch in place, so no old button shows a stale state."""
-    with transaction(deps.engine) as session:
-        batch, program = store.by_id(session, batch_id)
-        signed = store.signatures(session, batch)
-        posted = store.messages(session, batch)
-    today = deps.clock.now().astimezone(program.tz).date()
-    for message in posted:
-        text, blocks = batch_message(batch, program, signed, recipient=message.user_id, today=today)
-        out.call("updating an earlier message", out.client.chat_update, channel=message.channel, ts=message.ts,
-                 text=text, blocks=blocks)
-
-
-def publish_homes(deps: Deps, client: WebClient, program_id: int) -> None:
-    """The approvers' App Home lists what awaits them; it changes with every batch state change."""
-    with transaction(deps.engine) as session:
-        approvers = user_ids(session, program_id, Role.customer_approver)
-    for user in approvers:
-        home.publish(deps, client, user)
-
-
-def dm_all(out: Outcome, users: list[str], text: str) -> None:
-    for user in users:
-        out.call(f"a message to {bk.mention(user)}", out.client.chat_postMessage, channel=user, text=text)
-
-
-def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -> None:
-    """No Quality Agreement in force (the Mutual NDA is not part of this gate): warn the program managers and
-    CMO quality (and audit it)."""
-    with transaction(deps.engine) as session:
-        batch, program = store.by_id(session, batch_id)
-        gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())
-        warned = user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
-    if not gaps:
-        return
-    doing = "marked ready for review" if stage == "ready" else "approved"
-    dm_all(out, warned, f":warning: *Quality agreement gate* — batch {escape(batch.batch_no)} of "
-                        f"{escape(program.code)} was {doing} with no Quality Agreement in force: "
-                        f"{escape('; '.join(gaps))}. This is recorded in the audit trail.")
 
 
 # ---------------------------------------------------------------------------------------------- decisions
@@ -165,11 +74,6 @@ def decider(deps: Deps, actor: Actor, *, code: str | None, channel_id: str | Non
         raise NotAllowed(f"Only the customer approvers of {program.code} can {doing} batch records. "
                          "This attempt was recorded.")
     return program, batch
-
-
-def by_ref(deps: Deps, ref: BatchRef) -> tuple[store.Batch, Program]:
-    with transaction(deps.engine) as session:
-        return store.by_id(session, ref.batch_id)
 
 
 def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, program: Program, actor: Actor,
@@ -328,12 +232,6 @@ def announce(deps: Deps, client: WebClient, batch_id: int, readers: list[str], r
     out.report(actor.user_id)
     for user in readers:
         home.publish(deps, client, user)
-
-
-def cmd_qa_release(req: Request) -> None:
-    from commands.batch_release import cmd_qa_release as release  # that module builds on this one's helpers
-
-    release(req)
 
 
 def cmd_new(req: Request) -> None:
@@ -567,8 +465,6 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
 
 
 def register(app: App, deps: Deps) -> None:
-    from commands import batch_release  # builds on this module's helpers, so imported once they exist
-
     batch_release.register(app, deps)
 
     def button_ref(body: dict[str, Any]) -> BatchRef:
