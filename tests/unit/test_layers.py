@@ -1,0 +1,155 @@
+"""The house keeps its shape: the project's own modules import each other without a circle.
+
+The import graph is read from the source with `ast`, so it sees every import: at the top of a module, inside
+a function (the usual way to dodge a circle) and under `if TYPE_CHECKING:`.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("bot", "commands", "store", "scheduler")
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # the importing module
+    target: str  # the imported module (a project module) or dotted name (anything else)
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target} (line {self.line})"
+
+
+def modules(root: Path = REPO) -> dict[str, Path]:
+    """Every module of the project's packages by dotted name (a package is its `__init__`)."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
+    """The dotted names an import statement names: for `from a import b`, both `a.b` (b may be a module)
+    and `a`."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        here = module.split(".") if is_package else module.split(".")[:-1]
+        here = here[:len(here) - (node.level - 1)]
+        base = ".".join([*here, *([node.module] if node.module else [])])
+    return [f"{base}.{alias.name}" for alias in node.names] + [base]
+
+
+def imports(root: Path = REPO) -> list[Import]:
+    """Every import in the project's modules; project names resolved to the module they land in."""
+    known = modules(root)
+
+    def resolve(name: str) -> str:
+        candidate = name
+        while candidate:
+            if candidate in known:
+                return candidate
+            candidate = candidate.rpartition(".")[0]
+        return name
+
+    found = []
+    for module, path in known.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            names = _imported(node, module, path.name == "__init__.py")
+            if isinstance(node, ast.ImportFrom):
+                base = names[-1]
+                submodules = [n for n in names[:-1] if n in known]
+                # `from a import b`: b is either a module of a (an edge to it) or a name defined in a
+                names = submodules + ([base] if len(submodules) < len(names) - 1 else [])
+            for name in names:
+                target = resolve(name)
+                if target != module:
+                    found.append(Import(module, target, node.lineno))
+    return found
+
+
+def cycles(edges: list[Import], nodes: set[str]) -> list[list[Import]]:
+    """One circle of imports through each strongly connected group of modules (Tarjan's algorithm)."""
+    graph: dict[str, dict[str, Import]] = {node: {} for node in nodes}
+    for edge in edges:
+        if edge.target in nodes:
+            graph[edge.source].setdefault(edge.target, edge)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(nodes):
+        if node not in index:
+            visit(node)
+    return [_circle(graph, group) for group in groups]
+
+
+def _circle(graph: dict[str, dict[str, Import]], group: set[str]) -> list[Import]:
+    """A shortest path from the group's first module back to itself, inside the group."""
+    start = min(group)
+    paths: dict[str, list[Import]] = {start: []}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt, edge in sorted(graph[node].items()):
+                if nxt == start:
+                    return [*paths[node], edge]
+                if nxt in group and nxt not in paths:
+                    paths[nxt] = [*paths[node], edge]
+                    following.append(nxt)
+        frontier = following
+    raise AssertionError(f"no circle through {start}")  # a strongly connected group always has one
+
+
+def test_no_import_cycle_among_the_projects_modules():
+    found = cycles(imports(), set(modules()))
+    assert not found, "import cycles:\n" + "\n".join(" ; ".join(map(str, circle)) for circle in found)
+
+
+def test_the_cycle_finder_names_a_circle_hidden_in_a_function(tmp_path):
+    """The checks above would pass vacuously if the graph missed imports: a circle made only of a
+    function-local import and a TYPE_CHECKING one is found and named."""
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "__init__.py").write_text("")
+    (tmp_path / "store" / "a.py").write_text("def f():\n    from store import b\n    return b\n")
+    (tmp_path / "store" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from store.a import f\n")
+    (tmp_path / "store" / "c.py").write_text("from store.a import f\nfrom . import b\n")
+    for package in PACKAGES[:2] + PACKAGES[3:]:
+        (tmp_path / package).mkdir()
+    edges = imports(tmp_path)
+    found = cycles(edges, set(modules(tmp_path)))
+    assert [[str(edge) for edge in circle] for circle in found] == [
+        ["store.a → store.b (line 2)", "store.b → store.a (line 3)"]]
+    assert Import("store.c", "store.b", 2) in edges  # a relative import resolves to its module
