@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from the caller (store/migrate.py) or from Settings."""
+"""Alembic environment: the URL comes from the caller (store/migrate.py: `cmo-bot migrate`, the automatic
+upgrade of SQLite databases, the tests). store/ reads no settings of the bot, so there is no other source."""
 
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ config = context.config
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
-    from bot.settings import load_settings
-
-    return load_settings().database_url
+    if not url:
+        raise RuntimeError("No database URL: run migrations with `cmo-bot migrate` (or store.migrate.upgrade(url)).")
+    return url
 
 
 def render_item(kind, obj, autogen_context):

@@ -1,4 +1,5 @@
-"""The house keeps its shape: the project's own modules import each other without a circle.
+"""The house keeps its shape (docs/architecture.md, "Who may import what"): the project's own modules import
+each other without a circle, and each package imports only what its layer may.
 
 The import graph is read from the source with `ast`, so it sees every import: at the top of a module, inside
 a function (the usual way to dodge a circle) and under `if TYPE_CHECKING:`.
@@ -12,6 +13,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "commands", "store", "scheduler")
+
+# package -> the top-level names it must not import (its own project's packages and third-party ones)
+FORBIDDEN = {
+    "store": {"bot", "commands", "scheduler", "slack_bolt", "slack_sdk", "apscheduler"},
+    "scheduler": {"commands", "slack_bolt"},
+    "commands": {"apscheduler"},
+}
+# the bot modules that the layers below bot/ may use: helpers, not the app, the CLI or the servers
+BOT_HELPERS = {"bot.blocks", "bot.clock", "bot.downloads", "bot.people", "bot.settings", "bot.slack"}
+
 
 @dataclass(frozen=True)
 class Import:
@@ -135,6 +146,21 @@ def _circle(graph: dict[str, dict[str, Import]], group: set[str]) -> list[Import
 def test_no_import_cycle_among_the_projects_modules():
     found = cycles(imports(), set(modules()))
     assert not found, "import cycles:\n" + "\n".join(" ; ".join(map(str, circle)) for circle in found)
+
+
+def test_each_package_imports_only_what_its_layer_may():
+    wrong = [str(edge) for edge in imports()
+             if edge.target.split(".")[0] in FORBIDDEN.get(edge.source.split(".")[0], set())]
+    assert not wrong, "imports across the layers:\n" + "\n".join(wrong)
+
+
+def test_below_bot_only_its_helpers_are_imported():
+    """commands/ and scheduler/ use bot's helpers (Block Kit, the clock, the Slack client …); the app, the
+    CLI and the servers sit on top and import them, never the other way round."""
+    wrong = [str(edge) for edge in imports()
+             if edge.source.split(".")[0] in ("commands", "scheduler") and edge.target.split(".")[0] == "bot"
+             and edge.target not in BOT_HELPERS]
+    assert not wrong, "imports of bot's top from below:\n" + "\n".join(wrong)
 
 
 def test_the_cycle_finder_names_a_circle_hidden_in_a_function(tmp_path):
