@@ -24,12 +24,13 @@ def config(url: str) -> Config:
 
 
 def upgrade(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Bring the schema up to date (every head: each area's migrations may branch from the foundation).
+    """Bring the schema up to date (one head: the areas' branches are merged, and a new migration revises the
+    newest revision, tests/unit/test_migrations.py).
 
     Returns the revisions the database was at before and after, so that `cmo-bot migrate` can say what it did.
     """
     before = current(url)
-    command.upgrade(config(url), "heads")
+    command.upgrade(config(url), "head")
     return before, current(url)
 
 
@@ -44,7 +45,7 @@ def current(url: str) -> tuple[str, ...]:
 
 
 def latest() -> tuple[str, ...]:
-    """The revisions of the newest schema this code knows (one per area's branch)."""
+    """The revision of the newest schema this code knows (one: the branches are merged)."""
     return tuple(sorted(ScriptDirectory.from_config(config("sqlite://")).get_heads()))
 
 
