@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from bench.portfolio import fill
 from scheduler.rules import RULES
@@ -186,7 +186,3 @@ def per_row_rules(figures: list[SweepFigure]) -> list[str]:
                 if name != "sweep" and count > small.by_rule.get(name, 0) + 2:
                     found.add(name)
     return sorted(found)
-
-
-def database_label(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)

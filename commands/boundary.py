@@ -1,5 +1,9 @@
-"""The one error boundary: domain errors become the right ephemeral reply; anything else gets a
-correlation id that is logged with the traceback and shown to the person, never the traceback itself."""
+"""How errors become answers: domain errors become the right ephemeral reply; anything else gets a
+correlation id that is logged with the traceback and shown to the person, never the traceback itself.
+
+Errors are caught in four places: `install` (Bolt's error handler) and `guard` (around every listener, in its
+thread), which answer with `interactive_error`; the /cmo router's catch (commands/router.py), which answers
+with `explain`; and `forms.submit` (commands/forms.py), which puts a form's bad input on its fields."""
 
 from __future__ import annotations
 

@@ -147,17 +147,6 @@ def cancel(session: Session, *, subject: str, key_prefix: str | None = None) -> 
     return count
 
 
-def upcoming(session: Session, program_id: int, start: datetime, end: datetime) -> list[Outbox]:
-    """Rows of a program already queued to go out between two instants."""
-    query = select(Outbox).where(
-        Outbox.program_id == program_id,
-        Outbox.status == Status.pending,
-        Outbox.not_before >= start,
-        Outbox.not_before < end,
-    )
-    return list(session.exec(query.order_by(Outbox.not_before)))
-
-
 def sent_since(session: Session, program_ids: list[int], since: datetime) -> int:
     from sqlalchemy import func
 

@@ -61,9 +61,6 @@ class LinearFit:
         rss = float(residuals @ residuals)
         return cls(beta, (rss / df) ** 0.5, df, np.linalg.pinv(design.T @ design), rss)
 
-    def mean(self, row: np.ndarray) -> float:
-        return float(row @ self.beta)
-
     def half_width(self, row: np.ndarray, t: float) -> float:
         return t * self.s * float(row @ self.xtx_inv @ row) ** 0.5
 
