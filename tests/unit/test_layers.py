@@ -163,6 +163,14 @@ def test_below_bot_only_its_helpers_are_imported():
     assert not wrong, "imports of bot's top from below:\n" + "\n".join(wrong)
 
 
+def test_bots_helpers_stand_on_the_store_alone():
+    """The helpers are the floor commands/ and scheduler/ stand on: they import each other and store/ only."""
+    wrong = [str(edge) for edge in imports()
+             if edge.source in BOT_HELPERS and edge.target.split(".")[0] in PACKAGES
+             and edge.target.split(".")[0] != "store" and edge.target not in BOT_HELPERS]
+    assert not wrong, "bot's helpers import above them:\n" + "\n".join(wrong)
+
+
 def test_the_cycle_finder_names_a_circle_hidden_in_a_function(tmp_path):
     """The checks above would pass vacuously if the graph missed imports: a circle made only of a
     function-local import and a TYPE_CHECKING one is found and named."""
