@@ -1,4 +1,5 @@
-"""Stability studies (ICH Q1A(R2)): studies, their planned pulls, lab submissions and results.
+"""Stability studies (ICH Q1A(R2)): studies, their planned pulls, lab submissions and results (recording
+results from a file or a form is store/stability_results.py).
 
 A study is placed at storage conditions on a placement date; its pulls are planned once, at creation,
 from that date (see `store.stability_schedule`). Recording a pull settles its reminders (cancelled in
