@@ -351,7 +351,6 @@ def register(app: App, deps: Deps) -> None:
     file_to_program.add_target(file_to_program.Target(
         "agreements", filing_choices, file_to, needs="executed originals of agreements (program managers, CMO "
         "quality) and redline rounds of agreements in draft or negotiation (also customer approvers)"))
-    file_to_program.register(app, deps)
 
     def reauthorize(actor: Actor, ref: Ref, *roles: Role, doing: str) -> tuple[Program, Agreement | None]:
         with transaction(deps.engine) as session:

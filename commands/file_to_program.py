@@ -114,10 +114,7 @@ def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[s
 
 
 def register(app: App, deps: Deps) -> None:
-    """Idempotent per app: every area that adds a target may call it."""
-    if getattr(app, "_file_to_program_registered", False):
-        return
-    app._file_to_program_registered = True  # type: ignore[attr-defined]
+    """The shortcut and its form, registered once (bot/app.py) after every area added its targets."""
 
     @app.shortcut(Ids.shortcut.value)
     def on_shortcut(ack, body: dict[str, Any], client: WebClient) -> None:

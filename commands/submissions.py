@@ -384,7 +384,6 @@ def register(app: App, deps: Deps) -> None:
     file_to_program.add_target(file_to_program.Target(
         "submissions", filing_choices, file_to, needs="documents for submission checklist items (their owners, "
         "program managers, regulatory contacts)"))
-    file_to_program.register(app, deps)
 
     @app.view(Ids.sign_view.value)
     def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
