@@ -405,11 +405,8 @@ def register(app: App, deps: Deps) -> None:
         def execute(form: ExecuteForm) -> tuple[Agreement, list[str], str, list[int]]:
             with transaction(deps.engine) as session:
                 fresh = session.get(Agreement, agreement.id)
-                try:
-                    older = store.execute(session, fresh, program=program, actor=actor, now=now,
-                                          terms=form.terms(), version=form.version)
-                except Conflict as error:  # executed meanwhile: say so on the form
-                    raise Invalid(str(error), "effective") from None
+                older = store.execute(session, fresh, program=program, actor=actor, now=now,
+                                      terms=form.terms(), version=form.version)  # executed meanwhile: on the form
                 replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
                 replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
                 text = f":white_check_mark: <@{actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
@@ -434,13 +431,9 @@ def register(app: App, deps: Deps) -> None:
             first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
             with transaction(deps.engine) as session:
                 fresh = session.get(Agreement, agreement.id)
-                try:
-                    redline = store.log_redline(session, fresh, actor=actor, now=now, side=form.side,
-                                                version=form.version or "", note=form.note or "",
-                                                slack_file_id=first and first["id"],
-                                                file_name=first and first.get("name"))
-                except Conflict as error:
-                    raise Invalid(str(error), "note") from None
+                redline = store.log_redline(session, fresh, actor=actor, now=now, side=form.side,
+                                            version=form.version or "", note=form.note or "",
+                                            slack_file_id=first and first["id"], file_name=first and first.get("name"))
                 text = _redline_text(fresh, redline, actor.user_id)
                 rows = notice(session, program, fresh, f"redline:{redline.round}", text, now)
             return fresh, [first["id"]] if first else [], text, rows

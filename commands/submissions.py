@@ -22,7 +22,7 @@ from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, refused_on, seal, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from commands.router import Area, Request, Verb
 from commands.submissions_views import Ids
 from store import batches as batch_store
@@ -297,7 +297,7 @@ def on_document_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any]
         if not is_sealed(ref.mac, deps, "document-sign", *ref.parts(actor.user_id)):
             raise Invalid("This form's data was altered; open it again from Slack.", "code")
         signer = Actor(actor.user_id, ref.name, actor.is_admin)
-        with transaction(deps.engine) as session, refused_on("code"):
+        with transaction(deps.engine) as session:
             located = subs.locate(session, ref.item_id)
             authorize(session, signer, code=located.program.code).require(*APPROVE, doing="approve documents")
             done = document_signatures.approve(
