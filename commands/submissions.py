@@ -474,11 +474,10 @@ def register(app: App, deps: Deps) -> None:
     def on_shortcut_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = _actor(deps, body)
         meta = metadata(view, views.ShortcutMeta)
-        if not is_sealed(meta.mac, deps, "submission-item", actor.user_id, meta.channel, ",".join(meta.files)):
-            ack(response_action="errors", errors={"item": "This form's data was altered; use the shortcut again."})
-            return
 
         def check(form: ShortcutForm) -> int:
+            if not is_sealed(meta.mac, deps, "submission-item", actor.user_id, meta.channel, ",".join(meta.files)):
+                raise Invalid("This form's data was altered; use the shortcut again.", "item")
             with transaction(deps.engine) as session:
                 return may_file(session, actor, form.item).item.id  # type: ignore[return-value]
 
