@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import App
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from sqlalchemy.engine import Engine
 
@@ -17,6 +16,7 @@ from commands import (
     batches,
     boundary,
     calendar,
+    file_to_program,
     home,
     onboarding,
     programs,
@@ -42,15 +42,17 @@ def _not_token_skipped(record: logging.LogRecord) -> bool:
 
 
 class WiredApp(DeclaredApp, MeasuredApp):
-    """The Bolt app: every listener's id declared (commands/access.py), every request counted and its
-    acknowledgement timed for /metrics (bot/metrics.py)."""
+    """The Bolt app: every listener inside the error boundary (commands/boundary.py) with its id declared
+    (commands/access.py), every request counted and its acknowledgement timed for /metrics (bot/metrics.py)."""
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> App:
+def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
     deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now))
     audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
     app = WiredApp(
+        deps=deps,
+        admitted=admission(deps),
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,
@@ -63,12 +65,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> App:
             "moment, and tell your Slack admin if this persists."
         ),
     )
-    app.deps = deps  # type: ignore[attr-defined]  # the CLI's scheduler shares them
     boundary.install(app)
     Router(deps, [module.AREA for module in AREAS], status.run).register(app)
     for module in AREAS:
         module.register(app, deps)
     home.register(app, deps)
     onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
-    boundary.guard(app, admission(deps))
+    file_to_program.register(app, deps)  # the File to program shortcut, to the targets the areas added
     return app

@@ -3,7 +3,7 @@
 A rule says which roles may use the entry (none named: any member of the program), whether people outside
 the company (Slack Connect guests, customers) may use it at all, whether it is for admins only, and whether it
 changes records or only reads them. The router enforces the rule of a verb before the verb runs
-(`Router.dispatch`); `boundary.guard` enforces the rule of a listener before the listener runs, keyed by the
+(`Router.dispatch`); `boundary.GuardedApp` enforces the rule of a listener before the listener runs, keyed by the
 action_id, callback_id or event type Slack sends. An entry missing from this table is closed to people
 outside the company (fail closed), and tests/e2e/test_access.py fails until it is declared: `DeclaredApp`
 records every id registered, and the test compares them, and the router's verbs, with this table.
@@ -24,8 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App
-
+from commands.boundary import GuardedApp
 from commands.deps import Deps
 from store import programs
 from store.audit import Actor
@@ -197,7 +196,7 @@ def listener_rule(body: dict[str, Any]) -> Rule:
 
 
 def admission(deps: Deps) -> Callable[[dict[str, Any]], None]:
-    """The check `boundary.guard` runs before every listener: the database is asked only for entries that
+    """The check `boundary.GuardedApp` runs before every listener: the database is asked only for entries that
     people outside the company may not use (nothing calls Slack here: this runs before the ack)."""
 
     def admitted(body: dict[str, Any]) -> None:
@@ -212,7 +211,7 @@ def admission(deps: Deps) -> Callable[[dict[str, Any]], None]:
     return admitted
 
 
-class DeclaredApp(App):
+class DeclaredApp(GuardedApp):
     """The Bolt app, recording each registered listener's id with its kind (command, action, view, shortcut,
     event) in `registered`, so the tests can hold the table against what is reachable."""
 
@@ -220,21 +219,6 @@ class DeclaredApp(App):
         self.registered: dict[str, str] = {}
         super().__init__(*args, **kwargs)
 
-    def command(self, command: Any, *args: Any, **kwargs: Any):
-        return super().command(self._record("command", command), *args, **kwargs)
-
-    def action(self, constraints: Any, *args: Any, **kwargs: Any):
-        return super().action(self._record("action", constraints), *args, **kwargs)
-
-    def view(self, constraints: Any, *args: Any, **kwargs: Any):
-        return super().view(self._record("view", constraints), *args, **kwargs)
-
-    def shortcut(self, constraints: Any, *args: Any, **kwargs: Any):
-        return super().shortcut(self._record("shortcut", constraints), *args, **kwargs)
-
-    def event(self, event: Any, *args: Any, **kwargs: Any):
-        return super().event(self._record("event", event), *args, **kwargs)
-
-    def _record(self, kind: str, key: Any) -> Any:
+    def declare(self, kind: str, key: Any) -> Any:
         self.registered[str(key)] = kind
         return key

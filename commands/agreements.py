@@ -351,7 +351,6 @@ def register(app: App, deps: Deps) -> None:
     file_to_program.add_target(file_to_program.Target(
         "agreements", filing_choices, file_to, needs="executed originals of agreements (program managers, CMO "
         "quality) and redline rounds of agreements in draft or negotiation (also customer approvers)"))
-    file_to_program.register(app, deps)
 
     def reauthorize(actor: Actor, ref: Ref, *roles: Role, doing: str) -> tuple[Program, Agreement | None]:
         with transaction(deps.engine) as session:
@@ -361,23 +360,12 @@ def register(app: App, deps: Deps) -> None:
             agreement = store.get(session, access.program, ref.ref) if ref.ref else None
         return access.program, agreement
 
-    def refused(ack, view: dict[str, Any], actor: Actor, roles: tuple[Role, ...], doing: str, field: str):
-        """Re-authorize a submission; a refusal is answered on the form (nothing saved), else (program, agreement)."""
-        try:
-            return reauthorize(actor, metadata(view, Ref), *roles, doing=doing)
-        except DomainError as error:
-            ack(response_action="errors", errors={field: str(error)[:150]})
-            return None
-
     @app.view(Ids.new_view.value)
     def on_new(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor, now = actor_of(deps, body), deps.clock.now()
-        allowed = refused(ack, view, actor, EDITORS, "log agreements", "counterparty")
-        if allowed is None:
-            return
-        program, _ = allowed
 
-        def create(form: NewForm) -> tuple[Agreement, list[str], str, list[int]]:
+        def create(form: NewForm) -> tuple[Program, Agreement, list[str], str, list[int]]:
+            program, _ = reauthorize(actor, metadata(view, Ref), *EDITORS, doing="log agreements")
             with transaction(deps.engine) as session:
                 agreement = store.create(
                     session, program=program, actor=actor, now=now, kind=form.kind, counterparty=form.counterparty,
@@ -385,12 +373,13 @@ def register(app: App, deps: Deps) -> None:
                     notes=form.notes or "")
                 text = (f":page_facing_up: <@{actor.user_id}> logged {summary(agreement)}. "
                         f"`/cmo agreement show {agreement.ref}`")
-                return agreement, form.file_ids(), text, notice(session, program, agreement, "logged", text, now)
+                rows = notice(session, program, agreement, "logged", text, now)
+            return program, agreement, form.file_ids(), text, rows
 
         created = submit(ack, view, NewForm, create, fallback="counterparty")
         if created is None:
             return
-        agreement, file_ids, text, rows = created
+        program, agreement, file_ids, text, rows = created
         announce(deps, client, program, text, rows, actor)
         role = "original" if agreement.status == Status.executed else "attachment"
         file_all(deps, client, actor, program, agreement, file_ids, role)
@@ -398,58 +387,45 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Ids.execute_view.value)
     def on_execute(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor, now = actor_of(deps, body), deps.clock.now()
-        allowed = refused(ack, view, actor, EDITORS, "execute agreements", "effective")
-        if allowed is None:
-            return
-        program, agreement = allowed
 
-        def execute(form: ExecuteForm) -> tuple[Agreement, list[str], str, list[int]]:
+        def execute(form: ExecuteForm) -> tuple[Program, Agreement, list[str], str, list[int]]:
+            program, agreement = reauthorize(actor, metadata(view, Ref), *EDITORS, doing="execute agreements")
             with transaction(deps.engine) as session:
                 fresh = session.get(Agreement, agreement.id)
-                try:
-                    older = store.execute(session, fresh, program=program, actor=actor, now=now,
-                                          terms=form.terms(), version=form.version)
-                except Conflict as error:  # executed meanwhile: say so on the form
-                    raise Invalid(str(error), "effective") from None
+                older = store.execute(session, fresh, program=program, actor=actor, now=now,
+                                      terms=form.terms(), version=form.version)  # executed meanwhile: on the form
                 replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
                 replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
                 text = f":white_check_mark: <@{actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
-                return fresh, form.file_ids(), text, notice(session, program, fresh, "executed", text, now)
+                return program, fresh, form.file_ids(), text, notice(session, program, fresh, "executed", text, now)
 
         done = submit(ack, view, ExecuteForm, execute, fallback="effective")
         if done is None:
             return
-        executed, file_ids, text, rows = done
+        program, executed, file_ids, text, rows = done
         announce(deps, client, program, text, rows, actor)
         file_all(deps, client, actor, program, executed, file_ids, "original")
 
     @app.view(Ids.redline_view.value)
     def on_redline(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor, now = actor_of(deps, body), deps.clock.now()
-        allowed = refused(ack, view, actor, NEGOTIATORS, "log redlines", "note")
-        if allowed is None:
-            return
-        program, agreement = allowed
 
-        def log_round(form: RedlineForm) -> tuple[Agreement, list[str], str, list[int]]:
+        def log_round(form: RedlineForm) -> tuple[Program, Agreement, list[str], str, list[int]]:
+            program, agreement = reauthorize(actor, metadata(view, Ref), *NEGOTIATORS, doing="log redlines")
             first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
             with transaction(deps.engine) as session:
                 fresh = session.get(Agreement, agreement.id)
-                try:
-                    redline = store.log_redline(session, fresh, actor=actor, now=now, side=form.side,
-                                                version=form.version or "", note=form.note or "",
-                                                slack_file_id=first and first["id"],
-                                                file_name=first and first.get("name"))
-                except Conflict as error:
-                    raise Invalid(str(error), "note") from None
+                redline = store.log_redline(session, fresh, actor=actor, now=now, side=form.side,
+                                            version=form.version or "", note=form.note or "",
+                                            slack_file_id=first and first["id"], file_name=first and first.get("name"))
                 text = _redline_text(fresh, redline, actor.user_id)
                 rows = notice(session, program, fresh, f"redline:{redline.round}", text, now)
-            return fresh, [first["id"]] if first else [], text, rows
+            return program, fresh, [first["id"]] if first else [], text, rows
 
         done = submit(ack, view, RedlineForm, log_round, fallback="note")
         if done is None:
             return
-        fresh, file_ids, text, rows = done
+        program, fresh, file_ids, text, rows = done
         announce(deps, client, program, text, rows, actor)
         file_all(deps, client, actor, program, fresh, file_ids, "redline")
 

@@ -18,7 +18,7 @@ from commands import signing as signing_commands
 from commands.batch_messages import Outcome, by_ref, post_batch, publish_homes, refresh
 from commands.batches_views import BatchRef, SignRef, component_input
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, refused_on, seal, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from commands.router import Request
 from store import batch_release as store
 from store import batches, batches_rules, signing
@@ -118,7 +118,7 @@ def register(app: App, deps: Deps) -> None:
                 raise Invalid("This form's data was altered; open it again from Slack.")
             signer = batches.Signer(actor.user_id, ref.name, ref.tz, form.component)
             by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
-            with transaction(deps.engine) as session, refused_on(field):
+            with transaction(deps.engine) as session:
                 batch, program = batches.by_id(session, ref.batch_id)
                 authorize(session, actor, code=program.code)
                 done = store.release(session, program, batch.batch_no, signer=signer, actor=by,

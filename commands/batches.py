@@ -39,7 +39,7 @@ from commands.batches_views import (
 )
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, refused_on, seal, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from commands.router import Area, Request, Verb
 from store import batches as store
 from store import batches_rules, ical, signing
@@ -446,12 +446,6 @@ class ProgramRef(BaseModel):
     program_id: int
 
 
-def as_field_error(field: str, act: Callable[[], Any]) -> Any:
-    """Refusals found while acting on a submission show on the form instead of failing the request."""
-    with refused_on(field):
-        return act()
-
-
 def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, Any], actor: Actor) -> None:
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
@@ -531,8 +525,8 @@ def register(app: App, deps: Deps) -> None:
             ref = signed_ref(deps, view, actor.user_id)
             batch, program = by_ref(deps, BatchRef(batch_id=ref.batch_id))
             doing = "reject" if ref.rejected else "approve"
-            program, batch = as_field_error(field, lambda: decider(
-                deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing))
+            program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+                                     doing=doing)
             signer = store.Signer(actor.user_id, ref.name, ref.tz, form.component)
             by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
             opened = store.Opened(ref.review_round, ref.record_sha256)
@@ -547,7 +541,7 @@ def register(app: App, deps: Deps) -> None:
                     return store.approve(session, current, batch.batch_no, signer=signer, actor=by,
                                          now=deps.clock.now(), comment=form.comment or "", opened=opened, key=key)
 
-            done = as_field_error(field, sign)
+            done = sign()
             if isinstance(done, signing.Refusal):
                 if done.locked:
                     locked.append(program)
@@ -579,10 +573,9 @@ def register(app: App, deps: Deps) -> None:
 
         def act(form: ReasonForm) -> tuple[store.Batch, Program]:
             batch, program = by_ref(deps, metadata(view, BatchRef))
-            program, batch = as_field_error("reason", lambda: decider(
-                deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing))
-            return as_field_error("reason", lambda: hold_or_reject(
-                deps, actor, program, batch.batch_no, form.reason, rejected=rejected)), program
+            program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+                                     doing=doing)
+            return hold_or_reject(deps, actor, program, batch.batch_no, form.reason, rejected=rejected), program
 
         done = submit(ack, view, ReasonForm, act, fallback="reason")
         if done is not None:
@@ -632,12 +625,11 @@ def register(app: App, deps: Deps) -> None:
                 program = session.get(Program, ref.program_id)
                 if program is None:
                     raise Invalid("That program no longer exists.", "batch_no")
-                access = as_field_error("batch_no", lambda: authorize(session, actor, code=program.code))
+                access = authorize(session, actor, code=program.code)
                 if not access.has(*PREPARERS):
                     raise Invalid("Only program managers or CMO quality can mark batch records ready.", "batch_no")
-                batch = as_field_error("batch_no", lambda: store.ready(
-                    session, program, batch_no=form.batch_no, product=form.product or "",
-                    release_by=form.release_by, actor=actor, now=deps.clock.now()))
+                batch = store.ready(session, program, batch_no=form.batch_no, product=form.product or "",
+                                    release_by=form.release_by, actor=actor, now=deps.clock.now())
                 readers = first_readers(session, batch)
                 rows = batches_rules.request_review(session, program, batch, readers, now=deps.clock.now(),
                                                     to_channel=True)

@@ -7,6 +7,7 @@ with `explain`; and `forms.submit` (commands/forms.py), which puts a form's bad 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Callable
@@ -14,10 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt import App
+from slack_bolt.kwargs_injection import Args, build_required_kwargs
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from commands.args import UsageError
+from commands.deps import Deps
 from commands.forms import SUBMITTER, Submitter
 from store.db import is_busy
 from store.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
@@ -79,9 +82,6 @@ def install(app: App) -> None:
         tell(client, body or {}, interactive_error(error), respond)
 
 
-BOUNDARY_ARGS = ("ack", "body", "client", "respond")
-
-
 NOT_THERE = ":mag: That is not there, or not yours to act on. Use the command again from Slack."
 
 
@@ -91,42 +91,85 @@ def interactive_error(error: Exception) -> str:
     return NOT_THERE if isinstance(error, NotFound) else explain(error)
 
 
-def guard(app: App, admitted: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Run every listener inside the boundary: its errors are answered here, in its own thread; a form
-    submission's listener also knows who submits it (`commands.forms.SUBMITTER`: a form is acted on once).
+class GuardedApp(App):
+    """The Bolt app whose every listener runs inside the boundary, wrapped where it is registered — by
+    `command`, `action`, `view`, `view_closed`, `shortcut` and `event`, the ways the project registers
+    listeners (one more way must be wrapped here too). Inside the boundary:
 
-    `admitted(body)` runs first and raises when the person may not use the entry at all (the declared
-    rule of commands/access.py); the listener then never runs.
+    - `admitted(body)` runs first and raises when the person may not use the entry at all (the declared rule
+      of commands/access.py); the listener then never runs;
+    - a form submission's listener knows who submits it (`commands.forms.SUBMITTER`: a form is acted on once);
+    - the listener's errors are answered here, in its own thread, and its acknowledgement is kept. Bolt's
+      thread runner erases an acknowledgement when a listener raises after ack() (tests/unit/test_boundary.py
+      shows it), so a listener failing within milliseconds of acking would leave Slack with a 404
+      ("unhandled request") instead of the 200 it was promised.
 
-    Bolt's thread runner overwrites an acknowledgement with nothing when a listener raises after ack(), so
-    a listener that fails within milliseconds of acking can leave Slack with a 404 ("unhandled request")
-    instead of the 200 it was promised. Catching here keeps the ack, and tells the person what went wrong.
-    Call once, after every listener is registered (Bolt offers no public hook around a listener's thread).
+    The wrapper asks Bolt for its documented `args` (every argument a listener may take) and hands the
+    listener the ones it names, the way Bolt would (`build_required_kwargs`).
     """
-    for listener in app._listeners:
-        if getattr(listener, "guarded", False) or not hasattr(listener, "arg_names"):
-            continue
-        original = listener.ack_function
-        names = [name for name in listener.arg_names if name != "self"]  # a bound method binds its own
 
-        def guarded(_original=original, _names=names, **kwargs: Any) -> Any:
-            body = kwargs["body"] or {}
+    def __init__(self, *args: Any, deps: Deps | None = None,
+                 admitted: Callable[[dict[str, Any]], None] | None = None, **kwargs: Any):
+        self.deps = deps  # also the CLI's scheduler's
+        self.admitted = admitted
+        super().__init__(*args, **kwargs)
+
+    def command(self, command: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._guarding(super().command(self.declare("command", command), *args, **kwargs))
+
+    def action(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._guarding(super().action(self.declare("action", constraints), *args, **kwargs))
+
+    def view(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._guarding(super().view(self.declare("view", constraints), *args, **kwargs))
+
+    def view_closed(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        # declared with the view it closes: the same callback_id
+        return self._guarding(super().view_closed(constraints, *args, **kwargs))
+
+    def shortcut(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._guarding(super().shortcut(self.declare("shortcut", constraints), *args, **kwargs))
+
+    def event(self, event: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return self._guarding(super().event(self.declare("event", event), *args, **kwargs))
+
+    def declare(self, kind: str, key: Any) -> Any:
+        """Each listener's kind and id as it is registered (commands.access.DeclaredApp records them)."""
+        return key
+
+    def _guarding(self, register: Callable[..., Any]) -> Callable[..., Any]:
+        """Bolt's registration, handed the listener inside the boundary. Returns the listener itself, as
+        Bolt's decorators do."""
+
+        def registering(listener: Callable[..., Any], *lazy: Callable[..., Any]) -> Callable[..., Any]:
+            register(self._guarded(listener), *lazy)
+            return listener
+
+        return registering
+
+    def _guarded(self, listener: Callable[..., Any]) -> Callable[..., Any]:
+        names = inspect.getfullargspec(inspect.unwrap(listener)).args  # what Bolt injects arguments by
+
+        def guarded(args: Args) -> Any:
+            body = args.body or {}
             user = (body.get("user") or {}).get("id")
-            submitting = body.get("type") == "view_submission" and user and hasattr(app, "deps")
-            token = SUBMITTER.set(Submitter(app.deps, user)) if submitting else None
+            submitting = body.get("type") == "view_submission" and user and self.deps is not None
+            token = SUBMITTER.set(Submitter(self.deps, user)) if submitting else None
             try:
-                if admitted is not None:
-                    admitted(kwargs["body"] or {})
-                return _original(**{name: kwargs[name] for name in _names})
+                if self.admitted is not None:
+                    self.admitted(body)
+                return listener(**build_required_kwargs(
+                    logger=args.logger, required_arg_names=list(names), request=args.request,
+                    response=args.response, this_func=listener, next_keys_required=False))
             except Exception as error:
-                if kwargs["ack"].response is None:
-                    kwargs["ack"]()
-                tell(kwargs["client"], body, interactive_error(error), kwargs.get("respond"))
+                if args.ack.response is None:
+                    args.ack()
+                tell(args.client, body, interactive_error(error), args.respond)
                 return None
             finally:
                 if token is not None:
                     SUBMITTER.reset(token)
 
-        listener.ack_function = guarded
-        listener.arg_names = list(dict.fromkeys([*names, *BOUNDARY_ARGS]))
-        listener.guarded = True
+        for name in ("__module__", "__name__", "__qualname__"):  # Bolt's logs name the listener
+            setattr(guarded, name, getattr(listener, name, getattr(guarded, name)))
+        return guarded

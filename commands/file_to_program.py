@@ -114,10 +114,7 @@ def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[s
 
 
 def register(app: App, deps: Deps) -> None:
-    """Idempotent per app: every area that adds a target may call it."""
-    if getattr(app, "_file_to_program_registered", False):
-        return
-    app._file_to_program_registered = True  # type: ignore[attr-defined]
+    """The shortcut and its form, registered once (bot/app.py) after every area added its targets."""
 
     @app.shortcut(Ids.shortcut.value)
     def on_shortcut(ack, body: dict[str, Any], client: WebClient) -> None:
@@ -141,28 +138,27 @@ def register(app: App, deps: Deps) -> None:
     @app.view(Ids.view.value)
     def on_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = actor_of(deps, body)
-        context = metadata(view, ShortcutContext)
-        if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
-            ack(response_action="errors", errors={"target": "This form's data was altered; use the shortcut again."})
-            return
 
-        def check(form: FilingForm) -> tuple[Target, str, str]:
+        def check(form: FilingForm) -> tuple[Target, str, str, list[str]]:
+            context = metadata(view, ShortcutContext)
+            if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
+                raise Invalid("This form's data was altered; use the shortcut again.", "target")
             if form.target not in {value for value, _ in all_choices(deps, actor)}:
                 raise Invalid("You cannot file to that (any more); pick another.", "target")
             area, _, value = form.target.partition("|")
-            return TARGETS[area], value, form.note or ""
+            return TARGETS[area], value, form.note or "", context.file_ids
 
         chosen = submit(ack, view, FilingForm, check, fallback="target")
         if chosen is None:
             return
-        target, value, note = chosen
+        target, value, note, file_ids = chosen
         if target.file_all is not None:
             try:
-                target.file_all(deps, client, actor, value, context.file_ids, note)
+                target.file_all(deps, client, actor, value, file_ids, note)
             except DomainError as error:
                 tell(client, {"user_id": actor.user_id}, explain(error))
             return
-        for file_id in context.file_ids:
+        for file_id in file_ids:
             try:
                 text = target.file(deps, actor, value, fetch(client, file_id), note)  # type: ignore[misc]
             except DomainError as error:

@@ -1,7 +1,8 @@
 """One flattener for `view.state.values`: `{block_id: value}` for every input type we use.
 
 Handlers validate the flat dict with pydantic and never walk Slack's nested state by hand. A field
-error from pydantic or from the store becomes `response_action: errors` on the right block.
+error from pydantic, and any domain error from the store, becomes `response_action: errors` on the right block
+(`submit`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from commands.deps import Deps
 from store import receipts
 from store.db import is_busy
-from store.errors import Conflict, Invalid, NotAllowed, NotFound
+from store.errors import DomainError, Invalid
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,10 +62,12 @@ def flatten(view: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def field_errors(exc: ValidationError | Invalid, known: set[str], fallback: str) -> dict[str, str]:
-    """Errors keyed by block id; an error about no known field lands on `fallback` so it is still seen."""
-    if isinstance(exc, Invalid):
-        return {exc.field if exc.field in known else fallback: str(exc)[:150]}
+def field_errors(exc: ValidationError | DomainError, known: set[str], fallback: str) -> dict[str, str]:
+    """Errors keyed by block id; an error about no known field — and a refusal (not allowed, not there,
+    changed meanwhile) — lands on `fallback` so it is still seen."""
+    if isinstance(exc, DomainError):
+        field = exc.field if isinstance(exc, Invalid) else None
+        return {field if field in known else fallback: str(exc)[:150]}
     errors: dict[str, str] = {}
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else fallback
@@ -90,9 +92,10 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
            fallback: str) -> Any:
     """Validate, then act; bad input is answered on the fields before anything is written.
 
-    `act` runs before the ack so a store-level refusal (a code already taken) is still a field error;
-    it must be quick (database work only, whose waits are bounded: a busy database is answered on the form
-    before Slack's 3 seconds). A form is acted on once, keyed by its view and the person: submitted again
+    `act` runs before the ack so every domain error it raises — bad input the store found (a code already
+    taken), a refusal, a record changed meanwhile — is answered on the form, nothing saved. It must be quick
+    (database work only, whose waits are bounded: a busy database is answered on the form before Slack's 3
+    seconds). A form is acted on once, keyed by its view and the person: submitted again
     (Slack timed out while the first one committed, or a double click) it closes without a second change.
     Returns what `act` returned, or None when refused or already done.
     """
@@ -105,11 +108,11 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
         else:
             with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.deps.clock.now()):
                 result = act(parsed)
-    except (ValidationError, Invalid) as exc:
-        ack(response_action="errors", errors=field_errors(exc, known, fallback))
-        return None
-    except receipts.AlreadySubmitted:
+    except receipts.AlreadySubmitted:  # a Conflict, but nothing to correct: the change is recorded
         ack()
+        return None
+    except (ValidationError, DomainError) as exc:
+        ack(response_action="errors", errors=field_errors(exc, known, fallback))
         return None
     except (OperationalError, SATimeoutError) as exc:
         if not is_busy(exc):
@@ -138,11 +141,3 @@ def metadata(view: dict[str, Any], model: type[M]) -> M:
     except (ValueError, ValidationError):
         raise Invalid("This form's data was altered; open it again from Slack.") from None
 
-
-@contextmanager
-def refused_on(field: str) -> Iterator[None]:
-    """Refusals found while acting on a submission show on the form's `field` instead of failing the request."""
-    try:
-        yield
-    except (NotAllowed, NotFound, Conflict) as exc:
-        raise Invalid(str(exc), field) from None

@@ -331,11 +331,10 @@ def register(app: App, deps: Deps) -> None:
         now = deps.clock.now()
         user = body["user"]
         actor = people.actor_of(deps, user)
-        if not actor.is_admin:
-            ack(response_action="errors", errors={"code": "Only admins (CMO_ADMINS) can create programs."})
-            return
 
         def create(form: ProgramForm) -> int:
+            if not actor.is_admin:
+                raise NotAllowed("Only admins (CMO_ADMINS) can create programs.")
             with transaction(deps.engine) as session:
                 program = store.create(
                     session, actor=actor, now=now, code=form.code, customer=form.customer,

@@ -23,7 +23,7 @@ from commands import people
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import refused_on, submit
+from commands.forms import submit
 from commands.home import ENROLL_ACTION
 from commands.router import Area, Request, Verb
 from store import programs, signing
@@ -206,7 +206,7 @@ def register(app: App, deps: Deps) -> None:
             now = deps.clock.now()
             secret = signing.open_pending(key, Pending.model_validate_json(view.get("private_metadata") or "{}")
                                           .token, actor.user_id, now)
-            with transaction(deps.engine) as session, refused_on("code"):
+            with transaction(deps.engine) as session:
                 signing.enroll(session, key, user_id=actor.user_id, secret=secret, code=form.code, actor=actor,
                                now=now)
             return True

@@ -227,7 +227,6 @@ NEEDS = "stability results files (stability team, program managers, CMO quality)
 
 def register(app: App, deps: Deps) -> None:
     file_to_program.add_target(file_to_program.Target("stability", filing_choices, file_all=file_all, needs=NEEDS))
-    file_to_program.register(app, deps)
 
     @app.action(RECORD_AND_IMPORT)
     def on_record_and_import(ack, body: dict[str, Any], respond, client: WebClient) -> None:

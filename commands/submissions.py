@@ -22,7 +22,7 @@ from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, refused_on, seal, submit
+from commands.forms import is_sealed, metadata, seal, submit
 from commands.router import Area, Request, Verb
 from commands.submissions_views import Ids
 from store import batches as batch_store
@@ -297,7 +297,7 @@ def on_document_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any]
         if not is_sealed(ref.mac, deps, "document-sign", *ref.parts(actor.user_id)):
             raise Invalid("This form's data was altered; open it again from Slack.", "code")
         signer = Actor(actor.user_id, ref.name, actor.is_admin)
-        with transaction(deps.engine) as session, refused_on("code"):
+        with transaction(deps.engine) as session:
             located = subs.locate(session, ref.item_id)
             authorize(session, signer, code=located.program.code).require(*APPROVE, doing="approve documents")
             done = document_signatures.approve(
@@ -384,7 +384,6 @@ def register(app: App, deps: Deps) -> None:
     file_to_program.add_target(file_to_program.Target(
         "submissions", filing_choices, file_to, needs="documents for submission checklist items (their owners, "
         "program managers, regulatory contacts)"))
-    file_to_program.register(app, deps)
 
     @app.view(Ids.sign_view.value)
     def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -475,11 +474,10 @@ def register(app: App, deps: Deps) -> None:
     def on_shortcut_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         actor = _actor(deps, body)
         meta = metadata(view, views.ShortcutMeta)
-        if not is_sealed(meta.mac, deps, "submission-item", actor.user_id, meta.channel, ",".join(meta.files)):
-            ack(response_action="errors", errors={"item": "This form's data was altered; use the shortcut again."})
-            return
 
         def check(form: ShortcutForm) -> int:
+            if not is_sealed(meta.mac, deps, "submission-item", actor.user_id, meta.channel, ",".join(meta.files)):
+                raise Invalid("This form's data was altered; use the shortcut again.", "item")
             with transaction(deps.engine) as session:
                 return may_file(session, actor, form.item).item.id  # type: ignore[return-value]
 

@@ -946,7 +946,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         try:
-            reply = self.server.emulator._route(self.command, url.path, url.query, self.headers, body)
+            reply = self.server.emulator.route(self.command, url.path, url.query, self.headers, body)
         except Exception:
             log.exception("emulator failed on %s %s", self.command, self.path)
             reply = _Reply.json({"ok": False, "error": "fatal_error"}, 500)
@@ -1211,7 +1211,7 @@ class SlackEmulator(_Workspace):
 
     # --- routing ---------------------------------------------------------------------------------
 
-    def _route(self, verb: str, path: str, query: str, headers: Any, body: bytes) -> _Reply:
+    def route(self, verb: str, path: str, query: str, headers: Any, body: bytes) -> _Reply:
         content_type = headers.get("Content-Type") or ""
         if path.startswith("/api/"):
             return self._web_api(path.removeprefix("/api/"), query, headers, content_type, body)

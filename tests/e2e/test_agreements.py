@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
-from store import agreements
+from store import agreements, programs
 from store.agreements import Agreement, Status
 from store.audit import AuditEntry
 from store.db import transaction
 from store.outbox import ANNOUNCED, Outbox
+from store.programs import Role
 from tests import factories
 from tests.e2e.harness import both_stores
 
@@ -96,6 +97,21 @@ def test_bad_modal_submission_gets_field_errors_and_saves_nothing(bot, engine):
         assert body["response_action"] == "errors" and list(body["errors"]) == [field], (values, body)
     assert _stored(engine) == []
     assert not bot.posts(CHANNEL)
+
+
+def test_a_role_removed_while_the_form_was_open_is_refused_on_the_form(bot, engine):
+    _program(bot, engine)
+    trigger = bot.command("agreement new", user="UPM1", channel=CHANNEL).trigger_id
+    bot.slack.wait_for("views.open", lambda c: c.args.get("trigger_id") == trigger)
+    with transaction(engine) as session:  # moved to the stability team meanwhile
+        program = programs.by_code(session, "ACME-001")
+        programs.add_member(session, program, "UPM1", Role.stability, actor=factories.ADMIN, now=bot.clock.now())
+        programs.remove_member(session, program, "UPM1", Role.program_manager, actor=factories.ADMIN,
+                               now=bot.clock.now())
+    body = bot.submit("UPM1", EXECUTED_QA).json()
+    assert body["response_action"] == "errors" and list(body["errors"]) == ["counterparty"], body
+    assert "log agreements" in body["errors"]["counterparty"]
+    assert _stored(engine) == [] and not bot.posts(CHANNEL)
 
 
 @both_stores
