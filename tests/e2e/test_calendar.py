@@ -1,6 +1,7 @@
 """Personal calendar feeds end to end: the link from `/cmo calendar`, the feed fetched over HTTP from the
 running `serve` and parsed back with `icalendar`, each kind of event with its dates, SEQUENCE after a date
-changed in Slack, nothing of programs the person holds no role on, reset, 304, and the program feed."""
+changed in Slack, nothing of programs the person holds no role on, reset, 304, and the program feed. The
+feed is served by `serve` on its port and by `socket` on its health port (`@BOTH_TRANSPORTS`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from store.feed_events import PAST_DAYS
 from store.programs import Role
 from tests import factories
 from tests.conftest import NOW
-from tests.e2e.harness import PUBLIC_URL
+from tests.e2e.harness import BOTH_TRANSPORTS, PUBLIC_URL
 from tests.stability_factories import study
 
 CHANNEL = "CACME001"
@@ -67,7 +68,8 @@ def _token(text: str) -> str:
 
 
 def _base(bot) -> str:
-    return bot.process.url.removesuffix("/slack/events")
+    """Where the bot serves HTTP besides Slack's requests: serve's port, or socket's health port."""
+    return bot.process.health_url.removesuffix("/healthz")
 
 
 def _fetch(bot, token: str, **headers: str) -> requests.Response:
@@ -152,6 +154,7 @@ def test_external_person_sees_only_their_own_items(bot, engine):
     assert [str(d["UID"]) for d in documents] == [f"submission-item-{owned.id}@cmo-bot"]  # only the one asked of them
 
 
+@BOTH_TRANSPORTS
 def test_date_changed_in_slack_raises_sequence_and_unchanged_feed_is_304(bot, engine):
     _portfolio(bot, engine)
     token = _token(bot.ask("calendar", user="UPM1"))
@@ -173,6 +176,7 @@ def test_date_changed_in_slack_raises_sequence_and_unchanged_feed_is_304(bot, en
     assert _fetch(bot, token, **{"If-None-Match": changed.headers["ETag"]}).status_code == 304
 
 
+@BOTH_TRANSPORTS
 def test_reset_token_gets_404_and_program_feed_holds_that_program_alone(bot, engine):
     _portfolio(bot, engine)
     with transaction(engine) as session:  # UPM1 also manages BETA-001 here
