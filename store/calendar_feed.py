@@ -1,9 +1,16 @@
 """One feed, from its token to the calendar's bytes: the person's scope, their events, each event's
-SEQUENCE, rendered with `store.ical.feed`. The HTTP side (ETag, 304, rate limit) is `bot.calendar_route`.
+SEQUENCE, rendered with `store.ical`. The HTTP side (ETag, 304, rate limit) is `bot.calendar_route`.
 
-A feed of hundreds of programs takes seconds to gather and render, so a rendered feed is kept in the process
-(`FeedCache`) for as long as it cannot have changed: nothing was recorded since (the audit trail's head, which
-every change to a record moves) and it is still the same day in each of its programs' time zones.
+A feed of hundreds of programs holds tens of thousands of events: gathering and rendering them all takes
+seconds, so a feed is kept in the process (`FeedCache`) one part per program, and a fetch gathers again only
+the programs whose events may have changed since their part was rendered:
+- a program named by an audit row appended since (every change to a record writes one, with its program);
+  an audit row that names no program renders every part again;
+- a program whose part was rendered for something else: what the person may see there, the program as its
+  events name it (code, customer, channel, time zone), or another day in its zone (a pull becomes missed);
+- every program on a new day (UTC), when the feed's window moves.
+Whatever the number of programs, a fetch runs the same few statements: one query per kind of record for all
+the programs gathered again (`store.feed_events`), and the SEQUENCE ledger read and written in bulk.
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from store import feed_events, feeds, ical
-from store.audit import AuditHead
+from store.audit import AuditEntry, AuditHead
+from store.feed_events import FeedEvent, Scope
 
 
 @dataclass
@@ -32,23 +40,43 @@ class Rendered:
         return f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
 
 
+@dataclass(frozen=True)
+class Part:
+    """One program's events in a feed, rendered, and what they were rendered for (`_part_key`)."""
+
+    key: tuple
+    events: int
+    zones: frozenset[str]
+    body: bytes
+
+
+@dataclass
+class Kept:
+    """A feed as last rendered: as of which day and audit row, its parts by program, and the whole."""
+
+    day: date
+    seq: int
+    name: str
+    parts: dict[int, Part]
+    rendered: Rendered
+
+
 @dataclass
 class FeedCache:
     """The last rendering of up to `size` feeds (by their token's hash: a new token never meets an old
-    rendering), each with the state it was rendered in."""
+    rendering)."""
 
     size: int = 200
-    _kept: OrderedDict[str, tuple[tuple, Rendered]] = field(default_factory=OrderedDict)
+    _kept: OrderedDict[str, Kept] = field(default_factory=OrderedDict)
 
-    def get(self, key: str, state: tuple) -> Rendered | None:
+    def get(self, key: str) -> Kept | None:
         kept = self._kept.get(key)
-        if kept is None or kept[0] != state:
-            return None
-        self._kept.move_to_end(key)
-        return kept[1]
+        if kept is not None:
+            self._kept.move_to_end(key)
+        return kept
 
-    def put(self, key: str, state: tuple, rendered: Rendered) -> None:
-        self._kept[key] = (state, rendered)
+    def put(self, key: str, kept: Kept) -> None:
+        self._kept[key] = kept
         self._kept.move_to_end(key)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
@@ -61,19 +89,58 @@ def render(session: Session, token: str, now: datetime, cache: FeedCache | None 
         return None
     visible = feed_events.scope(session, feed.user_id, feed.program_id)
     head = session.get(AuditHead, 1)
-    state = (feed.user_id, head.seq if head else 0, now.date(), tuple(sorted(visible.programs)),
-             tuple(sorted({now.astimezone(w.tz).date() for w in visible.programs.values()})))
-    kept = cache.get(feed.token_sha256, state) if cache is not None else None
-    if kept is not None:
-        return kept
-    found = feed_events.events(session, feed.user_id, visible, now)
-    stamps = feeds.stamps(session, [(e.uid, e.program.id, e.dates) for e in found], now)
-    if feed.program_id is None:
-        name = "CMO deadlines (cmo-bot)"
-    else:
-        program = visible.programs.get(feed.program_id)
-        name = f"CMO deadlines: {program.code if program else 'no program'} (cmo-bot)"
-    rendered = Rendered(feed.id, feed.user_id, len(found), ical.feed(name=name, events=found, stamps=stamps))
+    seq = head.seq if head else 0
+    kept = cache.get(feed.token_sha256) if cache is not None else None
+    if kept is not None and kept.day != now.date():
+        kept = None
+    changed = _changed_programs(session, kept.seq, seq) if kept is not None else None
+    keys = {pid: _part_key(visible, pid, now) for pid in visible.programs}
+    parts = {pid: kept.parts[pid] for pid in keys
+             if kept is not None and changed is not None and pid not in changed and pid in kept.parts
+             and kept.parts[pid].key == keys[pid]}
+    name = _name(feed.program_id, visible)
+    if kept is not None and len(parts) == len(kept.parts) == len(keys) and name == kept.name:
+        kept.seq = seq
+        return kept.rendered
+    stale = visible.only(pid for pid in keys if pid not in parts)
+    parts.update(_parts(session, feed.user_id, stale, now, keys))
+    order = sorted(parts, key=lambda pid: (visible.programs[pid].code, pid))
+    body = ical.feed(name=name, zones=(z for pid in order for z in parts[pid].zones),
+                     parts=(parts[pid].body for pid in order))
+    rendered = Rendered(feed.id, feed.user_id, sum(part.events for part in parts.values()), body)
     if cache is not None:
-        cache.put(feed.token_sha256, state, rendered)
+        cache.put(feed.token_sha256, Kept(now.date(), seq, name, parts, rendered))
     return rendered
+
+
+def _name(program_id: int | None, visible: Scope) -> str:
+    if program_id is None:
+        return "CMO deadlines (cmo-bot)"
+    program = visible.programs.get(program_id)
+    return f"CMO deadlines: {program.code if program else 'no program'} (cmo-bot)"
+
+
+def _part_key(visible: Scope, program_id: int, now: datetime) -> tuple:
+    where = visible.programs[program_id]
+    return (where, visible.sees(program_id), now.astimezone(where.tz).date())
+
+
+def _changed_programs(session: Session, since: int, seq: int) -> set[int] | None:
+    """The programs named by the audit rows after `since` (None: some row names no program, so any may have
+    changed). One query, however many rows and programs."""
+    if seq == since:
+        return set()
+    named = set(session.exec(select(AuditEntry.program_id).where(AuditEntry.seq > since).distinct()))
+    return None if None in named else named  # type: ignore[return-value]
+
+
+def _parts(session: Session, user_id: str, stale: Scope, now: datetime, keys: dict[int, tuple]) -> dict[int, Part]:
+    """The parts of the programs of `stale`, gathered and stamped together (a program without events gets an
+    empty part, kept like the others)."""
+    found = feed_events.events(session, user_id, stale, now) if stale.programs else []
+    stamps = feeds.stamps(session, [(e.uid, e.program.id, e.dates) for e in found], now)
+    by_program: dict[int, list[FeedEvent]] = {pid: [] for pid in stale.programs}
+    for event in found:
+        by_program[event.program.id].append(event)
+    return {pid: Part(keys[pid], len(held), ical.zones_of(held), ical.events(held, stamps))
+            for pid, held in by_program.items()}

@@ -13,6 +13,7 @@ all the programs at once (never one per program), columns only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -74,6 +75,16 @@ class Scope:
     internal: frozenset[int]  # everything of the program
     approving: frozenset[int]  # open batch records (customer approvers, inside or outside the company)
     all_documents: frozenset[int]  # every open document's due date (managers, regulatory)
+
+    def only(self, program_ids: Iterable[int]) -> Scope:
+        """The same person's scope narrowed to some of its programs (those whose events must be gathered again)."""
+        ids = frozenset(program_ids) & frozenset(self.programs)
+        return Scope({p: w for p, w in self.programs.items() if p in ids}, self.internal & ids, self.approving & ids,
+                     self.all_documents & ids)
+
+    def sees(self, program_id: int) -> tuple[bool, bool, bool]:
+        """What the person may see of the program: everything, its open batch records, every open document."""
+        return (program_id in self.internal, program_id in self.approving, program_id in self.all_documents)
 
 
 def scope(session: Session, user_id: str, program_id: int | None = None) -> Scope:

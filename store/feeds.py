@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Column, String, UniqueConstraint, update
+from sqlalchemy import Column, String, UniqueConstraint, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -116,7 +116,7 @@ class Stamp:
 
 def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: datetime) -> dict[str, Stamp]:
     """SEQUENCE and DTSTAMP of each (uid, program id, dates): new events start at 0, changed dates bump the
-    sequence. Reads the ledger in one query; writes only what is new or changed."""
+    sequence. Reads the ledger in one query; writes only what is new or changed, each kind in one statement."""
     program_ids = sorted({program_id for _, program_id, _ in events})
     known = _ledger(session, program_ids)
     new = [{"uid": uid, "program_id": pid, "dates": dates, "sequence": 0, "stamped_at": now}
@@ -124,10 +124,8 @@ def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: dateti
     changed = [(uid, dates) for uid, _, dates in events if uid in known and known[uid].dates != dates]
     if new:
         _insert_missing(session, new)
-    for uid, dates in changed:
-        session.exec(update(CalendarSequence)  # type: ignore[call-overload]
-                     .where(CalendarSequence.uid == uid, CalendarSequence.dates != dates)  # type: ignore[arg-type]
-                     .values(dates=dates, sequence=CalendarSequence.sequence + 1, stamped_at=now))
+    if changed:
+        _bump(session, changed, now)
     if new or changed:
         known = _ledger(session, program_ids)
     return known
@@ -141,6 +139,15 @@ def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, Stamp]:
                                CalendarSequence.stamped_at)
                         .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
     return {uid: Stamp(sequence, stamped_at, dates) for uid, dates, sequence, stamped_at in rows}
+
+
+def _bump(session: Session, changed: list[tuple[str, str]], now: datetime) -> None:
+    """One UPDATE for every event whose dates changed (executemany), each only if its dates still differ: a
+    feed fetched at the same moment that bumped it already leaves it alone."""
+    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.uid == bindparam("event_uid"), table.c.dates != bindparam("new_dates"))
+                    .values(dates=bindparam("new_dates"), sequence=table.c.sequence + 1, stamped_at=now),
+                    [{"event_uid": uid, "new_dates": dates} for uid, dates in changed])
 
 
 def _insert_missing(session: Session, rows: list[dict]) -> None:

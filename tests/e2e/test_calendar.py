@@ -13,15 +13,15 @@ import requests
 from icalendar import Calendar
 from sqlmodel import select
 
-from store import agreements, batches, programs, stability
+from store import programs, stability
 from store import submissions as subs
 from store.db import transaction
 from store.feed_events import PAST_DAYS
 from store.programs import Role
 from tests import factories
+from tests.calendar_factories import every_kind_of_date
 from tests.conftest import NOW
 from tests.e2e.harness import BOTH_TRANSPORTS, PUBLIC_URL
-from tests.stability_factories import study
 
 CHANNEL = "CACME001"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -40,25 +40,10 @@ def _portfolio(bot, engine) -> None:
                             external=True)
         beta = factories.program(session, NOW, "BETA-001", channel="CBETA001",
                                  members={Role.program_manager: ["UOUT"]})
-        for program in (acme, beta):
-            agreements.create(session, program=program, actor=factories.ADMIN, now=NOW, kind=agreements.Kind.quality,
-                              counterparty="Acme Pharma", status=agreements.Status.executed,
-                              terms=agreements.Terms(effective_on=TODAY - timedelta(days=400),
-                                                     expires_on=TODAY + timedelta(days=300), notice_days=90))
-            study(session, program, NOW, code="STB-0001", placed_on=TODAY - timedelta(days=200), duration=12,
-                  conditions=("LT25",))
-            batches.ready(session, program, batch_no="B-1042", product="Acmezol", actor=factories.ADMIN, now=NOW,
-                          release_by=TODAY + timedelta(days=130))
-            for starts in (BEFORE_DST, AFTER_DST):
-                batches.schedule_call(session, program, "B-1042", starts_local=starts, minutes=45,
-                                      actor=factories.ADMIN, now=NOW)
-            submission = subs.create(session, program=program, actor=factories.ADMIN, now=NOW,
-                                     kind=subs.SubmissionType.other, title="Acmezol DMF",
-                                     filing_date=TODAY + timedelta(days=60))
-        acme_submission = session.exec(select(subs.Submission).where(subs.Submission.program_id == acme.id)).one()
+        acme_submission = every_kind_of_date(session, acme, calls=(BEFORE_DST, AFTER_DST))
+        every_kind_of_date(session, beta, calls=(BEFORE_DST, AFTER_DST))
         first = subs.item(session, acme_submission, 1)
         subs.assign(session, entry=first, owner="UAPP2", actor=factories.ADMIN, now=NOW)
-        assert submission is not None
 
 
 def _token(text: str) -> str:
