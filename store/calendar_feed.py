@@ -2,13 +2,16 @@
 SEQUENCE, rendered with `store.ical`. The HTTP side (ETag, 304, rate limit) is `bot.calendar_route`.
 
 A feed of hundreds of programs holds tens of thousands of events: gathering and rendering them all takes
-seconds, so a feed is kept in the process (`FeedCache`) one part per program, and a fetch gathers again only
-the programs whose events may have changed since their part was rendered:
+seconds, so a feed is kept in the process (`FeedCache`) one part per program — each event's rendered bytes
+with its days, gathered for a month more than the window on either side — and the feed is the events of its
+parts that fall in the window. A fetch gathers again only the programs whose events may have changed since
+their part was gathered:
 - a program named by an audit row appended since (every change to a record writes one, with its program);
-  an audit row that names no program renders every part again;
-- a program whose part was rendered for something else: what the person may see there, the program as its
-  events name it (code, customer, channel, time zone), or another day in its zone (a pull becomes missed);
-- every program on a new day (UTC), when the feed's window moves.
+  an audit row that names no program gathers every part again;
+- a program whose part was gathered for something else: what the person may see there, or the program as
+  its events name it (code, customer, channel, time zone);
+- a program whose part no longer covers the window (once a month), or where time alone changed an event (a
+  planned pull whose window closed is missed the next day, in the program's zone).
 Whatever the number of programs, a fetch runs the same few statements: one query per kind of record for all
 the programs gathered again (`store.feed_events`), and the SEQUENCE ledger read and written in bulk.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 
 from sqlmodel import Session, select
@@ -40,21 +43,30 @@ class Rendered:
         return f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
 
 
+MARGIN = timedelta(days=31)  # gathered beyond the window on either side: a part serves a month of days
+
+
 @dataclass(frozen=True)
 class Part:
-    """One program's events in a feed, rendered, and what they were rendered for (`_part_key`)."""
+    """One program's events in a feed: each as (first day, day after its last, time zone if timed, VEVENT
+    bytes), in order; what they were gathered for (`_part_key`), the days gathered, and the day (in the
+    program's zone) from which time alone has changed one of them."""
 
     key: tuple
-    events: int
-    zones: frozenset[str]
-    body: bytes
+    events: tuple[tuple[date, date, str | None, bytes], ...]
+    reach: tuple[date, date]
+    stale_from: date | None
+
+    def serves(self, key: tuple, since: date, until: date, today: date) -> bool:
+        return (key == self.key and self.reach[0] <= since and until <= self.reach[1]
+                and (self.stale_from is None or today < self.stale_from))
 
 
 @dataclass
 class Kept:
-    """A feed as last rendered: as of which day and audit row, its parts by program, and the whole."""
+    """A feed as last rendered: as of which window and audit row, its parts by program, and the whole."""
 
-    day: date
+    window: tuple[date, date]
     seq: int
     name: str
     parts: dict[int, Part]
@@ -91,25 +103,26 @@ def render(session: Session, token: str, now: datetime, cache: FeedCache | None 
     head = session.get(AuditHead, 1)
     seq = head.seq if head else 0
     kept = cache.get(feed.token_sha256) if cache is not None else None
-    if kept is not None and kept.day != now.date():
-        kept = None
     changed = _changed_programs(session, kept.seq, seq) if kept is not None else None
-    keys = {pid: _part_key(visible, pid, now) for pid in visible.programs}
+    since, until = window = feed_events.window(now)
+    keys = {pid: _part_key(visible, pid) for pid in visible.programs}
     parts = {pid: kept.parts[pid] for pid in keys
              if kept is not None and changed is not None and pid not in changed and pid in kept.parts
-             and kept.parts[pid].key == keys[pid]}
+             and kept.parts[pid].serves(keys[pid], since, until, now.astimezone(visible.programs[pid].tz).date())}
     name = _name(feed.program_id, visible)
-    if kept is not None and len(parts) == len(kept.parts) == len(keys) and name == kept.name:
+    if (kept is not None and len(parts) == len(kept.parts) == len(keys) and name == kept.name
+            and window == kept.window):
         kept.seq = seq
         return kept.rendered
     stale = visible.only(pid for pid in keys if pid not in parts)
     parts.update(_parts(session, feed.user_id, stale, now, keys))
     order = sorted(parts, key=lambda pid: (visible.programs[pid].code, pid))
-    body = ical.feed(name=name, zones=(z for pid in order for z in parts[pid].zones),
-                     parts=(parts[pid].body for pid in order))
-    rendered = Rendered(feed.id, feed.user_id, sum(part.events for part in parts.values()), body)
+    held = [(zone, vevent) for pid in order for first, end, zone, vevent in parts[pid].events
+            if end > since and first <= until]
+    body = ical.feed(name=name, zones={zone for zone, _ in held if zone}, parts=(vevent for _, vevent in held))
+    rendered = Rendered(feed.id, feed.user_id, len(held), body)
     if cache is not None:
-        cache.put(feed.token_sha256, Kept(now.date(), seq, name, parts, rendered))
+        cache.put(feed.token_sha256, Kept(window, seq, name, parts, rendered))
     return rendered
 
 
@@ -120,9 +133,8 @@ def _name(program_id: int | None, visible: Scope) -> str:
     return f"CMO deadlines: {program.code if program else 'no program'} (cmo-bot)"
 
 
-def _part_key(visible: Scope, program_id: int, now: datetime) -> tuple:
-    where = visible.programs[program_id]
-    return (where, visible.sees(program_id), now.astimezone(where.tz).date())
+def _part_key(visible: Scope, program_id: int) -> tuple:
+    return (visible.programs[program_id], visible.sees(program_id))
 
 
 def _changed_programs(session: Session, since: int, seq: int) -> set[int] | None:
@@ -137,10 +149,14 @@ def _changed_programs(session: Session, since: int, seq: int) -> set[int] | None
 def _parts(session: Session, user_id: str, stale: Scope, now: datetime, keys: dict[int, tuple]) -> dict[int, Part]:
     """The parts of the programs of `stale`, gathered and stamped together (a program without events gets an
     empty part, kept like the others)."""
-    found = feed_events.events(session, user_id, stale, now) if stale.programs else []
+    since, until = feed_events.window(now)
+    reach = (since - MARGIN, until + MARGIN)
+    found = feed_events.events(session, user_id, stale, now, reach) if stale.programs else []
     stamps = feeds.stamps(session, [(e.uid, e.program.id, e.dates) for e in found], now)
     by_program: dict[int, list[FeedEvent]] = {pid: [] for pid in stale.programs}
     for event in found:
         by_program[event.program.id].append(event)
-    return {pid: Part(keys[pid], len(held), ical.zones_of(held), ical.events(held, stamps))
+    return {pid: Part(keys[pid], tuple((e.first_day, e.end_day, ical.zone_of(e), ical.event(e, stamps[e.uid]))
+                                       for e in held), reach,
+                      min((e.changes_on for e in held if e.changes_on), default=None))
             for pid, held in by_program.items()}

@@ -7,8 +7,10 @@ program or are its regulatory contact. People outside the company see their own 
 records of programs they approve for, and the documents they were asked for.
 
 A feed holds what happens from `PAST_DAYS` ago to `AHEAD_DAYS` ahead (calendar apps keep what they once
-fetched; a feed of every pull of ten-year studies would only slow them down). One query per kind of record for
-all the programs at once (never one per program), columns only.
+fetched; a feed of every pull of ten-year studies would only slow them down). Events are gathered for a
+`reach` of days that may be wider (`store.calendar_feed` gathers a month more on either side, so that a part
+it keeps still covers the window days later). One query per kind of record for all the programs at once
+(never one per program), columns only.
 """
 
 from __future__ import annotations
@@ -58,6 +60,16 @@ class FeedEvent:
     details: str
     start: date | datetime
     end: date | datetime
+    changes_on: date | None = None  # the day (in the program's zone) it changes by time alone: a pull missed
+
+    @property
+    def first_day(self) -> date:
+        return _day(self.start)
+
+    @property
+    def end_day(self) -> date:
+        """The day after its last (all-day events end the day before `end`; a timed one on its end's day)."""
+        return self.end if not isinstance(self.end, datetime) else self.end.date() + timedelta(days=1)
 
     @property
     def dates(self) -> str:
@@ -107,23 +119,34 @@ def scope(session: Session, user_id: str, program_id: int | None = None) -> Scop
     return Scope(where, internal, approving, frozenset() if outsider else managing)
 
 
+def window(now: datetime) -> tuple[date, date]:
+    """The first and last day a feed holds as of `now`."""
+    return now.date() - timedelta(days=PAST_DAYS), now.date() + timedelta(days=AHEAD_DAYS)
+
+
+def held(event: FeedEvent, since: date, until: date) -> bool:
+    """Whether the event has a day from `since` to `until`."""
+    return event.end_day > since and event.first_day <= until
+
+
 @dataclass(frozen=True)
 class Span:
-    """The days a feed holds, and each program's today (a pull is missed once its window closed)."""
+    """The days gathered, and each program's today (a pull is missed once its window closed)."""
 
     since: date
     until: date
     today: dict[int, date]
 
 
-def events(session: Session, user_id: str, visible: Scope, now: datetime) -> list[FeedEvent]:
-    span = Span(now.date() - timedelta(days=PAST_DAYS), now.date() + timedelta(days=AHEAD_DAYS),
-                {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()})
+def events(session: Session, user_id: str, visible: Scope, now: datetime,
+           reach: tuple[date, date] | None = None) -> list[FeedEvent]:
+    """The person's events on the programs of `visible` that have a day in `reach` (default: the window)."""
+    since, until = reach or window(now)
+    span = Span(since, until, {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()})
     found = [*_pulls(session, visible, span), *_agreements(session, visible), *_batches(session, visible, span),
              *_calls(session, visible, span), *_submissions(session, visible, span),
              *_documents(session, user_id, visible, span)]
-    held = [e for e in found if _day(e.end) > span.since and _day(e.start) <= span.until]
-    return sorted(held, key=lambda e: (_day(e.start), e.uid))
+    return sorted((e for e in found if held(e, since, until)), key=lambda e: (_day(e.start), e.uid))
 
 
 def _day(value: date | datetime) -> date:
@@ -154,7 +177,7 @@ def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
             _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
                        f"Pull date: {due_on:%Y-%m-%d}; window {opens_on:%Y-%m-%d} to {closes_on:%Y-%m-%d}.",
                        f"State: {state}{pulled}."),
-            opens_on, closes_on + timedelta(days=1)))
+            opens_on, closes_on + timedelta(days=1), closes_on + timedelta(days=1) if state == "planned" else None))
     return found
 
 

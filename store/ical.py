@@ -6,7 +6,7 @@ matching VTIMEZONE, so a calendar shows the meeting at the right local time on e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -45,24 +45,18 @@ def invitation(*, uid: str, starts: datetime, minutes: int, summary: str, descri
 
 def feed(*, name: str, zones: Iterable[str], parts: Iterable[bytes]) -> bytes:
     """A subscribed calendar (no METHOD: a feed is published, not sent) from its events already rendered
-    (`events`), with a VTIMEZONE for each of `zones` (those of its timed events).
+    (`event`), with a VTIMEZONE for each of `zones` (those of its timed events).
 
     Why the calendar is joined from parts: `icalendar` takes about half a millisecond per event, and a feed of
-    hundreds of programs holds tens of thousands. Each VEVENT is rendered by the library once per content
-    (`_event`, cached by the whole event and its stamp: any change renders it anew), each calendar head with
-    its VTIMEZONEs once per name and zones (`_head`), and a feed is those bytes in order, then END:VCALENDAR."""
+    hundreds of programs holds tens of thousands. Each VEVENT is rendered once per content (`event`), each
+    calendar head with its VTIMEZONEs once per name and zones (`_head`), and a feed is those bytes in order,
+    then END:VCALENDAR."""
     return b"".join([_head(name, tuple(sorted(set(zones)))), *parts, END])
 
 
-def events(items: Sequence[FeedEvent], stamps: Mapping[str, Stamp]) -> bytes:
-    """The VEVENTs of `items`, in order. Every event's SEQUENCE and DTSTAMP come from the ledger
-    (`store.feeds.stamps`), so the same records render the same bytes."""
-    return b"".join(_event(e, stamps[e.uid]) for e in items)
-
-
-def zones_of(items: Iterable[FeedEvent]) -> frozenset[str]:
-    """The time zones of the timed events among `items` (each needs its VTIMEZONE in the calendar)."""
-    return frozenset(str(e.start.tzinfo) for e in items if isinstance(e.start, datetime))
+def zone_of(item: FeedEvent) -> str | None:
+    """The time zone of a timed event (it needs its VTIMEZONE in the calendar); None for an all-day one."""
+    return str(item.start.tzinfo) if isinstance(item.start, datetime) else None
 
 
 END = b"END:VCALENDAR\r\n"
@@ -87,7 +81,10 @@ def _head(name: str, zones: tuple[str, ...]) -> bytes:
 
 
 @lru_cache(maxsize=100_000)
-def _event(item: FeedEvent, stamp: Stamp) -> bytes:
+def event(item: FeedEvent, stamp: Stamp) -> bytes:
+    """One VEVENT of a feed, rendered by the library once per content (cached by the whole event and its stamp:
+    any change renders it anew). Its SEQUENCE and DTSTAMP come from the ledger (`store.feeds.stamps`), so the
+    same record renders the same bytes."""
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp.stamped_at)

@@ -1,10 +1,11 @@
 """A feed kept in parts, one per program (`store.calendar_feed`): the same statements whatever the number of
 programs, only the changed program gathered again, and always the bytes of a feed rendered whole — a valid
-iCalendar that `icalendar` parses back."""
+iCalendar that `icalendar` parses back — also when time alone changed an event."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 from sqlalchemy import event
@@ -15,11 +16,13 @@ from store import submissions as subs
 from store.calendar_feed import FeedCache, render
 from store.db import transaction
 from store.programs import Role
+from store.stability import StabilityPull
 from tests import factories
 from tests.calendar_factories import every_kind_of_date
 from tests.conftest import NOW
 
 KEY = "xoxb-unit-key"
+TODAY = NOW.date()
 
 
 def _program(session, code: str) -> programs.Program:
@@ -110,3 +113,23 @@ def test_feed_kept_in_parts_is_the_feed_rendered_whole(engine):
     event_ = found[f"submission-item-{moved.id}@cmo-bot"]
     assert event_.decoded("DTSTART") == moved.due_on and int(event_["SEQUENCE"]) == 1
     assert isinstance(event_.decoded("DTSTART"), date)
+
+
+def test_a_planned_pull_is_missed_the_day_after_its_window_closed_with_nothing_recorded(engine):
+    with transaction(engine) as session:
+        program = _program(session, "ACME-001")
+        token = feeds.link(session, user_id="UPM1", program_id=None, key=KEY, now=NOW)
+        pull = session.exec(select(StabilityPull).where(StabilityPull.program_id == program.id,
+                                                        StabilityPull.closes_on >= TODAY)
+                            .order_by(StabilityPull.closes_on)).first()  # type: ignore[arg-type]
+    assert pull is not None and pull.pulled_on is None
+    uid = f"pull-{pull.id}@cmo-bot"
+    cache = FeedCache()
+    summaries = []
+    for day in (TODAY, pull.closes_on, pull.closes_on + timedelta(days=1)):  # the program's zone: New York
+        at = datetime.combine(day, time(12), ZoneInfo("America/New_York"))
+        with transaction(engine) as session:
+            kept, whole = render(session, token, at, cache), render(session, token, at, None)
+        assert kept is not None and whole is not None and kept.body == whole.body
+        summaries.append(str({str(e["UID"]): e for e in Calendar.from_ical(kept.body).walk("VEVENT")}[uid]["SUMMARY"]))
+    assert [s.rsplit("(", 1)[1] for s in summaries] == ["planned)", "planned)", "missed)"]
