@@ -156,7 +156,17 @@ def _parts(session: Session, user_id: str, stale: Scope, now: datetime, keys: di
     by_program: dict[int, list[FeedEvent]] = {pid: [] for pid in stale.programs}
     for event in found:
         by_program[event.program.id].append(event)
-    return {pid: Part(keys[pid], tuple((e.first_day, e.end_day, ical.zone_of(e), ical.event(e, stamps[e.uid]))
-                                       for e in held), reach,
-                      min((e.changes_on for e in held if e.changes_on), default=None))
+    rendered = []  # VEVENTs the ledger does not hold as they are now, rendered and kept there
+    vevents = {}
+    for e in found:
+        stamp = stamps[e.uid]
+        digest = ical.rendered_from(e, stamp)
+        if stamp.rendered_from != digest:
+            rendered.append((e.uid, digest, ical.event(e, stamp)))
+            vevents[e.uid] = rendered[-1][2]
+        else:
+            vevents[e.uid] = stamp.vevent
+    feeds.keep_renderings(session, rendered)
+    return {pid: Part(keys[pid], tuple((e.first_day, e.end_day, ical.zone_of(e), vevents[e.uid]) for e in held),
+                      reach, min((e.changes_on for e in held if e.changes_on), default=None))
             for pid, held in by_program.items()}

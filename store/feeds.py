@@ -9,6 +9,10 @@ SEQUENCE (RFC 5545 §3.8.7.4) must grow when an event's dates change. The feed k
 the dates last served and their sequence: a feed that finds other dates bumps the sequence (a conditional
 UPDATE, so two feeds fetched at once bump it once) and stamps the change with the bot's clock, which is also
 the event's DTSTAMP — so an unchanged feed renders byte for byte the same, and its ETag holds.
+
+The ledger also keeps each event's VEVENT as last rendered, with a digest of what it was rendered from
+(`store.ical.rendered_from`): the library takes about half a millisecond per event, so an event is rendered
+once per content for the life of the database, not once per process.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Column, String, UniqueConstraint, bindparam, update
+from sqlalchemy import Column, LargeBinary, String, UniqueConstraint, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -56,6 +60,8 @@ class CalendarSequence(SQLModel, table=True):
     dates: str = Field(max_length=64)
     sequence: int = 0
     stamped_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    rendered_from: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
+    vevent: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, server_default=text("''")))
 
 
 def token_of(feed: CalendarFeed, key: str) -> str:
@@ -112,6 +118,8 @@ class Stamp:
     sequence: int
     stamped_at: datetime
     dates: str = field(compare=False)  # what they were stamped for (the ledger's, not part of the event)
+    rendered_from: str = field(default="", compare=False)  # the digest of what `vevent` was rendered from
+    vevent: bytes = field(default=b"", compare=False, repr=False)
 
 
 def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: datetime) -> dict[str, Stamp]:
@@ -136,9 +144,20 @@ def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, Stamp]:
     if not ids:
         return {}
     rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
-                               CalendarSequence.stamped_at)
+                               CalendarSequence.stamped_at, CalendarSequence.rendered_from, CalendarSequence.vevent)
                         .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
-    return {uid: Stamp(sequence, stamped_at, dates) for uid, dates, sequence, stamped_at in rows}
+    return {uid: Stamp(sequence, stamped_at, dates, rendered_from, vevent)
+            for uid, dates, sequence, stamped_at, rendered_from, vevent in rows}
+
+
+def keep_renderings(session: Session, rendered: list[tuple[str, str, bytes]]) -> None:
+    """Store each (uid, digest of what it was rendered from, VEVENT) in the ledger, in one statement."""
+    if not rendered:
+        return
+    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.uid == bindparam("event_uid"))
+                    .values(rendered_from=bindparam("digest"), vevent=bindparam("text")),
+                    [{"event_uid": uid, "digest": digest, "text": vevent} for uid, digest, vevent in rendered])
 
 
 def _bump(session: Session, changed: list[tuple[str, str]], now: datetime) -> None:

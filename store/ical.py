@@ -6,6 +6,7 @@ matching VTIMEZONE, so a calendar shows the meeting at the right local time on e
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -48,9 +49,9 @@ def feed(*, name: str, zones: Iterable[str], parts: Iterable[bytes]) -> bytes:
     (`event`), with a VTIMEZONE for each of `zones` (those of its timed events).
 
     Why the calendar is joined from parts: `icalendar` takes about half a millisecond per event, and a feed of
-    hundreds of programs holds tens of thousands. Each VEVENT is rendered once per content (`event`), each
-    calendar head with its VTIMEZONEs once per name and zones (`_head`), and a feed is those bytes in order,
-    then END:VCALENDAR."""
+    hundreds of programs holds tens of thousands. Each VEVENT is rendered once per content (`event`; the
+    SEQUENCE ledger keeps it), each calendar head with its VTIMEZONEs once per name and zones (`_head`), and a
+    feed is those bytes in order, then END:VCALENDAR."""
     return b"".join([_head(name, tuple(sorted(set(zones)))), *parts, END])
 
 
@@ -80,11 +81,17 @@ def _head(name: str, zones: tuple[str, ...]) -> bytes:
     return whole.removesuffix(END)
 
 
-@lru_cache(maxsize=100_000)
+def rendered_from(item: FeedEvent, stamp: Stamp) -> str:
+    """A digest of everything `event` renders: equal digests, equal VEVENTs (so a kept one can be served)."""
+    url = item.program.channel_url or ""
+    parts = (item.uid, item.summary, item.details, repr(item.start), repr(item.end), url, item.program.code,
+             str(stamp.sequence), stamp.stamped_at.isoformat())
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
 def event(item: FeedEvent, stamp: Stamp) -> bytes:
-    """One VEVENT of a feed, rendered by the library once per content (cached by the whole event and its stamp:
-    any change renders it anew). Its SEQUENCE and DTSTAMP come from the ledger (`store.feeds.stamps`), so the
-    same record renders the same bytes."""
+    """One VEVENT of a feed. Its SEQUENCE and DTSTAMP come from the ledger (`store.feeds.stamps`), so the same
+    record renders the same bytes."""
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp.stamped_at)

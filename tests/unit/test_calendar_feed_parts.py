@@ -133,3 +133,33 @@ def test_a_planned_pull_is_missed_the_day_after_its_window_closed_with_nothing_r
         assert kept is not None and whole is not None and kept.body == whole.body
         summaries.append(str({str(e["UID"]): e for e in Calendar.from_ical(kept.body).walk("VEVENT")}[uid]["SUMMARY"]))
     assert [s.rsplit("(", 1)[1] for s in summaries] == ["planned)", "planned)", "missed)"]
+
+
+def test_a_new_process_serves_the_renderings_kept_in_the_ledger_and_renders_only_what_changed(engine):
+    with transaction(engine) as session:
+        _program(session, "ACME-001")
+        token = feeds.link(session, user_id="UPM1", program_id=None, key=KEY, now=NOW)
+    with transaction(engine) as session:
+        first = render(session, token, NOW, FeedCache())
+
+    def writes() -> tuple[list[int], object]:
+        """The rows each write statement of a fetch in a new process (an empty cache) carried."""
+        seen: list[int] = []
+
+        def listener(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+                seen.append(len(parameters) if executemany else 1)
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with transaction(engine) as session:
+                found = render(session, token, NOW, FeedCache())
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return seen, found
+
+    written, again = writes()
+    assert written == [] and again is not None and first is not None and again.body == first.body
+    _move_due_date(engine, "ACME-001", 1)
+    written, moved = writes()
+    assert written == [1, 1]  # that event's SEQUENCE bumped, then its VEVENT rendered again and kept
+    assert moved is not None and moved.body != first.body and moved.events == first.events
