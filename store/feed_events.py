@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -45,8 +46,8 @@ class Where:
     channel_id: str | None
     tz: ZoneInfo
 
-    @property
-    def channel_url(self) -> str | None:
+    @cached_property
+    def channel_url(self) -> str | None:  # read for every event of the program: worked out once
         return SLACK_CHANNEL.format(self.channel_id) if self.channel_id else None
 
 
@@ -171,11 +172,11 @@ def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     for pull_id, pid, study, condition, months, due_on, opens_on, closes_on, pulled_on in session.exec(query):
         where = visible.programs[pid]
         state = "pulled" if pulled_on else "missed" if closes_on < span.today[pid] else "planned"
-        pulled = f" (pulled {pulled_on:%Y-%m-%d})" if pulled_on else ""
+        pulled = f" (pulled {pulled_on})" if pulled_on else ""
         found.append(FeedEvent(
             f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
             _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
-                       f"Pull date: {due_on:%Y-%m-%d}; window {opens_on:%Y-%m-%d} to {closes_on:%Y-%m-%d}.",
+                       f"Pull date: {due_on}; window {opens_on} to {closes_on}.",
                        f"State: {state}{pulled}."),
             opens_on, closes_on + timedelta(days=1), closes_on + timedelta(days=1) if state == "planned" else None))
     return found

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Column, LargeBinary, String, UniqueConstraint, bindparam, text, update
@@ -123,10 +123,12 @@ class Stamp:
 
 
 def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: datetime) -> dict[str, Stamp]:
-    """SEQUENCE and DTSTAMP of each (uid, program id, dates): new events start at 0, changed dates bump the
-    sequence. Reads the ledger in one query; writes only what is new or changed, each kind in one statement."""
+    """SEQUENCE and DTSTAMP of each (uid, program id, dates), with the VEVENT the ledger keeps: new events start
+    at 0, changed dates bump the sequence. Reads the ledger in one query; writes only what is new or changed,
+    each kind in one statement, and reads back the stamps of the programs written to (another feed fetched at
+    the same moment may have written them first)."""
     program_ids = sorted({program_id for _, program_id, _ in events})
-    known = _ledger(session, program_ids)
+    known = _ledger(session, program_ids, renderings=True)
     new = [{"uid": uid, "program_id": pid, "dates": dates, "sequence": 0, "stamped_at": now}
            for uid, pid, dates in events if uid not in known]
     changed = [(uid, dates) for uid, _, dates in events if uid in known and known[uid].dates != dates]
@@ -135,19 +137,23 @@ def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: dateti
     if changed:
         _bump(session, changed, now)
     if new or changed:
-        known = _ledger(session, program_ids)
+        written = {uid for uid, _ in changed} | {row["uid"] for row in new}
+        again = _ledger(session, sorted({pid for uid, pid, _ in events if uid in written}), renderings=False)
+        known |= {uid: replace(stamp, rendered_from=known[uid].rendered_from, vevent=known[uid].vevent)
+                  if uid in known else stamp for uid, stamp in again.items()}  # a rendering is of its stamp
     return known
 
 
-def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, Stamp]:
+def _ledger(session: Session, program_ids: Iterable[int], *, renderings: bool) -> dict[str, Stamp]:
+    """The ledger's rows of the programs, with the renderings it keeps or without (an empty digest)."""
     ids = list(program_ids)
     if not ids:
         return {}
+    texts = (CalendarSequence.rendered_from, CalendarSequence.vevent) if renderings else ()
     rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
-                               CalendarSequence.stamped_at, CalendarSequence.rendered_from, CalendarSequence.vevent)
+                               CalendarSequence.stamped_at, *texts)
                         .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
-    return {uid: Stamp(sequence, stamped_at, dates, rendered_from, vevent)
-            for uid, dates, sequence, stamped_at, rendered_from, vevent in rows}
+    return {uid: Stamp(sequence, stamped_at, dates, *kept) for uid, dates, sequence, stamped_at, *kept in rows}
 
 
 def keep_renderings(session: Session, rendered: list[tuple[str, str, bytes]]) -> None:

@@ -83,9 +83,9 @@ def _head(name: str, zones: tuple[str, ...]) -> bytes:
 
 def rendered_from(item: FeedEvent, stamp: Stamp) -> str:
     """A digest of everything `event` renders: equal digests, equal VEVENTs (so a kept one can be served)."""
-    url = item.program.channel_url or ""
-    parts = (item.uid, item.summary, item.details, repr(item.start), repr(item.end), url, item.program.code,
-             str(stamp.sequence), stamp.stamped_at.isoformat())
+    parts = (item.uid, item.summary, item.details, item.start.isoformat(), item.end.isoformat(),
+             zone_of(item) or "", item.program.channel_url or "", item.program.code, str(stamp.sequence),
+             stamp.stamped_at.isoformat())
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
