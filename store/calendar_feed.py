@@ -10,8 +10,9 @@ their part was gathered:
   an audit row that names no program gathers every part again;
 - a program whose part was gathered for something else: what the person may see there, or the program as
   its events name it (code, customer, channel, time zone);
-- a program whose part no longer covers the window (once a month), or where time alone changed an event (a
-  planned pull whose window closed is missed the next day, in the program's zone).
+- a program whose part no longer covers the window (once a month).
+Where time alone changed an event (a planned pull whose window closed is missed the next day, in the
+program's zone), the part derives that event again from what it gathered, without a query.
 Whatever the number of programs, a fetch runs the same few statements: one query per kind of record for all
 the programs gathered again (`store.feed_events`), and the SEQUENCE ledger read and written in bulk.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
@@ -29,6 +30,7 @@ from sqlmodel import Session, select
 from store import feed_events, feeds, ical
 from store.audit import AuditEntry, AuditHead
 from store.feed_events import FeedEvent, Scope
+from store.feeds import Stamp
 
 
 @dataclass
@@ -49,17 +51,35 @@ MARGIN = timedelta(days=31)  # gathered beyond the window on either side: a part
 @dataclass(frozen=True)
 class Part:
     """One program's events in a feed: each as (first day, day after its last, time zone if timed, VEVENT
-    bytes), in order; what they were gathered for (`_part_key`), the days gathered, and the day (in the
-    program's zone) from which time alone has changed one of them."""
+    bytes), in order; what they were gathered for (`_part_key`), the days gathered, and the events that time
+    alone will change (by their place in `events`, with their stamps)."""
 
     key: tuple
     events: tuple[tuple[date, date, str | None, bytes], ...]
     reach: tuple[date, date]
-    stale_from: date | None
+    changing: tuple[tuple[int, FeedEvent, Stamp], ...]
 
-    def serves(self, key: tuple, since: date, until: date, today: date) -> bool:
-        return (key == self.key and self.reach[0] <= since and until <= self.reach[1]
-                and (self.stale_from is None or today < self.stale_from))
+    def serves(self, key: tuple, since: date, until: date) -> bool:
+        return key == self.key and self.reach[0] <= since and until <= self.reach[1]
+
+    @property
+    def stale_from(self) -> date | None:
+        """The first day (in the program's zone) on which time alone has changed one of its events."""
+        return min((item.changes_on for _, item, _ in self.changing if item.changes_on), default=None)
+
+    def on(self, today: date, renderings: list[tuple[str, str, bytes]]) -> Part:
+        """The part as it shows on `today`: each event time alone changed since is derived again from what
+        was gathered and rendered again (no query; the new renderings are added to `renderings`)."""
+        events, changing = list(self.events), []
+        for place, item, stamp in self.changing:
+            if item.changes_on is not None and today >= item.changes_on and item.on is not None:
+                item = item.on(today)
+                vevent = ical.event(item, stamp)
+                renderings.append((item.uid, ical.rendered_from(item, stamp), vevent))
+                events[place] = (item.first_day, item.end_day, ical.zone_of(item), vevent)
+            if item.changes_on is not None:
+                changing.append((place, item, stamp))
+        return replace(self, events=tuple(events), changing=tuple(changing))
 
 
 @dataclass
@@ -108,12 +128,17 @@ def render(session: Session, token: str, now: datetime, cache: FeedCache | None 
     keys = {pid: _part_key(visible, pid) for pid in visible.programs}
     parts = {pid: kept.parts[pid] for pid in keys
              if kept is not None and changed is not None and pid not in changed and pid in kept.parts
-             and kept.parts[pid].serves(keys[pid], since, until, now.astimezone(visible.programs[pid].tz).date())}
+             and kept.parts[pid].serves(keys[pid], since, until)}
+    today = {pid: now.astimezone(where.tz).date() for pid, where in visible.programs.items()}
+    aging = [pid for pid, part in parts.items() if part.stale_from is not None and today[pid] >= part.stale_from]
     name = _name(feed.program_id, visible)
-    if (kept is not None and len(parts) == len(kept.parts) == len(keys) and name == kept.name
+    if (kept is not None and not aging and len(parts) == len(kept.parts) == len(keys) and name == kept.name
             and window == kept.window):
         kept.seq = seq
         return kept.rendered
+    renderings: list[tuple[str, str, bytes]] = []
+    parts |= {pid: parts[pid].on(today[pid], renderings) for pid in aging}
+    feeds.keep_renderings(session, renderings)
     stale = visible.only(pid for pid in keys if pid not in parts)
     parts.update(_parts(session, feed.user_id, stale, now, keys))
     order = sorted(parts, key=lambda pid: (visible.programs[pid].code, pid))
@@ -168,5 +193,5 @@ def _parts(session: Session, user_id: str, stale: Scope, now: datetime, keys: di
             vevents[e.uid] = stamp.vevent
     feeds.keep_renderings(session, rendered)
     return {pid: Part(keys[pid], tuple((e.first_day, e.end_day, ical.zone_of(e), vevents[e.uid]) for e in held),
-                      reach, min((e.changes_on for e in held if e.changes_on), default=None))
+                      reach, tuple((place, e, stamps[e.uid]) for place, e in enumerate(held) if e.changes_on))
             for pid, held in by_program.items()}

@@ -15,10 +15,10 @@ it keeps still covers the window days later). One query per kind of record for a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -62,6 +62,7 @@ class FeedEvent:
     start: date | datetime
     end: date | datetime
     changes_on: date | None = None  # the day (in the program's zone) it changes by time alone: a pull missed
+    on: Callable[[date], FeedEvent] | None = field(default=None, compare=False, repr=False)  # it on another day
 
     @property
     def first_day(self) -> date:
@@ -168,18 +169,20 @@ def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
              .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
              .where(StabilityPull.program_id.in_(visible.internal),  # type: ignore[attr-defined]
                     StabilityPull.closes_on >= span.since, StabilityPull.opens_on <= span.until))
-    found = []
-    for pull_id, pid, study, condition, months, due_on, opens_on, closes_on, pulled_on in session.exec(query):
-        where = visible.programs[pid]
-        state = "pulled" if pulled_on else "missed" if closes_on < span.today[pid] else "planned"
-        pulled = f" (pulled {pulled_on})" if pulled_on else ""
-        found.append(FeedEvent(
-            f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
-            _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
-                       f"Pull date: {due_on}; window {opens_on} to {closes_on}.",
-                       f"State: {state}{pulled}."),
-            opens_on, closes_on + timedelta(days=1), closes_on + timedelta(days=1) if state == "planned" else None))
-    return found
+    return [_pull(visible.programs[row[1]], tuple(row), span.today[row[1]]) for row in session.exec(query)]
+
+
+def _pull(where: Where, row: tuple, today: date) -> FeedEvent:
+    """A pull as its program sees it on `today`: planned until its window closed, then missed (unless pulled)."""
+    pull_id, _, study, condition, months, due_on, opens_on, closes_on, pulled_on = row
+    state = "pulled" if pulled_on else "missed" if closes_on < today else "planned"
+    pulled = f" (pulled {pulled_on})" if pulled_on else ""
+    return FeedEvent(
+        f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
+        _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
+                   f"Pull date: {due_on}; window {opens_on} to {closes_on}.", f"State: {state}{pulled}."),
+        opens_on, closes_on + timedelta(days=1),
+        closes_on + timedelta(days=1) if state == "planned" else None, partial(_pull, where, row))
 
 
 def _agreements(session: Session, visible: Scope) -> list[FeedEvent]:

@@ -126,10 +126,22 @@ def test_a_planned_pull_is_missed_the_day_after_its_window_closed_with_nothing_r
     uid = f"pull-{pull.id}@cmo-bot"
     cache = FeedCache()
     summaries = []
-    for day in (TODAY, pull.closes_on, pull.closes_on + timedelta(days=1)):  # the program's zone: New York
+    asked: list[str] = []
+    listener = lambda conn, cursor, statement, *args: asked.append(statement)  # noqa: E731
+    days = [pull.closes_on + timedelta(days=n) for n in (-1, 0, 1)]  # in the program's zone, New York
+    for day in days:
         at = datetime.combine(day, time(12), ZoneInfo("America/New_York"))
+        asked.clear()
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with transaction(engine) as session:
+                kept = render(session, token, at, cache)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        if day != days[0]:  # the kept part served, the pull derived again: no query gathered the records
+            assert not any("stability_pull" in statement for statement in asked)
         with transaction(engine) as session:
-            kept, whole = render(session, token, at, cache), render(session, token, at, None)
+            whole = render(session, token, at, None)
         assert kept is not None and whole is not None and kept.body == whole.body
         summaries.append(str({str(e["UID"]): e for e in Calendar.from_ical(kept.body).walk("VEVENT")}[uid]["SUMMARY"]))
     assert [s.rsplit("(", 1)[1] for s in summaries] == ["planned)", "planned)", "missed)"]
