@@ -81,9 +81,12 @@ def _head(name: str, zones: tuple[str, ...]) -> bytes:
     return whole.removesuffix(END)
 
 
+EVENT_FORM = "1"  # raise it whenever `event` renders differently: the VEVENTs kept in the ledger are then stale
+
+
 def rendered_from(item: FeedEvent, stamp: Stamp) -> str:
     """A digest of everything `event` renders: equal digests, equal VEVENTs (so a kept one can be served)."""
-    parts = (item.uid, item.summary, item.details, item.start.isoformat(), item.end.isoformat(),
+    parts = (EVENT_FORM, item.uid, item.summary, item.details, item.start.isoformat(), item.end.isoformat(),
              zone_of(item) or "", item.program.channel_url or "", item.program.code, str(stamp.sequence),
              stamp.stamped_at.isoformat())
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
