@@ -109,7 +109,7 @@ def socket(args: argparse.Namespace) -> int:
     health = None
     if args.health_port is not None:
         try:
-            health = serve_wsgi(health_app(app.deps.engine, handler.client.is_connected), args.host,
+            health = serve_wsgi(health_app(app.deps, handler.client.is_connected), args.host,
                                 args.health_port, 4)
         except OSError as exc:  # in use, or not ours to bind
             handler.close()
@@ -475,7 +475,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("socket", help="Socket Mode (no public URL needed)",
                        description="Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN).")
     p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
-    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (default: off; 0 picks one)")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz, /metrics and the calendar feeds on this port "
+                   "(default: off; 0 picks one)")
     p.add_argument("--host", default="0.0.0.0", help="address of the health server (default: %(default)s)")
     p.set_defaults(run=socket)
     sub.add_parser("migrate", help="bring the database schema up to date",

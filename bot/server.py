@@ -1,5 +1,6 @@
 """HTTP mode: the Bolt app behind waitress (a production WSGI server), plus `GET /healthz`, `GET /metrics` and
-the calendar feeds (`GET /calendar/<token>.ics`, `bot.calendar_route`).
+the calendar feeds (`GET /calendar/<token>.ics`, `bot.calendar_route`); and Socket Mode's health port, which
+serves the same three.
 
 Why waitress: Bolt's sync App acks from a worker thread and finishes slow work after the response,
 which fits a threaded WSGI server; waitress is pure Python (no compiler, runs anywhere), buffers and
@@ -20,6 +21,7 @@ from waitress.server import create_server
 from bot import metrics
 from bot.calendar_route import calendar_route, is_calendar_path
 from bot.gate import MAX_BODY_BYTES, gate
+from commands.deps import Deps
 from store.db import is_busy, probe_writes
 
 EVENTS_PATH = "/slack/events"
@@ -67,15 +69,22 @@ def _health(engine: Engine, start_response: Callable, connected: Callable[[], bo
     return [json.dumps(body).encode()]
 
 
-def health_app(engine: Engine, connected: Callable[[], bool]) -> Callable:
-    """The WSGI app of `cmo-bot socket --health-port`: GET /healthz and GET /metrics (one route per path)."""
+def health_app(deps: Deps, connected: Callable[[], bool]) -> Callable:
+    """The WSGI app of `cmo-bot socket --health-port`: GET /healthz, GET /metrics and the calendar feeds. A
+    Socket Mode install needs no public URL for Slack, but its people's calendar apps still need one to fetch
+    their feeds: this port is the one the bot already listens on (the same handler as serve's)."""
+    engine = deps.engine
+    calendar = calendar_route(deps)  # no Slack signature: a token per feed
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             return _health(engine, start_response, connected)
-        if environ.get("PATH_INFO") == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
+        if path == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
             start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE)])
             return [metrics.exposition(engine)]
+        if is_calendar_path(path):
+            return calendar(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

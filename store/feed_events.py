@@ -7,14 +7,18 @@ program or are its regulatory contact. People outside the company see their own 
 records of programs they approve for, and the documents they were asked for.
 
 A feed holds what happens from `PAST_DAYS` ago to `AHEAD_DAYS` ahead (calendar apps keep what they once
-fetched; a feed of every pull of ten-year studies would only slow them down). One query per kind of record for
-all the programs at once (never one per program), columns only.
+fetched; a feed of every pull of ten-year studies would only slow them down). Events are gathered for a
+`reach` of days that may be wider (`store.calendar_feed` gathers a month more on either side, so that a part
+it keeps still covers the window days later). One query per kind of record for all the programs at once
+(never one per program), columns only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property, partial
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -42,8 +46,8 @@ class Where:
     channel_id: str | None
     tz: ZoneInfo
 
-    @property
-    def channel_url(self) -> str | None:
+    @cached_property
+    def channel_url(self) -> str | None:  # read for every event of the program: worked out once
         return SLACK_CHANNEL.format(self.channel_id) if self.channel_id else None
 
 
@@ -57,6 +61,17 @@ class FeedEvent:
     details: str
     start: date | datetime
     end: date | datetime
+    changes_on: date | None = None  # the day (in the program's zone) it changes by time alone: a pull missed
+    on: Callable[[date], FeedEvent] | None = field(default=None, compare=False, repr=False)  # it on another day
+
+    @property
+    def first_day(self) -> date:
+        return _day(self.start)
+
+    @property
+    def end_day(self) -> date:
+        """The day after its last (all-day events end the day before `end`; a timed one on its end's day)."""
+        return self.end if not isinstance(self.end, datetime) else self.end.date() + timedelta(days=1)
 
     @property
     def dates(self) -> str:
@@ -74,6 +89,16 @@ class Scope:
     internal: frozenset[int]  # everything of the program
     approving: frozenset[int]  # open batch records (customer approvers, inside or outside the company)
     all_documents: frozenset[int]  # every open document's due date (managers, regulatory)
+
+    def only(self, program_ids: Iterable[int]) -> Scope:
+        """The same person's scope narrowed to some of its programs (those whose events must be gathered again)."""
+        ids = frozenset(program_ids) & frozenset(self.programs)
+        return Scope({p: w for p, w in self.programs.items() if p in ids}, self.internal & ids, self.approving & ids,
+                     self.all_documents & ids)
+
+    def sees(self, program_id: int) -> tuple[bool, bool, bool]:
+        """What the person may see of the program: everything, its open batch records, every open document."""
+        return (program_id in self.internal, program_id in self.approving, program_id in self.all_documents)
 
 
 def scope(session: Session, user_id: str, program_id: int | None = None) -> Scope:
@@ -96,23 +121,34 @@ def scope(session: Session, user_id: str, program_id: int | None = None) -> Scop
     return Scope(where, internal, approving, frozenset() if outsider else managing)
 
 
+def window(now: datetime) -> tuple[date, date]:
+    """The first and last day a feed holds as of `now`."""
+    return now.date() - timedelta(days=PAST_DAYS), now.date() + timedelta(days=AHEAD_DAYS)
+
+
+def held(event: FeedEvent, since: date, until: date) -> bool:
+    """Whether the event has a day from `since` to `until`."""
+    return event.end_day > since and event.first_day <= until
+
+
 @dataclass(frozen=True)
 class Span:
-    """The days a feed holds, and each program's today (a pull is missed once its window closed)."""
+    """The days gathered, and each program's today (a pull is missed once its window closed)."""
 
     since: date
     until: date
     today: dict[int, date]
 
 
-def events(session: Session, user_id: str, visible: Scope, now: datetime) -> list[FeedEvent]:
-    span = Span(now.date() - timedelta(days=PAST_DAYS), now.date() + timedelta(days=AHEAD_DAYS),
-                {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()})
+def events(session: Session, user_id: str, visible: Scope, now: datetime,
+           reach: tuple[date, date] | None = None) -> list[FeedEvent]:
+    """The person's events on the programs of `visible` that have a day in `reach` (default: the window)."""
+    since, until = reach or window(now)
+    span = Span(since, until, {pid: now.astimezone(w.tz).date() for pid, w in visible.programs.items()})
     found = [*_pulls(session, visible, span), *_agreements(session, visible), *_batches(session, visible, span),
              *_calls(session, visible, span), *_submissions(session, visible, span),
              *_documents(session, user_id, visible, span)]
-    held = [e for e in found if _day(e.end) > span.since and _day(e.start) <= span.until]
-    return sorted(held, key=lambda e: (_day(e.start), e.uid))
+    return sorted((e for e in found if held(e, since, until)), key=lambda e: (_day(e.start), e.uid))
 
 
 def _day(value: date | datetime) -> date:
@@ -133,18 +169,20 @@ def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
              .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
              .where(StabilityPull.program_id.in_(visible.internal),  # type: ignore[attr-defined]
                     StabilityPull.closes_on >= span.since, StabilityPull.opens_on <= span.until))
-    found = []
-    for pull_id, pid, study, condition, months, due_on, opens_on, closes_on, pulled_on in session.exec(query):
-        where = visible.programs[pid]
-        state = "pulled" if pulled_on else "missed" if closes_on < span.today[pid] else "planned"
-        pulled = f" (pulled {pulled_on:%Y-%m-%d})" if pulled_on else ""
-        found.append(FeedEvent(
-            f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
-            _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
-                       f"Pull date: {due_on:%Y-%m-%d}; window {opens_on:%Y-%m-%d} to {closes_on:%Y-%m-%d}.",
-                       f"State: {state}{pulled}."),
-            opens_on, closes_on + timedelta(days=1)))
-    return found
+    return [_pull(visible.programs[row[1]], tuple(row), span.today[row[1]]) for row in session.exec(query)]
+
+
+def _pull(where: Where, row: tuple, today: date) -> FeedEvent:
+    """A pull as its program sees it on `today`: planned until its window closed, then missed (unless pulled)."""
+    pull_id, _, study, condition, months, due_on, opens_on, closes_on, pulled_on = row
+    state = "pulled" if pulled_on else "missed" if closes_on < today else "planned"
+    pulled = f" (pulled {pulled_on})" if pulled_on else ""
+    return FeedEvent(
+        f"pull-{pull_id}@cmo-bot", where, f"{where.code} · {study} {condition} {months}M pull ({state})",
+        _described(where, f"Stability pull of study {study}, condition {condition}, time point {months} months.",
+                   f"Pull date: {due_on}; window {opens_on} to {closes_on}.", f"State: {state}{pulled}."),
+        opens_on, closes_on + timedelta(days=1),
+        closes_on + timedelta(days=1) if state == "planned" else None, partial(_pull, where, row))
 
 
 def _agreements(session: Session, visible: Scope) -> list[FeedEvent]:

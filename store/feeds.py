@@ -9,6 +9,10 @@ SEQUENCE (RFC 5545 §3.8.7.4) must grow when an event's dates change. The feed k
 the dates last served and their sequence: a feed that finds other dates bumps the sequence (a conditional
 UPDATE, so two feeds fetched at once bump it once) and stamps the change with the bot's clock, which is also
 the event's DTSTAMP — so an unchanged feed renders byte for byte the same, and its ETag holds.
+
+The ledger also keeps each event's VEVENT as last rendered, with a digest of what it was rendered from
+(`store.ical.rendered_from`): the library takes about half a millisecond per event, so an event is rendered
+once per content for the life of the database, not once per process.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import Column, String, UniqueConstraint, update
+from sqlalchemy import Column, LargeBinary, String, UniqueConstraint, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -56,6 +60,8 @@ class CalendarSequence(SQLModel, table=True):
     dates: str = Field(max_length=64)
     sequence: int = 0
     stamped_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    rendered_from: str = Field(default="", sa_column=Column(String(64), nullable=False, server_default=""))
+    vevent: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, server_default=text("''")))
 
 
 def token_of(feed: CalendarFeed, key: str) -> str:
@@ -112,35 +118,61 @@ class Stamp:
     sequence: int
     stamped_at: datetime
     dates: str = field(compare=False)  # what they were stamped for (the ledger's, not part of the event)
+    rendered_from: str = field(default="", compare=False)  # the digest of what `vevent` was rendered from
+    vevent: bytes = field(default=b"", compare=False, repr=False)
 
 
 def stamps(session: Session, events: Sequence[tuple[str, int, str]], now: datetime) -> dict[str, Stamp]:
-    """SEQUENCE and DTSTAMP of each (uid, program id, dates): new events start at 0, changed dates bump the
-    sequence. Reads the ledger in one query; writes only what is new or changed."""
+    """SEQUENCE and DTSTAMP of each (uid, program id, dates), with the VEVENT the ledger keeps: new events start
+    at 0, changed dates bump the sequence. Reads the ledger in one query; writes only what is new or changed,
+    each kind in one statement, and reads back the stamps of the programs written to (another feed fetched at
+    the same moment may have written them first)."""
     program_ids = sorted({program_id for _, program_id, _ in events})
-    known = _ledger(session, program_ids)
+    known = _ledger(session, program_ids, renderings=True)
     new = [{"uid": uid, "program_id": pid, "dates": dates, "sequence": 0, "stamped_at": now}
            for uid, pid, dates in events if uid not in known]
     changed = [(uid, dates) for uid, _, dates in events if uid in known and known[uid].dates != dates]
     if new:
         _insert_missing(session, new)
-    for uid, dates in changed:
-        session.exec(update(CalendarSequence)  # type: ignore[call-overload]
-                     .where(CalendarSequence.uid == uid, CalendarSequence.dates != dates)  # type: ignore[arg-type]
-                     .values(dates=dates, sequence=CalendarSequence.sequence + 1, stamped_at=now))
+    if changed:
+        _bump(session, changed, now)
     if new or changed:
-        known = _ledger(session, program_ids)
+        written = {uid for uid, _ in changed} | {row["uid"] for row in new}
+        again = _ledger(session, sorted({pid for uid, pid, _ in events if uid in written}), renderings=False)
+        known |= {uid: replace(stamp, rendered_from=known[uid].rendered_from, vevent=known[uid].vevent)
+                  if uid in known else stamp for uid, stamp in again.items()}  # a rendering is of its stamp
     return known
 
 
-def _ledger(session: Session, program_ids: Iterable[int]) -> dict[str, Stamp]:
+def _ledger(session: Session, program_ids: Iterable[int], *, renderings: bool) -> dict[str, Stamp]:
+    """The ledger's rows of the programs, with the renderings it keeps or without (an empty digest)."""
     ids = list(program_ids)
     if not ids:
         return {}
+    texts = (CalendarSequence.rendered_from, CalendarSequence.vevent) if renderings else ()
     rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
-                               CalendarSequence.stamped_at)
+                               CalendarSequence.stamped_at, *texts)
                         .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
-    return {uid: Stamp(sequence, stamped_at, dates) for uid, dates, sequence, stamped_at in rows}
+    return {uid: Stamp(sequence, stamped_at, dates, *kept) for uid, dates, sequence, stamped_at, *kept in rows}
+
+
+def keep_renderings(session: Session, rendered: list[tuple[str, str, bytes]]) -> None:
+    """Store each (uid, digest of what it was rendered from, VEVENT) in the ledger, in one statement."""
+    if not rendered:
+        return
+    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.uid == bindparam("event_uid"))
+                    .values(rendered_from=bindparam("digest"), vevent=bindparam("text")),
+                    [{"event_uid": uid, "digest": digest, "text": vevent} for uid, digest, vevent in rendered])
+
+
+def _bump(session: Session, changed: list[tuple[str, str]], now: datetime) -> None:
+    """One UPDATE for every event whose dates changed (executemany), each only if its dates still differ: a
+    feed fetched at the same moment that bumped it already leaves it alone."""
+    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.uid == bindparam("event_uid"), table.c.dates != bindparam("new_dates"))
+                    .values(dates=bindparam("new_dates"), sequence=table.c.sequence + 1, stamped_at=now),
+                    [{"event_uid": uid, "new_dates": dates} for uid, dates in changed])
 
 
 def _insert_missing(session: Session, rows: list[dict]) -> None:

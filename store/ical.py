@@ -6,7 +6,8 @@ matching VTIMEZONE, so a calendar shows the meeting at the right local time on e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -43,16 +44,20 @@ def invitation(*, uid: str, starts: datetime, minutes: int, summary: str, descri
     return calendar.to_ical()
 
 
-def feed(*, name: str, events: Sequence[FeedEvent], stamps: Mapping[str, Stamp]) -> bytes:
-    """A subscribed calendar (no METHOD: a feed is published, not sent). Every event's SEQUENCE and DTSTAMP
-    come from the ledger (`store.feeds.stamps`), so the same records render the same bytes.
+def feed(*, name: str, zones: Iterable[str], parts: Iterable[bytes]) -> bytes:
+    """A subscribed calendar (no METHOD: a feed is published, not sent) from its events already rendered
+    (`event`), with a VTIMEZONE for each of `zones` (those of its timed events).
 
     Why the calendar is joined from parts: `icalendar` takes about half a millisecond per event, and a feed of
-    hundreds of programs holds tens of thousands. Each VEVENT is rendered by the library once per content
-    (`_event`, cached by the whole event and its stamp: any change renders it anew) and each calendar head with
-    its VTIMEZONEs once per name and zones (`_head`); a feed is those bytes in order, then END:VCALENDAR."""
-    zones = tuple(sorted({str(e.start.tzinfo) for e in events if isinstance(e.start, datetime)}))
-    return b"".join([_head(name, zones), *(_event(e, stamps[e.uid]) for e in events), END])
+    hundreds of programs holds tens of thousands. Each VEVENT is rendered once per content (`event`; the
+    SEQUENCE ledger keeps it), each calendar head with its VTIMEZONEs once per name and zones (`_head`), and a
+    feed is those bytes in order, then END:VCALENDAR."""
+    return b"".join([_head(name, tuple(sorted(set(zones)))), *parts, END])
+
+
+def zone_of(item: FeedEvent) -> str | None:
+    """The time zone of a timed event (it needs its VTIMEZONE in the calendar); None for an all-day one."""
+    return str(item.start.tzinfo) if isinstance(item.start, datetime) else None
 
 
 END = b"END:VCALENDAR\r\n"
@@ -76,8 +81,20 @@ def _head(name: str, zones: tuple[str, ...]) -> bytes:
     return whole.removesuffix(END)
 
 
-@lru_cache(maxsize=100_000)
-def _event(item: FeedEvent, stamp: Stamp) -> bytes:
+EVENT_FORM = "1"  # raise it whenever `event` renders differently: the VEVENTs kept in the ledger are then stale
+
+
+def rendered_from(item: FeedEvent, stamp: Stamp) -> str:
+    """A digest of everything `event` renders: equal digests, equal VEVENTs (so a kept one can be served)."""
+    parts = (EVENT_FORM, item.uid, item.summary, item.details, item.start.isoformat(), item.end.isoformat(),
+             zone_of(item) or "", item.program.channel_url or "", item.program.code, str(stamp.sequence),
+             stamp.stamped_at.isoformat())
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def event(item: FeedEvent, stamp: Stamp) -> bytes:
+    """One VEVENT of a feed. Its SEQUENCE and DTSTAMP come from the ledger (`store.feeds.stamps`), so the same
+    record renders the same bytes."""
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp.stamped_at)

@@ -1,6 +1,7 @@
 """Personal calendar feeds end to end: the link from `/cmo calendar`, the feed fetched over HTTP from the
 running `serve` and parsed back with `icalendar`, each kind of event with its dates, SEQUENCE after a date
-changed in Slack, nothing of programs the person holds no role on, reset, 304, and the program feed."""
+changed in Slack, nothing of programs the person holds no role on, reset, 304, and the program feed. The
+feed is served by `serve` on its port and by `socket` on its health port (`@BOTH_TRANSPORTS`)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import requests
 from icalendar import Calendar
 from sqlmodel import select
 
-from store import agreements, batches, programs, stability
+from store import programs, stability
 from store import submissions as subs
 from store.db import transaction
 from store.feed_events import PAST_DAYS
 from store.programs import Role
 from tests import factories
+from tests.calendar_factories import every_kind_of_date
 from tests.conftest import NOW
-from tests.e2e.harness import PUBLIC_URL
-from tests.stability_factories import study
+from tests.e2e.harness import BOTH_TRANSPORTS, PUBLIC_URL
 
 CHANNEL = "CACME001"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -39,25 +40,10 @@ def _portfolio(bot, engine) -> None:
                             external=True)
         beta = factories.program(session, NOW, "BETA-001", channel="CBETA001",
                                  members={Role.program_manager: ["UOUT"]})
-        for program in (acme, beta):
-            agreements.create(session, program=program, actor=factories.ADMIN, now=NOW, kind=agreements.Kind.quality,
-                              counterparty="Acme Pharma", status=agreements.Status.executed,
-                              terms=agreements.Terms(effective_on=TODAY - timedelta(days=400),
-                                                     expires_on=TODAY + timedelta(days=300), notice_days=90))
-            study(session, program, NOW, code="STB-0001", placed_on=TODAY - timedelta(days=200), duration=12,
-                  conditions=("LT25",))
-            batches.ready(session, program, batch_no="B-1042", product="Acmezol", actor=factories.ADMIN, now=NOW,
-                          release_by=TODAY + timedelta(days=130))
-            for starts in (BEFORE_DST, AFTER_DST):
-                batches.schedule_call(session, program, "B-1042", starts_local=starts, minutes=45,
-                                      actor=factories.ADMIN, now=NOW)
-            submission = subs.create(session, program=program, actor=factories.ADMIN, now=NOW,
-                                     kind=subs.SubmissionType.other, title="Acmezol DMF",
-                                     filing_date=TODAY + timedelta(days=60))
-        acme_submission = session.exec(select(subs.Submission).where(subs.Submission.program_id == acme.id)).one()
+        acme_submission = every_kind_of_date(session, acme, calls=(BEFORE_DST, AFTER_DST))
+        every_kind_of_date(session, beta, calls=(BEFORE_DST, AFTER_DST))
         first = subs.item(session, acme_submission, 1)
         subs.assign(session, entry=first, owner="UAPP2", actor=factories.ADMIN, now=NOW)
-        assert submission is not None
 
 
 def _token(text: str) -> str:
@@ -67,7 +53,8 @@ def _token(text: str) -> str:
 
 
 def _base(bot) -> str:
-    return bot.process.url.removesuffix("/slack/events")
+    """Where the bot serves HTTP besides Slack's requests: serve's port, or socket's health port."""
+    return bot.process.health_url.removesuffix("/healthz")
 
 
 def _fetch(bot, token: str, **headers: str) -> requests.Response:
@@ -152,6 +139,7 @@ def test_external_person_sees_only_their_own_items(bot, engine):
     assert [str(d["UID"]) for d in documents] == [f"submission-item-{owned.id}@cmo-bot"]  # only the one asked of them
 
 
+@BOTH_TRANSPORTS
 def test_date_changed_in_slack_raises_sequence_and_unchanged_feed_is_304(bot, engine):
     _portfolio(bot, engine)
     token = _token(bot.ask("calendar", user="UPM1"))
@@ -173,6 +161,7 @@ def test_date_changed_in_slack_raises_sequence_and_unchanged_feed_is_304(bot, en
     assert _fetch(bot, token, **{"If-None-Match": changed.headers["ETag"]}).status_code == 304
 
 
+@BOTH_TRANSPORTS
 def test_reset_token_gets_404_and_program_feed_holds_that_program_alone(bot, engine):
     _portfolio(bot, engine)
     with transaction(engine) as session:  # UPM1 also manages BETA-001 here
