@@ -1,14 +1,14 @@
 """calendar_sequence keeps each event's VEVENT as last rendered (`vevent`) and a digest of what it was rendered
 from (`rendered_from`), so a feed gathered again after a restart renders only what changed
 
-Revision ID: 0191
-Revises: 0190
+Revision ID: 0220
+Revises: 0210
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0191'
-down_revision = '0190'
+revision = '0220'
+down_revision = '0210'
 branch_labels = None
 depends_on = None
 
