@@ -1,16 +1,27 @@
 """What the bot will send for a program in the coming days: the rules asked about each coming day (a
 periodic message, like the digest, is only due within its own period), minus what has already gone out
-or been cancelled. Read-only."""
+or been cancelled. Read-only.
+
+The rules are the sweep's own (one definition of what is due), asked within `scoped`: every query sees the one
+program only, and a query the rules repeat word for word on a later day (most of them do not depend on the
+day) is answered from the first answer. So a preview runs the same number of statements for a program of a
+portfolio of 2 or of 5,000, and the statements whose answer depends on the day stay a handful per day."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import event
+from sqlalchemy.engine import FrozenResult
+from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlmodel import Session, select
 
 from scheduler.sweep import collect
 from store.outbox import Outbox, Status
+from store.programs import Program
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,29 @@ class Planned:
     text: str
 
 
+@contextmanager
+def scoped(session: Session, program_id: int) -> Iterator[Session]:
+    """The session, its queries limited to one program (its `Program` row, and so whatever the rules join to
+    it) and answered once per distinct statement and parameters while the block runs. For reading only."""
+    answers: dict[tuple[str, str], FrozenResult] = {}
+
+    def execute(state: ORMExecuteState):
+        if not state.is_select:
+            return None
+        state.statement = state.statement.options(with_loader_criteria(Program, Program.id == program_id))
+        compiled = state.statement.compile(state.session.get_bind())
+        key = (str(compiled), repr((compiled.params, state.parameters)))
+        if key not in answers:
+            answers[key] = state.invoke_statement().freeze()
+        return answers[key]()
+
+    event.listen(session, "do_orm_execute", execute)
+    try:
+        yield session
+    finally:
+        event.remove(session, "do_orm_execute", execute)
+
+
 def upcoming(session: Session, program_id: int, now: datetime, days: int = 14) -> list[Planned]:
     settled = {
         (row.key, row.target)
@@ -29,9 +63,10 @@ def upcoming(session: Session, program_id: int, now: datetime, days: int = 14) -
             Outbox.status.in_((Status.sent, Status.cancelled, Status.dead))))  # type: ignore[attr-defined]
     }
     planned: dict[tuple[str, str], Planned] = {}
-    for offset in range(days + 1):
-        for row in collect(session, now + timedelta(days=offset)):
-            ident = (row["key"], row["target"])
-            if row["program_id"] == program_id and ident not in settled and ident not in planned:
-                planned[ident] = Planned(row["not_before"], row["key"], row["target"], row["text"])
+    with scoped(session, program_id):
+        for offset in range(days + 1):
+            for row in collect(session, now + timedelta(days=offset)):
+                ident = (row["key"], row["target"])
+                if row["program_id"] == program_id and ident not in settled and ident not in planned:
+                    planned[ident] = Planned(row["not_before"], row["key"], row["target"], row["text"])
     return sorted(planned.values(), key=lambda p: (p.at, p.key, p.target))

@@ -542,23 +542,35 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    """One line per submission whose filing date has not passed."""
-    subs = [s for s in of_program(session, program) if s.filing_date >= today]
-    if not subs:
-        return []
+    return digest_sections(session, [(program, today)])[program.id]
+
+
+def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
+    """Per (program, its local today), by program id: one line per submission whose filing date has not
+    passed. Two queries for all of them."""
+    today_of = {program.id: today for program, today in days}
+    subs: dict[int, list[Submission]] = {program_id: [] for program_id in today_of}
+    query = select(Submission).where(Submission.program_id.in_(list(today_of)))  # type: ignore[attr-defined]
+    for sub in session.exec(query.order_by(Submission.program_id, Submission.number)):
+        if sub.filing_date >= today_of[sub.program_id]:
+            subs[sub.program_id].append(sub)
     by_sub: dict[int, list[SubmissionItem]] = {}
-    query = select(SubmissionItem).where(SubmissionItem.submission_id.in_([s.id for s in subs]))  # type: ignore
-    for entry in session.exec(query):
-        by_sub.setdefault(entry.submission_id, []).append(entry)
-    lines = []
-    for sub in subs:
-        state = progress(by_sub.get(sub.id, []))
-        late = sum(e.due_on < today for e in state.outstanding)
-        days = (sub.filing_date - today).days
-        lines.append(f"• Submission {sub.ref} ({escape(type_name(sub.kind))}) “{escape(sub.title)}”: "
-                     f"{state.done}/{state.total} documents in, filing in {plural(days, 'day')}"
-                     + (f", {late} overdue" if late else ""))
-    return lines
+    wanted = [s.id for mine in subs.values() for s in mine]
+    if wanted:
+        items = select(SubmissionItem).where(SubmissionItem.submission_id.in_(wanted))  # type: ignore[attr-defined]
+        for entry in session.exec(items):
+            by_sub.setdefault(entry.submission_id, []).append(entry)
+    return {program_id: [_digest_line(sub, by_sub.get(sub.id, []), today_of[program_id]) for sub in mine]
+            for program_id, mine in subs.items()}
+
+
+def _digest_line(sub: Submission, entries: list[SubmissionItem], today: date) -> str:
+    state = progress(entries)
+    late = sum(e.due_on < today for e in state.outstanding)
+    days = (sub.filing_date - today).days
+    return (f"• Submission {sub.ref} ({escape(type_name(sub.kind))}) “{escape(sub.title)}”: "
+            f"{state.done}/{state.total} documents in, filing in {plural(days, 'day')}"
+            + (f", {late} overdue" if late else ""))
 
 
 def business_days_left(program: Program, today: date, until: date) -> int:
