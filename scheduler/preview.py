@@ -2,10 +2,10 @@
 periodic message, like the digest, is only due within its own period), minus what has already gone out
 or been cancelled. Read-only.
 
-The rules are the sweep's own (one definition of what is due), asked within `scoped`: every query sees the one
-program only, and a query the rules repeat word for word on a later day (most of them do not depend on the
-day) is answered from the first answer. So a preview runs the same number of statements for a program of a
-portfolio of 2 or of 5,000, and the statements whose answer depends on the day stay a handful per day."""
+The rules are the sweep's own (one definition of what is due), asked within `scoped`: every query they make
+sees the one program only, so a preview runs the same statements, and reads the same rows, for a program of
+a portfolio of 2 or of 5,000. (Answering the queries a later day repeats word for word from the first day's
+answer saves statements but costs more: telling them apart means compiling every statement.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import event
-from sqlalchemy.engine import FrozenResult
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlmodel import Session, select
 
@@ -34,19 +33,14 @@ class Planned:
 
 @contextmanager
 def scoped(session: Session, program_id: int) -> Iterator[Session]:
-    """The session, its queries limited to one program (its `Program` row, and so whatever the rules join to
-    it) and answered once per distinct statement and parameters while the block runs. For reading only."""
-    answers: dict[tuple[str, str], FrozenResult] = {}
+    """The session, its ORM queries limited to one program while the block runs: its `Program` row (and so
+    whatever the rules join to it) and its outbox rows."""
 
-    def execute(state: ORMExecuteState):
-        if not state.is_select:
-            return None
-        state.statement = state.statement.options(with_loader_criteria(Program, Program.id == program_id))
-        compiled = state.statement.compile(state.session.get_bind())
-        key = (str(compiled), repr((compiled.params, state.parameters)))
-        if key not in answers:
-            answers[key] = state.invoke_statement().freeze()
-        return answers[key]()
+    def execute(state: ORMExecuteState) -> None:
+        if state.is_select:
+            state.statement = state.statement.options(
+                with_loader_criteria(Program, Program.id == program_id),
+                with_loader_criteria(Outbox, Outbox.program_id == program_id))
 
     event.listen(session, "do_orm_execute", execute)
     try:
