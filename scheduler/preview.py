@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlmodel import Session, select
 
+from scheduler.rules import RULES
 from scheduler.sweep import collect
+from store import digest
 from store.outbox import Outbox, Status
 from store.programs import Program
 
@@ -57,9 +60,12 @@ def upcoming(session: Session, program_id: int, now: datetime, days: int = 14) -
             Outbox.status.in_((Status.sent, Status.cancelled, Status.dead))))  # type: ignore[attr-defined]
     }
     planned: dict[tuple[str, str], Planned] = {}
+    keys: set[str] = set()  # a period's digest is composed on the first day it is due, not on every day after
+    rules = tuple(partial(digest.due, known=keys) if rule == digest.due else rule for rule in RULES)
     with scoped(session, program_id):
         for offset in range(days + 1):
-            for row in collect(session, now + timedelta(days=offset)):
+            for row in collect(session, now + timedelta(days=offset), rules):
+                keys.add(row["key"])
                 ident = (row["key"], row["target"])
                 if row["program_id"] == program_id and ident not in settled and ident not in planned:
                     planned[ident] = Planned(row["not_before"], row["key"], row["target"], row["text"])

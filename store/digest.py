@@ -8,7 +8,7 @@ one is sent late rather than skipped. Only the current period's digest is due: a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
@@ -67,9 +67,9 @@ def compose_all(session: Session, days: Sequence[tuple[Program, date]],
     return composed
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """The current period's digest of every program; composed only when not yet queued (cheap re-sweeps), all
-    of them together."""
+def due(session: Session, now: datetime, known: Container[str] = frozenset()) -> Iterable[Due]:
+    """The current period's digest of every program; composed, all of them together, only when neither queued
+    (cheap re-sweeps) nor among the keys the caller `known` already holds (a preview of the coming days)."""
     recent = now.date() - timedelta(days=62)  # longer than any period: older digests are settled
     query = select(Outbox.key).where(Outbox.key.like("program:%:digest:%"), Outbox.due_on >= recent)  # type: ignore
     queued = set(session.exec(query))
@@ -79,7 +79,8 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         start = period_start(program.status_cadence, today)
         if start is not None:
             current.append((program, today, start, f"program:{program.id}:digest:{start.isoformat()}"))
-    texts = compose_all(session, [(program, today) for program, today, _, key in current if key not in queued])
+    texts = compose_all(session, [(program, today) for program, today, _, key in current if key not in queued
+                                and key not in known])
     for program, _, start, key in current:
         yield Due(
             key=key,
