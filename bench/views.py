@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import event, insert, text
 from sqlmodel import select
 
+from bench.__main__ import load_average, machine
 from bench.portfolio import channel_of, fill
 from bench.sweep import fresh_url
 from bot.clock import Clock
@@ -119,12 +120,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100")
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
+    print(*machine(), f"load average before: {load_average()}", "", sep="\n")
     print("| database | view | size | programs managed | server time | statements |")
     print("|---|---|---:|---:|---:|---:|")
     for kind in args.databases.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             for kind_, name, size_, managed, ms, count in measure(kind, size, args.postgres):
                 print(f"| {kind_} | {name} | {size_}× | {managed} | {ms:,.0f} ms | {count} |", flush=True)
+    print(f"\nload average after: {load_average()}")
 
 
 if __name__ == "__main__":
