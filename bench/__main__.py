@@ -22,9 +22,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bench import ack, delivery, sweep
+from bench import ack, delivery, sweep, wide
 from bench.portfolio import fill, missing_areas
 from bench.profile import Sampler, profiled
+from bot.app import LISTENER_THREADS
 from store.db import make_engine
 
 HERE = Path(__file__).resolve().parent
@@ -92,8 +93,9 @@ def run_ack(args, out: list[str]) -> None:
             "(alternating), each client on a keep-alive connection sending its next request when the last was "
             f"answered; the *open loop* line sends {ack.OPEN_PER_KIND:,} of each kind at a fixed "
             f"{ack.OPEN_RATE:g} requests per second instead (arrivals from many independent people). The emulator "
-            "runs in its own process. *serve, 64 listener threads* is an experiment (`bench/wide.py`), not the "
-            "product: serve with Bolt's listener executor widened from 5 threads.", "",
+            f"runs in its own process. *{ack.WIDE}* is an experiment (`bench/wide.py`), not the product: serve with "
+            f"its listener executor widened from {LISTENER_THREADS} threads to {wide.THREADS} (and its database pool "
+            "to match).", "",
             "| clients | request | floor p50 | floor p99 | server | p50 | p99 | p50 vs floor | p99 target "
             f"({ACK_P99_MS} ms) | p50 target (≤{ACK_FLOOR_RATIO:g}× floor) |",
             "|---:|---|---:|---:|---|---:|---:|---:|---|---|"]

@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from bench import wide
 from bench.portfolio import channel_of, pm_of
 from bot.emulator.client import sign_request
 
@@ -105,6 +106,9 @@ def start_serve(env: dict[str, str]) -> Process:
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
     return launch([*command, "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"], env,
                   "cmo-bot listening on")
+
+
+WIDE = f"serve, {wide.THREADS} listener threads"  # the experiment of bench/wide.py
 
 
 def start_wide(env: dict[str, str]) -> Process:
@@ -238,7 +242,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class AckFigure:
-    server: str  # floor | serve | serve, 64 listener threads
+    server: str  # floor | serve | WIDE
     clients: int  # 0: the open-loop line at OPEN_RATE
     kind: str
     count: int
@@ -264,7 +268,7 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
         env = bot_env(emulator, database_url)
         servers = {"floor": start_floor(env), "serve": start_serve(env)}
         if wide:
-            servers["serve, 64 listener threads"] = start_wide(env)
+            servers[WIDE] = start_wide(env)
         processes += servers.values()
         make = Requests(emulator_base(emulator), programs)
         figures: list[AckFigure] = []

@@ -67,29 +67,29 @@ def counted(counter: Counter):
 
 @contextmanager
 def sections_counted(counter: Counter):
-    """The digest's per-area sections attributed like rules (they run once per program inside the digest)."""
+    """The digest's per-area sections attributed like rules (each runs once per sweep, for every program)."""
     from store import digest
 
     def wrap(section):
         name = f"digest section {section.__module__}.{section.__name__}"
 
-        def run(session, program, today):
+        def run(session, days):
             outer, counter.rule = counter.rule, name
             started = time.perf_counter()
             try:
-                return section(session, program, today)
+                return section(session, days)
             finally:
                 counter.seconds_by_rule[name] = counter.seconds_by_rule.get(name, 0) + time.perf_counter() - started
                 counter.rule = outer
 
         return run
 
-    defaults = digest.compose.__defaults__
-    digest.compose.__defaults__ = (tuple(wrap(s) for s in digest.SECTIONS),)
+    defaults = digest.compose_all.__defaults__
+    digest.compose_all.__defaults__ = (tuple(wrap(s) for s in digest.SECTIONS),)
     try:
         yield
     finally:
-        digest.compose.__defaults__ = defaults
+        digest.compose_all.__defaults__ = defaults
 
 
 @dataclass

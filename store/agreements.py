@@ -5,7 +5,7 @@ in force until it expires or a newer executed agreement of the same type superse
 first day an agreement is no longer in force ("expired on Fri 4 Dec 2026").
 
 Also here: the gate other areas ask (`is_covered`, `coverage_gaps`), the renewal due rule (`due`) and the
-digest section (`digest_section`). No Slack imports.
+digest section (`digest_sections`). No Slack imports.
 """
 
 from __future__ import annotations
@@ -582,7 +582,18 @@ def ordered(agreements: Iterable[Agreement], today: date) -> list[Agreement]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    agreements = for_program(session, program.id)
+    return digest_sections(session, [(program, today)])[program.id]
+
+
+def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
+    """The section of each (program, its local today), by program id: one query for all of them."""
+    by_program: dict[int, list[Agreement]] = {program.id: [] for program, _ in days}
+    for agreement in for_programs(session, list(by_program)):
+        by_program[agreement.program_id].append(agreement)
+    return {program.id: _digest_lines(by_program[program.id], today) for program, today in days}
+
+
+def _digest_lines(agreements: list[Agreement], today: date) -> list[str]:
     gaps, nda = gaps_of(agreements, today), nda_gap(agreements, today)
     lines = []
     if gaps:

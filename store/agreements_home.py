@@ -1,15 +1,16 @@
 """The agreements' part of App Home: renewals an owner must decide, and each program's gate in the health line.
-One query for all the programs shown (no query per program)."""
+One query for all the programs shown (no query per program), reading only the rows that can count."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import and_, or_
+from sqlmodel import Session, select
 
 from store import agreements as store
-from store.agreements import Agreement, Status
+from store.agreements import Agreement, Kind, Status
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.programs import Program
@@ -23,11 +24,12 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     """Executed agreements the person owns whose renewal reminders have started: decide before the deadline."""
     by_id = {p.id: p for p in programs}
     items = []
-    for agreement in store.for_programs(session, list(by_id)):
+    query = select(Agreement).where(Agreement.program_id.in_(list(by_id)),  # type: ignore[attr-defined]
+                                    Agreement.owner_id == user_id, Agreement.status == Status.executed,
+                                    Agreement.expires_on.is_not(None))  # type: ignore[union-attr]
+    for agreement in session.exec(query.order_by(Agreement.program_id, Agreement.id)):
         program = by_id[agreement.program_id]
         today = _today(program, now)
-        if agreement.owner_id != user_id or agreement.status != Status.executed or agreement.expires_on is None:
-            continue
         if store.current_stage(agreement, store.reminder_days(program), today) is None:
             continue
         deadline = store.notice_deadline(agreement)
@@ -40,11 +42,22 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     return items
 
 
+def _bearing_on_health(session: Session, programs: list[Program], now: datetime) -> list[Agreement]:
+    """The agreements the health line reads: every one of the gate's kind and of the NDA (their gaps), and the
+    executed ones of any kind not yet expired (the next expiry) — not the history of the others."""
+    earliest = min((_today(p, now) for p in programs), default=now.date())
+    query = select(Agreement).where(
+        Agreement.program_id.in_([p.id for p in programs]),  # type: ignore[attr-defined]
+        or_(Agreement.kind.in_((store.GATE_KIND, Kind.nda)),  # type: ignore[attr-defined]
+            and_(Agreement.status == Status.executed, Agreement.expires_on > earliest)))  # type: ignore[operator]
+    return list(session.exec(query.order_by(Agreement.program_id, Agreement.id)))
+
+
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     """Each program's quality-agreement gate, its Mutual NDA (a point of its own), and its next expiry as the
     program's deadline."""
     by_program: dict[int, list[Agreement]] = defaultdict(list)
-    for agreement in store.for_programs(session, [p.id for p in programs]):
+    for agreement in _bearing_on_health(session, programs, now):
         by_program[agreement.program_id].append(agreement)
     for program in programs:
         today = _today(program, now)

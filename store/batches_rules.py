@@ -179,9 +179,20 @@ def past_sla(days_in_review: int, sla_business_days: int) -> bool:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    query = select(Batch).where(Batch.program_id == program.id,
+    return digest_sections(session, [(program, today)])[program.id]
+
+
+def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
+    """The section of each (program, its local today), by program id: one query for all of them."""
+    open_by_program: dict[int, list[Batch]] = {program.id: [] for program, _ in days}
+    query = select(Batch).where(Batch.program_id.in_(list(open_by_program)),  # type: ignore[attr-defined]
                                 Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
-    open_batches = list(session.exec(query.order_by(Batch.ready_on)))
+    for batch in session.exec(query.order_by(Batch.ready_on, Batch.id)):
+        open_by_program[batch.program_id].append(batch)
+    return {program.id: _digest_lines(open_by_program[program.id], program, today) for program, today in days}
+
+
+def _digest_lines(open_batches: list[Batch], program: Program, today: date) -> list[str]:
     if not open_batches:
         return []
     sla = settings_of(program).sla_business_days

@@ -52,7 +52,28 @@ def add_business_days(start: date, count: int, calendar: str = "") -> date:
 
 
 def business_days_between(start: date, end: date, calendar: str = "") -> int:
-    """Business days after `start` up to and including `end` (negative when `end` is earlier)."""
+    """Business days after `start` up to and including `end` (negative when `end` is earlier): the weekdays,
+    counted by arithmetic, less the weekday holidays among them (a review months old costs no more than a
+    fresh one: views count this for every open batch of a portfolio)."""
     if end < start:
         return -business_days_between(end, start, calendar)
-    return sum(is_business_day(start + timedelta(days=i), calendar) for i in range(1, (end - start).days + 1))
+    off = sum(start < holiday <= end for year in range(start.year, end.year + 1)
+              for holiday in _weekday_holidays(calendar, year))
+    return _weekdays_through(end) - _weekdays_through(start) - off
+
+
+def _weekdays_through(day: date) -> int:
+    """Weekdays from 1 January of year 1 (a Monday) up to and including `day`."""
+    weeks, days = divmod(day.toordinal(), 7)
+    return 5 * weeks + min(days, 5)
+
+
+@lru_cache(maxsize=1024)
+def _weekday_holidays(calendar: str, year: int) -> frozenset[date]:
+    """The calendar's holidays of `year` that fall on a weekday, from an instance of that year alone (the
+    shared lazy one is not iterated)."""
+    if not calendar:
+        return frozenset()
+    country, _, subdiv = calendar.partition("-")
+    return frozenset(d for d in holiday_lib.country_holidays(country, subdiv=subdiv or None, years=year)
+                     if d.weekday() < 5)

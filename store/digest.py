@@ -1,13 +1,14 @@
 """A program's status digest: one message per period (weekly, biweekly or monthly) in its channel.
 
-Each area contributes a section (a function of the program and the local day returning mrkdwn lines);
-the digest is one more due rule, keyed by period, so it goes out once per period and a missed one is
-sent late rather than skipped. Only the current period's digest is due: an older one is superseded.
+Each area contributes a section (a function of programs and their local days returning each one's mrkdwn
+lines, in a query or two for all of them, so a sweep composing 5,000 digests runs as many statements as one
+composing 2); the digest is one more due rule, keyed by period, so it goes out once per period and a missed
+one is sent late rather than skipped. Only the current period's digest is due: an older one is superseded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
@@ -17,14 +18,15 @@ from store.markup import day, escape
 from store.outbox import Due, Outbox
 from store.programs import Program
 
-Section = Callable[[Session, Program, date], list[str]]
+# (session, [(program, its local today)]) -> each program's lines, by program id; one query or two for all.
+Sections = Callable[[Session, Sequence[tuple[Program, date]]], dict[int, list[str]]]
 
 # Each area's digest section, in the order they read in the message.
-SECTIONS: tuple[Section, ...] = (
-    agreements.digest_section,
-    batches_rules.digest_section,
-    submissions.digest_section,
-    stability_rules.digest_section,
+SECTIONS: tuple[Sections, ...] = (
+    agreements.digest_sections,
+    batches_rules.digest_sections,
+    submissions.digest_sections,
+    stability_rules.digest_sections,
 )
 
 
@@ -46,29 +48,45 @@ def period_start(cadence: str, today: date) -> date | None:
     return None
 
 
-def compose(session: Session, program: Program, today: date, sections: Iterable[Section] = SECTIONS) -> str:
-    lines = [f"*{escape(program.code)} status — {day(today)}* ({escape(program.customer)})"]
-    body = [line for section in sections for line in section(session, program, today)]
-    lines += body or ["Nothing open: no deadlines, reviews or pulls need attention."]
-    return "\n".join(lines)
+def compose(session: Session, program: Program, today: date) -> str:
+    return compose_all(session, [(program, today)])[program.id]
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """The current period's digest of every program; composed only when not yet queued (cheap re-sweeps)."""
+def compose_all(session: Session, days: Sequence[tuple[Program, date]],
+                sections: Iterable[Sections] = SECTIONS) -> dict[int, str]:
+    """The digest of each (program, its local today), by program id: a few queries per section for all."""
+    if not days:
+        return {}
+    found = [section(session, days) for section in sections]
+    composed = {}
+    for program, today in days:
+        lines = [f"*{escape(program.code)} status — {day(today)}* ({escape(program.customer)})"]
+        body = [line for lines_of in found for line in lines_of[program.id]]
+        composed[program.id] = "\n".join(lines + (body or ["Nothing open: no deadlines, reviews or pulls need "
+                                                          "attention."]))
+    return composed
+
+
+def due(session: Session, now: datetime, known: Container[str] = frozenset()) -> Iterable[Due]:
+    """The current period's digest of every program; composed, all of them together, only when neither queued
+    (cheap re-sweeps) nor among the keys the caller `known` already holds (a preview of the coming days)."""
     recent = now.date() - timedelta(days=62)  # longer than any period: older digests are settled
     query = select(Outbox.key).where(Outbox.key.like("program:%:digest:%"), Outbox.due_on >= recent)  # type: ignore
     queued = set(session.exec(query))
+    current = []
     for program in session.exec(select(Program).where(Program.active == True)):  # noqa: E712
         today = now.astimezone(program.tz).date()
         start = period_start(program.status_cadence, today)
-        if start is None:
-            continue
-        key = f"program:{program.id}:digest:{start.isoformat()}"
+        if start is not None:
+            current.append((program, today, start, f"program:{program.id}:digest:{start.isoformat()}"))
+    texts = compose_all(session, [(program, today) for program, today, _, key in current if key not in queued
+                                and key not in known])
+    for program, _, start, key in current:
         yield Due(
             key=key,
             program_id=program.id,
             subject=f"program:{program.id}:digest",
             due_on=start,
             existed_on=program.created_at.astimezone(program.tz).date(),
-            text="" if key in queued else compose(session, program, today),
+            text=texts.get(program.id, ""),
         )

@@ -10,7 +10,7 @@ Lab results not in by their expected date get one reminder the day after.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_
@@ -133,26 +133,42 @@ def results_late(session: Session, now: datetime) -> Iterable[Due]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    """Pulls due in the next 14 days, windows closed with no pull, results overdue."""
+    return digest_sections(session, [(program, today)])[program.id]
+
+
+def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
+    """Per (program, its local today), by program id: pulls due in the next 14 days, windows closed with no
+    pull, results overdue. Two queries for all of them, bounded by the earliest and latest of their days (the
+    programs' zones differ by a day at most) and each row then judged by its own program's day."""
+    today_of = {program.id: today for program, today in days}
+    programs = {program.id: program for program, _ in days}
+    first, last = min(today_of.values(), default=date.min), max(today_of.values(), default=date.min)
     query = (
         select(StabilityPull, StabilityStudy)
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-        .where(StabilityPull.program_id == program.id, StabilityPull.pulled_on.is_(None),  # type: ignore
-               StabilityPull.standby == False, StabilityPull.due_on <= today + timedelta(days=14),  # noqa: E712
-               StabilityPull.closes_on >= today - SETTLED_AFTER)
-        .order_by(StabilityPull.due_on)
+        .where(StabilityPull.program_id.in_(list(today_of)), StabilityPull.pulled_on.is_(None),  # type: ignore
+               StabilityPull.standby == False, StabilityPull.due_on <= last + timedelta(days=14),  # noqa: E712
+               StabilityPull.closes_on >= first - SETTLED_AFTER)
+        .order_by(StabilityPull.due_on, StabilityPull.id)
     )
-    lines = []
+    lines: dict[int, list[str]] = {program_id: [] for program_id in today_of}
     for pull, study in session.exec(query):
+        today, program = today_of[pull.program_id], programs[pull.program_id]
+        if pull.due_on > today + timedelta(days=14) or pull.closes_on < today - SETTLED_AFTER:
+            continue
         if pull.closes_on < today and pull.closes_on >= entered(study, pull, program):
-            lines.append(f"• :rotating_light: missed pull: {describe(study, pull)}")
+            lines[program.id].append(f"• :rotating_light: missed pull: {describe(study, pull)}")
         elif pull.closes_on >= today:
-            lines.append(f"• stability pull: {describe(study, pull)}")
-    late = session.exec(select(StabilityPull).where(
-        StabilityPull.program_id == program.id, StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
-        StabilityPull.results_due_on < today)).all()  # type: ignore[operator]
-    if late:
-        lines.append(f"• :hourglass: stability results overdue for {len(late)} pull(s)")
+            lines[program.id].append(f"• stability pull: {describe(study, pull)}")
+    late: dict[int, int] = defaultdict(int)
+    for program_id, results_due_on in session.exec(select(StabilityPull.program_id, StabilityPull.results_due_on).where(
+            StabilityPull.program_id.in_(list(today_of)),  # type: ignore[attr-defined]
+            StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
+            StabilityPull.results_due_on < last)):  # type: ignore[operator]
+        late[program_id] += results_due_on < today_of[program_id]
+    for program_id, count in late.items():
+        if count:
+            lines[program_id].append(f"• :hourglass: stability results overdue for {count} pull(s)")
     return lines
 
 

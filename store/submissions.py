@@ -540,23 +540,35 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    """One line per submission whose filing date has not passed."""
-    subs = [s for s in of_program(session, program) if s.filing_date >= today]
-    if not subs:
-        return []
+    return digest_sections(session, [(program, today)])[program.id]
+
+
+def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
+    """Per (program, its local today), by program id: one line per submission whose filing date has not
+    passed. Two queries for all of them."""
+    today_of = {program.id: today for program, today in days}
+    subs: dict[int, list[Submission]] = {program_id: [] for program_id in today_of}
+    query = select(Submission).where(Submission.program_id.in_(list(today_of)))  # type: ignore[attr-defined]
+    for sub in session.exec(query.order_by(Submission.program_id, Submission.number)):
+        if sub.filing_date >= today_of[sub.program_id]:
+            subs[sub.program_id].append(sub)
     by_sub: dict[int, list[SubmissionItem]] = {}
-    query = select(SubmissionItem).where(SubmissionItem.submission_id.in_([s.id for s in subs]))  # type: ignore
-    for entry in session.exec(query):
-        by_sub.setdefault(entry.submission_id, []).append(entry)
-    lines = []
-    for sub in subs:
-        state = progress(by_sub.get(sub.id, []))
-        late = sum(e.due_on < today for e in state.outstanding)
-        days = (sub.filing_date - today).days
-        lines.append(f"• Submission {sub.ref} ({escape(type_name(sub.kind))}) “{escape(sub.title)}”: "
-                     f"{state.done}/{state.total} documents in, filing in {plural(days, 'day')}"
-                     + (f", {late} overdue" if late else ""))
-    return lines
+    wanted = [s.id for mine in subs.values() for s in mine]
+    if wanted:
+        items = select(SubmissionItem).where(SubmissionItem.submission_id.in_(wanted))  # type: ignore[attr-defined]
+        for entry in session.exec(items):
+            by_sub.setdefault(entry.submission_id, []).append(entry)
+    return {program_id: [_digest_line(sub, by_sub.get(sub.id, []), today_of[program_id]) for sub in mine]
+            for program_id, mine in subs.items()}
+
+
+def _digest_line(sub: Submission, entries: list[SubmissionItem], today: date) -> str:
+    state = progress(entries)
+    late = sum(e.due_on < today for e in state.outstanding)
+    days = (sub.filing_date - today).days
+    return (f"• Submission {sub.ref} ({escape(type_name(sub.kind))}) “{escape(sub.title)}”: "
+            f"{state.done}/{state.total} documents in, filing in {plural(days, 'day')}"
+            + (f", {late} overdue" if late else ""))
 
 
 def business_days_left(program: Program, today: date, until: date) -> int:
@@ -594,16 +606,20 @@ def home_owed(session: Session, user_id: str, programs: list[Program], now: date
 
 
 def home_health(session: Session, programs: list[Program], now: datetime, health: Health) -> None:
-    """Per program: documents outstanding (overdue among them); the next item due is a deadline."""
-    by_id = {p.id: p for p in programs}
+    """Per program: documents outstanding (overdue among them); the next item due is a deadline. Reads two
+    columns of each open item, not the rows (a portfolio of 500 programs has tens of thousands)."""
+    today = {p.id: local_today(p, now) for p in programs}
     counts: dict[int, list[int]] = {}
     nearest: dict[int, date] = {}
-    for entry, submission in _open_rows(session, list(by_id)):  # ordered by due date
-        program = by_id[submission.program_id]
-        tally = counts.setdefault(program.id, [0, 0])
+    query = (select(Submission.program_id, SubmissionItem.due_on)
+             .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
+             .where(Submission.program_id.in_(list(today)),  # type: ignore[attr-defined]
+                    SubmissionItem.status.in_(OPEN)))  # type: ignore[attr-defined]
+    for program_id, due_on in session.exec(query.order_by(SubmissionItem.due_on)):  # type: ignore[call-overload]
+        tally = counts.setdefault(program_id, [0, 0])
         tally[0] += 1
-        tally[1] += entry.due_on < local_today(program, now)
-        nearest.setdefault(program.id, entry.due_on)
+        tally[1] += due_on < today[program_id]
+        nearest.setdefault(program_id, due_on)
     for program_id, (open_count, late) in counts.items():
         health.add(program_id, f"{plural(open_count, 'submission document')} outstanding"
                                + (f" ({late} overdue)" if late else ""), nearest[program_id])
