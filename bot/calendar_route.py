@@ -82,12 +82,13 @@ def warm(deps: Deps, cache: FeedCache) -> int:
     return warmed
 
 
-def calendar_route(deps: Deps, limiter: Limiter | None = None,
-                   monotonic: Callable[[], float] = time.monotonic, *, warmed: bool = False) -> Callable:
-    """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`; with `warmed`, its
-    cache is filled in a background thread (`warm`) while it already answers."""
+def calendar_route(deps: Deps, limiter: Limiter | None = None, monotonic: Callable[[], float] = time.monotonic,
+                   *, warmed: bool = False, cache: FeedCache | None = None) -> Callable:
+    """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`, keeping feeds in
+    `cache` (default: a new one); with `warmed`, the cache is filled in a background thread (`warm`) while the
+    handler already answers."""
     limiter = limiter if limiter is not None else Limiter()  # (an empty one is falsy: it has a length)
-    cache = FeedCache()
+    cache = cache if cache is not None else FeedCache()
     if warmed:
         threading.Thread(target=warm, args=(deps, cache), name="calendar-warm-up", daemon=True).start()
 
