@@ -9,7 +9,8 @@ statements: the first fetch (renders every event and writes the SEQUENCE ledger)
 document's due date was moved in another program (that program gathered again); after an audit row that names no program
 (every program gathered again, unchanged events' VEVENTs reused); five new days (the pulls missed since
 derived again, nothing gathered); in a new process (an empty cache: every program gathered again, VEVENTs
-read from the ledger); the unchanged feed (kept); and a conditional fetch answered 304.
+read from the ledger); in a new process whose cache `warm` filled first, as `serve` and `socket` do in the
+background when they start (the feed kept); the unchanged feed (kept); and a conditional fetch answered 304.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from sqlalchemy import event, insert
 from sqlmodel import select
 
 from bench.portfolio import fill
-from bot.calendar_route import Limiter, calendar_route
+from bot.calendar_route import Limiter, calendar_route, warm
 from bot.clock import Clock
 from bot.settings import Settings
 from commands.deps import Deps
 from store import audit, feeds, submissions
 from store.audit import SYSTEM
+from store.calendar_feed import FeedCache
 from store.db import make_engine, transaction
 from store.migrate import upgrade
 from store.programs import Program, ProgramMember
@@ -113,6 +115,11 @@ def main() -> None:
     lines.append(("a new day (pulls missed since derived again from the kept parts; nothing gathered)", days))
     lines.append(("in a new process (every program gathered again, their VEVENTs read from the ledger)",
                   [_counted(engine, calendar_route(deps, Limiter(burst=10_000)), path)]))
+    warmed, started = FeedCache(), time.perf_counter()
+    warm(deps, warmed)  # what `serve` and `socket` run in a background thread when they start
+    lines.append((f"in a new process warmed at start (the warm-up took {time.perf_counter() - started:.1f} s "
+                  "in the background; then the fetch)",
+                  [_counted(engine, calendar_route(deps, Limiter(burst=10_000), cache=warmed), path)]))
     kept = [_get(app, path)[0] for _ in range(20)]
     size = _get(app, path)[3]
     etag = _get(app, path)[2]["ETag"]

@@ -7,6 +7,10 @@ token is rate-limited in the process (a calendar app polls every few minutes to 
 
 ETag is the SHA-256 of the body; a matching If-None-Match gets 304 without the body, and Cache-Control lets
 clients and proxies keep the feed for a while but never share it (`private`).
+
+A feed of hundreds of programs takes seconds to gather in a process that has not kept it yet, so `serve` and
+`socket` warm their cache in a background thread when they start (`warm`): the first fetch after a restart
+finds the feed kept, as a fetch in a running bot does.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from commands.calendar import key
 from commands.deps import Deps
+from store import feeds
 from store.calendar_feed import FeedCache, render
 from store.db import transaction
 
@@ -58,11 +65,32 @@ class Limiter:
         return allowed
 
 
-def calendar_route(deps: Deps, limiter: Limiter | None = None,
-                   monotonic: Callable[[], float] = time.monotonic) -> Callable:
-    """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`."""
+def warm(deps: Deps, cache: FeedCache) -> int:
+    """Render the feeds issued most recently, as many as `cache` keeps, into it; the number rendered. Each in a
+    transaction of its own, as a fetch would (a feed whose token the key no longer derives is skipped: its URL
+    opens nothing). A feed that fails is logged and the others are still warmed."""
+    with transaction(deps.engine) as session:
+        tokens = [feeds.token_of(feed, key(deps)) for feed in feeds.latest(session, cache.size)]
+    warmed = 0
+    for token in tokens:
+        try:
+            with transaction(deps.engine) as session:
+                warmed += render(session, token, deps.clock.now(), cache) is not None
+        except Exception:  # one feed's failure must not leave the others cold; its fetch will say more
+            log.exception("calendar feed: warming one feed failed")
+    log.info("calendar feeds: %d warmed", warmed)
+    return warmed
+
+
+def calendar_route(deps: Deps, limiter: Limiter | None = None, monotonic: Callable[[], float] = time.monotonic,
+                   *, warmed: bool = False, cache: FeedCache | None = None) -> Callable:
+    """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`, keeping feeds in
+    `cache` (default: a new one); with `warmed`, the cache is filled in a background thread (`warm`) while the
+    handler already answers."""
     limiter = limiter if limiter is not None else Limiter()  # (an empty one is falsy: it has a length)
-    cache = FeedCache()
+    cache = cache if cache is not None else FeedCache()
+    if warmed:
+        threading.Thread(target=warm, args=(deps, cache), name="calendar-warm-up", daemon=True).start()
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = PATH.match(environ.get("PATH_INFO", ""))

@@ -72,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings, _prepare(settings, serving=True))
     try:
         server = make_server(app, app.deps.engine, args.host, args.port,
-                             signing_secret=settings.slack_signing_secret or "")
+                             signing_secret=settings.slack_signing_secret or "", warmed=True)
     except OSError as exc:
         raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another program "
                             "may be using the port; choose one with --port)") from None
@@ -109,7 +109,7 @@ def socket(args: argparse.Namespace) -> int:
     health = None
     if args.health_port is not None:
         try:
-            health = serve_wsgi(health_app(app.deps, handler.client.is_connected), args.host,
+            health = serve_wsgi(health_app(app.deps, handler.client.is_connected, warmed=True), args.host,
                                 args.health_port, 4)
         except OSError as exc:  # in use, or not ours to bind
             handler.close()

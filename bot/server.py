@@ -27,9 +27,10 @@ from store.db import is_busy, probe_writes
 EVENTS_PATH = "/slack/events"
 
 
-def wsgi_app(app: App, engine: Engine, signing_secret: str) -> Callable:
+def wsgi_app(app: App, engine: Engine, signing_secret: str, *, warmed: bool = False) -> Callable:
+    """With `warmed`, the calendar feeds are warmed in the background (`bot.calendar_route.warm`)."""
     slack = gate(SlackRequestHandler(app, path=EVENTS_PATH), signing_secret)
-    calendar = calendar_route(app.deps)  # type: ignore[attr-defined]  # no Slack signature: a token per feed
+    calendar = calendar_route(app.deps, warmed=warmed)  # type: ignore[attr-defined]  # no Slack signature: a token per feed
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -69,12 +70,12 @@ def _health(engine: Engine, start_response: Callable, connected: Callable[[], bo
     return [json.dumps(body).encode()]
 
 
-def health_app(deps: Deps, connected: Callable[[], bool]) -> Callable:
+def health_app(deps: Deps, connected: Callable[[], bool], *, warmed: bool = False) -> Callable:
     """The WSGI app of `cmo-bot socket --health-port`: GET /healthz, GET /metrics and the calendar feeds. A
     Socket Mode install needs no public URL for Slack, but its people's calendar apps still need one to fetch
-    their feeds: this port is the one the bot already listens on (the same handler as serve's)."""
+    their feeds: this port is the one the bot already listens on (the same handler as serve's, warmed alike)."""
     engine = deps.engine
-    calendar = calendar_route(deps)  # no Slack signature: a token per feed
+    calendar = calendar_route(deps, warmed=warmed)  # no Slack signature: a token per feed
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -91,9 +92,10 @@ def health_app(deps: Deps, connected: Callable[[], bool]) -> Callable:
     return application
 
 
-def make_server(app: App, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16):
+def make_server(app: App, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16,
+                warmed: bool = False):
     """A waitress server bound to host:port (port 0 picks a free one: see `.effective_port`)."""
-    return serve_wsgi(wsgi_app(app, engine, signing_secret), host, port, threads)
+    return serve_wsgi(wsgi_app(app, engine, signing_secret, warmed=warmed), host, port, threads)
 
 
 def serve_wsgi(application: Callable, host: str, port: int, threads: int = 16):

@@ -20,6 +20,7 @@ the programs gathered again (`store.feed_events`), and the SEQUENCE ledger read 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -96,22 +97,25 @@ class Kept:
 @dataclass
 class FeedCache:
     """The last rendering of up to `size` feeds (by their token's hash: a new token never meets an old
-    rendering)."""
+    rendering). Shared by the server's threads and the warm-up (`bot.calendar_route.warm`), hence the lock."""
 
     size: int = 200
     _kept: OrderedDict[str, Kept] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, key: str) -> Kept | None:
-        kept = self._kept.get(key)
-        if kept is not None:
-            self._kept.move_to_end(key)
-        return kept
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+            return kept
 
     def put(self, key: str, kept: Kept) -> None:
-        self._kept[key] = kept
-        self._kept.move_to_end(key)
-        while len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+        with self._lock:
+            self._kept[key] = kept
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
 
 
 def render(session: Session, token: str, now: datetime, cache: FeedCache | None = None) -> Rendered | None:

@@ -113,6 +113,12 @@ def by_token(session: Session, token: str) -> CalendarFeed | None:
     return session.exec(select(CalendarFeed).where(CalendarFeed.token_sha256 == _sha256(token))).first()
 
 
+def latest(session: Session, limit: int) -> list[CalendarFeed]:
+    """The `limit` feeds issued most recently (those a restarted bot warms first)."""
+    return list(session.exec(select(CalendarFeed).order_by(CalendarFeed.created_at.desc(),  # type: ignore[attr-defined]
+                                                           CalendarFeed.id.desc()).limit(limit)))  # type: ignore[union-attr]
+
+
 @dataclass(frozen=True)
 class Stamp:
     sequence: int

@@ -11,6 +11,10 @@ from icalendar import Calendar
 from sqlalchemy import event
 from sqlmodel import select
 
+from bot.calendar_route import warm
+from bot.clock import Clock
+from bot.settings import Settings
+from commands.deps import Deps
 from store import audit, feeds, programs
 from store import submissions as subs
 from store.calendar_feed import FeedCache, render
@@ -113,6 +117,26 @@ def test_feed_kept_in_parts_is_the_feed_rendered_whole(engine):
     event_ = found[f"submission-item-{moved.id}@cmo-bot"]
     assert event_.decoded("DTSTART") == moved.due_on and int(event_["SEQUENCE"]) == 1
     assert isinstance(event_.decoded("DTSTART"), date)
+
+
+def test_warming_keeps_the_latest_feeds_so_their_first_fetch_gathers_nothing(engine):
+    with transaction(engine) as session:
+        _program(session, "ACME-001")
+        beta = _program(session, "BETA-001")
+        programs.add_member(session, beta, "UPM2", Role.program_manager, actor=factories.ADMIN, now=NOW)
+        older = feeds.link(session, user_id="UPM1", program_id=None, key=KEY, now=NOW)
+        newer = feeds.link(session, user_id="UPM2", program_id=None, key=KEY, now=NOW + timedelta(minutes=1))
+        feeds.link(session, user_id="UPM1", program_id=beta.id, key="a key since rotated",
+                   now=NOW + timedelta(minutes=2))  # the latest, but its URL opens nothing under KEY
+    cache = FeedCache(size=2)
+    assert warm(Deps(engine, Settings(slack_bot_token=KEY), Clock(NOW.isoformat())), cache) == 1
+    warmed, kept = _statements(engine, lambda s: render(s, newer, NOW, cache))
+    unchanged, _ = _statements(engine, lambda s: render(s, newer, NOW, cache))
+    cold, _ = _statements(engine, lambda s: render(s, older, NOW, cache))  # beyond the two latest: not warmed
+    with transaction(engine) as session:
+        whole = render(session, newer, NOW, None)
+    assert kept is not None and whole is not None and kept.body == whole.body
+    assert warmed == unchanged < cold
 
 
 def test_a_planned_pull_is_missed_the_day_after_its_window_closed_with_nothing_recorded(engine):
