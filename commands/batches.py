@@ -42,8 +42,8 @@ from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
 from commands.router import Area, Request, Verb
+from store import batch_settings, batches_rules
 from store import batches as store
-from store import batches_rules
 from store.audit import Actor
 from store.db import transaction
 from store.errors import Invalid, NotAllowed
@@ -230,7 +230,7 @@ def cmd_settings(req: Request) -> None:
         if changes:
             access.require_internal("change the review settings")
             access.require(Role.program_manager, doing="change the review settings")
-            settings = store.configure(session, access.program, actor=req.actor, now=req.now, **changes)
+            settings = batch_settings.configure(session, access.program, actor=req.actor, now=req.now, **changes)
         else:
             settings = store.settings_of(access.program)
     req.reply(f"*Batch review settings of {escape(access.program.code)}*: reminder after "

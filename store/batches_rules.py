@@ -22,10 +22,10 @@ from statistics import median
 from sqlmodel import Session, select
 
 from store import outbox
+from store.batch_models import UNDECIDED
 from store.batch_release import button as release_button
 from store.batches import (
     OPEN,
-    UNDECIDED,
     Batch,
     BatchSignature,
     BatchStatus,
