@@ -6,7 +6,9 @@ filed after the ack."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 
@@ -98,92 +100,105 @@ def refused(deps: Deps, ack, view: dict[str, Any], actor: Actor, roles: tuple[Ro
         return None
 
 
-def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-    """The new-agreement form submitted: the agreement is logged, the channel told, its files filed."""
-    actor, now = people.actor_of(deps, body["user"]), deps.clock.now()
-    allowed = refused(deps, ack, view, actor, EDITORS, "log agreements", "counterparty")
+@dataclass(frozen=True)
+class Submitted:
+    """A form submission, re-authorized: who sent it and when, the program, and the agreement it is about
+    (None for a new one)."""
+
+    deps: Deps
+    actor: Actor
+    now: datetime
+    program: Program
+    agreement: Agreement | None
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a form saved, for after the ack: the agreement, the attached Slack files to file as `role`, and the
+    channel notice (its text and outbox rows)."""
+
+    agreement: Agreement
+    file_ids: list[str]
+    role: str
+    text: str
+    rows: list[int]
+
+
+def save_form(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, form: type[BaseModel],
+              save: Callable[[Submitted, Any], Saved], *, roles: tuple[Role, ...], doing: str, field: str) -> None:
+    """A form's submission: re-authorized (a refusal shows on the form, nothing saved), saved by `save` (its
+    refusals on the form too), then, after the ack, the channel told and the attached files filed."""
+    actor = people.actor_of(deps, body["user"])
+    allowed = refused(deps, ack, view, actor, roles, doing, field)
     if allowed is None:
         return
-    program, _ = allowed
+    submitted = Submitted(deps, actor, deps.clock.now(), *allowed)
+    saved = submit(ack, view, form, lambda filled: save(submitted, filled), fallback=field)
+    if saved is not None:
+        announce(deps, client, submitted.program, saved.text, saved.rows, actor)
+        file_all(deps, client, actor, submitted.program, saved.agreement, saved.file_ids, saved.role)
 
-    def create(form: NewForm) -> tuple[Agreement, list[str], str, list[int]]:
-        with transaction(deps.engine) as session:
-            agreement = store.create(
-                session, program=program, actor=actor, now=now, kind=form.kind, counterparty=form.counterparty,
-                status=form.status, terms=form.terms(), version=form.version or "", owner_id=form.owner,
-                notes=form.notes or "")
-            text = (f":page_facing_up: <@{actor.user_id}> logged {summary(agreement)}. "
-                    f"`/cmo agreement show {agreement.ref}`")
-            return agreement, form.file_ids(), text, notice(session, program, agreement, "logged", text, now)
 
-    created = submit(ack, view, NewForm, create, fallback="counterparty")
-    if created is None:
-        return
-    agreement, file_ids, text, rows = created
-    announce(deps, client, program, text, rows, actor)
-    role = "original" if agreement.status == Status.executed else "attachment"
-    file_all(deps, client, actor, program, agreement, file_ids, role)
+def create(s: Submitted, form: NewForm) -> Saved:
+    with transaction(s.deps.engine) as session:
+        agreement = store.create(
+            session, program=s.program, actor=s.actor, now=s.now, kind=form.kind, counterparty=form.counterparty,
+            status=form.status, terms=form.terms(), version=form.version or "", owner_id=form.owner,
+            notes=form.notes or "")
+        text = (f":page_facing_up: <@{s.actor.user_id}> logged {summary(agreement)}. "
+                f"`/cmo agreement show {agreement.ref}`")
+        role = "original" if agreement.status == Status.executed else "attachment"
+        return Saved(agreement, form.file_ids(), role, text, notice(session, s.program, agreement, "logged", text,
+                                                                    s.now))
+
+
+def execute(s: Submitted, form: ExecuteForm) -> Saved:
+    with transaction(s.deps.engine) as session:
+        fresh = session.get(Agreement, s.agreement.id)
+        try:
+            older = store.execute(session, fresh, program=s.program, actor=s.actor, now=s.now, terms=form.terms(),
+                                  version=form.version)
+        except Conflict as error:  # executed meanwhile: say so on the form
+            raise Invalid(str(error), "effective") from None
+        replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
+        replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
+        text = f":white_check_mark: <@{s.actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
+        return Saved(fresh, form.file_ids(), "original", text, notice(session, s.program, fresh, "executed", text,
+                                                                      s.now))
+
+
+def log_round(s: Submitted, form: RedlineForm) -> Saved:
+    first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
+    with transaction(s.deps.engine) as session:
+        fresh = session.get(Agreement, s.agreement.id)
+        try:
+            redline = store.log_redline(session, fresh, actor=s.actor, now=s.now, side=form.side,
+                                        version=form.version or "", note=form.note or "",
+                                        slack_file_id=first and first["id"], file_name=first and first.get("name"))
+        except Conflict as error:
+            raise Invalid(str(error), "note") from None
+        text = redline_text(fresh, redline, s.actor.user_id)
+        rows = notice(session, s.program, fresh, f"redline:{redline.round}", text, s.now)
+    return Saved(fresh, [first["id"]] if first else [], "redline", text, rows)
+
+
+def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The new-agreement form submitted: the agreement is logged, the channel told, its files filed."""
+    save_form(deps, ack, body, view, client, NewForm, create, roles=EDITORS, doing="log agreements",
+              field="counterparty")
 
 
 def on_execute(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
     """The execution form submitted: the agreement is executed (superseding older ones), the channel told
     of it and of any coverage gap, the signed original filed."""
-    actor, now = people.actor_of(deps, body["user"]), deps.clock.now()
-    allowed = refused(deps, ack, view, actor, EDITORS, "execute agreements", "effective")
-    if allowed is None:
-        return
-    program, agreement = allowed
-
-    def execute(form: ExecuteForm) -> tuple[Agreement, list[str], str, list[int]]:
-        with transaction(deps.engine) as session:
-            fresh = session.get(Agreement, agreement.id)
-            try:
-                older = store.execute(session, fresh, program=program, actor=actor, now=now,
-                                      terms=form.terms(), version=form.version)
-            except Conflict as error:  # executed meanwhile: say so on the form
-                raise Invalid(str(error), "effective") from None
-            replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
-            replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
-            text = f":white_check_mark: <@{actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
-            return fresh, form.file_ids(), text, notice(session, program, fresh, "executed", text, now)
-
-    done = submit(ack, view, ExecuteForm, execute, fallback="effective")
-    if done is None:
-        return
-    executed, file_ids, text, rows = done
-    announce(deps, client, program, text, rows, actor)
-    file_all(deps, client, actor, program, executed, file_ids, "original")
+    save_form(deps, ack, body, view, client, ExecuteForm, execute, roles=EDITORS, doing="execute agreements",
+              field="effective")
 
 
 def on_redline(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
     """The redline form submitted: a negotiation round is logged, the channel told, its file filed."""
-    actor, now = people.actor_of(deps, body["user"]), deps.clock.now()
-    allowed = refused(deps, ack, view, actor, NEGOTIATORS, "log redlines", "note")
-    if allowed is None:
-        return
-    program, agreement = allowed
-
-    def log_round(form: RedlineForm) -> tuple[Agreement, list[str], str, list[int]]:
-        first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
-        with transaction(deps.engine) as session:
-            fresh = session.get(Agreement, agreement.id)
-            try:
-                redline = store.log_redline(session, fresh, actor=actor, now=now, side=form.side,
-                                            version=form.version or "", note=form.note or "",
-                                            slack_file_id=first and first["id"],
-                                            file_name=first and first.get("name"))
-            except Conflict as error:
-                raise Invalid(str(error), "note") from None
-            text = redline_text(fresh, redline, actor.user_id)
-            rows = notice(session, program, fresh, f"redline:{redline.round}", text, now)
-        return fresh, [first["id"]] if first else [], text, rows
-
-    done = submit(ack, view, RedlineForm, log_round, fallback="note")
-    if done is None:
-        return
-    fresh, file_ids, text, rows = done
-    announce(deps, client, program, text, rows, actor)
-    file_all(deps, client, actor, program, fresh, file_ids, "redline")
+    save_form(deps, ack, body, view, client, RedlineForm, log_round, roles=NEGOTIATORS, doing="log redlines",
+              field="note")
 
 
 def button_ref(body: dict[str, Any]) -> Ref:
