@@ -74,7 +74,7 @@ def schedule_call(deps: Deps, client: WebClient, actor: Actor, *, code: str | No
     return f"Review call scheduled for {local_time(starts)} ({call.minutes} min); the invitation was shared."
 
 
-# ---------------------------------------------------------------------------------------------- commands
+# --------------------------------------------------------------------------------------------- listeners
 
 
 class CallForm(BaseModel):
