@@ -16,6 +16,7 @@ from commands.agreements_views import execute_view, list_text, new_view, show_bl
 from commands.args import UsageError, iso_date
 from commands.deps import Deps
 from commands.router import Area, Request, Verb
+from store import agreement_reminders as reminders
 from store import agreements as store
 from store import programs
 from store.agreements import Agreement, Side, Status
@@ -156,8 +157,8 @@ def cmd_reminders(req: Request) -> None:
                 days = [int(d) for d in req.args.rest(0).replace(",", " ").split()]
             except ValueError:
                 raise UsageError("Give days as numbers, e.g. `90,60,30`.") from None
-            store.set_reminder_days(session, program, days, actor=req.actor, now=req.now)
-        current = store.reminder_days(program)
+            reminders.set_reminder_days(session, program, days, actor=req.actor, now=req.now)
+        current = reminders.reminder_days(program)
     req.reply(f"Agreement renewal reminders of {escape(program.code)} go out {', '.join(map(str, current))} days "
               "before expiry (before the notice deadline when there is a notice period), and on the day it expires.")
 

@@ -1,6 +1,7 @@
-"""The agreements' renewal reminders, one of the scheduler's due rules: the latest due stage of each executed
-agreement's term (store.agreements.current_stage), keyed by the term's date so that a renewal starts a fresh
-series, and the text that says what to decide. No Slack imports."""
+"""The agreements' renewal reminders: the days before expiry (or the notice deadline) at which a program wants
+them, and one of the scheduler's due rules: the latest due stage of each executed agreement's term
+(store.agreements.current_stage), keyed by the term's date so that a renewal starts a fresh series, and the
+text that says what to decide. No Slack imports."""
 
 from __future__ import annotations
 
@@ -9,11 +10,41 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from store import audit
 from store.agreement_models import Agreement, Status
-from store.agreements import Stage, current_stage, notice_deadline, reminder_days, subject
+from store.agreements import MAX_NOTICE_DAYS, Stage, current_stage, notice_deadline, subject
+from store.audit import Actor
+from store.errors import Invalid
 from store.markup import day, escape
 from store.outbox import Due
 from store.programs import Program
+
+DEFAULT_REMINDER_DAYS = (90, 60, 30)
+
+
+def reminder_days(program: Program) -> tuple[int, ...]:
+    """Days before expiry (or before the notice deadline) at which to remind, largest first."""
+    configured = ((program.settings or {}).get("agreements") or {}).get("reminder_days")
+    if not isinstance(configured, list) or not configured:
+        return DEFAULT_REMINDER_DAYS
+    days = {d for d in configured if isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_NOTICE_DAYS}
+    return tuple(sorted(days, reverse=True)) or DEFAULT_REMINDER_DAYS
+
+
+def set_reminder_days(session: Session, program: Program, days: Iterable[int], *, actor: Actor,
+                      now: datetime) -> tuple[int, ...]:
+    wanted = sorted(set(days), reverse=True)
+    if not wanted or any(not 0 < d <= MAX_NOTICE_DAYS for d in wanted) or len(wanted) > 6:
+        raise Invalid(f"Give one to six day counts between 1 and {MAX_NOTICE_DAYS}, e.g. 90,60,30.")
+    before = reminder_days(program)
+    settings = dict(program.settings or {})
+    settings["agreements"] = {**(settings.get("agreements") or {}), "reminder_days": wanted}
+    program.settings = settings  # a new dict so the JSON column is seen as changed
+    session.add(program)
+    audit.record(session, actor=actor, action="settings_changed", entity="program", entity_id=program.code,
+                 program_id=program.id, before={"agreements.reminder_days": list(before)},
+                 after={"agreements.reminder_days": wanted}, now=now)
+    return tuple(wanted)
 
 
 def stage_key(agreement: Agreement, stage: Stage) -> str:

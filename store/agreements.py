@@ -5,8 +5,8 @@ in force until it expires or a newer executed agreement of the same type superse
 first day an agreement is no longer in force ("expired on Fri 4 Dec 2026").
 
 Also here: the renewal schedule, the gate other areas ask (`is_covered`, `coverage_gaps`) and the digest
-section (`digest_sections`); the tables are in store/agreement_models.py, the reminders (a due rule) in
-store/agreement_reminders.py.
+section (`digest_sections`); the tables are in store/agreement_models.py, the reminders (a program's reminder
+days and the due rule) in store/agreement_reminders.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from store.filing import Filed
 from store.markup import day, escape
 from store.programs import Program
 
-DEFAULT_REMINDER_DAYS = (90, 60, 30)
 MAX_NOTICE_DAYS = 730
 FAR_FUTURE_DAYS = 366  # an effective date more than a year ahead is almost surely a typo
 EXPIRING_SOON_DAYS = 30
@@ -225,33 +224,6 @@ def record_document(session: Session, agreement: Agreement, filed: Filed, *, act
                  after={"role": role, "name": document.name, "path": document.path, "sha256": filed.sha256,
                         "size": filed.size, "slack_file_id": slack_file_id}, now=now)
     return document
-
-
-# --- reminder settings ---------------------------------------------------------------------------------
-
-def reminder_days(program: Program) -> tuple[int, ...]:
-    """Days before expiry (or before the notice deadline) at which to remind, largest first."""
-    configured = ((program.settings or {}).get("agreements") or {}).get("reminder_days")
-    if not isinstance(configured, list) or not configured:
-        return DEFAULT_REMINDER_DAYS
-    days = {d for d in configured if isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_NOTICE_DAYS}
-    return tuple(sorted(days, reverse=True)) or DEFAULT_REMINDER_DAYS
-
-
-def set_reminder_days(session: Session, program: Program, days: Iterable[int], *, actor: Actor,
-                      now: datetime) -> tuple[int, ...]:
-    wanted = sorted(set(days), reverse=True)
-    if not wanted or any(not 0 < d <= MAX_NOTICE_DAYS for d in wanted) or len(wanted) > 6:
-        raise Invalid(f"Give one to six day counts between 1 and {MAX_NOTICE_DAYS}, e.g. 90,60,30.")
-    before = reminder_days(program)
-    settings = dict(program.settings or {})
-    settings["agreements"] = {**(settings.get("agreements") or {}), "reminder_days": wanted}
-    program.settings = settings  # a new dict so the JSON column is seen as changed
-    session.add(program)
-    audit.record(session, actor=actor, action="settings_changed", entity="program", entity_id=program.code,
-                 program_id=program.id, before={"agreements.reminder_days": list(before)},
-                 after={"agreements.reminder_days": wanted}, now=now)
-    return tuple(wanted)
 
 
 # --- the renewal schedule (pure) ------------------------------------------------------------------------

@@ -184,14 +184,14 @@ def test_superseded_agreement_stops_its_reminders(session):
 
 def test_configured_reminder_days(session):
     program = factories.program(session, NOW)
-    assert ag.reminder_days(program) == (90, 60, 30)
-    ag.set_reminder_days(session, program, [14, 120], actor=ADMIN, now=NOW)
-    assert ag.reminder_days(program) == (120, 14)
+    assert reminders.reminder_days(program) == (90, 60, 30)
+    reminders.set_reminder_days(session, program, [14, 120], actor=ADMIN, now=NOW)
+    assert reminders.reminder_days(program) == (120, 14)
     agreement = _log(session, program, expires=date(2027, 6, 1))
     sweep(session, _at(date(2027, 2, 1)), [reminders.due])
     assert _keys(session)[0][0] == f"agreement:{agreement.id}:renewal:120d:2027-06-01"
     with pytest.raises(Invalid):
-        ag.set_reminder_days(session, program, [0], actor=ADMIN, now=NOW)
+        reminders.set_reminder_days(session, program, [0], actor=ADMIN, now=NOW)
 
 
 def test_drafts_get_no_reminders_and_refs_are_per_type(session):
