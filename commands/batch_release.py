@@ -6,6 +6,7 @@ customer's approvers get their requests (what `ready` does in programs without t
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -89,53 +90,57 @@ def after_release(deps: Deps, client: WebClient, released: store.Released, appro
     publish_homes(deps, client, batch.program_id)
 
 
-def register(app: App, deps: Deps) -> None:
-    @app.action(ACTION)
-    def on_button(ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        actor = people.actor_of(deps, body["user"])
-        try:
-            ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
-        except ValueError:
-            raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-        batch, program = by_ref(deps, ref)
+def on_button(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+    """The QA release button of a batch awaiting it: opens the signing dialog for CMO quality."""
+    ack()
+    actor = people.actor_of(deps, body["user"])
+    try:
+        ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
+    except ValueError:
+        raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
+    batch, program = by_ref(deps, ref)
+    with transaction(deps.engine) as session:
+        authorize(session, actor, code=program.code)
+        batch = store.releasable(session, program, batch.batch_no, actor=actor)
+    open_release(deps, client, actor, batch, program, body["trigger_id"])
+
+
+def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
+    actor = people.actor_of(deps, body["user"])
+    field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
+    locked: list[Program] = []
+    asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release
+
+    def act(form: ReleaseForm) -> store.Released:
+        ref = metadata(view, SignRef)
+        if not is_sealed(ref.mac, deps, PURPOSE, *ref.parts(actor.user_id)):
+            raise Invalid("This form's data was altered; open it again from Slack.")
+        signer = batches.Signer(actor.user_id, ref.name, ref.tz, form.component)
+        by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
         with transaction(deps.engine) as session:
+            batch, program = batches.by_id(session, ref.batch_id)
             authorize(session, actor, code=program.code)
-            batch = store.releasable(session, program, batch.batch_no, actor=actor)
-        open_release(deps, client, actor, batch, program, body["trigger_id"])
+            done = store.release(session, program, batch.batch_no, signer=signer, actor=by,
+                                 now=deps.clock.now(), opened=batches.Opened(ref.review_round, ref.record_sha256),
+                                 key=deps.settings.cmo_secret_key)
+            if not isinstance(done, signing.Refusal):
+                approvers = user_ids(session, program.id, Role.customer_approver)
+                asked.append((approvers, batches_rules.request_review(
+                    session, program, done.batch, approvers, now=deps.clock.now(), to_channel=False)))
+        if isinstance(done, signing.Refusal):
+            if done.locked:
+                locked.append(program)
+            raise Invalid(done.message, field)
+        return done
 
-    @app.view(VIEW)
-    def on_sign(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
-        actor = people.actor_of(deps, body["user"])
-        field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
-        locked: list[Program] = []
-        asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release
+    released = submit(ack, view, ReleaseForm, act, fallback=field)
+    if locked:
+        signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+    if released is not None:
+        after_release(deps, client, released, *asked[0], actor)
 
-        def act(form: ReleaseForm) -> store.Released:
-            ref = metadata(view, SignRef)
-            if not is_sealed(ref.mac, deps, PURPOSE, *ref.parts(actor.user_id)):
-                raise Invalid("This form's data was altered; open it again from Slack.")
-            signer = batches.Signer(actor.user_id, ref.name, ref.tz, form.component)
-            by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
-            with transaction(deps.engine) as session:
-                batch, program = batches.by_id(session, ref.batch_id)
-                authorize(session, actor, code=program.code)
-                done = store.release(session, program, batch.batch_no, signer=signer, actor=by,
-                                     now=deps.clock.now(), opened=batches.Opened(ref.review_round, ref.record_sha256),
-                                     key=deps.settings.cmo_secret_key)
-                if not isinstance(done, signing.Refusal):
-                    approvers = user_ids(session, program.id, Role.customer_approver)
-                    asked.append((approvers, batches_rules.request_review(
-                        session, program, done.batch, approvers, now=deps.clock.now(), to_channel=False)))
-            if isinstance(done, signing.Refusal):
-                if done.locked:
-                    locked.append(program)
-                raise Invalid(done.message, field)
-            return done
 
-        released = submit(ack, view, ReleaseForm, act, fallback=field)
-        if locked:
-            signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
-        if released is not None:
-            after_release(deps, client, released, *asked[0], actor)
+def register(app: App, deps: Deps) -> None:
+    app.action(ACTION)(partial(on_button, deps))
+    app.view(VIEW)(partial(on_sign, deps))

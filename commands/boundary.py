@@ -11,6 +11,7 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -105,7 +106,9 @@ class GuardedApp(App):
       ("unhandled request") instead of the 200 it was promised.
 
     The wrapper asks Bolt for its documented `args` (every argument a listener may take) and hands the
-    listener the ones it names, the way Bolt would (`build_required_kwargs`).
+    listener the ones it names, the way Bolt would (`build_required_kwargs`). A listener may be a
+    `functools.partial` with its leading arguments bound (`partial(on_x, deps)`): it names the rest, and its
+    function names it in the logs.
     """
 
     def __init__(self, *args: Any, deps: Deps | None = None,
@@ -170,6 +173,7 @@ class GuardedApp(App):
                 if token is not None:
                     SUBMITTER.reset(token)
 
+        named = listener.func if isinstance(listener, partial) else listener
         for name in ("__module__", "__name__", "__qualname__"):  # Bolt's logs name the listener
-            setattr(guarded, name, getattr(listener, name, getattr(guarded, name)))
+            setattr(guarded, name, getattr(named, name, getattr(guarded, name)))
         return guarded

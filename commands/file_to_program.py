@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -113,54 +114,58 @@ def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[s
     ], submit="File", private_metadata=context.model_dump_json())
 
 
+def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+    """The File to program shortcut on a message with files: opens the choice of places to file to."""
+    ack()
+    actor = actor_of(deps, body)
+    files = (body.get("message") or {}).get("files") or []
+    if not files:
+        tell(client, body, ":x: That message has no file to file. Use the shortcut on a message with a file.")
+        return
+    choices = all_choices(deps, actor)
+    if not choices:
+        tell(client, body, nothing_to_file(deps, actor))
+        return
+    channel = (body.get("channel") or {}).get("id", "")
+    file_ids = [f["id"] for f in files if f.get("id")][:10]
+    context = ShortcutContext(channel=channel, file_ids=file_ids,
+                              mac=seal(deps, "filing", actor.user_id, channel, ",".join(file_ids)))
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
+
+
+def on_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The place chosen (sealed with the form): each area's target files the message's files."""
+    actor = actor_of(deps, body)
+
+    def check(form: FilingForm) -> tuple[Target, str, str, list[str]]:
+        context = metadata(view, ShortcutContext)
+        if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
+            raise Invalid("This form's data was altered; use the shortcut again.", "target")
+        if form.target not in {value for value, _ in all_choices(deps, actor)}:
+            raise Invalid("You cannot file to that (any more); pick another.", "target")
+        area, _, value = form.target.partition("|")
+        return TARGETS[area], value, form.note or "", context.file_ids
+
+    chosen = submit(ack, view, FilingForm, check, fallback="target")
+    if chosen is None:
+        return
+    target, value, note, file_ids = chosen
+    if target.file_all is not None:
+        try:
+            target.file_all(deps, client, actor, value, file_ids, note)
+        except DomainError as error:
+            tell(client, {"user_id": actor.user_id}, explain(error))
+        return
+    for file_id in file_ids:
+        try:
+            text = target.file(deps, actor, value, fetch(client, file_id), note)  # type: ignore[misc]
+        except DomainError as error:
+            text = explain(error)
+        tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel
+
+
 def register(app: App, deps: Deps) -> None:
     """The shortcut and its form, registered once (bot/app.py) after every area added its targets."""
-
-    @app.shortcut(Ids.shortcut.value)
-    def on_shortcut(ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        actor = actor_of(deps, body)
-        files = (body.get("message") or {}).get("files") or []
-        if not files:
-            tell(client, body, ":x: That message has no file to file. Use the shortcut on a message with a file.")
-            return
-        choices = all_choices(deps, actor)
-        if not choices:
-            tell(client, body, nothing_to_file(deps, actor))
-            return
-        channel = (body.get("channel") or {}).get("id", "")
-        file_ids = [f["id"] for f in files if f.get("id")][:10]
-        context = ShortcutContext(channel=channel, file_ids=file_ids,
-                                  mac=seal(deps, "filing", actor.user_id, channel, ",".join(file_ids)))
-        client.views_open(trigger_id=body["trigger_id"],
-                          view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
-
-    @app.view(Ids.view.value)
-    def on_submit(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        actor = actor_of(deps, body)
-
-        def check(form: FilingForm) -> tuple[Target, str, str, list[str]]:
-            context = metadata(view, ShortcutContext)
-            if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
-                raise Invalid("This form's data was altered; use the shortcut again.", "target")
-            if form.target not in {value for value, _ in all_choices(deps, actor)}:
-                raise Invalid("You cannot file to that (any more); pick another.", "target")
-            area, _, value = form.target.partition("|")
-            return TARGETS[area], value, form.note or "", context.file_ids
-
-        chosen = submit(ack, view, FilingForm, check, fallback="target")
-        if chosen is None:
-            return
-        target, value, note, file_ids = chosen
-        if target.file_all is not None:
-            try:
-                target.file_all(deps, client, actor, value, file_ids, note)
-            except DomainError as error:
-                tell(client, {"user_id": actor.user_id}, explain(error))
-            return
-        for file_id in file_ids:
-            try:
-                text = target.file(deps, actor, value, fetch(client, file_id), note)  # type: ignore[misc]
-            except DomainError as error:
-                text = explain(error)
-            tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel
+    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps))
+    app.view(Ids.view.value)(partial(on_submit, deps))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -145,54 +146,63 @@ def preview(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=report_blocks(report, planned))
 
 
+def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+    """The Import tracker shortcut on a message with a tracker file: a dry run and its report."""
+    ack()
+    try:
+        preview(deps, client, body)
+    except DomainError as error:
+        tell(client, {"user_id": body["user"]["id"]}, refusal(error))
+
+
+def rerun(deps: Deps, body: dict[str, Any], client: WebClient, *, dry_run: bool) -> None:
+    """Check the file again (a dry run) or import it, as the report's button asks; the report is updated."""
+    actor = actor_of(deps, body)
+    require_admin(actor)
+    action = body["actions"][0]
+    try:
+        planned = Planned.model_validate_json(action.get("value") or "{}")
+    except ValidationError:
+        raise Invalid("This button's data was altered; use Import tracker on the file again.") from None
+    downloaded = fetch(client, planned.file_id)
+    if importing.sha256(downloaded.content) != planned.sha256 and not dry_run:
+        raise Invalid("The file changed since it was checked; use Import tracker on it again.")
+    planned = planned.model_copy(update={"sha256": importing.sha256(downloaded.content)})
+    report = check(deps, client, actor, planned, dry_run=dry_run, content=downloaded.content,
+                   file_name=downloaded.name)
+    channel, ts = (body.get("channel") or {}).get("id"), (body.get("message") or {}).get("ts")
+    blocks = report_blocks(report, planned if dry_run else None)
+    if channel and ts:
+        client.chat_update(channel=channel, ts=ts, text=report_text(report), blocks=blocks)
+    else:
+        client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=blocks)
+
+
+# Domain errors are told here rather than raised to the @app.error boundary: Bolt (1.2x) resets an ack
+# to "none" when a listener raises within its 10 ms polling interval after acking, and then answers
+# Slack 404 "unhandled request" although the click was acknowledged.
+def on_import(deps: Deps, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+    """The report's Import button: the file, unchanged since it was checked, is imported."""
+    ack()
+    try:
+        rerun(deps, body, client, dry_run=False)
+    except DomainError as error:
+        tell(client, body, refusal(error), respond)
+
+
+def on_recheck(deps: Deps, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+    """The report's Check again button: another dry run of the file as it is now."""
+    ack()
+    try:
+        rerun(deps, body, client, dry_run=True)
+    except DomainError as error:
+        tell(client, body, refusal(error), respond)
+
+
 def register(app: App, deps: Deps) -> None:
-    @app.shortcut(Ids.shortcut.value)
-    def on_shortcut(ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        try:
-            preview(deps, client, body)
-        except DomainError as error:
-            tell(client, {"user_id": body["user"]["id"]}, refusal(error))
-
-    def rerun(body: dict[str, Any], client: WebClient, *, dry_run: bool) -> None:
-        actor = actor_of(deps, body)
-        require_admin(actor)
-        action = body["actions"][0]
-        try:
-            planned = Planned.model_validate_json(action.get("value") or "{}")
-        except ValidationError:
-            raise Invalid("This button's data was altered; use Import tracker on the file again.") from None
-        downloaded = fetch(client, planned.file_id)
-        if importing.sha256(downloaded.content) != planned.sha256 and not dry_run:
-            raise Invalid("The file changed since it was checked; use Import tracker on it again.")
-        planned = planned.model_copy(update={"sha256": importing.sha256(downloaded.content)})
-        report = check(deps, client, actor, planned, dry_run=dry_run, content=downloaded.content,
-                       file_name=downloaded.name)
-        channel, ts = (body.get("channel") or {}).get("id"), (body.get("message") or {}).get("ts")
-        blocks = report_blocks(report, planned if dry_run else None)
-        if channel and ts:
-            client.chat_update(channel=channel, ts=ts, text=report_text(report), blocks=blocks)
-        else:
-            client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=blocks)
-
-    # Domain errors are told here rather than raised to the @app.error boundary: Bolt (1.2x) resets an ack
-    # to "none" when a listener raises within its 10 ms polling interval after acking, and then answers
-    # Slack 404 "unhandled request" although the click was acknowledged.
-    @app.action(Ids.run.value)
-    def on_import(ack, body: dict[str, Any], client: WebClient, respond) -> None:
-        ack()
-        try:
-            rerun(body, client, dry_run=False)
-        except DomainError as error:
-            tell(client, body, refusal(error), respond)
-
-    @app.action(Ids.recheck.value)
-    def on_recheck(ack, body: dict[str, Any], client: WebClient, respond) -> None:
-        ack()
-        try:
-            rerun(body, client, dry_run=True)
-        except DomainError as error:
-            tell(client, body, refusal(error), respond)
+    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps))
+    app.action(Ids.run.value)(partial(on_import, deps))
+    app.action(Ids.recheck.value)(partial(on_recheck, deps))
 
 
 # --------------------------------------------------------------------------------------------- export

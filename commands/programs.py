@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -325,28 +326,31 @@ AREA = Area("program", "programs, their channels and who holds which role", (
 ))
 
 
+def on_new_program(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The new-program form submitted (admins only): the program is created and set up."""
+    now = deps.clock.now()
+    user = body["user"]
+    actor = people.actor_of(deps, user)
+
+    def create(form: ProgramForm) -> int:
+        if not actor.is_admin:
+            raise NotAllowed("Only admins (CMO_ADMINS) can create programs.")
+        with transaction(deps.engine) as session:
+            program = store.create(
+                session, actor=actor, now=now, code=form.code, customer=form.customer,
+                products=form.products or "", timezone=form.timezone or deps.settings.cmo_timezone,
+                status_cadence=form.cadence or "weekly",
+                holiday_calendar=form.holidays or "",
+                members={role: getattr(form, role.value) for role in Role}, external=None,
+            )
+            if form.channel:
+                store.link_channel(session, program, form.channel, actor=actor, now=now)
+            return program.id
+
+    program_id = submit(ack, view, ProgramForm, create, fallback="code")
+    if program_id is not None:
+        set_up(deps, client, program_id, actor, (body.get("team") or {}).get("id"))
+
+
 def register(app: App, deps: Deps) -> None:
-    @app.view(Ids.new_view.value)
-    def on_new_program(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        now = deps.clock.now()
-        user = body["user"]
-        actor = people.actor_of(deps, user)
-
-        def create(form: ProgramForm) -> int:
-            if not actor.is_admin:
-                raise NotAllowed("Only admins (CMO_ADMINS) can create programs.")
-            with transaction(deps.engine) as session:
-                program = store.create(
-                    session, actor=actor, now=now, code=form.code, customer=form.customer,
-                    products=form.products or "", timezone=form.timezone or deps.settings.cmo_timezone,
-                    status_cadence=form.cadence or "weekly",
-                    holiday_calendar=form.holidays or "",
-                    members={role: getattr(form, role.value) for role in Role}, external=None,
-                )
-                if form.channel:
-                    store.link_channel(session, program, form.channel, actor=actor, now=now)
-                return program.id
-
-        program_id = submit(ack, view, ProgramForm, create, fallback="code")
-        if program_id is not None:
-            set_up(deps, client, program_id, actor, (body.get("team") or {}).get("id"))
+    app.view(Ids.new_view.value)(partial(on_new_program, deps))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import segno
@@ -186,37 +187,44 @@ AREA = Area("signing", "electronic signatures: your authenticator app (the secon
 ))
 
 
-def register(app: App, deps: Deps) -> None:
-    @app.action(Ids.enroll_button.value)
-    def on_enroll_button(ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        user = body["user"]
-        if not deps.settings.cmo_secret_key:
-            tell(client, {"user_id": user["id"]}, ":warning: " + signing.NO_KEY)
-            return
-        start_enrollment(deps, client, user["id"], user.get("username") or user["id"], body["trigger_id"])
+def on_enroll_button(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+    """The Set up signing button of App Home: opens the enrollment form with a new secret."""
+    ack()
+    user = body["user"]
+    if not deps.settings.cmo_secret_key:
+        tell(client, {"user_id": user["id"]}, ":warning: " + signing.NO_KEY)
+        return
+    start_enrollment(deps, client, user["id"], user.get("username") or user["id"], body["trigger_id"])
 
-    @app.view(Ids.enroll_view.value)
-    def on_enroll(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        user = body["user"]
-        actor = people.actor_of(deps, user)
-        key = deps.settings.cmo_secret_key
 
-        def act(form: EnrollForm) -> None:
-            now = deps.clock.now()
-            secret = signing.open_pending(key, Pending.model_validate_json(view.get("private_metadata") or "{}")
-                                          .token, actor.user_id, now)
-            with transaction(deps.engine) as session:
-                signing.enroll(session, key, user_id=actor.user_id, secret=secret, code=form.code, actor=actor,
-                               now=now)
-            return True
+def on_enroll(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The enrollment form submitted: the secret is kept once a current code confirms it."""
+    user = body["user"]
+    actor = people.actor_of(deps, user)
+    key = deps.settings.cmo_secret_key
 
-        if submit(ack, view, EnrollForm, act, fallback="code"):
-            forget_qr(client, view)
-            tell(client, {"user_id": actor.user_id}, ":white_check_mark: Your authenticator app is set up. When you "
-                                                     "sign in the bot, it asks for the app's current code.")
+    def act(form: EnrollForm) -> None:
+        now = deps.clock.now()
+        secret = signing.open_pending(key, Pending.model_validate_json(view.get("private_metadata") or "{}")
+                                      .token, actor.user_id, now)
+        with transaction(deps.engine) as session:
+            signing.enroll(session, key, user_id=actor.user_id, secret=secret, code=form.code, actor=actor,
+                           now=now)
+        return True
 
-    @app.view_closed(Ids.enroll_view.value)
-    def on_enroll_closed(ack, view: dict[str, Any], client: WebClient) -> None:
-        ack()
+    if submit(ack, view, EnrollForm, act, fallback="code"):
         forget_qr(client, view)
+        tell(client, {"user_id": actor.user_id}, ":white_check_mark: Your authenticator app is set up. When you "
+                                                 "sign in the bot, it asks for the app's current code.")
+
+
+def on_enroll_closed(deps: Deps, ack, view: dict[str, Any], client: WebClient) -> None:
+    """The enrollment form closed without confirming: its QR code is deleted."""
+    ack()
+    forget_qr(client, view)
+
+
+def register(app: App, deps: Deps) -> None:
+    app.action(Ids.enroll_button.value)(partial(on_enroll_button, deps))
+    app.view(Ids.enroll_view.value)(partial(on_enroll, deps))
+    app.view_closed(Ids.enroll_view.value)(partial(on_enroll_closed, deps))

@@ -3,10 +3,10 @@ reminder's Mark pulled button), lab submissions, results (file or form) and the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -34,8 +34,6 @@ from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
 from store.stability_results import ResultRow
 from store.stability_schedule import Condition
-
-log = logging.getLogger(__name__)
 
 PLANNERS = (Role.stability, Role.program_manager)
 RECORDERS = results.RECORDERS
@@ -94,10 +92,6 @@ class ResultForm(BaseModel):
         if rejected or not self.study:
             raise Invalid(rejected[0][1] if rejected else "Name the study.", "value" if rejected else "study")
         return rows[0]
-
-
-def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    return people.actor_of(deps, body["user"])
 
 
 # ---------------------------------------------------------------- commands
@@ -306,75 +300,80 @@ def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, 
     return access
 
 
+def on_new_study(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The new-study form submitted: the study and its pulls are created, the program channel told."""
+    now = deps.clock.now()
+    ref = metadata(view, ProgramRef)
+
+    def create(form: StudyForm) -> tuple[str, str, str]:
+        with transaction(deps.engine) as session:
+            access = _access(deps, session, body, ref.program, *PLANNERS, doing="create stability studies")
+            conditions = store.parse_conditions(form.conditions, form.custom)
+            study = store.create_study(
+                session, program=access.program, actor=access.actor, now=now, code=form.study,
+                product=form.product, placed_on=form.placed, duration_months=form.duration,
+                conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
+                protocol=form.protocol or "")
+            count = len(store.pulls_of(session, study.id))
+            return access.program.channel_id or access.actor.user_id, study.code, (
+                f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
+                f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} months "
+                f"at {', '.join(c.code for c in conditions)}. See `/cmo stability schedule {study.code}`.")
+
+    created = submit(ack, view, StudyForm, create, fallback="study")
+    if created is not None:
+        channel, _, text = created
+        client.chat_postMessage(channel=channel, text=text)
+
+
+def on_results(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The results form submitted (files or one typed result): checked before the ack, imported after it."""
+    ref = metadata(view, ProgramRef)
+
+    def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None, Actor]:
+        typed = form.row()
+        with transaction(deps.engine) as session:
+            access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")
+            study = typed and store.get_study(session, access.program.id, typed.study, missing_ok=True)
+            if study:
+                study.lot(typed.batch)  # an unknown lot is a field error, before anything is imported
+        return form, typed, access.actor
+
+    checked = submit(ack, view, ResultForm, check, fallback="file")
+    if checked is not None:  # after the ack: a failure reaches the person through the error boundary
+        form, typed, actor = checked
+        request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
+                                        study=form.study, typed=asdict(typed) if typed else None)
+        results.tell_importer(client, actor, results.run(deps, client, actor, request))
+
+
+def on_mark_pulled(deps: Deps, ack, body: dict[str, Any], respond, client: WebClient) -> None:
+    """The reminder's Mark pulled button: the pull is recorded today and the program channel told."""
+    ack()
+    now = deps.clock.now()
+    value = (body.get("actions") or [{}])[0].get("value") or ""
+    if not value.isdecimal():
+        raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
+    with transaction(deps.engine) as session:
+        pull = session.get(store.StabilityPull, int(value))
+        program = session.get(Program, pull.program_id) if pull else None
+        if program is None:
+            raise NotFound(program_store.NO_ACCESS)
+        access = _access(deps, session, body, program.code, *RECORDERS, doing="record pulls")
+        study = session.get(store.StabilityStudy, pull.study_id)
+        store.record_pull(session, program=program, pull=pull, actor=access.actor, now=now,
+                          pulled_on=now.astimezone(program.tz).date())
+        text = pulled_text(study, pull, access.actor.user_id)
+    if program.channel_id:  # the program sees who pulled, wherever the button was pressed
+        client.chat_postMessage(channel=program.channel_id, text=text)
+    if (body.get("container") or {}).get("type") == "view":  # pressed in App Home: refresh it
+        home.publish(deps, client, access.actor.user_id)
+    elif (body.get("channel") or {}).get("id") != program.channel_id:  # pressed in a DM
+        tell(client, body, text, respond)
+
+
 def register(app: App, deps: Deps) -> None:
     results.register(app, deps)
-
-    @app.view(Ids.new_view.value)
-    def on_new_study(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        now = deps.clock.now()
-        ref = metadata(view, ProgramRef)
-
-        def create(form: StudyForm) -> tuple[str, str, str]:
-            with transaction(deps.engine) as session:
-                access = _access(deps, session, body, ref.program, *PLANNERS, doing="create stability studies")
-                conditions = store.parse_conditions(form.conditions, form.custom)
-                study = store.create_study(
-                    session, program=access.program, actor=access.actor, now=now, code=form.study,
-                    product=form.product, placed_on=form.placed, duration_months=form.duration,
-                    conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
-                    protocol=form.protocol or "")
-                count = len(store.pulls_of(session, study.id))
-                return access.program.channel_id or access.actor.user_id, study.code, (
-                    f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
-                    f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} months "
-                    f"at {', '.join(c.code for c in conditions)}. See `/cmo stability schedule {study.code}`.")
-
-        created = submit(ack, view, StudyForm, create, fallback="study")
-        if created is not None:
-            channel, _, text = created
-            client.chat_postMessage(channel=channel, text=text)
-
-    @app.view(Ids.results_view.value)
-    def on_results(ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
-        ref = metadata(view, ProgramRef)
-
-        def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None, Actor]:
-            typed = form.row()
-            with transaction(deps.engine) as session:
-                access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")
-                study = typed and store.get_study(session, access.program.id, typed.study, missing_ok=True)
-                if study:
-                    study.lot(typed.batch)  # an unknown lot is a field error, before anything is imported
-            return form, typed, access.actor
-
-        checked = submit(ack, view, ResultForm, check, fallback="file")
-        if checked is not None:  # after the ack: a failure reaches the person through the error boundary
-            form, typed, actor = checked
-            request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
-                                            study=form.study, typed=asdict(typed) if typed else None)
-            results.tell_importer(client, actor, results.run(deps, client, actor, request))
-
-    @app.action(Ids.mark_pulled.value)
-    def on_mark_pulled(ack, body: dict[str, Any], respond, client: WebClient) -> None:
-        ack()
-        now = deps.clock.now()
-        value = (body.get("actions") or [{}])[0].get("value") or ""
-        if not value.isdecimal():
-            raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
-        with transaction(deps.engine) as session:
-            pull = session.get(store.StabilityPull, int(value))
-            program = session.get(Program, pull.program_id) if pull else None
-            if program is None:
-                raise NotFound(program_store.NO_ACCESS)
-            access = _access(deps, session, body, program.code, *RECORDERS, doing="record pulls")
-            study = session.get(store.StabilityStudy, pull.study_id)
-            store.record_pull(session, program=program, pull=pull, actor=access.actor, now=now,
-                              pulled_on=now.astimezone(program.tz).date())
-            text = pulled_text(study, pull, access.actor.user_id)
-        if program.channel_id:  # the program sees who pulled, wherever the button was pressed
-            client.chat_postMessage(channel=program.channel_id, text=text)
-        if (body.get("container") or {}).get("type") == "view":  # pressed in App Home: refresh it
-            home.publish(deps, client, access.actor.user_id)
-        elif (body.get("channel") or {}).get("id") != program.channel_id:  # pressed in a DM
-            tell(client, body, text, respond)
-
+    app.view(Ids.new_view.value)(partial(on_new_study, deps))
+    app.view(Ids.results_view.value)(partial(on_results, deps))
+    app.action(Ids.mark_pulled.value)(partial(on_mark_pulled, deps))

@@ -10,6 +10,7 @@ shared files, a typed row), sealed, so the click re-reads exactly that and nothi
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -225,22 +226,24 @@ def file_all(deps: Deps, client: WebClient, actor: Actor, value: str, file_ids: 
 NEEDS = "stability results files (stability team, program managers, CMO quality) for a program with a study"
 
 
+def on_record_and_import(deps: Deps, ack, body: dict[str, Any], respond, client: WebClient) -> None:
+    """The Record the pulls and import button: the missing pulls are recorded and the rows imported."""
+    ack()
+    user = body["user"]
+    actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    try:
+        request = ResultsImport.model_validate(json.loads((body.get("actions") or [{}])[0].get("value") or ""))
+    except (ValueError, ValidationError):
+        request = None
+    if request is None or not request.is_sealed(deps, actor.user_id):
+        raise Invalid("This button's data was altered; import the results again.")
+    with transaction(deps.engine) as session:
+        program_store.authorize(session, actor, code=request.program).require(
+            *RECORDERS, doing="record pulls and import results")
+    text, blocks = run(deps, client, actor, request, record_missing=True)
+    respond(text=text, blocks=blocks, replace_original=True)
+
+
 def register(app: App, deps: Deps) -> None:
     file_to_program.add_target(file_to_program.Target("stability", filing_choices, file_all=file_all, needs=NEEDS))
-
-    @app.action(RECORD_AND_IMPORT)
-    def on_record_and_import(ack, body: dict[str, Any], respond, client: WebClient) -> None:
-        ack()
-        user = body["user"]
-        actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
-        try:
-            request = ResultsImport.model_validate(json.loads((body.get("actions") or [{}])[0].get("value") or ""))
-        except (ValueError, ValidationError):
-            request = None
-        if request is None or not request.is_sealed(deps, actor.user_id):
-            raise Invalid("This button's data was altered; import the results again.")
-        with transaction(deps.engine) as session:
-            program_store.authorize(session, actor, code=request.program).require(
-                *RECORDERS, doing="record pulls and import results")
-        text, blocks = run(deps, client, actor, request, record_missing=True)
-        respond(text=text, blocks=blocks, replace_original=True)
+    app.action(RECORD_AND_IMPORT)(partial(on_record_and_import, deps))

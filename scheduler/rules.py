@@ -7,16 +7,16 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import agreement_gaps, agreements, batches_rules, digest, stability_rules, submissions
+from store import agreement_gaps, agreement_reminders, batches_rules, digest, stability_rules, submission_reminders
 from store.outbox import Due
 
 Rule = Callable[[Session, datetime], Iterable[Due]]
 
 RULES: tuple[Rule, ...] = (
     digest.due,
-    agreements.due,
+    agreement_reminders.due,
     agreement_gaps.due,
     batches_rules.due,
-    submissions.due,
+    submission_reminders.due,
     stability_rules.due,
 )

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from store import agreement_reminders as reminders
 from store import agreements as ag
 from store.agreements import Agreement, Status
 from store.markup import day, escape
@@ -104,7 +105,7 @@ def alert_text(gap: Gap, program: Program, alert: Alert) -> str:
 
 def expiry_text(gap: Gap, program: Program) -> str:
     stage = ag.Stage("expiry", gap.starts, gap.starts, urgent=True)
-    return f"{ag.stage_text(gap.older, program, stage)}\n:warning: Coverage gap: {gap.sentence()}."
+    return f"{reminders.stage_text(gap.older, program, stage)}\n:warning: Coverage gap: {gap.sentence()}."
 
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
@@ -130,5 +131,6 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             if today >= gap.starts:
                 expiry = ag.Stage("expiry", gap.starts, gap.starts, urgent=True)
                 owner = (gap.older.owner_id,) if gap.older.owner_id else ()
-                yield Due(key=ag.stage_key(gap.older, expiry), program_id=program.id, subject=ag.subject(gap.older.id),
-                          due_on=gap.starts, text=expiry_text(gap, program), to_users=owner, urgent=True)
+                yield Due(key=reminders.stage_key(gap.older, expiry), program_id=program.id,
+                          subject=ag.subject(gap.older.id), due_on=gap.starts, text=expiry_text(gap, program),
+                          to_users=owner, urgent=True)

@@ -4,8 +4,9 @@ Life cycle: draft → in negotiation (redline rounds, each a version from one si
 in force until it expires or a newer executed agreement of the same type supersedes it. Expiry is the
 first day an agreement is no longer in force ("expired on Fri 4 Dec 2026").
 
-Also here: the gate other areas ask (`is_covered`, `coverage_gaps`), the renewal due rule (`due`) and the
-digest section (`digest_sections`). No Slack imports.
+Also here: the renewal schedule, the gate other areas ask (`is_covered`, `coverage_gaps`) and the digest
+section (`digest_sections`); the tables are in store/agreement_models.py, the reminders (a program's reminder
+days and the due rule) in store/agreement_reminders.py.
 """
 
 from __future__ import annotations
@@ -13,172 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Column, String, UniqueConstraint, event
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
 
 from store import audit, outbox
+from store.agreement_models import ENTRY_STATUSES, GATE_KIND, Agreement, Document, Kind, Redline, Side, Status, Terms
 from store.audit import Actor
-from store.db import UTCDateTime
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape
-from store.outbox import Due
 from store.programs import Program
 
-DEFAULT_REMINDER_DAYS = (90, 60, 30)
 MAX_NOTICE_DAYS = 730
 FAR_FUTURE_DAYS = 366  # an effective date more than a year ahead is almost surely a typo
 EXPIRING_SOON_DAYS = 30
-
-
-class Kind(StrEnum):
-    nda = "nda"
-    quality = "quality"
-    msa = "msa"
-    supply = "supply"
-    other = "other"
-
-    @property
-    def label(self) -> str:
-        return KIND_LABELS[self][0]
-
-    @property
-    def prefix(self) -> str:
-        return KIND_LABELS[self][1]
-
-
-KIND_LABELS = {
-    Kind.nda: ("Mutual NDA", "NDA"),
-    Kind.quality: ("Quality Agreement", "QA"),
-    Kind.msa: ("Master Services Agreement", "MSA"),
-    Kind.supply: ("Supply Agreement", "SUP"),
-    Kind.other: ("Other agreement", "AGR"),
-}
-GATE_KIND = Kind.quality  # the batch gate (FDA 2016 guidance on quality agreements); the NDA is a point of its own
-
-
-class Status(StrEnum):
-    draft = "draft"
-    negotiation = "negotiation"
-    executed = "executed"
-    superseded = "superseded"
-
-    @property
-    def label(self) -> str:
-        return {"draft": "Draft", "negotiation": "In negotiation", "executed": "Executed",
-                "superseded": "Superseded"}[self.value]
-
-
-ENTRY_STATUSES = (Status.draft, Status.negotiation, Status.executed)
-
-
-class Side(StrEnum):
-    cmo = "cmo"
-    customer = "customer"
-
-    @property
-    def label(self) -> str:
-        return "CMO" if self is Side.cmo else "customer"
-
-
-class Agreement(SQLModel, table=True):
-    __tablename__ = "agreement"
-    __table_args__ = (UniqueConstraint("program_id", "ref", name="uq_agreement_program_ref"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    program_id: int = Field(foreign_key="program.id", index=True)
-    ref: str = Field(max_length=20)
-    kind: Kind = Field(sa_type=String(32))
-    counterparty: str = Field(max_length=200)
-    status: Status = Field(sa_type=String(32), index=True)
-    version: str = Field(default="", max_length=40)
-    effective_on: date | None = None
-    expires_on: date | None = None
-    evergreen: bool = False
-    review_on: date | None = None
-    notice_days: int | None = None
-    owner_id: str | None = Field(default=None, max_length=32)
-    notes: str = Field(default="", max_length=3000)
-    dates_set_on: date | None = None  # program-local day the current dates were recorded (reminders start there)
-    superseded_by: int | None = Field(default=None, foreign_key="agreement.id")
-    superseded_on: date | None = None
-    created_by: str = Field(max_length=32)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-    @property
-    def title(self) -> str:
-        version = f" {self.version}" if self.version else ""
-        return f"{self.kind.label} {self.ref}{version}"
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"id", "created_at", "updated_at"})
-
-
-class Redline(SQLModel, table=True):
-    __tablename__ = "agreement_redline"
-    __table_args__ = (UniqueConstraint("agreement_id", "round", name="uq_redline_round"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    agreement_id: int = Field(foreign_key="agreement.id", index=True)
-    round: int
-    version: str = Field(max_length=40)
-    side: Side = Field(sa_type=String(16))
-    by_id: str = Field(max_length=32)
-    by_name: str = Field(max_length=255)
-    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    note: str = Field(default="", max_length=3000)
-    slack_file_id: str | None = Field(default=None, max_length=32)
-    file_name: str | None = Field(default=None, max_length=255)
-
-
-class Document(SQLModel, table=True):
-    """A file filed in the program folder for an agreement (the executed original, a redline …)."""
-
-    __tablename__ = "agreement_document"
-
-    id: int | None = Field(default=None, primary_key=True)
-    agreement_id: int = Field(foreign_key="agreement.id", index=True)
-    role: str = Field(max_length=16)  # original | redline | attachment
-    slack_file_id: str | None = Field(default=None, max_length=32)
-    name: str = Field(max_length=255)
-    path: str = Field(max_length=500)
-    sha256: str = Field(max_length=64)
-    size: int
-    filed_by: str = Field(max_length=32)
-    filed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-
-def _enums_on_load(target: Any, *_: Any) -> None:
-    """String columns come back as plain str; give them back their StrEnum (labels, prefixes)."""
-    for name, enum in ENUM_COLUMNS.get(type(target), {}).items():
-        value = target.__dict__.get(name)
-        if value is not None and not isinstance(value, enum):
-            set_committed_value(target, name, enum(value))
-
-
-ENUM_COLUMNS: dict[type, dict[str, type[StrEnum]]] = {
-    Agreement: {"kind": Kind, "status": Status},
-    Redline: {"side": Side},
-}
-for _model in ENUM_COLUMNS:
-    event.listen(_model, "load", _enums_on_load)
-    event.listen(_model, "refresh", _enums_on_load)
-
-
-@dataclass(frozen=True)
-class Terms:
-    """The dated terms of an agreement, as entered in a form (validated by `check_terms`)."""
-
-    effective_on: date | None = None
-    expires_on: date | None = None
-    evergreen: bool = False
-    review_on: date | None = None
-    notice_days: int | None = None
 
 
 def check_terms(terms: Terms, *, executed: bool, today: date) -> Terms:
@@ -377,33 +226,6 @@ def record_document(session: Session, agreement: Agreement, filed: Filed, *, act
     return document
 
 
-# --- reminder settings ---------------------------------------------------------------------------------
-
-def reminder_days(program: Program) -> tuple[int, ...]:
-    """Days before expiry (or before the notice deadline) at which to remind, largest first."""
-    configured = ((program.settings or {}).get("agreements") or {}).get("reminder_days")
-    if not isinstance(configured, list) or not configured:
-        return DEFAULT_REMINDER_DAYS
-    days = {d for d in configured if isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_NOTICE_DAYS}
-    return tuple(sorted(days, reverse=True)) or DEFAULT_REMINDER_DAYS
-
-
-def set_reminder_days(session: Session, program: Program, days: Iterable[int], *, actor: Actor,
-                      now: datetime) -> tuple[int, ...]:
-    wanted = sorted(set(days), reverse=True)
-    if not wanted or any(not 0 < d <= MAX_NOTICE_DAYS for d in wanted) or len(wanted) > 6:
-        raise Invalid(f"Give one to six day counts between 1 and {MAX_NOTICE_DAYS}, e.g. 90,60,30.")
-    before = reminder_days(program)
-    settings = dict(program.settings or {})
-    settings["agreements"] = {**(settings.get("agreements") or {}), "reminder_days": wanted}
-    program.settings = settings  # a new dict so the JSON column is seen as changed
-    session.add(program)
-    audit.record(session, actor=actor, action="settings_changed", entity="program", entity_id=program.code,
-                 program_id=program.id, before={"agreements.reminder_days": list(before)},
-                 after={"agreements.reminder_days": wanted}, now=now)
-    return tuple(wanted)
-
-
 # --- the renewal schedule (pure) ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -446,56 +268,6 @@ def current_stage(agreement: Agreement, days: Sequence[int], today: date) -> Sta
 def subject(agreement_id: int) -> str:
     return f"agreement:{agreement_id}"
 
-
-def stage_key(agreement: Agreement, stage: Stage) -> str:
-    """The term's date is part of the key: a renewal starts a fresh series, never a 'notified' flag."""
-    anchor = agreement.review_on if stage.name == "review" else agreement.expires_on
-    kind = "review" if stage.name == "review" else "expiry" if stage.name == "expiry" else "renewal"
-    suffix = "" if stage.name in ("review", "expiry") else f":{stage.name}"
-    return f"agreement:{agreement.id}:{kind}{suffix}:{anchor.isoformat() if anchor else ''}"
-
-
-def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
-    what = f"*{escape(agreement.kind.label)} {escape(agreement.ref)}*" + \
-        (f" ({escape(agreement.version)})" if agreement.version else "") + \
-        f" with {escape(agreement.counterparty)}"
-    ref = escape(agreement.ref)
-    if stage.name == "review":
-        return (f":spiral_calendar_pad: {escape(program.code)}: {what} is evergreen and due for its periodic review "
-                f"on {day(stage.nominal)}.\nTo do: review it with the counterparty; record a revision with "
-                f"`/cmo agreement new` and `/cmo agreement execute`.")
-    expires = agreement.expires_on
-    assert expires is not None
-    if stage.name == "expiry":
-        when = f"expired today, {day(expires)}" if stage.on == expires else f"has expired (on {day(expires)})"
-        return (f":rotating_light: {escape(program.code)}: {what} *{when}*.\n"
-                f"Until a renewed or new one is executed the program is not covered by it. To do: record the "
-                f"renewal with `/cmo agreement renew {ref} YYYY-MM-DD`, or execute the new version.")
-    left = (expires - stage.on).days
-    lines = [f":hourglass_flowing_sand: {escape(program.code)}: {what} expires on *{day(expires)}* "
-             f"({left} days from {day(stage.on)})."]
-    deadline = notice_deadline(agreement)
-    if deadline:
-        lines.append(f"Notice of non-renewal is due by *{day(deadline)}* ({agreement.notice_days}-day notice "
-                     "period): decide before then whether to renew, renegotiate or give notice.")
-    else:
-        lines.append("Decide now whether to renew, renegotiate or let it lapse.")
-    lines.append(f"To do: record a renewal with `/cmo agreement renew {ref} YYYY-MM-DD`, or start the next "
-                 "version with `/cmo agreement new`.")
-    return "\n".join(lines)
-
-
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """The latest due stage of every executed agreement's term; one statement for all programs."""
-    query = select(Agreement, Program).join(Program, Program.id == Agreement.program_id).where(  # type: ignore
-        Agreement.status == Status.executed, Program.active == True)  # noqa: E712
-    for agreement, program in session.exec(query):
-        stage = current_stage(agreement, reminder_days(program), _local_today(program, now))
-        if stage is None:
-            continue
-        yield Due(key=stage_key(agreement, stage), program_id=program.id, subject=subject(agreement.id),
-                  due_on=stage.on, text=stage_text(agreement, program, stage), to_channel=True,
-                  to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
 
 
 # --- the gate --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
+from store import agreement_reminders as reminders
 from store import agreements as store
 from store.agreements import Agreement, Kind, Status
 from store.health import Health, Owed
@@ -30,7 +31,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     for agreement in session.exec(query.order_by(Agreement.program_id, Agreement.id)):
         program = by_id[agreement.program_id]
         today = _today(program, now)
-        if store.current_stage(agreement, store.reminder_days(program), today) is None:
+        if store.current_stage(agreement, reminders.reminder_days(program), today) is None:
             continue
         deadline = store.notice_deadline(agreement)
         target = deadline if deadline and deadline >= today else agreement.expires_on

@@ -8,220 +8,35 @@ back to review starts a new review *round*: its reminders, SLA and (for "all" pr
 
 An approval records the attributes 21 CFR 11.50/11.70 name (printed name, Slack id, date and time in UTC and
 local, the meaning of the signature) with the batch and in the hash-chained audit trail, the SHA-256 of what
-was signed (`link`), and a second identification component re-entered at signing: a code from the signer's
+was signed, and a second identification component re-entered at signing: a code from the signer's
 authenticator app in programs whose signing method is `totp` (store.signing), the signer's initials in
-programs that kept `initials`. Nobody signs a batch they prepared or marked ready. The bot records these
-attributes; it does not by itself claim Part 11 compliance.
+programs that kept `initials`. Nobody signs a batch they prepared or marked ready (the checks before a
+signature: store.batch_signatures). The bot records these attributes; it does not by itself claim Part 11
+compliance. The tables are in store/batch_models.py, a program's review settings in store/batch_settings.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Date, String, UniqueConstraint, update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import update
+from sqlmodel import Session, select
 
 from store import agreements, audit, outbox, signing
 from store.audit import Actor, AuditEntry
+from store.batch_models import ENTITY, OPEN, Batch, BatchMessage, BatchSignature, BatchStatus, ReviewCall
+from store.batch_settings import ApprovalMode, settings_of
+from store.batch_signatures import Opened, Signed, Signer, link, meaning, segregation, signable
 from store.calendar import business_days_between
-from store.db import UTCDateTime
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape
 from store.programs import Program, Role, user_ids
 
 BATCH_NO = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
-ENTITY = "batch"
-
-
-class BatchStatus(StrEnum):
-    qa_release = "qa_release"  # the CMO's quality unit reviews it before the customer does
-    awaiting = "awaiting"
-    on_hold = "on_hold"
-    approved = "approved"
-    rejected = "rejected"
-
-    @property
-    def label(self) -> str:
-        return {"qa_release": "awaiting CMO QA release", "awaiting": "awaiting review",
-                "on_hold": "on hold"}.get(self.value, self.value)
-
-
-OPEN = (BatchStatus.awaiting, BatchStatus.on_hold)
-UNDECIDED = (BatchStatus.qa_release, *OPEN)  # still to be decided, the CMO's QA release included
-
-
-class ApprovalMode(StrEnum):
-    any = "any"  # one approver's signature approves the batch
-    all = "all"  # every customer approver of the program must sign
-
-
-@dataclass(frozen=True)
-class ReviewSettings:
-    """Per program, in `Program.settings["batches"]`; defaults stated in the README."""
-
-    reminder_business_days: int = 3
-    sla_business_days: int = 5
-    release_warning_business_days: int = 2
-    approvals: ApprovalMode = ApprovalMode.any
-    signing: str = signing.SigningMethod.totp  # programs older than this setting keep `initials` (migration 0170)
-    qa_release: str = "required"  # the CMO's signed release before the customer review; older programs: off (0200)
-
-
-DEFAULTS = ReviewSettings()
-QA_RELEASE = ("required", "off")
-
-
-class Batch(SQLModel, table=True):
-    __tablename__ = "batch"
-    __table_args__ = (UniqueConstraint("program_id", "batch_no", name="uq_batch_program_no"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    program_id: int = Field(foreign_key="program.id", index=True)
-    batch_no: str = Field(max_length=40)
-    product: str = Field(default="", max_length=200)
-    release_by: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
-    status: BatchStatus = Field(default=BatchStatus.awaiting, sa_type=String(32), index=True)
-    ready_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    ready_on: date = Field(sa_column=Column(Date, nullable=False))  # program-local day it became available
-    ready_by: str = Field(max_length=32)
-    review_round: int = 1
-    round_started_on: date = Field(sa_column=Column(Date, nullable=False))
-    released_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))  # CMO QA release day
-    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    decided_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
-    decided_by: str | None = Field(default=None, max_length=32)
-    decided_by_name: str | None = Field(default=None, max_length=255)
-    reason: str | None = Field(default=None, max_length=2000)
-    record_name: str | None = Field(default=None, max_length=255)
-    record_path: str | None = Field(default=None, max_length=500)
-    record_sha256: str | None = Field(default=None, max_length=64)
-
-    @property
-    def state(self) -> BatchStatus:
-        """The status as the enum (rows read back from the database hold the plain string)."""
-        return BatchStatus(self.status)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"batch_no": self.batch_no, "product": self.product, "release_by": self.release_by,
-                "status": str(self.status), "review_round": self.review_round, "reason": self.reason,
-                "decided_by": self.decided_by, "record_sha256": self.record_sha256}
-
-
-class BatchSignature(SQLModel, table=True):
-    """One electronic signature (approval) of an executed batch record, linked to its batch and round."""
-
-    __tablename__ = "batch_signature"
-    __table_args__ = (UniqueConstraint("batch_id", "review_round", "user_id", name="uq_batch_signature"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    batch_id: int = Field(foreign_key="batch.id", index=True)
-    review_round: int
-    user_id: str = Field(max_length=32)
-    signer_name: str = Field(max_length=255)
-    meaning: str = Field(max_length=500)
-    signed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    local_time: str = Field(max_length=40)  # ISO-8601 with the signer's offset
-    local_tz: str = Field(max_length=64)
-    second_component: str = Field(max_length=64)  # what was re-entered at signing (never the value itself)
-    linked_sha256: str | None = Field(default=None, max_length=64)  # SHA-256 of what was signed (`link`)
-    comment: str = Field(default="", max_length=2000)
-
-
-class BatchMessage(SQLModel, table=True):
-    """A message the bot posted about a batch (the channel post, each approver's DM), updated in place."""
-
-    __tablename__ = "batch_message"
-    __table_args__ = (UniqueConstraint("channel", "ts", name="uq_batch_message"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    batch_id: int = Field(foreign_key="batch.id", index=True)
-    user_id: str | None = Field(default=None, max_length=32)  # None for the channel post
-    channel: str = Field(max_length=32)
-    ts: str = Field(max_length=32)
-
-
-class ReviewCall(SQLModel, table=True):
-    __tablename__ = "batch_review_call"
-
-    id: int | None = Field(default=None, primary_key=True)
-    batch_id: int = Field(foreign_key="batch.id", index=True)
-    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
-    minutes: int = 30
-    requested_by: str = Field(max_length=32)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-
-@dataclass(frozen=True)
-class Signer:
-    """Who signs, as Slack knows them (users.info), and what they re-entered in the signing dialog."""
-
-    user_id: str
-    name: str  # printed name: users.info real_name
-    tz: str  # the signer's time zone from users.info (the program's when Slack has none)
-    component: str  # the second identification component: an authenticator code, or initials
-
-    @staticmethod
-    def expected_initials(name: str) -> str:
-        return "".join(part[0] for part in re.split(r"[\s\-]+", name.strip()) if part).upper()
-
-
-@dataclass(frozen=True)
-class Signed:
-    batch: Batch
-    signature: BatchSignature
-    complete: bool  # the batch is now approved
-    missing: tuple[str, ...] = ()  # approvers still to sign ("all" programs)
-
-
-# ---------------------------------------------------------------------------------------------- settings
-
-
-def settings_of(program: Program) -> ReviewSettings:
-    """The program's review settings; a malformed stored value falls back to its default."""
-    stored = (program.settings or {}).get("batches") or {}
-    values: dict[str, Any] = {}
-    for name in ("reminder_business_days", "sla_business_days", "release_warning_business_days"):
-        value = stored.get(name)
-        if isinstance(value, int) and 0 < value <= 60:
-            values[name] = value
-    if stored.get("approvals") in set(ApprovalMode):
-        values["approvals"] = ApprovalMode(stored["approvals"])
-    if stored.get("signing") in signing.SigningMethod.ALL:
-        values["signing"] = stored["signing"]
-    if stored.get("qa_release") in QA_RELEASE:
-        values["qa_release"] = stored["qa_release"]
-    return replace(DEFAULTS, **values)
-
-
-def configure(session: Session, program: Program, *, actor: Actor, now: datetime, **changes: Any) -> ReviewSettings:
-    before = settings_of(program)
-    for name, value in changes.items():
-        if name == "approvals":
-            if value not in set(ApprovalMode):
-                raise Invalid("Approvals must be `any` (one approver) or `all` (every approver).", "approvals")
-        elif name == "signing":
-            if value not in signing.SigningMethod.ALL:
-                raise Invalid("Signing must be `totp` (a code from an authenticator app) or `initials`.", "signing")
-        elif name == "qa_release":
-            if value not in QA_RELEASE:
-                raise Invalid("QA release must be `required` (CMO quality signs before the customer reviews) or "
-                              "`off`.", "qa_release")
-        elif not isinstance(value, int) or not 0 < value <= 60:
-            raise Invalid(f"{name.replace('_', ' ')} must be a whole number of business days from 1 to 60.", name)
-    after = replace(before, **changes)
-    program.settings = {**(program.settings or {}), "batches": {**asdict(after), "approvals": str(after.approvals)}}
-    session.add(program)
-    audit.record(session, actor=actor, action="batch_settings_changed", entity="program", entity_id=program.code,
-                 program_id=program.id, before=asdict(before), after=asdict(after), now=now)
-    return after
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -298,70 +113,6 @@ def describe(batch: Batch) -> str:
     product = f" ({escape(batch.product)})" if batch.product else ""
     release = f", release by {day(batch.release_by)}" if batch.release_by else ""
     return f"*{escape(batch.batch_no)}*{product}{release}"
-
-
-def meaning(batch: Batch, *, rejected: bool = False) -> str:
-    product = f" of {batch.product}" if batch.product else ""
-    if rejected:
-        return f"I reject the executed batch record {batch.batch_no}{product}."
-    return f"I approve the executed batch record {batch.batch_no}{product} for release."
-
-
-def link(program: Program, batch: Batch, review_round: int) -> str:
-    """The SHA-256 a signature is linked to (21 CFR 11.70): the batch's identifying fields, the review round
-    and the SHA-256 of the executed batch record file. A change to any of them after signing shows."""
-    signed = {"program": program.code, "batch_no": batch.batch_no, "product": batch.product,
-              "release_by": batch.release_by.isoformat() if batch.release_by else None,
-              "review_round": review_round, "record_sha256": batch.record_sha256}
-    return hashlib.sha256(json.dumps(signed, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Opened:
-    """What a signing dialog was opened for: the review round and the batch record's checksum."""
-
-    review_round: int
-    record_sha256: str | None
-
-
-def preparers(session: Session, program: Program, batch: Batch) -> set[str]:
-    """Who marked the batch ready or filed its batch record: none of them may sign it."""
-    filed = select(AuditEntry.actor_id).where(AuditEntry.program_id == program.id, AuditEntry.entity == ENTITY,
-                                              AuditEntry.entity_id == batch.batch_no,
-                                              AuditEntry.action == "record_filed")
-    return {batch.ready_by, *session.exec(filed)}
-
-
-def _segregation(session: Session, program: Program, batch: Batch, *, actor: Actor, now: datetime,
-                 doing: str) -> signing.Refusal | None:
-    if actor.user_id not in preparers(session, program, batch):
-        return None
-    audit.record(session, actor=actor, action="decision_refused", entity=ENTITY, entity_id=batch.batch_no,
-                 program_id=program.id, now=now, after={"attempted": doing, "reason": "prepared or marked it ready"})
-    return signing.Refusal(f"You prepared or marked batch {batch.batch_no} ready, so you cannot {doing} it "
-                           "(segregation of duties). This attempt was recorded.")
-
-
-def signable(session: Session, program: Program, batch: Batch, *, signer: Signer, actor: Actor, now: datetime,
-              opened: Opened | None, doing: str, key: str | None) -> signing.Refusal | None:
-    """Every check before a signature: the dialog's round and checksum still current, segregation of duties,
-    the second component. A refusal is audited and returned (the caller commits, then shows it)."""
-    if opened is not None and (opened.review_round, opened.record_sha256) != (batch.review_round,
-                                                                             batch.record_sha256):
-        changed = ("went back to review (round " f"{batch.review_round})" if opened.review_round != batch.review_round
-                   else "has a different batch record file")
-        return signing.Refusal(f"Batch {batch.batch_no} {changed} since this dialog was opened; close it and "
-                               "open the batch again to sign what is under review now.")
-    segregated = _segregation(session, program, batch, actor=actor, now=now, doing=doing)
-    if segregated is not None:
-        return segregated
-    if settings_of(program).signing == signing.SigningMethod.initials:
-        if doing != "reject" and signer.component.strip().upper().replace(".", "").replace(" ", "") != \
-                Signer.expected_initials(signer.name):
-            return signing.Refusal("Those initials do not match your name in Slack; type them again to sign.")
-        return None
-    return signing.check(session, key, actor=actor, code=signer.component, now=now, program_id=program.id,
-                         doing=f"{doing} batch {batch.batch_no}")
 
 
 # ---------------------------------------------------------------------------------------------- changes
@@ -518,7 +269,7 @@ def reject(session: Session, program: Program, batch_no: str, *, reason: str, ac
     if historic:
         refused = None
     elif signer is None:
-        refused = _segregation(session, program, batch, actor=actor, now=now, doing="reject")
+        refused = segregation(session, program, batch, actor=actor, now=now, doing="reject")
     else:
         refused = signable(session, program, batch, signer=signer, actor=actor, now=now, opened=opened,
                             doing="reject", key=key)

@@ -22,10 +22,10 @@ from statistics import median
 from sqlmodel import Session, select
 
 from store import outbox
+from store.batch_models import UNDECIDED
 from store.batch_release import button as release_button
 from store.batches import (
     OPEN,
-    UNDECIDED,
     Batch,
     BatchSignature,
     BatchStatus,
@@ -40,7 +40,7 @@ from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
 from store.programs import Program, ProgramMember, Role
 
-# Buttons the reminder DMs carry; commands/batches.py registers a handler for each action id.
+# Buttons the reminder DMs carry; commands/batch_decisions.py and batch_calls.py register a handler for each.
 ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
 
 

@@ -13,7 +13,7 @@ from store import (
     batch_release,
     batches_rules,
     stability_rules,
-    submissions,
+    submissions_home,
 )
 from store.health import Health, HealthProvider, Owed, OwedProvider
 from store.programs import Program
@@ -23,13 +23,13 @@ OWED: tuple[OwedProvider, ...] = (
     batches_rules.owed,
     batch_release.owed,
     stability_rules.owed,
-    submissions.home_owed,
+    submissions_home.owed,
 )
 HEALTH: tuple[HealthProvider, ...] = (
     agreements_home.health,
     batches_rules.health,
     stability_rules.health,
-    submissions.home_health,
+    submissions_home.health,
 )
 
 

@@ -65,91 +65,123 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
     already stored counts as already imported, so a file can be imported again."""
     report = ImportReport(rejected=list(rejected))
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
+    known = _known(session, program)
+    today = now.astimezone(program.tz).date()
+    for row in rows:
+        try:
+            study, pull, batch = _pull_of(known, row, today)
+            if pull.pulled_on is None and not record_missing:
+                if pull.id not in report.waiting:
+                    report.missing.append((study, pull))
+                report.waiting.setdefault(pull.id, []).append(row.line)
+                continue
+            if pull.pulled_on is None:
+                record_pull(session, program=program, pull=pull, actor=actor, now=now, pulled_on=pull.due_on,
+                            from_results=True)
+                report.recorded.append((study, pull))
+            name = _new_attribute(known, row, study, pull, batch)
+        except _Refused as refusal:
+            report.rejected.append((row.line, str(refusal)))
+            continue
+        if name is None:
+            report.already += 1
+            continue
+        result = StabilityResult(
+            study_id=study.id, pull_id=pull.id, batch=batch, attribute=name[:100], value=row.value,
+            unit=row.unit.strip()[:32], spec_low=row.spec_low, spec_high=row.spec_high,
+            out_of_spec=(row.spec_low is not None and row.value < row.spec_low)
+            or (row.spec_high is not None and row.value > row.spec_high),
+            recorded_by=actor.user_id, recorded_at=now,
+        )
+        _store(session, known, result, name, study=study, pull=pull, program=program, actor=actor, now=now)
+        report.accepted.append(result)
+    session.flush()
+    report.changes, report.started = stability_change.assess(session, program=program, actor=actor, now=now,
+                                                             accepted=report.accepted)
+    return report
+
+
+class _Refused(Exception):
+    """A row that cannot be stored; its message is the reason the report gives for the row."""
+
+
+@dataclass
+class _Known:
+    """What the program holds, read once per import: its studies by code, their pulls by (study, condition,
+    months), the unit each attribute of a study was first recorded in, and the results already stored."""
+
+    studies: dict[str, StabilityStudy]
+    pulls: dict[tuple[int, str, int], StabilityPull]
+    units: dict[tuple[int, str], str]
+    seen: dict[tuple[int, str, str], tuple]
+
+
+def _known(session: Session, program: Program) -> _Known:
     all_studies = {s.code: s for s in studies(session, program.id)}
     study_ids = [s.id for s in all_studies.values()]
     pulls = {(p.study_id, p.condition, p.months): p for p in session.exec(
         select(StabilityPull).where(StabilityPull.study_id.in_(study_ids)))}  # type: ignore[attr-defined]
     existing = list(session.exec(select(StabilityResult).where(
         StabilityResult.study_id.in_(study_ids))))  # type: ignore[attr-defined]
-    units = {(r.study_id, r.attribute.lower()): r.unit for r in existing}
-    seen = {(r.pull_id, r.batch, r.attribute.lower()): _same(r) for r in existing}
-    today = now.astimezone(program.tz).date()
-    for row in rows:
-        study = all_studies.get(row.study.strip().upper())
-        if study is None:
-            report.rejected.append((row.line, f"unknown study {row.study[:20]!r}"))
-            continue
-        try:
-            condition = study.named(row.condition).code
-        except Invalid as exc:
-            report.rejected.append((row.line, str(exc)))
-            continue
-        pull = pulls.get((study.id, condition, row.months))
+    return _Known(all_studies, pulls, {(r.study_id, r.attribute.lower()): r.unit for r in existing},
+                  {(r.pull_id, r.batch, r.attribute.lower()): _same(r) for r in existing})
+
+
+def _pull_of(known: _Known, row: ResultRow, today) -> tuple[StabilityStudy, StabilityPull, str]:
+    """The row's study, pull and lot, or `_Refused` when one is unknown or the pull is not due yet."""
+    study = known.studies.get(row.study.strip().upper())
+    if study is None:
+        raise _Refused(f"unknown study {row.study[:20]!r}")
+    try:
+        condition = study.named(row.condition).code
+        pull = known.pulls.get((study.id, condition, row.months))
         if pull is None:
-            report.rejected.append((row.line, f"{study.code} has no {row.months}-month pull at {condition}"))
-            continue
-        try:
-            batch = study.lot(row.batch)
-        except Invalid as exc:
-            report.rejected.append((row.line, str(exc)))
-            continue
-        if pull.pulled_on is None and pull.due_on > today:
-            report.rejected.append((row.line, f"the {row.months}-month {pull.condition} pull is not recorded and not "
-                                              f"due before {pull.due_on.isoformat()}: record it with `/cmo stability "
-                                              "pulled … --date` first"))
-            continue
-        if pull.pulled_on is None and not record_missing:
-            if pull.id not in report.waiting:
-                report.missing.append((study, pull))
-            report.waiting.setdefault(pull.id, []).append(row.line)
-            continue
-        if pull.pulled_on is None:
-            record_pull(session, program=program, pull=pull, actor=actor, now=now, pulled_on=pull.due_on,
-                        from_results=True)
-            report.recorded.append((study, pull))
-        name = row.attribute.strip()
-        if not name:
-            report.rejected.append((row.line, "no attribute"))
-            continue
-        unit_key = (study.id, name.lower())
-        if unit_key in units and units[unit_key] != row.unit.strip():
-            report.rejected.append((row.line, f"unit {row.unit!r} does not match {units[unit_key]!r} used for "
-                                              f"{name} before"))
-            continue
-        if (pull.id, batch, name.lower()) in seen:
-            if seen[(pull.id, batch, name.lower())] == _same(row):
-                report.already += 1
-            else:
-                lot = f" of lot {batch}" if batch else ""
-                report.rejected.append((row.line, f"duplicate: {name}{lot} at {pull.condition} {row.months} months "
-                                                  "already has a different result"))
-            continue
-        if row.spec_low is not None and row.spec_high is not None and row.spec_low > row.spec_high:
-            report.rejected.append((row.line, "the lower specification limit is above the upper one"))
-            continue
-        low_fail = row.spec_low is not None and row.value < row.spec_low
-        high_fail = row.spec_high is not None and row.value > row.spec_high
-        result = StabilityResult(
-            study_id=study.id, pull_id=pull.id, batch=batch, attribute=name[:100], value=row.value,
-            unit=row.unit.strip()[:32],
-            spec_low=row.spec_low, spec_high=row.spec_high, out_of_spec=low_fail or high_fail,
-            recorded_by=actor.user_id, recorded_at=now,
-        )
-        session.add(result)
-        units[unit_key] = result.unit
-        seen[(pull.id, batch, name.lower())] = _same(result)
-        if pull.results_on is None:
-            pull.results_on = today
-            session.add(pull)
-            outbox.cancel(session, subject=pull.lab_subject)
-        report.accepted.append(result)
-        audit.record(session, actor=actor, action="result_out_of_spec" if result.out_of_spec else "result_recorded",
-                     entity="stability_result", entity_id=result_id(study, pull, result),
-                     program_id=program.id, after=result.model_dump(exclude={"id", "recorded_at"}), now=now)
-    session.flush()
-    report.changes, report.started = stability_change.assess(session, program=program, actor=actor, now=now,
-                                                             accepted=report.accepted)
-    return report
+            raise _Refused(f"{study.code} has no {row.months}-month pull at {condition}")
+        batch = study.lot(row.batch)
+    except Invalid as exc:
+        raise _Refused(str(exc)) from None
+    if pull.pulled_on is None and pull.due_on > today:
+        raise _Refused(f"the {row.months}-month {pull.condition} pull is not recorded and not due before "
+                       f"{pull.due_on.isoformat()}: record it with `/cmo stability pulled … --date` first")
+    return study, pull, batch
+
+
+def _new_attribute(known: _Known, row: ResultRow, study: StabilityStudy, pull: StabilityPull,
+                   batch: str) -> str | None:
+    """The attribute's name when the row is a new result; None when the same result is already stored;
+    `_Refused` when it has no attribute, another unit than before, a different earlier result or inverted
+    specification limits."""
+    name = row.attribute.strip()
+    if not name:
+        raise _Refused("no attribute")
+    unit = known.units.get((study.id, name.lower()))
+    if unit is not None and unit != row.unit.strip():
+        raise _Refused(f"unit {row.unit!r} does not match {unit!r} used for {name} before")
+    same = known.seen.get((pull.id, batch, name.lower()))
+    if same is not None:
+        if same == _same(row):
+            return None
+        lot = f" of lot {batch}" if batch else ""
+        raise _Refused(f"duplicate: {name}{lot} at {pull.condition} {row.months} months already has a different "
+                       "result")
+    if row.spec_low is not None and row.spec_high is not None and row.spec_low > row.spec_high:
+        raise _Refused("the lower specification limit is above the upper one")
+    return name
+
+
+def _store(session: Session, known: _Known, result: StabilityResult, name: str, *, study: StabilityStudy,
+           pull: StabilityPull, program: Program, actor: Actor, now: datetime) -> None:
+    """Add the result with its audit row; the pull's first result stops the lab's late-results reminder."""
+    session.add(result)
+    known.units[(study.id, name.lower())] = result.unit
+    known.seen[(pull.id, result.batch, name.lower())] = _same(result)
+    if pull.results_on is None:
+        pull.results_on = now.astimezone(program.tz).date()
+        session.add(pull)
+        outbox.cancel(session, subject=pull.lab_subject)
+    audit.record(session, actor=actor, action="result_out_of_spec" if result.out_of_spec else "result_recorded",
+                 entity="stability_result", entity_id=result_id(study, pull, result),
+                 program_id=program.id, after=result.model_dump(exclude={"id", "recorded_at"}), now=now)
 
 
 def _same(result: StabilityResult | ResultRow) -> tuple:

@@ -3,183 +3,42 @@
 A submission (`SUB-001`, unique per program) has items: a document in a section, an owner, a source, a
 due date (the filing date minus the template's buffer in business days, editable) and a status. An
 owner hands a document in by sharing the file to the bot; each file is kept with its SHA-256 and a
-version per file name. The due rule reminds owners 14, 7 and 3 business days before an item is due and
-alerts the program managers once it is overdue; an item received, approved or not applicable is
-settled and its pending reminders are cancelled.
+version per file name; an item received, approved or not applicable is settled and its pending reminders
+(store/submission_reminders.py) are cancelled. Tables: store/submission_models.py; templates: store/templates/.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Any
 
-from sqlalchemy import Column, String, UniqueConstraint, func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from store import audit, outbox
 from store.audit import Actor
 from store.calendar import add_business_days, business_days_between
-from store.db import UTCDateTime
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
-from store.health import Health, Owed
 from store.markup import day, escape, plural
-from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
+from store.submission_models import (
+    OPEN,
+    ItemStatus,
+    Submission,
+    SubmissionFile,
+    SubmissionItem,
+    SubmissionType,
+    progress,
+)
+from store.submission_templates import template, type_name
 
 ATTACH_ACTION = "submission_attach"  # the button on owners' DMs and reminders (commands.submissions.Ids)
-REMINDER_STAGES = (14, 7, 3)  # business days before an item is due
 DEFAULT_BUFFER = 5  # business days before the filing date, for items added by hand
-
-
-class SubmissionType(StrEnum):
-    fda_510k = "fda_510k"
-    dmf_type_ii = "dmf_type_ii"
-    eu_mdr_td = "eu_mdr_td"
-    ctd_module3 = "ctd_module3"
-    other = "other"
-
-
-class ItemStatus(StrEnum):
-    not_started = "not_started"
-    requested = "requested"
-    received = "received"
-    approved = "approved"
-    not_applicable = "not_applicable"
-
-    @property
-    def label(self) -> str:
-        return self.value.replace("_", " ")
-
-
-OPEN = frozenset({ItemStatus.not_started, ItemStatus.requested})
-
-
-# --- templates (data files under store/templates/, reviewed by regulatory affairs) -------------------
-
-
-@dataclass(frozen=True)
-class TemplateItem:
-    section: str
-    document: str
-    source: str
-    owner_role: Role | None
-    buffer: int
-
-
-@dataclass(frozen=True)
-class Template:
-    type: SubmissionType
-    name: str
-    items: tuple[TemplateItem, ...]
-
-
-def _template_item(raw: dict[str, Any], where: str) -> TemplateItem:
-    section, document = str(raw.get("section", "")).strip(), str(raw.get("document", "")).strip()
-    buffer = raw.get("buffer")
-    if not section or not document:
-        raise ValueError(f"{where}: every item needs a section and a document")
-    if not isinstance(buffer, int) or isinstance(buffer, bool) or not 0 <= buffer <= 250:
-        raise ValueError(f"{where}: buffer must be a whole number of business days (0–250)")
-    role = raw.get("owner_role")
-    return TemplateItem(section[:200], document[:300], str(raw.get("source", "")).strip()[:100],
-                        Role(role) if role else None, buffer)
-
-
-def parse_template(text: str, where: str) -> Template:
-    raw = tomllib.loads(text)
-    kind = SubmissionType(raw["type"])
-    items = tuple(_template_item(item, f"{where} item {n}") for n, item in enumerate(raw.get("items", []), 1))
-    if not items:
-        raise ValueError(f"{where}: a template needs at least one item")
-    return Template(kind, str(raw["name"]), items)
-
-
-@cache
-def template(kind: SubmissionType) -> Template:
-    path = resources.files("store") / "templates" / f"{kind.value}.toml"
-    loaded = parse_template(path.read_text(encoding="utf-8"), path.name)
-    if loaded.type != kind:
-        raise ValueError(f"{path.name} declares type {loaded.type}, expected {kind}")
-    return loaded
-
-
-def type_name(kind: str) -> str:
-    return template(SubmissionType(kind)).name
-
-
-# --- tables ----------------------------------------------------------------------------------------------
-
-
-class Submission(SQLModel, table=True):
-    __tablename__ = "submission"
-    __table_args__ = (UniqueConstraint("program_id", "number", name="uq_submission_program_number"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    program_id: int = Field(foreign_key="program.id", index=True)
-    number: int
-    kind: SubmissionType = Field(sa_type=String(32))
-    title: str = Field(max_length=200)
-    filing_date: date
-    customer_contact: str = Field(default="", max_length=200)
-    created_by: str = Field(max_length=32)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    package_sha256: str | None = Field(default=None, max_length=64)
-    packaged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-
-    @property
-    def ref(self) -> str:
-        return f"SUB-{self.number:03d}"
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"id", "created_at", "packaged_at"}, mode="json", warnings=False)
-
-
-class SubmissionItem(SQLModel, table=True):
-    __tablename__ = "submission_item"
-    __table_args__ = (UniqueConstraint("submission_id", "number", name="uq_submission_item_number"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    submission_id: int = Field(foreign_key="submission.id", index=True)
-    number: int
-    section: str = Field(max_length=200)
-    document: str = Field(max_length=300)
-    source: str = Field(default="", max_length=100)
-    owner: str | None = Field(default=None, max_length=32, index=True)
-    due_on: date
-    status: ItemStatus = Field(default=ItemStatus.not_started, sa_type=String(32), index=True)
-    requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-
-    @property
-    def subject(self) -> str:
-        return f"submission_item:{self.id}"
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"id", "requested_at"}, mode="json", warnings=False)
-
-
-class SubmissionFile(SQLModel, table=True):
-    __tablename__ = "submission_file"
-
-    id: int | None = Field(default=None, primary_key=True)
-    item_id: int = Field(foreign_key="submission_item.id", index=True)
-    name: str = Field(max_length=150)
-    path: str = Field(max_length=500)  # relative to CMO_FILES_DIR
-    sha256: str = Field(max_length=64)
-    size: int
-    version: int
-    slack_file_id: str = Field(default="", max_length=32)
-    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    received_by: str = Field(max_length=32)
-    received_by_name: str = Field(max_length=255)
 
 
 # --- services --------------------------------------------------------------------------------------------
@@ -462,81 +321,7 @@ def record_package(session: Session, *, program: Program, submission: Submission
                                   "documents": documents, "gaps": list(gaps)})
 
 
-# --- progress, reminders and the digest --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    outstanding: tuple[SubmissionItem, ...]
-
-
-def progress(entries: Sequence[SubmissionItem]) -> Progress:
-    """Done = received or approved, out of every item that applies."""
-    applicable = [e for e in entries if e.status != ItemStatus.not_applicable]
-    done = sum(e.status in (ItemStatus.received, ItemStatus.approved) for e in applicable)
-    return Progress(done, len(applicable), tuple(e for e in applicable if e.status in OPEN))
-
-
-def overdue_on(entry: SubmissionItem, calendar: str) -> date:
-    """The business day after the due date: the item is overdue from then on."""
-    return add_business_days(entry.due_on, 1, calendar)
-
-
-def reminder_dates(due_on: date, calendar: str) -> list[tuple[int, date]]:
-    return [(n, add_business_days(due_on, -n, calendar)) for n in REMINDER_STAGES]
-
-
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """Open items: the latest reminder stage reached (to the owner) until the item is overdue, then one
-    overdue alert to the program managers. Keys carry the due date, so a moved due date starts a new
-    series. Two queries whatever the number of items."""
-    rows = list(session.exec(
-        select(SubmissionItem, Submission, Program)
-        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
-        .where(SubmissionItem.status.in_(OPEN), Program.active == True)  # type: ignore[attr-defined]  # noqa: E712
-    ))
-    program_ids = {p.id for _, _, p in rows}
-    managers: dict[int, list[str]] = {}
-    if program_ids:
-        for member in session.exec(select(ProgramMember).where(
-                ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
-                ProgramMember.role == Role.program_manager).order_by(ProgramMember.user_id)):
-            managers.setdefault(member.program_id, []).append(member.user_id)
-    for entry, submission, program in rows:
-        today = local_today(program, now)
-        calendar = program.holiday_calendar
-        base = f"{entry.subject}:due:{entry.due_on.isoformat()}"
-        what = (f"*{escape(entry.document)}* ({escape(entry.section)}) for {escape(program.code)} {submission.ref} "
-                f"— {escape(type_name(submission.kind))} “{escape(submission.title)}”")
-        late_on = overdue_on(entry, calendar)
-        entered = (entry.requested_at or submission.created_at).astimezone(program.tz).date()
-        if today >= late_on:
-            pms = managers.get(program.id, [])
-            if pms:
-                owner = f"<@{escape(entry.owner)}>" if entry.owner else "nobody (unassigned)"
-                yield Due(key=f"{base}:overdue", program_id=program.id, subject=entry.subject, due_on=late_on,
-                          existed_on=entered, to_channel=False, to_users=tuple(pms),
-                          text=f":warning: Overdue: {what} was due {day(entry.due_on)} and is "
-                               f"{ItemStatus(entry.status).label}. Owner: {owner}. "
-                               f"Filing date: {day(submission.filing_date)}.")
-            continue
-        if entry.owner is None:
-            continue
-        reached = [(n, on) for n, on in reminder_dates(entry.due_on, calendar) if on <= today]
-        if not reached:
-            continue
-        stage, on = reached[-1]
-        left = business_days_between(today, entry.due_on, calendar)
-        when = f"in {plural(left, 'business day')}" if left else "today"
-        yield Due(key=f"{base}:remind:{stage}bd", program_id=program.id, subject=entry.subject, due_on=on,
-                  existed_on=entered, to_channel=False, to_users=(entry.owner,),
-                  text=f":alarm_clock: Reminder: {what} is due {day(entry.due_on)}, {when}. "
-                       "Share the file with the *Attach document* button, "
-                       "or the *File submission item* message shortcut.",
-                  buttons=(Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),))
+# --- the digest ------------------------------------------------------------------------------------------------
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
@@ -573,53 +358,3 @@ def _digest_line(sub: Submission, entries: list[SubmissionItem], today: date) ->
 
 def business_days_left(program: Program, today: date, until: date) -> int:
     return business_days_between(today, until, program.holiday_calendar)
-
-
-# --- App Home (store.home providers) -------------------------------------------------------------------
-
-
-def _open_rows(session: Session, program_ids: list[int], owner: str | None = None):
-    if not program_ids:
-        return []
-    query = (
-        select(SubmissionItem, Submission)
-        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-        .where(Submission.program_id.in_(program_ids), SubmissionItem.status.in_(OPEN))  # type: ignore[attr-defined]
-    )
-    if owner is not None:
-        query = query.where(SubmissionItem.owner == owner)
-    return list(session.exec(query.order_by(SubmissionItem.due_on, SubmissionItem.id)))
-
-
-def home_owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
-    """The documents a person still owes, soonest due first, each with its Attach button."""
-    by_id = {p.id: p for p in programs}
-    owed = []
-    for entry, submission in _open_rows(session, list(by_id), owner=user_id):
-        program = by_id[submission.program_id]
-        days = (entry.due_on - local_today(program, now)).days
-        when = f"overdue since {day(entry.due_on)}" if days < 0 else f"due {day(entry.due_on)}"
-        owed.append(Owed(program.code, days, f"{submission.ref} #{entry.number} *{escape(entry.document)}* "
-                                              f"({escape(type_name(submission.kind))}), {when}",
-                         (Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),)))
-    return owed
-
-
-def home_health(session: Session, programs: list[Program], now: datetime, health: Health) -> None:
-    """Per program: documents outstanding (overdue among them); the next item due is a deadline. Reads two
-    columns of each open item, not the rows (a portfolio of 500 programs has tens of thousands)."""
-    today = {p.id: local_today(p, now) for p in programs}
-    counts: dict[int, list[int]] = {}
-    nearest: dict[int, date] = {}
-    query = (select(Submission.program_id, SubmissionItem.due_on)
-             .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-             .where(Submission.program_id.in_(list(today)),  # type: ignore[attr-defined]
-                    SubmissionItem.status.in_(OPEN)))  # type: ignore[attr-defined]
-    for program_id, due_on in session.exec(query.order_by(SubmissionItem.due_on)):  # type: ignore[call-overload]
-        tally = counts.setdefault(program_id, [0, 0])
-        tally[0] += 1
-        tally[1] += due_on < today[program_id]
-        nearest.setdefault(program_id, due_on)
-    for program_id, (open_count, late) in counts.items():
-        health.add(program_id, f"{plural(open_count, 'submission document')} outstanding"
-                               + (f" ({late} overdue)" if late else ""), nearest[program_id])

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 import icalendar
 from sqlmodel import select
 
-from store import agreements, batches
+from store import agreements, batch_settings, batches
 from store.audit import AuditEntry
 from store.db import transaction
 from store.programs import Role
@@ -39,7 +39,7 @@ def _program(bot, engine, qa_expires: date = date(2028, 12, 31), nda: bool = Tru
             _agreement(session, program, agreements.Kind.nda, date(2025, 1, 1), date(2028, 12, 31))
         _agreement(session, program, agreements.Kind.quality, date(2024, 11, 20), qa_expires)
         if settings:
-            batches.configure(session, program, actor=factories.ADMIN, now=MON_23, **settings)
+            batch_settings.configure(session, program, actor=factories.ADMIN, now=MON_23, **settings)
         program_id = program.id
     bot.slack.add_channel(CHANNEL, "acme-001", members=["UPM1", "UAPP1", "UAPP2", "UQA1"])
     return program_id

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
-from store import batch_release, batches, batches_rules, signing
+from store import batch_release, batch_settings, batches, batches_rules, signing
 from store.audit import Actor, AuditEntry
 from store.errors import Conflict, NotAllowed
 from store.programs import Role
@@ -32,7 +32,7 @@ def _signer(actor: Actor, initials: str | None = None) -> batches.Signer:
 def _new_program(session):
     """A program as created now (qa_release `required`, the default), signing with initials."""
     program = factories.program(session, MON_23, holiday_calendar="US", members=MEMBERS, qa_release=None)
-    batches.configure(session, program, actor=PM, now=MON_23, signing="initials")
+    batch_settings.configure(session, program, actor=PM, now=MON_23, signing="initials")
     return program
 
 

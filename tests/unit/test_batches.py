@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from scheduler.sweep import sweep
-from store import batches, batches_rules
+from store import batch_settings, batches, batches_rules
 from store.audit import Actor, AuditEntry
 from store.db import transaction
 from store.errors import Conflict, Invalid
@@ -33,7 +33,7 @@ def signer(actor: Actor, initials: str | None = None) -> batches.Signer:
 def make(session, now=MON_23, approvals="any", **kw):
     """A program that signs with initials (store.signing has the authenticator tests)."""
     program = factories.program(session, now, holiday_calendar="US", members=MEMBERS)
-    batches.configure(session, program, actor=PM, now=now, approvals=approvals, signing="initials")
+    batch_settings.configure(session, program, actor=PM, now=now, approvals=approvals, signing="initials")
     batch = batches.ready(session, program, batch_no=kw.pop("batch_no", "b-1042"), product="Acmezol 10 mg",
                           actor=PM, now=now, **kw)
     return program, batch
@@ -220,7 +220,7 @@ def test_due_rule_query_count_does_not_grow(engine):
 
 def test_figures_median_p90_breaches(session):
     program = factories.program(session, MON_23, holiday_calendar="US", members=MEMBERS)
-    batches.configure(session, program, actor=PM, now=MON_23, signing="initials")
+    batch_settings.configure(session, program, actor=PM, now=MON_23, signing="initials")
     # decided after 1, 2, 3, 7 and 9 business days (SLA 5): two breaches, 2 + 4 days lost
     for n, decided in enumerate([date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 27), date(2026, 12, 3),
                                  date(2026, 12, 7)]):
@@ -240,13 +240,13 @@ def test_digest_section_lists_open_batches(session):
 
 def test_settings_defaults_and_validation(session):
     program = factories.program(session, MON_23, qa_release=None)  # a new program as created: the release required
-    assert batches.settings_of(program) == batches.ReviewSettings(3, 5, 2, batches.ApprovalMode.any)
+    assert batches.settings_of(program) == batch_settings.ReviewSettings(3, 5, 2, batches.ApprovalMode.any)
     assert batches.settings_of(program).qa_release == "required"
     with pytest.raises(Invalid):
-        batches.configure(session, program, actor=PM, now=MON_23, qa_release="maybe")
+        batch_settings.configure(session, program, actor=PM, now=MON_23, qa_release="maybe")
     with pytest.raises(Invalid):
-        batches.configure(session, program, actor=PM, now=MON_23, sla_business_days=0)
-    batches.configure(session, program, actor=PM, now=MON_23, sla_business_days=2, approvals="all")
+        batch_settings.configure(session, program, actor=PM, now=MON_23, sla_business_days=0)
+    batch_settings.configure(session, program, actor=PM, now=MON_23, sla_business_days=2, approvals="all")
     assert batches.settings_of(program).sla_business_days == 2
     assert batches.settings_of(program).approvals == batches.ApprovalMode.all
 

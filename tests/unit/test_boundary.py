@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
+from functools import partial
 from typing import Any
 
 import pytest
@@ -129,3 +130,22 @@ def test_registering_returns_the_listener_itself(slack):
         ack()
 
     assert app.action("press")(on_press) is on_press
+
+
+def test_a_listener_with_its_deps_bound_gets_them_and_the_arguments_it_names(slack):
+    """The areas register module-level functions with their deps bound (`partial(on_x, deps)`): the boundary
+    hands on what the rest of the signature names, and still keeps the ack of one that fails."""
+    seen: list[Any] = []
+    app = _app(slack)
+
+    def on_press(deps: object, ack, action: dict[str, Any]) -> None:
+        seen.append((deps, action["value"]))
+        ack()
+        raise RuntimeError("after the ack")
+
+    app.action("press")(partial(on_press, "deps"))
+
+    assert _press(app).status == 200
+    assert seen == [("deps", "1")]
+    [told] = _told(slack)
+    assert told.startswith(":boom: Something went wrong on our side (ref `")

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from scheduler.sweep import sweep
-from store import audit, digest
+from store import audit, digest, submission_reminders, submission_templates
 from store import submissions as subs
 from store import submissions_package as package
 from store.audit import Actor
@@ -107,7 +107,7 @@ def test_each_template_cites_the_guidance_it_follows(kind, cited):
 ])
 def test_bad_templates_are_refused(text):
     with pytest.raises(ValueError):
-        subs.parse_template(text, "bad.toml")
+        submission_templates.parse_template(text, "bad.toml")
 
 
 # --- checklist ---------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def test_receiving_the_document_cancels_pending_reminders(session, tmp_path):
     subs.attach(session, entry=entry, filed=filed, name="smf.pdf", actor=QA, now=NOW)
     assert _sent_keys(session) == []
     assert [r.status for r in session.exec(select(Outbox)) if r.key.startswith("submission")] == [Status.cancelled]
-    assert list(subs.due(session, _at(date(2026, 12, 3)))) == []
+    assert list(submission_reminders.due(session, _at(date(2026, 12, 3)))) == []
 
 
 def test_moved_due_date_starts_a_new_series(session):
@@ -221,7 +221,7 @@ def test_due_rule_statement_count_does_not_grow_with_items(session, engine):
         listener = lambda *a, **k: statements.append(1)  # noqa: E731
         event.listen(engine, "before_cursor_execute", listener)
         try:
-            list(subs.due(session, now))
+            list(submission_reminders.due(session, now))
         finally:
             event.remove(engine, "before_cursor_execute", listener)
         return len(statements)

@@ -1,0 +1,229 @@
+"""The agreement forms — log an agreement, record its execution, log a redline round — and the buttons of
+`/cmo agreement show` that open them. Each submission re-authorizes the person against the program its
+form carries, inside the form's action: a refusal is answered on the form through `forms.submit` like any
+other domain error, and nothing is saved. Documents attached to a form are filed after the ack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import partial
+from typing import Any
+
+from pydantic import BaseModel, ValidationError, field_validator
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from commands import people
+from commands.agreement_messages import announce, file_all, notice, redline_text, summary
+from commands.agreements_views import Ids, Ref, execute_view, redline_view
+from commands.deps import Deps
+from commands.forms import metadata, submit
+from store import agreements as store
+from store import programs
+from store.agreement_gaps import gaps
+from store.agreements import Agreement, Kind, Side, Status, Terms
+from store.audit import Actor
+from store.db import transaction
+from store.errors import Conflict, Invalid
+from store.markup import escape
+from store.programs import Access, Program, Role
+
+EDITORS = (Role.program_manager, Role.cmo_quality)  # log, execute, renew
+NEGOTIATORS = (Role.program_manager, Role.cmo_quality, Role.customer_approver)  # log a redline round
+
+
+class TermsForm(BaseModel):
+    effective: date | None = None
+    expires: date | None = None
+    evergreen: list[str] = []
+    review: date | None = None
+    notice: int | None = None
+    files: list[dict[str, Any]] = []
+
+    @field_validator("notice", mode="before")
+    @classmethod
+    def _notice(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip().isdecimal():
+            raise ValueError("Write the notice period as a whole number of days, e.g. 60.")
+        return v
+
+    def terms(self) -> Terms:
+        return Terms(self.effective, self.expires, bool(self.evergreen), self.review, self.notice)
+
+    def file_ids(self) -> list[str]:
+        return [f["id"] for f in self.files if isinstance(f, dict) and f.get("id")]
+
+
+class NewForm(TermsForm):
+    kind: Kind
+    counterparty: str
+    status: Status
+    version: str | None = None
+    owner: str | None = None
+    notes: str | None = None
+
+
+class ExecuteForm(TermsForm):
+    version: str | None = None
+
+
+class RedlineForm(BaseModel):
+    version: str | None = None
+    side: Side
+    note: str | None = None
+    files: list[dict[str, Any]] = []
+
+
+def default_side(access: Access) -> Side:
+    cmo = access.roles & {Role.program_manager, Role.cmo_quality}
+    return Side.customer if Role.customer_approver in access.roles and not cmo else Side.cmo
+
+
+def reauthorize(deps: Deps, actor: Actor, ref: Ref, *roles: Role, doing: str) -> tuple[Program, Agreement | None]:
+    with transaction(deps.engine) as session:
+        access = programs.authorize(session, actor, code=ref.program)
+        access.require_internal("work with agreements")
+        access.require(*roles, doing=doing)
+        agreement = store.get(session, access.program, ref.ref) if ref.ref else None
+    return access.program, agreement
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A form submission, re-authorized: who sent it and when, the program, and the agreement it is about
+    (None for a new one)."""
+
+    deps: Deps
+    actor: Actor
+    now: datetime
+    program: Program
+    agreement: Agreement | None
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a form saved, for after the ack: the agreement, the attached Slack files to file as `role`, and the
+    channel notice (its text and outbox rows)."""
+
+    agreement: Agreement
+    file_ids: list[str]
+    role: str
+    text: str
+    rows: list[int]
+
+
+def save_form(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, form: type[BaseModel],
+              save: Callable[[Submitted, Any], Saved], *, roles: tuple[Role, ...], doing: str, field: str) -> None:
+    """A form's submission: re-authorized and saved by `save` inside submit's action (a refusal, or the
+    agreement changed meanwhile, shows on the form, nothing saved), then, after the ack, the channel told and
+    the attached files filed."""
+    actor, now = people.actor_of(deps, body["user"]), deps.clock.now()
+
+    def act(filled: Any) -> tuple[Program, Saved]:
+        program, agreement = reauthorize(deps, actor, metadata(view, Ref), *roles, doing=doing)
+        return program, save(Submitted(deps, actor, now, program, agreement), filled)
+
+    done = submit(ack, view, form, act, fallback=field)
+    if done is not None:
+        program, saved = done
+        announce(deps, client, program, saved.text, saved.rows, actor)
+        file_all(deps, client, actor, program, saved.agreement, saved.file_ids, saved.role)
+
+
+def create(s: Submitted, form: NewForm) -> Saved:
+    with transaction(s.deps.engine) as session:
+        agreement = store.create(
+            session, program=s.program, actor=s.actor, now=s.now, kind=form.kind, counterparty=form.counterparty,
+            status=form.status, terms=form.terms(), version=form.version or "", owner_id=form.owner,
+            notes=form.notes or "")
+        text = (f":page_facing_up: <@{s.actor.user_id}> logged {summary(agreement)}. "
+                f"`/cmo agreement show {agreement.ref}`")
+        role = "original" if agreement.status == Status.executed else "attachment"
+        return Saved(agreement, form.file_ids(), role, text, notice(session, s.program, agreement, "logged", text,
+                                                                    s.now))
+
+
+def execute(s: Submitted, form: ExecuteForm) -> Saved:
+    with transaction(s.deps.engine) as session:
+        fresh = session.get(Agreement, s.agreement.id)
+        older = store.execute(session, fresh, program=s.program, actor=s.actor, now=s.now, terms=form.terms(),
+                              version=form.version)  # executed meanwhile: on the form
+        replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
+        replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
+        text = f":white_check_mark: <@{s.actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
+        return Saved(fresh, form.file_ids(), "original", text, notice(session, s.program, fresh, "executed", text,
+                                                                      s.now))
+
+
+def log_round(s: Submitted, form: RedlineForm) -> Saved:
+    first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
+    with transaction(s.deps.engine) as session:
+        fresh = session.get(Agreement, s.agreement.id)
+        redline = store.log_redline(session, fresh, actor=s.actor, now=s.now, side=form.side,
+                                    version=form.version or "", note=form.note or "",
+                                    slack_file_id=first and first["id"], file_name=first and first.get("name"))
+        text = redline_text(fresh, redline, s.actor.user_id)
+        rows = notice(session, s.program, fresh, f"redline:{redline.round}", text, s.now)
+    return Saved(fresh, [first["id"]] if first else [], "redline", text, rows)
+
+
+def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The new-agreement form submitted: the agreement is logged, the channel told, its files filed."""
+    save_form(deps, ack, body, view, client, NewForm, create, roles=EDITORS, doing="log agreements",
+              field="counterparty")
+
+
+def on_execute(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The execution form submitted: the agreement is executed (superseding older ones), the channel told
+    of it and of any coverage gap, the signed original filed."""
+    save_form(deps, ack, body, view, client, ExecuteForm, execute, roles=EDITORS, doing="execute agreements",
+              field="effective")
+
+
+def on_redline(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The redline form submitted: a negotiation round is logged, the channel told, its file filed."""
+    save_form(deps, ack, body, view, client, RedlineForm, log_round, roles=NEGOTIATORS, doing="log redlines",
+              field="note")
+
+
+def button_ref(body: dict[str, Any]) -> Ref:
+    try:
+        return Ref.model_validate(json.loads(body["actions"][0].get("value") or "{}"))
+    except (ValueError, ValidationError):
+        raise Invalid("This button's data was altered; use `/cmo agreement show` again.") from None
+
+
+def on_open_redline(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+    """The Log redline button of `/cmo agreement show`: opens the redline form."""
+    ack()
+    actor = people.actor_of(deps, body["user"])
+    ref = button_ref(body)
+    with transaction(deps.engine) as session:
+        access = programs.authorize(session, actor, code=ref.program)
+        access.require_internal("work with agreements")
+        access.require(*NEGOTIATORS, doing="log redlines")
+        agreement = store.get(session, access.program, ref.ref)
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=redline_view(access.program, agreement, default_side(access)))
+
+
+def on_open_execute(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+    """The Record execution button of `/cmo agreement show`: opens the execution form while the
+    agreement is still in draft or negotiation."""
+    ack()
+    actor = people.actor_of(deps, body["user"])
+    program, agreement = reauthorize(deps, actor, button_ref(body), *EDITORS, doing="execute agreements")
+    if agreement.status not in (Status.draft, Status.negotiation):
+        raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
+    client.views_open(trigger_id=body["trigger_id"], view=execute_view(program, agreement))
+
+
+def register(app: App, deps: Deps) -> None:
+    app.view(Ids.new_view.value)(partial(on_new, deps))
+    app.view(Ids.execute_view.value)(partial(on_execute, deps))
+    app.view(Ids.redline_view.value)(partial(on_redline, deps))
+    app.action(Ids.open_redline.value)(partial(on_open_redline, deps))
+    app.action(Ids.open_execute.value)(partial(on_open_execute, deps))
