@@ -68,7 +68,7 @@ def counted(counter: Counter):
 @contextmanager
 def sections_counted(counter: Counter):
     """The digest's per-area sections attributed like rules (each runs once per sweep, for every program)."""
-    from store import digest
+    from store import areas, digest
 
     def wrap(section):
         name = f"digest section {section.__module__}.{section.__name__}"
@@ -85,7 +85,7 @@ def sections_counted(counter: Counter):
         return run
 
     defaults = digest.compose_all.__defaults__
-    digest.compose_all.__defaults__ = (tuple(wrap(s) for s in digest.SECTIONS),)
+    digest.compose_all.__defaults__ = (tuple(wrap(s) for s in areas.DIGEST),)
     try:
         yield
     finally:

@@ -264,7 +264,8 @@ def progress_bar(items, total: int):
 def import_tracker(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from store import importing, onboarding_kinds  # noqa: F401  (registers every area's kind)
+    from store import importing
+    from store.areas import KINDS
     from store.errors import DomainError
 
     settings = load_settings()
@@ -274,9 +275,10 @@ def import_tracker(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SettingsError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        report = importing.run(_existing(settings), kind=args.kind, content=content, file_name=path.name,
-                               actor=cli_actor(), now=Clock(settings.cmo_now).now(), program=args.program,
-                               dayfirst=args.dayfirst, dry_run=args.dry_run, progress=progress_bar)
+        report = importing.run(_existing(settings), kind=importing.kind_named(args.kind, KINDS), content=content,
+                               file_name=path.name, actor=cli_actor(), now=Clock(settings.cmo_now).now(),
+                               program=args.program, dayfirst=args.dayfirst, dry_run=args.dry_run,
+                               progress=progress_bar)
     except DomainError as exc:
         print(f"cmo-bot import: {exc}", file=sys.stderr)
         return 2
@@ -289,8 +291,9 @@ def export(args: argparse.Namespace) -> int:
     from datetime import date
     from pathlib import Path
 
-    from store import exporting, onboarding_kinds  # noqa: F401  (registers every area's sheets)
+    from store import exporting
     from store import programs as program_store
+    from store.areas import SHEETS
     from store.db import transaction
     from store.errors import DomainError
 
@@ -313,8 +316,8 @@ def export(args: argparse.Namespace) -> int:
                 if program is None:
                     raise SettingsError(f"there is no program {args.program.strip().upper()[:20]}")
                 chosen = [program]
-            result = exporting.build(session, programs=chosen, everything=args.all, now=Clock(settings.cmo_now).now(),
-                                     fmt=args.format, start=start, end=end)
+            result = exporting.build(session, sheets=SHEETS, programs=chosen, everything=args.all,
+                                     now=Clock(settings.cmo_now).now(), fmt=args.format, start=start, end=end)
     except DomainError as exc:
         print(f"cmo-bot export: {exc}", file=sys.stderr)
         return 2

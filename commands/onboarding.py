@@ -30,8 +30,9 @@ from commands.args import UsageError, iso_date
 from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.router import Request
-from store import exporting, importing, onboarding_kinds  # noqa: F401  (registers every area's kind and sheets)
+from store import exporting, importing
 from store import programs as program_store
+from store.areas import KINDS, SHEETS
 from store.audit import Actor
 from store.db import transaction
 from store.errors import DomainError, Invalid, NotAllowed
@@ -124,9 +125,9 @@ def check(deps: Deps, client: WebClient, actor: Actor, planned: Planned, *, dry_
     if content is None:
         downloaded = fetch(client, planned.file_id)
         content, file_name = downloaded.content, downloaded.name
-    return importing.run(deps.engine, kind=planned.kind, content=content, file_name=file_name, actor=actor,
-                         now=deps.clock.now(), program=planned.program, dayfirst=planned.dayfirst,
-                         dry_run=dry_run)
+    return importing.run(deps.engine, kind=importing.kind_named(planned.kind, KINDS), content=content,
+                         file_name=file_name, actor=actor, now=deps.clock.now(), program=planned.program,
+                         dayfirst=planned.dayfirst, dry_run=dry_run)
 
 
 def preview(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
@@ -135,7 +136,7 @@ def preview(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
     require_admin(actor)
     shared = tracker_file(body)
     downloaded = fetch(client, shared["id"])
-    kind = importing.detect(downloaded.content, downloaded.name)
+    kind = importing.detect(downloaded.content, downloaded.name, KINDS)
     channel = (body.get("channel") or {}).get("id") or ""
     with transaction(deps.engine) as session:
         program = program_store.by_channel(session, channel) if channel else None
@@ -220,8 +221,8 @@ def cmd_export(req: Request) -> None:
         access = req.access(session)
         access.require_internal("export a program's records")
         access.require(Role.program_manager, Role.cmo_quality, doing="export the program's records")
-        result = exporting.build(session, programs=[access.program], everything=False, now=req.now, fmt=fmt,
-                                 start=start, end=end)
+        result = exporting.build(session, sheets=SHEETS, programs=[access.program], everything=False, now=req.now,
+                                 fmt=fmt, start=start, end=end)
     counts = ", ".join(f"{t.title} {len(t.rows)}" for t in result.tables[1:])
     comment = f"Records of {access.program.code} ({counts}). {result.verified.summary()}."
     try:

@@ -1,22 +1,9 @@
-"""Every area's due rule, in one list: what the sweep asks "what should have been said by now?"."""
+"""Every due rule, in one list: what the sweep asks "what should have been said by now?" — the programs'
+digests, then each area's rules as its declaration lists them (store/areas.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from store import digest
+from store.areas import DUE, Rule
 
-from sqlmodel import Session
-
-from store import agreement_gaps, agreement_reminders, batches_rules, digest, stability_rules, submission_reminders
-from store.outbox import Due
-
-Rule = Callable[[Session, datetime], Iterable[Due]]
-
-RULES: tuple[Rule, ...] = (
-    digest.due,
-    agreement_reminders.due,
-    agreement_gaps.due,
-    batches_rules.due,
-    submission_reminders.due,
-    stability_rules.due,
-)
+RULES: tuple[Rule, ...] = (digest.due, *DUE)

@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from scheduler.rules import RULES, Rule
+from scheduler.rules import RULES
+from store.areas import Rule
 from store.db import insert_for
 from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
 from store.programs import Program

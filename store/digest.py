@@ -1,34 +1,23 @@
 """A program's status digest: one message per period (weekly, biweekly or monthly) in its channel.
 
-Each area contributes a section (a function of programs and their local days returning each one's mrkdwn
-lines, in a query or two for all of them, so a sweep composing 5,000 digests runs as many statements as one
-composing 2); the digest is one more due rule, keyed by period, so it goes out once per period and a missed
-one is sent late rather than skipped. Only the current period's digest is due: an older one is superseded.
+Each area declares a section (store/areas.py: a function of programs and their local days returning each
+one's mrkdwn lines, in a query or two for all of them, so a sweep composing 5,000 digests runs as many
+statements as one composing 2); the digest is one more due rule, keyed by period, so it goes out once per
+period and a missed one is sent late rather than skipped. Only the current period's digest is due: an older
+one is superseded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from store import agreements, batches_rules, stability_rules, submissions
+from store.areas import DIGEST, Sections
 from store.markup import day, escape
 from store.outbox import Due, Outbox
 from store.programs import Program
-
-# (session, [(program, its local today)]) -> each program's lines, by program id; one query or two for all.
-Sections = Callable[[Session, Sequence[tuple[Program, date]]], dict[int, list[str]]]
-
-# Each area's digest section, in the order they read in the message.
-SECTIONS: tuple[Sections, ...] = (
-    agreements.digest_sections,
-    batches_rules.digest_sections,
-    submissions.digest_sections,
-    stability_rules.digest_sections,
-)
-
 
 # Biweekly digests fall on every other Monday counted from this one. Counting from a fixed Monday, not from the
 # parity of ISO week numbers, keeps the fortnight across years with 53 ISO weeks (2026, 2032), where week 53
@@ -53,7 +42,7 @@ def compose(session: Session, program: Program, today: date) -> str:
 
 
 def compose_all(session: Session, days: Sequence[tuple[Program, date]],
-                sections: Iterable[Sections] = SECTIONS) -> dict[int, str]:
+                sections: Iterable[Sections] = DIGEST) -> dict[int, str]:
     """The digest of each (program, its local today), by program id: a few queries per section for all."""
     if not days:
         return {}

@@ -2,8 +2,8 @@
 period, one sheet per area, with the audit chain's verification result on the first sheet.
 
 XLSX: one workbook, sheets in this order: Summary (verification result, programs, period, counts),
-Programs, then each area's sheets as registered in `SHEETS`, then Audit trail. CSV: a ZIP archive holding
-one CSV per sheet (`01-summary.csv`, `02-programs.csv` …), UTF-8 with a byte-order mark so Excel opens it.
+Programs, then each area's sheets (store/areas.py `SHEETS`, handed in), then Audit trail. CSV: a ZIP archive
+holding one CSV per sheet (`01-summary.csv`, `02-programs.csv` …), UTF-8 with a byte-order mark so Excel opens it.
 
 Instants are written as ISO-8601 UTC text (Excel has no time zones); calendar dates as dates. A text cell
 that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) is written as text (XLSX) or prefixed with
@@ -46,14 +46,6 @@ class Sheet:
 
     title: str
     rows: Callable[[Session, dict[int, Program]], Table]
-
-
-SHEETS: list[Sheet] = []
-
-
-def add_sheet(sheet: Sheet) -> Sheet:
-    SHEETS[:] = [s for s in SHEETS if s.title != sheet.title] + [sheet]
-    return sheet
 
 
 def model_table(title: str, model: type[SQLModel], records: Sequence[SQLModel], programs: dict[int, Program],
@@ -132,15 +124,15 @@ def _bounds(start: date | None, end: date | None) -> tuple[datetime | None, date
     return low, high
 
 
-def build(session: Session, *, programs: Sequence[Program], everything: bool, now: datetime, fmt: str = "xlsx",
-          start: date | None = None, end: date | None = None) -> Export:
+def build(session: Session, *, sheets: Sequence[Sheet], programs: Sequence[Program], everything: bool,
+          now: datetime, fmt: str = "xlsx", start: date | None = None, end: date | None = None) -> Export:
     """The export of `programs` (all of them when `everything`), with the audit trail of [start, end]."""
     if fmt not in FORMATS:
         raise Invalid(f"The format is xlsx or csv, not {fmt!r}.")
     low, high = _bounds(start, end)
     by_id = {p.id: p for p in sorted(programs, key=lambda p: p.code)}
     verified = audit.verify(session)
-    area_tables = [sheet.rows(session, by_id) for sheet in SHEETS]
+    area_tables = [sheet.rows(session, by_id) for sheet in sheets]
     trail = _audit_sheet(session, by_id, low, high, everything)
     period = f"{start.isoformat() if start else 'the beginning'} to {end.isoformat() if end else 'now'}"
     summary_rows: list[list[Any]] = [

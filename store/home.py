@@ -1,6 +1,6 @@
 """What App Home shows a person: what they owe today (from each area) and, for managers and admins, a
-health line per program. Areas contribute providers (their types live in store/health.py); queries are bulk
-(one per area, not per program)."""
+health line per program. Areas declare providers (store/areas.py; their types live in store/health.py);
+queries are bulk (one per area, not per program)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import (
-    agreements_home,
-    batch_release,
-    batches_rules,
-    stability_rules,
-    submissions_home,
-)
-from store.health import Health, HealthProvider, Owed, OwedProvider
+from store.areas import HEALTH, OWED
+from store.health import Health, Owed
 from store.programs import Program
-
-OWED: tuple[OwedProvider, ...] = (
-    agreements_home.owed,
-    batches_rules.owed,
-    batch_release.owed,
-    stability_rules.owed,
-    submissions_home.owed,
-)
-HEALTH: tuple[HealthProvider, ...] = (
-    agreements_home.health,
-    batches_rules.health,
-    stability_rules.health,
-    submissions_home.health,
-)
 
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:

@@ -106,18 +106,12 @@ class Kind:
         return next(c for c in self.columns if c.name == name)
 
 
-KINDS: dict[str, Kind] = {}
-
-
-def register(kind: Kind) -> Kind:
-    KINDS[kind.name] = kind
-    return kind
-
-
-def kind_named(name: str) -> Kind:
-    kind = KINDS.get((name or "").strip().lower())
+def kind_named(name: str, kinds: Iterable[Kind]) -> Kind:
+    """The kind called `name` among `kinds` (every area's: store/areas.py `KINDS`)."""
+    by_name = {kind.name: kind for kind in kinds}
+    kind = by_name.get((name or "").strip().lower())
     if kind is None:
-        known = ", ".join(sorted(KINDS)) or "none yet"
+        known = ", ".join(sorted(by_name)) or "none yet"
         raise Invalid(f"{name!r} is not a kind of tracker the bot imports (kinds: {known}).", "kind")
     return kind
 
@@ -240,7 +234,7 @@ def _parse_row(kind: Kind, cells: Sequence[Value], found: dict[str, int], titles
     return row
 
 
-def detect(content: bytes, file_name: str) -> Kind:
+def detect(content: bytes, file_name: str, kinds: Sequence[Kind]) -> Kind:
     """The kind of tracker a file is, from its columns: the kind whose required columns are all there and
     that recognises the most columns. Two equally good kinds are told apart by the file name, or not at all."""
     header = header_of(read_table(content, file_name))
@@ -248,13 +242,13 @@ def detect(content: bytes, file_name: str) -> Kind:
         raise Invalid(f"{file_name} has no header row: it is empty.")
     names = {normalise(h) for h in header[1] if normalise(h)}
     scored = []
-    for kind in KINDS.values():
+    for kind in kinds:
         if all(c.names() & names for c in kind.columns if c.required):
             scored.append((sum(bool(c.names() & names) for c in kind.columns), kind.name in file_name.lower(), kind))
     if not scored:
         raise Invalid(f"{file_name} does not look like a tracker the bot knows. "
                       + " ".join(f"*{k.name}* ({k.summary or k.name}) needs the columns "
-                                 f"{', '.join(c.label for c in k.columns if c.required)}." for k in KINDS.values()))
+                                 f"{', '.join(c.label for c in k.columns if c.required)}." for k in kinds))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
     if len(scored) > 1 and scored[0][:2] == scored[1][:2]:
         raise Invalid(f"{file_name} could be a {scored[0][2].name} or a {scored[1][2].name} tracker; put the kind "
@@ -281,12 +275,11 @@ class _Plan:
     error: str | None = None
 
 
-def run(engine: Engine, *, kind: Kind | str, content: bytes, file_name: str, actor: Actor, now: datetime,
+def run(engine: Engine, *, kind: Kind, content: bytes, file_name: str, actor: Actor, now: datetime,
         program: str | None = None, dayfirst: bool = False, dry_run: bool = False,
         progress: Progress = _no_progress) -> Report:
     """Import one tracker file. A file-level problem (no such program, a required column missing) raises
     `Invalid` before anything is written; row problems are in the report."""
-    kind = kind_named(kind) if isinstance(kind, str) else kind
     report = Report(kind.name, file_name, sha256(content), dry_run)
     table = read_table(content, file_name)
     header = header_of(table)

@@ -2,7 +2,7 @@
 
 Each kind creates its records through the area's own store services (so their validation, numbering,
 schedules and audit rows apply unchanged); the importer adds the `imported` audit row with the file's
-SHA-256. Importing this module registers them.
+SHA-256. The areas' declarations (store/areas.py) list them; importing this module registers nothing.
 """
 
 from __future__ import annotations
@@ -50,22 +50,19 @@ NOTES = Column("notes", "Notes", ("comments", "comment", "remarks"))
 
 def kind(name: str, entity: str, columns: tuple[Column, ...], key: Callable[[Row], tuple],
          describe: Callable[[Row], str], find, create, **extra) -> Kind:
-    return importing.register(Kind(name=name, entity=entity, columns=columns, key=key, describe=describe, find=find,
-                                   create=create, **extra))
+    return Kind(name=name, entity=entity, columns=columns, key=key, describe=describe, find=find, create=create,
+                **extra)
 
 
-def sheet(title: str, rows) -> None:
-    exporting.add_sheet(Sheet(title, rows))
-
-
-def records_sheet(title: str, model: type[SQLModel]) -> None:
+def records_sheet(title: str, model: type[SQLModel]) -> Sheet:
     """Every record of a table that has a program_id."""
-    sheet(title, lambda session, programs: model_table(title, model, of_programs(session, model, programs), programs))
+    return Sheet(title, lambda session, programs: model_table(title, model, of_programs(session, model, programs),
+                                                              programs))
 
 
-def child_sheet(title: str, model: type[SQLModel], parent: type[SQLModel], link: str) -> None:
+def child_sheet(title: str, model: type[SQLModel], parent: type[SQLModel], link: str) -> Sheet:
     """Every record of a table below one that has a program_id (`link` names the parent's id column)."""
-    sheet(title, lambda session, programs: child_table(title, model, parent, link, session, programs))
+    return Sheet(title, lambda session, programs: child_table(title, model, parent, link, session, programs))
 
 
 
@@ -117,7 +114,7 @@ def _agreement_create(session: Session, program: Program, row: Row, actor: Actor
     return created.ref
 
 
-kind(
+AGREEMENT_KIND = kind(
     "agreements", "agreement",
     (
         Column("type", "Type", ("agreement type", "agreement", "kind", "document type", "doc type", "category"),
@@ -143,9 +140,11 @@ kind(
     order=lambda row: row["effective"] or date.min,  # older executed agreements first: the newest stays in force
     summary="one row per agreement: type, counterparty, status, dates",
 )
-records_sheet("Agreements", agreement_store.Agreement)
-child_sheet("Agreement redlines", agreement_store.Redline, agreement_store.Agreement, "agreement_id")
-child_sheet("Agreement documents", agreement_store.Document, agreement_store.Agreement, "agreement_id")
+AGREEMENT_SHEETS = (
+    records_sheet("Agreements", agreement_store.Agreement),
+    child_sheet("Agreement redlines", agreement_store.Redline, agreement_store.Agreement, "agreement_id"),
+    child_sheet("Agreement documents", agreement_store.Document, agreement_store.Agreement, "agreement_id"),
+)
 
 
 # ------------------------------------------------------------------------------------------- batches
@@ -183,7 +182,7 @@ def _batch_create(session: Session, program: Program, row: Row, actor: Actor, no
     return batch.batch_no
 
 
-kind(
+BATCH_KIND = kind(
     "batches", "batch",
     (
         Column("batch_no", "Batch", ("batch no", "batch number", "batch id", "batch #", "lot", "lot no", "lot number",
@@ -199,9 +198,11 @@ kind(
     find=_batch_find, create=_batch_create,
     summary="one row per batch record under review: batch, product, release by, status",
 )
-records_sheet("Batches", batch_store.Batch)
-child_sheet("Batch signatures", batch_store.BatchSignature, batch_store.Batch, "batch_id")
-child_sheet("Batch review calls", batch_store.ReviewCall, batch_store.Batch, "batch_id")
+BATCH_SHEETS = (
+    records_sheet("Batches", batch_store.Batch),
+    child_sheet("Batch signatures", batch_store.BatchSignature, batch_store.Batch, "batch_id"),
+    child_sheet("Batch review calls", batch_store.ReviewCall, batch_store.Batch, "batch_id"),
+)
 
 
 # ------------------------------------------------------------------------------------------- stability
@@ -232,7 +233,7 @@ def _study_find(session: Session, program: Program, row: Row) -> str | None:
     return found.code if found else None
 
 
-kind(
+STUDY_KIND = kind(
     "stability", "stability_study",
     (
         Column("study", "Study", ("study id", "study code", "study no", "study number", "stability study"),
@@ -251,9 +252,11 @@ kind(
     find=_study_find, create=_study_create,
     summary="one row per study: study, product, placed on, duration, conditions (pulls are scheduled from them)",
 )
-records_sheet("Stability studies", stability_store.StabilityStudy)
-records_sheet("Stability pulls", stability_store.StabilityPull)
-child_sheet("Stability results", stability_store.StabilityResult, stability_store.StabilityStudy, "study_id")
+STUDY_SHEETS = (
+    records_sheet("Stability studies", stability_store.StabilityStudy),
+    records_sheet("Stability pulls", stability_store.StabilityPull),
+    child_sheet("Stability results", stability_store.StabilityResult, stability_store.StabilityStudy, "study_id"),
+)
 
 
 # ------------------------------------------------------------------------------------------- submissions
@@ -286,7 +289,7 @@ def _submission_create(session: Session, program: Program, row: Row, actor: Acto
     return made.ref
 
 
-kind(
+SUBMISSION_KIND = kind(
     "submissions", "submission",
     (
         Column("title", "Title", ("submission", "submission title", "name"), required=True),
@@ -301,8 +304,6 @@ kind(
     find=_submission_find, create=_submission_create, audit_id=lambda program, ref: f"{program.code}/{ref}",
     summary="one row per submission: title, type, filing date (its checklist comes from the type's template)",
 )
-records_sheet("Submissions", submission_store.Submission)
-child_sheet("Submission items", submission_store.SubmissionItem, submission_store.Submission, "submission_id")
 
 
 def _submission_files(session: Session, programs: dict[int, Program]) -> exporting.Table:
@@ -320,4 +321,8 @@ def _submission_files(session: Session, programs: dict[int, Program]) -> exporti
                        program_of=lambda r: owner[id(r)])
 
 
-sheet("Submission files", _submission_files)
+SUBMISSION_SHEETS = (
+    records_sheet("Submissions", submission_store.Submission),
+    child_sheet("Submission items", submission_store.SubmissionItem, submission_store.Submission, "submission_id"),
+    Sheet("Submission files", _submission_files),
+)

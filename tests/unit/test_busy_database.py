@@ -21,7 +21,7 @@ from store.db import SERVING_WAIT, make_engine, transaction
 from tests import factories
 from tests.conftest import NOW
 from tests.unit.test_concurrent_writers import ADMIN, at_once
-from tests.unit.test_importing import GRANTS  # noqa: F401  (the generic importer's test kind)
+from tests.unit.test_importing import GRANTS  # the generic importer's test kind
 
 
 def test_a_shared_calendar_loading_years_never_answers_business_day_for_a_holiday():
@@ -114,7 +114,6 @@ def test_a_form_meeting_a_held_lock_is_answered_busy_on_the_form_before_slack_gi
 
 
 def test_a_long_import_lets_other_audited_writes_through(engine, db_url, monkeypatch):
-    monkeypatch.setitem(importing.KINDS, "grants", GRANTS)
     with transaction(engine) as session:
         program = factories.program(session, NOW, "ACME-001", members={})
     rows = "\n".join(f"U{i:04d};stability;2026-01-01;;" for i in range(3 * importing.CHUNK))
@@ -138,7 +137,7 @@ def test_a_long_import_lets_other_audited_writes_through(engine, db_url, monkeyp
                 writer.join(timeout=10)
             yield item
 
-    report = importing.run(engine, kind="grants", content=content, file_name="grants.csv", actor=ADMIN, now=NOW,
+    report = importing.run(engine, kind=GRANTS, content=content, file_name="grants.csv", actor=ADMIN, now=NOW,
                            program="ACME-001", progress=progress)
     serving.dispose()
     assert outcome == [True]

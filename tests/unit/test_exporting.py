@@ -12,8 +12,9 @@ import openpyxl
 import pytest
 from sqlalchemy import update
 
-from store import exporting, onboarding_kinds  # noqa: F401
+from store import exporting
 from store import programs as program_store
+from store.areas import SHEETS
 from store.audit import AuditEntry
 from store.db import transaction
 from store.errors import Invalid
@@ -29,7 +30,8 @@ def _sheets(content: bytes) -> dict[str, list[tuple]]:
 def _build(engine, codes=("ACME-001",), **kw):
     with transaction(engine) as session:
         chosen = [program_store.by_code(session, c) for c in codes]
-        return exporting.build(session, programs=chosen, everything=kw.pop("everything", False), now=NOW, **kw)
+        return exporting.build(session, sheets=SHEETS, programs=chosen, everything=kw.pop("everything", False),
+                               now=NOW, **kw)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_user_text_cannot_forge_lines_or_read_backwards_in_a_post():
 @pytest.mark.usefixtures("grants_program")
 def test_nul_bytes_in_imported_cells_are_refused_per_row(engine, kind):  # noqa: F811
     content = b"Person;Role\nUQ\x00A1;cmo_quality\nUPM1;program_manager\n"
-    report = importing.run(engine, kind="grants", content=content, file_name="grants.csv", actor=ACTOR, now=NOW,
+    report = importing.run(engine, kind=kind, content=content, file_name="grants.csv", actor=ACTOR, now=NOW,
                            program="ACME-001")
     assert [n for n, _ in report.refused] == [2] and "holds a NUL character" in report.refused[0][1]
     assert report.totals().startswith("1 imported")

@@ -53,8 +53,7 @@ GRANTS = Kind(
 
 
 @pytest.fixture
-def kind(monkeypatch):
-    monkeypatch.setitem(importing.KINDS, "grants", GRANTS)
+def kind():
     return GRANTS
 
 
@@ -95,7 +94,7 @@ def test_dates_are_read_strictly():
 
 
 def test_csv_report_names_every_refused_row(engine, kind, program):
-    report = importing.run(engine, kind="grants", content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
+    report = importing.run(engine, kind=GRANTS, content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
                            program="acme-001")
     assert report.lines() == [
         f"Import of grants.csv as grants into ACME-001, sha256 {sha256(CSV.encode())[:12]}…",
@@ -119,17 +118,17 @@ def test_csv_report_names_every_refused_row(engine, kind, program):
 
 
 def test_importing_twice_adds_nothing_and_dry_run_changes_nothing(engine, kind, program):
-    dry = importing.run(engine, kind="grants", content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
+    dry = importing.run(engine, kind=GRANTS, content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
                         program="ACME-001", dry_run=True)
     assert dry.totals() == "3 to import, 0 already present, 6 refused, 1 blank row skipped"
     with transaction(engine) as session:
         assert programs.user_ids(session, program.id) == []
         assert session.exec(select(AuditEntry).where(AuditEntry.action == "imported")).all() == []
-    importing.run(engine, kind="grants", content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
+    importing.run(engine, kind=GRANTS, content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
                   program="ACME-001")
     with transaction(engine) as session:
         rows = len(session.exec(select(AuditEntry)).all())
-    again = importing.run(engine, kind="grants", content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
+    again = importing.run(engine, kind=GRANTS, content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
                           program="ACME-001")
     assert again.totals() == "0 imported, 3 already present, 6 refused, 1 blank row skipped"
     assert again.present == [(4, "UPM1:program_manager"), (6, "UQA1:cmo_quality"), (7, "UAPP1:customer_approver")]
@@ -138,7 +137,7 @@ def test_importing_twice_adds_nothing_and_dry_run_changes_nothing(engine, kind, 
 
 
 def test_dayfirst_reads_slash_dates_the_other_way(engine, kind, program):
-    report = importing.run(engine, kind="grants", content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
+    report = importing.run(engine, kind=GRANTS, content=CSV.encode(), file_name="grants.csv", actor=ACTOR, now=NOW,
                            program="ACME-001", dayfirst=True, dry_run=True)
     problems = "\n".join(report.problems())
     assert "row 8" not in problems and "row 7: Start-Date '01/31/2026' has no month 31" in problems
@@ -164,7 +163,7 @@ def test_xlsx_with_real_date_cells_and_a_program_column(engine, kind, program):
         ["NOPE-9", "UPM1", "program_manager", None],
         ["ACME-001", "UQA1", "cmo_quality", 46000],
     ])
-    report = importing.run(engine, kind="grants", content=content, file_name="grants.xlsx", actor=ACTOR, now=NOW)
+    report = importing.run(engine, kind=GRANTS, content=content, file_name="grants.xlsx", actor=ACTOR, now=NOW)
     assert report.programs == ["ACME-001", "BETA-002"]
     assert report.problems() == [
         "row 6: there is no program NOPE-9",
@@ -176,7 +175,7 @@ def test_xlsx_with_real_date_cells_and_a_program_column(engine, kind, program):
 
 def test_file_level_problems_stop_before_anything_is_written(engine, kind, program):
     def run(text, **kw):
-        return importing.run(engine, kind="grants", content=text.encode(), file_name="g.csv", actor=ACTOR, now=NOW,
+        return importing.run(engine, kind=GRANTS, content=text.encode(), file_name="g.csv", actor=ACTOR, now=NOW,
                              **kw)
 
     mixed = run("Program,Person,Role\nACME-001,UPM1,cmo_quality\nBETA-002,UQA1,cmo_quality\n,UAPP1,stability\n",
@@ -191,9 +190,9 @@ def test_file_level_problems_stop_before_anything_is_written(engine, kind, progr
     with pytest.raises(Invalid, match="There is no program NOPE"):
         run("Person,Role\nUPM1,cmo_quality\n", program="nope")
     with pytest.raises(Invalid, match="not a kind of tracker"):
-        importing.run(engine, kind="recipes", content=b"a\n1\n", file_name="r.csv", actor=ACTOR, now=NOW)
+        importing.kind_named("recipes", [GRANTS])
     with pytest.raises(Invalid, match="no header row"):
         run("\n,,\n", program="ACME-001")
-    assert importing.detect(b"Slack ID,Function\nU1,pm\n", "x.csv") is GRANTS
+    assert importing.detect(b"Slack ID,Function\nU1,pm\n", "x.csv", [GRANTS]) is GRANTS
     with pytest.raises(Invalid, match="does not look like a tracker"):
-        importing.detect(b"Colour,Size\nred,2\n", "x.csv")
+        importing.detect(b"Colour,Size\nred,2\n", "x.csv", [GRANTS])

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
-from store import exporting, importing, onboarding_kinds  # noqa: F401
+from store import areas, exporting, importing
 from store import programs as program_store
 from store.audit import AuditEntry
 from store.db import transaction
@@ -80,8 +80,8 @@ def program(engine):
 
 def _import(engine, name: str, **kw):
     content = (EXAMPLES / name).read_bytes()
-    return importing.run(engine, kind=KINDS[name], content=content, file_name=name, actor=factories.ADMIN, now=NOW,
-                         program="ACME-001", **kw)
+    return importing.run(engine, kind=importing.kind_named(KINDS[name], areas.KINDS), content=content,
+                         file_name=name, actor=factories.ADMIN, now=NOW, program="ACME-001", **kw)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -112,7 +112,8 @@ def test_example_imports_with_the_exact_report_and_twice_adds_nothing(engine, pr
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_the_slack_shortcut_recognises_each_example_by_its_columns(name):
-    assert importing.detect((EXAMPLES / name).read_bytes(), "tracker" + Path(name).suffix).name == KINDS[name]
+    found = importing.detect((EXAMPLES / name).read_bytes(), "tracker" + Path(name).suffix, areas.KINDS)
+    assert found.name == KINDS[name]
 
 
 def test_agreements_import_in_effective_order_so_the_newest_stays_in_force(engine, program):
@@ -153,7 +154,8 @@ def test_export_after_import_reads_back_with_every_record(engine, program):
     for name in EXPECTED:
         _import(engine, name)
     with transaction(engine) as session:
-        result = exporting.build(session, programs=[program_store.by_code(session, "ACME-001")], everything=False,
+        result = exporting.build(session, sheets=areas.SHEETS, programs=[program_store.by_code(session, "ACME-001")],
+                                 everything=False,
                                  now=NOW)
     workbook = openpyxl.load_workbook(io.BytesIO(result.content))
     assert workbook["Summary"]["B2"].value == "verified"

@@ -1,0 +1,101 @@
+"""Every area's store-side parts, declared once, and the one list of areas that the collectors read.
+
+An area (agreements, batches, stability, submissions) plugs into the shared machinery through one
+`AreaParts`: its due rules (the sweep, scheduler/rules.py), its digest sections (store/digest.py), what
+App Home shows (store/home.py), its tracker import kinds and its export sheets (store/importing.py and
+store/exporting.py, which are handed `KINDS` and `SHEETS` by their callers). This module imports the area
+modules and the collectors import it; the area modules import neither, so the graph stays acyclic.
+The commands-side half (verbs, listeners, File-to-program targets) is commands/areas.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session
+
+from store import (
+    agreement_gaps,
+    agreement_reminders,
+    agreements,
+    agreements_home,
+    batch_release,
+    batches_rules,
+    onboarding_kinds,
+    stability_rules,
+    submission_reminders,
+    submissions,
+    submissions_home,
+)
+from store.exporting import Sheet
+from store.health import HealthProvider, OwedProvider
+from store.importing import Kind
+from store.outbox import Due
+from store.programs import Program
+
+# (session, now) -> what should have been said by now; the sweep queues what is not yet in the outbox.
+Rule = Callable[[Session, datetime], Iterable[Due]]
+# (session, [(program, its local today)]) -> each program's lines, by program id; one query or two for all.
+Sections = Callable[[Session, Sequence[tuple[Program, date]]], dict[int, list[str]]]
+
+
+@dataclass(frozen=True)
+class AreaParts:
+    """What one area hands the shared machinery; each tuple is read in the order of `AREAS`."""
+
+    name: str
+    due: tuple[Rule, ...] = ()
+    digest: tuple[Sections, ...] = ()
+    owed: tuple[OwedProvider, ...] = ()
+    health: tuple[HealthProvider, ...] = ()
+    kinds: tuple[Kind, ...] = ()
+    sheets: tuple[Sheet, ...] = ()
+
+
+AREAS: tuple[AreaParts, ...] = (
+    AreaParts(
+        "agreements",
+        due=(agreement_reminders.due, agreement_gaps.due),
+        digest=(agreements.digest_sections,),
+        owed=(agreements_home.owed,),
+        health=(agreements_home.health,),
+        kinds=(onboarding_kinds.AGREEMENT_KIND,),
+        sheets=onboarding_kinds.AGREEMENT_SHEETS,
+    ),
+    AreaParts(
+        "batches",
+        due=(batches_rules.due,),
+        digest=(batches_rules.digest_sections,),
+        owed=(batches_rules.owed, batch_release.owed),
+        health=(batches_rules.health,),
+        kinds=(onboarding_kinds.BATCH_KIND,),
+        sheets=onboarding_kinds.BATCH_SHEETS,
+    ),
+    AreaParts(
+        "stability",
+        due=(stability_rules.due,),
+        digest=(stability_rules.digest_sections,),
+        owed=(stability_rules.owed,),
+        health=(stability_rules.health,),
+        kinds=(onboarding_kinds.STUDY_KIND,),
+        sheets=onboarding_kinds.STUDY_SHEETS,
+    ),
+    AreaParts(
+        "submissions",
+        due=(submission_reminders.due,),
+        digest=(submissions.digest_sections,),
+        owed=(submissions_home.owed,),
+        health=(submissions_home.health,),
+        kinds=(onboarding_kinds.SUBMISSION_KIND,),
+        sheets=onboarding_kinds.SUBMISSION_SHEETS,
+    ),
+)
+
+DUE: tuple[Rule, ...] = tuple(rule for area in AREAS for rule in area.due)
+DIGEST: tuple[Sections, ...] = tuple(section for area in AREAS for section in area.digest)
+OWED: tuple[OwedProvider, ...] = tuple(provider for area in AREAS for provider in area.owed)
+HEALTH: tuple[HealthProvider, ...] = tuple(provider for area in AREAS for provider in area.health)
+KINDS: tuple[Kind, ...] = tuple(kind for area in AREAS for kind in area.kinds)
+SHEETS: tuple[Sheet, ...] = tuple(sheet for area in AREAS for sheet in area.sheets)
