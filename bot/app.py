@@ -11,28 +11,15 @@ from bot.clock import Clock
 from bot.metrics import ListenerPool, MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import (
-    agreements,
-    batches,
-    boundary,
-    calendar,
-    file_to_program,
-    home,
-    onboarding,
-    programs,
-    signing,
-    stability,
-    status,
-    submissions,
-)
+from commands import boundary, file_to_program, home, onboarding, status
 from commands.access import DeclaredApp, admission
+from commands.areas import AREAS, TARGETS
 from commands.deps import Deps
 from commands.router import Router
 from store import audit
 from store.db import CONNECTIONS, SERVING_WAIT, make_engine
 
 LISTENER_THREADS = CONNECTIONS - 8  # each may hold a database connection; the rest: scheduler, /healthz
-AREAS = (programs, agreements, batches, stability, submissions, signing, calendar)
 
 
 def _not_token_skipped(record: logging.LogRecord) -> bool:
@@ -66,10 +53,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
         ),
     )
     boundary.install(app)
-    Router(deps, [module.AREA for module in AREAS], status.run).register(app)
-    for module in AREAS:
-        module.register(app, deps)
+    Router(deps, [area.commands for area in AREAS], status.run).register(app)
+    for area in AREAS:
+        area.register(app, deps)
     home.register(app, deps)
     onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
-    file_to_program.register(app, deps)  # the File to program shortcut, to the targets the areas added
+    file_to_program.register(app, deps, TARGETS)  # the File to program shortcut, to the areas' targets
     return app

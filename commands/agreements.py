@@ -215,10 +215,12 @@ def file_to(deps: Deps, actor: Actor, value: str, slack_file: SlackFile, note: s
     return file_one(deps, actor, access.program, agreement, slack_file, role)
 
 
+FILING = file_to_program.Target(
+    "agreements", filing_choices, file_to, needs="executed originals of agreements (program managers, CMO "
+    "quality) and redline rounds of agreements in draft or negotiation (also customer approvers)")
+
+
 # --- listeners ----------------------------------------------------------------------------------------------
 
 def register(app: App, deps: Deps) -> None:
-    file_to_program.add_target(file_to_program.Target(
-        "agreements", filing_choices, file_to, needs="executed originals of agreements (program managers, CMO "
-        "quality) and redline rounds of agreements in draft or negotiation (also customer approvers)"))
     agreement_forms.register(app, deps)

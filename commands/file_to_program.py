@@ -1,15 +1,16 @@
 """The "File to program" message shortcut: file a document shared in Slack to a record of a program.
 
-Generic: each area that can take a document adds a `Target` (what it offers the person, and how it files
-one choice). The modal lists every target's choices for the programs the person holds a role on; the
-submission re-checks the choice against the same list (re-authorizing), acks, then downloads each file
-with the bot token and hands it to the target. Failures are told to the person, never swallowed.
+Generic: each area that can take a document declares a `Target` (what it offers the person, and how it
+files one choice) in its declaration (commands/areas.py), and bot/app.py hands them all to `register`. The
+modal lists every target's choices for the programs the person holds a role on; the submission re-checks
+the choice against the same list (re-authorizing), acks, then downloads each file with the bot token and
+hands it to the target. Failures are told to the person, never swallowed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -60,13 +61,6 @@ class Target:
     needs: str = ""  # what it takes and from whom, told to someone offered nothing
 
 
-TARGETS: dict[str, Target] = {}
-
-
-def add_target(target: Target) -> None:
-    TARGETS[target.area] = target
-
-
 class ShortcutContext(BaseModel):
     channel: str = ""
     file_ids: list[str]
@@ -82,13 +76,13 @@ def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
     return people.actor_of(deps, body["user"])
 
 
-def all_choices(deps: Deps, actor: Actor) -> list[tuple[str, str]]:
+def all_choices(deps: Deps, targets: Sequence[Target], actor: Actor) -> list[tuple[str, str]]:
     with transaction(deps.engine) as session:
-        return [(f"{area}|{value}", label) for area, target in TARGETS.items()
+        return [(f"{target.area}|{value}", label) for target in targets
                 for value, label in target.choices(session, actor)]
 
 
-def nothing_to_file(deps: Deps, actor: Actor) -> str:
+def nothing_to_file(deps: Deps, targets: Sequence[Target], actor: Actor) -> str:
     """Why the person is offered nothing: no role at all, outside the company, or nothing open where they are."""
     with transaction(deps.engine) as session:
         programs = program_store.visible_to(session, actor)
@@ -101,7 +95,7 @@ def nothing_to_file(deps: Deps, actor: Actor) -> str:
         return (":no_entry: People outside the company file nothing through the bot; send the document to the "
                 "program team.")
     where = "; ".join(f"{code} ({', '.join(roles).lower() or 'admin'})" for code, roles in held[:10])
-    needs = "; ".join(t.needs for t in TARGETS.values() if t.needs)
+    needs = "; ".join(t.needs for t in targets if t.needs)
     return f":mag: Nothing is open for you to file to on {where}. What can be filed, and by whom: {needs}."
 
 
@@ -114,7 +108,7 @@ def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[s
     ], submit="File", private_metadata=context.model_dump_json())
 
 
-def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_shortcut(deps: Deps, targets: Sequence[Target], ack, body: dict[str, Any], client: WebClient) -> None:
     """The File to program shortcut on a message with files: opens the choice of places to file to."""
     ack()
     actor = actor_of(deps, body)
@@ -122,9 +116,9 @@ def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> Non
     if not files:
         tell(client, body, ":x: That message has no file to file. Use the shortcut on a message with a file.")
         return
-    choices = all_choices(deps, actor)
+    choices = all_choices(deps, targets, actor)
     if not choices:
-        tell(client, body, nothing_to_file(deps, actor))
+        tell(client, body, nothing_to_file(deps, targets, actor))
         return
     channel = (body.get("channel") or {}).get("id", "")
     file_ids = [f["id"] for f in files if f.get("id")][:10]
@@ -134,7 +128,8 @@ def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> Non
                       view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
 
 
-def on_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_submit(deps: Deps, targets: Sequence[Target], ack, body: dict[str, Any], view: dict[str, Any],
+              client: WebClient) -> None:
     """The place chosen (sealed with the form): each area's target files the message's files."""
     actor = actor_of(deps, body)
 
@@ -142,10 +137,10 @@ def on_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clien
         context = metadata(view, ShortcutContext)
         if not is_sealed(context.mac, deps, "filing", actor.user_id, context.channel, ",".join(context.file_ids)):
             raise Invalid("This form's data was altered; use the shortcut again.", "target")
-        if form.target not in {value for value, _ in all_choices(deps, actor)}:
+        if form.target not in {value for value, _ in all_choices(deps, targets, actor)}:
             raise Invalid("You cannot file to that (any more); pick another.", "target")
         area, _, value = form.target.partition("|")
-        return TARGETS[area], value, form.note or "", context.file_ids
+        return next(t for t in targets if t.area == area), value, form.note or "", context.file_ids
 
     chosen = submit(ack, view, FilingForm, check, fallback="target")
     if chosen is None:
@@ -165,7 +160,7 @@ def on_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clien
         tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel
 
 
-def register(app: App, deps: Deps) -> None:
-    """The shortcut and its form, registered once (bot/app.py) after every area added its targets."""
-    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps))
-    app.view(Ids.view.value)(partial(on_submit, deps))
+def register(app: App, deps: Deps, targets: Sequence[Target]) -> None:
+    """The shortcut and its form, registered once (bot/app.py) with every area's targets (commands/areas.py)."""
+    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps, targets))
+    app.view(Ids.view.value)(partial(on_submit, deps, targets))

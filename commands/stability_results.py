@@ -244,6 +244,8 @@ def on_record_and_import(deps: Deps, ack, body: dict[str, Any], respond, client:
     respond(text=text, blocks=blocks, replace_original=True)
 
 
+FILING = file_to_program.Target("stability", filing_choices, file_all=file_all, needs=NEEDS)
+
+
 def register(app: App, deps: Deps) -> None:
-    file_to_program.add_target(file_to_program.Target("stability", filing_choices, file_all=file_all, needs=NEEDS))
     app.action(RECORD_AND_IMPORT)(partial(on_record_and_import, deps))

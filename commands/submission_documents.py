@@ -212,10 +212,12 @@ def on_shortcut_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, An
         receive(deps, client, actor, item_id, meta.files)
 
 
+FILING = file_to_program.Target(
+    "submissions", filing_choices, file_to, needs="documents for submission checklist items (their owners, "
+    "program managers, regulatory contacts)")
+
+
 def register(app: App, deps: Deps) -> None:
-    file_to_program.add_target(file_to_program.Target(
-        "submissions", filing_choices, file_to, needs="documents for submission checklist items (their owners, "
-        "program managers, regulatory contacts)"))
     app.view(Ids.sign_view.value)(partial(on_document_sign, deps))
     app.action(Ids.attach.value)(partial(on_attach, deps))
     app.view(Ids.attach_view.value)(partial(on_attach_submit, deps))

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 
-from bot.app import AREAS, create_app
+from bot.app import create_app
 from bot.clock import Clock
 from bot.settings import Settings
 from commands import access
+from commands.areas import AREAS
 from commands.deps import Deps
 from store import programs
 from store.audit import AuditHead
@@ -48,7 +49,7 @@ def _registered() -> dict[str, str]:
 
 
 def test_every_verb_and_listener_is_declared():
-    verbs = {(module.AREA.name, verb.name) for module in AREAS for verb in module.AREA.verbs} | {("status", "")}
+    verbs = {(area.commands.name, verb.name) for area in AREAS for verb in area.commands.verbs} | {("status", "")}
     assert set(access.VERBS) == verbs  # none undeclared, none stale
     assert set(access.LISTENERS) == set(_registered())
     undeclared = {"type": "block_actions", "actions": [{"action_id": "nobody_declared_this"}]}

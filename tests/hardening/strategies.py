@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from bot.app import AREAS
+from commands.areas import AREAS
 
-VERBS = [(module.AREA.name, verb.name) for module in AREAS for verb in module.AREA.verbs]
+VERBS = [(area.commands.name, verb.name) for area in AREAS for verb in area.commands.verbs]
 
 NASTY = st.sampled_from([
     "<!channel>", "<!here>", "<@U123|x>", "<#C999|secret>", "<https://evil.example|click me>", "*bold* _it_ ~s~",

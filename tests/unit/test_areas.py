@@ -1,0 +1,58 @@
+"""One declaration per area, one list of areas (store/areas.py, commands/areas.py): each consumer — the
+sweep, the digest, App Home, the tracker import, the export, the router and the File to program shortcut —
+reads exactly what the areas declare, nothing registered on the side."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+
+from commands import areas as commands_areas
+from commands import onboarding
+from scheduler.rules import RULES
+from store import areas, digest, exporting, home, importing
+from tests import factories
+from tests.conftest import NOW
+
+
+def _all(part: str) -> list:
+    return [item for area in areas.AREAS for item in getattr(area, part)]
+
+
+def test_areas_are_named_once_and_declare_each_part_once():
+    names = [area.name for area in areas.AREAS]
+    assert len(set(names)) == len(names)
+    for part in ("due", "digest", "owed", "health", "kinds", "sheets"):
+        assert len(set(map(id, _all(part)))) == len(_all(part)), part
+
+
+def test_the_sweep_runs_the_digest_then_every_area_rule_in_order():
+    assert RULES == (digest.due, *_all("due"))
+
+
+def test_the_digest_and_app_home_read_every_area_in_order():
+    assert digest.compose_all.__defaults__ == (tuple(_all("digest")),)
+    assert home.OWED == tuple(_all("owed")) and home.HEALTH == tuple(_all("health"))
+
+
+def test_the_import_knows_every_area_kind_by_name():
+    assert onboarding.KINDS is areas.KINDS
+    for kind in _all("kinds"):
+        assert importing.kind_named(kind.name.upper(), areas.KINDS) is kind
+
+
+def test_the_export_has_every_area_sheet_in_order(session):
+    program = factories.program(session, NOW, "ACME-001")
+    assert onboarding.SHEETS is areas.SHEETS
+    export = exporting.build(session, sheets=areas.SHEETS, programs=[program], everything=False, now=NOW)
+    titles = openpyxl.load_workbook(io.BytesIO(export.content)).sheetnames
+    assert titles == ["Summary", "Programs", *(sheet.title for sheet in _all("sheets")), "Audit trail"]
+
+
+def test_the_router_and_the_filing_shortcut_read_every_commands_area():
+    targets = [target for area in commands_areas.AREAS for target in area.targets]
+    assert commands_areas.TARGETS == tuple(targets)
+    assert [t.area for t in targets] == ["agreements", "stability", "submissions"]
+    verbs = [area.commands.name for area in commands_areas.AREAS]
+    assert verbs == ["program", "agreement", "batch", "stability", "submission", "signing", "calendar"]
