@@ -1,8 +1,9 @@
 """What an area hands to App Home and the digest: the things a person owes (`Owed`) and the fragments of each
 program's health line (`Health`), with the shapes of the providers that produce them.
 
-These types sit below both sides: the areas import them to build their providers, and the collector
-(store/home.py) imports the areas to list those providers, so nothing imports in a circle.
+These types sit below both sides: the areas import them to build their providers, store/areas.py imports
+the areas to declare those providers, and the collector (store/home.py) reads that declaration, so nothing
+imports in a circle.
 """
 
 from __future__ import annotations

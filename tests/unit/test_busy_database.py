@@ -113,7 +113,7 @@ def test_a_form_meeting_a_held_lock_is_answered_busy_on_the_form_before_slack_gi
         assert programs.by_code(session, "BUSY-001") is None
 
 
-def test_a_long_import_lets_other_audited_writes_through(engine, db_url, monkeypatch):
+def test_a_long_import_lets_other_audited_writes_through(engine, db_url):
     with transaction(engine) as session:
         program = factories.program(session, NOW, "ACME-001", members={})
     rows = "\n".join(f"U{i:04d};stability;2026-01-01;;" for i in range(3 * importing.CHUNK))
