@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from scheduler.rules import RULES
@@ -16,6 +17,8 @@ from store.areas import Rule
 from store.db import insert_for
 from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
 from store.programs import Program
+
+CANCEL_CHUNK = 500  # ids per UPDATE, well within every database's limit on bound parameters
 
 
 def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> list[dict]:
@@ -50,11 +53,12 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> Swe
     rows = collect(session, now, rules)
     result = SweepResult()
     wanted = {(r["key"], r["target"]) for r in rows}
-    for pending in session.exec(select(Outbox).where(Outbox.status == Status.pending)):
-        if (pending.key, pending.target) not in wanted and not pending.key.endswith(ANNOUNCED):
-            pending.status = Status.cancelled
-            session.add(pending)
-            result.cancelled += 1
+    pending = session.exec(select(Outbox.id, Outbox.key, Outbox.target).where(Outbox.status == Status.pending))
+    gone = [id_ for id_, key, target in pending if (key, target) not in wanted and not key.endswith(ANNOUNCED)]
+    for start in range(0, len(gone), CANCEL_CHUNK):  # the pending rows' ids only: no row is loaded whole
+        chunk = gone[start:start + CANCEL_CHUNK]
+        session.execute(update(Outbox).where(Outbox.id.in_(chunk)).values(status=Status.cancelled))  # type: ignore[attr-defined]
+    result.cancelled = len(gone)
     fresh = _not_yet_queued(session, rows)
     if fresh:
         statement = (insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])

@@ -36,12 +36,17 @@ def holiday_name(day: date, calendar: str = "") -> str | None:
         return holidays.get(day)
 
 
+@lru_cache(maxsize=65_536)
 def is_business_day(day: date, calendar: str = "") -> bool:
+    """Kept per (day, calendar): a calendar's holidays do not change while the process runs, and a sweep asks
+    about the same few hundred days for thousands of records."""
     return day.weekday() < 5 and holiday_name(day, calendar) is None
 
 
+@lru_cache(maxsize=65_536)
 def add_business_days(start: date, count: int, calendar: str = "") -> date:
-    """The day `count` business days after `start` (before it when negative); `start` itself is not counted."""
+    """The day `count` business days after `start` (before it when negative); `start` itself is not counted.
+    Kept per arguments, like `is_business_day`: records share due dates, so a sweep repeats the same sums."""
     step = 1 if count >= 0 else -1
     day, left = start, abs(count)
     while left:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 
 # Bidi embeddings, overrides and isolates, marks, zero-width spaces and joiners' look-alikes, word joiner, BOM.
 _INVISIBLE = re.compile("[\u061c\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -23,8 +24,10 @@ def escape(text: object) -> str:
     return _LINE_BREAK.sub("\n> ", text.replace(FENCE, "ˋˋˋ"))
 
 
+@lru_cache(maxsize=4096)
 def day(value: date) -> str:
-    """`Fri 4 Dec 2026`: unambiguous to readers on either side of the Atlantic."""
+    """`Fri 4 Dec 2026`: unambiguous to readers on either side of the Atlantic. Kept per day: a sweep writes
+    the same few hundred days into thousands of reminders."""
     return f"{value:%a} {value.day} {value:%b %Y}"
 
 

@@ -5,10 +5,7 @@ the same count for 2 programs as for 12, each with agreements, batches, stabilit
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-
-from sqlalchemy import event
+from datetime import UTC, datetime
 
 from bot.clock import Clock
 from bot.settings import Settings
@@ -16,55 +13,18 @@ from commands import home, programs, status
 from commands.args import parse, split
 from commands.deps import Deps
 from commands.router import Request
-from store import agreements, batches, digest, submissions
-from store.agreements import Kind, Status, Terms
+from store import digest
 from store.db import transaction
-from store.programs import Role
 from tests import factories
-from tests.stability_factories import study
+from tests.statements import counted
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday: weekly digests fall due
 PM = "UPM1"
-ZONES = ("America/New_York", "Europe/Berlin", "Asia/Singapore")
 
 
 def _portfolio(engine, indexes: range) -> None:
-    """Programs managed by PM (who holds every role, so every area has something PM owes), each with an
-    executed and a draft agreement, batches in review (one due for a reminder, one with a release-by date), a
-    stability study with pulls falling due, a submission."""
     with transaction(engine) as session:
-        for i in indexes:
-            program = factories.program(session, NOW - timedelta(days=200), f"P-{i:03d}", channel=f"CP{i:03d}",
-                                        timezone=ZONES[i % len(ZONES)], holiday_calendar="US",
-                                        members={role: [PM] for role in Role})
-            earlier = NOW - timedelta(days=200)
-            agreements.create(session, program=program, actor=factories.ADMIN, now=earlier, kind=Kind.quality,
-                              counterparty="Acme Pharma", status=Status.executed, owner_id=PM,
-                              terms=Terms(date(2025, 12, 1), date(2026, 12, 1 + i % 20)))
-            agreements.create(session, program=program, actor=factories.ADMIN, now=earlier, kind=Kind.nda,
-                              counterparty="Acme Pharma", status=Status.draft, terms=Terms())
-            batches.ready(session, program, batch_no=f"B-{i}-1", product="Acmezol", actor=factories.ADMIN,
-                          now=NOW - timedelta(days=10))
-            batches.ready(session, program, batch_no=f"B-{i}-2", release_by=date(2026, 11, 6 + i % 5),
-                          actor=factories.ADMIN, now=NOW - timedelta(days=1))
-            study(session, program, earlier, code=f"STB-{i:04d}", placed_on=date(2026, 8, 3 + i % 20))
-            submissions.create(session, program=program, actor=factories.ADMIN, now=earlier,
-                               kind=submissions.SubmissionType.fda_510k, title="Catheter",
-                               filing_date=date(2026, 11, 20 + i % 5))
-
-
-@contextmanager
-def _counted(engine):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        factories.portfolio(session, NOW, indexes, PM)
 
 
 class _Client:
@@ -117,7 +77,7 @@ def _views(engine) -> tuple[dict[str, int], dict[str, list[str]]]:
         "status digests": digests,
     }
     for name, view in views.items():
-        with _counted(engine) as statements:
+        with counted(engine) as statements:
             said[name] = view()
         counts[name] = len(statements)
     return counts, said

@@ -1,0 +1,48 @@
+"""A sweep with every rule runs as many SQL statements for 12 programs as for 2 — its first pass of a period
+(digests composed, reminders queued) and its steady state (everything already queued) alike — so its cost
+follows what is due, not the number of rows. (How long it takes is measured by `python -m bench`.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import select
+
+from scheduler.rules import RULES
+from scheduler.sweep import sweep
+from store.db import transaction
+from store.outbox import Outbox
+from tests import factories
+from tests.conftest import wipe
+from tests.statements import counted
+
+NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York: weekly digests fall due
+
+
+def _two_passes(engine, programs: int) -> tuple[int, int, set[str]]:
+    """On an empty database, a portfolio of `programs`, then the statements of a first and a second sweep as
+    of NOW, and the kinds of message the first queued (each key without its ids and dates)."""
+    wipe(engine)
+    with transaction(engine) as session:
+        factories.portfolio(session, NOW, range(programs))
+    counts = []
+    for _ in range(2):
+        with counted(engine) as statements, transaction(engine) as session:
+            result = sweep(session, NOW, RULES)
+        counts.append(len(statements))
+        if len(counts) == 1:
+            with transaction(engine) as session:
+                kinds = {":".join(p for p in key.split(":") if not p[0].isdigit())
+                         for key in session.exec(select(Outbox.key))}
+        else:
+            assert result.inserted == [] and result.cancelled == 0  # the steady state writes nothing
+    return counts[0], counts[1], kinds
+
+
+def test_sweep_runs_as_many_statements_for_12_programs_as_for_2(engine):
+    small_first, small_again, small_kinds = _two_passes(engine, 2)
+    large_first, large_again, large_kinds = _two_passes(engine, 12)
+    assert small_kinds == large_kinds == {  # something from every area, so every rule's queries ran for real
+        "program:digest", "agreement:renewal", "batch:r1:reminder", "batch:r1:sla", "stability:pull:missed",
+        "stability:pull:window-open", "submission_item:due:overdue", "submission_item:due:remind"}
+    assert (large_first, large_again) == (small_first, small_again)
