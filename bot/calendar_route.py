@@ -68,16 +68,22 @@ class Limiter:
 def warm(deps: Deps, cache: FeedCache) -> int:
     """Render the feeds issued most recently, as many as `cache` keeps, into it; the number rendered. Each in a
     transaction of its own, as a fetch would (a feed whose token the key no longer derives is skipped: its URL
-    opens nothing). A feed that fails is logged and the others are still warmed."""
-    with transaction(deps.engine) as session:
-        tokens = [feeds.token_of(feed, key(deps)) for feed in feeds.latest(session, cache.size)]
+    opens nothing). A feed that fails is logged and the others are still warmed; a database away at start is
+    one log line (the error's type only: SQL errors carry their parameters, and a token is one), not a
+    traceback."""
+    try:
+        with transaction(deps.engine) as session:
+            tokens = [feeds.token_of(feed, key(deps)) for feed in feeds.latest(session, cache.size)]
+    except Exception as exc:  # the database away at start: fetches gather their feeds themselves later
+        log.warning("calendar feeds not warmed: %s", type(exc).__name__)
+        return 0
     warmed = 0
     for token in tokens:
         try:
             with transaction(deps.engine) as session:
                 warmed += render(session, token, deps.clock.now(), cache) is not None
-        except Exception:  # one feed's failure must not leave the others cold; its fetch will say more
-            log.exception("calendar feed: warming one feed failed")
+        except Exception as exc:  # one feed's failure must not leave the others cold; its fetch will say more
+            log.warning("calendar feed: warming one feed failed: %s", type(exc).__name__)
     log.info("calendar feeds: %d warmed", warmed)
     return warmed
 

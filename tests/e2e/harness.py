@@ -101,23 +101,37 @@ class BotProcess:
             env=env, cwd=env["CMO_WORKDIR"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.output: list[str] = []
+        self._started = threading.Event()  # set by each line read: the start line may be in it
+        threading.Thread(target=self._drain, daemon=True).start()
         started = self._await_start()
         self.url = started if transport == "http" else None
         self.health_url = started.replace("/slack/events", "/healthz")
-        threading.Thread(target=self._drain, daemon=True).start()
         BotProcess.running.append(self)
 
-    def _await_start(self) -> str:
+    def _await_start(self, timeout: float = 60) -> str:
+        """The address the bot printed on starting. Its line is looked for anywhere in the output: another
+        thread's log (stderr shares the pipe) may have left a partial line in front of it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            self._started.clear()
+            if (address := self._address()) is not None:
+                return address
+            self._started.wait(0.05)  # waiting for another process to start, not moving the bot's time
+        if (address := self._address()) is not None:  # it may have printed the line and stopped at once
+            return address
+        raise RuntimeError(f"cmo-bot {self.transport} did not start within {timeout}s:\n" + "".join(self.output))
+
+    def _address(self) -> str | None:
         prefix, separator = self.STARTED[self.transport]
-        for line in self.proc.stdout:  # type: ignore[union-attr]
-            self.output.append(line)
-            if line.startswith(prefix):
-                return line.split(separator, 1)[1].strip()
-        raise RuntimeError(f"cmo-bot {self.transport} did not start:\n" + "".join(self.output))
+        for line in list(self.output):
+            if prefix in line:
+                return line[line.index(prefix):].split(separator, 1)[1].strip()
+        return None
 
     def _drain(self) -> None:
         for line in self.proc.stdout:  # type: ignore[union-attr]
             self.output.append(line)
+            self._started.set()
 
     def listener_work(self) -> float:
         """Requests whose listener is still running in the bot (its /metrics gauge `cmo_listener_work`)."""

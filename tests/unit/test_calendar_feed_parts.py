@@ -4,6 +4,7 @@ iCalendar that `icalendar` parses back — also when time alone changed an event
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from commands.deps import Deps
 from store import audit, feeds, programs
 from store import submissions as subs
 from store.calendar_feed import FeedCache, render
-from store.db import transaction
+from store.db import make_engine, transaction
 from store.programs import Role
 from store.stability import StabilityPull
 from tests import factories
@@ -199,3 +200,11 @@ def test_a_new_process_serves_the_renderings_kept_in_the_ledger_and_renders_only
     written, moved = writes()
     assert written == [1, 1]  # that event's SEQUENCE bumped, then its VEVENT rendered again and kept
     assert moved is not None and moved.body != first.body and moved.events == first.events
+
+
+def test_warming_with_the_database_away_is_one_line_not_a_traceback(tmp_path, caplog):
+    away = make_engine(f"sqlite:///{tmp_path / 'missing' / 'no.db'}")  # its folder does not exist: no connection
+    with caplog.at_level(logging.INFO, logger="bot.calendar_route"):
+        assert warm(Deps(away, Settings(slack_bot_token=KEY), Clock(NOW.isoformat())), FeedCache()) == 0
+    assert [r.getMessage() for r in caplog.records] == ["calendar feeds not warmed: OperationalError"]
+    assert not any(r.exc_info for r in caplog.records)
