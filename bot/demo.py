@@ -27,7 +27,7 @@ from bot.app import create_app
 from bot.demo_view import Narrator
 from bot.emulator.client import SlackSender, SocketModeSender
 from bot.emulator.server import Call, SlackEmulator
-from bot.server import make_server
+from bot.server import make_server, run_until_closed
 from bot.settings import load_settings
 from bot.socket_mode import connect
 from scheduler.jobs import run_pass
@@ -128,7 +128,7 @@ class Demo:
         else:  # the path of `cmo-bot serve`: signed requests to the app's HTTP endpoint
             self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, signing_secret=secret,
                                       threads=4)
-            threading.Thread(target=self.server.run, daemon=True).start()
+            threading.Thread(target=run_until_closed, args=(self.server,), daemon=True, name="bot-http").start()
             self.send = SlackSender(f"http://127.0.0.1:{self.server.effective_port}/slack/events", secret,
                                     self.slack)
 

@@ -10,6 +10,7 @@ used in production behind load balancers. `bot.gate` checks every request before
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Callable, Iterable
 
@@ -103,3 +104,13 @@ def serve_wsgi(application: Callable, host: str, port: int, threads: int = 16):
     Slack sends are refused by waitress itself (413) before anything reads them."""
     return create_server(application, host=host, port=port, threads=threads, ident="cmo-bot",
                          clear_untrusted_proxy_headers=True, max_request_body_size=MAX_BODY_BYTES)
+
+
+def run_until_closed(server) -> None:
+    """`server.run()` in a thread of its own, until another thread calls `server.close()`: waitress's loop may
+    then poll a socket that was just closed (EBADF), which is how that loop ends, not an error."""
+    try:
+        server.run()
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise
