@@ -7,7 +7,10 @@ is kept (only as a hash). The same link is shown on App Home (`home_line`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+
+from sqlmodel import Session
 
 from commands.deps import Deps
 from commands.router import Area, Request, Verb
@@ -33,7 +36,17 @@ def key(deps: Deps) -> str:
     return deps.settings.slack_bot_token or ""
 
 
-def _answer(req: Request, token: str, what: str, note: str = "") -> None:
+def _feed_reply(req: Request, issue: Callable[[Session], tuple[str, str] | None], note: str = "") -> None:
+    """The frame every verb shares: no link without CMO_PUBLIC_URL, else `issue` (in one transaction) gives the
+    feed's token and the reply's opening line, or None when it has answered the person itself."""
+    if not req.deps.settings.cmo_public_url:
+        req.reply(NO_PUBLIC_URL)
+        return
+    with req.session() as session:
+        issued = issue(session)
+    if issued is None:
+        return
+    token, what = issued
     url = feed_url(req.deps, token)
     req.reply(f"{what} (private: anyone with the link sees it):\n{url}\nSubscribe in one click: {webcal(url)}\n"
               "In Outlook or Google Calendar: add a calendar from the internet/by URL and paste the link. "
@@ -42,39 +55,32 @@ def _answer(req: Request, token: str, what: str, note: str = "") -> None:
 
 def cmd_show(req: Request) -> None:
     req.args.only()
-    if not req.deps.settings.cmo_public_url:
-        req.reply(NO_PUBLIC_URL)
-        return
-    with req.session() as session:
-        token = feeds.link(session, user_id=req.user_id, program_id=None, key=key(req.deps), now=req.now)
-    _answer(req, token, "Your calendar feed of every program you hold a role on")
+    _feed_reply(req, lambda session: (
+        feeds.link(session, user_id=req.user_id, program_id=None, key=key(req.deps), now=req.now),
+        "Your calendar feed of every program you hold a role on"))
 
 
 def cmd_reset(req: Request) -> None:
     req.args.only()
-    if not req.deps.settings.cmo_public_url:
-        req.reply(NO_PUBLIC_URL)
-        return
-    with req.session() as session:
-        token = feeds.reset(session, user_id=req.user_id, program_id=None, key=key(req.deps), now=req.now)
-    _answer(req, token, "Your calendar feed has a new link; the old links (program feeds too) no longer work",
-            "Subscribe again with the new link. ")
+    _feed_reply(req, lambda session: (
+        feeds.reset(session, user_id=req.user_id, program_id=None, key=key(req.deps), now=req.now),
+        "Your calendar feed has a new link; the old links (program feeds too) no longer work"),
+        "Subscribe again with the new link. ")
 
 
 def cmd_program(req: Request) -> None:
     req.args.only("program")
-    if not req.deps.settings.cmo_public_url:
-        req.reply(NO_PUBLIC_URL)
-        return
-    with req.session() as session:
+
+    def issue(session: Session) -> tuple[str, str] | None:
         access = req.access(session)
         if not access.roles:
             req.reply(f"You hold no role on {escape(access.program.code)}, so its feed would be empty.")
-            return
-        code = access.program.code
+            return None
         token = feeds.link(session, user_id=req.user_id, program_id=access.program.id, key=key(req.deps),
                            now=req.now)
-    _answer(req, token, f"Your calendar feed of {escape(code)} alone")
+        return token, f"Your calendar feed of {escape(access.program.code)} alone"
+
+    _feed_reply(req, issue)
 
 
 def home_line(deps: Deps, user_id: str, now: datetime) -> str | None:
