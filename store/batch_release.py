@@ -33,13 +33,14 @@ from store.batches import (
     refusal,
     settings_of,
     signable,
+    waiting_for,
 )
 from store.calendar import business_days_between
 from store.db import UTCDateTime
 from store.errors import Conflict, NotAllowed
 from store.health import Owed
 from store.outbox import Button
-from store.programs import Program, ProgramMember, Role, user_ids
+from store.programs import Program, Role, user_ids
 
 ACTION = "batch_qa_release"  # the button on CMO quality's message and App Home (commands/batch_release.py)
 
@@ -132,11 +133,7 @@ def of_batch(session: Session, batch_id: int) -> BatchRelease | None:
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """App Home of CMO quality: batch records awaiting their QA release, oldest first, with the button."""
     by_id = {p.id: p for p in programs}
-    mine = select(ProgramMember.program_id).where(
-        ProgramMember.user_id == user_id, ProgramMember.role == Role.cmo_quality,
-        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
-    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
-                                               Batch.status == BatchStatus.qa_release)).all()
+    waiting = waiting_for(session, user_id, programs, Role.cmo_quality, BatchStatus.qa_release)
     items = []
     for batch in waiting:
         program = by_id[batch.program_id]

@@ -34,7 +34,7 @@ from store.calendar import business_days_between
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape
-from store.programs import Program, Role, user_ids
+from store.programs import Program, ProgramMember, Role, user_ids
 
 BATCH_NO = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
@@ -70,6 +70,17 @@ def by_id(session: Session, batch_id: int) -> tuple[Batch, Program]:
 def of_program(session: Session, program: Program) -> list[Batch]:
     query = select(Batch).where(Batch.program_id == program.id)
     return list(session.exec(query.order_by(Batch.ready_at.desc(), Batch.id.desc())))  # type: ignore[union-attr]
+
+
+def waiting_for(session: Session, user_id: str, programs: list[Program], role: Role,
+                status: BatchStatus) -> list[Batch]:
+    """The batches in `status` on those of `programs` where the person holds `role`: what App Home says they
+    owe (a customer approver's review, a CMO quality person's release)."""
+    mine = select(ProgramMember.program_id).where(
+        ProgramMember.user_id == user_id, ProgramMember.role == role,
+        ProgramMember.program_id.in_([p.id for p in programs]))  # type: ignore[attr-defined]
+    return list(session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+                                                 Batch.status == status)))
 
 
 def signatures(session: Session, batch: Batch, *, current_round: bool = False) -> list[BatchSignature]:

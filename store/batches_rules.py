@@ -33,6 +33,7 @@ from store.batches import (
     describe,
     review_days,
     settings_of,
+    waiting_for,
 )
 from store.calendar import add_business_days, business_days_between
 from store.health import Health, Owed
@@ -212,11 +213,7 @@ def _digest_lines(open_batches: list[Batch], program: Program, today: date) -> l
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Batch records awaiting this person's signature, most urgent (closest to or past the SLA) first."""
     by_id = {p.id: p for p in programs}
-    mine = select(ProgramMember.program_id).where(
-        ProgramMember.user_id == user_id, ProgramMember.role == Role.customer_approver,
-        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
-    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
-                                               Batch.status == BatchStatus.awaiting)).all()
+    waiting = waiting_for(session, user_id, programs, Role.customer_approver, BatchStatus.awaiting)
     signed = set(session.exec(select(BatchSignature.batch_id, BatchSignature.review_round).where(
         BatchSignature.user_id == user_id,
         BatchSignature.batch_id.in_([b.id for b in waiting]))).all())  # type: ignore[attr-defined]
