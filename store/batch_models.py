@@ -12,6 +12,7 @@ from sqlalchemy import Column, Date, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.db import UTCDateTime
+from store.signature_columns import SignatureColumns
 
 ENTITY = "batch"  # the audit trail's entity of a batch
 
@@ -69,22 +70,18 @@ class Batch(SQLModel, table=True):
                 "decided_by": self.decided_by, "record_sha256": self.record_sha256}
 
 
-class BatchSignature(SQLModel, table=True):
+class BatchSignatureKeys(SQLModel):
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    review_round: int
+
+
+class BatchSignature(SignatureColumns, BatchSignatureKeys, table=True):
     """One electronic signature (approval) of an executed batch record, linked to its batch and round."""
 
     __tablename__ = "batch_signature"
     __table_args__ = (UniqueConstraint("batch_id", "review_round", "user_id", name="uq_batch_signature"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    batch_id: int = Field(foreign_key="batch.id", index=True)
-    review_round: int
-    user_id: str = Field(max_length=32)
-    signer_name: str = Field(max_length=255)
-    meaning: str = Field(max_length=500)
-    signed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    local_time: str = Field(max_length=40)  # ISO-8601 with the signer's offset
-    local_tz: str = Field(max_length=64)
-    second_component: str = Field(max_length=64)  # what was re-entered at signing (never the value itself)
     linked_sha256: str | None = Field(default=None, max_length=64)  # SHA-256 of what was signed (`link`)
     comment: str = Field(default="", max_length=2000)
 

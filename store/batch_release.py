@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column
 from sqlmodel import Field, Session, SQLModel, select
 
 from store import audit, signing
@@ -36,29 +35,25 @@ from store.batches import (
     waiting_for,
 )
 from store.calendar import business_days_between
-from store.db import UTCDateTime
 from store.errors import Conflict, NotAllowed
 from store.health import Owed
 from store.outbox import Button
 from store.programs import Program, Role, user_ids
+from store.signature_columns import SignatureColumns
 
 ACTION = "batch_qa_release"  # the button on CMO quality's message and App Home (commands/batch_release.py)
 
 
-class BatchRelease(SQLModel, table=True):
+class BatchReleaseKeys(SQLModel):
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", unique=True)
+
+
+class BatchRelease(SignatureColumns, BatchReleaseKeys, table=True):
     """The CMO quality unit's signed release of a batch record for the customer's review (one per batch)."""
 
     __tablename__ = "batch_release"
 
-    id: int | None = Field(default=None, primary_key=True)
-    batch_id: int = Field(foreign_key="batch.id", unique=True)
-    user_id: str = Field(max_length=32)
-    signer_name: str = Field(max_length=255)
-    meaning: str = Field(max_length=500)
-    signed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    local_time: str = Field(max_length=40)
-    local_tz: str = Field(max_length=64)
-    second_component: str = Field(max_length=64)  # the method (totp | initials), never the value
     linked_sha256: str = Field(max_length=64)
 
 

@@ -8,29 +8,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column
 from sqlmodel import Field, Session, SQLModel, select
 
 from store import audit, signing
 from store import submissions as subs
 from store.audit import Actor
-from store.db import UTCDateTime
 from store.errors import Conflict
+from store.signature_columns import SignatureColumns
 
 
-class DocumentSignature(SQLModel, table=True):
-    __tablename__ = "document_signature"
-
+class DocumentSignatureKeys(SQLModel):
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="submission_item.id", index=True)
     file_id: int = Field(foreign_key="submission_file.id")
-    user_id: str = Field(max_length=32)
-    signer_name: str = Field(max_length=255)
-    meaning: str = Field(max_length=500)
-    signed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    local_time: str = Field(max_length=40)
-    local_tz: str = Field(max_length=64)
-    second_component: str = Field(max_length=64)
+
+
+class DocumentSignature(SignatureColumns, DocumentSignatureKeys, table=True):
+    __tablename__ = "document_signature"
+
     linked_sha256: str = Field(max_length=64)  # the approved file's SHA-256
 
 
