@@ -93,7 +93,7 @@ def socket(args: argparse.Namespace) -> int:
     import threading
 
     from bot.app import create_app
-    from bot.server import health_app, serve_wsgi
+    from bot.server import health_app, run_until_closed, serve_wsgi
     from bot.socket_mode import SlackUnreachable, connect
 
     settings = load_settings()
@@ -114,7 +114,7 @@ def socket(args: argparse.Namespace) -> int:
         except OSError as exc:  # in use, or not ours to bind
             handler.close()
             raise SettingsError(f"--health-port {args.health_port}: cannot listen there ({exc})") from None
-        threading.Thread(target=health.run, daemon=True, name="health").start()
+        threading.Thread(target=run_until_closed, args=(health,), daemon=True, name="health").start()
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     where = f"; health on http://{args.host}:{health.effective_port}/healthz" if health else ""
