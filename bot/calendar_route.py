@@ -10,7 +10,9 @@ clients and proxies keep the feed for a while but never share it (`private`).
 
 A feed of hundreds of programs takes seconds to gather in a process that has not kept it yet, so `serve` and
 `socket` warm their cache in a background thread when they start (`warm`): the first fetch after a restart
-finds the feed kept, as a fetch in a running bot does.
+finds the feed kept, as a fetch in a running bot does. Not on SQLite: there every transaction takes the
+database's one write lock (`store.db`), so warming feed after feed would keep a command that comes in those
+seconds waiting, and answer it "busy"; each feed is gathered at its first fetch instead.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from commands.calendar import key
 from commands.deps import Deps
 from store import feeds
 from store.calendar_feed import FeedCache, render
-from store.db import transaction
+from store.db import is_postgres, transaction
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,13 @@ def calendar_route(deps: Deps, limiter: Limiter | None = None, monotonic: Callab
                    *, warmed: bool = False, cache: FeedCache | None = None) -> Callable:
     """The WSGI handler of `/calendar/…` that `bot.server` mounts next to `/slack/events`, keeping feeds in
     `cache` (default: a new one); with `warmed`, the cache is filled in a background thread (`warm`) while the
-    handler already answers."""
+    handler already answers — on PostgreSQL; on SQLite one log line says it is not (see the module's note)."""
     limiter = limiter if limiter is not None else Limiter()  # (an empty one is falsy: it has a length)
     cache = cache if cache is not None else FeedCache()
-    if warmed:
+    if warmed and is_postgres(deps.engine):
         threading.Thread(target=warm, args=(deps, cache), name="calendar-warm-up", daemon=True).start()
+    elif warmed:
+        log.info("calendar feeds not warmed on SQLite: each is gathered at its first fetch")
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = PATH.match(environ.get("PATH_INFO", ""))

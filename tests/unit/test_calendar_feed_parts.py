@@ -5,6 +5,7 @@ iCalendar that `icalendar` parses back — also when time alone changed an event
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from icalendar import Calendar
 from sqlalchemy import event
 from sqlmodel import select
 
-from bot.calendar_route import warm
+from bot.calendar_route import calendar_route, warm
 from bot.clock import Clock
 from bot.settings import Settings
 from commands.deps import Deps
@@ -208,3 +209,13 @@ def test_warming_with_the_database_away_is_one_line_not_a_traceback(tmp_path, ca
         assert warm(Deps(away, Settings(slack_bot_token=KEY), Clock(NOW.isoformat())), FeedCache()) == 0
     assert [r.getMessage() for r in caplog.records] == ["calendar feeds not warmed: OperationalError"]
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_serving_on_sqlite_warms_no_feed_so_no_command_waits_for_its_write_lock(tmp_path, caplog):
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")  # every transaction there takes the one write lock
+    cache = FeedCache()
+    with caplog.at_level(logging.INFO, logger="bot.calendar_route"):
+        calendar_route(Deps(sqlite, Settings(slack_bot_token=KEY), Clock(NOW.isoformat())), warmed=True, cache=cache)
+    assert [r.getMessage() for r in caplog.records] == [
+        "calendar feeds not warmed on SQLite: each is gathered at its first fetch"]
+    assert cache.get("any") is None and not any(t.name == "calendar-warm-up" for t in threading.enumerate())
