@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit, outbox
 from store.agreement_models import ENTRY_STATUSES, GATE_KIND, Agreement, Document, Kind, Redline, Side, Status, Terms
@@ -107,7 +107,7 @@ def for_program(session: Session, program_id: int) -> list[Agreement]:
 
 
 def for_programs(session: Session, program_ids: Sequence[int]) -> list[Agreement]:
-    query = select(Agreement).where(Agreement.program_id.in_(list(program_ids)))  # type: ignore[attr-defined]
+    query = select(Agreement).where(col(Agreement.program_id).in_(list(program_ids)))
     return list(session.exec(query.order_by(Agreement.program_id, Agreement.id)))
 
 

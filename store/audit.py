@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Column, func, table
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import JSONType, UTCDateTime, insert_for
 
@@ -272,7 +272,7 @@ class AuditCheckpoint(SQLModel, table=True):
 
 
 def last_published(session: Session) -> AuditCheckpoint | None:
-    return session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())).first()  # type: ignore[attr-defined]
+    return session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq).desc())).first()
 
 
 def published(session: Session, checkpoint: Checkpoint, now: datetime) -> None:

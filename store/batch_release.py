@@ -17,7 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, signing
 from store.audit import Actor
@@ -134,8 +134,8 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     by_id = {p.id: p for p in programs}
     mine = select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.cmo_quality,
-        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
-    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+        col(ProgramMember.program_id).in_(by_id))
+    waiting = session.exec(select(Batch).where(col(Batch.program_id).in_(mine),
                                                Batch.status == BatchStatus.qa_release)).all()
     items = []
     for batch in waiting:

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import agreements, audit, outbox, signing
 from store.audit import Actor, AuditEntry
@@ -69,7 +69,7 @@ def by_id(session: Session, batch_id: int) -> tuple[Batch, Program]:
 
 def of_program(session: Session, program: Program) -> list[Batch]:
     query = select(Batch).where(Batch.program_id == program.id)
-    return list(session.exec(query.order_by(Batch.ready_at.desc(), Batch.id.desc())))  # type: ignore[union-attr]
+    return list(session.exec(query.order_by(col(Batch.ready_at).desc(), col(Batch.id).desc())))
 
 
 def signatures(session: Session, batch: Batch, *, current_round: bool = False) -> list[BatchSignature]:
@@ -190,7 +190,7 @@ def refusal(batch: Batch, verb: str) -> Conflict:
 def _transition(session: Session, batch: Batch, expected: tuple[BatchStatus, ...], verb: str,
                 **values: Any) -> None:
     """The conditional UPDATE: only a batch still in an expected state changes; the loser of a race is told."""
-    statement = (update(Batch).where(Batch.id == batch.id, Batch.status.in_(expected))  # type: ignore[attr-defined]
+    statement = (update(Batch).where(Batch.id == batch.id, col(Batch.status).in_(expected))
                  .values(**values))
     if session.execute(statement).rowcount != 1:
         session.refresh(batch)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import outbox
 from store.batch_models import UNDECIDED
@@ -78,7 +78,7 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
     people: dict[tuple[int, Role], list[str]] = defaultdict(list)
-    query = select(ProgramMember).where(ProgramMember.program_id.in_(program_ids))  # type: ignore[attr-defined]
+    query = select(ProgramMember).where(col(ProgramMember.program_id).in_(program_ids))
     for member in session.exec(query.order_by(ProgramMember.user_id)):
         if member.user_id not in people[(member.program_id, Role(member.role))]:
             people[(member.program_id, Role(member.role))].append(member.user_id)
@@ -88,19 +88,19 @@ def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], l
 def due(session: Session, now: datetime) -> Iterable[Due]:
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]  # noqa: E712
+        .where(Program.active == True, col(Batch.status).in_(UNDECIDED))  # noqa: E712
     ).all()
     calls = session.exec(
         select(ReviewCall, Batch, Program).join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
         .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, ReviewCall.starts_at > now, Batch.status.in_(OPEN))  # type: ignore  # noqa: E712
+        .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN))  # noqa: E712
     ).all()
     programs = {p.id for _, p in rows} | {p.id for _, _, p in calls}
     if not programs:
         return
     people = _people(session, programs)
     signed: dict[tuple[int, int], set[str]] = defaultdict(set)
-    query = select(BatchSignature).where(BatchSignature.batch_id.in_({b.id for b, _ in rows}))  # type: ignore
+    query = select(BatchSignature).where(col(BatchSignature.batch_id).in_({b.id for b, _ in rows}))
     for signature in session.exec(query):
         signed[(signature.batch_id, signature.review_round)].add(signature.user_id)
     for batch, program in rows:
@@ -185,8 +185,8 @@ def digest_section(session: Session, program: Program, today: date) -> list[str]
 def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
     """The section of each (program, its local today), by program id: one query for all of them."""
     open_by_program: dict[int, list[Batch]] = {program.id: [] for program, _ in days}
-    query = select(Batch).where(Batch.program_id.in_(list(open_by_program)),  # type: ignore[attr-defined]
-                                Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
+    query = select(Batch).where(col(Batch.program_id).in_(list(open_by_program)),
+                                col(Batch.status).in_(UNDECIDED))
     for batch in session.exec(query.order_by(Batch.ready_on, Batch.id)):
         open_by_program[batch.program_id].append(batch)
     return {program.id: _digest_lines(open_by_program[program.id], program, today) for program, today in days}
@@ -214,12 +214,12 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     by_id = {p.id: p for p in programs}
     mine = select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.customer_approver,
-        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
-    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+        col(ProgramMember.program_id).in_(by_id))
+    waiting = session.exec(select(Batch).where(col(Batch.program_id).in_(mine),
                                                Batch.status == BatchStatus.awaiting)).all()
     signed = set(session.exec(select(BatchSignature.batch_id, BatchSignature.review_round).where(
         BatchSignature.user_id == user_id,
-        BatchSignature.batch_id.in_([b.id for b in waiting]))).all())  # type: ignore[attr-defined]
+        col(BatchSignature.batch_id).in_([b.id for b in waiting]))).all())
     items = []
     for batch in waiting:
         if (batch.id, batch.review_round) in signed:
@@ -237,7 +237,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     by_id = {p.id: p for p in programs}
-    query = select(Batch).where(Batch.program_id.in_(by_id), Batch.status.in_(UNDECIDED))  # type: ignore
+    query = select(Batch).where(col(Batch.program_id).in_(by_id), col(Batch.status).in_(UNDECIDED))
     open_by_program: dict[int, list[Batch]] = defaultdict(list)
     for batch in session.exec(query):
         open_by_program[batch.program_id].append(batch)
@@ -295,8 +295,8 @@ def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days
     since = now - timedelta(days=days)
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Batch.program_id.in_(program_ids),  # type: ignore[attr-defined]
-               Batch.status.in_((BatchStatus.approved, BatchStatus.rejected)),  # type: ignore[attr-defined]
+        .where(col(Batch.program_id).in_(program_ids),
+               col(Batch.status).in_((BatchStatus.approved, BatchStatus.rejected)),
                Batch.decided_at >= since)  # type: ignore[operator]
         .order_by(Program.code)
     ).all()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.areas import DIGEST, Sections
 from store.markup import day, escape
@@ -60,7 +60,7 @@ def due(session: Session, now: datetime, known: Container[str] = frozenset()) ->
     """The current period's digest of every program; composed, all of them together, only when neither queued
     (cheap re-sweeps) nor among the keys the caller `known` already holds (a preview of the coming days)."""
     recent = now.date() - timedelta(days=62)  # longer than any period: older digests are settled
-    query = select(Outbox.key).where(Outbox.key.like("program:%:digest:%"), Outbox.due_on >= recent)  # type: ignore
+    query = select(Outbox.key).where(col(Outbox.key).like("program:%:digest:%"), Outbox.due_on >= recent)
     queued = set(session.exec(query))
     current = []
     for program in session.exec(select(Program).where(Program.active == True)):  # noqa: E712

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from store import audit
 from store.audit import AuditEntry
@@ -86,7 +86,7 @@ def child_table(title: str, model: type[SQLModel], parent: type[SQLModel], link:
 def _programs_sheet(session: Session, programs: dict[int, Program]) -> Table:
     table = model_table("Programs", Program, list(programs.values()), programs, program_of=lambda p: p.id,
                         exclude=("id",))
-    members = list(session.exec(select(ProgramMember).where(ProgramMember.program_id.in_(list(programs)))
+    members = list(session.exec(select(ProgramMember).where(col(ProgramMember.program_id).in_(list(programs)))
                                 .order_by(ProgramMember.program_id, ProgramMember.role, ProgramMember.user_id)))
     headers = [*table.headers, "members"]
     rows = [[*row, "; ".join(f"{m.role}:{m.user_id}{' (external)' if m.external else ''}"
@@ -99,7 +99,7 @@ def _audit_sheet(session: Session, programs: dict[int, Program], start: datetime
                  everything: bool) -> Table:
     query = select(AuditEntry)
     if not everything:
-        query = query.where(AuditEntry.program_id.in_(list(programs)))  # type: ignore[union-attr]
+        query = query.where(col(AuditEntry.program_id).in_(list(programs)))
     if start is not None:
         query = query.where(AuditEntry.at >= start)
     if end is not None:

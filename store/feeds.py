@@ -27,7 +27,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, LargeBinary, String, UniqueConstraint, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import UTCDateTime
 
@@ -115,8 +115,8 @@ def by_token(session: Session, token: str) -> CalendarFeed | None:
 
 def latest(session: Session, limit: int) -> list[CalendarFeed]:
     """The `limit` feeds issued most recently (those a restarted bot warms first)."""
-    return list(session.exec(select(CalendarFeed).order_by(CalendarFeed.created_at.desc(),  # type: ignore[attr-defined]
-                                                           CalendarFeed.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    return list(session.exec(select(CalendarFeed).order_by(col(CalendarFeed.created_at).desc(),
+                                                           col(CalendarFeed.id).desc()).limit(limit)))
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def _ledger(session: Session, program_ids: Iterable[int], *, renderings: bool) -
     texts = (CalendarSequence.rendered_from, CalendarSequence.vevent) if renderings else ()
     rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
                                CalendarSequence.stamped_at, *texts)
-                        .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
+                        .where(col(CalendarSequence.program_id).in_(ids)))
     return {uid: Stamp(sequence, stamped_at, dates, *kept) for uid, dates, sequence, stamped_at, *kept in rows}
 
 

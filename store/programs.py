@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Column, String, UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, holiday_calendars
 from store.audit import Actor
@@ -265,7 +265,7 @@ def unclassified(session: Session, user_id: str | None = None) -> list[str]:
 def members(session: Session, program_id: int, *roles: Role) -> list[ProgramMember]:
     query = select(ProgramMember).where(ProgramMember.program_id == program_id)
     if roles:
-        query = query.where(ProgramMember.role.in_(roles))  # type: ignore[attr-defined]
+        query = query.where(col(ProgramMember.role).in_(roles))
     return list(session.exec(query.order_by(ProgramMember.role, ProgramMember.user_id)))
 
 
@@ -315,5 +315,5 @@ def visible_to(session: Session, actor: Actor) -> list[Program]:
     query = select(Program).where(Program.active == True)  # noqa: E712
     if not actor.is_admin:
         mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
-        query = query.where(Program.id.in_(mine))  # type: ignore[union-attr]
+        query = query.where(col(Program.id).in_(mine))
     return list(session.exec(query.order_by(Program.code)))

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Column, Date, UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, outbox
 from store import stability_notation as notation
@@ -277,7 +277,7 @@ def upcoming(session: Session, program_ids: Sequence[int], start: date, end: dat
         select(StabilityPull, StabilityStudy, Program)
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
         .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
-        .where(StabilityPull.program_id.in_(program_ids), StabilityPull.pulled_on.is_(None),  # type: ignore
+        .where(col(StabilityPull.program_id).in_(program_ids), col(StabilityPull.pulled_on).is_(None),
                StabilityPull.standby == False, StabilityPull.closes_on >= start,  # noqa: E712
                StabilityPull.due_on <= end)
         .order_by(StabilityPull.due_on, Program.code, StabilityStudy.code, StabilityPull.condition)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit, outbox, stability_change
 from store.audit import Actor
@@ -120,9 +120,9 @@ def _known(session: Session, program: Program) -> _Known:
     all_studies = {s.code: s for s in studies(session, program.id)}
     study_ids = [s.id for s in all_studies.values()]
     pulls = {(p.study_id, p.condition, p.months): p for p in session.exec(
-        select(StabilityPull).where(StabilityPull.study_id.in_(study_ids)))}  # type: ignore[attr-defined]
+        select(StabilityPull).where(col(StabilityPull.study_id).in_(study_ids)))}
     existing = list(session.exec(select(StabilityResult).where(
-        StabilityResult.study_id.in_(study_ids))))  # type: ignore[attr-defined]
+        col(StabilityResult.study_id).in_(study_ids))))
     return _Known(all_studies, pulls, {(r.study_id, r.attribute.lower()): r.unit for r in existing},
                   {(r.pull_id, r.batch, r.attribute.lower()): _same(r) for r in existing})
 

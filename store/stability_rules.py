@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.health import Health, Owed
 from store.markup import day, escape
@@ -29,8 +29,8 @@ MARK_PULLED = "stability_mark_pulled"  # the action id of the reminder's button 
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
     query = select(ProgramMember).where(
-        ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
-        ProgramMember.role.in_((Role.stability, Role.program_manager, Role.cmo_quality)),  # type: ignore
+        col(ProgramMember.program_id).in_(program_ids),
+        col(ProgramMember.role).in_((Role.stability, Role.program_manager, Role.cmo_quality)),
     )
     people: dict[tuple[int, Role], list[str]] = defaultdict(list)
     for member in session.exec(query):
@@ -74,7 +74,7 @@ def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, Stabilit
 
 def _open_pulls(session: Session, now: datetime):
     today = now.date()
-    return _joined(session, StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+    return _joined(session, col(StabilityPull.pulled_on).is_(None),
                or_(StabilityPull.due_on <= today + timedelta(days=NOTICE_DAYS + 1),
                    StabilityPull.opens_on <= today + timedelta(days=1)),
                StabilityPull.closes_on >= today - SETTLED_AFTER)
@@ -115,8 +115,8 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
 def results_late(session: Session, now: datetime) -> Iterable[Due]:
     """One reminder the day after the expected result date when a submitted pull has no results yet."""
     today = now.date()
-    rows = _joined(session, StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
-                   StabilityPull.results_due_on.is_not(None),  # type: ignore[union-attr]
+    rows = _joined(session, col(StabilityPull.results_on).is_(None),
+                   col(StabilityPull.results_due_on).is_not(None),
                    StabilityPull.results_due_on < today + timedelta(days=1),  # type: ignore[operator]
                    StabilityPull.results_due_on >= today - SETTLED_AFTER)  # type: ignore[operator]
     people = _people(session, {program.id for _, _, program in rows})
@@ -146,7 +146,7 @@ def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> d
     query = (
         select(StabilityPull, StabilityStudy)
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-        .where(StabilityPull.program_id.in_(list(today_of)), StabilityPull.pulled_on.is_(None),  # type: ignore
+        .where(col(StabilityPull.program_id).in_(list(today_of)), col(StabilityPull.pulled_on).is_(None),
                StabilityPull.standby == False, StabilityPull.due_on <= last + timedelta(days=14),  # noqa: E712
                StabilityPull.closes_on >= first - SETTLED_AFTER)
         .order_by(StabilityPull.due_on, StabilityPull.id)
@@ -162,8 +162,8 @@ def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> d
             lines[program.id].append(f"• stability pull: {describe(study, pull)}")
     late: dict[int, int] = defaultdict(int)
     for program_id, results_due_on in session.exec(select(StabilityPull.program_id, StabilityPull.results_due_on).where(
-            StabilityPull.program_id.in_(list(today_of)),  # type: ignore[attr-defined]
-            StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
+            col(StabilityPull.program_id).in_(list(today_of)),
+            col(StabilityPull.results_on).is_(None),
             StabilityPull.results_due_on < last)):  # type: ignore[operator]
         late[program_id] += results_due_on < today_of[program_id]
     for program_id, count in late.items():
@@ -182,12 +182,12 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     ids = {p.id for p in programs}
     teams = set(session.exec(select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.stability,
-        ProgramMember.program_id.in_(ids))))  # type: ignore[attr-defined]
+        col(ProgramMember.program_id).in_(ids))))
     if not teams:
         return []
     items = []
-    for pull, study, program in _joined(session, StabilityPull.program_id.in_(teams),  # type: ignore[attr-defined]
-                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+    for pull, study, program in _joined(session, col(StabilityPull.program_id).in_(teams),
+                                        col(StabilityPull.pulled_on).is_(None),
                                         StabilityPull.opens_on <= now.date() + HOME_AHEAD,
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
@@ -208,8 +208,8 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
     upcoming: dict[int, list[date]] = defaultdict(list)
     ahead: dict[int, list[date]] = defaultdict(list)
     missed: dict[int, int] = defaultdict(int)
-    for pull, study, program in _joined(session, StabilityPull.program_id.in_(ids),  # type: ignore[attr-defined]
-                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+    for pull, study, program in _joined(session, col(StabilityPull.program_id).in_(ids),
+                                        col(StabilityPull.pulled_on).is_(None),
                                         StabilityPull.due_on <= near,
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
@@ -220,8 +220,8 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
         if pull.due_on <= today + timedelta(days=14):
             upcoming[program.id].append(pull.due_on)
     later = select(StabilityPull.program_id, func.min(StabilityPull.due_on)).where(
-        StabilityPull.program_id.in_(ids - set(ahead)),  # type: ignore[attr-defined]
-        StabilityPull.pulled_on.is_(None), StabilityPull.due_on > near,  # type: ignore[union-attr]
+        col(StabilityPull.program_id).in_(ids - set(ahead)),
+        col(StabilityPull.pulled_on).is_(None), StabilityPull.due_on > near,
         StabilityPull.standby == False,  # noqa: E712
     ).group_by(StabilityPull.program_id)
     for program_id, first in session.exec(later):  # type: ignore[call-overload]

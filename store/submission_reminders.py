@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.calendar import add_business_days, business_days_between
 from store.markup import day, escape, plural
@@ -37,13 +37,13 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         select(SubmissionItem, Submission, Program)
         .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
         .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
-        .where(SubmissionItem.status.in_(OPEN), Program.active == True)  # type: ignore[attr-defined]  # noqa: E712
+        .where(col(SubmissionItem.status).in_(OPEN), Program.active == True)  # noqa: E712
     ))
     program_ids = {p.id for _, _, p in rows}
     managers: dict[int, list[str]] = {}
     if program_ids:
         for member in session.exec(select(ProgramMember).where(
-                ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
+                col(ProgramMember.program_id).in_(program_ids),
                 ProgramMember.role == Role.program_manager).order_by(ProgramMember.user_id)):
             managers.setdefault(member.program_id, []).append(member.user_id)
     for entry, submission, program in rows:

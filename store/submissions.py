@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit, outbox
 from store.audit import Actor
@@ -263,7 +263,7 @@ def files(session: Session, item_ids: Iterable[int]) -> list[SubmissionFile]:
     ids = list(item_ids)
     if not ids:
         return []
-    query = select(SubmissionFile).where(SubmissionFile.item_id.in_(ids))  # type: ignore[attr-defined]
+    query = select(SubmissionFile).where(col(SubmissionFile.item_id).in_(ids))
     return list(session.exec(query.order_by(SubmissionFile.item_id, SubmissionFile.id)))
 
 
@@ -301,9 +301,9 @@ def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
     )
     if not actor.is_admin:
         mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
-        managed = mine.where(ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore
-        query = query.where(Program.id.in_(mine), (SubmissionItem.owner == actor.user_id)  # type: ignore
-                            | Program.id.in_(managed))  # type: ignore[union-attr]
+        managed = mine.where(col(ProgramMember.role).in_((Role.program_manager, Role.regulatory)))
+        query = query.where(col(Program.id).in_(mine), (SubmissionItem.owner == actor.user_id)
+                            | col(Program.id).in_(managed))
     rows = session.exec(query.order_by(SubmissionItem.owner != actor.user_id, Program.code,  # type: ignore[arg-type]
                                        Submission.number, SubmissionItem.number).limit(limit))
     return [Located(p, s, i) for i, s, p in rows]
@@ -333,14 +333,14 @@ def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> d
     passed. Two queries for all of them."""
     today_of = {program.id: today for program, today in days}
     subs: dict[int, list[Submission]] = {program_id: [] for program_id in today_of}
-    query = select(Submission).where(Submission.program_id.in_(list(today_of)))  # type: ignore[attr-defined]
+    query = select(Submission).where(col(Submission.program_id).in_(list(today_of)))
     for sub in session.exec(query.order_by(Submission.program_id, Submission.number)):
         if sub.filing_date >= today_of[sub.program_id]:
             subs[sub.program_id].append(sub)
     by_sub: dict[int, list[SubmissionItem]] = {}
     wanted = [s.id for mine in subs.values() for s in mine]
     if wanted:
-        items = select(SubmissionItem).where(SubmissionItem.submission_id.in_(wanted))  # type: ignore[attr-defined]
+        items = select(SubmissionItem).where(col(SubmissionItem.submission_id).in_(wanted))
         for entry in session.exec(items):
             by_sub.setdefault(entry.submission_id, []).append(entry)
     return {program_id: [_digest_line(sub, by_sub.get(sub.id, []), today_of[program_id]) for sub in mine]
