@@ -189,7 +189,7 @@ def verify(session: Session) -> VerifyReport:
     headless chain beside existing programs is broken: creating a program writes the first rows."""
     report = VerifyReport()
     expected_seq, prev_hash, keyed_seen = 1, GENESIS, False
-    for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
+    for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))):
         report.rows += 1
         if entry.seq != expected_seq:
             missing = f"{expected_seq}" if entry.seq == expected_seq + 1 else f"{expected_seq}–{entry.seq - 1}"
@@ -284,4 +284,4 @@ def published(session: Session, checkpoint: Checkpoint, now: datetime) -> None:
 def history(session: Session, *, entity: str, entity_id: object) -> list[AuditEntry]:
     """Every audit row of one record, oldest first."""
     query = select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_id == str(entity_id))
-    return list(session.exec(query.order_by(AuditEntry.seq)))
+    return list(session.exec(query.order_by(col(AuditEntry.seq))))

@@ -26,6 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from store import audit
 from store.audit import AuditEntry
+from store.db import pk
 from store.errors import Invalid
 from store.programs import Program, ProgramMember
 from store.sheets import append_row, neutralise, sheet_title
@@ -87,7 +88,8 @@ def _programs_sheet(session: Session, programs: dict[int, Program]) -> Table:
     table = model_table("Programs", Program, list(programs.values()), programs, program_of=lambda p: p.id,
                         exclude=("id",))
     members = list(session.exec(select(ProgramMember).where(col(ProgramMember.program_id).in_(list(programs)))
-                                .order_by(ProgramMember.program_id, ProgramMember.role, ProgramMember.user_id)))
+                                .order_by(col(ProgramMember.program_id), col(ProgramMember.role),
+                                          col(ProgramMember.user_id))))
     headers = [*table.headers, "members"]
     rows = [[*row, "; ".join(f"{m.role}:{m.user_id}{' (external)' if m.external else ''}"
                              for m in members if m.program_id == program.id)]
@@ -104,7 +106,7 @@ def _audit_sheet(session: Session, programs: dict[int, Program], start: datetime
         query = query.where(AuditEntry.at >= start)
     if end is not None:
         query = query.where(AuditEntry.at < end)
-    entries = list(session.exec(query.order_by(AuditEntry.seq)))
+    entries = list(session.exec(query.order_by(col(AuditEntry.seq))))
     return model_table("Audit trail", AuditEntry, entries, programs)
 
 
@@ -130,7 +132,7 @@ def build(session: Session, *, sheets: Sequence[Sheet], programs: Sequence[Progr
     if fmt not in FORMATS:
         raise Invalid(f"The format is xlsx or csv, not {fmt!r}.")
     low, high = _bounds(start, end)
-    by_id = {p.id: p for p in sorted(programs, key=lambda p: p.code)}
+    by_id = {pk(p): p for p in sorted(programs, key=lambda p: p.code)}
     verified = audit.verify(session)
     area_tables = [sheet.rows(session, by_id) for sheet in sheets]
     trail = _audit_sheet(session, by_id, low, high, everything)

@@ -156,7 +156,7 @@ def _ledger(session: Session, program_ids: Iterable[int], *, renderings: bool) -
     if not ids:
         return {}
     texts = (CalendarSequence.rendered_from, CalendarSequence.vevent) if renderings else ()
-    rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
+    rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,
                                CalendarSequence.stamped_at, *texts)
                         .where(col(CalendarSequence.program_id).in_(ids)))
     return {uid: Stamp(sequence, stamped_at, dates, *kept) for uid, dates, sequence, stamped_at, *kept in rows}

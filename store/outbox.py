@@ -160,5 +160,5 @@ def sent_since(session: Session, program_ids: list[int], since: datetime) -> int
 
 def depth(session: Session) -> dict[str, int]:
     """How many rows are in each status (every status named, zero included): the operators' queue gauge."""
-    counts = dict(session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all())  # type: ignore[call-overload]
+    counts = dict(session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
     return {status.value: counts.get(status.value, 0) for status in Status}

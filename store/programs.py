@@ -18,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, holiday_calendars
 from store.audit import Actor
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, pk
 from store.errors import Invalid, NotAllowed, NotFound
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
@@ -199,7 +199,7 @@ def add_member(
     ).first()
     if exists:
         return False
-    session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external is not False,
+    session.add(ProgramMember(program_id=pk(program), user_id=user_id, role=role, external=external is not False,
                               classified=external is not None))
     audit.record(session, actor=actor, action="role_granted", entity="program", entity_id=program.code,
                  program_id=program.id, now=now, after={"user_id": user_id, "role": role.value, "external": external,

@@ -8,7 +8,7 @@ changed after signing is named, so it cannot silently move to another record.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import document_signatures
 from store.batches import Batch, BatchSignature, link
@@ -26,9 +26,9 @@ def _changed(files: Store, key: str, recorded: str) -> bool:
 def problems(session: Session, files: Store) -> list[str]:
     """One line per signature (of a batch record or a submission document) whose record changed after signing."""
     found: list[str] = []
-    rows = session.exec(select(BatchSignature, Batch, Program).join(Batch, Batch.id == BatchSignature.batch_id)
+    rows = session.exec(select(BatchSignature, Batch, Program).join(Batch, col(Batch.id) == BatchSignature.batch_id)
                         .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-                        .order_by(BatchSignature.id)).all()
+                        .order_by(col(BatchSignature.id))).all()
     for signature, batch, program in rows:
         if signature.linked_sha256 is None:  # signed before linking existed: nothing to compare with
             continue

@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from store import audit, outbox
 from store import stability_notation as notation
 from store.audit import Actor
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, pk
 from store.errors import Conflict, Invalid, NotFound
 from store.programs import Program
 from store.stability_schedule import (
@@ -198,7 +198,7 @@ def create_study(
     if not 1 <= duration_months <= MAX_MONTHS:
         raise Invalid(f"The duration is 1 to {MAX_MONTHS} months.", "duration")
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
-    if get_study(session, program.id, code, missing_ok=True) is not None:
+    if get_study(session, pk(program), code, missing_ok=True) is not None:
         raise Invalid(f"{program.code} already has a study {code}.", "study")
     points: dict[str, list[int]] = {}
     for condition in conditions:
@@ -213,7 +213,7 @@ def create_study(
         raise Invalid(f"Time points given for {sorted(unknown)[0]}, which is not a condition of the study.",
                       "timepoints")
     study = StabilityStudy(
-        program_id=program.id, code=code, product=product.strip()[:200], lots=lots.strip()[:500],
+        program_id=pk(program), code=code, product=product.strip()[:200], lots=lots.strip()[:500],
         protocol=protocol.strip()[:100], duration_months=duration_months, placed_on=placed_on,
         conditions=[{"code": c.code, "label": c.label, "kind": c.kind.value} for c in conditions],
         created_by=actor.user_id, created_at=now,
@@ -223,7 +223,7 @@ def create_study(
     kinds = {c.code: c.kind for c in conditions}
     standby = Kind.accelerated in kinds.values()  # intermediate testing waits for a significant change there
     for planned in plan(placed_on, points, kinds, program.settings):
-        session.add(StabilityPull(study_id=study.id, program_id=program.id, condition=planned.condition,
+        session.add(StabilityPull(study_id=pk(study), program_id=pk(program), condition=planned.condition,
                                   months=planned.months, due_on=planned.due_on, opens_on=planned.opens_on,
                                   closes_on=planned.closes_on,
                                   standby=standby and kinds[planned.condition] is Kind.intermediate))
@@ -248,7 +248,8 @@ def studies(session: Session, program_id: int) -> list[StabilityStudy]:
 
 def pulls_of(session: Session, study_id: int) -> list[StabilityPull]:
     query = select(StabilityPull).where(StabilityPull.study_id == study_id)
-    return list(session.exec(query.order_by(StabilityPull.due_on, StabilityPull.condition, StabilityPull.months)))
+    return list(session.exec(query.order_by(col(StabilityPull.due_on), col(StabilityPull.condition),
+                                            col(StabilityPull.months))))
 
 
 def find_pull(session: Session, study: StabilityStudy, condition: str, months: int) -> StabilityPull:
@@ -280,7 +281,7 @@ def upcoming(session: Session, program_ids: Sequence[int], start: date, end: dat
         .where(col(StabilityPull.program_id).in_(program_ids), col(StabilityPull.pulled_on).is_(None),
                StabilityPull.standby == False, StabilityPull.closes_on >= start,  # noqa: E712
                StabilityPull.due_on <= end)
-        .order_by(StabilityPull.due_on, Program.code, StabilityStudy.code, StabilityPull.condition)
+        .order_by(col(StabilityPull.due_on), col(Program.code), col(StabilityStudy.code), col(StabilityPull.condition))
     )
     return [Upcoming(program, study, pull) for pull, study, program in session.exec(query)]
 
@@ -355,9 +356,10 @@ def results_of(session: Session, study_id: int) -> list[tuple[StabilityPull, Sta
         select(StabilityPull, StabilityResult)
         .join(StabilityResult, StabilityResult.pull_id == StabilityPull.id)  # type: ignore[arg-type]
         .where(StabilityResult.study_id == study_id)
-        .order_by(StabilityPull.condition, StabilityResult.attribute, StabilityResult.batch, StabilityPull.months)
+        .order_by(col(StabilityPull.condition), col(StabilityResult.attribute), col(StabilityResult.batch),
+                  col(StabilityPull.months))
     )
-    return list(session.exec(query))  # type: ignore[arg-type]
+    return list(session.exec(query))
 
 
 def record_report(session: Session, *, program: Program, study: StabilityStudy, actor: Actor, now: datetime,
