@@ -132,6 +132,7 @@ def record(
         before=to_jsonable_python(before),
         after=to_jsonable_python(after),
         prev_hash=head.hash,
+        hash="",  # set below, once `at` is what the column stores
     )
     # Round-trip the timestamp through the column type first so the hash covers what is stored.
     entry.at = UTCDateTime().process_result_value(UTCDateTime().process_bind_param(now, None), None)

@@ -60,7 +60,9 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
     """Who is asked to act on the batch now — CMO quality while it awaits the CMO's QA release, else the
     customer's approvers for this round — and the channel's notice, queued through the outbox in the caller's
     transaction: they go out at once and are never lost to a crash or a Slack outage."""
-    targets = [(program.channel_id, ())] if to_channel and program.channel_id else []
+    targets: list[tuple[str, tuple[Button, ...]]] = []
+    if to_channel and program.channel_id:
+        targets.append((program.channel_id, ()))
     if batch.state == BatchStatus.qa_release:
         targets += [(user, (release_button(pk(batch)),)) for user in readers]
         return outbox.announce(

@@ -10,15 +10,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, DateTime, event
+from sqlalchemy import JSON, DateTime, Table, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 from sqlmodel.sql.expression import Select
 
 
@@ -53,6 +53,24 @@ def pk(row: Keyed) -> int:
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has no key yet: it was never flushed")
     return row.id
+
+
+Row = TypeVar("Row")
+
+
+def referenced(session: Session, model: type[Row], key: object) -> Row:
+    """The row a foreign key points at. The key guarantees it is there; `session.get` cannot say so, and a
+    missing one is a broken database, raised here (LookupError) rather than as an AttributeError on None."""
+    row = session.get(model, key)
+    if row is None:
+        raise LookupError(f"{model.__name__} {key!r} is referenced but missing")
+    return row
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements over any model or over whole columns (`table.c`):
+    SQLModel does not declare `__table__` to the type checker."""
+    return inspect(model).local_table
 
 
 def columns(*entities: Any) -> Select[*tuple[Any, ...]]:

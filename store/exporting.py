@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from store import audit
 from store.audit import AuditEntry
-from store.db import pk
+from store.db import pk, table_of
 from store.errors import Invalid
 from store.programs import Program, ProgramMember
 from store.sheets import append_row, neutralise, sheet_title
@@ -57,23 +57,26 @@ def model_table(title: str, model: type[SQLModel], records: Sequence[SQLModel], 
     headers = ["program", *(n for n in names if n != "program_id")]
     rows = []
     for record in records:
-        program = programs.get(find(record))  # type: ignore[arg-type]
+        program_id = find(record)
+        program = programs.get(program_id) if program_id is not None else None
         rows.append([program.code if program else "", *(getattr(record, n) for n in names if n != "program_id")])
     return Table(title, headers, rows)
 
 
 def of_programs(session: Session, model: type[SQLModel], programs: dict[int, Program]) -> list[Any]:
-    column = model.program_id  # type: ignore[attr-defined]
-    return list(session.exec(select(model).where(column.in_(list(programs))).order_by(column, model.id)))
+    table = table_of(model)
+    column = table.c.program_id
+    return list(session.exec(select(model).where(column.in_(list(programs))).order_by(column, table.c.id)))
 
 
 def children(session: Session, model: type[SQLModel], parent: type[SQLModel], link: str,
              programs: dict[int, Program]) -> list[tuple[Any, int]]:
     """Rows of a child table with their parent's program id (one query)."""
-    query = (select(model, parent.program_id)  # type: ignore[attr-defined]
-             .join(parent, parent.id == getattr(model, link))  # type: ignore[attr-defined]
-             .where(parent.program_id.in_(list(programs)))  # type: ignore[attr-defined]
-             .order_by(parent.program_id, model.id))  # type: ignore[attr-defined]
+    owner = table_of(parent).c
+    query = (select(model, owner.program_id)
+             .join(parent, owner.id == getattr(model, link))
+             .where(owner.program_id.in_(list(programs)))
+             .order_by(owner.program_id, table_of(model).c.id))
     return list(session.exec(query))
 
 

@@ -239,7 +239,9 @@ def record_side(session: Session, user_id: str, external: bool, *, actor: Actor,
     """What Slack said about a person, on every program they are a member of (a guest is one everywhere)."""
     program_ids = set(session.exec(select(ProgramMember.program_id).where(ProgramMember.user_id == user_id)))
     for program_id in sorted(program_ids):
-        mark_external(session, session.get(Program, program_id), user_id, external, actor=actor, now=now)
+        program = session.get(Program, program_id)
+        if program is not None:  # a member row's program exists (foreign key)
+            mark_external(session, program, user_id, external, actor=actor, now=now)
 
 
 def is_external(session: Session, program_id: int, user_id: str) -> bool:

@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from store import audit, outbox
 from store import stability_notation as notation
 from store.audit import Actor
-from store.db import JSONType, UTCDateTime, pk
+from store.db import JSONType, UTCDateTime, pk, referenced
 from store.errors import Conflict, Invalid, NotFound
 from store.programs import Program
 from store.stability_schedule import (
@@ -300,7 +300,7 @@ def record_pull(session: Session, *, program: Program, pull: StabilityPull, acto
     today = now.astimezone(program.tz).date()
     if pulled_on > today:
         raise Invalid("A pull cannot be recorded for a future date.", "date")
-    study = session.get(StabilityStudy, pull.study_id)
+    study = referenced(session, StabilityStudy, pull.study_id)
     if pulled_on < study.placed_on:
         raise Invalid("A pull cannot be before the placement date.", "date")
     before = pull.snapshot()
@@ -330,7 +330,7 @@ def submit_to_lab(session: Session, *, program: Program, pull: StabilityPull, ac
         raise Invalid("Samples cannot be submitted before they were pulled.", "date")
     if results_due_on < submitted_on:
         raise Invalid("Results cannot be expected before the samples are submitted.", "expected")
-    study = session.get(StabilityStudy, pull.study_id)
+    study = referenced(session, StabilityStudy, pull.study_id)
     before = pull.snapshot()
     pull.lab, pull.sample_ids = lab.strip()[:100], sample_ids.strip()[:500]
     pull.submitted_on, pull.results_due_on = submitted_on, results_due_on

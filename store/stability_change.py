@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from store import audit
 from store.audit import Actor
+from store.db import referenced
 from store.programs import Program
 from store.stability import StabilityPull, StabilityResult, StabilityStudy, result_id
 from store.stability_schedule import Kind
@@ -94,8 +95,8 @@ def assess(session: Session, *, program: Program, actor: Actor, now: datetime,
     changes: list[Change] = []
     started: dict[str, list[StabilityPull]] = {}
     for result in accepted:
-        pull = session.get(StabilityPull, result.pull_id)
-        study = session.get(StabilityStudy, result.study_id)
+        pull = referenced(session, StabilityPull, result.pull_id)
+        study = referenced(session, StabilityStudy, result.study_id)
         why = reason(session, study, pull, result)
         if why is None:
             continue

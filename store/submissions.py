@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from store import audit, outbox
 from store.audit import Actor
 from store.calendar import add_business_days, business_days_between
-from store.db import pk
+from store.db import pk, referenced
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape, plural
@@ -186,7 +186,7 @@ def _change(session: Session, entry: SubmissionItem, *, actor: Actor, now: datet
 def add_item(session: Session, *, submission: Submission, actor: Actor, now: datetime, section: str,
              document: str, source: str = "", owner: str | None = None, due_on: date | None = None
              ) -> SubmissionItem:
-    program = session.get(Program, submission.program_id)
+    program = referenced(session, Program, submission.program_id)
     section, document, source = clean(section, 200), clean(document, 300), clean(source, 100)
     if not section or not document:
         raise Invalid("Name the section and the document.")
