@@ -102,7 +102,7 @@ def socket(args: argparse.Namespace) -> int:
         raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
     app = create_app(settings, _prepare(settings, serving=True))
     try:
-        handler = connect(app, settings.slack_app_token)
+        handler = connect(app, settings.required("slack_app_token"))
     except SlackUnreachable as exc:
         print(f"cmo-bot: {exc}; nothing was changed, run it again when it is back", file=sys.stderr)
         return 3

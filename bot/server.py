@@ -53,6 +53,7 @@ def wsgi_app(app: App, engine: Engine, signing_secret: str, *, warmed: bool = Fa
 def _health(engine: Engine, start_response: Callable, connected: Callable[[], bool] | None = None
             ) -> Iterable[bytes]:
     """200 when the database answers (and, for Socket Mode, the WebSocket is connected), else 503."""
+    body: dict[str, object]
     try:
         # A bare DBAPI connection for the read: no transaction, so SQLite's BEGIN IMMEDIATE is not taken for it.
         connection = engine.raw_connection()
