@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from scheduler.render import render
-from store.db import columns, pk, transaction
+from store.db import columns, pk, table_of, transaction
 from store.outbox import Outbox, Status
 from store.programs import Program
 
@@ -144,7 +144,7 @@ def _finish(engine: Engine, row_id: int, **changes) -> None:
 
 def _apply(engine: Engine, changes: list[tuple[int, dict[str, Any]]]) -> None:
     """Settle claimed rows (still `sending`) in one transaction: one UPDATE per shape of change."""
-    table = Outbox.__table__  # type: ignore[attr-defined]
+    table = table_of(Outbox)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row_id, change in changes:
         groups[tuple(sorted(change))].append({"b_id": row_id, **{f"b_{k}": v for k, v in change.items()}})
@@ -272,6 +272,7 @@ class _Run:
         self.marks_since = 0.0
         self.writes: list[Future] = []
         self.claiming: Future | None = None
+        self.claiming_busy: frozenset[str] = frozenset()  # the targets left out of the claim in flight
         self.last_claim = -1.0
         self.drained: frozenset[str] | None = None  # the last claim found nothing more, these targets aside
         self.outcomes: list[Outcome] = []
@@ -315,7 +316,7 @@ class _Run:
         busy = frozenset(name for name, t in self.targets.items() if t.queue)
         self.claiming = self.database.submit(self._claim_rows, min(self.limit, MAX_HELD - self.held), busy,
                                              frozenset(self.targets))
-        self.claiming.busy = busy  # type: ignore[attr-defined]
+        self.claiming_busy = busy
 
     def _claim_rows(self, limit: int, busy: frozenset[str], seen: frozenset[str]) -> list[tuple[Outbox, bool]]:
         """On the database thread: claim, and learn the time zones of programs not seen yet."""
@@ -330,7 +331,7 @@ class _Run:
     def _claimed(self, future: Future) -> None:
         self.claiming = None
         claimed = future.result()
-        self.drained = None if claimed else future.busy  # type: ignore[attr-defined]
+        self.drained = None if claimed else self.claiming_busy
         clock = time.monotonic()
         for row, abandoned in claimed:
             late = self.stamp().astimezone(self.zones[row.program_id]).date() > row.due_on

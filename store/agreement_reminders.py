@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit
 from store.agreement_models import Agreement, Status
@@ -88,7 +88,7 @@ def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
     """The latest due stage of every executed agreement's term; one statement for all programs."""
-    query = select(Agreement, Program).join(Program, Program.id == Agreement.program_id).where(  # type: ignore
+    query = select(Agreement, Program).join(Program, col(Program.id) == Agreement.program_id).where(
         Agreement.status == Status.executed, Program.active == True)  # noqa: E712
     for agreement, program in session.exec(query):
         stage = current_stage(agreement, reminder_days(program), now.astimezone(program.tz).date())

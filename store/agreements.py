@@ -292,10 +292,10 @@ def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
     expired = [a for a in executed if a.expires_on and a.expires_on <= on]
     future = [a for a in executed if a.effective_on and a.effective_on > on]
     if future:
-        first = min(future, key=lambda a: a.effective_on)  # type: ignore[arg-type, return-value]
+        first = min(future, key=lambda a: a.effective_on or date.min)  # every one has a date (above)
         return f"the {kind.label} {first.ref} takes effect only on {day(first.effective_on)}"
     if expired:
-        last = max(expired, key=lambda a: a.expires_on)  # type: ignore[arg-type, return-value]
+        last = max(expired, key=lambda a: a.expires_on or date.min)
         return f"the {kind.label} expired on {day(last.expires_on)}"
     open_ = [a for a in mine if a.status in (Status.draft, Status.negotiation)]
     note = f" ({', '.join(f'{a.ref} is {a.status.label.lower()}' for a in open_)})" if open_ else ""

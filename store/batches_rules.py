@@ -90,12 +90,12 @@ def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], l
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
     rows = session.exec(
-        select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
+        select(Batch, Program).join(Program, col(Program.id) == Batch.program_id)
         .where(Program.active == True, col(Batch.status).in_(UNDECIDED))  # noqa: E712
     ).all()
     calls = session.exec(
-        select(ReviewCall, Batch, Program).join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
+        select(ReviewCall, Batch, Program).join(Batch, col(Batch.id) == ReviewCall.batch_id)
+        .join(Program, col(Program.id) == Batch.program_id)
         .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN))  # noqa: E712
     ).all()
     programs = {pk(p) for _, p in rows} | {pk(p) for _, _, p in calls}
@@ -297,10 +297,10 @@ def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days
     Internal time (ready → the CMO's QA release) and the customer's (release → decision) are apart."""
     since = now - timedelta(days=days)
     rows = session.exec(
-        select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
+        select(Batch, Program).join(Program, col(Program.id) == Batch.program_id)
         .where(col(Batch.program_id).in_(program_ids),
                col(Batch.status).in_((BatchStatus.approved, BatchStatus.rejected)),
-               Batch.decided_at >= since)  # type: ignore[operator]
+               col(Batch.decided_at) >= since)
         .order_by(Program.code)
     ).all()
     per_program: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)

@@ -79,5 +79,5 @@ def approve(session: Session, *, program_id: int, entry: subs.SubmissionItem, fi
 
 def signed_files(session: Session) -> list[tuple[DocumentSignature, subs.SubmissionFile]]:
     query = select(DocumentSignature, subs.SubmissionFile).join(
-        subs.SubmissionFile, subs.SubmissionFile.id == DocumentSignature.file_id)  # type: ignore[arg-type]
+        subs.SubmissionFile, col(subs.SubmissionFile.id) == DocumentSignature.file_id)
     return list(session.exec(query.order_by(col(DocumentSignature.id))).all())

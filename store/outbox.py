@@ -153,7 +153,7 @@ def sent_since(session: Session, program_ids: list[int], since: datetime) -> int
     query = select(func.count()).select_from(Outbox).where(
         col(Outbox.program_id).in_(program_ids),
         Outbox.status == Status.sent,
-        Outbox.sent_at >= since,  # type: ignore[operator]
+        col(Outbox.sent_at) >= since,
     )
     return int(session.exec(query).one())
 

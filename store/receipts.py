@@ -67,7 +67,7 @@ def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
         raise
     except Invalid:
         with transaction(engine) as session:
-            session.exec(delete(SubmissionReceipt).where(SubmissionReceipt.key == key))  # type: ignore
+            session.exec(delete(SubmissionReceipt).where(col(SubmissionReceipt.key) == key))
         raise
     finally:
         _pending.reset(token)

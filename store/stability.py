@@ -276,8 +276,8 @@ def upcoming(session: Session, program_ids: Sequence[int], start: date, end: dat
     """Open pulls of these programs whose window is still open on `start` and whose date is by `end`."""
     query = (
         select(StabilityPull, StabilityStudy, Program)
-        .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
+        .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
+        .join(Program, col(Program.id) == StabilityPull.program_id)
         .where(col(StabilityPull.program_id).in_(program_ids), col(StabilityPull.pulled_on).is_(None),
                StabilityPull.standby == False, StabilityPull.closes_on >= start,  # noqa: E712
                StabilityPull.due_on <= end)
@@ -354,7 +354,7 @@ def result_id(study: StabilityStudy, pull: StabilityPull, result: StabilityResul
 def results_of(session: Session, study_id: int) -> list[tuple[StabilityPull, StabilityResult]]:
     query = (
         select(StabilityPull, StabilityResult)
-        .join(StabilityResult, StabilityResult.pull_id == StabilityPull.id)  # type: ignore[arg-type]
+        .join(StabilityResult, col(StabilityResult.pull_id) == StabilityPull.id)
         .where(StabilityResult.study_id == study_id)
         .order_by(col(StabilityPull.condition), col(StabilityResult.attribute), col(StabilityResult.batch),
                   col(StabilityPull.months))

@@ -57,7 +57,7 @@ def initial_value(session: Session, study: StabilityStudy, result: StabilityResu
     (the first by condition code, so the answer does not depend on the order results came in)."""
     query = (
         select(StabilityPull.condition, StabilityResult.value)
-        .join(StabilityResult, StabilityResult.pull_id == StabilityPull.id)  # type: ignore[arg-type]
+        .join(StabilityResult, col(StabilityResult.pull_id) == StabilityPull.id)
         .where(StabilityResult.study_id == study.id, StabilityPull.months == 0,
                StabilityResult.batch == result.batch,
                func.lower(StabilityResult.attribute) == result.attribute.lower())

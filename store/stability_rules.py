@@ -66,8 +66,8 @@ def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, Stabilit
     """Pulls of active programs (not on standby) with their study and program, in one statement."""
     query = (
         select(StabilityPull, StabilityStudy, Program)
-        .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
+        .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
+        .join(Program, col(Program.id) == StabilityPull.program_id)
         .where(Program.active == True, StabilityPull.standby == False, *conditions)  # noqa: E712
     )
     return list(session.exec(query))

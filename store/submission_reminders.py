@@ -36,8 +36,8 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
     series. Two queries whatever the number of items."""
     rows = list(session.exec(
         select(SubmissionItem, Submission, Program)
-        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
+        .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
+        .join(Program, col(Program.id) == Submission.program_id)
         .where(col(SubmissionItem.status).in_(OPEN), Program.active == True)  # noqa: E712
     ))
     program_ids = {pk(p) for _, _, p in rows}

@@ -155,8 +155,8 @@ class Located:
 def locate(session: Session, item_id: int) -> Located:
     row = session.exec(
         select(SubmissionItem, Submission, Program)
-        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
+        .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
+        .join(Program, col(Program.id) == Submission.program_id)
         .where(SubmissionItem.id == item_id)
     ).first()
     if row is None:
@@ -165,8 +165,8 @@ def locate(session: Session, item_id: int) -> Located:
 
 
 def _context(session: Session, entry: SubmissionItem) -> tuple[Program, Submission]:
-    submission = session.get(Submission, entry.submission_id)
-    return session.get(Program, submission.program_id), submission  # type: ignore[union-attr,return-value]
+    submission = referenced(session, Submission, entry.submission_id)
+    return referenced(session, Program, submission.program_id), submission
 
 
 def _change(session: Session, entry: SubmissionItem, *, actor: Actor, now: datetime, action: str,
@@ -296,8 +296,8 @@ def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
     they manage or do regulatory work (all, for admins). Not-applicable items are left out."""
     query = (
         select(SubmissionItem, Submission, Program)
-        .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-        .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
+        .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
+        .join(Program, col(Program.id) == Submission.program_id)
         .where(SubmissionItem.status != ItemStatus.not_applicable, Program.active == True)  # noqa: E712
     )
     if not actor.is_admin:
@@ -305,7 +305,7 @@ def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
         managed = mine.where(col(ProgramMember.role).in_((Role.program_manager, Role.regulatory)))
         query = query.where(col(Program.id).in_(mine), (col(SubmissionItem.owner) == actor.user_id)
                             | col(Program.id).in_(managed))
-    rows = session.exec(query.order_by(SubmissionItem.owner != actor.user_id, Program.code,  # type: ignore[arg-type]
+    rows = session.exec(query.order_by(col(SubmissionItem.owner) != actor.user_id, col(Program.code),
                                        col(Submission.number), col(SubmissionItem.number)).limit(limit))
     return [Located(p, s, i) for i, s, p in rows]
 
