@@ -32,6 +32,8 @@ class WiredApp(DeclaredApp, MeasuredApp):
     """The Bolt app: every listener inside the error boundary (commands/boundary.py) with its id declared
     (commands/access.py), every request counted and its acknowledgement timed for /metrics (bot/metrics.py)."""
 
+    deps: Deps  # `create_app` always gives one (the boundary's may be None for a bare app in tests)
+
 
 def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
     deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now))

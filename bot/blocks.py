@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     CheckboxesElement,
     ContextBlock,
+    ConversationFilter,
     ConversationSelectElement,
     DatePickerElement,
     DividerBlock,
@@ -118,7 +119,7 @@ def grouped_select_input(block_id: str, label: str, groups: Iterable[tuple[str, 
     """A static select whose options sit in labelled groups (Slack: at most 100 groups of 100 options)."""
     option_groups = [OptionGroup(label=name, options=[option(text, value) for value, text in choices][:100])
                      for name, choices in groups][:100]
-    chosen = next((o for g in option_groups for o in g.options if o.value == initial), None)
+    chosen = next((o for g in option_groups for o in g.options or () if o.value == initial), None)
     element = StaticSelectElement(action_id="value", option_groups=option_groups, initial_option=chosen)
     return InputBlock(block_id=block_id, label=label, element=element, optional=optional, hint=hint)
 
@@ -135,8 +136,8 @@ def users_input(block_id: str, label: str, *, initial: Sequence[str] = (), optio
 
 
 def channel_input(block_id: str, label: str, *, optional: bool = True, hint: str | None = None) -> InputBlock:
-    element = ConversationSelectElement(action_id="value", filter={"include": ["public", "private"],
-                                                                   "exclude_bot_users": True})
+    element = ConversationSelectElement(action_id="value", filter=ConversationFilter(
+        include=["public", "private"], exclude_bot_users=True))
     return InputBlock(block_id=block_id, label=label, element=element, optional=optional, hint=hint)
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pyotp
 from rich.console import Console
@@ -47,7 +48,7 @@ PEOPLE = {
 SECRET_FIELDS = {"code"}  # what a form's values show as •••••• (authenticator codes change with every run)
 START = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
 # The sample portfolio (`cmo-bot demo` and `cmo-bot try`): two programs' forms, then ACME-001's agreements.
-PROGRAMS = (
+PROGRAMS: tuple[dict[str, object], ...] = (
     {"code": "ACME-001", "customer": "Acme Pharma", "products": "Acmezol 10 mg tablets",
      "timezone": "America/New_York", "cadence": "weekly", "holidays": "US",
      "program_manager": ["U0PAT"], "cmo_quality": ["U0QUI"], "customer_approver": ["U0ALI"],
@@ -56,7 +57,7 @@ PROGRAMS = (
      "timezone": "Europe/Berlin", "cadence": "weekly", "holidays": "DE-BY",
      "program_manager": ["U0PAT"], "customer_approver": ["U0BOB"]},
 )
-AGREEMENTS = (
+AGREEMENTS: tuple[dict[str, object], ...] = (
     {"kind": "quality", "counterparty": "Acme Pharma", "status": "executed", "version": "QA v3",
      "effective": date(2025, 1, 15), "expires": date(2027, 1, 31), "notice": "30"},
     {"kind": "nda", "counterparty": "Acme Pharma", "status": "executed", "version": "MNDA 2024",
@@ -76,6 +77,12 @@ class _Console(Console):
     def on_broken_pipe(self) -> None:
         """Rich exits with status 1 here; the demo lets `bot.cli.main` answer as a shell would (141)."""
         raise BrokenPipeError
+
+
+class Writer(Protocol):
+    """Where the demo's text goes: `Output` prints it; the try page has its own view and drops it."""
+
+    def __call__(self, text: str | Text, heading: bool = False) -> None: ...
 
 
 class Output:
@@ -98,7 +105,7 @@ class Output:
 class Demo:
     """The app, the emulator and a sender; `transport` is how Slack reaches the app ("http" or "socket")."""
 
-    def __init__(self, workdir: Path, out: Output, transport: str = "http"):
+    def __init__(self, workdir: Path, out: Writer, transport: str = "http"):
         self.out = out
         self.trigger: str | None = None  # of the last command or click: the form it opens is the one submitted
         self.clock_file = workdir / "now.txt"
@@ -123,7 +130,7 @@ class Demo:
         self.app = create_app(self.settings)
         self.server = self.socket = None
         if transport == "socket":  # the path of `cmo-bot socket`: the app opens a WebSocket to the emulator
-            self.socket = connect(self.app, self.settings.slack_app_token)
+            self.socket = connect(self.app, self.settings.required("slack_app_token"))
             self.send: SlackSender = SocketModeSender(self.slack)
         else:  # the path of `cmo-bot serve`: signed requests to the app's HTTP endpoint
             self.server = make_server(self.app, self.app.deps.engine, "127.0.0.1", 0, signing_secret=secret,
@@ -210,15 +217,18 @@ class Demo:
         self.command(user, "signing enroll", why="Approvals are signed with a one-time code; first, "
                      "she connects an authenticator app (the form shows a QR code and its secret).")
         self.slack.wait_for("views.update", lambda c: c.args["view"]["callback_id"] == "signing_enroll", timeout=10)
-        shown = str(self.slack.last_view(user)["blocks"])
-        secret = re.search(r"Secret:\* `([A-Z2-7 ]+)`", shown).group(1).replace(" ", "")
+        shown = str(self.slack.open_view(user)["blocks"])
+        found = re.search(r"Secret:\* `([A-Z2-7 ]+)`", shown)
+        if found is None:
+            raise LookupError("the enrolment form shows no secret")
+        secret = found.group(1).replace(" ", "")
         self.submit(user, {"code": pyotp.TOTP(secret).at(now)})
         return secret
 
     def dm_channel(self, user: str) -> str:
         """The DM the bot last wrote `user` in (waiting for it: DMs go out after the ack)."""
         posted = self.slack.wait_for("chat.postMessage", lambda c: c.args.get("channel") == user
-                                     and c.response.get("ok"), timeout=10)
+                                     and bool(c.response.get("ok")), timeout=10)
         return posted[-1].response["channel"]
 
     def tick(self, when: datetime, what: str, why: str) -> None:
@@ -240,7 +250,7 @@ class Demo:
     def channel_of(self, code: str) -> str:
         """The channel the bot created for program `code` (waiting for it: it is created after the ack)."""
         created = self.slack.wait_for("conversations.create", lambda c: c.args.get("name") == code.lower()
-                                      and c.response.get("ok"), timeout=10)
+                                      and bool(c.response.get("ok")), timeout=10)
         return created[-1].response["channel"]["id"]
 
     def stop(self) -> None:

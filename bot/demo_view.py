@@ -116,7 +116,7 @@ class Narrator:
                 return Text(f"    bot uploads “{titles}” to show in a form", style="dim")
             return self.message(f"{self.place(channel)} — bot shares {titles}:", a.get("initial_comment"), None)
         if method in ("views.open", "views.push", "views.update"):
-            view = a.get("view") if isinstance(a.get("view"), dict) else {}
+            view = given if isinstance(given := a.get("view"), dict) else {}
             title = (view.get("title") or {}).get("text", "")
             fields = [t.removesuffix(": ___") for t in blockkit.texts(view.get("blocks")) if t.endswith(": ___")]
             verb = "the form changes to" if method == "views.update" else f"bot opens a form for {actor}:"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import errno
 import json
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy.engine import Engine
 from waitress.server import create_server
@@ -25,13 +25,16 @@ from bot.gate import MAX_BODY_BYTES, gate
 from commands.deps import Deps
 from store.db import is_busy, probe_writes
 
+if TYPE_CHECKING:
+    from bot.app import WiredApp
+
 EVENTS_PATH = "/slack/events"
 
 
-def wsgi_app(app: App, engine: Engine, signing_secret: str, *, warmed: bool = False) -> Callable:
+def wsgi_app(app: WiredApp, engine: Engine, signing_secret: str, *, warmed: bool = False) -> Callable:
     """With `warmed`, the calendar feeds are warmed in the background (`bot.calendar_route.warm`)."""
     slack = gate(SlackRequestHandler(app, path=EVENTS_PATH), signing_secret)
-    calendar = calendar_route(app.deps, warmed=warmed)  # type: ignore[attr-defined]  # no Slack signature: a token per feed
+    calendar = calendar_route(app.deps, warmed=warmed)  # no Slack signature: a token per feed
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -53,6 +56,7 @@ def wsgi_app(app: App, engine: Engine, signing_secret: str, *, warmed: bool = Fa
 def _health(engine: Engine, start_response: Callable, connected: Callable[[], bool] | None = None
             ) -> Iterable[bytes]:
     """200 when the database answers (and, for Socket Mode, the WebSocket is connected), else 503."""
+    body: dict[str, object]
     try:
         # A bare DBAPI connection for the read: no transaction, so SQLite's BEGIN IMMEDIATE is not taken for it.
         connection = engine.raw_connection()
@@ -93,7 +97,7 @@ def health_app(deps: Deps, connected: Callable[[], bool], *, warmed: bool = Fals
     return application
 
 
-def make_server(app: App, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16,
+def make_server(app: WiredApp, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16,
                 warmed: bool = False):
     """A waitress server bound to host:port (port 0 picks a free one: see `.effective_port`)."""
     return serve_wsgi(wsgi_app(app, engine, signing_secret, warmed=warmed), host, port, threads)

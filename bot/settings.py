@@ -7,7 +7,8 @@ instead of failing later in the middle of a request.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
@@ -124,7 +125,7 @@ class Settings(BaseSettings):
     def _admins(cls, v: object) -> frozenset[str]:
         if isinstance(v, str):
             v = [part.strip() for part in v.split(",") if part.strip()]
-        ids = frozenset(v or ())  # type: ignore[arg-type]
+        ids = frozenset(cast(Iterable[str], v or ()))
         bad = sorted(i for i in ids if not _USER_ID.match(i))
         if bad:
             raise ValueError(f"must be Slack user IDs such as U012ABCDEF, not {', '.join(bad)}")
@@ -178,6 +179,11 @@ class Settings(BaseSettings):
                                  "print(Fernet.generate_key().decode())')") from exc
         return v or None
 
+    def required(self, field: str) -> str:
+        """A text setting the chosen command cannot do without (`require`), as text."""
+        self.require(field)
+        return str(getattr(self, field))
+
     def require(self, *fields: str) -> None:
         """Fail with one line when a setting needed by the chosen command is absent."""
         for field in fields:
@@ -185,10 +191,10 @@ class Settings(BaseSettings):
                 raise SettingsError(f"{field.upper()} is not set; it is required for this command")
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings, turning pydantic's report into one line that names the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(problems(exc)[0]) from None
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit
 from store.agreement_models import Agreement, Status
 from store.agreements import MAX_NOTICE_DAYS, Stage, current_stage, notice_deadline, subject
 from store.audit import Actor
+from store.db import pk
 from store.errors import Invalid
 from store.markup import day, escape
 from store.outbox import Due
@@ -87,13 +88,13 @@ def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
     """The latest due stage of every executed agreement's term; one statement for all programs."""
-    query = select(Agreement, Program).join(Program, Program.id == Agreement.program_id).where(  # type: ignore
+    query = select(Agreement, Program).join(Program, col(Program.id) == Agreement.program_id).where(
         Agreement.status == Status.executed, Program.active == True)  # noqa: E712
     for agreement, program in session.exec(query):
         stage = current_stage(agreement, reminder_days(program), now.astimezone(program.tz).date())
         if stage is None:
             continue
-        yield Due(key=stage_key(agreement, stage), program_id=program.id, subject=subject(agreement.id),
+        yield Due(key=stage_key(agreement, stage), program_id=pk(program), subject=subject(pk(agreement)),
                   due_on=stage.on, text=stage_text(agreement, program, stage), to_channel=True,
                   to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
 

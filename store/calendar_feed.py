@@ -172,7 +172,7 @@ def _changed_programs(session: Session, since: int, seq: int) -> set[int] | None
     if seq == since:
         return set()
     named = set(session.exec(select(AuditEntry.program_id).where(AuditEntry.seq > since).distinct()))
-    return None if None in named else named  # type: ignore[return-value]
+    return None if None in named else {program_id for program_id in named if program_id is not None}
 
 
 def _parts(session: Session, user_id: str, stale: Scope, now: datetime, keys: dict[int, tuple]) -> dict[int, Part]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, delete, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from store.db import UTCDateTime, transaction
 from store.errors import Conflict, Invalid
@@ -67,15 +67,15 @@ def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
         raise
     except Invalid:
         with transaction(engine) as session:
-            session.exec(delete(SubmissionReceipt).where(SubmissionReceipt.key == key))  # type: ignore
+            session.exec(delete(SubmissionReceipt).where(col(SubmissionReceipt.key) == key))
         raise
     finally:
         _pending.reset(token)
 
 
 def prune(session: Session, now: datetime) -> int:
-    result = session.exec(delete(SubmissionReceipt).where(  # type: ignore[call-overload]
-        SubmissionReceipt.created_at < now - KEPT))
+    result = session.exec(delete(SubmissionReceipt).where(
+        col(SubmissionReceipt.created_at) < now - KEPT))
     return result.rowcount or 0
 
 

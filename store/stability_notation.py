@@ -148,18 +148,26 @@ def parse_time_point(text: str, *, field: str = "timepoint") -> int:
     return _months(match, field)
 
 
+def _past_separators(text: str, position: int) -> int:
+    """Where the next item starts: after any separators from `position` (the pattern matches the empty
+    string, so there is always a match)."""
+    found = _SEPARATORS.match(text, position)
+    return found.end() if found else position
+
+
 def parse_time_points(text: str, *, field: str = "timepoints") -> list[int]:
     """`0, 3M, T6, 9 months` → [0, 3, 6, 9]; each once."""
     text = _plain(text).strip()
     points: list[int] = []
     position = 0
     while position < len(text):
-        position = _SEPARATORS.match(text, position).end()  # type: ignore[union-attr]
+        position = _past_separators(text, position)
         if position >= len(text):
             break
         match = _POINT.match(text, position)
-        if match is None or (match.end() < len(text) and not _SEPARATORS.match(text, match.end()).group()):  # type: ignore
-            word = re.match(r"[^\s,;]+", text[position:])[0]  # type: ignore[index]
+        if match is None or (match.end() < len(text) and _past_separators(text, match.end()) == match.end()):
+            found = re.match(r"[^\s,;]+", text[position:])  # not a separator: those were skipped
+            word = found[0] if found else text[position:]
             raise Invalid(f"{word[:10]!r} is not a time point: whole months from 0 to {MAX_MONTHS} (6, 6M, T6).",
                           field)
         points.append(_months(match, field))

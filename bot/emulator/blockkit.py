@@ -435,7 +435,7 @@ def check_message(text: Any, blocks: Any, attachments: Any = None) -> Rejection 
     return Rejection("invalid_blocks", out.items) if out.items else None
 
 
-_MODAL_RULES = (
+_MODAL_RULES: tuple[Rule, ...] = (
     Text("title", 24, plain=True, required=True),
     Text("submit", 24, plain=True),
     Text("close", 24, plain=True),

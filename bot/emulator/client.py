@@ -85,8 +85,40 @@ def _initial(element: Mapping[str, Any]) -> Any:
     return element.get(INITIAL_KEYS.get(kind, ""))
 
 
+class Sent:
+    """A delivered request as the test sees it: the bot's answer (the HTTP response, or over Socket Mode the
+    acknowledgement read like one) and what the test needs next: the payload sent, its trigger_id and the tag
+    of its response_url. Anything else (`request`, `headers`, `envelope`) is read from the answer itself."""
+
+    def __init__(self, answer: requests.Response | Acknowledgement, payload: dict[str, Any],
+                 trigger_id: str | None, response_url_tag: str | None) -> None:
+        self.answer = answer
+        self.payload = payload
+        self.trigger_id = trigger_id
+        self.response_url_tag = response_url_tag
+
+    @property
+    def status_code(self) -> int:
+        return self.answer.status_code
+
+    @property
+    def text(self) -> str:
+        return self.answer.text
+
+    def json(self) -> Any:
+        return self.answer.json()
+
+    def __bool__(self) -> bool:  # as `requests.Response`: true when the status is below 400
+        return bool(self.answer)
+
+    def __getattr__(self, name: str) -> object:
+        if name == "answer":  # not set yet (a copy being made): no delegation to itself
+            raise AttributeError(name)
+        return getattr(self.answer, name)
+
+
 class SlackSender:
-    """Posts signed Slack requests to the bot's endpoint and returns the `requests.Response`.
+    """Posts signed Slack requests to the bot's endpoint and returns what it answered (`Sent`).
 
     Responses carry what the test needs next: ``.payload`` (the dict sent), ``.trigger_id`` and
     ``.response_url_tag`` (to find the bot's ``respond()`` among the emulator's calls).
@@ -157,23 +189,20 @@ class SlackSender:
 
     def _post(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
               secret: str | None, headers: Mapping[str, str] | None = None, trigger_id: str | None = None,
-              response_url_tag: str | None = None) -> requests.Response:
+              response_url_tag: str | None = None) -> Sent:
         """Deliver one request of `kind` (Socket Mode's envelope types) and note what the test needs next."""
-        response = self._transmit(kind, body, content_type, payload, sign=sign, secret=secret, headers=headers)
-        response.payload = dict(payload)  # type: ignore[attr-defined]
-        response.trigger_id = trigger_id  # type: ignore[attr-defined]
-        response.response_url_tag = response_url_tag  # type: ignore[attr-defined]
-        return response
+        answer = self._transmit(kind, body, content_type, payload, sign=sign, secret=secret, headers=headers)
+        return Sent(answer, dict(payload), trigger_id, response_url_tag)
 
     def _transmit(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
-                  secret: str | None, headers: Mapping[str, str] | None) -> requests.Response:
+                  secret: str | None, headers: Mapping[str, str] | None) -> requests.Response | Acknowledgement:
         """HTTP: the signed body POSTed to the bot's request URL."""
         all_headers = {"Content-Type": content_type, "User-Agent": USER_AGENT,
                        **self._signature_headers(body, sign, secret), **(headers or {})}
         return requests.post(self.endpoint_url, data=body.encode(), headers=all_headers, timeout=self.timeout)
 
     def _interactive(self, payload: dict[str, Any], *, sign: str, secret: str | None,
-                     tag: str | None = None) -> requests.Response:
+                     tag: str | None = None) -> Sent:
         """Interactivity requests are a form with one field, ``payload``, holding JSON."""
         body = urlencode({"payload": json.dumps(payload)})
         return self._post("interactive", body, FORM, payload, sign=sign, secret=secret,
@@ -193,7 +222,7 @@ class SlackSender:
 
     def command(self, text: str, user_id: str, channel_id: str, command: str = "/cmo",
                 channel_name: str | None = None, user_name: str | None = None, *, sign: str = "valid",
-                secret: str | None = None) -> requests.Response:
+                secret: str | None = None) -> Sent:
         """A slash command, form-encoded with every field Slack sends, in Slack's order."""
         tag, response_url = self._response_url("commands", channel=channel_id)
         trigger_id = self._trigger(user_id)
@@ -233,7 +262,7 @@ class SlackSender:
                      channel_id: str | None = None, message: dict[str, Any] | None = None,
                      view: dict[str, Any] | None = None, selected_option: Any = None,
                      team_id: str | None = None, sign: str = "valid", secret: str | None = None
-                     ) -> requests.Response:
+                     ) -> Sent:
         """A click (or selection) on an element of a message or a view.
 
         Without `message`/`view`, the newest bot message in `channel_id` showing `action_id` is
@@ -324,7 +353,7 @@ class SlackSender:
 
     def view_submission(self, user_id: str, view: Mapping[str, Any], values: Mapping[str, Any], *,
                         team_id: str | None = None, sign: str = "valid", secret: str | None = None
-                        ) -> requests.Response:
+                        ) -> Sent:
         """The user pressing Submit on `view` after filling in `values` ({block_id: value})."""
         state = self.view_state(view, values)
         submitted = {**copy.deepcopy(dict(view)), "state": {"values": state}}
@@ -354,12 +383,12 @@ class SlackSender:
         return urls
 
     def view_submission_raw(self, user_id: str, payload: Mapping[str, Any], *, sign: str = "valid",
-                            secret: str | None = None) -> requests.Response:
+                            secret: str | None = None) -> Sent:
         """A view_submission whose body the test wrote (tampered state, forged views, …)."""
         full = {**self._envelope("view_submission", user_id), **copy.deepcopy(dict(payload))}
         return self._interactive(full, sign=sign, secret=secret)
 
-    def submit_last_view(self, user_id: str, values: Mapping[str, Any], **kwargs: Any) -> requests.Response:
+    def submit_last_view(self, user_id: str, values: Mapping[str, Any], **kwargs: Any) -> Sent:
         """Submit the modal the bot most recently opened for `user_id`."""
         if self.emulator is None:
             raise RuntimeError("submit_last_view needs the sender to be given the emulator")
@@ -369,14 +398,14 @@ class SlackSender:
         return self.view_submission(user_id, view, values, **kwargs)
 
     def view_closed(self, user_id: str, view: Mapping[str, Any], *, is_cleared: bool = False,
-                    sign: str = "valid", secret: str | None = None) -> requests.Response:
+                    sign: str = "valid", secret: str | None = None) -> Sent:
         """The user closing a modal that asked for ``notify_on_close``."""
         payload = self._envelope("view_closed", user_id, trigger=False)
         payload.update(view=copy.deepcopy(dict(view)), is_cleared=is_cleared)
         return self._interactive(payload, sign=sign, secret=secret)
 
     def message_shortcut(self, callback_id: str, user_id: str, channel_id: str, message: Mapping[str, Any], *,
-                         sign: str = "valid", secret: str | None = None) -> requests.Response:
+                         sign: str = "valid", secret: str | None = None) -> Sent:
         """A message shortcut ("…" menu on `message`); Slack calls its type ``message_action``."""
         public_message = {k: v for k, v in message.items() if k != "channel"}
         tag, response_url = self._response_url("app", channel=channel_id, message_ts=message.get("ts"))
@@ -387,7 +416,7 @@ class SlackSender:
         return self._interactive(payload, sign=sign, secret=secret, tag=tag)
 
     def global_shortcut(self, callback_id: str, user_id: str, *, sign: str = "valid",
-                        secret: str | None = None) -> requests.Response:
+                        secret: str | None = None) -> Sent:
         payload = self._envelope("shortcut", user_id)
         payload.update(callback_id=callback_id, action_ts=self._action_ts())
         return self._interactive(payload, sign=sign, secret=secret)
@@ -396,7 +425,7 @@ class SlackSender:
 
     def event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
               retry_reason: str = "http_timeout", sign: str = "valid", secret: str | None = None
-              ) -> requests.Response:
+              ) -> Sent:
         """An Events API ``event_callback``; a person's message is also recorded in the emulator.
 
         Pass the same `event_id` with `retry_num` to replay a delivery the way Slack retries.
@@ -431,7 +460,7 @@ class SlackSender:
         return self.emulator.bot_user_id if self.emulator else "U0CMOBOT"
 
     def url_verification(self, challenge: str, *, sign: str = "valid", secret: str | None = None
-                         ) -> requests.Response:
+                         ) -> Sent:
         """The handshake Slack performs when the Events request URL is saved."""
         payload = {"token": self.verification_token, "challenge": challenge, "type": "url_verification"}
         return self._post("url_verification", json.dumps(payload), "application/json", payload, sign=sign,
@@ -472,7 +501,7 @@ class SocketModeSender(SlackSender):
         super().__init__("", "", emulator, **kwargs)
 
     def _transmit(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
-                  secret: str | None, headers: Mapping[str, str] | None) -> Acknowledgement:  # type: ignore[override]
+                  secret: str | None, headers: Mapping[str, str] | None) -> Acknowledgement:
         if sign != "valid" or secret is not None:
             raise ValueError("Socket Mode envelopes are not signed; test signatures over HTTP")
         if kind == "url_verification":

@@ -326,6 +326,13 @@ class _Workspace:
             found = self._users.get(user_id)
             return copy.deepcopy(found) if found else None
 
+    def member(self, user_id: str) -> dict[str, Any]:
+        """A user added with `add_user`; LookupError for anyone else."""
+        found = self.user(user_id)
+        if found is None:
+            raise LookupError(f"there is no user {user_id} in the emulator")
+        return found
+
     def channel(self, channel_id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._channels.get(channel_id)
@@ -360,6 +367,13 @@ class _Workspace:
                 if record.view["type"] == "modal" and (user is None or record.user == user):
                     return copy.deepcopy(record.view)
         return None
+
+    def open_view(self, user: str | None = None) -> dict[str, Any]:
+        """`last_view` where the caller knows a modal is open; LookupError when none is."""
+        view = self.last_view(user)
+        if view is None:
+            raise LookupError(f"no modal is open{f' for {user}' if user else ''}")
+        return view
 
     def home_view(self, user: str) -> dict[str, Any] | None:
         with self._lock:
@@ -917,7 +931,8 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], list[tu
         files: list[tuple[str, str, bytes]] = []
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition") or ""
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
             if part.get_filename():
                 files.append((str(name), part.get_filename() or "", data))
             else:
@@ -1255,8 +1270,8 @@ class SlackEmulator(_Workspace):
             try:
                 with self._lock:
                     return _Reply.json(handler(self, args))
-            except ApiError as refusal:
-                return _Reply.json(refusal.body)
+            except ApiError as refused:
+                return _Reply.json(refused.body)
 
         return self._serve(method, args, token, str(channel) if channel else None, answer)
 
@@ -1422,7 +1437,7 @@ class SlackEmulator(_Workspace):
             head = f"response_url[{a.get('tag')}] ({mode}) ← bot"
             return self._render(head, a.get("text"), a.get("blocks"))
         if method.startswith("views."):
-            view = a.get("view") if isinstance(a.get("view"), dict) else {}
+            view = given if isinstance(given := a.get("view"), dict) else {}
             trigger = self._triggers.get(str(a.get("trigger_id")))
             user = a.get("user_id") or (trigger.user if trigger else None)
             title = (view.get("title") or {}).get("text")

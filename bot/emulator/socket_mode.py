@@ -267,7 +267,12 @@ class SocketModeHub:
                 continue
         if reason != "warning":
             grace = 0.0 if reason == "link_disabled" else REFRESH_GRACE
-            threading.Timer(grace, lambda: [c.close(1000, reason) for c in connections]).start()
+
+            def close_all() -> None:
+                for connection in connections:
+                    connection.close(1000, reason)
+
+            threading.Timer(grace, close_all).start()
         return len(connections)
 
     # --- what tests look at ----------------------------------------------------------------------

@@ -38,7 +38,7 @@ class TryServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}/"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -86,8 +86,9 @@ class Handler(BaseHTTPRequestHandler):
                 if content is None:
                     self._json({"error": "no such file"}, 404)
                 else:
-                    kind = mimetypes.guess_type(session.slack.file_object(file_id)["name"])[0]
-                    self._reply(200, content, kind or "application/octet-stream")
+                    found = session.slack.file_object(file_id)
+                    guessed = mimetypes.guess_type(found["name"])[0] if found else None
+                    self._reply(200, content, guessed or "application/octet-stream")
             else:
                 self._json({"error": "not found"}, 404)
         except Refused as exc:

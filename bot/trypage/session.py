@@ -34,17 +34,21 @@ class Refused(ValueError):
     """A request the page cannot carry out (an unknown person, a view that is no longer open): one line."""
 
 
+def _dropped(text: object, heading: bool = False) -> None:
+    """The demo's narration: the page shows the conversation itself."""
+
+
 class TrySession:
     """The demo's app, emulator and sender, plus what a Slack client keeps for each person."""
 
     def __init__(self, workdir: Path, transport: str = "http") -> None:
-        self.demo = Demo(workdir, out=lambda _line: None, transport=transport)
+        self.demo = Demo(workdir, out=_dropped, transport=transport)
         self.slack, self.send = self.demo.slack, self.demo.send
         self.slack.add_user(GUEST[0], GUEST[1], real_name=GUEST[2], tz="Europe/London", external=True)
         self._lock = threading.RLock()
         self._closed: set[str] = set()  # modal ids the person closed or Slack closed after a submission
         self._views: dict[str, dict[str, Any]] = {}  # every modal seen, by id (to show a pushed view's parent)
-        self._answers: dict[str, tuple[str, str]] = {}  # response URL tag → (person, channel)
+        self._answers: dict[str | None, tuple[str, str]] = {}  # response URL tag → (person, channel)
         self._uploads = itertools.count(1)
         self.authenticators: dict[str, str] = {}  # person → TOTP secret: the sample person's phone
         self._clock_base, self._clock_started = START, time.monotonic()
@@ -102,11 +106,12 @@ class TrySession:
         return user
 
     def people(self) -> list[dict[str, Any]]:
-        return [{"id": user, "name": self.slack.user(user)["real_name"], "role": role} for user, role in ROLES.items()]
+        return [{"id": user, "name": self.slack.member(user)["real_name"], "role": role}
+                for user, role in ROLES.items()]
 
     def names(self) -> dict[str, str]:
         """User ids to names, for mentions and user pickers (Slack shows names, never ids)."""
-        named = {user: self.slack.user(user)["real_name"] for user in ROLES}
+        named = {user: self.slack.member(user)["real_name"] for user in ROLES}
         named[self.slack.bot_user_id] = "cmo-bot"
         return named
 
