@@ -11,7 +11,7 @@ from bot.clock import Clock
 from bot.metrics import ListenerPool, MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import boundary, file_to_program, home, onboarding, status
+from commands import boundary, file_to_program, home, interaction, onboarding, status
 from commands.access import DeclaredApp, admission
 from commands.areas import AREAS, TARGETS
 from commands.deps import Deps
@@ -53,6 +53,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
         ),
     )
     boundary.install(app)
+    interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)
     for area in AREAS:
         area.register(app, deps)

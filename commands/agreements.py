@@ -223,4 +223,4 @@ FILING = file_to_program.Target(
 # --- listeners ----------------------------------------------------------------------------------------------
 
 def register(app: App, deps: Deps) -> None:
-    agreement_forms.register(app, deps)
+    agreement_forms.register(app)
