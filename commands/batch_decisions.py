@@ -9,7 +9,6 @@ happens after the ack."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,6 +22,7 @@ from commands.batch_messages import Outcome, by_ref, dm_all, gate, publish_homes
 from commands.batches_views import BatchRef, Ids, SignRef, reason_view, sign_view
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from commands.interaction import Acting, Interaction
 from store import batches as store
 from store import signing
 from store.audit import Actor
@@ -34,11 +34,11 @@ from store.programs import Program, Role, authorize, user_ids
 # ---------------------------------------------------------------------------------------------- decisions
 
 
-def decider(deps: Deps, actor: Actor, *, code: str | None, channel_id: str | None, batch_no: str,
-            doing: str) -> tuple[Program, store.Batch]:
+def decider(who: Acting, *, code: str | None, channel_id: str | None, batch_no: str, doing: str
+            ) -> tuple[Program, store.Batch]:
     """The program and batch, if the person is one of its customer approvers. A member's refusal is audited
     first; someone with no role at all hears that there is no program (nothing written, nothing leaked)."""
-    now = deps.clock.now()
+    deps, actor, now = who.deps, who.actor, who.now
     with transaction(deps.engine) as session:
         program = authorize(session, actor, code=code, channel_id=None if code else channel_id).program
         allowed = store.may_decide(session, program, batch_no, actor=actor, now=now, doing=doing)
@@ -64,17 +64,15 @@ def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, prog
     publish_homes(deps, client, program.id)
 
 
-def hold_or_reject(deps: Deps, actor: Actor, program: Program, batch_no: str, reason: str, *, rejected: bool
-                   ) -> store.Batch:
+def hold_or_reject(who: Acting, program: Program, batch_no: str, reason: str, *, rejected: bool) -> store.Batch:
     """Hold, or reject without a signing dialog (programs signing with initials); a segregation-of-duties
     refusal is committed (audited) before it is told."""
-    with transaction(deps.engine) as session:
+    with transaction(who.deps.engine) as session:
+        current = session.get_one(Program, program.id)
         if rejected:
-            done = store.reject(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
-                                now=deps.clock.now())
+            done = store.reject(session, current, batch_no, reason=reason, actor=who.actor, now=who.now)
         else:
-            done = store.hold(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
-                              now=deps.clock.now())
+            done = store.hold(session, current, batch_no, reason=reason, actor=who.actor, now=who.now)
     if isinstance(done, signing.Refusal):
         raise NotAllowed(done.message)
     return done
@@ -147,16 +145,15 @@ def button_ref(body: dict[str, Any]) -> BatchRef:
 Dialog = Callable[[Actor, store.Batch, Program], None]
 
 
-def open_for(deps: Deps, ack, body: dict[str, Any], doing: str, done: str, show: Dialog) -> None:
+def open_for(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], doing: str, done: str,
+             show: Dialog) -> None:
     """A decision button: the clicker re-authorized, the batch still awaiting review, then its dialog."""
     ack()
-    actor = people.actor_of(deps, body["user"])
-    batch, program = by_ref(deps, button_ref(body))
-    program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
-                             doing=doing)
+    batch, program = by_ref(interaction.deps, button_ref(body))
+    program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing)
     if batch.state != store.BatchStatus.awaiting:
         raise store.refusal(batch, done)
-    show(actor, batch, program)
+    show(interaction.actor, batch, program)
 
 
 def signing_dialog(deps: Deps, body: dict[str, Any], client: WebClient, *, rejected: bool) -> Dialog:
@@ -169,29 +166,32 @@ def reason_dialog(deps: Deps, body: dict[str, Any], client: WebClient, *, reject
                                                            view=reason_view(batch, reject=rejected))
 
 
-def on_approve(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_approve(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Approve button of a review message: opens the signing dialog."""
-    open_for(deps, ack, body, "approve", "approved", signing_dialog(deps, body, client, rejected=False))
+    dialog = signing_dialog(interaction.deps, body, client, rejected=False)
+    open_for(interaction, ack, body, "approve", "approved", dialog)
 
 
-def on_hold(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_hold(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Hold button of a review message: opens the reason form."""
-    open_for(deps, ack, body, "put on hold", "put on hold", reason_dialog(deps, body, client, rejected=False))
+    dialog = reason_dialog(interaction.deps, body, client, rejected=False)
+    open_for(interaction, ack, body, "put on hold", "put on hold", dialog)
 
 
-def on_reject(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_reject(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Reject button: signed in programs that sign with an authenticator code; a reason form in those that
     kept initials."""
     ack()
-    _, program = by_ref(deps, button_ref(body))
+    _, program = by_ref(interaction.deps, button_ref(body))
     dialog = signing_dialog if signs_with_code(program) else reason_dialog
-    open_for(deps, lambda **_: None, body, "reject", "rejected", dialog(deps, body, client, rejected=True))
+    open_for(interaction, lambda **_: None, body, "reject", "rejected",
+             dialog(interaction.deps, body, client, rejected=True))
 
 
-def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_signing(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """Approve or reject in the signing dialog. Everything it needs came sealed with the dialog: nothing
     here calls Slack before the ack."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
     locked: list[Program] = []
 
@@ -199,7 +199,7 @@ def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clie
         ref = signed_ref(deps, view, actor.user_id)
         batch, program = by_ref(deps, BatchRef(batch_id=ref.batch_id))
         doing = "reject" if ref.rejected else "approve"
-        program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+        program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
         signer = store.Signer(actor.user_id, ref.name, ref.tz, form.component)
         by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
@@ -208,12 +208,12 @@ def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clie
 
         def sign() -> store.Signed | store.Batch | signing.Refusal:
             with transaction(deps.engine) as session:
-                current = session.get(Program, program.id)
+                current = session.get_one(Program, program.id)
                 if ref.rejected:
                     return store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=by,
-                                        now=deps.clock.now(), signer=signer, opened=opened, key=key)
+                                        now=interaction.now, signer=signer, opened=opened, key=key)
                 return store.approve(session, current, batch.batch_no, signer=signer, actor=by,
-                                     now=deps.clock.now(), comment=form.comment or "", opened=opened, key=key)
+                                     now=interaction.now, comment=form.comment or "", opened=opened, key=key)
 
         done = sign()
         if isinstance(done, signing.Refusal):
@@ -234,37 +234,37 @@ def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clie
         after_hold_or_reject(deps, client, outcome, program, actor, rejected=True)
 
 
-def on_reason(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient,
               rejected: bool) -> None:
-    actor = people.actor_of(deps, body["user"])
     doing = "reject" if rejected else "put on hold"
 
     def act(form: ReasonForm) -> tuple[store.Batch, Program]:
-        batch, program = by_ref(deps, metadata(view, BatchRef))
-        program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+        batch, program = by_ref(interaction.deps, metadata(view, BatchRef))
+        program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
-        return hold_or_reject(deps, actor, program, batch.batch_no, form.reason, rejected=rejected), program
+        return hold_or_reject(interaction, program, batch.batch_no, form.reason, rejected=rejected), program
 
     done = submit(ack, view, ReasonForm, act, fallback="reason")
     if done is not None:
-        after_hold_or_reject(deps, client, done[0], done[1], actor, rejected)
+        after_hold_or_reject(interaction.deps, client, done[0], done[1], interaction.actor, rejected)
 
 
-def on_hold_view(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_hold_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The hold form submitted: the batch goes on hold with its reason."""
-    on_reason(deps, ack, body, view, client, rejected=False)
+    on_reason(interaction, ack, view, client, rejected=False)
 
 
-def on_reject_view(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_reject_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
+                   client: WebClient) -> None:
     """The reject form submitted (programs signing with initials): the batch is rejected with its reason."""
-    on_reason(deps, ack, body, view, client, rejected=True)
+    on_reason(interaction, ack, view, client, rejected=True)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(Ids.approve.value)(partial(on_approve, deps))
-    app.action(Ids.hold.value)(partial(on_hold, deps))
-    app.action(Ids.reject.value)(partial(on_reject, deps))
-    app.view(Ids.sign_view.value)(partial(on_signing, deps))
-    app.view(Ids.reject_sign_view.value)(partial(on_signing, deps))
-    app.view(Ids.hold_view.value)(partial(on_hold_view, deps))
-    app.view(Ids.reject_view.value)(partial(on_reject_view, deps))
+def register(app: App) -> None:
+    app.action(Ids.approve.value)(on_approve)
+    app.action(Ids.hold.value)(on_hold)
+    app.action(Ids.reject.value)(on_reject)
+    app.view(Ids.sign_view.value)(on_signing)
+    app.view(Ids.reject_sign_view.value)(on_signing)
+    app.view(Ids.hold_view.value)(on_hold_view)
+    app.view(Ids.reject_view.value)(on_reject_view)

@@ -6,7 +6,7 @@ customer's approvers get their requests (what `ready` does in programs without t
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,15 +20,15 @@ from commands.batch_messages import Outcome, by_ref, post_batch, publish_homes, 
 from commands.batches_views import BatchRef, SignRef, component_input
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from commands.interaction import Interaction
 from commands.router import Request
 from store import batch_release as store
 from store import batches, batches_rules, signing
 from store.audit import Actor
 from store.batch_release import ACTION
-from store.db import transaction
 from store.errors import Invalid
 from store.markup import escape
-from store.programs import Program, Role, authorize, user_ids
+from store.programs import Program, Role, user_ids
 
 VIEW = "batch_qa_release_sign"
 PURPOSE = "batch-qa-release"  # sealed apart from approval dialogs: one cannot be replayed as the other
@@ -90,24 +90,23 @@ def after_release(deps: Deps, client: WebClient, released: store.Released, appro
     publish_homes(deps, client, batch.program_id)
 
 
-def on_button(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_button(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The QA release button of a batch awaiting it: opens the signing dialog for CMO quality."""
     ack()
-    actor = people.actor_of(deps, body["user"])
     try:
         ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
     except ValueError:
         raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-    batch, program = by_ref(deps, ref)
-    with transaction(deps.engine) as session:
-        authorize(session, actor, code=program.code)
-        batch = store.releasable(session, program, batch.batch_no, actor=actor)
-    open_release(deps, client, actor, batch, program, body["trigger_id"])
+    batch, program = by_ref(interaction.deps, ref)
+    with interaction.session() as session:
+        interaction.authorize(session, code=program.code)
+        batch = store.releasable(session, program, batch.batch_no, actor=interaction.actor)
+    open_release(interaction.deps, client, interaction.actor, batch, program, body["trigger_id"])
 
 
-def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
     locked: list[Program] = []
     asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release
@@ -118,16 +117,16 @@ def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client:
             raise Invalid("This form's data was altered; open it again from Slack.")
         signer = batches.Signer(actor.user_id, ref.name, ref.tz, form.component)
         by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
-        with transaction(deps.engine) as session:
+        with interaction.session() as session:
             batch, program = batches.by_id(session, ref.batch_id)
-            authorize(session, actor, code=program.code)
-            done = store.release(session, program, batch.batch_no, signer=signer, actor=by,
-                                 now=deps.clock.now(), opened=batches.Opened(ref.review_round, ref.record_sha256),
+            interaction.authorize(session, code=program.code)
+            done = store.release(session, program, batch.batch_no, signer=signer, actor=by, now=interaction.now,
+                                 opened=batches.Opened(ref.review_round, ref.record_sha256),
                                  key=deps.settings.cmo_secret_key)
             if not isinstance(done, signing.Refusal):
                 approvers = user_ids(session, program.id, Role.customer_approver)
                 asked.append((approvers, batches_rules.request_review(
-                    session, program, done.batch, approvers, now=deps.clock.now(), to_channel=False)))
+                    session, program, done.batch, approvers, now=interaction.now, to_channel=False)))
         if isinstance(done, signing.Refusal):
             if done.locked:
                 locked.append(program)
@@ -141,6 +140,6 @@ def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client:
         after_release(deps, client, released, *asked[0], actor)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(ACTION)(partial(on_button, deps))
-    app.view(VIEW)(partial(on_sign, deps))
+def register(app: App) -> None:
+    app.action(ACTION)(on_button)
+    app.view(VIEW)(on_sign)

@@ -8,8 +8,8 @@ after the client's retries is told to the person who acted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from commands import batch_calls, batch_decisions, batch_release, home, people
+from commands import batch_calls, batch_decisions, batch_release, home
 from commands.args import UsageError, iso_date
 from commands.batch_calls import parse_when, schedule_call
 from commands.batch_decisions import (
@@ -40,6 +40,7 @@ from commands.batches_views import (
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
+from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from store import batch_settings, batches_rules
 from store import batches as store
@@ -48,7 +49,7 @@ from store.db import transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import escape
-from store.programs import Program, Role, authorize, user_ids, visible_to
+from store.programs import Program, Role, user_ids, visible_to
 
 PREPARERS = (Role.program_manager, Role.cmo_quality)
 
@@ -103,8 +104,8 @@ def cmd_new(req: Request) -> None:
 def cmd_approve(req: Request) -> None:
     req.args.only("program")
     batch_no = req.args.word(0, "the batch number")
-    program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
-                             batch_no=batch_no, doing="approve")
+    program, batch = decider(req, code=req.args.flag("program"), channel_id=req.channel_id, batch_no=batch_no,
+                             doing="approve")
     if batch.state != store.BatchStatus.awaiting:
         raise store.refusal(batch, "approved")
     open_signing(req.deps, req.client, req.actor, batch, program, req.trigger_id, rejected=False,
@@ -117,14 +118,14 @@ def _cmd_hold_or_reject(req: Request, rejected: bool) -> None:
     reason = req.args.rest(1)
     if not reason.strip():
         raise UsageError("Give the reason after the batch number.")
-    program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
-                             batch_no=batch_no, doing="reject" if rejected else "put on hold")
+    program, batch = decider(req, code=req.args.flag("program"), channel_id=req.channel_id, batch_no=batch_no,
+                             doing="reject" if rejected else "put on hold")
     if rejected and signs_with_code(program):
         if batch.state not in store.OPEN:
             raise store.refusal(batch, "rejected")
         open_signing(req.deps, req.client, req.actor, batch, program, req.trigger_id, rejected=True, text=reason)
         return
-    batch = hold_or_reject(req.deps, req.actor, program, batch.batch_no, reason, rejected=rejected)
+    batch = hold_or_reject(req, program, batch.batch_no, reason, rejected=rejected)
     req.reply(f"Batch {escape(batch.batch_no)} is {batch.state.label}; the program managers were told.")
     after_hold_or_reject(req.deps, req.client, batch, program, req.actor, rejected)
 
@@ -180,9 +181,8 @@ def cmd_call(req: Request) -> None:
     minutes_text = req.args.flag("minutes") or "30"
     if not minutes_text.isdecimal():
         raise UsageError("--minutes takes a whole number, e.g. --minutes 45.")
-    req.reply(schedule_call(req.deps, req.client, req.actor, code=req.args.flag("program"),
-                            channel_id=req.channel_id, batch_no=batch_no, starts_local=starts,
-                            minutes=int(minutes_text)))
+    req.reply(schedule_call(req, req.client, code=req.args.flag("program"), channel_id=req.channel_id,
+                            batch_no=batch_no, starts_local=starts, minutes=int(minutes_text)))
 
 
 def cmd_stats(req: Request) -> None:
@@ -281,7 +281,8 @@ class ProgramRef(BaseModel):
     program_id: int
 
 
-def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, Any], actor: Actor) -> None:
+def file_record(interaction: Interaction, client: WebClient, batch_id: int, file: dict[str, Any]) -> None:
+    deps = interaction.deps
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
     downloaded = fetch(client, file["id"])
@@ -289,27 +290,27 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
                           content=downloaded.content)
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
-        store.attach_record(session, program, batch, filed=filed, name=downloaded.name, actor=actor,
-                            now=deps.clock.now())
+        store.attach_record(session, program, batch, filed=filed, name=downloaded.name, actor=interaction.actor,
+                            now=interaction.now)
 
 
-def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The `/cmo batch new` form submitted: the batch is marked ready, its record file filed, the readers asked."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor, now = interaction.deps, interaction.actor, interaction.now
 
     def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]], list[int]]:
         ref = metadata(view, ProgramRef)
-        with transaction(deps.engine) as session:
+        with interaction.session() as session:
             program = session.get(Program, ref.program_id)
             if program is None:
                 raise Invalid("That program no longer exists.", "batch_no")
-            access = authorize(session, actor, code=program.code)
+            access = interaction.authorize(session, code=program.code)
             if not access.has(*PREPARERS):
                 raise Invalid("Only program managers or CMO quality can mark batch records ready.", "batch_no")
             batch = store.ready(session, program, batch_no=form.batch_no, product=form.product or "",
-                                release_by=form.release_by, actor=actor, now=deps.clock.now())
+                                release_by=form.release_by, actor=actor, now=now)
             readers = first_readers(session, batch)
-            rows = batches_rules.request_review(session, program, batch, readers, now=deps.clock.now(),
+            rows = batches_rules.request_review(session, program, batch, readers, now=now,
                                                 to_channel=True)
             return batch.id, readers, form.record, rows
 
@@ -319,7 +320,7 @@ def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: 
     batch_id, approvers, files, rows = created
     if files:
         try:
-            file_record(deps, client, batch_id, files[0], actor)
+            file_record(interaction, client, batch_id, files[0])
         except Invalid as exc:
             tell(client, {"user_id": actor.user_id}, f":warning: The batch was recorded, but its file was not "
                                                      f"filed: {exc}")
@@ -327,7 +328,7 @@ def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: 
 
 
 def register(app: App, deps: Deps) -> None:
-    batch_release.register(app, deps)
-    batch_decisions.register(app, deps)
-    batch_calls.register(app, deps)
-    app.view(Ids.new_view.value)(partial(on_new, deps))
+    batch_release.register(app)
+    batch_decisions.register(app)
+    batch_calls.register(app)
+    app.view(Ids.new_view.value)(on_new)

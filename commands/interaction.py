@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import App, BoltContext
 from sqlmodel import Session
@@ -26,6 +26,20 @@ from store.db import transaction
 from store.programs import Access, Role, authorize
 
 KEY = "interaction"  # the context key, and so the listener argument's name
+
+
+class Acting(Protocol):
+    """Who acts and when, as work shared by a listener and a `/cmo` verb takes it: an `Interaction`, or the
+    router's `Request`."""
+
+    @property
+    def deps(self) -> Deps: ...
+
+    @property
+    def actor(self) -> Actor: ...
+
+    @property
+    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
