@@ -56,8 +56,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)
     for area in AREAS:
-        area.register(app, deps)
-    home.register(app, deps)
-    onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
-    file_to_program.register(app, deps, TARGETS)  # the File to program shortcut, to the areas' targets
+        area.register(app)
+    home.register(app)
+    onboarding.register(app)  # the Import tracker shortcut (its export verb lives under /cmo program)
+    file_to_program.register(app, TARGETS)  # the File to program shortcut, to the areas' targets
     return app

@@ -14,14 +14,13 @@ from commands.agreement_forms import EDITORS, NEGOTIATORS, default_side
 from commands.agreement_messages import announce, file_one, notice, redline_text, summary
 from commands.agreements_views import execute_view, list_text, new_view, show_blocks
 from commands.args import UsageError, iso_date
-from commands.deps import Deps
+from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from store import agreement_reminders as reminders
 from store import agreements as store
 from store import programs
 from store.agreements import Agreement, Side, Status
 from store.audit import Actor
-from store.db import transaction
 from store.errors import Conflict, Invalid
 from store.markup import day, escape
 from store.programs import Access, Role
@@ -197,18 +196,19 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     return choices
 
 
-def file_to(deps: Deps, actor: Actor, value: str, slack_file: SlackFile, note: str) -> str:
+def file_to(interaction: Interaction, value: str, slack_file: SlackFile, note: str) -> str:
     code, _, rest = value.partition("|")
     ref, _, role = rest.partition("|")
-    with transaction(deps.engine) as session:
-        access = programs.authorize(session, actor, code=code)
-        access.require_internal("file agreement documents")
-        access.require(*(EDITORS if role == "original" else NEGOTIATORS), doing="file agreement documents")
+    deps, actor = interaction.deps, interaction.actor
+    with interaction.session() as session:
+        access = interaction.authorize(session, code=code, internal="file agreement documents",
+                                       roles=EDITORS if role == "original" else NEGOTIATORS,
+                                       doing="file agreement documents")
         agreement = store.get(session, access.program, ref)
         if role == "original" and agreement.status != Status.executed:
             raise Conflict(f"{agreement.ref} is not executed; file the document as a redline round instead.")
         if role == "redline":
-            store.log_redline(session, agreement, actor=actor, now=deps.clock.now(), side=default_side(access),
+            store.log_redline(session, agreement, actor=actor, now=interaction.now, side=default_side(access),
                               note=note, slack_file_id=slack_file.id, file_name=slack_file.name)
         elif role != "original":
             raise Invalid("That is not a place to file to.")
@@ -222,5 +222,5 @@ FILING = file_to_program.Target(
 
 # --- listeners ----------------------------------------------------------------------------------------------
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App) -> None:
     agreement_forms.register(app)

@@ -327,7 +327,7 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
     announce(deps, client, batch_id, approvers, rows, actor)
 
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App) -> None:
     batch_release.register(app)
     batch_decisions.register(app)
     batch_calls.register(app)

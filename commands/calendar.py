@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from slack_bolt import App
+
 from commands.deps import Deps
 from commands.router import Area, Request, Verb
 from store import feeds
@@ -95,5 +97,5 @@ AREA = Area("calendar", "your private calendar feed of every deadline (Outlook, 
 ), default="show")
 
 
-def register(app, deps: Deps) -> None:
+def register(app: App) -> None:
     """No listeners: the verbs run through the router."""

@@ -91,7 +91,9 @@ def of(deps: Deps, context: BoltContext, body: Mapping[str, Any]) -> Interaction
     user = body.get("user")
     if not isinstance(user, Mapping):
         user = {"id": context.user_id or body.get("user_id") or "", "user_name": body.get("user_name")}
-    return Interaction(deps, deps.clock.now(), user, context.team_id, context.channel_id)
+    team = body.get("team")
+    team_id = (team.get("id") if isinstance(team, Mapping) else None) or body.get("team_id")  # the person's team
+    return Interaction(deps, deps.clock.now(), user, team_id, context.channel_id)
 
 
 def install(app: App, deps: Deps) -> None:

@@ -3,10 +3,9 @@ reminder's Mark pulled button), lab submissions, results (file or form) and the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import date, timedelta
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -15,20 +14,18 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from commands import home, people
+from commands import home
 from commands import stability_results as results
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
-from commands.deps import Deps
 from commands.forms import metadata, submit
+from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from commands.stability_views import Ids, new_study_view, pulls_blocks, results_view, schedule_blocks
 from store import filing, stability_import
 from store import programs as program_store
 from store import stability as store
 from store import stability_notation as notation
-from store.audit import Actor
-from store.db import transaction
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
@@ -294,20 +291,14 @@ AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, la
 # ---------------------------------------------------------------- modals and buttons
 
 
-def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, doing: str) -> Access:
-    access = program_store.authorize(session, people.actor_of(deps, body["user"], session), code=code)
-    access.require(*roles, doing=doing)
-    return access
-
-
-def on_new_study(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new_study(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The new-study form submitted: the study and its pulls are created, the program channel told."""
-    now = deps.clock.now()
+    now = interaction.now
     ref = metadata(view, ProgramRef)
 
     def create(form: StudyForm) -> tuple[str, str, str]:
-        with transaction(deps.engine) as session:
-            access = _access(deps, session, body, ref.program, *PLANNERS, doing="create stability studies")
+        with interaction.session() as session:
+            access = interaction.authorize(session, code=ref.program, roles=PLANNERS, doing="create stability studies")
             conditions = store.parse_conditions(form.conditions, form.custom)
             study = store.create_study(
                 session, program=access.program, actor=access.actor, now=now, code=form.study,
@@ -326,54 +317,55 @@ def on_new_study(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], cl
         client.chat_postMessage(channel=channel, text=text)
 
 
-def on_results(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_results(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The results form submitted (files or one typed result): checked before the ack, imported after it."""
     ref = metadata(view, ProgramRef)
 
-    def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None, Actor]:
+    def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None]:
         typed = form.row()
-        with transaction(deps.engine) as session:
-            access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")
+        with interaction.session() as session:
+            access = interaction.authorize(session, code=ref.program, roles=RECORDERS, doing="import results")
             study = typed and store.get_study(session, access.program.id, typed.study, missing_ok=True)
             if study:
                 study.lot(typed.batch)  # an unknown lot is a field error, before anything is imported
-        return form, typed, access.actor
+        return form, typed
 
     checked = submit(ack, view, ResultForm, check, fallback="file")
     if checked is not None:  # after the ack: a failure reaches the person through the error boundary
-        form, typed, actor = checked
+        form, typed = checked
         request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
                                         study=form.study, typed=asdict(typed) if typed else None)
-        results.tell_importer(client, actor, results.run(deps, client, actor, request))
+        results.tell_importer(client, interaction.actor, results.run(interaction, client, request))
 
 
-def on_mark_pulled(deps: Deps, ack, body: dict[str, Any], respond, client: WebClient) -> None:
+def on_mark_pulled(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],
+                   respond: Callable[..., Any], client: WebClient) -> None:
     """The reminder's Mark pulled button: the pull is recorded today and the program channel told."""
     ack()
-    now = deps.clock.now()
+    now = interaction.now
     value = (body.get("actions") or [{}])[0].get("value") or ""
     if not value.isdecimal():
         raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
-    with transaction(deps.engine) as session:
+    with interaction.session() as session:
         pull = session.get(store.StabilityPull, int(value))
         program = session.get(Program, pull.program_id) if pull else None
-        if program is None:
+        if pull is None or program is None:
             raise NotFound(program_store.NO_ACCESS)
-        access = _access(deps, session, body, program.code, *RECORDERS, doing="record pulls")
-        study = session.get(store.StabilityStudy, pull.study_id)
+        access = interaction.authorize(session, code=program.code, roles=RECORDERS, doing="record pulls")
+        study = session.get_one(store.StabilityStudy, pull.study_id)
         store.record_pull(session, program=program, pull=pull, actor=access.actor, now=now,
                           pulled_on=now.astimezone(program.tz).date())
         text = pulled_text(study, pull, access.actor.user_id)
     if program.channel_id:  # the program sees who pulled, wherever the button was pressed
         client.chat_postMessage(channel=program.channel_id, text=text)
     if (body.get("container") or {}).get("type") == "view":  # pressed in App Home: refresh it
-        home.publish(deps, client, access.actor.user_id)
+        home.publish(interaction.deps, client, access.actor.user_id, now)
     elif (body.get("channel") or {}).get("id") != program.channel_id:  # pressed in a DM
         tell(client, body, text, respond)
 
 
-def register(app: App, deps: Deps) -> None:
-    results.register(app, deps)
-    app.view(Ids.new_view.value)(partial(on_new_study, deps))
-    app.view(Ids.results_view.value)(partial(on_results, deps))
-    app.action(Ids.mark_pulled.value)(partial(on_mark_pulled, deps))
+def register(app: App) -> None:
+    results.register(app)
+    app.view(Ids.new_view.value)(on_new_study)
+    app.view(Ids.results_view.value)(on_results)
+    app.action(Ids.mark_pulled.value)(on_mark_pulled)

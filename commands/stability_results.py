@@ -10,7 +10,7 @@ shared files, a typed row), sealed, so the click re-reads exactly that and nothi
 from __future__ import annotations
 
 import json
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +22,7 @@ from bot import downloads
 from commands import file_to_program
 from commands.deps import Deps
 from commands.forms import is_sealed, seal
+from commands.interaction import Acting, Interaction
 from store import programs as program_store
 from store import stability as store
 from store import stability_change, stability_import
@@ -81,12 +82,12 @@ def _pull(study: store.StabilityStudy, pull: store.StabilityPull) -> str:
     return f"{escape(study.code)} {pull.condition} {pull.months} months (pull date {day(pull.due_on)})"
 
 
-def run(deps: Deps, client: WebClient, actor: Actor, request: ResultsImport, *, record_missing: bool = False
+def run(who: Acting, client: WebClient, request: ResultsImport, *, record_missing: bool = False
         ) -> tuple[str, list[dict]]:
     """After the ack: import every sound row, announce results out of specification to the program managers and
     CMO quality at once, and return the importer's reply (with the button when pulls are missing)."""
+    deps, actor, now = who.deps, who.actor, who.now
     rows, rejected, notes = _read(client, request)
-    now = deps.clock.now()
     with transaction(deps.engine) as session:
         program = program_store.by_code(session, request.program)
         report = import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected,
@@ -210,42 +211,40 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     return choices
 
 
-def file_all(deps: Deps, client: WebClient, actor: Actor, value: str, file_ids: list[str], note: str) -> None:
+def file_all(interaction: Interaction, client: WebClient, value: str, file_ids: list[str], note: str) -> None:
     """The shared files are one results import (all their rows in one report), re-authorized here."""
     code, _, study = value.partition("|")
-    with transaction(deps.engine) as session:
-        access = program_store.authorize(session, actor, code=code)
-        access.require_internal("import stability results")
-        access.require(*RECORDERS, doing="import results")
+    with interaction.session() as session:
+        access = interaction.authorize(session, code=code, internal="import stability results", roles=RECORDERS,
+                                       doing="import results")
         if study:
             store.get_study(session, access.program.id, study)
     request = ResultsImport(program=access.program.code, files=file_ids, study=study or None)
-    tell_importer(client, actor, run(deps, client, actor, request))
+    tell_importer(client, interaction.actor, run(interaction, client, request))
 
 
 NEEDS = "stability results files (stability team, program managers, CMO quality) for a program with a study"
 
 
-def on_record_and_import(deps: Deps, ack, body: dict[str, Any], respond, client: WebClient) -> None:
+def on_record_and_import(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],
+                         respond: Callable[..., Any], client: WebClient) -> None:
     """The Record the pulls and import button: the missing pulls are recorded and the rows imported."""
     ack()
-    user = body["user"]
-    actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    deps, actor = interaction.deps, interaction.actor
     try:
         request = ResultsImport.model_validate(json.loads((body.get("actions") or [{}])[0].get("value") or ""))
     except (ValueError, ValidationError):
         request = None
     if request is None or not request.is_sealed(deps, actor.user_id):
         raise Invalid("This button's data was altered; import the results again.")
-    with transaction(deps.engine) as session:
-        program_store.authorize(session, actor, code=request.program).require(
-            *RECORDERS, doing="record pulls and import results")
-    text, blocks = run(deps, client, actor, request, record_missing=True)
+    with interaction.session() as session:
+        interaction.authorize(session, code=request.program, roles=RECORDERS, doing="record pulls and import results")
+    text, blocks = run(interaction, client, request, record_missing=True)
     respond(text=text, blocks=blocks, replace_original=True)
 
 
 FILING = file_to_program.Target("stability", filing_choices, file_all=file_all, needs=NEEDS)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(RECORD_AND_IMPORT)(partial(on_record_and_import, deps))
+def register(app: App) -> None:
+    app.action(RECORD_AND_IMPORT)(on_record_and_import)
