@@ -14,11 +14,12 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from commands.args import UsageError, iso_date
-from commands.batch_messages import Outcome, by_ref
+from commands.batch_messages import by_ref
 from commands.batches_views import BatchRef, Ids, call_view
 from commands.boundary import explain, tell
 from commands.forms import metadata, submit
 from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from store import batches as store
 from store import ical
 from store.db import transaction

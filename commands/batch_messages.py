@@ -6,12 +6,9 @@ whose failures are told to the person who acted.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.slack import alerter
@@ -19,35 +16,13 @@ from commands import home
 from commands.batches_views import BatchRef, batch_message
 from commands.boundary import tell
 from commands.deps import Deps
+from commands.outcome import Outcome
 from scheduler.delivery import SENT, deliver_now
 from store import batches as store
 from store.audit import Actor
 from store.db import transaction
 from store.markup import escape
 from store.programs import Program, Role, user_ids
-
-log = logging.getLogger(__name__)
-
-
-class Outcome:
-    """Slack calls made after the ack; failures are collected and told to the person who acted."""
-
-    def __init__(self, client: WebClient):
-        self.client = client
-        self.failures: list[str] = []
-
-    def call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except SlackApiError as exc:
-            log.warning("%s failed: %s", what, exc.response.get("error"))
-            self.failures.append(f"{what} (`{exc.response.get('error')}`)")
-            return None
-
-    def report(self, user_id: str) -> None:
-        if self.failures:
-            tell(self.client, {"user_id": user_id},
-                 ":warning: The change was saved, but Slack refused: " + "; ".join(self.failures[:10]))
 
 
 def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], actor: Actor) -> None:

@@ -16,11 +16,12 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from commands import people
 from commands import signing as signing_commands
-from commands.batch_messages import Outcome, by_ref, post_batch, publish_homes, refresh
+from commands.batch_messages import by_ref, post_batch, publish_homes, refresh
 from commands.batches_views import BatchRef, SignRef, component_input
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Interaction
+from commands.outcome import Outcome
 from commands.router import Request
 from store import batch_release as store
 from store import batches, batches_rules, signing

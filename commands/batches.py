@@ -28,7 +28,7 @@ from commands.batch_decisions import (
     open_signing,
     signs_with_code,
 )
-from commands.batch_messages import Outcome, gate, post_batch, publish_homes, refresh
+from commands.batch_messages import gate, post_batch, publish_homes, refresh
 from commands.batch_release import cmd_qa_release
 from commands.batches_views import (
     Ids,
@@ -41,6 +41,7 @@ from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import metadata, submit
 from commands.interaction import Interaction
+from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from store import batch_settings, batches_rules
 from store import batches as store

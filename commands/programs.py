@@ -19,6 +19,7 @@ from commands.args import UsageError, channel_id, user_id
 from commands.boundary import tell
 from commands.forms import submit
 from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from store import batches as batch_store
 from store import digest, holiday_calendars
@@ -163,11 +164,10 @@ def set_up(interaction: Interaction, client: WebClient, program_id: int) -> None
     try:
         channel = open_channel(interaction, client, program_id, program.channel_id)
     except SlackApiError as exc:
-        error = exc.response.get("error")
-        tell(client, {"user_id": creator.user_id},
-             f":warning: {program.code} was created, but setting up its channel failed (`{error}`). "
-             f"Link a channel with `/cmo program channel #name --program {program.code}`, or create one with "
-             f"`/cmo program channel --program {program.code}`.")
+        out = Outcome(client)
+        out.refused(f"setting up the channel of {program.code}", exc)
+        out.report(creator.user_id, f"Link a channel with `/cmo program channel #name --program {program.code}`, "
+                                    f"or create one with `/cmo program channel --program {program.code}`.")
         return
     client.chat_postMessage(channel=creator.user_id,
                             text=f":white_check_mark: Program *{escape(program.code)}* is ready in <#{channel}>.")

@@ -17,9 +17,9 @@ from bot import blocks as bk
 from commands import people, submission_documents
 from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
-from commands.boundary import tell
 from commands.forms import metadata, seal, submit
 from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from commands.submission_documents import APPROVE, MANAGE
 from commands.submissions_views import Ids
@@ -56,22 +56,19 @@ def ask_owners(who: Acting, client: WebClient, submission_id: int, only: Sequenc
     by_owner: dict[str, list[subs.SubmissionItem]] = {}
     for entry in entries:
         by_owner.setdefault(entry.owner, []).append(entry)  # type: ignore[arg-type]
-    asked, failed = [], []
+    asked, out = [], Outcome(client)
     for owner, owned in by_owner.items():
         text, blocks = views.owner_request(program, submission, owned)  # type: ignore[arg-type]
-        try:
-            client.chat_postMessage(channel=owner, text=text, blocks=blocks)
-        except SlackApiError as exc:
-            failed.append(f"{bk.mention(owner)} (`{exc.response.get('error')}`)")
+        if out.call(f"a message to {bk.mention(owner)}", client.chat_postMessage, channel=owner, text=text,
+                    blocks=blocks) is None:
             continue
         asked.append(owner)
         with transaction(deps.engine) as session:
             fresh = [session.get(subs.SubmissionItem, e.id) for e in owned]
             subs.mark_requested(session, entries=[e for e in fresh if e is not None], actor=actor,
                                 now=who.now)
-    if failed:
-        tell(client, {"user_id": actor.user_id}, f":warning: Could not DM {', '.join(failed)} about "
-             f"{escape(program.code)} {submission.ref}; ask them directly.")  # type: ignore[union-attr]
+    out.report(actor.user_id, f"Ask them directly about {escape(program.code)} "  # type: ignore[union-attr]
+                              f"{submission.ref}.")  # type: ignore[union-attr]
     return asked
 
 
