@@ -12,6 +12,7 @@ from sqlmodel import Session
 from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.deps import Deps
+from commands.rows import key
 from scheduler.delivery import SENT, deliver_now
 from store import agreements as store
 from store import outbox
@@ -30,7 +31,7 @@ def file_one(deps: Deps, actor: Actor, program: Program, agreement: Agreement, s
     filed = file_document(deps.files, program.code, "agreements",
                           name=f"{agreement.ref}-{safe_name(slack_file.name)}", content=slack_file.content)
     with transaction(deps.engine) as session:
-        fresh = session.get(Agreement, agreement.id)
+        fresh = session.get_one(Agreement, agreement.id)
         store.record_document(session, fresh, filed, actor=actor, now=deps.clock.now(), role=role,
                               name=slack_file.name, slack_file_id=slack_file.id)
     return (f":file_folder: Filed *{escape(slack_file.name)}* to {escape(program.code)} {escape(agreement.ref)} "
@@ -55,7 +56,7 @@ def notice(session: Session, program: Program, agreement: Agreement, event: str,
     a crash or a Slack outage does not lose it (nothing is queued for a program without a channel)."""
     if not program.channel_id:
         return []
-    return outbox.announce(session, key=f"agreement:{agreement.id}:{event}", program_id=program.id,
+    return outbox.announce(session, key=f"agreement:{key(agreement.id)}:{event}", program_id=key(program.id),
                            subject=f"agreement:{agreement.id}:notice", text=text, targets=[(program.channel_id, ())],
                            today=now.astimezone(program.tz).date(), now=now)
 

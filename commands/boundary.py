@@ -158,7 +158,7 @@ class GuardedApp(App):
             body = args.body or {}
             user = (body.get("user") or {}).get("id")
             submitting = body.get("type") == "view_submission" and user and self.deps is not None
-            token = SUBMITTER.set(Submitter(self.deps, user)) if submitting else None
+            token = SUBMITTER.set(Submitter(self.deps, str(user))) if submitting and self.deps else None
             try:
                 if self.admitted is not None:
                     self.admitted(body)

@@ -205,8 +205,9 @@ def cmd_export(req: Request) -> None:
     fmt = (req.args.flag("format") or "xlsx").lower()
     if fmt not in exporting.FORMATS:
         raise UsageError("--format is xlsx or csv.")
-    start = iso_date(req.args.flag("from"), "--from date") if req.args.flag("from") else None
-    end = iso_date(req.args.flag("to"), "--to date") if req.args.flag("to") else None
+    since, until = req.args.flag("from"), req.args.flag("to")
+    start = iso_date(since, "--from date") if since else None
+    end = iso_date(until, "--to date") if until else None
     with req.session() as session:
         access = req.access(session)
         access.require_internal("export a program's records")

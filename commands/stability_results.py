@@ -23,12 +23,13 @@ from commands import file_to_program
 from commands.deps import Deps
 from commands.forms import is_sealed, seal
 from commands.interaction import Acting, Interaction
+from commands.rows import key
 from store import programs as program_store
 from store import stability as store
 from store import stability_change, stability_import
 from store.audit import Actor
 from store.db import transaction
-from store.errors import Invalid
+from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Role
 from store.stability_results import ImportReport, ResultRow, import_results
@@ -90,12 +91,14 @@ def run(who: Acting, client: WebClient, request: ResultsImport, *, record_missin
     rows, rejected, notes = _read(client, request)
     with transaction(deps.engine) as session:
         program = program_store.by_code(session, request.program)
+        if program is None:  # authorized before the ack; gone since
+            raise NotFound(program_store.NO_ACCESS)
         report = import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected,
                                       record_missing=record_missing)
-        managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
+        managers = program_store.user_ids(session, key(program.id), Role.program_manager, Role.cmo_quality)
         oos = [_describe_result(session, r) for r in report.out_of_spec]
         change = significant_change_alert(session, request.program, actor, report)
-        team = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality, Role.stability)
+        team = program_store.user_ids(session, key(program.id), Role.program_manager, Role.cmo_quality, Role.stability)
     if oos:
         alert = (f":rotating_light: *Out-of-specification stability result* in {escape(request.program)} "
                  f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
@@ -121,7 +124,7 @@ def significant_change_alert(session, program_code: str, actor: Actor, report: I
         started = report.started.get(study.code) or []
         intermediate = stability_change.intermediate_codes(study)
         if started:
-            upcoming = [p for p in started if p.closes_on >= p.activated_on]
+            upcoming = [p for p in started if p.activated_on is not None and p.closes_on >= p.activated_on]
             first = f"; next pull {upcoming[0].condition} {upcoming[0].months} months on {day(upcoming[0].due_on)}" \
                 if upcoming else ""
             lines.append(f"→ {escape(study.code)}: intermediate testing at {', '.join(intermediate)} has started: "
@@ -150,7 +153,7 @@ def reply(deps: Deps, actor: Actor, request: ResultsImport, report: ImportReport
         lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
     if report.missing:
         waiting = sum(len(lines) for lines in report.waiting.values())
-        shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[pull.id]))}"
+        shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[key(pull.id)]))}"
                  for study, pull in report.missing[:MAX_MISSING_SHOWN]]
         if len(report.missing) > MAX_MISSING_SHOWN:
             shown.append(f"…and {len(report.missing) - MAX_MISSING_SHOWN} more pulls.")
@@ -200,10 +203,11 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     people of the manufacturer only): its studies, and the program as a whole for files with a study column."""
     choices = []
     for program in program_store.visible_to(session, actor):
-        if not actor.is_admin and (program_store.is_external(session, program.id, actor.user_id)
-                                   or not program_store.roles_of(session, program.id, actor.user_id) & set(RECORDERS)):
+        if not actor.is_admin and (program_store.is_external(session, key(program.id), actor.user_id)
+                                   or not program_store.roles_of(session, key(program.id), actor.user_id)
+                                   & set(RECORDERS)):
             continue
-        studies = store.studies(session, program.id)
+        studies = store.studies(session, key(program.id))
         if studies:
             choices.append((f"{program.code}|", f"{program.code} stability results (the file names the study)"))
         choices += [(f"{program.code}|{s.code}", f"{program.code} {s.code} stability results ({s.product})")
@@ -218,7 +222,7 @@ def file_all(interaction: Interaction, client: WebClient, value: str, file_ids: 
         access = interaction.authorize(session, code=code, internal="import stability results", roles=RECORDERS,
                                        doing="import results")
         if study:
-            store.get_study(session, access.program.id, study)
+            store.get_study(session, key(access.program.id), study)
     request = ResultsImport(program=access.program.code, files=file_ids, study=study or None)
     tell_importer(client, interaction.actor, run(interaction, client, request))
 

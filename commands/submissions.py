@@ -21,6 +21,7 @@ from commands.forms import metadata, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
+from commands.rows import key
 from commands.submission_documents import APPROVE, MANAGE
 from commands.submissions_views import Ids
 from store import batches as batch_store
@@ -49,16 +50,17 @@ def ask_owners(who: Acting, client: WebClient, submission_id: int, only: Sequenc
     asked; a DM Slack refuses is reported to the person who asked for it."""
     deps, actor = who.deps, who.actor
     with transaction(deps.engine) as session:
-        submission = session.get(subs.Submission, submission_id)
-        program = session.get(Program, submission.program_id)  # type: ignore[union-attr]
-        entries = [e for e in subs.items(session, submission)  # type: ignore[arg-type]
+        submission = session.get_one(subs.Submission, submission_id)
+        program = session.get_one(Program, submission.program_id)
+        entries = [e for e in subs.items(session, submission)
                    if e.status in subs.OPEN and e.owner and (only is None or e.id in only)]
     by_owner: dict[str, list[subs.SubmissionItem]] = {}
     for entry in entries:
-        by_owner.setdefault(entry.owner, []).append(entry)  # type: ignore[arg-type]
-    asked, out = [], Outcome(client)
+        by_owner.setdefault(entry.owner or "", []).append(entry)
+    asked: list[str] = []
+    out = Outcome(client)
     for owner, owned in by_owner.items():
-        text, blocks = views.owner_request(program, submission, owned)  # type: ignore[arg-type]
+        text, blocks = views.owner_request(program, submission, owned)
         if out.call(f"a message to {bk.mention(owner)}", client.chat_postMessage, channel=owner, text=text,
                     blocks=blocks) is None:
             continue
@@ -67,8 +69,7 @@ def ask_owners(who: Acting, client: WebClient, submission_id: int, only: Sequenc
             fresh = [session.get(subs.SubmissionItem, e.id) for e in owned]
             subs.mark_requested(session, entries=[e for e in fresh if e is not None], actor=actor,
                                 now=who.now)
-    out.report(actor.user_id, f"Ask them directly about {escape(program.code)} "  # type: ignore[union-attr]
-                              f"{submission.ref}.")  # type: ignore[union-attr]
+    out.report(actor.user_id, f"Ask them directly about {escape(program.code)} {submission.ref}.")
     return asked
 
 
@@ -129,8 +130,9 @@ def cmd_status(req: Request) -> None:
 
 def cmd_add(req: Request) -> None:
     req.args.only("program", "owner", "due", "source")
-    owner = user_id(req.args.flag("owner")) if req.args.flag("owner") else None
-    due_on = iso_date(req.args.flag("due"), "due date") if req.args.flag("due") else None
+    owner_flag, due_flag = req.args.flag("owner"), req.args.flag("due")
+    owner = user_id(owner_flag) if owner_flag else None
+    due_on = iso_date(due_flag, "due date") if due_flag else None
     with req.session() as session:
         program = _manage(req, session, "change a submission's checklist")
         submission = subs.by_ref(session, program, req.args.word(0, "the submission ID"))
@@ -140,7 +142,7 @@ def cmd_add(req: Request) -> None:
         line = views.item_line(entry)
     req.reply(f"Added to {submission.ref}: {line}")
     if owner:
-        ask_owners(req, req.client, submission.id, only=[entry.id])
+        ask_owners(req, req.client, key(submission.id), only=[key(entry.id)])
 
 
 def cmd_remove(req: Request) -> None:
@@ -269,17 +271,17 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
                 filing = date.fromisoformat(form.filing_date)
             except ValueError:
                 raise Invalid("Pick the filing date.", "filing_date") from None
-            return subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
-                               title=form.title, filing_date=filing, customer_contact=form.contact or "").id
+            return key(subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
+                                   title=form.title, filing_date=filing, customer_contact=form.contact or "").id)
 
     submission_id = submit(ack, view, NewForm, create, fallback="title")
     if submission_id is None:
         return
     asked = ask_owners(interaction, client, submission_id)
     with transaction(deps.engine) as session:
-        submission = session.get(subs.Submission, submission_id)
-        program = session.get(Program, submission.program_id)  # type: ignore[union-attr]
-        entries = subs.items(session, submission)  # type: ignore[arg-type]
+        submission = session.get_one(subs.Submission, submission_id)
+        program = session.get_one(Program, submission.program_id)
+        entries = subs.items(session, submission)
     unassigned = sum(e.owner is None for e in entries)
     text = (f":clipboard: {bk.mention(actor.user_id)} started {escape(views.headline(program, submission))}, "
             f"filing date {day(submission.filing_date)}: {plural(len(entries), 'document')} to collect; "
