@@ -12,7 +12,7 @@ from sqlmodel import Session
 from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.rows import key
+from commands.rows import saved_id
 from scheduler.delivery import SENT, deliver_now
 from store import agreements as store
 from store import outbox
@@ -56,7 +56,7 @@ def notice(session: Session, program: Program, agreement: Agreement, event: str,
     a crash or a Slack outage does not lose it (nothing is queued for a program without a channel)."""
     if not program.channel_id:
         return []
-    return outbox.announce(session, key=f"agreement:{key(agreement.id)}:{event}", program_id=key(program.id),
+    return outbox.announce(session, key=f"agreement:{saved_id(agreement.id)}:{event}", program_id=saved_id(program.id),
                            subject=f"agreement:{agreement.id}:notice", text=text, targets=[(program.channel_id, ())],
                            today=now.astimezone(program.tz).date(), now=now)
 

@@ -16,7 +16,7 @@ from commands.agreements_views import execute_view, list_text, new_view, show_bl
 from commands.args import UsageError, iso_date
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
-from commands.rows import key
+from commands.rows import saved_id
 from store import agreement_reminders as reminders
 from store import agreements as store
 from store import programs
@@ -67,11 +67,11 @@ def cmd_list(req: Request) -> None:
                                             and not _has_program(req))
     with req.session() as session:
         if everywhere:
-            visible = {key(p.id): p for p in programs.visible_to(session, req.actor)
-                       if req.actor.is_admin or not programs.is_external(session, key(p.id), req.user_id)}
+            visible = {saved_id(p.id): p for p in programs.visible_to(session, req.actor)
+                       if req.actor.is_admin or not programs.is_external(session, saved_id(p.id), req.user_id)}
         else:
             access = member(req, session)
-            visible = {key(access.program.id): access.program}
+            visible = {saved_id(access.program.id): access.program}
         rows = store.for_programs(session, list(visible))
     zone = next(iter(visible.values())).tz if len(visible) == 1 else UTC
     today = req.now.astimezone(zone).date()
@@ -96,8 +96,8 @@ def cmd_show(req: Request) -> None:
     with req.session() as session:
         access = member(req, session)
         agreement = named(req, session, access)
-        rounds = store.redlines(session, key(agreement.id))
-        docs = store.documents(session, key(agreement.id))
+        rounds = store.redlines(session, saved_id(agreement.id))
+        docs = store.documents(session, saved_id(agreement.id))
     today = req.now.astimezone(access.program.tz).date()
     req.reply(summary(agreement), show_blocks(access.program, agreement, rounds, docs, today))
 
@@ -185,11 +185,11 @@ AREA = Area("agreement", "NDAs, quality agreements and other agreements: negotia
 def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     choices = []
     for program in programs.visible_to(session, actor):
-        if not actor.is_admin and programs.is_external(session, key(program.id), actor.user_id):
+        if not actor.is_admin and programs.is_external(session, saved_id(program.id), actor.user_id):
             continue  # people outside the company file nothing
-        roles = programs.roles_of(session, key(program.id), actor.user_id)
+        roles = programs.roles_of(session, saved_id(program.id), actor.user_id)
         editor, negotiator = (actor.is_admin or bool(roles & set(group)) for group in (EDITORS, NEGOTIATORS))
-        for a in store.for_program(session, key(program.id)):
+        for a in store.for_program(session, saved_id(program.id)):
             if a.status == Status.executed and editor:
                 choices.append((f"{program.code}|{a.ref}|original", f"{program.code} {a.title}: executed original"))
             elif a.status in (Status.draft, Status.negotiation) and negotiator:

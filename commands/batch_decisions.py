@@ -24,7 +24,7 @@ from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
-from commands.rows import key
+from commands.rows import saved_id
 from store import batches as store
 from store import signing
 from store.audit import Actor
@@ -55,15 +55,15 @@ def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, prog
                          rejected: bool) -> None:
     out = Outcome(client)
     with transaction(deps.engine) as session:
-        managers = user_ids(session, key(program.id), Role.program_manager)
+        managers = user_ids(session, saved_id(program.id), Role.program_manager)
     verb = "rejected" if rejected else "put on hold"
     dm_all(out, managers, f":{'x' if rejected else 'double_vertical_bar'}: Batch {escape(batch.batch_no)} of "
                           f"{escape(program.code)} was *{verb}* by {bk.mention(actor.user_id)}: "
                           f"{escape(batch.reason or '')}"
                           + ("" if rejected else f"\nWhen resolved: `/cmo batch resume {escape(batch.batch_no)}`."))
-    refresh(deps, out, key(batch.id))
+    refresh(deps, out, saved_id(batch.id))
     out.report(actor.user_id)
-    publish_homes(deps, client, key(program.id))
+    publish_homes(deps, client, saved_id(program.id))
 
 
 def hold_or_reject(who: Acting, program: Program, batch_no: str, reason: str, *, rejected: bool) -> store.Batch:
@@ -89,7 +89,7 @@ def open_signing(deps: Deps, client: WebClient, actor: Actor, batch: store.Batch
     """The signing dialog, bound to the batch's current round and record checksum, with the printed name and
     time zone Slack holds for the signer (users.info, here after the ack, never in the submission)."""
     name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
-    ref = SignRef(batch_id=key(batch.id), review_round=batch.review_round, record_sha256=batch.record_sha256,
+    ref = SignRef(batch_id=saved_id(batch.id), review_round=batch.review_round, record_sha256=batch.record_sha256,
                   name=name, tz=tz, rejected=rejected)
     ref.mac = seal(deps, "batch-sign", *ref.parts(actor.user_id))
     client.views_open(trigger_id=trigger_id, view=sign_view(batch, program, ref, text))
@@ -105,7 +105,7 @@ def signed_ref(deps: Deps, view: dict[str, Any], user_id: str) -> SignRef:
 def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor) -> None:
     out = Outcome(client)
     batch, signature = signed.batch, signed.signature
-    refresh(deps, out, key(batch.id))
+    refresh(deps, out, saved_id(batch.id))
     utc = signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     status = ("The batch is *approved*." if signed.complete else
               f"Still to sign: {', '.join(bk.mention(u) for u in signed.missing)}.")
@@ -114,7 +114,7 @@ def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor
                    f"({escape(signature.local_time)} {escape(signature.local_tz)}).\n"
                    f"Meaning: _{escape(signature.meaning)}_\n{status}"))
     if signed.complete:
-        gate(deps, out, key(batch.id), stage="approval", actor=actor)
+        gate(deps, out, saved_id(batch.id), stage="approval", actor=actor)
     out.report(actor.user_id)
     publish_homes(deps, client, batch.program_id)
 

@@ -17,7 +17,7 @@ from commands.batches_views import BatchRef, batch_message
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.outcome import Outcome
-from commands.rows import key
+from commands.rows import saved_id
 from scheduler.delivery import SENT, deliver_now
 from store import batches as store
 from store.audit import Actor
@@ -79,7 +79,7 @@ def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())
-        warned = user_ids(session, key(program.id), Role.program_manager, Role.cmo_quality)
+        warned = user_ids(session, saved_id(program.id), Role.program_manager, Role.cmo_quality)
     if not gaps:
         return
     doing = "marked ready for review" if stage == "ready" else "approved"

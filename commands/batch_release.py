@@ -23,7 +23,7 @@ from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Interaction
 from commands.outcome import Outcome
 from commands.router import Request
-from commands.rows import key
+from commands.rows import saved_id
 from store import batch_release as store
 from store import batches, batches_rules, signing
 from store.audit import Actor
@@ -59,7 +59,7 @@ def release_view(batch: batches.Batch, program: Program, ref: SignRef) -> dict:
 def open_release(deps: Deps, client: WebClient, actor: Actor, batch: batches.Batch, program: Program,
                  trigger_id: str) -> None:
     name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
-    ref = SignRef(batch_id=key(batch.id), review_round=batch.review_round, record_sha256=batch.record_sha256,
+    ref = SignRef(batch_id=saved_id(batch.id), review_round=batch.review_round, record_sha256=batch.record_sha256,
                   name=name, tz=tz)
     ref.mac = seal(deps, PURPOSE, *ref.parts(actor.user_id))
     client.views_open(trigger_id=trigger_id, view=release_view(batch, program, ref))
@@ -81,8 +81,8 @@ def after_release(deps: Deps, client: WebClient, released: store.Released, appro
     updated, a receipt."""
     out = Outcome(client)
     batch, row = released.batch, released.release
-    refresh(deps, out, key(batch.id))
-    post_batch(deps, client, key(batch.id), rows, actor)
+    refresh(deps, out, saved_id(batch.id))
+    post_batch(deps, client, saved_id(batch.id), rows, actor)
     utc = row.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     out.call("your signature receipt", client.chat_postMessage, channel=actor.user_id,
              text=(f":white_check_mark: QA release signed by *{escape(row.signer_name)}* ({actor.user_id}) at {utc} "
@@ -126,7 +126,7 @@ def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, A
                                  opened=batches.Opened(ref.review_round, ref.record_sha256),
                                  key=deps.settings.cmo_secret_key)
             if not isinstance(done, signing.Refusal):
-                approvers = user_ids(session, key(program.id), Role.customer_approver)
+                approvers = user_ids(session, saved_id(program.id), Role.customer_approver)
                 asked.append((approvers, batches_rules.request_review(
                     session, program, done.batch, approvers, now=interaction.now, to_channel=False)))
         if isinstance(done, signing.Refusal):

@@ -43,7 +43,7 @@ from commands.forms import metadata, submit
 from commands.interaction import Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
-from commands.rows import key
+from commands.rows import saved_id
 from store import batch_settings, batches_rules
 from store import batches as store
 from store.audit import Actor
@@ -69,7 +69,7 @@ def cmd_ready(req: Request) -> None:
                             product=req.args.flag("product") or program.products.split(",")[0].strip())
         readers = first_readers(session, batch)
         rows = batches_rules.request_review(session, program, batch, readers, now=req.now, to_channel=True)
-    announce(req.deps, req.client, key(batch.id), readers, rows, req.actor)
+    announce(req.deps, req.client, saved_id(batch.id), readers, rows, req.actor)
     if batch.state == store.BatchStatus.qa_release:
         who = ", ".join(bk.mention(u) for u in readers) or "nobody (the program has no CMO quality!)"
         req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} awaits the CMO's QA release "
@@ -147,12 +147,12 @@ def cmd_resume(req: Request) -> None:
         access = req.access(session)
         access.require(*PREPARERS, doing="send batch records back to review")
         batch = store.resume(session, access.program, batch_no, actor=req.actor, now=req.now, note=req.args.rest(1))
-        approvers = user_ids(session, key(access.program.id), Role.customer_approver)
+        approvers = user_ids(session, saved_id(access.program.id), Role.customer_approver)
         rows = batches_rules.request_review(session, access.program, batch, approvers, now=req.now, to_channel=False)
     out = Outcome(req.client)
-    refresh(req.deps, out, key(batch.id))
+    refresh(req.deps, out, saved_id(batch.id))
     out.report(req.user_id)
-    post_batch(req.deps, req.client, key(batch.id), rows, req.actor)
+    post_batch(req.deps, req.client, saved_id(batch.id), rows, req.actor)
     publish_homes(req.deps, req.client, batch.program_id)
     req.reply(f"Batch {escape(batch.batch_no)} is back in review (round {batch.review_round}); "
               "the approvers have new buttons.")
@@ -198,12 +198,12 @@ def cmd_stats(req: Request) -> None:
         if across:
             if not req.actor.is_admin:
                 raise NotAllowed("Only admins see the figures across programs.")
-            program_ids = [key(p.id) for p in visible_to(session, req.actor)]
+            program_ids = [saved_id(p.id) for p in visible_to(session, req.actor)]
         else:
             access = req.access(session)
             access.require_internal("see the review figures")
             access.require(*PREPARERS, doing="see the review figures")
-            program_ids = [key(access.program.id)]
+            program_ids = [saved_id(access.program.id)]
         rows = batches_rules.figures(session, program_ids, now=req.now, days=days, total=across)
     req.reply(figures_text(rows, days))
 
@@ -314,7 +314,7 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
             readers = first_readers(session, batch)
             rows = batches_rules.request_review(session, program, batch, readers, now=now,
                                                 to_channel=True)
-            return key(batch.id), readers, form.record, rows
+            return saved_id(batch.id), readers, form.record, rows
 
     created = submit(ack, view, NewForm, act, fallback="batch_no")
     if created is None:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bot import blocks as bk
-from commands.rows import key
+from commands.rows import saved_id
 from commands.signing import code_input
 from store import batches as store
 from store.audit import AuditEntry
@@ -101,10 +101,10 @@ def batch_message(batch: store.Batch, program: Program, signed: list[store.Batch
               bk.section(_status_line(batch, program, signed))]
     has_signed = any(s.user_id == recipient and s.review_round == batch.review_round for s in signed)
     if recipient is not None and batch.state == store.BatchStatus.qa_release:  # DMs then go to CMO quality only
-        b = release_button(key(batch.id))
+        b = release_button(saved_id(batch.id))
         blocks.append(bk.actions(bk.button(b.label, b.action_id, b.value, b.style), block_id=Ids.decision_block))
     elif recipient is not None and batch.state == store.BatchStatus.awaiting and not has_signed:
-        buttons = [bk.button(b.label, b.action_id, b.value, b.style) for b in decision_buttons(key(batch.id))]
+        buttons = [bk.button(b.label, b.action_id, b.value, b.style) for b in decision_buttons(saved_id(batch.id))]
         blocks.append(bk.actions(*buttons, block_id=Ids.decision_block))
     elif recipient is not None and has_signed and batch.state == store.BatchStatus.awaiting:
         blocks.append(bk.context("You have signed; waiting for the other approvers."))
@@ -134,7 +134,7 @@ def reason_view(batch: store.Batch, *, reject: bool) -> dict:
         bk.section(f"{verb} batch record {describe(batch)}. The program managers are told at once."),
         bk.text_input("reason", "Reason", multiline=True, max_length=2000,
                       hint="What must be resolved (questions, deviations, missing pages …)."),
-    ], submit=verb, private_metadata=BatchRef(batch_id=key(batch.id)).model_dump_json())
+    ], submit=verb, private_metadata=BatchRef(batch_id=saved_id(batch.id)).model_dump_json())
 
 
 def call_view(batch: store.Batch, program: Program, today: date) -> dict:
@@ -144,7 +144,7 @@ def call_view(batch: store.Batch, program: Program, today: date) -> dict:
         bk.date_input("date", "Date", initial=today),
         bk.time_input("time", "Start time", initial="14:00"),
         bk.text_input("minutes", "Minutes", initial="30", max_length=3),
-    ], submit="Schedule", private_metadata=BatchRef(batch_id=key(batch.id)).model_dump_json())
+    ], submit="Schedule", private_metadata=BatchRef(batch_id=saved_id(batch.id)).model_dump_json())
 
 
 def new_view(program: Program) -> dict:

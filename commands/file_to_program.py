@@ -26,7 +26,7 @@ from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Interaction
-from commands.rows import key
+from commands.rows import saved_id
 from store import programs as program_store
 from store.audit import Actor
 from store.db import transaction
@@ -84,8 +84,8 @@ def nothing_to_file(deps: Deps, targets: Sequence[Target], actor: Actor) -> str:
     with transaction(deps.engine) as session:
         programs = program_store.visible_to(session, actor)
         inside = [p for p in programs
-                  if actor.is_admin or not program_store.is_external(session, key(p.id), actor.user_id)]
-        held = [(p.code, sorted(r.label for r in program_store.roles_of(session, key(p.id), actor.user_id)))
+                  if actor.is_admin or not program_store.is_external(session, saved_id(p.id), actor.user_id)]
+        held = [(p.code, sorted(r.label for r in program_store.roles_of(session, saved_id(p.id), actor.user_id)))
                 for p in inside]
     if not programs:
         return ":mag: There is nothing you can file to: you hold no role on any program."

@@ -23,7 +23,7 @@ from bot import blocks as bk
 from commands import calendar
 from commands.deps import Deps
 from commands.interaction import Interaction
-from commands.rows import key
+from commands.rows import saved_id
 from store import home as store
 from store import programs, signing
 from store.audit import Actor
@@ -70,10 +70,10 @@ def gather(deps: Deps, user_id: str, now: datetime) -> tuple[list[store.Owed], l
         lines: list[str] = []
         if managed:
             health = store.health(session, managed, now)
-            week = sent_since(session, [key(p.id) for p in managed], now - timedelta(days=7))
+            week = sent_since(session, [saved_id(p.id) for p in managed], now - timedelta(days=7))
             for program in managed:
-                fragments = health.fragments.get(key(program.id)) or ["nothing open"]
-                deadline = health.deadlines.get(key(program.id))
+                fragments = health.fragments.get(saved_id(program.id)) or ["nothing open"]
+                deadline = health.deadlines.get(saved_id(program.id))
                 tail = f" · next deadline {day(deadline)}" if deadline else ""
                 lines.append(f"*{escape(program.code)}* ({escape(program.customer)}): {' · '.join(fragments)}{tail}")
             lines.append(f"_{week} message(s) went out for your programs in the last 7 days._")

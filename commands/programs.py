@@ -21,7 +21,7 @@ from commands.forms import submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
-from commands.rows import key
+from commands.rows import saved_id
 from store import batches as batch_store
 from store import digest, holiday_calendars
 from store import programs as store
@@ -193,7 +193,7 @@ def cmd_list(req: Request) -> None:
     with req.session() as session:
         rows = []
         for program in store.visible_to(session, req.actor):
-            roles = store.roles_of(session, key(program.id), req.user_id)
+            roles = store.roles_of(session, saved_id(program.id), req.user_id)
             mine = ", ".join(sorted(r.label for r in roles)) or ("admin" if req.actor.is_admin else "")
             rows.append((program.code, program.customer, mine))
     if not rows:
@@ -210,7 +210,7 @@ def cmd_status(req: Request) -> None:
         program = access.program
         today = req.now.astimezone(program.tz).date()
         health = digest.compose(session, program, today)
-        roster = store.members(session, key(program.id))
+        roster = store.members(session, saved_id(program.id))
     roles = {role: [m.user_id for m in roster if m.role == role] for role in Role}
     blocks = [
         bk.header(f"{program.code} — {program.customer}"),
@@ -260,7 +260,7 @@ def cmd_channel(req: Request) -> None:
         if not req.actor.is_admin:
             access.require(Role.program_manager, doing="link the program's channel")
         program = access.program
-    channel = open_channel(req, req.client, key(program.id), wanted)
+    channel = open_channel(req, req.client, saved_id(program.id), wanted)
     req.reply(f":white_check_mark: {escape(program.code)} now lives in <#{channel}>: members invited, welcome posted.")
 
 
@@ -294,7 +294,7 @@ def cmd_roles(req: Request) -> None:
             note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
             text = note if changed else f"Nothing changed: {note}"
         elif action == "show":
-            roster = store.members(session, key(program.id))
+            roster = store.members(session, saved_id(program.id))
             text = "\n".join(
                 [f"*Roles on {escape(program.code)}*"]
                 + [f"• {r.label}: {', '.join(bk.mention(m.user_id) for m in roster if m.role == r) or '—'}"
@@ -346,7 +346,7 @@ def on_new_program(interaction: Interaction, ack: Callable[..., Any], view: dict
             )
             if form.channel:
                 store.link_channel(session, program, form.channel, actor=actor, now=now)
-            return key(program.id)
+            return saved_id(program.id)
 
     program_id = submit(ack, view, ProgramForm, create, fallback="code")
     if program_id is not None:

@@ -28,7 +28,7 @@ from commands.forms import submit
 from commands.home import ENROLL_ACTION
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
-from commands.rows import key
+from commands.rows import saved_id
 from store import programs, signing
 from store.audit import Actor
 from store.db import transaction
@@ -174,7 +174,7 @@ def cmd_reset(req: Request) -> None:
 def warn_locked(deps: Deps, client: WebClient, person: str, program: Program) -> None:
     """Five wrong codes: the admins and the program's CMO quality hear of it at once."""
     with transaction(deps.engine) as session:
-        quality = user_ids(session, key(program.id), Role.cmo_quality)
+        quality = user_ids(session, saved_id(program.id), Role.cmo_quality)
     text = (f":lock: Signing of {bk.mention(person)} is *locked* after {signing.MAX_FAILURES} wrong authenticator "
             f"codes in a row (last attempt in {escape(program.code)}). Each attempt is in the audit trail. If it was "
             f"them, an admin resets it with `/cmo signing reset {bk.mention(person)}`; if not, investigate.")

@@ -22,7 +22,7 @@ from commands.boundary import tell
 from commands.forms import metadata, submit
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
-from commands.rows import key
+from commands.rows import saved_id
 from commands.stability_views import Ids, new_study_view, pulls_blocks, results_view, schedule_blocks
 from store import filing, stability_import
 from store import programs as program_store
@@ -108,7 +108,7 @@ def cmd_new(req: Request) -> None:
         access = req.access(session)
         access.require(*PLANNERS, doing="create stability studies")
         program = access.program
-        suggested = store.next_code(session, key(program.id))
+        suggested = store.next_code(session, saved_id(program.id))
     today = req.now.astimezone(program.tz).date()
     view = new_study_view(program.code, suggested, today, ProgramRef(program=program.code).model_dump_json())
     req.client.views_open(trigger_id=req.trigger_id, view=view)
@@ -120,7 +120,7 @@ def cmd_list(req: Request) -> None:
     with req.session() as session:
         program = req.access(session).program
         rows = [(s.code, s.product, s.placed_on.isoformat(), f"{s.duration_months} m",
-                 ", ".join(c["code"] for c in s.conditions)) for s in store.studies(session, key(program.id))]
+                 ", ".join(c["code"] for c in s.conditions)) for s in store.studies(session, saved_id(program.id))]
     if not rows:
         req.reply(f"{escape(program.code)} has no stability studies yet. Start one with `/cmo stability new`.")
         return
@@ -141,8 +141,8 @@ def cmd_schedule(req: Request) -> None:
     code = req.args.word(0, "the study id")
     with req.session() as session:
         program = req.access(session).program
-        study = the_study(session, key(program.id), code)
-        pulls = store.pulls_of(session, key(study.id))
+        study = the_study(session, saved_id(program.id), code)
+        pulls = store.pulls_of(session, saved_id(study.id))
     text, blocks = schedule_blocks(study, pulls, req.now.astimezone(program.tz).date())
     req.reply(text, blocks)
 
@@ -162,12 +162,12 @@ def cmd_pulls(req: Request) -> None:
         else:  # across the programs where the caller is on the stability team (admins: all)
             programs = [p for p in program_store.visible_to(session, req.actor)
                         if req.actor.is_admin
-                        or Role.stability in program_store.roles_of(session, key(p.id), req.user_id)]
+                        or Role.stability in program_store.roles_of(session, saved_id(p.id), req.user_id)]
             scope = "all your programs"
             if not programs:
                 raise NotFound("You are on no program's stability team; use `--program CODE`.")
         start = min(req.now.astimezone(p.tz).date() for p in programs)
-        items = store.upcoming(session, [key(p.id) for p in programs], start, start + timedelta(days=days))
+        items = store.upcoming(session, [saved_id(p.id) for p in programs], start, start + timedelta(days=days))
     text, blocks = pulls_blocks(items, days, scope)
     req.reply(text, blocks)
 
@@ -176,7 +176,7 @@ def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store
     """`STB-0001 LT25 6`, `STB-0001 25/60 6M`, `STB-0001 25 °C / 60 % RH 6 months`: the study, then the condition
     and the time point as people write them (the time point is the last word, or the last two)."""
     access = req.access(session)
-    study = the_study(session, key(access.program.id), req.args.word(0, "the study id"))
+    study = the_study(session, saved_id(access.program.id), req.args.word(0, "the study id"))
     req.args.word(1, "the condition (e.g. LT25 or 25/60)")
     req.args.word(2, "the time point (e.g. 6 or 6M)")
     words = req.args.words[1:]
@@ -235,7 +235,7 @@ def cmd_results(req: Request) -> None:
         access.require(*RECORDERS, doing="import results")
         study = req.args.words[0].upper() if req.args.words else None
         if study:
-            store.get_study(session, key(access.program.id), study)
+            store.get_study(session, saved_id(access.program.id), study)
     view = results_view(access.program.code, study, ProgramRef(program=access.program.code).model_dump_json())
     req.client.views_open(trigger_id=req.trigger_id, view=view)
 
@@ -247,8 +247,8 @@ def cmd_report(req: Request) -> None:
     code = req.args.word(0, "the study id")
     with req.session() as session:
         access = req.access(session)
-        program, study = access.program, the_study(session, key(access.program.id), code)
-        package = stability_report.compile_package(study, store.results_of(session, key(study.id)), req.now)
+        program, study = access.program, the_study(session, saved_id(access.program.id), code)
+        package = stability_report.compile_package(study, store.results_of(session, saved_id(study.id)), req.now)
     files = {f"{study.code}-data-package.xlsx": stability_report.workbook(package),
              f"{study.code}-data-package.pdf": stability_report.pdf(package)}
     filed = {name: filing.file_document(req.deps.files, program.code, "stability", study.code, name=name,
@@ -316,7 +316,7 @@ def on_new_study(interaction: Interaction, ack: Callable[..., Any], view: dict[s
                 product=form.product, placed_on=form.placed, duration_months=form.duration,
                 conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
                 protocol=form.protocol or "")
-            count = len(store.pulls_of(session, key(study.id)))
+            count = len(store.pulls_of(session, saved_id(study.id)))
             return access.program.channel_id or access.actor.user_id, study.code, (
                 f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
                 f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} months "
@@ -336,7 +336,7 @@ def on_results(interaction: Interaction, ack: Callable[..., Any], view: dict[str
         typed = form.row()
         with interaction.session() as session:
             access = interaction.authorize(session, code=ref.program, roles=RECORDERS, doing="import results")
-            study = typed and store.get_study(session, key(access.program.id), typed.study, missing_ok=True)
+            study = typed and store.get_study(session, saved_id(access.program.id), typed.study, missing_ok=True)
             if typed and study:
                 study.lot(typed.batch)  # an unknown lot is a field error, before anything is imported
         return form, typed

@@ -23,7 +23,7 @@ from commands import file_to_program
 from commands.deps import Deps
 from commands.forms import is_sealed, seal
 from commands.interaction import Acting, Interaction
-from commands.rows import key
+from commands.rows import saved_id
 from store import programs as program_store
 from store import stability as store
 from store import stability_change, stability_import
@@ -95,10 +95,11 @@ def run(who: Acting, client: WebClient, request: ResultsImport, *, record_missin
             raise NotFound(program_store.NO_ACCESS)
         report = import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected,
                                       record_missing=record_missing)
-        managers = program_store.user_ids(session, key(program.id), Role.program_manager, Role.cmo_quality)
+        managers = program_store.user_ids(session, saved_id(program.id), Role.program_manager, Role.cmo_quality)
         oos = [_describe_result(session, r) for r in report.out_of_spec]
         change = significant_change_alert(session, request.program, actor, report)
-        team = program_store.user_ids(session, key(program.id), Role.program_manager, Role.cmo_quality, Role.stability)
+        team = program_store.user_ids(session, saved_id(program.id), Role.program_manager, Role.cmo_quality,
+                                      Role.stability)
     if oos:
         alert = (f":rotating_light: *Out-of-specification stability result* in {escape(request.program)} "
                  f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
@@ -153,7 +154,7 @@ def reply(deps: Deps, actor: Actor, request: ResultsImport, report: ImportReport
         lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
     if report.missing:
         waiting = sum(len(lines) for lines in report.waiting.values())
-        shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[key(pull.id)]))}"
+        shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[saved_id(pull.id)]))}"
                  for study, pull in report.missing[:MAX_MISSING_SHOWN]]
         if len(report.missing) > MAX_MISSING_SHOWN:
             shown.append(f"…and {len(report.missing) - MAX_MISSING_SHOWN} more pulls.")
@@ -203,11 +204,11 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     people of the manufacturer only): its studies, and the program as a whole for files with a study column."""
     choices = []
     for program in program_store.visible_to(session, actor):
-        if not actor.is_admin and (program_store.is_external(session, key(program.id), actor.user_id)
-                                   or not program_store.roles_of(session, key(program.id), actor.user_id)
+        if not actor.is_admin and (program_store.is_external(session, saved_id(program.id), actor.user_id)
+                                   or not program_store.roles_of(session, saved_id(program.id), actor.user_id)
                                    & set(RECORDERS)):
             continue
-        studies = store.studies(session, key(program.id))
+        studies = store.studies(session, saved_id(program.id))
         if studies:
             choices.append((f"{program.code}|", f"{program.code} stability results (the file names the study)"))
         choices += [(f"{program.code}|{s.code}", f"{program.code} {s.code} stability results ({s.product})")
@@ -222,7 +223,7 @@ def file_all(interaction: Interaction, client: WebClient, value: str, file_ids: 
         access = interaction.authorize(session, code=code, internal="import stability results", roles=RECORDERS,
                                        doing="import results")
         if study:
-            store.get_study(session, key(access.program.id), study)
+            store.get_study(session, saved_id(access.program.id), study)
     request = ResultsImport(program=access.program.code, files=file_ids, study=study or None)
     tell_importer(client, interaction.actor, run(interaction, client, request))
 

@@ -12,7 +12,7 @@ from datetime import date
 from bot import blocks as bk
 from commands.args import UsageError
 from commands.router import Request
-from commands.rows import key
+from commands.rows import saved_id
 from scheduler.preview import upcoming
 from store import home, programs
 from store.errors import NotAllowed
@@ -52,7 +52,7 @@ def _plan(req: Request) -> None:
         access = req.access(session)
         access.require_internal("see what the bot will send")
         program = access.program
-        planned = upcoming(session, key(program.id), req.now, DAYS)
+        planned = upcoming(session, saved_id(program.id), req.now, DAYS)
     if not planned:
         req.reply(f"Nothing is planned for {escape(program.code)} in the next {DAYS} days.")
         return
@@ -76,9 +76,9 @@ def _portfolio(req: Request) -> None:
         if not mine:
             raise NotAllowed("The portfolio is for admins and program managers; you manage no program.")
         health = home.health(session, mine, req.now)
-    rows = [Row(p.code, p.customer, " · ".join(health.fragments.get(key(p.id)) or ["nothing open"]),
-                health.deadlines.get(key(p.id)), any(":warning:" in f or ":rotating_light:" in f
-                                                for f in health.fragments.get(key(p.id), [])))
+    rows = [Row(p.code, p.customer, " · ".join(health.fragments.get(saved_id(p.id)) or ["nothing open"]),
+                health.deadlines.get(saved_id(p.id)), any(":warning:" in f or ":rotating_light:" in f
+                                                for f in health.fragments.get(saved_id(p.id), [])))
             for p in mine]
     key = {"urgency": Row.urgency, "deadline": lambda r: (r.deadline or date.max, r.code),
            "code": lambda r: r.code}[order]

@@ -21,7 +21,7 @@ from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Interaction
-from commands.rows import key
+from commands.rows import saved_id
 from commands.submissions_views import Ids
 from store import document_signatures, signing
 from store import submissions as subs
@@ -126,7 +126,7 @@ def on_document_sign(interaction: Interaction, ack: Callable[..., Any], view: di
             located = subs.locate(session, ref.item_id)
             interaction.authorize(session, code=located.program.code, roles=APPROVE, doing="approve documents")
             done = document_signatures.approve(
-                session, program_id=key(located.program.id), entry=located.item, file_sha256=ref.sha256,
+                session, program_id=saved_id(located.program.id), entry=located.item, file_sha256=ref.sha256,
                 signer=document_signatures.Signer(actor.user_id, ref.name, ref.tz, form.code), actor=signer,
                 now=interaction.now, key=deps.settings.cmo_secret_key)
         if isinstance(done, signing.Refusal):

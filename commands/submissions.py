@@ -21,7 +21,7 @@ from commands.forms import metadata, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
-from commands.rows import key
+from commands.rows import saved_id
 from commands.submission_documents import APPROVE, MANAGE
 from commands.submissions_views import Ids
 from store import batches as batch_store
@@ -142,7 +142,7 @@ def cmd_add(req: Request) -> None:
         line = views.item_line(entry)
     req.reply(f"Added to {submission.ref}: {line}")
     if owner:
-        ask_owners(req, req.client, key(submission.id), only=[key(entry.id)])
+        ask_owners(req, req.client, saved_id(submission.id), only=[saved_id(entry.id)])
 
 
 def cmd_remove(req: Request) -> None:
@@ -271,7 +271,7 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
                 filing = date.fromisoformat(form.filing_date)
             except ValueError:
                 raise Invalid("Pick the filing date.", "filing_date") from None
-            return key(subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
+            return saved_id(subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
                                    title=form.title, filing_date=filing, customer_contact=form.contact or "").id)
 
     submission_id = submit(ack, view, NewForm, create, fallback="title")

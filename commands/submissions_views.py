@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from slack_sdk.models.blocks import Block
 
 from bot import blocks as bk
-from commands.rows import key
+from commands.rows import saved_id
 from commands.signing import code_input
 from store import submissions as subs
 from store.markup import day, escape, plural
@@ -112,7 +112,7 @@ def attach_view(located: subs.Located) -> dict:
         bk.section(f"{escape(headline(located.program, located.submission))}\n{item_line(entry)}"),
         bk.file_input("files", "Document(s)", optional=False),
         bk.context("A file with the same name as one already handed in for this item becomes its next version."),
-    ], submit="Attach", private_metadata=AttachMeta(item_id=key(entry.id)).model_dump_json())
+    ], submit="Attach", private_metadata=AttachMeta(item_id=saved_id(entry.id)).model_dump_json())
 
 
 def shortcut_view(choices: Sequence[subs.Located], file_names: Sequence[str], meta: ShortcutMeta) -> dict:
