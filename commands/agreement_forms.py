@@ -135,8 +135,8 @@ def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str
     done = submit(ack, view, form, act, fallback=field)
     if done is not None:
         program, saved = done
-        announce(deps, client, program, saved.text, saved.rows, actor)
-        file_all(deps, client, actor, program, saved.agreement, saved.file_ids, saved.role)
+        announce(interaction, client, program, saved.text, saved.rows)
+        file_all(interaction, client, program, saved.agreement, saved.file_ids, saved.role)
 
 
 def create(s: Submitted, form: NewForm) -> Saved:

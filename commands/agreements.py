@@ -114,7 +114,7 @@ def cmd_redline(req: Request) -> None:
                                     version=req.args.flag("version") or "", note=req.args.rest(1))
         text = redline_text(agreement, redline, req.user_id)
         rows = notice(session, access.program, agreement, f"redline:{redline.round}", text, req.now)
-    announce(req.deps, req.client, access.program, text, rows, req.actor)
+    announce(req, req.client, access.program, text, rows)
     req.reply(f"Logged round {redline.round} of {escape(agreement.ref)}; the channel was told.")
 
 
@@ -142,7 +142,7 @@ def cmd_renew(req: Request) -> None:
         text = (f":repeat: <@{req.user_id}> recorded the renewal of {summary(agreement)}. "
                 "Reminders now count to the new date.")
         rows = notice(session, access.program, agreement, f"renewed:{expires.isoformat()}", text, req.now)
-    announce(req.deps, req.client, access.program, text, rows, req.actor)
+    announce(req, req.client, access.program, text, rows)
     req.reply(f"Renewed {escape(agreement.ref)} to {day(expires)}; the channel was told.")
 
 
@@ -200,7 +200,7 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
 def file_to(interaction: Interaction, value: str, slack_file: SlackFile, note: str) -> str:
     code, _, rest = value.partition("|")
     ref, _, role = rest.partition("|")
-    deps, actor = interaction.deps, interaction.actor
+    actor = interaction.actor
     with interaction.session() as session:
         access = interaction.authorize(session, code=code, internal="file agreement documents",
                                        roles=EDITORS if role == "original" else NEGOTIATORS,
@@ -213,7 +213,7 @@ def file_to(interaction: Interaction, value: str, slack_file: SlackFile, note: s
                               note=note, slack_file_id=slack_file.id, file_name=slack_file.name)
         elif role != "original":
             raise Invalid("That is not a place to file to.")
-    return file_one(deps, actor, access.program, agreement, slack_file, role)
+    return file_one(interaction, access.program, agreement, slack_file, role)
 
 
 FILING = file_to_program.Target(

@@ -51,9 +51,9 @@ def decider(who: Acting, *, code: str | None, channel_id: str | None, batch_no: 
     return program, batch
 
 
-def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, program: Program, actor: Actor,
-                         rejected: bool) -> None:
-    out = Outcome(client)
+def after_hold_or_reject(who: Acting, client: WebClient, batch: store.Batch, program: Program, rejected: bool
+                         ) -> None:
+    deps, actor, out = who.deps, who.actor, Outcome(client)
     with transaction(deps.engine) as session:
         managers = user_ids(session, saved_id(program.id), Role.program_manager)
     verb = "rejected" if rejected else "put on hold"
@@ -61,9 +61,9 @@ def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, prog
                           f"{escape(program.code)} was *{verb}* by {bk.mention(actor.user_id)}: "
                           f"{escape(batch.reason or '')}"
                           + ("" if rejected else f"\nWhen resolved: `/cmo batch resume {escape(batch.batch_no)}`."))
-    refresh(deps, out, saved_id(batch.id))
+    refresh(who, out, saved_id(batch.id))
     out.report(actor.user_id)
-    publish_homes(deps, client, saved_id(program.id))
+    publish_homes(who, client, saved_id(program.id))
 
 
 def hold_or_reject(who: Acting, program: Program, batch_no: str, reason: str, *, rejected: bool) -> store.Batch:
@@ -102,10 +102,10 @@ def signed_ref(deps: Deps, view: dict[str, Any], user_id: str) -> SignRef:
     return ref
 
 
-def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor) -> None:
-    out = Outcome(client)
+def after_sign(who: Acting, client: WebClient, signed: store.Signed) -> None:
+    actor, out = who.actor, Outcome(client)
     batch, signature = signed.batch, signed.signature
-    refresh(deps, out, saved_id(batch.id))
+    refresh(who, out, saved_id(batch.id))
     utc = signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     status = ("The batch is *approved*." if signed.complete else
               f"Still to sign: {', '.join(bk.mention(u) for u in signed.missing)}.")
@@ -114,9 +114,9 @@ def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor
                    f"({escape(signature.local_time)} {escape(signature.local_tz)}).\n"
                    f"Meaning: _{escape(signature.meaning)}_\n{status}"))
     if signed.complete:
-        gate(deps, out, saved_id(batch.id), stage="approval", actor=actor)
+        gate(who, out, saved_id(batch.id), stage="approval")
     out.report(actor.user_id)
-    publish_homes(deps, client, batch.program_id)
+    publish_homes(who, client, batch.program_id)
 
 
 # ---------------------------------------------------------------------------------------------- listeners
@@ -231,9 +231,9 @@ def on_signing(interaction: Interaction, ack: Callable[..., Any], view: dict[str
         return
     program, outcome = done
     if isinstance(outcome, store.Signed):
-        after_sign(deps, client, outcome, actor)
+        after_sign(interaction, client, outcome)
     else:
-        after_hold_or_reject(deps, client, outcome, program, actor, rejected=True)
+        after_hold_or_reject(interaction, client, outcome, program, rejected=True)
 
 
 def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient,
@@ -248,7 +248,7 @@ def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str,
 
     done = submit(ack, view, ReasonForm, act, fallback="reason")
     if done is not None:
-        after_hold_or_reject(interaction.deps, client, done[0], done[1], interaction.actor, rejected)
+        after_hold_or_reject(interaction, client, done[0], done[1], rejected)
 
 
 def on_hold_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:

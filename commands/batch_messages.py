@@ -16,30 +16,31 @@ from commands import home
 from commands.batches_views import BatchRef, batch_message
 from commands.boundary import tell
 from commands.deps import Deps
+from commands.interaction import Acting
 from commands.outcome import Outcome
 from commands.rows import saved_id
 from scheduler.delivery import SENT, deliver_now
 from store import batches as store
-from store.audit import Actor
 from store.db import transaction
 from store.markup import escape
 from store.programs import Program, Role, user_ids
 
 
-def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], actor: Actor) -> None:
+def post_batch(who: Acting, client: WebClient, batch_id: int, rows: list[int]) -> None:
     """Deliver the batch message the action queued in the outbox (`batches_rules.request_review`) at once, as
     the full batch message; what Slack does not take now the scheduler retries (in the outbox's plainer form),
     and the sent rows are the messages updated in place later."""
+    deps, actor, now = who.deps, who.actor, who.now
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         signed = store.signatures(session, batch)
-    today = deps.clock.now().astimezone(program.tz).date()
+    today = who.now.astimezone(program.tz).date()
 
     def full(row: Any, _late: bool) -> tuple[str, list[dict]]:
         recipient = None if row.target == program.channel_id else row.target
         return batch_message(batch, program, signed, recipient=recipient, today=today)
 
-    outcomes = deliver_now(deps.engine, client, deps.clock.now(), rows, full, alerter(client, deps.settings))
+    outcomes = deliver_now(deps.engine, client, now, rows, full, alerter(client, deps.settings))
     missed = [o for o in outcomes if o.result not in SENT]
     if missed:
         tell(client, {"user_id": actor.user_id},
@@ -47,25 +48,26 @@ def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], ac
              f"({escape(missed[0].detail)}); the bot will send them as soon as Slack does.")
 
 
-def refresh(deps: Deps, out: Outcome, batch_id: int) -> None:
+def refresh(who: Acting, out: Outcome, batch_id: int) -> None:
     """Update every message about the batch in place, so no old button shows a stale state."""
+    deps = who.deps
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         signed = store.signatures(session, batch)
         posted = store.messages(session, batch)
-    today = deps.clock.now().astimezone(program.tz).date()
+    today = who.now.astimezone(program.tz).date()
     for message in posted:
         text, blocks = batch_message(batch, program, signed, recipient=message.user_id, today=today)
         out.call("updating an earlier message", out.client.chat_update, channel=message.channel, ts=message.ts,
                  text=text, blocks=blocks)
 
 
-def publish_homes(deps: Deps, client: WebClient, program_id: int) -> None:
+def publish_homes(who: Acting, client: WebClient, program_id: int) -> None:
     """The approvers' App Home lists what awaits them; it changes with every batch state change."""
-    with transaction(deps.engine) as session:
+    with transaction(who.deps.engine) as session:
         approvers = user_ids(session, program_id, Role.customer_approver)
     for user in approvers:
-        home.publish(deps, client, user)
+        home.publish(who.deps, client, user, who.now)
 
 
 def dm_all(out: Outcome, users: list[str], text: str) -> None:
@@ -73,12 +75,12 @@ def dm_all(out: Outcome, users: list[str], text: str) -> None:
         out.call(f"a message to {bk.mention(user)}", out.client.chat_postMessage, channel=user, text=text)
 
 
-def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -> None:
+def gate(who: Acting, out: Outcome, batch_id: int, *, stage: str) -> None:
     """No Quality Agreement in force (the Mutual NDA is not part of this gate): warn the program managers and
     CMO quality (and audit it)."""
-    with transaction(deps.engine) as session:
+    with transaction(who.deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
-        gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())
+        gaps = store.gate(session, program, batch, stage=stage, actor=who.actor, now=who.now)
         warned = user_ids(session, saved_id(program.id), Role.program_manager, Role.cmo_quality)
     if not gaps:
         return

@@ -20,7 +20,7 @@ from commands.batch_messages import by_ref, post_batch, publish_homes, refresh
 from commands.batches_views import BatchRef, SignRef, component_input
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
-from commands.interaction import Interaction
+from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Request
 from commands.rows import saved_id
@@ -75,21 +75,21 @@ def cmd_qa_release(req: Request) -> None:
     open_release(req.deps, req.client, req.actor, batch, access.program, req.trigger_id)
 
 
-def after_release(deps: Deps, client: WebClient, released: store.Released, approvers: list[str], rows: list[int],
-                  actor: Actor) -> None:
+def after_release(who: Acting, client: WebClient, released: store.Released, approvers: list[str], rows: list[int]
+                  ) -> None:
     """The customer's review starts: the approvers' requests (queued with the release), every earlier message
     updated, a receipt."""
-    out = Outcome(client)
+    actor, out = who.actor, Outcome(client)
     batch, row = released.batch, released.release
-    refresh(deps, out, saved_id(batch.id))
-    post_batch(deps, client, saved_id(batch.id), rows, actor)
+    refresh(who, out, saved_id(batch.id))
+    post_batch(who, client, saved_id(batch.id), rows)
     utc = row.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     out.call("your signature receipt", client.chat_postMessage, channel=actor.user_id,
              text=(f":white_check_mark: QA release signed by *{escape(row.signer_name)}* ({actor.user_id}) at {utc} "
                    f"({escape(row.local_time)} {escape(row.local_tz)}).\nMeaning: _{escape(row.meaning)}_\n"
                    f"Sent to the customer's approvers: {', '.join(bk.mention(u) for u in approvers) or 'nobody'}."))
     out.report(actor.user_id)
-    publish_homes(deps, client, batch.program_id)
+    publish_homes(who, client, batch.program_id)
 
 
 def on_button(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
@@ -139,7 +139,7 @@ def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, A
     if locked:
         signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
     if released is not None:
-        after_release(deps, client, released, *asked[0], actor)
+        after_release(interaction, client, released, *asked[0])
 
 
 def register(app: App) -> None:

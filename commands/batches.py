@@ -38,15 +38,13 @@ from commands.batches_views import (
     new_view,
 )
 from commands.boundary import tell
-from commands.deps import Deps
 from commands.forms import metadata, submit
-from commands.interaction import Interaction
+from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from commands.rows import saved_id
 from store import batch_settings, batches_rules
 from store import batches as store
-from store.audit import Actor
 from store.db import transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document
@@ -69,7 +67,7 @@ def cmd_ready(req: Request) -> None:
                             product=req.args.flag("product") or program.products.split(",")[0].strip())
         readers = first_readers(session, batch)
         rows = batches_rules.request_review(session, program, batch, readers, now=req.now, to_channel=True)
-    announce(req.deps, req.client, saved_id(batch.id), readers, rows, req.actor)
+    announce(req, req.client, saved_id(batch.id), readers, rows)
     if batch.state == store.BatchStatus.qa_release:
         who = ", ".join(bk.mention(u) for u in readers) or "nobody (the program has no CMO quality!)"
         req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} awaits the CMO's QA release "
@@ -85,14 +83,14 @@ def first_readers(session, batch: store.Batch) -> list[str]:
     return user_ids(session, batch.program_id, role)
 
 
-def announce(deps: Deps, client: WebClient, batch_id: int, readers: list[str], rows: list[int],
-             actor: Actor) -> None:
+def announce(who: Acting, client: WebClient, batch_id: int, readers: list[str], rows: list[int]) -> None:
+    """A batch marked ready: its message posted, the agreement gate checked, the first readers' Homes updated."""
     out = Outcome(client)
-    post_batch(deps, client, batch_id, rows, actor)
-    gate(deps, out, batch_id, stage="ready", actor=actor)
-    out.report(actor.user_id)
+    post_batch(who, client, batch_id, rows)
+    gate(who, out, batch_id, stage="ready")
+    out.report(who.actor.user_id)
     for user in readers:
-        home.publish(deps, client, user)
+        home.publish(who.deps, client, user, who.now)
 
 
 def cmd_new(req: Request) -> None:
@@ -129,7 +127,7 @@ def _cmd_hold_or_reject(req: Request, rejected: bool) -> None:
         return
     batch = hold_or_reject(req, program, batch.batch_no, reason, rejected=rejected)
     req.reply(f"Batch {escape(batch.batch_no)} is {batch.state.label}; the program managers were told.")
-    after_hold_or_reject(req.deps, req.client, batch, program, req.actor, rejected)
+    after_hold_or_reject(req, req.client, batch, program, rejected)
 
 
 def cmd_hold(req: Request) -> None:
@@ -150,10 +148,10 @@ def cmd_resume(req: Request) -> None:
         approvers = user_ids(session, saved_id(access.program.id), Role.customer_approver)
         rows = batches_rules.request_review(session, access.program, batch, approvers, now=req.now, to_channel=False)
     out = Outcome(req.client)
-    refresh(req.deps, out, saved_id(batch.id))
+    refresh(req, out, saved_id(batch.id))
     out.report(req.user_id)
-    post_batch(req.deps, req.client, saved_id(batch.id), rows, req.actor)
-    publish_homes(req.deps, req.client, batch.program_id)
+    post_batch(req, req.client, saved_id(batch.id), rows)
+    publish_homes(req, req.client, batch.program_id)
     req.reply(f"Batch {escape(batch.batch_no)} is back in review (round {batch.review_round}); "
               "the approvers have new buttons.")
 
@@ -298,7 +296,7 @@ def file_record(interaction: Interaction, client: WebClient, batch_id: int, file
 
 def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The `/cmo batch new` form submitted: the batch is marked ready, its record file filed, the readers asked."""
-    deps, actor, now = interaction.deps, interaction.actor, interaction.now
+    actor, now = interaction.actor, interaction.now
 
     def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]], list[int]]:
         ref = metadata(view, ProgramRef)
@@ -326,7 +324,7 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
         except Invalid as exc:
             tell(client, {"user_id": actor.user_id}, f":warning: The batch was recorded, but its file was not "
                                                      f"filed: {exc}")
-    announce(deps, client, batch_id, approvers, rows, actor)
+    announce(interaction, client, batch_id, approvers, rows)
 
 
 def register(app: App) -> None:
