@@ -3,15 +3,19 @@
 A listener used to rebuild these by hand: the person from the payload's `user` (named as the directory knows
 them), the clock read again at each step, the program re-authorized with the same three lines. `install`
 adds one Bolt global middleware (`app.use`) that puts an `Interaction` in the request's `context` under
-`interaction`; Bolt hands every value of the context to a listener that names it as an argument (its
-documented keyword-argument injection), so a listener declares `interaction: Interaction` next to `ack`
-and `body`. Nothing here calls Slack or the database before the listener asks: the actor is read from the
-directory on first use, so a request refused before its listener runs costs no query.
+`interaction`; Bolt hands every value of the context to a listener that names it as an argument
+(slack_bolt.kwargs_injection injects by name, the context's own keys included: bolt-python #709), so a
+listener declares `interaction: Interaction` next to `ack` and `body` — in a plain Bolt app as in
+`boundary.GuardedApp`, which hands arguments on the same way (tests/unit/test_interaction.py holds both).
+
+Nothing here calls Slack or the database before the listener asks: the actor is read from the directory on
+first use, so a request refused before its listener runs costs no query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -69,7 +73,8 @@ class Interaction:
             self._known["actor"] = people.actor_of(self.deps, dict(self.user), session)
         return self._known["actor"]
 
-    def session(self) -> Any:
+    def session(self) -> AbstractContextManager[Session]:
+        """One unit of work on the database (store.db.transaction)."""
         return transaction(self.deps.engine)
 
     def authorize(self, session: Session, *, code: str | None = None, channel_id: str | None = None,
