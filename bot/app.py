@@ -11,7 +11,7 @@ from bot.clock import Clock
 from bot.metrics import ListenerPool, MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
-from commands import boundary, file_to_program, home, onboarding, status
+from commands import boundary, file_to_program, home, interaction, onboarding, status
 from commands.access import DeclaredApp, admission
 from commands.areas import AREAS, TARGETS
 from commands.deps import Deps
@@ -55,10 +55,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
         ),
     )
     boundary.install(app)
+    interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)
     for area in AREAS:
-        area.register(app, deps)
-    home.register(app, deps)
-    onboarding.register(app, deps)  # the Import tracker shortcut (its export verb lives under /cmo program)
-    file_to_program.register(app, deps, TARGETS)  # the File to program shortcut, to the areas' targets
+        area.register(app)
+    home.register(app)
+    onboarding.register(app)  # the Import tracker shortcut (its export verb lives under /cmo program)
+    file_to_program.register(app, TARGETS)  # the File to program shortcut, to the areas' targets
     return app

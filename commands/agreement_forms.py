@@ -9,20 +9,18 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from commands import people
 from commands.agreement_messages import announce, file_all, notice, redline_text, summary
 from commands.agreements_views import Ids, Ref, execute_view, redline_view
 from commands.deps import Deps
 from commands.forms import metadata, submit
+from commands.interaction import Interaction
 from store import agreements as store
-from store import programs
 from store.agreement_gaps import gaps
 from store.agreements import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
@@ -82,13 +80,13 @@ def default_side(access: Access) -> Side:
     return Side.customer if Role.customer_approver in access.roles and not cmo else Side.cmo
 
 
-def reauthorize(deps: Deps, actor: Actor, ref: Ref, *roles: Role, doing: str) -> tuple[Program, Agreement | None]:
-    with transaction(deps.engine) as session:
-        access = programs.authorize(session, actor, code=ref.program)
-        access.require_internal("work with agreements")
-        access.require(*roles, doing=doing)
+def reauthorize(interaction: Interaction, ref: Ref, *roles: Role, doing: str) -> tuple[Access, Agreement | None]:
+    """The program of the form or button, if the person may still act on it, and its agreement (if any)."""
+    with interaction.session() as session:
+        access = interaction.authorize(session, code=ref.program, internal="work with agreements", roles=roles,
+                                       doing=doing)
         agreement = store.get(session, access.program, ref.ref) if ref.ref else None
-    return access.program, agreement
+    return access, agreement
 
 
 @dataclass(frozen=True)
@@ -101,6 +99,13 @@ class Submitted:
     now: datetime
     program: Program
     agreement: Agreement | None
+
+    @property
+    def fresh(self) -> Agreement:
+        """The agreement the form is about (a form about an existing one always carries it)."""
+        if self.agreement is None:
+            raise Invalid("This form's data was altered; open it again from Slack.")
+        return self.agreement
 
 
 @dataclass(frozen=True)
@@ -115,22 +120,23 @@ class Saved:
     rows: list[int]
 
 
-def save_form(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, form: type[BaseModel],
-              save: Callable[[Submitted, Any], Saved], *, roles: tuple[Role, ...], doing: str, field: str) -> None:
+def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient,
+              form: type[BaseModel], save: Callable[[Submitted, Any], Saved], *, roles: tuple[Role, ...], doing: str,
+              field: str) -> None:
     """A form's submission: re-authorized and saved by `save` inside submit's action (a refusal, or the
     agreement changed meanwhile, shows on the form, nothing saved), then, after the ack, the channel told and
     the attached files filed."""
-    actor, now = people.actor_of(deps, body["user"]), deps.clock.now()
+    deps, actor = interaction.deps, interaction.actor
 
     def act(filled: Any) -> tuple[Program, Saved]:
-        program, agreement = reauthorize(deps, actor, metadata(view, Ref), *roles, doing=doing)
-        return program, save(Submitted(deps, actor, now, program, agreement), filled)
+        access, agreement = reauthorize(interaction, metadata(view, Ref), *roles, doing=doing)
+        return access.program, save(Submitted(deps, actor, interaction.now, access.program, agreement), filled)
 
     done = submit(ack, view, form, act, fallback=field)
     if done is not None:
         program, saved = done
-        announce(deps, client, program, saved.text, saved.rows, actor)
-        file_all(deps, client, actor, program, saved.agreement, saved.file_ids, saved.role)
+        announce(interaction, client, program, saved.text, saved.rows)
+        file_all(interaction, client, program, saved.agreement, saved.file_ids, saved.role)
 
 
 def create(s: Submitted, form: NewForm) -> Saved:
@@ -148,7 +154,7 @@ def create(s: Submitted, form: NewForm) -> Saved:
 
 def execute(s: Submitted, form: ExecuteForm) -> Saved:
     with transaction(s.deps.engine) as session:
-        fresh = session.get(Agreement, s.agreement.id)
+        fresh = session.get_one(Agreement, s.fresh.id)
         older = store.execute(session, fresh, program=s.program, actor=s.actor, now=s.now, terms=form.terms(),
                               version=form.version)  # executed meanwhile: on the form
         replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
@@ -161,31 +167,32 @@ def execute(s: Submitted, form: ExecuteForm) -> Saved:
 def log_round(s: Submitted, form: RedlineForm) -> Saved:
     first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
     with transaction(s.deps.engine) as session:
-        fresh = session.get(Agreement, s.agreement.id)
+        fresh = session.get_one(Agreement, s.fresh.id)
         redline = store.log_redline(session, fresh, actor=s.actor, now=s.now, side=form.side,
                                     version=form.version or "", note=form.note or "",
-                                    slack_file_id=first and first["id"], file_name=first and first.get("name"))
+                                    slack_file_id=first["id"] if first else None,
+                                    file_name=first.get("name") if first else None)
         text = redline_text(fresh, redline, s.actor.user_id)
         rows = notice(session, s.program, fresh, f"redline:{redline.round}", text, s.now)
     return Saved(fresh, [first["id"]] if first else [], "redline", text, rows)
 
 
-def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient) -> None:
     """The new-agreement form submitted: the agreement is logged, the channel told, its files filed."""
-    save_form(deps, ack, body, view, client, NewForm, create, roles=EDITORS, doing="log agreements",
+    save_form(interaction, ack, view, client, NewForm, create, roles=EDITORS, doing="log agreements",
               field="counterparty")
 
 
-def on_execute(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_execute(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient) -> None:
     """The execution form submitted: the agreement is executed (superseding older ones), the channel told
     of it and of any coverage gap, the signed original filed."""
-    save_form(deps, ack, body, view, client, ExecuteForm, execute, roles=EDITORS, doing="execute agreements",
+    save_form(interaction, ack, view, client, ExecuteForm, execute, roles=EDITORS, doing="execute agreements",
               field="effective")
 
 
-def on_redline(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_redline(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient) -> None:
     """The redline form submitted: a negotiation round is logged, the channel told, its file filed."""
-    save_form(deps, ack, body, view, client, RedlineForm, log_round, roles=NEGOTIATORS, doing="log redlines",
+    save_form(interaction, ack, view, client, RedlineForm, log_round, roles=NEGOTIATORS, doing="log redlines",
               field="note")
 
 
@@ -196,34 +203,37 @@ def button_ref(body: dict[str, Any]) -> Ref:
         raise Invalid("This button's data was altered; use `/cmo agreement show` again.") from None
 
 
-def on_open_redline(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_open_redline(interaction: Interaction, ack: Callable[..., None], body: dict[str, Any],
+                    client: WebClient) -> None:
     """The Log redline button of `/cmo agreement show`: opens the redline form."""
     ack()
-    actor = people.actor_of(deps, body["user"])
-    ref = button_ref(body)
-    with transaction(deps.engine) as session:
-        access = programs.authorize(session, actor, code=ref.program)
-        access.require_internal("work with agreements")
-        access.require(*NEGOTIATORS, doing="log redlines")
-        agreement = store.get(session, access.program, ref.ref)
+    access, agreement = reauthorize(interaction, button_ref(body), *NEGOTIATORS, doing="log redlines")
     client.views_open(trigger_id=body["trigger_id"],
-                      view=redline_view(access.program, agreement, default_side(access)))
+                      view=redline_view(access.program, opened(agreement), default_side(access)))
 
 
-def on_open_execute(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_open_execute(interaction: Interaction, ack: Callable[..., None], body: dict[str, Any],
+                    client: WebClient) -> None:
     """The Record execution button of `/cmo agreement show`: opens the execution form while the
     agreement is still in draft or negotiation."""
     ack()
-    actor = people.actor_of(deps, body["user"])
-    program, agreement = reauthorize(deps, actor, button_ref(body), *EDITORS, doing="execute agreements")
+    access, found = reauthorize(interaction, button_ref(body), *EDITORS, doing="execute agreements")
+    agreement = opened(found)
     if agreement.status not in (Status.draft, Status.negotiation):
         raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
-    client.views_open(trigger_id=body["trigger_id"], view=execute_view(program, agreement))
+    client.views_open(trigger_id=body["trigger_id"], view=execute_view(access.program, agreement))
 
 
-def register(app: App, deps: Deps) -> None:
-    app.view(Ids.new_view.value)(partial(on_new, deps))
-    app.view(Ids.execute_view.value)(partial(on_execute, deps))
-    app.view(Ids.redline_view.value)(partial(on_redline, deps))
-    app.action(Ids.open_redline.value)(partial(on_open_redline, deps))
-    app.action(Ids.open_execute.value)(partial(on_open_execute, deps))
+def opened(agreement: Agreement | None) -> Agreement:
+    """The agreement a button of `/cmo agreement show` is about (its value always names one)."""
+    if agreement is None:
+        raise Invalid("This button's data was altered; use `/cmo agreement show` again.")
+    return agreement
+
+
+def register(app: App) -> None:
+    app.view(Ids.new_view.value)(on_new)
+    app.view(Ids.execute_view.value)(on_execute)
+    app.view(Ids.redline_view.value)(on_redline)
+    app.action(Ids.open_redline.value)(on_open_redline)
+    app.action(Ids.open_execute.value)(on_open_execute)

@@ -11,42 +11,41 @@ from sqlmodel import Session
 
 from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
-from commands.deps import Deps
+from commands.interaction import Acting
 from scheduler.delivery import SENT, deliver_now
 from store import agreements as store
 from store import outbox
 from store.agreements import Agreement
-from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import DomainError
 from store.filing import file_document, safe_name
 from store.markup import day, escape
 from store.programs import Program
 
 
-def file_one(deps: Deps, actor: Actor, program: Program, agreement: Agreement, slack_file: SlackFile,
-             role: str) -> str:
+def file_one(who: Acting, program: Program, agreement: Agreement, slack_file: SlackFile, role: str) -> str:
     """Write a downloaded file to the program folder and record it with its checksum (audit included)."""
+    deps = who.deps
     filed = file_document(deps.files, program.code, "agreements",
                           name=f"{agreement.ref}-{safe_name(slack_file.name)}", content=slack_file.content)
     with transaction(deps.engine) as session:
-        fresh = session.get(Agreement, agreement.id)
-        store.record_document(session, fresh, filed, actor=actor, now=deps.clock.now(), role=role,
+        fresh = session.get_one(Agreement, agreement.id)
+        store.record_document(session, fresh, filed, actor=who.actor, now=who.now, role=role,
                               name=slack_file.name, slack_file_id=slack_file.id)
     return (f":file_folder: Filed *{escape(slack_file.name)}* to {escape(program.code)} {escape(agreement.ref)} "
             f"({role}) as `{escape(filed.path)}`, SHA-256 `{filed.sha256}`.")
 
 
-def file_all(deps: Deps, client: WebClient, actor: Actor, program: Program, agreement: Agreement,
-             file_ids: list[str], role: str) -> None:
+def file_all(who: Acting, client: WebClient, program: Program, agreement: Agreement, file_ids: list[str],
+             role: str) -> None:
     """After the ack: download and file each; the person hears of every success and every failure."""
     for file_id in file_ids:
         try:
-            text = file_one(deps, actor, program, agreement, fetch(client, file_id), role)
+            text = file_one(who, program, agreement, fetch(client, file_id), role)
         except DomainError as error:
             text = f"{explain(error)}\n{escape(agreement.ref)} itself was saved; file the document again with " \
                    "the message shortcut *File to program*."
-        tell(client, {"user_id": actor.user_id}, text)
+        tell(client, {"user_id": who.actor.user_id}, text)
 
 
 def notice(session: Session, program: Program, agreement: Agreement, event: str, text: str,
@@ -55,17 +54,18 @@ def notice(session: Session, program: Program, agreement: Agreement, event: str,
     a crash or a Slack outage does not lose it (nothing is queued for a program without a channel)."""
     if not program.channel_id:
         return []
-    return outbox.announce(session, key=f"agreement:{agreement.id}:{event}", program_id=program.id,
+    return outbox.announce(session, key=f"agreement:{pk(agreement)}:{event}", program_id=pk(program),
                            subject=f"agreement:{agreement.id}:notice", text=text, targets=[(program.channel_id, ())],
                            today=now.astimezone(program.tz).date(), now=now)
 
 
-def announce(deps: Deps, client: WebClient, program: Program, text: str, rows: list[int], actor: Actor) -> None:
+def announce(who: Acting, client: WebClient, program: Program, text: str, rows: list[int]) -> None:
     """Post the queued notice now; without a channel, tell the person who acted instead."""
+    actor = who.actor
     if not program.channel_id:
         tell(client, {"user_id": actor.user_id}, text)
         return
-    missed = [o for o in deliver_now(deps.engine, client, deps.clock.now(), rows) if o.result not in SENT]
+    missed = [o for o in deliver_now(who.deps.engine, client, who.now, rows) if o.result not in SENT]
     if missed:
         tell(client, {"user_id": actor.user_id},
              f"{text}\n:warning: Could not post this in the program channel just now ({escape(missed[0].detail)}); "

@@ -14,14 +14,14 @@ from commands.agreement_forms import EDITORS, NEGOTIATORS, default_side
 from commands.agreement_messages import announce, file_one, notice, redline_text, summary
 from commands.agreements_views import execute_view, list_text, new_view, show_blocks
 from commands.args import UsageError, iso_date
-from commands.deps import Deps
+from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from store import agreement_reminders as reminders
 from store import agreements as store
 from store import programs
 from store.agreements import Agreement, Side, Status
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk
 from store.errors import Conflict, Invalid
 from store.markup import day, escape
 from store.programs import Access, Role
@@ -67,11 +67,11 @@ def cmd_list(req: Request) -> None:
                                             and not _has_program(req))
     with req.session() as session:
         if everywhere:
-            visible = {p.id: p for p in programs.visible_to(session, req.actor)
-                       if req.actor.is_admin or not programs.is_external(session, p.id, req.user_id)}
+            visible = {pk(p): p for p in programs.visible_to(session, req.actor)
+                       if req.actor.is_admin or not programs.is_external(session, pk(p), req.user_id)}
         else:
             access = member(req, session)
-            visible = {access.program.id: access.program}
+            visible = {pk(access.program): access.program}
         rows = store.for_programs(session, list(visible))
     zone = next(iter(visible.values())).tz if len(visible) == 1 else UTC
     today = req.now.astimezone(zone).date()
@@ -96,8 +96,8 @@ def cmd_show(req: Request) -> None:
     with req.session() as session:
         access = member(req, session)
         agreement = named(req, session, access)
-        rounds = store.redlines(session, agreement.id)
-        docs = store.documents(session, agreement.id)
+        rounds = store.redlines(session, pk(agreement))
+        docs = store.documents(session, pk(agreement))
     today = req.now.astimezone(access.program.tz).date()
     req.reply(summary(agreement), show_blocks(access.program, agreement, rounds, docs, today))
 
@@ -114,7 +114,7 @@ def cmd_redline(req: Request) -> None:
                                     version=req.args.flag("version") or "", note=req.args.rest(1))
         text = redline_text(agreement, redline, req.user_id)
         rows = notice(session, access.program, agreement, f"redline:{redline.round}", text, req.now)
-    announce(req.deps, req.client, access.program, text, rows, req.actor)
+    announce(req, req.client, access.program, text, rows)
     req.reply(f"Logged round {redline.round} of {escape(agreement.ref)}; the channel was told.")
 
 
@@ -142,7 +142,7 @@ def cmd_renew(req: Request) -> None:
         text = (f":repeat: <@{req.user_id}> recorded the renewal of {summary(agreement)}. "
                 "Reminders now count to the new date.")
         rows = notice(session, access.program, agreement, f"renewed:{expires.isoformat()}", text, req.now)
-    announce(req.deps, req.client, access.program, text, rows, req.actor)
+    announce(req, req.client, access.program, text, rows)
     req.reply(f"Renewed {escape(agreement.ref)} to {day(expires)}; the channel was told.")
 
 
@@ -185,11 +185,11 @@ AREA = Area("agreement", "NDAs, quality agreements and other agreements: negotia
 def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     choices = []
     for program in programs.visible_to(session, actor):
-        if not actor.is_admin and programs.is_external(session, program.id, actor.user_id):
+        if not actor.is_admin and programs.is_external(session, pk(program), actor.user_id):
             continue  # people outside the company file nothing
-        roles = programs.roles_of(session, program.id, actor.user_id)
+        roles = programs.roles_of(session, pk(program), actor.user_id)
         editor, negotiator = (actor.is_admin or bool(roles & set(group)) for group in (EDITORS, NEGOTIATORS))
-        for a in store.for_program(session, program.id):
+        for a in store.for_program(session, pk(program)):
             if a.status == Status.executed and editor:
                 choices.append((f"{program.code}|{a.ref}|original", f"{program.code} {a.title}: executed original"))
             elif a.status in (Status.draft, Status.negotiation) and negotiator:
@@ -197,22 +197,23 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     return choices
 
 
-def file_to(deps: Deps, actor: Actor, value: str, slack_file: SlackFile, note: str) -> str:
+def file_to(interaction: Interaction, value: str, slack_file: SlackFile, note: str) -> str:
     code, _, rest = value.partition("|")
     ref, _, role = rest.partition("|")
-    with transaction(deps.engine) as session:
-        access = programs.authorize(session, actor, code=code)
-        access.require_internal("file agreement documents")
-        access.require(*(EDITORS if role == "original" else NEGOTIATORS), doing="file agreement documents")
+    actor = interaction.actor
+    with interaction.session() as session:
+        access = interaction.authorize(session, code=code, internal="file agreement documents",
+                                       roles=EDITORS if role == "original" else NEGOTIATORS,
+                                       doing="file agreement documents")
         agreement = store.get(session, access.program, ref)
         if role == "original" and agreement.status != Status.executed:
             raise Conflict(f"{agreement.ref} is not executed; file the document as a redline round instead.")
         if role == "redline":
-            store.log_redline(session, agreement, actor=actor, now=deps.clock.now(), side=default_side(access),
+            store.log_redline(session, agreement, actor=actor, now=interaction.now, side=default_side(access),
                               note=note, slack_file_id=slack_file.id, file_name=slack_file.name)
         elif role != "original":
             raise Invalid("That is not a place to file to.")
-    return file_one(deps, actor, access.program, agreement, slack_file, role)
+    return file_one(interaction, access.program, agreement, slack_file, role)
 
 
 FILING = file_to_program.Target(
@@ -222,5 +223,5 @@ FILING = file_to_program.Target(
 
 # --- listeners ----------------------------------------------------------------------------------------------
 
-def register(app: App, deps: Deps) -> None:
-    agreement_forms.register(app, deps)
+def register(app: App) -> None:
+    agreement_forms.register(app)

@@ -24,7 +24,6 @@ from commands import (
     submission_documents,
     submissions,
 )
-from commands.deps import Deps
 from commands.file_to_program import Target
 from commands.router import Area
 
@@ -34,7 +33,7 @@ class AreaCommands:
     """What one area hands the app: its verbs, its listeners' `register` and its filing targets."""
 
     commands: Area
-    register: Callable[[App, Deps], None]
+    register: Callable[[App], None]
     targets: tuple[Target, ...] = ()
 
 

@@ -4,8 +4,8 @@ call is recorded, and an .ics invitation is shared in the program channel (or in
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,16 +13,15 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot import blocks as bk
-from commands import people
 from commands.args import UsageError, iso_date
-from commands.batch_messages import Outcome, by_ref
+from commands.batch_messages import by_ref
 from commands.batches_views import BatchRef, Ids, call_view
 from commands.boundary import explain, tell
-from commands.deps import Deps
 from commands.forms import metadata, submit
+from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from store import batches as store
 from store import ical
-from store.audit import Actor
 from store.db import transaction
 from store.errors import Invalid
 from store.markup import day, escape, local_time
@@ -41,9 +40,9 @@ def parse_when(day_text: str, time_text: str) -> datetime:
     return datetime(when.year, when.month, when.day, hour, minute)
 
 
-def schedule_call(deps: Deps, client: WebClient, actor: Actor, *, code: str | None, channel_id: str | None,
-                  batch_no: str, starts_local: datetime, minutes: int) -> str:
-    now = deps.clock.now()
+def schedule_call(who: Acting, client: WebClient, *, code: str | None, channel_id: str | None, batch_no: str,
+                  starts_local: datetime, minutes: int) -> str:
+    deps, actor, now = who.deps, who.actor, who.now
     with transaction(deps.engine) as session:
         access = authorize(session, actor, code=code, channel_id=None if code else channel_id)
         access.require(*CALLERS, doing="schedule review calls")
@@ -83,31 +82,30 @@ class CallForm(BaseModel):
     minutes: int = 30
 
 
-def on_call(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_call(interaction: Interaction, ack: Callable[..., None], body: dict[str, Any], client: WebClient) -> None:
     """The Call button of a review message: opens the call form for those who may schedule calls."""
     ack()
     ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "{}")
-    batch, program = by_ref(deps, ref)
-    with transaction(deps.engine) as session:
-        authorize(session, people.actor_of(deps, body["user"], session), code=program.code).require(
-            *CALLERS, doing="schedule review calls")
-    today = deps.clock.now().astimezone(program.tz).date()
+    batch, program = by_ref(interaction.deps, ref)
+    with interaction.session() as session:
+        interaction.authorize(session, code=program.code, roles=CALLERS, doing="schedule review calls")
+    today = interaction.now.astimezone(program.tz).date()
     client.views_open(trigger_id=body["trigger_id"], view=call_view(batch, program, today))
 
 
-def on_call_view(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_call_view(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient) -> None:
     """The call form submitted: a bad time is a field error; the call itself is scheduled after the ack."""
-    actor = people.actor_of(deps, body["user"])
+    actor = interaction.actor
 
     def act(form: CallForm) -> tuple[store.Batch, Program, datetime, int]:
-        batch, program = by_ref(deps, metadata(view, BatchRef))
+        batch, program = by_ref(interaction.deps, metadata(view, BatchRef))
         try:
             starts = parse_when(form.date.isoformat(), form.time)
         except UsageError as exc:
             raise Invalid(str(exc), "time") from None
         if not 5 <= form.minutes <= 480:
             raise Invalid("A review call lasts 5 to 480 minutes.", "minutes")
-        if starts.replace(tzinfo=program.tz) <= deps.clock.now():
+        if starts.replace(tzinfo=program.tz) <= interaction.now:
             raise Invalid(f"{day(form.date)} {form.time} has passed; pick a later time.", "time")
         return batch, program, starts, form.minutes
 
@@ -115,13 +113,13 @@ def on_call_view(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], cl
     if chosen is not None:
         batch, program, starts, minutes = chosen
         try:
-            note = schedule_call(deps, client, actor, code=program.code, channel_id=None,
+            note = schedule_call(interaction, client, code=program.code, channel_id=None,
                                  batch_no=batch.batch_no, starts_local=starts, minutes=minutes)
         except Exception as exc:  # after the ack the form is gone: tell the person in a DM
             note = explain(exc)
         tell(client, {"user_id": actor.user_id}, note)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(Ids.call.value)(partial(on_call, deps))
-    app.view(Ids.call_view.value)(partial(on_call_view, deps))
+def register(app: App) -> None:
+    app.action(Ids.call.value)(on_call)
+    app.view(Ids.call_view.value)(on_call_view)

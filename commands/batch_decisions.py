@@ -9,7 +9,6 @@ happens after the ack."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,14 +18,16 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from commands import people
 from commands import signing as signing_commands
-from commands.batch_messages import Outcome, by_ref, dm_all, gate, publish_homes, refresh
+from commands.batch_messages import by_ref, dm_all, gate, publish_homes, refresh
 from commands.batches_views import BatchRef, Ids, SignRef, reason_view, sign_view
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from store import batches as store
 from store import signing
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.markup import escape
 from store.programs import Program, Role, authorize, user_ids
@@ -34,11 +35,11 @@ from store.programs import Program, Role, authorize, user_ids
 # ---------------------------------------------------------------------------------------------- decisions
 
 
-def decider(deps: Deps, actor: Actor, *, code: str | None, channel_id: str | None, batch_no: str,
-            doing: str) -> tuple[Program, store.Batch]:
+def decider(who: Acting, *, code: str | None, channel_id: str | None, batch_no: str, doing: str
+            ) -> tuple[Program, store.Batch]:
     """The program and batch, if the person is one of its customer approvers. A member's refusal is audited
     first; someone with no role at all hears that there is no program (nothing written, nothing leaked)."""
-    now = deps.clock.now()
+    deps, actor, now = who.deps, who.actor, who.now
     with transaction(deps.engine) as session:
         program = authorize(session, actor, code=code, channel_id=None if code else channel_id).program
         allowed = store.may_decide(session, program, batch_no, actor=actor, now=now, doing=doing)
@@ -49,32 +50,30 @@ def decider(deps: Deps, actor: Actor, *, code: str | None, channel_id: str | Non
     return program, batch
 
 
-def after_hold_or_reject(deps: Deps, client: WebClient, batch: store.Batch, program: Program, actor: Actor,
-                         rejected: bool) -> None:
-    out = Outcome(client)
+def after_hold_or_reject(who: Acting, client: WebClient, batch: store.Batch, program: Program, rejected: bool
+                         ) -> None:
+    deps, actor, out = who.deps, who.actor, Outcome(client)
     with transaction(deps.engine) as session:
-        managers = user_ids(session, program.id, Role.program_manager)
+        managers = user_ids(session, pk(program), Role.program_manager)
     verb = "rejected" if rejected else "put on hold"
     dm_all(out, managers, f":{'x' if rejected else 'double_vertical_bar'}: Batch {escape(batch.batch_no)} of "
                           f"{escape(program.code)} was *{verb}* by {bk.mention(actor.user_id)}: "
                           f"{escape(batch.reason or '')}"
                           + ("" if rejected else f"\nWhen resolved: `/cmo batch resume {escape(batch.batch_no)}`."))
-    refresh(deps, out, batch.id)
+    refresh(who, out, pk(batch))
     out.report(actor.user_id)
-    publish_homes(deps, client, program.id)
+    publish_homes(who, client, pk(program))
 
 
-def hold_or_reject(deps: Deps, actor: Actor, program: Program, batch_no: str, reason: str, *, rejected: bool
-                   ) -> store.Batch:
+def hold_or_reject(who: Acting, program: Program, batch_no: str, reason: str, *, rejected: bool) -> store.Batch:
     """Hold, or reject without a signing dialog (programs signing with initials); a segregation-of-duties
     refusal is committed (audited) before it is told."""
-    with transaction(deps.engine) as session:
+    with transaction(who.deps.engine) as session:
+        current = session.get_one(Program, program.id)
         if rejected:
-            done = store.reject(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
-                                now=deps.clock.now())
+            done = store.reject(session, current, batch_no, reason=reason, actor=who.actor, now=who.now)
         else:
-            done = store.hold(session, session.get(Program, program.id), batch_no, reason=reason, actor=actor,
-                              now=deps.clock.now())
+            done = store.hold(session, current, batch_no, reason=reason, actor=who.actor, now=who.now)
     if isinstance(done, signing.Refusal):
         raise NotAllowed(done.message)
     return done
@@ -89,7 +88,7 @@ def open_signing(deps: Deps, client: WebClient, actor: Actor, batch: store.Batch
     """The signing dialog, bound to the batch's current round and record checksum, with the printed name and
     time zone Slack holds for the signer (users.info, here after the ack, never in the submission)."""
     name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
-    ref = SignRef(batch_id=batch.id, review_round=batch.review_round, record_sha256=batch.record_sha256,
+    ref = SignRef(batch_id=pk(batch), review_round=batch.review_round, record_sha256=batch.record_sha256,
                   name=name, tz=tz, rejected=rejected)
     ref.mac = seal(deps, "batch-sign", *ref.parts(actor.user_id))
     client.views_open(trigger_id=trigger_id, view=sign_view(batch, program, ref, text))
@@ -102,10 +101,10 @@ def signed_ref(deps: Deps, view: dict[str, Any], user_id: str) -> SignRef:
     return ref
 
 
-def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor) -> None:
-    out = Outcome(client)
+def after_sign(who: Acting, client: WebClient, signed: store.Signed) -> None:
+    actor, out = who.actor, Outcome(client)
     batch, signature = signed.batch, signed.signature
-    refresh(deps, out, batch.id)
+    refresh(who, out, pk(batch))
     utc = signature.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     status = ("The batch is *approved*." if signed.complete else
               f"Still to sign: {', '.join(bk.mention(u) for u in signed.missing)}.")
@@ -114,9 +113,9 @@ def after_sign(deps: Deps, client: WebClient, signed: store.Signed, actor: Actor
                    f"({escape(signature.local_time)} {escape(signature.local_tz)}).\n"
                    f"Meaning: _{escape(signature.meaning)}_\n{status}"))
     if signed.complete:
-        gate(deps, out, batch.id, stage="approval", actor=actor)
+        gate(who, out, pk(batch), stage="approval")
     out.report(actor.user_id)
-    publish_homes(deps, client, batch.program_id)
+    publish_homes(who, client, batch.program_id)
 
 
 # ---------------------------------------------------------------------------------------------- listeners
@@ -144,19 +143,18 @@ def button_ref(body: dict[str, Any]) -> BatchRef:
         raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
 
 
-Dialog = Callable[[Actor, store.Batch, Program], None]
+Dialog = Callable[[Actor, store.Batch, Program], object]
 
 
-def open_for(deps: Deps, ack, body: dict[str, Any], doing: str, done: str, show: Dialog) -> None:
+def open_for(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], doing: str, done: str,
+             show: Dialog) -> None:
     """A decision button: the clicker re-authorized, the batch still awaiting review, then its dialog."""
     ack()
-    actor = people.actor_of(deps, body["user"])
-    batch, program = by_ref(deps, button_ref(body))
-    program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
-                             doing=doing)
+    batch, program = by_ref(interaction.deps, button_ref(body))
+    program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no, doing=doing)
     if batch.state != store.BatchStatus.awaiting:
         raise store.refusal(batch, done)
-    show(actor, batch, program)
+    show(interaction.actor, batch, program)
 
 
 def signing_dialog(deps: Deps, body: dict[str, Any], client: WebClient, *, rejected: bool) -> Dialog:
@@ -169,29 +167,32 @@ def reason_dialog(deps: Deps, body: dict[str, Any], client: WebClient, *, reject
                                                            view=reason_view(batch, reject=rejected))
 
 
-def on_approve(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_approve(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Approve button of a review message: opens the signing dialog."""
-    open_for(deps, ack, body, "approve", "approved", signing_dialog(deps, body, client, rejected=False))
+    dialog = signing_dialog(interaction.deps, body, client, rejected=False)
+    open_for(interaction, ack, body, "approve", "approved", dialog)
 
 
-def on_hold(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_hold(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Hold button of a review message: opens the reason form."""
-    open_for(deps, ack, body, "put on hold", "put on hold", reason_dialog(deps, body, client, rejected=False))
+    dialog = reason_dialog(interaction.deps, body, client, rejected=False)
+    open_for(interaction, ack, body, "put on hold", "put on hold", dialog)
 
 
-def on_reject(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_reject(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Reject button: signed in programs that sign with an authenticator code; a reason form in those that
     kept initials."""
     ack()
-    _, program = by_ref(deps, button_ref(body))
+    _, program = by_ref(interaction.deps, button_ref(body))
     dialog = signing_dialog if signs_with_code(program) else reason_dialog
-    open_for(deps, lambda **_: None, body, "reject", "rejected", dialog(deps, body, client, rejected=True))
+    open_for(interaction, lambda **_: None, body, "reject", "rejected",
+             dialog(interaction.deps, body, client, rejected=True))
 
 
-def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_signing(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """Approve or reject in the signing dialog. Everything it needs came sealed with the dialog: nothing
     here calls Slack before the ack."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
     locked: list[Program] = []
 
@@ -199,7 +200,7 @@ def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clie
         ref = signed_ref(deps, view, actor.user_id)
         batch, program = by_ref(deps, BatchRef(batch_id=ref.batch_id))
         doing = "reject" if ref.rejected else "approve"
-        program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+        program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
         signer = store.Signer(actor.user_id, ref.name, ref.tz, form.component)
         by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
@@ -208,12 +209,12 @@ def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clie
 
         def sign() -> store.Signed | store.Batch | signing.Refusal:
             with transaction(deps.engine) as session:
-                current = session.get(Program, program.id)
+                current = session.get_one(Program, program.id)
                 if ref.rejected:
                     return store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=by,
-                                        now=deps.clock.now(), signer=signer, opened=opened, key=key)
+                                        now=interaction.now, signer=signer, opened=opened, key=key)
                 return store.approve(session, current, batch.batch_no, signer=signer, actor=by,
-                                     now=deps.clock.now(), comment=form.comment or "", opened=opened, key=key)
+                                     now=interaction.now, comment=form.comment or "", opened=opened, key=key)
 
         done = sign()
         if isinstance(done, signing.Refusal):
@@ -229,42 +230,42 @@ def on_signing(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clie
         return
     program, outcome = done
     if isinstance(outcome, store.Signed):
-        after_sign(deps, client, outcome, actor)
+        after_sign(interaction, client, outcome)
     else:
-        after_hold_or_reject(deps, client, outcome, program, actor, rejected=True)
+        after_hold_or_reject(interaction, client, outcome, program, rejected=True)
 
 
-def on_reason(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient,
               rejected: bool) -> None:
-    actor = people.actor_of(deps, body["user"])
     doing = "reject" if rejected else "put on hold"
 
     def act(form: ReasonForm) -> tuple[store.Batch, Program]:
-        batch, program = by_ref(deps, metadata(view, BatchRef))
-        program, batch = decider(deps, actor, code=program.code, channel_id=None, batch_no=batch.batch_no,
+        batch, program = by_ref(interaction.deps, metadata(view, BatchRef))
+        program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
-        return hold_or_reject(deps, actor, program, batch.batch_no, form.reason, rejected=rejected), program
+        return hold_or_reject(interaction, program, batch.batch_no, form.reason, rejected=rejected), program
 
     done = submit(ack, view, ReasonForm, act, fallback="reason")
     if done is not None:
-        after_hold_or_reject(deps, client, done[0], done[1], actor, rejected)
+        after_hold_or_reject(interaction, client, done[0], done[1], rejected)
 
 
-def on_hold_view(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_hold_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The hold form submitted: the batch goes on hold with its reason."""
-    on_reason(deps, ack, body, view, client, rejected=False)
+    on_reason(interaction, ack, view, client, rejected=False)
 
 
-def on_reject_view(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_reject_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
+                   client: WebClient) -> None:
     """The reject form submitted (programs signing with initials): the batch is rejected with its reason."""
-    on_reason(deps, ack, body, view, client, rejected=True)
+    on_reason(interaction, ack, view, client, rejected=True)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(Ids.approve.value)(partial(on_approve, deps))
-    app.action(Ids.hold.value)(partial(on_hold, deps))
-    app.action(Ids.reject.value)(partial(on_reject, deps))
-    app.view(Ids.sign_view.value)(partial(on_signing, deps))
-    app.view(Ids.reject_sign_view.value)(partial(on_signing, deps))
-    app.view(Ids.hold_view.value)(partial(on_hold_view, deps))
-    app.view(Ids.reject_view.value)(partial(on_reject_view, deps))
+def register(app: App) -> None:
+    app.action(Ids.approve.value)(on_approve)
+    app.action(Ids.hold.value)(on_hold)
+    app.action(Ids.reject.value)(on_reject)
+    app.view(Ids.sign_view.value)(on_signing)
+    app.view(Ids.reject_sign_view.value)(on_signing)
+    app.view(Ids.hold_view.value)(on_hold_view)
+    app.view(Ids.reject_view.value)(on_reject_view)

@@ -6,12 +6,9 @@ whose failures are told to the person who acted.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.slack import alerter
@@ -19,51 +16,30 @@ from commands import home
 from commands.batches_views import BatchRef, batch_message
 from commands.boundary import tell
 from commands.deps import Deps
+from commands.interaction import Acting
+from commands.outcome import Outcome
 from scheduler.delivery import SENT, deliver_now
 from store import batches as store
-from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.markup import escape
 from store.programs import Program, Role, user_ids
 
-log = logging.getLogger(__name__)
 
-
-class Outcome:
-    """Slack calls made after the ack; failures are collected and told to the person who acted."""
-
-    def __init__(self, client: WebClient):
-        self.client = client
-        self.failures: list[str] = []
-
-    def call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except SlackApiError as exc:
-            log.warning("%s failed: %s", what, exc.response.get("error"))
-            self.failures.append(f"{what} (`{exc.response.get('error')}`)")
-            return None
-
-    def report(self, user_id: str) -> None:
-        if self.failures:
-            tell(self.client, {"user_id": user_id},
-                 ":warning: The change was saved, but Slack refused: " + "; ".join(self.failures[:10]))
-
-
-def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], actor: Actor) -> None:
+def post_batch(who: Acting, client: WebClient, batch_id: int, rows: list[int]) -> None:
     """Deliver the batch message the action queued in the outbox (`batches_rules.request_review`) at once, as
     the full batch message; what Slack does not take now the scheduler retries (in the outbox's plainer form),
     and the sent rows are the messages updated in place later."""
+    deps, actor, now = who.deps, who.actor, who.now
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         signed = store.signatures(session, batch)
-    today = deps.clock.now().astimezone(program.tz).date()
+    today = who.now.astimezone(program.tz).date()
 
     def full(row: Any, _late: bool) -> tuple[str, list[dict]]:
         recipient = None if row.target == program.channel_id else row.target
         return batch_message(batch, program, signed, recipient=recipient, today=today)
 
-    outcomes = deliver_now(deps.engine, client, deps.clock.now(), rows, full, alerter(client, deps.settings))
+    outcomes = deliver_now(deps.engine, client, now, rows, full, alerter(client, deps.settings))
     missed = [o for o in outcomes if o.result not in SENT]
     if missed:
         tell(client, {"user_id": actor.user_id},
@@ -71,25 +47,26 @@ def post_batch(deps: Deps, client: WebClient, batch_id: int, rows: list[int], ac
              f"({escape(missed[0].detail)}); the bot will send them as soon as Slack does.")
 
 
-def refresh(deps: Deps, out: Outcome, batch_id: int) -> None:
+def refresh(who: Acting, out: Outcome, batch_id: int) -> None:
     """Update every message about the batch in place, so no old button shows a stale state."""
+    deps = who.deps
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
         signed = store.signatures(session, batch)
         posted = store.messages(session, batch)
-    today = deps.clock.now().astimezone(program.tz).date()
+    today = who.now.astimezone(program.tz).date()
     for message in posted:
         text, blocks = batch_message(batch, program, signed, recipient=message.user_id, today=today)
         out.call("updating an earlier message", out.client.chat_update, channel=message.channel, ts=message.ts,
                  text=text, blocks=blocks)
 
 
-def publish_homes(deps: Deps, client: WebClient, program_id: int) -> None:
+def publish_homes(who: Acting, client: WebClient, program_id: int) -> None:
     """The approvers' App Home lists what awaits them; it changes with every batch state change."""
-    with transaction(deps.engine) as session:
+    with transaction(who.deps.engine) as session:
         approvers = user_ids(session, program_id, Role.customer_approver)
     for user in approvers:
-        home.publish(deps, client, user)
+        home.publish(who.deps, client, user, who.now)
 
 
 def dm_all(out: Outcome, users: list[str], text: str) -> None:
@@ -97,13 +74,13 @@ def dm_all(out: Outcome, users: list[str], text: str) -> None:
         out.call(f"a message to {bk.mention(user)}", out.client.chat_postMessage, channel=user, text=text)
 
 
-def gate(deps: Deps, out: Outcome, batch_id: int, *, stage: str, actor: Actor) -> None:
+def gate(who: Acting, out: Outcome, batch_id: int, *, stage: str) -> None:
     """No Quality Agreement in force (the Mutual NDA is not part of this gate): warn the program managers and
     CMO quality (and audit it)."""
-    with transaction(deps.engine) as session:
+    with transaction(who.deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
-        gaps = store.gate(session, program, batch, stage=stage, actor=actor, now=deps.clock.now())
-        warned = user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
+        gaps = store.gate(session, program, batch, stage=stage, actor=who.actor, now=who.now)
+        warned = user_ids(session, pk(program), Role.program_manager, Role.cmo_quality)
     if not gaps:
         return
     doing = "marked ready for review" if stage == "ready" else "approved"

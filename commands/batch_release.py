@@ -6,7 +6,7 @@ customer's approvers get their requests (what `ready` does in programs without t
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,19 +16,21 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from commands import people
 from commands import signing as signing_commands
-from commands.batch_messages import Outcome, by_ref, post_batch, publish_homes, refresh
+from commands.batch_messages import by_ref, post_batch, publish_homes, refresh
 from commands.batches_views import BatchRef, SignRef, component_input
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from commands.router import Request
 from store import batch_release as store
 from store import batches, batches_rules, signing
 from store.audit import Actor
 from store.batch_release import ACTION
-from store.db import transaction
+from store.db import pk
 from store.errors import Invalid
 from store.markup import escape
-from store.programs import Program, Role, authorize, user_ids
+from store.programs import Program, Role, user_ids
 
 VIEW = "batch_qa_release_sign"
 PURPOSE = "batch-qa-release"  # sealed apart from approval dialogs: one cannot be replayed as the other
@@ -57,7 +59,7 @@ def release_view(batch: batches.Batch, program: Program, ref: SignRef) -> dict:
 def open_release(deps: Deps, client: WebClient, actor: Actor, batch: batches.Batch, program: Program,
                  trigger_id: str) -> None:
     name, tz = people.as_signer(deps, client, actor.user_id, program.timezone)
-    ref = SignRef(batch_id=batch.id, review_round=batch.review_round, record_sha256=batch.record_sha256,
+    ref = SignRef(batch_id=pk(batch), review_round=batch.review_round, record_sha256=batch.record_sha256,
                   name=name, tz=tz)
     ref.mac = seal(deps, PURPOSE, *ref.parts(actor.user_id))
     client.views_open(trigger_id=trigger_id, view=release_view(batch, program, ref))
@@ -73,41 +75,40 @@ def cmd_qa_release(req: Request) -> None:
     open_release(req.deps, req.client, req.actor, batch, access.program, req.trigger_id)
 
 
-def after_release(deps: Deps, client: WebClient, released: store.Released, approvers: list[str], rows: list[int],
-                  actor: Actor) -> None:
+def after_release(who: Acting, client: WebClient, released: store.Released, approvers: list[str], rows: list[int]
+                  ) -> None:
     """The customer's review starts: the approvers' requests (queued with the release), every earlier message
     updated, a receipt."""
-    out = Outcome(client)
+    actor, out = who.actor, Outcome(client)
     batch, row = released.batch, released.release
-    refresh(deps, out, batch.id)
-    post_batch(deps, client, batch.id, rows, actor)
+    refresh(who, out, pk(batch))
+    post_batch(who, client, pk(batch), rows)
     utc = row.signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     out.call("your signature receipt", client.chat_postMessage, channel=actor.user_id,
              text=(f":white_check_mark: QA release signed by *{escape(row.signer_name)}* ({actor.user_id}) at {utc} "
                    f"({escape(row.local_time)} {escape(row.local_tz)}).\nMeaning: _{escape(row.meaning)}_\n"
                    f"Sent to the customer's approvers: {', '.join(bk.mention(u) for u in approvers) or 'nobody'}."))
     out.report(actor.user_id)
-    publish_homes(deps, client, batch.program_id)
+    publish_homes(who, client, batch.program_id)
 
 
-def on_button(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_button(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The QA release button of a batch awaiting it: opens the signing dialog for CMO quality."""
     ack()
-    actor = people.actor_of(deps, body["user"])
     try:
         ref = BatchRef.model_validate_json(body["actions"][0].get("value") or "")
     except ValueError:
         raise Invalid("This button's data was altered; use `/cmo batch status`.") from None
-    batch, program = by_ref(deps, ref)
-    with transaction(deps.engine) as session:
-        authorize(session, actor, code=program.code)
-        batch = store.releasable(session, program, batch.batch_no, actor=actor)
-    open_release(deps, client, actor, batch, program, body["trigger_id"])
+    batch, program = by_ref(interaction.deps, ref)
+    with interaction.session() as session:
+        interaction.authorize(session, code=program.code)
+        batch = store.releasable(session, program, batch.batch_no, actor=interaction.actor)
+    open_release(interaction.deps, client, interaction.actor, batch, program, body["trigger_id"])
 
 
-def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
     locked: list[Program] = []
     asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release
@@ -118,16 +119,16 @@ def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client:
             raise Invalid("This form's data was altered; open it again from Slack.")
         signer = batches.Signer(actor.user_id, ref.name, ref.tz, form.component)
         by = Actor(actor.user_id, ref.name, actor.is_admin)  # the printed name recorded at signing
-        with transaction(deps.engine) as session:
+        with interaction.session() as session:
             batch, program = batches.by_id(session, ref.batch_id)
-            authorize(session, actor, code=program.code)
-            done = store.release(session, program, batch.batch_no, signer=signer, actor=by,
-                                 now=deps.clock.now(), opened=batches.Opened(ref.review_round, ref.record_sha256),
+            interaction.authorize(session, code=program.code)
+            done = store.release(session, program, batch.batch_no, signer=signer, actor=by, now=interaction.now,
+                                 opened=batches.Opened(ref.review_round, ref.record_sha256),
                                  key=deps.settings.cmo_secret_key)
             if not isinstance(done, signing.Refusal):
-                approvers = user_ids(session, program.id, Role.customer_approver)
+                approvers = user_ids(session, pk(program), Role.customer_approver)
                 asked.append((approvers, batches_rules.request_review(
-                    session, program, done.batch, approvers, now=deps.clock.now(), to_channel=False)))
+                    session, program, done.batch, approvers, now=interaction.now, to_channel=False)))
         if isinstance(done, signing.Refusal):
             if done.locked:
                 locked.append(program)
@@ -138,9 +139,9 @@ def on_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client:
     if locked:
         signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
     if released is not None:
-        after_release(deps, client, released, *asked[0], actor)
+        after_release(interaction, client, released, *asked[0])
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(ACTION)(partial(on_button, deps))
-    app.view(VIEW)(partial(on_sign, deps))
+def register(app: App) -> None:
+    app.action(ACTION)(on_button)
+    app.view(VIEW)(on_sign)

@@ -8,8 +8,8 @@ after the client's retries is told to the person who acted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from commands import batch_calls, batch_decisions, batch_release, home, people
+from commands import batch_calls, batch_decisions, batch_release, home
 from commands.args import UsageError, iso_date
 from commands.batch_calls import parse_when, schedule_call
 from commands.batch_decisions import (
@@ -28,7 +28,7 @@ from commands.batch_decisions import (
     open_signing,
     signs_with_code,
 )
-from commands.batch_messages import Outcome, gate, post_batch, publish_homes, refresh
+from commands.batch_messages import gate, post_batch, publish_homes, refresh
 from commands.batch_release import cmd_qa_release
 from commands.batches_views import (
     Ids,
@@ -38,17 +38,17 @@ from commands.batches_views import (
     new_view,
 )
 from commands.boundary import tell
-from commands.deps import Deps
 from commands.forms import metadata, submit
+from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from store import batch_settings, batches_rules
 from store import batches as store
-from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import escape
-from store.programs import Program, Role, authorize, user_ids, visible_to
+from store.programs import Program, Role, user_ids, visible_to
 
 PREPARERS = (Role.program_manager, Role.cmo_quality)
 
@@ -66,7 +66,7 @@ def cmd_ready(req: Request) -> None:
                             product=req.args.flag("product") or program.products.split(",")[0].strip())
         readers = first_readers(session, batch)
         rows = batches_rules.request_review(session, program, batch, readers, now=req.now, to_channel=True)
-    announce(req.deps, req.client, batch.id, readers, rows, req.actor)
+    announce(req, req.client, pk(batch), readers, rows)
     if batch.state == store.BatchStatus.qa_release:
         who = ", ".join(bk.mention(u) for u in readers) or "nobody (the program has no CMO quality!)"
         req.reply(f":white_check_mark: Batch {escape(batch.batch_no)} awaits the CMO's QA release "
@@ -82,14 +82,14 @@ def first_readers(session, batch: store.Batch) -> list[str]:
     return user_ids(session, batch.program_id, role)
 
 
-def announce(deps: Deps, client: WebClient, batch_id: int, readers: list[str], rows: list[int],
-             actor: Actor) -> None:
+def announce(who: Acting, client: WebClient, batch_id: int, readers: list[str], rows: list[int]) -> None:
+    """A batch marked ready: its message posted, the agreement gate checked, the first readers' Homes updated."""
     out = Outcome(client)
-    post_batch(deps, client, batch_id, rows, actor)
-    gate(deps, out, batch_id, stage="ready", actor=actor)
-    out.report(actor.user_id)
+    post_batch(who, client, batch_id, rows)
+    gate(who, out, batch_id, stage="ready")
+    out.report(who.actor.user_id)
     for user in readers:
-        home.publish(deps, client, user)
+        home.publish(who.deps, client, user, who.now)
 
 
 def cmd_new(req: Request) -> None:
@@ -103,8 +103,8 @@ def cmd_new(req: Request) -> None:
 def cmd_approve(req: Request) -> None:
     req.args.only("program")
     batch_no = req.args.word(0, "the batch number")
-    program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
-                             batch_no=batch_no, doing="approve")
+    program, batch = decider(req, code=req.args.flag("program"), channel_id=req.channel_id, batch_no=batch_no,
+                             doing="approve")
     if batch.state != store.BatchStatus.awaiting:
         raise store.refusal(batch, "approved")
     open_signing(req.deps, req.client, req.actor, batch, program, req.trigger_id, rejected=False,
@@ -117,16 +117,16 @@ def _cmd_hold_or_reject(req: Request, rejected: bool) -> None:
     reason = req.args.rest(1)
     if not reason.strip():
         raise UsageError("Give the reason after the batch number.")
-    program, batch = decider(req.deps, req.actor, code=req.args.flag("program"), channel_id=req.channel_id,
-                             batch_no=batch_no, doing="reject" if rejected else "put on hold")
+    program, batch = decider(req, code=req.args.flag("program"), channel_id=req.channel_id, batch_no=batch_no,
+                             doing="reject" if rejected else "put on hold")
     if rejected and signs_with_code(program):
         if batch.state not in store.OPEN:
             raise store.refusal(batch, "rejected")
         open_signing(req.deps, req.client, req.actor, batch, program, req.trigger_id, rejected=True, text=reason)
         return
-    batch = hold_or_reject(req.deps, req.actor, program, batch.batch_no, reason, rejected=rejected)
+    batch = hold_or_reject(req, program, batch.batch_no, reason, rejected=rejected)
     req.reply(f"Batch {escape(batch.batch_no)} is {batch.state.label}; the program managers were told.")
-    after_hold_or_reject(req.deps, req.client, batch, program, req.actor, rejected)
+    after_hold_or_reject(req, req.client, batch, program, rejected)
 
 
 def cmd_hold(req: Request) -> None:
@@ -144,13 +144,13 @@ def cmd_resume(req: Request) -> None:
         access = req.access(session)
         access.require(*PREPARERS, doing="send batch records back to review")
         batch = store.resume(session, access.program, batch_no, actor=req.actor, now=req.now, note=req.args.rest(1))
-        approvers = user_ids(session, access.program.id, Role.customer_approver)
+        approvers = user_ids(session, pk(access.program), Role.customer_approver)
         rows = batches_rules.request_review(session, access.program, batch, approvers, now=req.now, to_channel=False)
     out = Outcome(req.client)
-    refresh(req.deps, out, batch.id)
+    refresh(req, out, pk(batch))
     out.report(req.user_id)
-    post_batch(req.deps, req.client, batch.id, rows, req.actor)
-    publish_homes(req.deps, req.client, batch.program_id)
+    post_batch(req, req.client, pk(batch), rows)
+    publish_homes(req, req.client, batch.program_id)
     req.reply(f"Batch {escape(batch.batch_no)} is back in review (round {batch.review_round}); "
               "the approvers have new buttons.")
 
@@ -180,9 +180,8 @@ def cmd_call(req: Request) -> None:
     minutes_text = req.args.flag("minutes") or "30"
     if not minutes_text.isdecimal():
         raise UsageError("--minutes takes a whole number, e.g. --minutes 45.")
-    req.reply(schedule_call(req.deps, req.client, req.actor, code=req.args.flag("program"),
-                            channel_id=req.channel_id, batch_no=batch_no, starts_local=starts,
-                            minutes=int(minutes_text)))
+    req.reply(schedule_call(req, req.client, code=req.args.flag("program"), channel_id=req.channel_id,
+                            batch_no=batch_no, starts_local=starts, minutes=int(minutes_text)))
 
 
 def cmd_stats(req: Request) -> None:
@@ -196,12 +195,12 @@ def cmd_stats(req: Request) -> None:
         if across:
             if not req.actor.is_admin:
                 raise NotAllowed("Only admins see the figures across programs.")
-            program_ids = [p.id for p in visible_to(session, req.actor)]
+            program_ids = [pk(p) for p in visible_to(session, req.actor)]
         else:
             access = req.access(session)
             access.require_internal("see the review figures")
             access.require(*PREPARERS, doing="see the review figures")
-            program_ids = [access.program.id]
+            program_ids = [pk(access.program)]
         rows = batches_rules.figures(session, program_ids, now=req.now, days=days, total=across)
     req.reply(figures_text(rows, days))
 
@@ -281,7 +280,8 @@ class ProgramRef(BaseModel):
     program_id: int
 
 
-def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, Any], actor: Actor) -> None:
+def file_record(interaction: Interaction, client: WebClient, batch_id: int, file: dict[str, Any]) -> None:
+    deps = interaction.deps
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
     downloaded = fetch(client, file["id"])
@@ -289,29 +289,29 @@ def file_record(deps: Deps, client: WebClient, batch_id: int, file: dict[str, An
                           content=downloaded.content)
     with transaction(deps.engine) as session:
         batch, program = store.by_id(session, batch_id)
-        store.attach_record(session, program, batch, filed=filed, name=downloaded.name, actor=actor,
-                            now=deps.clock.now())
+        store.attach_record(session, program, batch, filed=filed, name=downloaded.name, actor=interaction.actor,
+                            now=interaction.now)
 
 
-def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The `/cmo batch new` form submitted: the batch is marked ready, its record file filed, the readers asked."""
-    actor = people.actor_of(deps, body["user"])
+    actor, now = interaction.actor, interaction.now
 
     def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]], list[int]]:
         ref = metadata(view, ProgramRef)
-        with transaction(deps.engine) as session:
+        with interaction.session() as session:
             program = session.get(Program, ref.program_id)
             if program is None:
                 raise Invalid("That program no longer exists.", "batch_no")
-            access = authorize(session, actor, code=program.code)
+            access = interaction.authorize(session, code=program.code)
             if not access.has(*PREPARERS):
                 raise Invalid("Only program managers or CMO quality can mark batch records ready.", "batch_no")
             batch = store.ready(session, program, batch_no=form.batch_no, product=form.product or "",
-                                release_by=form.release_by, actor=actor, now=deps.clock.now())
+                                release_by=form.release_by, actor=actor, now=now)
             readers = first_readers(session, batch)
-            rows = batches_rules.request_review(session, program, batch, readers, now=deps.clock.now(),
+            rows = batches_rules.request_review(session, program, batch, readers, now=now,
                                                 to_channel=True)
-            return batch.id, readers, form.record, rows
+            return pk(batch), readers, form.record, rows
 
     created = submit(ack, view, NewForm, act, fallback="batch_no")
     if created is None:
@@ -319,15 +319,15 @@ def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: 
     batch_id, approvers, files, rows = created
     if files:
         try:
-            file_record(deps, client, batch_id, files[0], actor)
+            file_record(interaction, client, batch_id, files[0])
         except Invalid as exc:
             tell(client, {"user_id": actor.user_id}, f":warning: The batch was recorded, but its file was not "
                                                      f"filed: {exc}")
-    announce(deps, client, batch_id, approvers, rows, actor)
+    announce(interaction, client, batch_id, approvers, rows)
 
 
-def register(app: App, deps: Deps) -> None:
-    batch_release.register(app, deps)
-    batch_decisions.register(app, deps)
-    batch_calls.register(app, deps)
-    app.view(Ids.new_view.value)(partial(on_new, deps))
+def register(app: App) -> None:
+    batch_release.register(app)
+    batch_decisions.register(app)
+    batch_calls.register(app)
+    app.view(Ids.new_view.value)(on_new)

@@ -15,6 +15,7 @@ from store.audit import AuditEntry
 from store.batch_release import button as release_button
 from store.batches import describe
 from store.batches_rules import ACTIONS, Figures, decision_buttons
+from store.db import pk
 from store.markup import day, escape, local_time, plural
 from store.programs import Program
 
@@ -95,15 +96,15 @@ def batch_message(batch: store.Batch, program: Program, signed: list[store.Batch
              ("Release by", day(batch.release_by) if batch.release_by else "—"),
              ("Days in review", plural(store.review_days(batch, program, today), "business day"))]
     if batch.record_name:
-        facts.append(("Batch record", f"{escape(batch.record_name)} (SHA-256 `{batch.record_sha256[:12]}…`)"))
+        facts.append(("Batch record", f"{escape(batch.record_name)} (SHA-256 `{(batch.record_sha256 or '')[:12]}…`)"))
     blocks = [bk.header(f"Batch record {batch.batch_no} — ready for review"), bk.fields(facts),
               bk.section(_status_line(batch, program, signed))]
     has_signed = any(s.user_id == recipient and s.review_round == batch.review_round for s in signed)
     if recipient is not None and batch.state == store.BatchStatus.qa_release:  # DMs then go to CMO quality only
-        b = release_button(batch.id)
+        b = release_button(pk(batch))
         blocks.append(bk.actions(bk.button(b.label, b.action_id, b.value, b.style), block_id=Ids.decision_block))
     elif recipient is not None and batch.state == store.BatchStatus.awaiting and not has_signed:
-        buttons = [bk.button(b.label, b.action_id, b.value, b.style) for b in decision_buttons(batch.id)]
+        buttons = [bk.button(b.label, b.action_id, b.value, b.style) for b in decision_buttons(pk(batch))]
         blocks.append(bk.actions(*buttons, block_id=Ids.decision_block))
     elif recipient is not None and has_signed and batch.state == store.BatchStatus.awaiting:
         blocks.append(bk.context("You have signed; waiting for the other approvers."))
@@ -133,7 +134,7 @@ def reason_view(batch: store.Batch, *, reject: bool) -> dict:
         bk.section(f"{verb} batch record {describe(batch)}. The program managers are told at once."),
         bk.text_input("reason", "Reason", multiline=True, max_length=2000,
                       hint="What must be resolved (questions, deviations, missing pages …)."),
-    ], submit=verb, private_metadata=BatchRef(batch_id=batch.id).model_dump_json())
+    ], submit=verb, private_metadata=BatchRef(batch_id=pk(batch)).model_dump_json())
 
 
 def call_view(batch: store.Batch, program: Program, today: date) -> dict:
@@ -143,7 +144,7 @@ def call_view(batch: store.Batch, program: Program, today: date) -> dict:
         bk.date_input("date", "Date", initial=today),
         bk.time_input("time", "Start time", initial="14:00"),
         bk.text_input("minutes", "Minutes", initial="30", max_length=3),
-    ], submit="Schedule", private_metadata=BatchRef(batch_id=batch.id).model_dump_json())
+    ], submit="Schedule", private_metadata=BatchRef(batch_id=pk(batch)).model_dump_json())
 
 
 def new_view(program: Program) -> dict:
@@ -188,7 +189,7 @@ def _history_line(entry: AuditEntry, program: Program) -> str:
         what = (f"{'rejected: ' + escape(after.get('reason') or '') + ' — ' if entry.action == 'rejected' else ''}"
                 f"signed by {escape(signature.get('signer_name', ''))} — {escape(signature.get('meaning', ''))} "
                 f"({escape(signature.get('local_time', ''))} {escape(signature.get('local_tz', ''))}; "
-                f"{COMPONENTS.get(signature.get('second_component'), 'second component re-entered')})")
+                f"{COMPONENTS.get(str(signature.get('second_component')), 'second component re-entered')})")
     return f"• {local_time(entry.at.astimezone(program.tz))} — {escape(entry.actor_name)} ({entry.actor_id}): {what}"
 
 

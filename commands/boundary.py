@@ -105,10 +105,11 @@ class GuardedApp(App):
       shows it), so a listener failing within milliseconds of acking would leave Slack with a 404
       ("unhandled request") instead of the 200 it was promised.
 
-    The wrapper asks Bolt for its documented `args` (every argument a listener may take) and hands the
-    listener the ones it names, the way Bolt would (`build_required_kwargs`). A listener may be a
-    `functools.partial` with its leading arguments bound (`partial(on_x, deps)`): it names the rest, and its
-    function names it in the logs.
+    The wrapper asks Bolt for its documented `args` (every argument a listener may take, and every value of
+    the request's context, such as the `interaction` of commands/interaction.py) and hands the listener the
+    ones it names, the way Bolt would (`build_required_kwargs`). A listener may be a `functools.partial` with
+    its leading arguments bound (`partial(on_x, targets)`): it names the rest, and its function names it in the
+    logs.
     """
 
     def __init__(self, *args: Any, deps: Deps | None = None,
@@ -157,7 +158,7 @@ class GuardedApp(App):
             body = args.body or {}
             user = (body.get("user") or {}).get("id")
             submitting = body.get("type") == "view_submission" and user and self.deps is not None
-            token = SUBMITTER.set(Submitter(self.deps, user)) if submitting else None
+            token = SUBMITTER.set(Submitter(self.deps, str(user))) if submitting and self.deps else None
             try:
                 if self.admitted is not None:
                     self.admitted(body)

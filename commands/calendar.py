@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from slack_bolt import App
 from sqlmodel import Session
 
 from commands.deps import Deps
@@ -101,5 +102,5 @@ AREA = Area("calendar", "your private calendar feed of every deadline (Outlook, 
 ), default="show")
 
 
-def register(app, deps: Deps) -> None:
+def register(app: App) -> None:
     """No listeners: the verbs run through the router."""

@@ -22,13 +22,13 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from bot.downloads import SlackFile, fetch
-from commands import people
 from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from commands.interaction import Interaction
 from store import programs as program_store
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import DomainError, Invalid
 from store.markup import escape
 
@@ -47,17 +47,17 @@ class Target:
     """One area's filing destinations.
 
     `choices(session, actor)` → `[(value, label)]`, only what the person may file to (value unique within the
-    area, at most 150 characters with the area prefix); `file(deps, actor, value, file, note)` files one
+    area, at most 150 characters with the area prefix); `file(interaction, value, file, note)` files one
     downloaded file and returns the line the person is told (or `file_all` takes every file at once). It must
     authorize again: it runs on a value that came back from Slack.
     """
 
     area: str
     choices: Callable[[Any, Actor], list[tuple[str, str]]]
-    file: Callable[[Deps, Actor, str, SlackFile, str], str] | None = None
-    # a target that takes all the shared files as one (a results import): (deps, client, actor, value, file ids,
+    file: Callable[[Interaction, str, SlackFile, str], str] | None = None
+    # a target that takes all the shared files as one (a results import): (interaction, client, value, file ids,
     # note); it answers the person itself
-    file_all: Callable[[Deps, WebClient, Actor, str, list[str], str], None] | None = None
+    file_all: Callable[[Interaction, WebClient, str, list[str], str], None] | None = None
     needs: str = ""  # what it takes and from whom, told to someone offered nothing
 
 
@@ -72,10 +72,6 @@ class FilingForm(BaseModel):
     note: str | None = None
 
 
-def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    return people.actor_of(deps, body["user"])
-
-
 def all_choices(deps: Deps, targets: Sequence[Target], actor: Actor) -> list[tuple[str, str]]:
     with transaction(deps.engine) as session:
         return [(f"{target.area}|{value}", label) for target in targets
@@ -86,8 +82,9 @@ def nothing_to_file(deps: Deps, targets: Sequence[Target], actor: Actor) -> str:
     """Why the person is offered nothing: no role at all, outside the company, or nothing open where they are."""
     with transaction(deps.engine) as session:
         programs = program_store.visible_to(session, actor)
-        inside = [p for p in programs if actor.is_admin or not program_store.is_external(session, p.id, actor.user_id)]
-        held = [(p.code, sorted(r.label for r in program_store.roles_of(session, p.id, actor.user_id)))
+        inside = [p for p in programs
+                  if actor.is_admin or not program_store.is_external(session, pk(p), actor.user_id)]
+        held = [(p.code, sorted(r.label for r in program_store.roles_of(session, pk(p), actor.user_id)))
                 for p in inside]
     if not programs:
         return ":mag: There is nothing you can file to: you hold no role on any program."
@@ -108,10 +105,11 @@ def view(choices: list[tuple[str, str]], context: ShortcutContext, names: list[s
     ], submit="File", private_metadata=context.model_dump_json())
 
 
-def on_shortcut(deps: Deps, targets: Sequence[Target], ack, body: dict[str, Any], client: WebClient) -> None:
+def on_shortcut(targets: Sequence[Target], interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],
+                client: WebClient) -> None:
     """The File to program shortcut on a message with files: opens the choice of places to file to."""
     ack()
-    actor = actor_of(deps, body)
+    deps, actor = interaction.deps, interaction.actor
     files = (body.get("message") or {}).get("files") or []
     if not files:
         tell(client, body, ":x: That message has no file to file. Use the shortcut on a message with a file.")
@@ -128,10 +126,10 @@ def on_shortcut(deps: Deps, targets: Sequence[Target], ack, body: dict[str, Any]
                       view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
 
 
-def on_submit(deps: Deps, targets: Sequence[Target], ack, body: dict[str, Any], view: dict[str, Any],
+def on_submit(targets: Sequence[Target], interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
               client: WebClient) -> None:
     """The place chosen (sealed with the form): each area's target files the message's files."""
-    actor = actor_of(deps, body)
+    deps, actor = interaction.deps, interaction.actor
 
     def check(form: FilingForm) -> tuple[Target, str, str, list[str]]:
         context = metadata(view, ShortcutContext)
@@ -148,19 +146,22 @@ def on_submit(deps: Deps, targets: Sequence[Target], ack, body: dict[str, Any], 
     target, value, note, file_ids = chosen
     if target.file_all is not None:
         try:
-            target.file_all(deps, client, actor, value, file_ids, note)
+            target.file_all(interaction, client, value, file_ids, note)
         except DomainError as error:
             tell(client, {"user_id": actor.user_id}, explain(error))
         return
     for file_id in file_ids:
+        if target.file is None:
+            break
         try:
-            text = target.file(deps, actor, value, fetch(client, file_id), note)  # type: ignore[misc]
+            text = target.file(interaction, value, fetch(client, file_id), note)
         except DomainError as error:
             text = explain(error)
         tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel
 
 
-def register(app: App, deps: Deps, targets: Sequence[Target]) -> None:
-    """The shortcut and its form, registered once (bot/app.py) with every area's targets (commands/areas.py)."""
-    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps, targets))
-    app.view(Ids.view.value)(partial(on_submit, deps, targets))
+def register(app: App, targets: Sequence[Target]) -> None:
+    """The shortcut and its form, registered once (bot/app.py) with every area's targets (commands/areas.py);
+    the listeners are bound to the targets with `functools.partial`, the rest Bolt hands them."""
+    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, targets))
+    app.view(Ids.view.value)(partial(on_submit, targets))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,10 +22,11 @@ from slack_sdk.models.blocks import Block
 from bot import blocks as bk
 from commands import calendar
 from commands.deps import Deps
+from commands.interaction import Interaction
 from store import home as store
 from store import programs, signing
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.markup import day, escape
 from store.outbox import sent_since
 
@@ -57,9 +58,8 @@ def _item_blocks(item: store.Owed) -> list[Block]:
     return [bk.section(text), bk.actions(*(bk.button(b.label, b.action_id, b.value, b.style) for b in item.buttons))]
 
 
-def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]:
+def gather(deps: Deps, user_id: str, now: datetime) -> tuple[list[store.Owed], list[str], bool]:
     """(owed items, portfolio lines, is manager) for one person, scoped to their programs."""
-    now = deps.clock.now()
     actor = Actor(user_id, user_id, deps.is_admin(user_id))
     with transaction(deps.engine) as session:
         visible = programs.visible_to(session, actor)
@@ -69,10 +69,10 @@ def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]
         lines: list[str] = []
         if managed:
             health = store.health(session, managed, now)
-            week = sent_since(session, [p.id for p in managed], now - timedelta(days=7))
+            week = sent_since(session, [pk(p) for p in managed], now - timedelta(days=7))
             for program in managed:
-                fragments = health.fragments.get(program.id) or ["nothing open"]
-                deadline = health.deadlines.get(program.id)
+                fragments = health.fragments.get(pk(program)) or ["nothing open"]
+                deadline = health.deadlines.get(pk(program))
                 tail = f" · next deadline {day(deadline)}" if deadline else ""
                 lines.append(f"*{escape(program.code)}* ({escape(program.customer)}): {' · '.join(fragments)}{tail}")
             lines.append(f"_{week} message(s) went out for your programs in the last 7 days._")
@@ -128,11 +128,14 @@ def all_items_view(items: list[store.Owed], page: int) -> dict:
                     private_metadata=json.dumps({"page": page}))
 
 
-def publish(deps: Deps, client: WebClient, user_id: str) -> None:
-    items, portfolio, manager = gather(deps, user_id)
+def publish(deps: Deps, client: WebClient, user_id: str, now: datetime | None = None) -> None:
+    """Publish someone's App Home as of `now` (the request's; else the clock's, for a change that concerns
+    them made by someone else)."""
+    now = now or deps.clock.now()
+    items, portfolio, manager = gather(deps, user_id, now)
     with transaction(deps.engine) as session:
         enrolled = signing.key_of(session, user_id) is not None
-    line = calendar.home_line(deps, user_id, deps.clock.now())
+    line = calendar.home_line(deps, user_id, now)
     try:
         client.views_publish(user_id=user_id, view=home_view(items, portfolio, manager, signing_blocks(enrolled),
                                                              line))
@@ -140,24 +143,31 @@ def publish(deps: Deps, client: WebClient, user_id: str) -> None:
         log.warning("App Home for %s not published: %s", user_id, exc.response.get("error"))
 
 
-def register(app: App, deps: Deps) -> None:
-    @app.event("app_home_opened")
-    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") == "home":
-            publish(deps, client, event["user"])
+def on_home_opened(interaction: Interaction, event: dict[str, Any], client: WebClient) -> None:
+    """The person opened the bot's Home tab: it is published afresh."""
+    if event.get("tab", "home") == "home":
+        publish(interaction.deps, client, event["user"], interaction.now)
 
-    @app.action(Ids.show_all.value)
-    def on_show_all(ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        items, _, _ = gather(deps, body["user"]["id"])
-        client.views_open(trigger_id=body["trigger_id"], view=all_items_view(items, 0))
 
-    def on_page(ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        page = Page.model_validate({"page": action.get("value") or 0}).page
-        items, _, _ = gather(deps, body["user"]["id"])
-        client.views_update(view_id=body["view"]["id"], hash=body["view"].get("hash"),
-                            view=all_items_view(items, page))
+def on_show_all(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
+    """The Show all button: everything the person owes, a page at a time."""
+    ack()
+    items, _, _ = gather(interaction.deps, interaction.user_id, interaction.now)
+    client.views_open(trigger_id=body["trigger_id"], view=all_items_view(items, 0))
 
+
+def on_page(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],
+            client: WebClient) -> None:
+    """Previous or Next in the Show all modal."""
+    ack()
+    page = Page.model_validate({"page": action.get("value") or 0}).page
+    items, _, _ = gather(interaction.deps, interaction.user_id, interaction.now)
+    client.views_update(view_id=body["view"]["id"], hash=body["view"].get("hash"),
+                        view=all_items_view(items, page))
+
+
+def register(app: App) -> None:
+    app.event("app_home_opened")(on_home_opened)
+    app.action(Ids.show_all.value)(on_show_all)
     for button in (Ids.page_previous, Ids.page_next):
         app.action(button.value)(on_page)

@@ -14,8 +14,8 @@ uploads the workbook to the caller by DM.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -25,16 +25,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from commands import people
 from commands.args import UsageError, iso_date
 from commands.boundary import explain, tell
-from commands.deps import Deps
+from commands.interaction import Interaction
 from commands.router import Request
 from store import exporting, importing
 from store import programs as program_store
 from store.areas import KINDS, SHEETS
 from store.audit import Actor
-from store.db import transaction
 from store.errors import DomainError, Invalid, NotAllowed
 from store.importing import Report
 from store.markup import escape
@@ -60,10 +58,6 @@ class Planned(BaseModel):
     program: str | None = Field(default=None, max_length=20)
     dayfirst: bool = False
     sha256: str = Field(max_length=64, pattern=r"^[0-9a-f]{64}$")
-
-
-def actor_of(deps: Deps, body: dict[str, Any]) -> Actor:
-    return people.actor_of(deps, body["user"])
 
 
 def require_admin(actor: Actor) -> None:
@@ -120,45 +114,40 @@ def tracker_file(body: dict[str, Any]) -> dict[str, Any]:
     raise Invalid("That message has no file. Use the shortcut on the message that carries the tracker.")
 
 
-def check(deps: Deps, client: WebClient, actor: Actor, planned: Planned, *, dry_run: bool,
-          content: bytes | None = None, file_name: str = "") -> Report:
-    if content is None:
-        downloaded = fetch(client, planned.file_id)
-        content, file_name = downloaded.content, downloaded.name
-    return importing.run(deps.engine, kind=importing.kind_named(planned.kind, KINDS), content=content,
-                         file_name=file_name, actor=actor, now=deps.clock.now(), program=planned.program,
+def check(interaction: Interaction, planned: Planned, *, dry_run: bool, content: bytes, file_name: str) -> Report:
+    return importing.run(interaction.deps.engine, kind=importing.kind_named(planned.kind, KINDS), content=content,
+                         file_name=file_name, actor=interaction.actor, now=interaction.now, program=planned.program,
                          dayfirst=planned.dayfirst, dry_run=dry_run)
 
 
-def preview(deps: Deps, client: WebClient, body: dict[str, Any]) -> None:
+def preview(interaction: Interaction, client: WebClient, body: dict[str, Any]) -> None:
     """The shortcut's slow part: download, recognise, dry-run, DM the summary with the buttons."""
-    actor = actor_of(deps, body)
+    actor = interaction.actor
     require_admin(actor)
     shared = tracker_file(body)
     downloaded = fetch(client, shared["id"])
     kind = importing.detect(downloaded.content, downloaded.name, KINDS)
     channel = (body.get("channel") or {}).get("id") or ""
-    with transaction(deps.engine) as session:
+    with interaction.session() as session:
         program = program_store.by_channel(session, channel) if channel else None
     planned = Planned(file_id=shared["id"], kind=kind.name, program=program.code if program else None,
                       sha256=importing.sha256(downloaded.content))
-    report = check(deps, client, actor, planned, dry_run=True, content=downloaded.content,
-                   file_name=downloaded.name)
+    report = check(interaction, planned, dry_run=True, content=downloaded.content, file_name=downloaded.name)
     client.chat_postMessage(channel=actor.user_id, text=report_text(report), blocks=report_blocks(report, planned))
 
 
-def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_shortcut(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """The Import tracker shortcut on a message with a tracker file: a dry run and its report."""
     ack()
     try:
-        preview(deps, client, body)
+        preview(interaction, client, body)
     except DomainError as error:
         tell(client, {"user_id": body["user"]["id"]}, refusal(error))
 
 
-def rerun(deps: Deps, body: dict[str, Any], client: WebClient, *, dry_run: bool) -> None:
+def rerun(interaction: Interaction, body: dict[str, Any], client: WebClient, *, dry_run: bool) -> None:
     """Check the file again (a dry run) or import it, as the report's button asks; the report is updated."""
-    actor = actor_of(deps, body)
+    actor = interaction.actor
     require_admin(actor)
     action = body["actions"][0]
     try:
@@ -169,8 +158,7 @@ def rerun(deps: Deps, body: dict[str, Any], client: WebClient, *, dry_run: bool)
     if importing.sha256(downloaded.content) != planned.sha256 and not dry_run:
         raise Invalid("The file changed since it was checked; use Import tracker on it again.")
     planned = planned.model_copy(update={"sha256": importing.sha256(downloaded.content)})
-    report = check(deps, client, actor, planned, dry_run=dry_run, content=downloaded.content,
-                   file_name=downloaded.name)
+    report = check(interaction, planned, dry_run=dry_run, content=downloaded.content, file_name=downloaded.name)
     channel, ts = (body.get("channel") or {}).get("id"), (body.get("message") or {}).get("ts")
     blocks = report_blocks(report, planned if dry_run else None)
     if channel and ts:
@@ -182,28 +170,30 @@ def rerun(deps: Deps, body: dict[str, Any], client: WebClient, *, dry_run: bool)
 # Domain errors are told here rather than raised to the @app.error boundary: Bolt (1.2x) resets an ack
 # to "none" when a listener raises within its 10 ms polling interval after acking, and then answers
 # Slack 404 "unhandled request" although the click was acknowledged.
-def on_import(deps: Deps, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+def on_import(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient,
+              respond: Callable[..., Any]) -> None:
     """The report's Import button: the file, unchanged since it was checked, is imported."""
     ack()
     try:
-        rerun(deps, body, client, dry_run=False)
+        rerun(interaction, body, client, dry_run=False)
     except DomainError as error:
         tell(client, body, refusal(error), respond)
 
 
-def on_recheck(deps: Deps, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+def on_recheck(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient,
+               respond: Callable[..., Any]) -> None:
     """The report's Check again button: another dry run of the file as it is now."""
     ack()
     try:
-        rerun(deps, body, client, dry_run=True)
+        rerun(interaction, body, client, dry_run=True)
     except DomainError as error:
         tell(client, body, refusal(error), respond)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps))
-    app.action(Ids.run.value)(partial(on_import, deps))
-    app.action(Ids.recheck.value)(partial(on_recheck, deps))
+def register(app: App) -> None:
+    app.shortcut(Ids.shortcut.value)(on_shortcut)
+    app.action(Ids.run.value)(on_import)
+    app.action(Ids.recheck.value)(on_recheck)
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -215,8 +205,9 @@ def cmd_export(req: Request) -> None:
     fmt = (req.args.flag("format") or "xlsx").lower()
     if fmt not in exporting.FORMATS:
         raise UsageError("--format is xlsx or csv.")
-    start = iso_date(req.args.flag("from"), "--from date") if req.args.flag("from") else None
-    end = iso_date(req.args.flag("to"), "--to date") if req.args.flag("to") else None
+    since, until = req.args.flag("from"), req.args.flag("to")
+    start = iso_date(since, "--from date") if since else None
+    end = iso_date(until, "--to date") if until else None
     with req.session() as session:
         access = req.access(session)
         access.require_internal("export a program's records")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -17,14 +17,14 @@ from bot import people as slack_people
 from commands import onboarding, people
 from commands.args import UsageError, channel_id, user_id
 from commands.boundary import tell
-from commands.deps import Deps
 from commands.forms import submit
+from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from store import batches as batch_store
 from store import digest, holiday_calendars
 from store import programs as store
-from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import NotAllowed
 from store.markup import escape
 from store.programs import Role
@@ -112,11 +112,12 @@ def create_channel(client: WebClient, code: str) -> str:
     raise UsageError(f"Channels named {base} to {base}-5 are all taken; link an existing channel instead.")
 
 
-def classify(deps: Deps, client: WebClient, user_ids: list[str], actor: Actor, home_team: str | None) -> str:
+def classify(who: Acting, client: WebClient, user_ids: list[str], home_team: str | None) -> str:
     """Mark which members are outside the company (Slack Connect guests): they only act on their own items,
     and keep their printed names for the records of what they do. Returns a warning naming whom Slack could
     not classify (they count as outside until it can), else ""."""
-    failed = slack_people.classify(deps.engine, client, user_ids, actor=actor, now=deps.clock.now(),
+    deps = who.deps
+    failed = slack_people.classify(deps.engine, client, user_ids, actor=who.actor, now=who.now,
                                    home_team=home_team,
                                    seen=lambda person: people.remember(deps, person.id, person.name))
     if not failed:
@@ -126,11 +127,12 @@ def classify(deps: Deps, client: WebClient, user_ids: list[str], actor: Actor, h
             "only). The bot asks again on the next scheduler pass and on their next command.")
 
 
-def open_channel(deps: Deps, client: WebClient, program_id: int, actor: Actor, channel: str | None) -> str:
+def open_channel(who: Acting, client: WebClient, program_id: int, channel: str | None) -> str:
     """Give the program its channel: `channel` (joined), or a new one named after the code; link it, invite
     every member and post the welcome. Returns the channel id."""
+    deps, actor = who.deps, who.actor
     with transaction(deps.engine) as session:
-        program = session.get(store.Program, program_id)
+        program = session.get_one(store.Program, program_id)
         members = store.user_ids(session, program_id)
     if channel is None:
         channel = create_channel(client, program.code)
@@ -138,8 +140,8 @@ def open_channel(deps: Deps, client: WebClient, program_id: int, actor: Actor, c
         join(client, channel)
     if channel != program.channel_id:
         with transaction(deps.engine) as session:
-            store.link_channel(session, session.get(store.Program, program_id), channel, actor=actor,
-                               now=deps.clock.now())
+            store.link_channel(session, session.get_one(store.Program, program_id), channel, actor=actor,
+                               now=who.now)
     invitees = [p for p in members if p != actor.user_id] + [actor.user_id]
     try:
         client.conversations_invite(channel=channel, users=",".join(invitees))
@@ -150,22 +152,22 @@ def open_channel(deps: Deps, client: WebClient, program_id: int, actor: Actor, c
     return channel
 
 
-def set_up(deps: Deps, client: WebClient, program_id: int, creator: Actor, home_team: str | None) -> None:
+def set_up(interaction: Interaction, client: WebClient, program_id: int) -> None:
     """The slow part after the ack: channel, invitations, welcome. Failures are told to the creator."""
-    with transaction(deps.engine) as session:
-        program = session.get(store.Program, program_id)
+    creator = interaction.actor
+    with interaction.session() as session:
+        program = session.get_one(store.Program, program_id)
         members = store.user_ids(session, program_id)
-    unclassified = classify(deps, client, members, creator, home_team)
+    unclassified = classify(interaction, client, members, interaction.team_id)
     if unclassified:
         tell(client, {"user_id": creator.user_id}, f"{program.code}:{unclassified}")
     try:
-        channel = open_channel(deps, client, program_id, creator, program.channel_id)
+        channel = open_channel(interaction, client, program_id, program.channel_id)
     except SlackApiError as exc:
-        error = exc.response.get("error")
-        tell(client, {"user_id": creator.user_id},
-             f":warning: {program.code} was created, but setting up its channel failed (`{error}`). "
-             f"Link a channel with `/cmo program channel #name --program {program.code}`, or create one with "
-             f"`/cmo program channel --program {program.code}`.")
+        out = Outcome(client)
+        out.refused(f"setting up the channel of {program.code}", exc)
+        out.report(creator.user_id, f"Link a channel with `/cmo program channel #name --program {program.code}`, "
+                                    f"or create one with `/cmo program channel --program {program.code}`.")
         return
     client.chat_postMessage(channel=creator.user_id,
                             text=f":white_check_mark: Program *{escape(program.code)}* is ready in <#{channel}>.")
@@ -190,7 +192,7 @@ def cmd_list(req: Request) -> None:
     with req.session() as session:
         rows = []
         for program in store.visible_to(session, req.actor):
-            roles = store.roles_of(session, program.id, req.user_id)
+            roles = store.roles_of(session, pk(program), req.user_id)
             mine = ", ".join(sorted(r.label for r in roles)) or ("admin" if req.actor.is_admin else "")
             rows.append((program.code, program.customer, mine))
     if not rows:
@@ -207,7 +209,7 @@ def cmd_status(req: Request) -> None:
         program = access.program
         today = req.now.astimezone(program.tz).date()
         health = digest.compose(session, program, today)
-        roster = store.members(session, program.id)
+        roster = store.members(session, pk(program))
     roles = {role: [m.user_id for m in roster if m.role == role] for role in Role}
     blocks = [
         bk.header(f"{program.code} — {program.customer}"),
@@ -257,7 +259,7 @@ def cmd_channel(req: Request) -> None:
         if not req.actor.is_admin:
             access.require(Role.program_manager, doing="link the program's channel")
         program = access.program
-    channel = open_channel(req.deps, req.client, program.id, req.actor, wanted)
+    channel = open_channel(req, req.client, pk(program), wanted)
     req.reply(f":white_check_mark: {escape(program.code)} now lives in <#{channel}>: members invited, welcome posted.")
 
 
@@ -291,7 +293,7 @@ def cmd_roles(req: Request) -> None:
             note = f"{bk.mention(who)} {verb} the role {role.label.lower()} on {program.code}."
             text = note if changed else f"Nothing changed: {note}"
         elif action == "show":
-            roster = store.members(session, program.id)
+            roster = store.members(session, pk(program))
             text = "\n".join(
                 [f"*Roles on {escape(program.code)}*"]
                 + [f"• {r.label}: {', '.join(bk.mention(m.user_id) for m in roster if m.role == r) or '—'}"
@@ -300,7 +302,7 @@ def cmd_roles(req: Request) -> None:
         else:
             raise UsageError(f"`{action[:20]}` is not show, add or remove.")
     if action == "add" and changed:
-        text += classify(req.deps, req.client, [who], req.actor, req.body.get("team_id"))
+        text += classify(req, req.client, [who], req.body.get("team_id"))
     if action == "add" and changed and program.channel_id:
         try:
             req.client.conversations_invite(channel=program.channel_id, users=who)
@@ -326,11 +328,9 @@ AREA = Area("program", "programs, their channels and who holds which role", (
 ))
 
 
-def on_new_program(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new_program(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The new-program form submitted (admins only): the program is created and set up."""
-    now = deps.clock.now()
-    user = body["user"]
-    actor = people.actor_of(deps, user)
+    deps, actor, now = interaction.deps, interaction.actor, interaction.now
 
     def create(form: ProgramForm) -> int:
         if not actor.is_admin:
@@ -345,12 +345,12 @@ def on_new_program(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], 
             )
             if form.channel:
                 store.link_channel(session, program, form.channel, actor=actor, now=now)
-            return program.id
+            return pk(program)
 
     program_id = submit(ack, view, ProgramForm, create, fallback="code")
     if program_id is not None:
-        set_up(deps, client, program_id, actor, (body.get("team") or {}).get("id"))
+        set_up(interaction, client, program_id)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.view(Ids.new_view.value)(partial(on_new_program, deps))
+def register(app: App) -> None:
+    app.view(Ids.new_view.value)(on_new_program)

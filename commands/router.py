@@ -21,6 +21,7 @@ from commands import people
 from commands.args import Args, UsageError, parse, split
 from commands.boundary import explain
 from commands.deps import Deps
+from commands.interaction import Interaction
 from store import programs
 from store.audit import SYSTEM, Actor
 from store.db import transaction
@@ -153,16 +154,20 @@ class Router:
     def register(self, app: App) -> None:
         app.command("/cmo")(self.handle)
 
-    def handle(self, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+    def handle(self, ack: Callable[..., Any], body: dict[str, Any], client: WebClient, respond: Callable[..., Any],
+               interaction: Interaction) -> None:
         ack()
         try:
-            self.dispatch(body, client, respond)
+            self.dispatch(body, client, respond, interaction.now)
         except Exception as error:  # the boundary for commands: every error becomes a reply
             respond(text=explain(error), response_type="ephemeral")
 
-    def dispatch(self, body: dict[str, Any], client: WebClient, respond) -> None:
+    def dispatch(self, body: dict[str, Any], client: WebClient, respond: Callable[..., Any],
+                 now: datetime | None = None) -> None:
+        """Run `/cmo <words>` as of `now`: the request's (commands/interaction.py), else the clock's."""
         words = split(body.get("text") or "")
-        make = lambda rest: Request(self.deps, client, respond, body, rest, self.deps.clock.now(),  # noqa: E731
+        at = now or self.deps.clock.now()
+        make = lambda rest: Request(self.deps, client, respond, body, rest, at,  # noqa: E731
                                     people.learn(self.deps, client, body["user_id"]))
         if not words or words[0] in ("help", "-h", "--help"):
             topic = self.areas.get(words[1]) if len(words) > 1 else None

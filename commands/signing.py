@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 import segno
@@ -20,16 +21,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from commands import people
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import submit
 from commands.home import ENROLL_ACTION
+from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from store import programs, signing
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import NotAllowed
 from store.markup import escape
 from store.programs import Program, Role, user_ids
@@ -78,8 +79,11 @@ def forget_qr(client: WebClient, view: dict[str, Any]) -> None:
     signing secret, so it must not outlive the enrollment among the bot's files."""
     for block in view.get("blocks") or []:
         if block.get("block_id") == Ids.qr_block:
+            file_id = (block.get("slack_file") or {}).get("id")
+            if not file_id:
+                continue
             try:
-                client.files_delete(file=(block.get("slack_file") or {}).get("id"))
+                client.files_delete(file=file_id)
             except SlackApiError as exc:
                 log.warning("QR code not deleted: %s", exc.response.get("error"))
 
@@ -96,11 +100,11 @@ def qr_png(uri: str) -> bytes:
     return buffer.getvalue()
 
 
-def start_enrollment(deps: Deps, client: WebClient, person: str, label: str, trigger_id: str) -> None:
+def start_enrollment(deps: Deps, client: WebClient, person: str, label: str, trigger_id: str, now: datetime
+                     ) -> None:
     """Open the enrollment form with a new secret, then add its QR code (uploaded after the form is open, so
     the trigger never expires while the image uploads)."""
     key = deps.settings.cmo_secret_key
-    now = deps.clock.now()
     with transaction(deps.engine) as session:
         existing = signing.key_of(session, person)
         if not deps.is_admin(person) and not programs.visible_to(session, Actor(person, person)):
@@ -142,7 +146,8 @@ def cmd_enroll(req: Request) -> None:
     if not req.deps.settings.cmo_secret_key:
         req.reply(":warning: " + signing.NO_KEY)
         return
-    start_enrollment(req.deps, req.client, req.user_id, req.body.get("user_name") or req.user_id, req.trigger_id)
+    start_enrollment(req.deps, req.client, req.user_id, req.body.get("user_name") or req.user_id, req.trigger_id,
+                     req.now)
 
 
 def cmd_status(req: Request) -> None:
@@ -168,7 +173,7 @@ def cmd_reset(req: Request) -> None:
 def warn_locked(deps: Deps, client: WebClient, person: str, program: Program) -> None:
     """Five wrong codes: the admins and the program's CMO quality hear of it at once."""
     with transaction(deps.engine) as session:
-        quality = user_ids(session, program.id, Role.cmo_quality)
+        quality = user_ids(session, pk(program), Role.cmo_quality)
     text = (f":lock: Signing of {bk.mention(person)} is *locked* after {signing.MAX_FAILURES} wrong authenticator "
             f"codes in a row (last attempt in {escape(program.code)}). Each attempt is in the audit trail. If it was "
             f"them, an admin resets it with `/cmo signing reset {bk.mention(person)}`; if not, investigate.")
@@ -187,24 +192,24 @@ AREA = Area("signing", "electronic signatures: your authenticator app (the secon
 ))
 
 
-def on_enroll_button(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_enroll_button(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],
+                     client: WebClient) -> None:
     """The Set up signing button of App Home: opens the enrollment form with a new secret."""
     ack()
-    user = body["user"]
+    deps, user = interaction.deps, interaction.user
     if not deps.settings.cmo_secret_key:
         tell(client, {"user_id": user["id"]}, ":warning: " + signing.NO_KEY)
         return
-    start_enrollment(deps, client, user["id"], user.get("username") or user["id"], body["trigger_id"])
+    start_enrollment(deps, client, user["id"], user.get("username") or user["id"], body["trigger_id"],
+                     interaction.now)
 
 
-def on_enroll(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_enroll(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The enrollment form submitted: the secret is kept once a current code confirms it."""
-    user = body["user"]
-    actor = people.actor_of(deps, user)
+    deps, actor, now = interaction.deps, interaction.actor, interaction.now
     key = deps.settings.cmo_secret_key
 
-    def act(form: EnrollForm) -> None:
-        now = deps.clock.now()
+    def act(form: EnrollForm) -> bool:
         secret = signing.open_pending(key, Pending.model_validate_json(view.get("private_metadata") or "{}")
                                       .token, actor.user_id, now)
         with transaction(deps.engine) as session:
@@ -218,13 +223,13 @@ def on_enroll(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], clien
                                                  "sign in the bot, it asks for the app's current code.")
 
 
-def on_enroll_closed(deps: Deps, ack, view: dict[str, Any], client: WebClient) -> None:
+def on_enroll_closed(ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The enrollment form closed without confirming: its QR code is deleted."""
     ack()
     forget_qr(client, view)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(Ids.enroll_button.value)(partial(on_enroll_button, deps))
-    app.view(Ids.enroll_view.value)(partial(on_enroll, deps))
-    app.view_closed(Ids.enroll_view.value)(partial(on_enroll_closed, deps))
+def register(app: App) -> None:
+    app.action(Ids.enroll_button.value)(on_enroll_button)
+    app.view(Ids.enroll_view.value)(on_enroll)
+    app.view_closed(Ids.enroll_view.value)(on_enroll_closed)

@@ -3,32 +3,31 @@ reminder's Mark pulled button), lab submissions, results (file or form) and the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import date, timedelta
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from bot import blocks as bk
-from commands import home, people
+from commands import home
 from commands import stability_results as results
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
-from commands.deps import Deps
 from commands.forms import metadata, submit
+from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from commands.stability_views import Ids, new_study_view, pulls_blocks, results_view, schedule_blocks
 from store import filing, stability_import
 from store import programs as program_store
 from store import stability as store
 from store import stability_notation as notation
-from store.audit import Actor
-from store.db import transaction
+from store.db import pk
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
@@ -109,7 +108,7 @@ def cmd_new(req: Request) -> None:
         access = req.access(session)
         access.require(*PLANNERS, doing="create stability studies")
         program = access.program
-        suggested = store.next_code(session, program.id)
+        suggested = store.next_code(session, pk(program))
     today = req.now.astimezone(program.tz).date()
     view = new_study_view(program.code, suggested, today, ProgramRef(program=program.code).model_dump_json())
     req.client.views_open(trigger_id=req.trigger_id, view=view)
@@ -121,7 +120,7 @@ def cmd_list(req: Request) -> None:
     with req.session() as session:
         program = req.access(session).program
         rows = [(s.code, s.product, s.placed_on.isoformat(), f"{s.duration_months} m",
-                 ", ".join(c["code"] for c in s.conditions)) for s in store.studies(session, program.id)]
+                 ", ".join(c["code"] for c in s.conditions)) for s in store.studies(session, pk(program))]
     if not rows:
         req.reply(f"{escape(program.code)} has no stability studies yet. Start one with `/cmo stability new`.")
         return
@@ -129,13 +128,21 @@ def cmd_list(req: Request) -> None:
               + bk.table(rows, ("Study", "Product", "Placed", "Duration", "Conditions")))
 
 
+def the_study(session: Session, program_id: int, code: str) -> store.StabilityStudy:
+    """The program's study of that code; `store.get_study` raises NotFound when there is none."""
+    study = store.get_study(session, program_id, code)
+    if study is None:
+        raise NotFound(f"There is no stability study {code.strip().upper()[:20]} in this program.")
+    return study
+
+
 def cmd_schedule(req: Request) -> None:
     req.args.only("program")
     code = req.args.word(0, "the study id")
     with req.session() as session:
         program = req.access(session).program
-        study = store.get_study(session, program.id, code)
-        pulls = store.pulls_of(session, study.id)
+        study = the_study(session, pk(program), code)
+        pulls = store.pulls_of(session, pk(study))
     text, blocks = schedule_blocks(study, pulls, req.now.astimezone(program.tz).date())
     req.reply(text, blocks)
 
@@ -154,12 +161,13 @@ def cmd_pulls(req: Request) -> None:
             scope = programs[0].code
         else:  # across the programs where the caller is on the stability team (admins: all)
             programs = [p for p in program_store.visible_to(session, req.actor)
-                        if req.actor.is_admin or Role.stability in program_store.roles_of(session, p.id, req.user_id)]
+                        if req.actor.is_admin
+                        or Role.stability in program_store.roles_of(session, pk(p), req.user_id)]
             scope = "all your programs"
             if not programs:
                 raise NotFound("You are on no program's stability team; use `--program CODE`.")
         start = min(req.now.astimezone(p.tz).date() for p in programs)
-        items = store.upcoming(session, [p.id for p in programs], start, start + timedelta(days=days))
+        items = store.upcoming(session, [pk(p) for p in programs], start, start + timedelta(days=days))
     text, blocks = pulls_blocks(items, days, scope)
     req.reply(text, blocks)
 
@@ -168,7 +176,7 @@ def _pull_of(req: Request, session) -> tuple[Access, store.StabilityStudy, store
     """`STB-0001 LT25 6`, `STB-0001 25/60 6M`, `STB-0001 25 °C / 60 % RH 6 months`: the study, then the condition
     and the time point as people write them (the time point is the last word, or the last two)."""
     access = req.access(session)
-    study = store.get_study(session, access.program.id, req.args.word(0, "the study id"))
+    study = the_study(session, pk(access.program), req.args.word(0, "the study id"))
     req.args.word(1, "the condition (e.g. LT25 or 25/60)")
     req.args.word(2, "the time point (e.g. 6 or 6M)")
     words = req.args.words[1:]
@@ -227,7 +235,7 @@ def cmd_results(req: Request) -> None:
         access.require(*RECORDERS, doing="import results")
         study = req.args.words[0].upper() if req.args.words else None
         if study:
-            store.get_study(session, access.program.id, study)
+            store.get_study(session, pk(access.program), study)
     view = results_view(access.program.code, study, ProgramRef(program=access.program.code).model_dump_json())
     req.client.views_open(trigger_id=req.trigger_id, view=view)
 
@@ -239,8 +247,8 @@ def cmd_report(req: Request) -> None:
     code = req.args.word(0, "the study id")
     with req.session() as session:
         access = req.access(session)
-        program, study = access.program, store.get_study(session, access.program.id, code)
-        package = stability_report.compile_package(study, store.results_of(session, study.id), req.now)
+        program, study = access.program, the_study(session, pk(access.program), code)
+        package = stability_report.compile_package(study, store.results_of(session, pk(study)), req.now)
     files = {f"{study.code}-data-package.xlsx": stability_report.workbook(package),
              f"{study.code}-data-package.pdf": stability_report.pdf(package)}
     filed = {name: filing.file_document(req.deps.files, program.code, "stability", study.code, name=name,
@@ -294,27 +302,21 @@ AREA = Area("stability", "stability studies: pull schedule, reminders, pulls, la
 # ---------------------------------------------------------------- modals and buttons
 
 
-def _access(deps: Deps, session, body: dict[str, Any], code: str, *roles: Role, doing: str) -> Access:
-    access = program_store.authorize(session, people.actor_of(deps, body["user"], session), code=code)
-    access.require(*roles, doing=doing)
-    return access
-
-
-def on_new_study(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new_study(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The new-study form submitted: the study and its pulls are created, the program channel told."""
-    now = deps.clock.now()
+    now = interaction.now
     ref = metadata(view, ProgramRef)
 
     def create(form: StudyForm) -> tuple[str, str, str]:
-        with transaction(deps.engine) as session:
-            access = _access(deps, session, body, ref.program, *PLANNERS, doing="create stability studies")
+        with interaction.session() as session:
+            access = interaction.authorize(session, code=ref.program, roles=PLANNERS, doing="create stability studies")
             conditions = store.parse_conditions(form.conditions, form.custom)
             study = store.create_study(
                 session, program=access.program, actor=access.actor, now=now, code=form.study,
                 product=form.product, placed_on=form.placed, duration_months=form.duration,
                 conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
                 protocol=form.protocol or "")
-            count = len(store.pulls_of(session, study.id))
+            count = len(store.pulls_of(session, pk(study)))
             return access.program.channel_id or access.actor.user_id, study.code, (
                 f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
                 f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} months "
@@ -326,54 +328,55 @@ def on_new_study(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], cl
         client.chat_postMessage(channel=channel, text=text)
 
 
-def on_results(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_results(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The results form submitted (files or one typed result): checked before the ack, imported after it."""
     ref = metadata(view, ProgramRef)
 
-    def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None, Actor]:
+    def check(form: ResultForm) -> tuple[ResultForm, ResultRow | None]:
         typed = form.row()
-        with transaction(deps.engine) as session:
-            access = _access(deps, session, body, ref.program, *RECORDERS, doing="import results")
-            study = typed and store.get_study(session, access.program.id, typed.study, missing_ok=True)
-            if study:
+        with interaction.session() as session:
+            access = interaction.authorize(session, code=ref.program, roles=RECORDERS, doing="import results")
+            study = typed and store.get_study(session, pk(access.program), typed.study, missing_ok=True)
+            if typed and study:
                 study.lot(typed.batch)  # an unknown lot is a field error, before anything is imported
-        return form, typed, access.actor
+        return form, typed
 
     checked = submit(ack, view, ResultForm, check, fallback="file")
     if checked is not None:  # after the ack: a failure reaches the person through the error boundary
-        form, typed, actor = checked
+        form, typed = checked
         request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
                                         study=form.study, typed=asdict(typed) if typed else None)
-        results.tell_importer(client, actor, results.run(deps, client, actor, request))
+        results.tell_importer(client, interaction.actor, results.run(interaction, client, request))
 
 
-def on_mark_pulled(deps: Deps, ack, body: dict[str, Any], respond, client: WebClient) -> None:
+def on_mark_pulled(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],
+                   respond: Callable[..., Any], client: WebClient) -> None:
     """The reminder's Mark pulled button: the pull is recorded today and the program channel told."""
     ack()
-    now = deps.clock.now()
+    now = interaction.now
     value = (body.get("actions") or [{}])[0].get("value") or ""
     if not value.isdecimal():
         raise Invalid("This button's data was altered; use `/cmo stability pulled` instead.")
-    with transaction(deps.engine) as session:
+    with interaction.session() as session:
         pull = session.get(store.StabilityPull, int(value))
         program = session.get(Program, pull.program_id) if pull else None
-        if program is None:
+        if pull is None or program is None:
             raise NotFound(program_store.NO_ACCESS)
-        access = _access(deps, session, body, program.code, *RECORDERS, doing="record pulls")
-        study = session.get(store.StabilityStudy, pull.study_id)
+        access = interaction.authorize(session, code=program.code, roles=RECORDERS, doing="record pulls")
+        study = session.get_one(store.StabilityStudy, pull.study_id)
         store.record_pull(session, program=program, pull=pull, actor=access.actor, now=now,
                           pulled_on=now.astimezone(program.tz).date())
         text = pulled_text(study, pull, access.actor.user_id)
     if program.channel_id:  # the program sees who pulled, wherever the button was pressed
         client.chat_postMessage(channel=program.channel_id, text=text)
     if (body.get("container") or {}).get("type") == "view":  # pressed in App Home: refresh it
-        home.publish(deps, client, access.actor.user_id)
+        home.publish(interaction.deps, client, access.actor.user_id, now)
     elif (body.get("channel") or {}).get("id") != program.channel_id:  # pressed in a DM
         tell(client, body, text, respond)
 
 
-def register(app: App, deps: Deps) -> None:
-    results.register(app, deps)
-    app.view(Ids.new_view.value)(partial(on_new_study, deps))
-    app.view(Ids.results_view.value)(partial(on_results, deps))
-    app.action(Ids.mark_pulled.value)(partial(on_mark_pulled, deps))
+def register(app: App) -> None:
+    results.register(app)
+    app.view(Ids.new_view.value)(on_new_study)
+    app.view(Ids.results_view.value)(on_results)
+    app.action(Ids.mark_pulled.value)(on_mark_pulled)

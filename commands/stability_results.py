@@ -10,7 +10,7 @@ shared files, a typed row), sealed, so the click re-reads exactly that and nothi
 from __future__ import annotations
 
 import json
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,12 +22,13 @@ from bot import downloads
 from commands import file_to_program
 from commands.deps import Deps
 from commands.forms import is_sealed, seal
+from commands.interaction import Acting, Interaction
 from store import programs as program_store
 from store import stability as store
 from store import stability_change, stability_import
 from store.audit import Actor
-from store.db import transaction
-from store.errors import Invalid
+from store.db import pk, transaction
+from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Role
 from store.stability_results import ImportReport, ResultRow, import_results
@@ -81,20 +82,23 @@ def _pull(study: store.StabilityStudy, pull: store.StabilityPull) -> str:
     return f"{escape(study.code)} {pull.condition} {pull.months} months (pull date {day(pull.due_on)})"
 
 
-def run(deps: Deps, client: WebClient, actor: Actor, request: ResultsImport, *, record_missing: bool = False
+def run(who: Acting, client: WebClient, request: ResultsImport, *, record_missing: bool = False
         ) -> tuple[str, list[dict]]:
     """After the ack: import every sound row, announce results out of specification to the program managers and
     CMO quality at once, and return the importer's reply (with the button when pulls are missing)."""
+    deps, actor, now = who.deps, who.actor, who.now
     rows, rejected, notes = _read(client, request)
-    now = deps.clock.now()
     with transaction(deps.engine) as session:
         program = program_store.by_code(session, request.program)
+        if program is None:  # authorized before the ack; gone since
+            raise NotFound(program_store.NO_ACCESS)
         report = import_results(session, program=program, actor=actor, now=now, rows=rows, rejected=rejected,
                                       record_missing=record_missing)
-        managers = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality)
+        managers = program_store.user_ids(session, pk(program), Role.program_manager, Role.cmo_quality)
         oos = [_describe_result(session, r) for r in report.out_of_spec]
         change = significant_change_alert(session, request.program, actor, report)
-        team = program_store.user_ids(session, program.id, Role.program_manager, Role.cmo_quality, Role.stability)
+        team = program_store.user_ids(session, pk(program), Role.program_manager, Role.cmo_quality,
+                                      Role.stability)
     if oos:
         alert = (f":rotating_light: *Out-of-specification stability result* in {escape(request.program)} "
                  f"(imported by {bk.mention(actor.user_id)}):\n" + "\n".join(f"• {o}" for o in oos))
@@ -120,7 +124,7 @@ def significant_change_alert(session, program_code: str, actor: Actor, report: I
         started = report.started.get(study.code) or []
         intermediate = stability_change.intermediate_codes(study)
         if started:
-            upcoming = [p for p in started if p.closes_on >= p.activated_on]
+            upcoming = [p for p in started if p.activated_on is not None and p.closes_on >= p.activated_on]
             first = f"; next pull {upcoming[0].condition} {upcoming[0].months} months on {day(upcoming[0].due_on)}" \
                 if upcoming else ""
             lines.append(f"→ {escape(study.code)}: intermediate testing at {', '.join(intermediate)} has started: "
@@ -149,7 +153,7 @@ def reply(deps: Deps, actor: Actor, request: ResultsImport, report: ImportReport
         lines.append(f"…and {len(report.rejected) - MAX_REJECTED_SHOWN} more refused rows.")
     if report.missing:
         waiting = sum(len(lines) for lines in report.waiting.values())
-        shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[pull.id]))}"
+        shown = [f"• {_pull(study, pull)}: rows {', '.join(map(str, report.waiting[pk(pull)]))}"
                  for study, pull in report.missing[:MAX_MISSING_SHOWN]]
         if len(report.missing) > MAX_MISSING_SHOWN:
             shown.append(f"…and {len(report.missing) - MAX_MISSING_SHOWN} more pulls.")
@@ -199,10 +203,11 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     people of the manufacturer only): its studies, and the program as a whole for files with a study column."""
     choices = []
     for program in program_store.visible_to(session, actor):
-        if not actor.is_admin and (program_store.is_external(session, program.id, actor.user_id)
-                                   or not program_store.roles_of(session, program.id, actor.user_id) & set(RECORDERS)):
+        if not actor.is_admin and (program_store.is_external(session, pk(program), actor.user_id)
+                                   or not program_store.roles_of(session, pk(program), actor.user_id)
+                                   & set(RECORDERS)):
             continue
-        studies = store.studies(session, program.id)
+        studies = store.studies(session, pk(program))
         if studies:
             choices.append((f"{program.code}|", f"{program.code} stability results (the file names the study)"))
         choices += [(f"{program.code}|{s.code}", f"{program.code} {s.code} stability results ({s.product})")
@@ -210,42 +215,40 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
     return choices
 
 
-def file_all(deps: Deps, client: WebClient, actor: Actor, value: str, file_ids: list[str], note: str) -> None:
+def file_all(interaction: Interaction, client: WebClient, value: str, file_ids: list[str], note: str) -> None:
     """The shared files are one results import (all their rows in one report), re-authorized here."""
     code, _, study = value.partition("|")
-    with transaction(deps.engine) as session:
-        access = program_store.authorize(session, actor, code=code)
-        access.require_internal("import stability results")
-        access.require(*RECORDERS, doing="import results")
+    with interaction.session() as session:
+        access = interaction.authorize(session, code=code, internal="import stability results", roles=RECORDERS,
+                                       doing="import results")
         if study:
-            store.get_study(session, access.program.id, study)
+            store.get_study(session, pk(access.program), study)
     request = ResultsImport(program=access.program.code, files=file_ids, study=study or None)
-    tell_importer(client, actor, run(deps, client, actor, request))
+    tell_importer(client, interaction.actor, run(interaction, client, request))
 
 
 NEEDS = "stability results files (stability team, program managers, CMO quality) for a program with a study"
 
 
-def on_record_and_import(deps: Deps, ack, body: dict[str, Any], respond, client: WebClient) -> None:
+def on_record_and_import(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],
+                         respond: Callable[..., Any], client: WebClient) -> None:
     """The Record the pulls and import button: the missing pulls are recorded and the rows imported."""
     ack()
-    user = body["user"]
-    actor = Actor(user["id"], user.get("name") or user.get("username") or user["id"], deps.is_admin(user["id"]))
+    deps, actor = interaction.deps, interaction.actor
     try:
         request = ResultsImport.model_validate(json.loads((body.get("actions") or [{}])[0].get("value") or ""))
     except (ValueError, ValidationError):
         request = None
     if request is None or not request.is_sealed(deps, actor.user_id):
         raise Invalid("This button's data was altered; import the results again.")
-    with transaction(deps.engine) as session:
-        program_store.authorize(session, actor, code=request.program).require(
-            *RECORDERS, doing="record pulls and import results")
-    text, blocks = run(deps, client, actor, request, record_missing=True)
+    with interaction.session() as session:
+        interaction.authorize(session, code=request.program, roles=RECORDERS, doing="record pulls and import results")
+    text, blocks = run(interaction, client, request, record_missing=True)
     respond(text=text, blocks=blocks, replace_original=True)
 
 
 FILING = file_to_program.Target("stability", filing_choices, file_all=file_all, needs=NEEDS)
 
 
-def register(app: App, deps: Deps) -> None:
-    app.action(RECORD_AND_IMPORT)(partial(on_record_and_import, deps))
+def register(app: App) -> None:
+    app.action(RECORD_AND_IMPORT)(on_record_and_import)

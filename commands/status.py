@@ -14,6 +14,7 @@ from commands.args import UsageError
 from commands.router import Request
 from scheduler.preview import upcoming
 from store import home, programs
+from store.db import pk
 from store.errors import NotAllowed
 from store.markup import day, escape, local_time
 from store.sheets import neutralise
@@ -51,7 +52,7 @@ def _plan(req: Request) -> None:
         access = req.access(session)
         access.require_internal("see what the bot will send")
         program = access.program
-        planned = upcoming(session, program.id, req.now, DAYS)
+        planned = upcoming(session, pk(program), req.now, DAYS)
     if not planned:
         req.reply(f"Nothing is planned for {escape(program.code)} in the next {DAYS} days.")
         return
@@ -75,9 +76,9 @@ def _portfolio(req: Request) -> None:
         if not mine:
             raise NotAllowed("The portfolio is for admins and program managers; you manage no program.")
         health = home.health(session, mine, req.now)
-    rows = [Row(p.code, p.customer, " · ".join(health.fragments.get(p.id) or ["nothing open"]),
-                health.deadlines.get(p.id), any(":warning:" in f or ":rotating_light:" in f
-                                                for f in health.fragments.get(p.id, [])))
+    rows = [Row(p.code, p.customer, " · ".join(health.fragments.get(pk(p)) or ["nothing open"]),
+                health.deadlines.get(pk(p)), any(":warning:" in f or ":rotating_light:" in f
+                                                for f in health.fragments.get(pk(p), [])))
             for p in mine]
     key = {"urgency": Row.urgency, "deadline": lambda r: (r.deadline or date.max, r.code),
            "code": lambda r: r.code}[order]

@@ -5,8 +5,8 @@ signature in programs that sign with an authenticator app."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,11 +20,12 @@ from commands import submissions_views as views
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
+from commands.interaction import Interaction
 from commands.submissions_views import Ids
 from store import document_signatures, signing
 from store import submissions as subs
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import escape
@@ -54,7 +55,7 @@ def may_file(session, actor: Actor, item_id: int) -> subs.Located:
     return located
 
 
-def file_one(deps: Deps, actor: Actor, item_id: int, shared: downloads.SlackFile
+def file_one(deps: Deps, actor: Actor, now: datetime, item_id: int, shared: downloads.SlackFile
              ) -> tuple[subs.Located, subs.SubmissionFile]:
     """File one downloaded document for an item (authorizing again) with its SHA-256; the item is received."""
     with transaction(deps.engine) as session:
@@ -62,9 +63,9 @@ def file_one(deps: Deps, actor: Actor, item_id: int, shared: downloads.SlackFile
     filed = file_document(deps.files, located.program.code, "submissions", str(located.submission.id),
                           name=shared.name, content=shared.content)
     with transaction(deps.engine) as session:
-        entry = session.get(subs.SubmissionItem, item_id)
-        row = subs.attach(session, entry=entry, filed=filed, name=shared.name, actor=actor,  # type: ignore[arg-type]
-                          now=deps.clock.now(), slack_file_id=shared.id)
+        entry = session.get_one(subs.SubmissionItem, item_id)
+        row = subs.attach(session, entry=entry, filed=filed, name=shared.name, actor=actor, now=now,
+                          slack_file_id=shared.id)
     return located, row
 
 
@@ -77,13 +78,14 @@ def _item_title(located: subs.Located) -> str:
             f"{escape(located.item.document)}")
 
 
-def receive(deps: Deps, client: WebClient, actor: Actor, item_id: int, file_ids: Sequence[str]) -> None:
+def receive(interaction: Interaction, client: WebClient, item_id: int, file_ids: Sequence[str]) -> None:
     """Download the shared files with the bot token, file them in the program folder with their SHA-256,
     mark the item received, and confirm by DM."""
+    deps, actor = interaction.deps, interaction.actor
     with transaction(deps.engine) as session:
         may_file(session, actor, item_id)
     actor = Actor(actor.user_id, people.learn(deps, client, actor.user_id) or actor.name, actor.is_admin)
-    done = [file_one(deps, actor, item_id, downloads.fetch(client, file_id)) for file_id in file_ids]
+    done = [file_one(deps, actor, interaction.now, item_id, downloads.fetch(client, file_id)) for file_id in file_ids]
     client.chat_postMessage(channel=actor.user_id, text=(
         f":white_check_mark: Received for {_item_title(done[0][0])}:\n"
         + "\n".join(f"• {_filed_line(row)}" for _, row in done)))
@@ -97,10 +99,10 @@ def filing_choices(session, actor: Actor) -> list[tuple[str, str]]:
             for c in subs.fileable(session, actor)]
 
 
-def file_to(deps: Deps, actor: Actor, value: str, shared: downloads.SlackFile, note: str) -> str:
+def file_to(interaction: Interaction, value: str, shared: downloads.SlackFile, note: str) -> str:
     if not value.isascii() or not value.isdecimal():
         raise Invalid("That is not a submission item.")
-    located, row = file_one(deps, actor, int(value), shared)
+    located, row = file_one(interaction.deps, interaction.actor, interaction.now, int(value), shared)
     return f":white_check_mark: Received for {_item_title(located)}: {_filed_line(row)}"
 
 
@@ -108,9 +110,10 @@ class CodeForm(BaseModel):
     code: str
 
 
-def on_document_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_document_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
+                     client: WebClient) -> None:
     """The signed approval of a submission document: no Slack call before the ack (the name came sealed)."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     locked: list[Program] = []
 
     def act(form: CodeForm) -> tuple[subs.Located, document_signatures.DocumentSignature]:
@@ -118,13 +121,13 @@ def on_document_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any]
         if not is_sealed(ref.mac, deps, "document-sign", *ref.parts(actor.user_id)):
             raise Invalid("This form's data was altered; open it again from Slack.", "code")
         signer = Actor(actor.user_id, ref.name, actor.is_admin)
-        with transaction(deps.engine) as session:
+        with interaction.session() as session:
             located = subs.locate(session, ref.item_id)
-            authorize(session, signer, code=located.program.code).require(*APPROVE, doing="approve documents")
+            interaction.authorize(session, code=located.program.code, roles=APPROVE, doing="approve documents")
             done = document_signatures.approve(
-                session, program_id=located.program.id, entry=located.item, file_sha256=ref.sha256,
+                session, program_id=pk(located.program), entry=located.item, file_sha256=ref.sha256,
                 signer=document_signatures.Signer(actor.user_id, ref.name, ref.tz, form.code), actor=signer,
-                now=deps.clock.now(), key=deps.settings.cmo_secret_key)
+                now=interaction.now, key=deps.settings.cmo_secret_key)
         if isinstance(done, signing.Refusal):
             if done.locked:
                 locked.append(located.program)
@@ -143,40 +146,40 @@ def on_document_sign(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any]
             f"\nMeaning: _{escape(signature.meaning)}_\n{_item_title(located)} is approved."))
 
 
-def on_attach(deps: Deps, ack, body: dict[str, Any], client: WebClient) -> None:
+def on_attach(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
     """An item's Attach button: opens the file form for those who may file for the item."""
     ack()
-    actor = people.actor_of(deps, body["user"])
     try:
         item_id = int(body["actions"][0].get("value") or "")
     except ValueError:
         raise Invalid("This button's data was altered.") from None
-    with transaction(deps.engine) as session:
-        located = may_file(session, actor, item_id)
+    with interaction.session() as session:
+        located = may_file(session, interaction.actor_in(session), item_id)
     client.views_open(trigger_id=body["trigger_id"], view=views.attach_view(located))
 
 
-def on_attach_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_attach_submit(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
+                     client: WebClient) -> None:
     """The file form submitted: checked before the ack, the files received after it."""
-    actor = people.actor_of(deps, body["user"])
     meta = metadata(view, views.AttachMeta)
 
     def check(form: AttachForm) -> list[str]:
         if not form.files:
             raise Invalid("Attach at least one file.", "files")
-        with transaction(deps.engine) as session:
-            may_file(session, actor, meta.item_id)
+        with interaction.session() as session:
+            may_file(session, interaction.actor_in(session), meta.item_id)
         return [str(f["id"]) for f in form.files]
 
     file_ids = submit(ack, view, AttachForm, check, fallback="files")
     if file_ids:
-        receive(deps, client, actor, meta.item_id, file_ids)
+        receive(interaction, client, meta.item_id, file_ids)
 
 
-def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient, respond) -> None:
+def on_shortcut(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient,
+                respond: Callable[..., Any]) -> None:
     """The File submission item shortcut on a message with files: opens the choice of the person's items."""
     ack()
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     shared = [f for f in (body.get("message") or {}).get("files") or [] if f.get("id")]
     if not shared:
         tell(client, body, ":x: That message has no file; use the shortcut on a message with the document.",
@@ -195,21 +198,22 @@ def on_shortcut(deps: Deps, ack, body: dict[str, Any], client: WebClient, respon
                       view=views.shortcut_view(choices, [f.get("name") or f["id"] for f in shared][:10], meta))
 
 
-def on_shortcut_submit(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-                       ) -> None:
+def on_shortcut_submit(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
+                       client: WebClient) -> None:
     """The item chosen for the shortcut's files (sealed with the form): the files received for it."""
-    actor = people.actor_of(deps, body["user"])
+    deps, actor = interaction.deps, interaction.actor
     meta = metadata(view, views.ShortcutMeta)
 
     def check(form: ShortcutForm) -> int:
         if not is_sealed(meta.mac, deps, "submission-item", actor.user_id, meta.channel, ",".join(meta.files)):
             raise Invalid("This form's data was altered; use the shortcut again.", "item")
         with transaction(deps.engine) as session:
-            return may_file(session, actor, form.item).item.id  # type: ignore[return-value]
+            may_file(session, actor, form.item)
+        return form.item
 
     item_id = submit(ack, view, ShortcutForm, check, fallback="item")
     if item_id is not None:
-        receive(deps, client, actor, item_id, meta.files)
+        receive(interaction, client, item_id, meta.files)
 
 
 FILING = file_to_program.Target(
@@ -217,9 +221,9 @@ FILING = file_to_program.Target(
     "program managers, regulatory contacts)")
 
 
-def register(app: App, deps: Deps) -> None:
-    app.view(Ids.sign_view.value)(partial(on_document_sign, deps))
-    app.action(Ids.attach.value)(partial(on_attach, deps))
-    app.view(Ids.attach_view.value)(partial(on_attach_submit, deps))
-    app.shortcut(Ids.shortcut.value)(partial(on_shortcut, deps))
-    app.view(Ids.shortcut_view.value)(partial(on_shortcut_submit, deps))
+def register(app: App) -> None:
+    app.view(Ids.sign_view.value)(on_document_sign)
+    app.action(Ids.attach.value)(on_attach)
+    app.view(Ids.attach_view.value)(on_attach_submit)
+    app.shortcut(Ids.shortcut.value)(on_shortcut)
+    app.view(Ids.shortcut_view.value)(on_shortcut_submit)

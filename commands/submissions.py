@@ -4,9 +4,8 @@ The documents are collected through Slack by commands/submission_documents.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,9 +17,9 @@ from bot import blocks as bk
 from commands import people, submission_documents
 from commands import submissions_views as views
 from commands.args import UsageError, iso_date, user_id
-from commands.boundary import tell
-from commands.deps import Deps
 from commands.forms import metadata, seal, submit
+from commands.interaction import Acting, Interaction
+from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
 from commands.submission_documents import APPROVE, MANAGE
 from commands.submissions_views import Ids
@@ -28,12 +27,11 @@ from store import batches as batch_store
 from store import document_signatures, signing
 from store import submissions as subs
 from store import submissions_package as packaging
-from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import Conflict, Invalid
 from store.filing import file_document
 from store.markup import day, escape, plural
-from store.programs import Program, authorize
+from store.programs import Program
 
 
 class NewForm(BaseModel):
@@ -46,34 +44,31 @@ class NewForm(BaseModel):
 # --- the slow parts after the ack ---------------------------------------------------------------------
 
 
-def ask_owners(deps: Deps, client: WebClient, submission_id: int, actor: Actor,
-               only: Sequence[int] | None = None) -> list[str]:
+def ask_owners(who: Acting, client: WebClient, submission_id: int, only: Sequence[int] | None = None) -> list[str]:
     """DM every owner their open items with the due dates; the items become requested. Returns who was
     asked; a DM Slack refuses is reported to the person who asked for it."""
+    deps, actor = who.deps, who.actor
     with transaction(deps.engine) as session:
-        submission = session.get(subs.Submission, submission_id)
-        program = session.get(Program, submission.program_id)  # type: ignore[union-attr]
-        entries = [e for e in subs.items(session, submission)  # type: ignore[arg-type]
+        submission = session.get_one(subs.Submission, submission_id)
+        program = session.get_one(Program, submission.program_id)
+        entries = [e for e in subs.items(session, submission)
                    if e.status in subs.OPEN and e.owner and (only is None or e.id in only)]
     by_owner: dict[str, list[subs.SubmissionItem]] = {}
     for entry in entries:
-        by_owner.setdefault(entry.owner, []).append(entry)  # type: ignore[arg-type]
-    asked, failed = [], []
+        by_owner.setdefault(entry.owner or "", []).append(entry)
+    asked: list[str] = []
+    out = Outcome(client)
     for owner, owned in by_owner.items():
-        text, blocks = views.owner_request(program, submission, owned)  # type: ignore[arg-type]
-        try:
-            client.chat_postMessage(channel=owner, text=text, blocks=blocks)
-        except SlackApiError as exc:
-            failed.append(f"{bk.mention(owner)} (`{exc.response.get('error')}`)")
+        text, blocks = views.owner_request(program, submission, owned)
+        if out.call(f"a message to {bk.mention(owner)}", client.chat_postMessage, channel=owner, text=text,
+                    blocks=blocks) is None:
             continue
         asked.append(owner)
         with transaction(deps.engine) as session:
             fresh = [session.get(subs.SubmissionItem, e.id) for e in owned]
             subs.mark_requested(session, entries=[e for e in fresh if e is not None], actor=actor,
-                                now=deps.clock.now())
-    if failed:
-        tell(client, {"user_id": actor.user_id}, f":warning: Could not DM {', '.join(failed)} about "
-             f"{escape(program.code)} {submission.ref}; ask them directly.")  # type: ignore[union-attr]
+                                now=who.now)
+    out.report(actor.user_id, f"Ask them directly about {escape(program.code)} {submission.ref}.")
     return asked
 
 
@@ -134,8 +129,9 @@ def cmd_status(req: Request) -> None:
 
 def cmd_add(req: Request) -> None:
     req.args.only("program", "owner", "due", "source")
-    owner = user_id(req.args.flag("owner")) if req.args.flag("owner") else None
-    due_on = iso_date(req.args.flag("due"), "due date") if req.args.flag("due") else None
+    owner_flag, due_flag = req.args.flag("owner"), req.args.flag("due")
+    owner = user_id(owner_flag) if owner_flag else None
+    due_on = iso_date(due_flag, "due date") if due_flag else None
     with req.session() as session:
         program = _manage(req, session, "change a submission's checklist")
         submission = subs.by_ref(session, program, req.args.word(0, "the submission ID"))
@@ -145,7 +141,7 @@ def cmd_add(req: Request) -> None:
         line = views.item_line(entry)
     req.reply(f"Added to {submission.ref}: {line}")
     if owner:
-        ask_owners(req.deps, req.client, submission.id, req.actor, only=[entry.id])
+        ask_owners(req, req.client, pk(submission), only=[pk(entry)])
 
 
 def cmd_remove(req: Request) -> None:
@@ -172,7 +168,7 @@ def cmd_assign(req: Request) -> None:
         _, submission, entry = _submission_item(req, session, "assign submission items")
         subs.assign(session, entry=entry, owner=owner, actor=req.actor, now=req.now)
     req.reply(f"{bk.mention(owner)} now owns {submission.ref} item #{entry.number} {escape(entry.document)}.")
-    ask_owners(req.deps, req.client, submission.id, req.actor, only=[entry.id])
+    ask_owners(req, req.client, submission.id, only=[entry.id])
 
 
 def cmd_due(req: Request) -> None:
@@ -261,31 +257,30 @@ AREA = Area("submission", "regulatory submission documents: checklist, collectio
 # --- the new-submission form ------------------------------------------------------------------------------
 
 
-def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The new-submission form submitted: the submission and its checklist are created, the owners asked by DM
     and the program channel told."""
-    actor, now = people.actor_of(deps, body["user"]), deps.clock.now()
+    deps, actor, now = interaction.deps, interaction.actor, interaction.now
     meta = metadata(view, views.NewMeta)
 
     def create(form: NewForm) -> int:
-        with transaction(deps.engine) as session:
-            access = authorize(session, actor, code=meta.program)
-            access.require(*MANAGE, doing="start a submission")
+        with interaction.session() as session:
+            access = interaction.authorize(session, code=meta.program, roles=MANAGE, doing="start a submission")
             try:
                 filing = date.fromisoformat(form.filing_date)
             except ValueError:
                 raise Invalid("Pick the filing date.", "filing_date") from None
-            return subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
-                               title=form.title, filing_date=filing, customer_contact=form.contact or "").id
+            return pk(subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
+                                  title=form.title, filing_date=filing, customer_contact=form.contact or ""))
 
     submission_id = submit(ack, view, NewForm, create, fallback="title")
     if submission_id is None:
         return
-    asked = ask_owners(deps, client, submission_id, actor)
+    asked = ask_owners(interaction, client, submission_id)
     with transaction(deps.engine) as session:
-        submission = session.get(subs.Submission, submission_id)
-        program = session.get(Program, submission.program_id)  # type: ignore[union-attr]
-        entries = subs.items(session, submission)  # type: ignore[arg-type]
+        submission = session.get_one(subs.Submission, submission_id)
+        program = session.get_one(Program, submission.program_id)
+        entries = subs.items(session, submission)
     unassigned = sum(e.owner is None for e in entries)
     text = (f":clipboard: {bk.mention(actor.user_id)} started {escape(views.headline(program, submission))}, "
             f"filing date {day(submission.filing_date)}: {plural(len(entries), 'document')} to collect; "
@@ -295,6 +290,6 @@ def on_new(deps: Deps, ack, body: dict[str, Any], view: dict[str, Any], client: 
     client.chat_postMessage(channel=program.channel_id or actor.user_id, text=text)
 
 
-def register(app: App, deps: Deps) -> None:
-    submission_documents.register(app, deps)
-    app.view(Ids.new_view.value)(partial(on_new, deps))
+def register(app: App) -> None:
+    submission_documents.register(app)
+    app.view(Ids.new_view.value)(on_new)

@@ -7,10 +7,12 @@ from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel
+from slack_sdk.models.blocks import Block
 
 from bot import blocks as bk
 from commands.signing import code_input
 from store import submissions as subs
+from store.db import pk
 from store.markup import day, escape, plural
 from store.programs import Program
 
@@ -96,7 +98,7 @@ def owner_request(program: Program, submission: subs.Submission, entries: Sequen
     """The DM asking one owner for their documents, one Attach button per item."""
     text = (f"You are asked for {plural(len(entries), 'document')} for {escape(headline(program, submission))}, "
             f"filing date {day(submission.filing_date)}.")
-    blocks = [bk.section(text)]
+    blocks: list[Block] = [bk.section(text)]
     for entry in entries[:45]:
         blocks.append(bk.section(item_line(entry, owner=False),
                                  accessory=bk.button("Attach document", Ids.attach, str(entry.id))))
@@ -110,7 +112,7 @@ def attach_view(located: subs.Located) -> dict:
         bk.section(f"{escape(headline(located.program, located.submission))}\n{item_line(entry)}"),
         bk.file_input("files", "Document(s)", optional=False),
         bk.context("A file with the same name as one already handed in for this item becomes its next version."),
-    ], submit="Attach", private_metadata=AttachMeta(item_id=entry.id).model_dump_json())
+    ], submit="Attach", private_metadata=AttachMeta(item_id=pk(entry)).model_dump_json())
 
 
 def shortcut_view(choices: Sequence[subs.Located], file_names: Sequence[str], meta: ShortcutMeta) -> dict:

@@ -57,7 +57,7 @@ def _views(engine) -> tuple[dict[str, int], dict[str, list[str]]]:
     deps = _deps(engine)
 
     def home_tab() -> list[str]:
-        items, lines, _ = home.gather(deps, PM)
+        items, lines, _ = home.gather(deps, PM, NOW)
         return [item.text for item in items] + lines
 
     def command(run, text: str) -> list[str]:
