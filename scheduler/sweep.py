@@ -84,7 +84,7 @@ def _full(session: Session, now: datetime, rules: tuple[Rule, ...]) -> SweepResu
     gone = [id_ for id_, key, target in pending if (key, target) not in wanted and not key.endswith(ANNOUNCED)]
     for start in range(0, len(gone), CANCEL_CHUNK):  # the pending rows' ids only: no row is loaded whole
         chunk = gone[start:start + CANCEL_CHUNK]
-        session.execute(update(Outbox).where(Outbox.id.in_(chunk)).values(status=Status.cancelled))  # type: ignore[attr-defined]
+        session.execute(update(Outbox).where(Outbox.id.in_(chunk)).values(status=Status.cancelled))  # type: ignore[union-attr]
     result.cancelled = len(gone)
     fresh = _not_yet_queued(session, rows)
     if fresh:
