@@ -22,20 +22,12 @@ from store.stability import StabilityStudy
 from tests import factories
 from tests.conftest import wipe
 from tests.statements import counted
+from tests.unit.test_stability_rules import FakeSlack
 
 START = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday
 DAYS = 731
 PASS_HOURS = (1, 5, 9, 13, 17, 21)  # UTC; midnights (UTC, New York, Berlin, Singapore) fall in between
 ACTS_AT = time(10, 0)  # UTC: after the 09:10 pass, so the 13:10 pass, which no midnight precedes, sees it
-
-
-class FakeSlack:
-    def __init__(self):
-        self.posts: list[dict] = []
-
-    def chat_postMessage(self, **kw):  # noqa: N802 — the WebClient's name
-        self.posts.append(kw)
-        return {"channel": kw["channel"], "ts": f"{len(self.posts)}.000"}
 
 
 def _setup(engine) -> None:
