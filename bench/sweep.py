@@ -1,8 +1,10 @@
 """Sweep cost: time and SQL statements of one `scheduler.sweep.sweep` at 1x, 10x and 100x the unit portfolio.
 
 Each size gets a fresh database (a SQLite file; PostgreSQL database `cmo_bench`, schema dropped and
-migrated again), the portfolio, then two sweeps as of the same instant: the first records everything due
-(inserts), the second is the steady state (everything already queued: a no-op). Statements are counted
+migrated again), the portfolio, then sweeps as of the same instant: the first records everything due
+(inserts), the second is the steady state (everything already queued: a no-op) run in full, the third the
+scheduler's pass in that state (`reuse=True`: the rules skipped while nothing changed), and the floor, an
+empty transaction reading one row (what no pass can beat). Statements are counted
 with SQLAlchemy's `before_cursor_execute` event, in total and per due rule, so a rule that queries per
 row shows up as a count that grows with the size.
 """
@@ -102,6 +104,9 @@ class SweepFigure:
     inserted: int
     again_seconds: float
     again_statements: int
+    reused_seconds: float
+    reused_statements: int
+    floor_seconds: float
     by_rule: dict[str, int]
     seconds_by_rule: dict[str, float]
 
@@ -139,13 +144,13 @@ def reset_postgres(url: str) -> None:
     upgrade(url)
 
 
-def one_sweep(engine: Engine) -> tuple[float, Counter, int]:
+def one_sweep(engine: Engine, reuse: bool = False) -> tuple[float, Counter, int]:
     counter = Counter()
     event.listen(engine, "before_cursor_execute", counter)
     try:
         started = time.perf_counter()
         with transaction(engine) as session, sections_counted(counter):
-            result = sweep(session, NOW, counted(counter))
+            result = sweep(session, NOW, counted(counter), reuse=reuse)
         seconds = time.perf_counter() - started
     finally:
         event.remove(engine, "before_cursor_execute", counter)
@@ -160,8 +165,18 @@ def measure(kind: str, size: int, postgres_url: str) -> SweepFigure:
                 connection.execute(text("ANALYZE"))
         seconds, counter, inserted = one_sweep(engine)
         again, again_counter, _ = one_sweep(engine)
+        reused = [one_sweep(engine, reuse=True) for _ in range(5)]
+        floor = min(floor_seconds(engine) for _ in range(5))
     return SweepFigure(kind, size, rows, seconds, counter.total, inserted, again, again_counter.total,
-                       counter.by_rule, counter.seconds_by_rule)
+                       min(r[0] for r in reused), reused[0][1].total, floor, counter.by_rule, counter.seconds_by_rule)
+
+
+def floor_seconds(engine: Engine) -> float:
+    """A transaction reading one row by its key: the least any pass costs on this database."""
+    started = time.perf_counter()
+    with transaction(engine) as session:
+        session.execute(text("SELECT seq FROM audit_head WHERE id = 1")).first()
+    return time.perf_counter() - started
 
 
 def run(postgres_url: str, sizes=SIZES, databases=("sqlite", "postgresql"), log=print) -> list[SweepFigure]:
@@ -171,7 +186,9 @@ def run(postgres_url: str, sizes=SIZES, databases=("sqlite", "postgresql"), log=
             log(f"sweep: {kind} {size}x …")
             figure = measure(kind, size, postgres_url)
             log(f"  {figure.seconds:.2f} s, {figure.statements} statements, {figure.inserted} queued; "
-                f"again {figure.again_seconds:.2f} s, {figure.again_statements} statements")
+                f"again {figure.again_seconds:.2f} s, {figure.again_statements} statements; "
+                f"reused {figure.reused_seconds * 1000:.1f} ms, {figure.reused_statements} statements; "
+                f"floor {figure.floor_seconds * 1000:.1f} ms")
             figures.append(figure)
     return figures
 

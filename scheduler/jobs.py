@@ -44,7 +44,7 @@ class PassReport:
 def run_pass(engine: Engine, client: WebClient, now: datetime, alert: Callable[[str], None] | None = None
              ) -> PassReport:
     with SWEEP_SECONDS.time(), transaction(engine) as session:
-        swept = sweep(session, now)
+        swept = sweep(session, now, reuse=True)
         receipts.prune(session, now)
     report = PassReport(inserted=len(swept.inserted), cancelled=swept.cancelled)
     report.outcomes = delivered(engine, client, now, alert)

@@ -16,6 +16,7 @@ from store import (  # noqa: F401
     signing,
     stability,
     submissions,
+    sweep_marks,
 )
 
 metadata = SQLModel.metadata

@@ -21,7 +21,8 @@ NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York: w
 
 def _two_passes(engine, programs: int) -> tuple[int, int, set[str]]:
     """On an empty database, a portfolio of `programs`, then the statements of a first and a second sweep as
-    of NOW, and the kinds of message the first queued (each key without its ids and dates)."""
+    of NOW, and the kinds of message the first queued (each key without its ids and dates); a third, the
+    scheduler's reusing pass, skips the rules: two reads."""
     wipe(engine)
     with transaction(engine) as session:
         factories.portfolio(session, NOW, range(programs))
@@ -36,6 +37,9 @@ def _two_passes(engine, programs: int) -> tuple[int, int, set[str]]:
                          for key in session.exec(select(Outbox.key))}
         else:
             assert result.inserted == [] and result.cancelled == 0  # the steady state writes nothing
+    with counted(engine) as statements, transaction(engine) as session:
+        assert sweep(session, NOW, RULES, reuse=True).inserted == []
+    assert [s.split()[0] for s in statements if not s.startswith("BEGIN")] == ["SELECT", "SELECT"]
     return counts[0], counts[1], kinds
 
 

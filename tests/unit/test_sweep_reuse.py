@@ -1,0 +1,154 @@
+"""The scheduler's reusing sweep (scheduler/sweep.py, `reuse=True`) skips the rules only when their answer
+cannot have changed: two years of a portfolio in three time zones, swept every three hours with people acting
+in between, queue and send exactly what full sweeps do, and a skipped pass reads two rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlmodel import select
+
+from scheduler import sweep as sweeping
+from scheduler.delivery import deliver
+from scheduler.rules import RULES
+from scheduler.sweep import sweep
+from store import agreements, batches, programs, stability, submissions
+from store.agreement_models import Agreement
+from store.db import transaction
+from store.outbox import Outbox
+from store.programs import Program, Role
+from store.stability import StabilityStudy
+from tests import factories
+from tests.conftest import wipe
+from tests.statements import counted
+from tests.unit.test_stability_rules import FakeSlack
+
+START = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday
+DAYS = 731
+PASS_HOURS = (1, 5, 9, 13, 17, 21)  # UTC; midnights (UTC, New York, Berlin, Singapore) fall in between
+ACTS_AT = time(10, 0)  # UTC: after the 09:10 pass, so the 13:10 pass, which no midnight precedes, sees it
+
+
+def _setup(engine) -> None:
+    with transaction(engine) as session:
+        factories.portfolio(session, START, range(3))
+
+
+def _act(session, day: int, today: date, now: datetime) -> None:
+    """What people do on day `day` of the simulation: every kind of record each rule reads changes at some point."""
+    made = {p.code: p for p in session.exec(select(Program))}
+    p0, p1, p2 = made["P-000"], made["P-001"], made["P-002"]
+    admin = factories.ADMIN
+    if day == 1:
+        batches.schedule_call(session, p0, "B-0-1", starts_local=datetime.combine(today + timedelta(days=3), time(8)),
+                              minutes=30, actor=admin, now=now)  # before 09:00: announced the day before
+        batches.schedule_call(session, p1, "B-1-1", starts_local=datetime.combine(today + timedelta(days=5), time(15)),
+                              minutes=30, actor=admin, now=now)
+    if day == 5:
+        batches.hold(session, p2, "B-2-1", reason="waiting for the deviation report", actor=admin, now=now)
+    if day == 12:
+        batches.resume(session, p2, "B-2-1", actor=admin, now=now)
+    if day == 9:
+        agreement = session.exec(select(Agreement).where(Agreement.program_id == p0.id,
+                                                         Agreement.status == agreements.Status.executed)).one()
+        agreements.renew(session, agreement, program=p0, actor=admin, now=now, expires_on=date(2027, 12, 1))
+    if day == 30:
+        submission = submissions.create(session, program=p1, actor=admin, now=now, title="Pump", filing_date=today
+                                        + timedelta(days=60), kind=submissions.SubmissionType.fda_510k)
+        submissions.add_item(session, submission=submission, actor=admin, now=now, section="Labeling",
+                             document="IFU", owner="UPM1", due_on=today + timedelta(days=40))
+    if day == 45:
+        programs.add_member(session, p2, "UNEW", Role.stability, actor=admin, now=now)
+    study = session.exec(select(StabilityStudy).where(StabilityStudy.program_id == p0.id)).one()
+    for pull in stability.pulls_of(session, study.id):  # program 0 pulls on time; the others miss theirs
+        if pull.due_on == today and pull.pulled_on is None and not pull.standby:
+            stability.record_pull(session, program=p0, pull=pull, actor=admin, now=now, pulled_on=today)
+            stability.submit_to_lab(session, program=p0, pull=pull, actor=admin, now=now, lab="Lab A",
+                                    sample_ids="S-1", submitted_on=today, results_due_on=today + timedelta(days=20))
+
+
+def _swept_at(session) -> datetime | None:
+    mark = sweeping.sweep_marks.SweepMark
+    return session.exec(select(mark.swept_at).where(mark.rules == sweeping.fingerprint(RULES))).first()
+
+
+def _full_sweep_changes_nothing(engine, now: datetime) -> bool:
+    """What a full sweep would do at `now`, rolled back: nothing queued, nothing cancelled."""
+    with transaction(engine) as session:
+        result = sweep(session, now, RULES, reuse=False)
+        session.rollback()
+    return result.inserted == [] and result.cancelled == 0
+
+
+def test_two_years_of_reusing_sweeps_queue_and_send_what_full_sweeps_do(engine, monkeypatch):
+    """Every pass reuses where it can; wherever it skipped the rules, a full sweep at that instant (rolled back)
+    is checked to change nothing. So, by induction over the passes, the outbox (keys, recipients, due days,
+    not-before instants, statuses, sent-at instants, texts) is at every pass exactly what full sweeps would
+    have left: one simulation proves what running it twice (reuse on, reuse off) and comparing would, at half
+    the cost. Only the audit trail and the clock decide: no hourly reconciliation to hide a missed boundary."""
+    monkeypatch.setattr(sweeping, "RECONCILE", timedelta(days=400))
+    wipe(engine)
+    _setup(engine)
+    client, skipped, wrong = FakeSlack(), 0, []
+    for day in range(DAYS):
+        today = START.date() + timedelta(days=day)
+        for hour in PASS_HOURS:
+            now = datetime.combine(today, time(hour, 10), tzinfo=UTC)
+            if now < START:
+                continue
+            if hour == PASS_HOURS[2]:  # the people act between this pass and the next
+                with transaction(engine) as session:
+                    _act(session, day, today, datetime.combine(today, ACTS_AT, tzinfo=UTC))
+            with transaction(engine) as session:
+                before = _swept_at(session)
+                sweep(session, now, RULES, reuse=True)
+                reused = _swept_at(session) == before
+            if reused:
+                skipped += 1
+                if not _full_sweep_changes_nothing(engine, now):
+                    wrong.append(now)
+            deliver(engine, client, now)
+    with transaction(engine) as session:
+        kinds = {":".join(p for p in key.split(":") if not p[0].isdigit()) for key in session.exec(select(Outbox.key))}
+    assert wrong == []  # no skipped pass would have queued or cancelled anything
+    assert skipped > DAYS * 2  # and most passes of a day skipped the rules
+    assert {"program:digest", "batch:call", "batch:r1:reminder", "batch:r2:reminder", "stability:pull:missed",
+            "stability:pull:window-open", "stability:pull:lab:results-late", "submission_item:due:remind",
+            "submission_item:due:overdue", "agreement:renewal"} <= kinds  # every rule had something to say
+
+
+def test_a_skipped_pass_reads_two_rows_and_any_change_or_midnight_runs_it_in_full(engine):
+    _setup(engine)
+    with transaction(engine) as session:
+        first = sweep(session, START, RULES, reuse=True)
+    assert first.inserted
+    with counted(engine) as statements, transaction(engine) as session:
+        assert sweep(session, START + timedelta(minutes=5), RULES, reuse=True).inserted == []
+    assert [s.split()[0] for s in statements if not s.startswith("BEGIN")] == ["SELECT", "SELECT"]  # head, mark
+    with transaction(engine) as session:
+        program = session.exec(select(Program).where(Program.code == "P-000")).one()
+        programs.add_member(session, program, "UNEW", Role.program_manager, actor=factories.ADMIN, now=START)
+    with counted(engine) as statements, transaction(engine) as session:
+        assert sweep(session, START + timedelta(minutes=10), RULES, reuse=True).inserted  # the new manager's alerts
+    assert len(statements) > 10
+    with transaction(engine) as session:  # the earliest midnight: Singapore's, 16:00 UTC
+        mark = session.get(sweeping.sweep_marks.SweepMark, sweeping.fingerprint(RULES))
+        assert mark.until == datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
+    with transaction(engine) as session:  # a dry run of an earlier instant is never answered by the mark
+        assert not sweeping.sweep_marks.unchanged(sweeping.sweep_marks.seen(session, mark.rules),
+                                                  START - timedelta(minutes=1))
+
+
+@pytest.mark.parametrize("zone, now, expected", [
+    ("America/New_York", datetime(2027, 3, 13, 12, tzinfo=UTC), datetime(2027, 3, 14, 5, tzinfo=UTC)),  # EST
+    ("America/New_York", datetime(2027, 3, 14, 12, tzinfo=UTC), datetime(2027, 3, 15, 4, tzinfo=UTC)),  # EDT
+    ("America/Santiago", datetime(2027, 9, 4, 12, tzinfo=UTC), datetime(2027, 9, 5, 4, tzinfo=UTC)),  # 00:00 skipped
+])
+def test_the_next_midnight_is_when_the_local_date_changes(zone, now, expected):
+    from zoneinfo import ZoneInfo
+
+    found = sweeping._next_midnight(now, ZoneInfo(zone))
+    assert found == expected
+    assert (found - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date() < found.astimezone(
+        ZoneInfo(zone)).date()
