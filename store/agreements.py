@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import Session, select
 
@@ -272,7 +273,25 @@ def subject(agreement_id: int) -> str:
 
 # --- the gate --------------------------------------------------------------------------------------------
 
-def in_force(agreement: Agreement, on: date) -> bool:
+class Dated(Protocol):
+    """What the gate reads of an agreement: an `Agreement`, or a light row of these columns (App Home reads
+    the agreements of hundreds of programs as rows, not ORM objects)."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def effective_on(self) -> date | None: ...
+    @property
+    def expires_on(self) -> date | None: ...
+    @property
+    def superseded_on(self) -> date | None: ...
+
+
+def in_force(agreement: Dated, on: date) -> bool:
     """Executed (or superseded later than `on`) and within its term on `on`."""
     if agreement.status not in (Status.executed, Status.superseded) or agreement.effective_on is None:
         return False
@@ -283,7 +302,7 @@ def in_force(agreement: Agreement, on: date) -> bool:
     return agreement.effective_on <= on and (agreement.expires_on is None or on < agreement.expires_on)
 
 
-def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
+def _gap(kind: Kind, agreements: Sequence[Dated], on: date) -> str | None:
     mine = [a for a in agreements if a.kind == kind]
     if any(in_force(a, on) for a in mine):
         return None
@@ -307,13 +326,13 @@ def coverage_gaps(session: Session, *, program_id: int, on: date) -> list[str]:
     return gaps_of(for_program(session, program_id), on)
 
 
-def gaps_of(agreements: Sequence[Agreement], on: date) -> list[str]:
+def gaps_of(agreements: Sequence[Dated], on: date) -> list[str]:
     """`coverage_gaps` of one program's agreements already loaded (for bulk callers)."""
     gap = _gap(GATE_KIND, list(agreements), on)
     return [gap] if gap else []
 
 
-def nda_gap(agreements: Sequence[Agreement], on: date) -> str | None:
+def nda_gap(agreements: Sequence[Dated], on: date) -> str | None:
     """Why no Mutual NDA is in force on `on` (None when one is): shown on its own in program status, the
     digest and App Home — confidentiality, not the quality-agreement gate."""
     return _gap(Kind.nda, list(agreements), on)

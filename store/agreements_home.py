@@ -4,7 +4,8 @@ One query for all the programs shown (no query per program), reading only the ro
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
@@ -43,23 +44,39 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     return items
 
 
-def _bearing_on_health(session: Session, programs: list[Program], now: datetime) -> list[Agreement]:
-    """The agreements the health line reads: every one of the gate's kind and of the NDA (their gaps), and the
-    executed ones of any kind not yet expired (the next expiry) — not the history of the others."""
+class _Terms(NamedTuple):
+    """The columns of an agreement the health line reads (`store.agreements.Dated`), enums restored."""
+
+    ref: str
+    kind: Kind
+    status: Status
+    effective_on: date | None
+    expires_on: date | None
+    superseded_on: date | None
+
+
+def _bearing_on_health(session: Session, programs: list[Program], now: datetime) -> dict[int, list[_Terms]]:
+    """The agreements the health line reads, by program: every one of the gate's kind and of the NDA (their
+    gaps), and the executed ones of any kind not yet expired (the next expiry) — not the history of the
+    others. Six columns per row, not ORM objects: a portfolio of 500 programs has thousands."""
     earliest = min((_today(p, now) for p in programs), default=now.date())
-    query = select(Agreement).where(
+    query = select(Agreement.program_id, Agreement.ref, Agreement.kind, Agreement.status,  # type: ignore[call-overload]
+                   Agreement.effective_on, Agreement.expires_on, Agreement.superseded_on).where(
         Agreement.program_id.in_([p.id for p in programs]),  # type: ignore[attr-defined]
         or_(Agreement.kind.in_((store.GATE_KIND, Kind.nda)),  # type: ignore[attr-defined]
             and_(Agreement.status == Status.executed, Agreement.expires_on > earliest)))  # type: ignore[operator]
-    return list(session.exec(query.order_by(Agreement.program_id, Agreement.id)))
+    by_program: dict[int, list[_Terms]] = defaultdict(list)
+    for program_id, ref, kind, status, effective_on, expires_on, superseded_on in session.exec(
+            query.order_by(Agreement.program_id, Agreement.id)):
+        by_program[program_id].append(_Terms(ref, Kind(kind), Status(status), effective_on, expires_on,
+                                             superseded_on))
+    return by_program
 
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     """Each program's quality-agreement gate, its Mutual NDA (a point of its own), and its next expiry as the
     program's deadline."""
-    by_program: dict[int, list[Agreement]] = defaultdict(list)
-    for agreement in _bearing_on_health(session, programs, now):
-        by_program[agreement.program_id].append(agreement)
+    by_program = _bearing_on_health(session, programs, now)
     for program in programs:
         today = _today(program, now)
         mine = by_program.get(program.id, [])
