@@ -240,23 +240,26 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
     """Per program: batch records in review (past the SLA, on hold, awaiting the CMO's QA release among them);
     the earliest release-by date is a deadline. Counted in SQL per (program, status, day the review started):
     a portfolio of 500 programs has thousands of open batches, read as groups of a few columns."""
-    by_id = {p.id: p for p in programs}
     started = func.coalesce(Batch.released_on, Batch.ready_on)  # where `review_days` counts from
     query = (select(Batch.program_id, Batch.status, started, func.count(), func.min(Batch.release_by))
-             .where(Batch.program_id.in_(by_id), Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
+             .where(Batch.program_id.in_([p.id for p in programs]),  # type: ignore[attr-defined]
+                    Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
              .group_by(Batch.program_id, Batch.status, started))
     tallies: dict[int, Counter[str]] = defaultdict(Counter)
     release: dict[int, date] = {}
+    terms = {p.id: (now.astimezone(p.tz).date(), p.holiday_calendar, settings_of(p).sla_business_days)
+             for p in programs}  # today, calendar and SLA of each program, worked out once
     in_review: dict[tuple[date, date, str], int] = {}  # business days, kept per (start, today, calendar)
     for program_id, status, start, count, release_by in session.exec(query):  # type: ignore[call-overload]
-        program, tally = by_id[program_id], tallies[program_id]
+        tally = tallies[program_id]
         tally["open"] += count
         tally[status] += count
         if status == BatchStatus.awaiting:
-            days = (start, now.astimezone(program.tz).date(), program.holiday_calendar)
+            today, calendar, sla = terms[program_id]
+            days = (start, today, calendar)
             if days not in in_review:
                 in_review[days] = max(0, business_days_between(*days))
-            tally["late"] += count * past_sla(in_review[days], settings_of(program).sla_business_days)
+            tally["late"] += count * past_sla(in_review[days], sla)
         if release_by and (program_id not in release or release_by < release[program_id]):
             release[program_id] = release_by
     for program_id, tally in tallies.items():
