@@ -358,11 +358,11 @@ def program_new(args: argparse.Namespace) -> int:
 
 def program_list(args: argparse.Namespace) -> int:
     from store import programs as program_store
-    from store.db import transaction
+    from store.db import pk, transaction
 
     settings = load_settings()
     with transaction(_existing(settings)) as session:
-        lines = [_program_line(p, program_store.user_ids(session, p.id, program_store.Role.program_manager))
+        lines = [_program_line(p, program_store.user_ids(session, pk(p), program_store.Role.program_manager))
                  for p in program_store.visible_to(session, cli_actor())]
     for line in lines:
         print(line)
@@ -447,7 +447,7 @@ def version() -> str:
 class Parser(argparse.ArgumentParser):
     """argparse, except that a usage mistake is one line (and where to read more), exit code 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(CANNOT_RUN, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 

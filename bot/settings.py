@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     def _admins(cls, v: object) -> frozenset[str]:
         if isinstance(v, str):
             v = [part.strip() for part in v.split(",") if part.strip()]
-        ids = frozenset(v or ())  # type: ignore[arg-type]
+        ids = frozenset(v or ())
         bad = sorted(i for i in ids if not _USER_ID.match(i))
         if bad:
             raise ValueError(f"must be Slack user IDs such as U012ABCDEF, not {', '.join(bad)}")

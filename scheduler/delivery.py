@@ -39,10 +39,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from sqlalchemy import and_, bindparam, case, func, literal, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from scheduler.render import render
-from store.db import transaction
+from store.db import columns, pk, transaction
 from store.outbox import Outbox, Status
 from store.programs import Program
 
@@ -90,15 +90,15 @@ class Outcome:
 
 def claimable(now: datetime):
     ready = and_(
-        Outbox.status == Status.pending,
-        Outbox.not_before <= now,
-        or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),  # type: ignore[union-attr]
+        col(Outbox.status) == Status.pending,
+        col(Outbox.not_before) <= now,
+        or_(col(Outbox.next_attempt_at).is_(None), col(Outbox.next_attempt_at) <= now),
     )
-    abandoned = and_(Outbox.status == Status.sending, Outbox.lease_until < now)  # type: ignore[operator]
+    abandoned = and_(col(Outbox.status) == Status.sending, col(Outbox.lease_until) < now)
     return or_(ready, abandoned)
 
 
-ORDER = (Outbox.urgent.desc(), Outbox.not_before, Outbox.id)  # type: ignore[attr-defined]
+ORDER = (col(Outbox.urgent).desc(), col(Outbox.not_before), col(Outbox.id))
 
 
 def claim(engine: Engine, now: datetime, limit: int = 50, *, per_target: int | None = None,
@@ -115,20 +115,20 @@ def claim(engine: Engine, now: datetime, limit: int = 50, *, per_target: int | N
     with transaction(engine) as session:
         wanted = claimable(now)
         if only is not None:
-            wanted = and_(wanted, Outbox.id.in_(sorted(only)))  # type: ignore[union-attr]
+            wanted = and_(wanted, col(Outbox.id).in_(sorted(only)))
         if exclude:
-            wanted = and_(wanted, Outbox.target.not_in(sorted(exclude)))  # type: ignore[attr-defined]
+            wanted = and_(wanted, col(Outbox.target).not_in(sorted(exclude)))
         if per_target is not None:  # first the ids (no lock), then lock those still claimable
-            ranked = select(Outbox.id, Outbox.target, Outbox.urgent, Outbox.not_before, func.row_number().over(
+            ranked = columns(Outbox.id, Outbox.target, Outbox.urgent, Outbox.not_before, func.row_number().over(
                 partition_by=Outbox.target, order_by=ORDER).label("rank")).where(wanted).subquery()
             fresh = case((ranked.c.target.in_(sorted(seen)), 1), else_=0) if 0 < len(seen) <= MAX_SEEN else literal(0)
             ids = session.exec(select(ranked.c.id).where(ranked.c.rank <= per_target).order_by(
                 ranked.c.urgent.desc(), ranked.c.rank, fresh, ranked.c.not_before, ranked.c.id).limit(limit)).all()
-            wanted = and_(wanted, Outbox.id.in_(ids))  # type: ignore[union-attr]
+            wanted = and_(wanted, col(Outbox.id).in_(ids))
         query = select(Outbox).where(wanted).order_by(*ORDER).limit(limit).with_for_update(skip_locked=True)
         rows = list(session.exec(query))
         if rows:
-            session.exec(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))  # type: ignore[call-overload]
+            session.exec(update(Outbox).where(col(Outbox.id).in_([r.id for r in rows]))
                          .values(status=Status.sending, lease_until=now + LEASE, attempts=Outbox.attempts + 1)
                          .execution_options(synchronize_session=False))
         session.expunge_all()
@@ -166,7 +166,8 @@ def _already_posted(client: WebClient, row: Outbox) -> dict | None:
         history = client.conversations_history(channel=channel, include_all_metadata=True, limit=HISTORY_DEPTH)
     except SlackClientError:
         return None
-    for message in history.get("messages", []):
+    messages: list[dict[str, Any]] = history.get("messages", [])
+    for message in messages:
         metadata = message.get("metadata") or {}
         if metadata.get("event_type") == METADATA_EVENT and metadata.get("event_payload", {}).get("id") == row.id:
             return {"channel": channel, "ts": message["ts"]}
@@ -322,8 +323,8 @@ class _Run:
         missing = {row.program_id for row, _ in claimed} - set(self.zones)
         if missing:
             with transaction(self.engine) as session:
-                self.zones |= {p.id: p.tz for p in session.exec(
-                    select(Program).where(Program.id.in_(missing)))}  # type: ignore[union-attr]
+                self.zones |= {pk(p): p.tz for p in session.exec(
+                    select(Program).where(col(Program.id).in_(missing)))}
         return claimed
 
     def _claimed(self, future: Future) -> None:
@@ -417,11 +418,11 @@ class _Run:
         if answer.kind == "failed":
             self._failed(job, answer.error)
             return
-        self.marks.append((row.id, {"status": Status.sent, "channel": answer.channel, "ts": answer.ts,
+        self.marks.append((pk(row), {"status": Status.sent, "channel": answer.channel, "ts": answer.ts,
                                     "sent_at": self.stamp(), "late": job.late, "last_error": None}))
         self.marks_since = self.marks_since or clock
         result, detail = ("recovered", "posted before the crash") if answer.kind == "recovered" else ("sent", "")
-        self.outcomes.append(Outcome(row.id, row.key, row.target, result, detail, job.late))
+        self.outcomes.append(Outcome(pk(row), row.key, row.target, result, detail, job.late))
 
     # --- writing -------------------------------------------------------------------------------------
 
@@ -450,23 +451,23 @@ class _Run:
         self.held -= 1
         row = job.row
         wait_for = timedelta(seconds=max(1, int(seconds)))
-        self._write(row.id, status=Status.pending, attempts=row.attempts - 1, last_error="ratelimited",
+        self._write(pk(row), status=Status.pending, attempts=row.attempts - 1, last_error="ratelimited",
                     next_attempt_at=self.stamp() + wait_for)
-        self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
+        self.outcomes.append(Outcome(pk(row), row.key, row.target, "retry",
                                      f"ratelimited; next try in {int(wait_for.total_seconds())} s", job.late))
 
     def _failed(self, job: _Job, error: str) -> None:
         row = job.row
         if error in PERMANENT or row.attempts >= MAX_ATTEMPTS:
-            self._write(row.id, status=Status.dead, last_error=error)
-            self.outcomes.append(Outcome(row.id, row.key, row.target, "dead", error, job.late))
+            self._write(pk(row), status=Status.dead, last_error=error)
+            self.outcomes.append(Outcome(pk(row), row.key, row.target, "dead", error, job.late))
             if self.alert is not None:
                 self.alert(f"A message could not be delivered and was dead-lettered: `{row.key}` to `{row.target}` "
                            f"({error}).")
             return
         wait_for = timedelta(seconds=max(1, 30 * 2 ** (row.attempts - 1)))
-        self._write(row.id, status=Status.pending, last_error=error, next_attempt_at=self.stamp() + wait_for)
-        self.outcomes.append(Outcome(row.id, row.key, row.target, "retry",
+        self._write(pk(row), status=Status.pending, last_error=error, next_attempt_at=self.stamp() + wait_for)
+        self.outcomes.append(Outcome(pk(row), row.key, row.target, "retry",
                                      f"{error}; next try in {int(wait_for.total_seconds())} s", job.late))
 
     def _flush(self, force: bool = False) -> None:

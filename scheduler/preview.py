@@ -17,7 +17,7 @@ from functools import partial
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from scheduler.rules import RULES
 from scheduler.sweep import collect
@@ -42,8 +42,8 @@ def scoped(session: Session, program_id: int) -> Iterator[Session]:
     def execute(state: ORMExecuteState) -> None:
         if state.is_select:
             state.statement = state.statement.options(
-                with_loader_criteria(Program, Program.id == program_id),
-                with_loader_criteria(Outbox, Outbox.program_id == program_id))
+                with_loader_criteria(Program, col(Program.id) == program_id),
+                with_loader_criteria(Outbox, col(Outbox.program_id) == program_id))
 
     event.listen(session, "do_orm_execute", execute)
     try:
@@ -57,7 +57,7 @@ def upcoming(session: Session, program_id: int, now: datetime, days: int = 14) -
         (row.key, row.target)
         for row in session.exec(select(Outbox).where(
             Outbox.program_id == program_id,
-            Outbox.status.in_((Status.sent, Status.cancelled, Status.dead))))  # type: ignore[attr-defined]
+            col(Outbox.status).in_((Status.sent, Status.cancelled, Status.dead))))
     }
     planned: dict[tuple[str, str], Planned] = {}
     keys: set[str] = set()  # a period's digest is composed on the first day it is due, not on every day after

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
 from store.markup import day
 from store.outbox import Outbox
@@ -15,7 +15,7 @@ def render(row: Outbox, late: bool) -> tuple[str, list[dict]]:
     if late:
         text = f"{text}\n_Late: this was due on {day(row.due_on)}; the bot could not send it then._"
     chunks = [text[i : i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)] or [" "]
-    blocks = [SectionBlock(text=MarkdownTextObject(text=chunk)) for chunk in chunks[:45]]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=chunk)) for chunk in chunks[:45]]
     if row.buttons:
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text=b["label"], action_id=b["action_id"], value=b["value"], style=b.get("style"))

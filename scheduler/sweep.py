@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from scheduler.rules import RULES
 from store.areas import Rule
@@ -57,7 +57,7 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> Swe
     gone = [id_ for id_, key, target in pending if (key, target) not in wanted and not key.endswith(ANNOUNCED)]
     for start in range(0, len(gone), CANCEL_CHUNK):  # the pending rows' ids only: no row is loaded whole
         chunk = gone[start:start + CANCEL_CHUNK]
-        session.execute(update(Outbox).where(Outbox.id.in_(chunk)).values(status=Status.cancelled))  # type: ignore[attr-defined]
+        session.execute(update(Outbox).where(col(Outbox.id).in_(chunk)).values(status=Status.cancelled))
     result.cancelled = len(gone)
     fresh = _not_yet_queued(session, rows)
     if fresh:

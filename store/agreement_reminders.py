@@ -14,6 +14,7 @@ from store import audit
 from store.agreement_models import Agreement, Status
 from store.agreements import MAX_NOTICE_DAYS, Stage, current_stage, notice_deadline, subject
 from store.audit import Actor
+from store.db import pk
 from store.errors import Invalid
 from store.markup import day, escape
 from store.outbox import Due
@@ -93,7 +94,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         stage = current_stage(agreement, reminder_days(program), now.astimezone(program.tz).date())
         if stage is None:
             continue
-        yield Due(key=stage_key(agreement, stage), program_id=program.id, subject=subject(agreement.id),
+        yield Due(key=stage_key(agreement, stage), program_id=pk(program), subject=subject(pk(agreement)),
                   due_on=stage.on, text=stage_text(agreement, program, stage), to_channel=True,
                   to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
 

@@ -14,13 +14,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit, outbox
-from store.agreement_models import ENTRY_STATUSES, GATE_KIND, Agreement, Document, Kind, Redline, Side, Status, Terms
+from store.agreement_models import (
+    ENTRY_STATUSES,
+    GATE_KIND,
+    Agreement,
+    Dated,
+    Document,
+    Kind,
+    Redline,
+    Side,
+    Status,
+    Terms,
+)
 from store.audit import Actor
+from store.db import pk
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape
@@ -81,7 +92,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     count = len(session.exec(select(Agreement.id).where(Agreement.program_id == program.id)).all())
     agreement = Agreement(
-        program_id=program.id, ref=f"{kind.prefix}-{count + 1}", kind=kind, counterparty=counterparty.strip()[:200],
+        program_id=pk(program), ref=f"{kind.prefix}-{count + 1}", kind=kind, counterparty=counterparty.strip()[:200],
         status=status, version=version.strip()[:40], owner_id=owner_id or actor.user_id, notes=notes.strip()[:3000],
         created_by=actor.user_id, created_at=now, updated_at=now,
     )
@@ -104,20 +115,20 @@ def get(session: Session, program: Program, ref: str) -> Agreement:
 
 
 def for_program(session: Session, program_id: int) -> list[Agreement]:
-    return list(session.exec(select(Agreement).where(Agreement.program_id == program_id).order_by(Agreement.id)))
+    return list(session.exec(select(Agreement).where(Agreement.program_id == program_id).order_by(col(Agreement.id))))
 
 
 def for_programs(session: Session, program_ids: Sequence[int]) -> list[Agreement]:
-    query = select(Agreement).where(Agreement.program_id.in_(list(program_ids)))  # type: ignore[attr-defined]
-    return list(session.exec(query.order_by(Agreement.program_id, Agreement.id)))
+    query = select(Agreement).where(col(Agreement.program_id).in_(list(program_ids)))
+    return list(session.exec(query.order_by(col(Agreement.program_id), col(Agreement.id))))
 
 
 def redlines(session: Session, agreement_id: int) -> list[Redline]:
-    return list(session.exec(select(Redline).where(Redline.agreement_id == agreement_id).order_by(Redline.round)))
+    return list(session.exec(select(Redline).where(Redline.agreement_id == agreement_id).order_by(col(Redline.round))))
 
 
 def documents(session: Session, agreement_id: int) -> list[Document]:
-    return list(session.exec(select(Document).where(Document.agreement_id == agreement_id).order_by(Document.id)))
+    return list(session.exec(select(Document).where(Document.agreement_id == agreement_id).order_by(col(Document.id))))
 
 
 def log_redline(session: Session, agreement: Agreement, *, actor: Actor, now: datetime, side: Side,
@@ -127,9 +138,9 @@ def log_redline(session: Session, agreement: Agreement, *, actor: Actor, now: da
     if agreement.status not in (Status.draft, Status.negotiation):
         raise Conflict(f"{agreement.ref} is {agreement.status.label.lower()}; log a new version as a new "
                        "agreement (`/cmo agreement new`) and negotiate that.")
-    rounds = redlines(session, agreement.id)
+    rounds = redlines(session, pk(agreement))
     number = len(rounds) + 1
-    redline = Redline(agreement_id=agreement.id, round=number, version=(version.strip() or f"R{number}")[:40],
+    redline = Redline(agreement_id=pk(agreement), round=number, version=(version.strip() or f"R{number}")[:40],
                       side=side, by_id=actor.user_id, by_name=actor.name[:255], at=now, note=note.strip()[:3000],
                       slack_file_id=slack_file_id, file_name=(file_name or None) and file_name[:255])
     session.add(redline)
@@ -178,7 +189,7 @@ def _supersede_older(session: Session, newer: Agreement, *, actor: Actor, now: d
         # a gap after its term (it expires before the newer takes effect) keeps its expiry alert and adds
         # the gap's own (`store.agreement_gaps`); its renewal reminders are moot either way
         gap = old.expires_on is not None and newer.effective_on is not None and old.expires_on < newer.effective_on
-        cancelled = outbox.cancel(session, subject=subject(old.id),
+        cancelled = outbox.cancel(session, subject=subject(pk(old)),
                                   key_prefix=f"agreement:{old.id}:renewal" if gap else None)
         audit.record(session, actor=actor, action="superseded", entity="agreement", entity_id=old.ref,
                      program_id=old.program_id, before={"status": Status.executed},
@@ -206,7 +217,7 @@ def renew(session: Session, agreement: Agreement, *, program: Program, actor: Ac
         agreement.version = version.strip()[:40]
     agreement.updated_at = now
     session.add(agreement)
-    cancelled = outbox.cancel(session, subject=subject(agreement.id))
+    cancelled = outbox.cancel(session, subject=subject(pk(agreement)))
     audit.record(session, actor=actor, action="renewed", entity="agreement", entity_id=agreement.ref,
                  program_id=program.id, before=before,
                  after={**agreement.snapshot(), "reminders_cancelled": cancelled}, now=now)
@@ -215,7 +226,7 @@ def renew(session: Session, agreement: Agreement, *, program: Program, actor: Ac
 
 def record_document(session: Session, agreement: Agreement, filed: Filed, *, actor: Actor, now: datetime,
                     role: str, name: str, slack_file_id: str | None) -> Document:
-    document = Document(agreement_id=agreement.id, role=role, slack_file_id=slack_file_id, name=name[:255],
+    document = Document(agreement_id=pk(agreement), role=role, slack_file_id=slack_file_id, name=name[:255],
                         path=str(filed.path), sha256=filed.sha256, size=filed.size, filed_by=actor.user_id,
                         filed_at=now)
     session.add(document)
@@ -273,24 +284,6 @@ def subject(agreement_id: int) -> str:
 
 # --- the gate --------------------------------------------------------------------------------------------
 
-class Dated(Protocol):
-    """What the gate reads of an agreement: an `Agreement`, or a light row of these columns (App Home reads
-    the agreements of hundreds of programs as rows, not ORM objects)."""
-
-    @property
-    def ref(self) -> str: ...
-    @property
-    def kind(self) -> Kind: ...
-    @property
-    def status(self) -> Status: ...
-    @property
-    def effective_on(self) -> date | None: ...
-    @property
-    def expires_on(self) -> date | None: ...
-    @property
-    def superseded_on(self) -> date | None: ...
-
-
 def in_force(agreement: Dated, on: date) -> bool:
     """Executed (or superseded later than `on`) and within its term on `on`."""
     if agreement.status not in (Status.executed, Status.superseded) or agreement.effective_on is None:
@@ -311,10 +304,10 @@ def _gap(kind: Kind, agreements: Sequence[Dated], on: date) -> str | None:
     future = [a for a in executed if a.effective_on and a.effective_on > on]
     if future:
         first = min(future, key=lambda a: a.effective_on)  # type: ignore[arg-type, return-value]
-        return f"the {kind.label} {first.ref} takes effect only on {day(first.effective_on)}"  # type: ignore
+        return f"the {kind.label} {first.ref} takes effect only on {day(first.effective_on)}"
     if expired:
         last = max(expired, key=lambda a: a.expires_on)  # type: ignore[arg-type, return-value]
-        return f"the {kind.label} expired on {day(last.expires_on)}"  # type: ignore[arg-type]
+        return f"the {kind.label} expired on {day(last.expires_on)}"
     open_ = [a for a in mine if a.status in (Status.draft, Status.negotiation)]
     note = f" ({', '.join(f'{a.ref} is {a.status.label.lower()}' for a in open_)})" if open_ else ""
     return f"no current executed {kind.label}{note}"
@@ -373,15 +366,15 @@ def ordered(agreements: Iterable[Agreement], today: date) -> list[Agreement]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    return digest_sections(session, [(program, today)])[program.id]
+    return digest_sections(session, [(program, today)])[pk(program)]
 
 
 def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
     """The section of each (program, its local today), by program id: one query for all of them."""
-    by_program: dict[int, list[Agreement]] = {program.id: [] for program, _ in days}
+    by_program: dict[int, list[Agreement]] = {pk(program): [] for program, _ in days}
     for agreement in for_programs(session, list(by_program)):
         by_program[agreement.program_id].append(agreement)
-    return {program.id: _digest_lines(by_program[program.id], today) for program, today in days}
+    return {pk(program): _digest_lines(by_program[pk(program)], today) for program, today in days}
 
 
 def _digest_lines(agreements: list[Agreement], today: date) -> list[str]:
@@ -396,6 +389,6 @@ def _digest_lines(agreements: list[Agreement], today: date) -> list[str]:
         if left is None or left > EXPIRING_SOON_DAYS:
             continue
         when = f"expired on {day(agreement.expires_on)}" if left <= 0 else \
-            f"expires on {day(agreement.expires_on)} ({left} days)"  # type: ignore[arg-type]
+            f"expires on {day(agreement.expires_on)} ({left} days)"
         lines.append(f"• {escape(agreement.title)} {when}")
     return lines

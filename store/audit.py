@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Column, func, table
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import JSONType, UTCDateTime, insert_for
 
@@ -132,6 +132,7 @@ def record(
         before=to_jsonable_python(before),
         after=to_jsonable_python(after),
         prev_hash=head.hash,
+        hash="",  # set below, once `at` is what the column stores
     )
     # Round-trip the timestamp through the column type first so the hash covers what is stored.
     entry.at = UTCDateTime().process_result_value(UTCDateTime().process_bind_param(now, None), None)
@@ -189,7 +190,7 @@ def verify(session: Session) -> VerifyReport:
     headless chain beside existing programs is broken: creating a program writes the first rows."""
     report = VerifyReport()
     expected_seq, prev_hash, keyed_seen = 1, GENESIS, False
-    for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
+    for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))):
         report.rows += 1
         if entry.seq != expected_seq:
             missing = f"{expected_seq}" if entry.seq == expected_seq + 1 else f"{expected_seq}–{entry.seq - 1}"
@@ -272,7 +273,7 @@ class AuditCheckpoint(SQLModel, table=True):
 
 
 def last_published(session: Session) -> AuditCheckpoint | None:
-    return session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc())).first()  # type: ignore[attr-defined]
+    return session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq).desc())).first()
 
 
 def published(session: Session, checkpoint: Checkpoint, now: datetime) -> None:
@@ -284,4 +285,4 @@ def published(session: Session, checkpoint: Checkpoint, now: datetime) -> None:
 def history(session: Session, *, entity: str, entity_id: object) -> list[AuditEntry]:
     """Every audit row of one record, oldest first."""
     query = select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_id == str(entity_id))
-    return list(session.exec(query.order_by(AuditEntry.seq)))
+    return list(session.exec(query.order_by(col(AuditEntry.seq))))

@@ -17,7 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, signing
 from store.audit import Actor
@@ -35,7 +35,7 @@ from store.batches import (
     signable,
 )
 from store.calendar import business_days_between
-from store.db import UTCDateTime
+from store.db import UTCDateTime, pk
 from store.errors import Conflict, NotAllowed
 from store.health import Owed
 from store.outbox import Button
@@ -77,7 +77,7 @@ def button(batch_id: int) -> Button:
 
 
 def may_release(session: Session, program: Program, actor: Actor) -> None:
-    if actor.user_id not in user_ids(session, program.id, Role.cmo_quality):
+    if actor.user_id not in user_ids(session, pk(program), Role.cmo_quality):
         raise NotAllowed(f"Only CMO quality of {program.code} can QA-release batch records.")
 
 
@@ -110,7 +110,7 @@ def release(session: Session, program: Program, batch_no: str, *, signer: Signer
         return refused
     today = now.astimezone(program.tz).date()
     local = now.astimezone(ZoneInfo(signer.tz))
-    row = BatchRelease(batch_id=batch.id, user_id=signer.user_id, signer_name=signer.name[:255],
+    row = BatchRelease(batch_id=pk(batch), user_id=signer.user_id, signer_name=signer.name[:255],
                        meaning=meaning(batch), signed_at=now, local_time=local.isoformat(timespec="seconds"),
                        local_tz=signer.tz, second_component=settings_of(program).signing,
                        linked_sha256=link(program, batch, batch.review_round))
@@ -131,17 +131,17 @@ def of_batch(session: Session, batch_id: int) -> BatchRelease | None:
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """App Home of CMO quality: batch records awaiting their QA release, oldest first, with the button."""
-    by_id = {p.id: p for p in programs}
+    by_id = {pk(p): p for p in programs}
     mine = select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.cmo_quality,
-        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
-    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+        col(ProgramMember.program_id).in_(by_id))
+    waiting = session.exec(select(Batch).where(col(Batch.program_id).in_(mine),
                                                Batch.status == BatchStatus.qa_release)).all()
     items = []
     for batch in waiting:
         program = by_id[batch.program_id]
         days = business_days_between(batch.ready_on, now.astimezone(program.tz).date(), program.holiday_calendar)
         items.append(Owed(program.code, -days, f"Batch record {describe(batch)} awaits your QA release "
-                                               f"(ready {days} business days ago)", (button(batch.id),)))
+                                               f"(ready {days} business days ago)", (button(pk(batch)),)))
     return items
 

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import agreements, audit, outbox, signing
 from store.audit import Actor, AuditEntry
@@ -31,6 +31,7 @@ from store.batch_models import ENTITY, OPEN, Batch, BatchMessage, BatchSignature
 from store.batch_settings import ApprovalMode, settings_of
 from store.batch_signatures import Opened, Signed, Signer, link, meaning, segregation, signable
 from store.calendar import business_days_between
+from store.db import pk
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape
@@ -64,40 +65,44 @@ def by_id(session: Session, batch_id: int) -> tuple[Batch, Program]:
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise NotFound("That batch no longer exists.")
-    return batch, session.get(Program, batch.program_id)
+    program = session.get(Program, batch.program_id)
+    if program is None:
+        raise NotFound("That batch's program no longer exists.")
+    return batch, program
 
 
 def of_program(session: Session, program: Program) -> list[Batch]:
     query = select(Batch).where(Batch.program_id == program.id)
-    return list(session.exec(query.order_by(Batch.ready_at.desc(), Batch.id.desc())))  # type: ignore[union-attr]
+    return list(session.exec(query.order_by(col(Batch.ready_at).desc(), col(Batch.id).desc())))
 
 
 def signatures(session: Session, batch: Batch, *, current_round: bool = False) -> list[BatchSignature]:
     query = select(BatchSignature).where(BatchSignature.batch_id == batch.id)
     if current_round:
         query = query.where(BatchSignature.review_round == batch.review_round)
-    return list(session.exec(query.order_by(BatchSignature.signed_at, BatchSignature.id)))
+    return list(session.exec(query.order_by(col(BatchSignature.signed_at), col(BatchSignature.id))))
 
 
 def history(session: Session, program: Program, batch: Batch) -> list[AuditEntry]:
     query = select(AuditEntry).where(AuditEntry.program_id == program.id, AuditEntry.entity == ENTITY,
                                      AuditEntry.entity_id == batch.batch_no)
-    return list(session.exec(query.order_by(AuditEntry.seq)))
+    return list(session.exec(query.order_by(col(AuditEntry.seq))))
 
 
 def messages(session: Session, batch: Batch) -> list[BatchMessage]:
     """Every message about the batch to update in place: the bot's own earlier posts, and from the outbox (as
     unsaved BatchMessage values) the announcements of each review round and the reminders sent with
     decision buttons."""
-    own = list(session.exec(select(BatchMessage).where(BatchMessage.batch_id == batch.id).order_by(BatchMessage.id)))
+    query = select(BatchMessage).where(BatchMessage.batch_id == batch.id).order_by(col(BatchMessage.id))
+    own = list(session.exec(query))
     sent = session.exec(select(outbox.Outbox).where(
         outbox.Outbox.subject == f"batch:{batch.id}", outbox.Outbox.status == outbox.Status.sent,
-        outbox.Outbox.ts.is_not(None)).order_by(outbox.Outbox.id))  # type: ignore[union-attr]
+        col(outbox.Outbox.ts).is_not(None)).order_by(col(outbox.Outbox.id)))
     # CMO quality's QA-release requests are updated like the channel post: after the release nothing to click
-    return own + [BatchMessage(batch_id=batch.id,
+    return own + [BatchMessage(batch_id=pk(batch),
                                user_id=None if row.buttons == [] or ":qa-release" in row.key else row.target,
                                channel=row.channel, ts=row.ts)
-                  for row in sent if row.buttons or row.key.endswith(outbox.ANNOUNCED)]
+                  for row in sent if row.channel and row.ts and (row.buttons or row.key.endswith(outbox.ANNOUNCED))]
 
 
 def review_days(batch: Batch, program: Program, today: date) -> int:
@@ -138,7 +143,7 @@ def ready(session: Session, program: Program, *, batch_no: str, product: str = "
     today = now.astimezone(program.tz).date()
     if release_by is not None and release_by < today:
         raise Invalid(f"The release-by date {day(release_by)} has passed.", "release_by")
-    batch = Batch(program_id=program.id, batch_no=batch_no, product=(product or "").strip()[:200],
+    batch = Batch(program_id=pk(program), batch_no=batch_no, product=(product or "").strip()[:200],
                   release_by=release_by, ready_at=now, ready_on=today, ready_by=actor.user_id,
                   round_started_on=today, status=BatchStatus.qa_release if settings_of(program).qa_release ==
                   "required" and not released_elsewhere else BatchStatus.awaiting)
@@ -163,7 +168,7 @@ def may_decide(session: Session, program: Program, batch_no: str, *, actor: Acto
                doing: str) -> bool:
     """Only the program's customer approvers decide (admins and managers neither). A refusal is audited:
     the caller commits this transaction and then tells the person."""
-    if actor.user_id in user_ids(session, program.id, Role.customer_approver):
+    if actor.user_id in user_ids(session, pk(program), Role.customer_approver):
         return True
     audit.record(session, actor=actor, action="decision_refused", entity=ENTITY, entity_id=batch_no[:40],
                  program_id=program.id, after={"attempted": doing, "reason": "not a customer approver"}, now=now)
@@ -190,9 +195,9 @@ def refusal(batch: Batch, verb: str) -> Conflict:
 def _transition(session: Session, batch: Batch, expected: tuple[BatchStatus, ...], verb: str,
                 **values: Any) -> None:
     """The conditional UPDATE: only a batch still in an expected state changes; the loser of a race is told."""
-    statement = (update(Batch).where(Batch.id == batch.id, Batch.status.in_(expected))  # type: ignore[attr-defined]
+    statement = (update(Batch).where(col(Batch.id) == batch.id, col(Batch.status).in_(expected))
                  .values(**values))
-    if session.execute(statement).rowcount != 1:
+    if session.exec(statement).rowcount != 1:
         session.refresh(batch)
         raise refusal(batch, verb)
     session.refresh(batch)
@@ -219,7 +224,7 @@ def approve(session: Session, program: Program, batch_no: str, *, signer: Signer
     if refused is not None:
         return refused
     local = now.astimezone(ZoneInfo(signer.tz))
-    signature = BatchSignature(batch_id=batch.id, review_round=batch.review_round, user_id=signer.user_id,
+    signature = BatchSignature(batch_id=pk(batch), review_round=batch.review_round, user_id=signer.user_id,
                                signer_name=signer.name[:255], meaning=meaning(batch), signed_at=now,
                                local_time=local.isoformat(timespec="seconds"), local_tz=signer.tz,
                                second_component=settings_of(program).signing, comment=(comment or "").strip()[:2000],
@@ -227,7 +232,7 @@ def approve(session: Session, program: Program, batch_no: str, *, signer: Signer
     session.add(signature)
     session.flush()
     _audit(session, program, batch, "signed", actor=actor, now=now, after=signature.model_dump(exclude={"id"}))
-    approvers = set(user_ids(session, program.id, Role.customer_approver))
+    approvers = set(user_ids(session, pk(program), Role.customer_approver))
     missing = tuple(sorted(approvers - signed - {signer.user_id}))
     complete = settings_of(program).approvals == ApprovalMode.any or not missing
     if complete:
@@ -314,7 +319,7 @@ def schedule_call(session: Session, program: Program, batch_no: str, *, starts_l
     starts_at = starts_local.replace(tzinfo=program.tz)
     if starts_at <= now:
         raise Invalid(f"{starts_local:%Y-%m-%d %H:%M} ({program.timezone}) has passed; pick a later time.", "when")
-    call = ReviewCall(batch_id=batch.id, starts_at=starts_at, minutes=minutes, requested_by=actor.user_id,
+    call = ReviewCall(batch_id=pk(batch), starts_at=starts_at, minutes=minutes, requested_by=actor.user_id,
                       created_at=now)
     session.add(call)
     session.flush()
@@ -324,16 +329,16 @@ def schedule_call(session: Session, program: Program, batch_no: str, *, starts_l
 
 
 def call_participants(session: Session, program: Program, requested_by: str) -> list[str]:
-    people = set(user_ids(session, program.id, Role.customer_approver, Role.program_manager, Role.cmo_quality))
+    people = set(user_ids(session, pk(program), Role.customer_approver, Role.program_manager, Role.cmo_quality))
     return sorted(people | {requested_by})
 
 
 def gate(session: Session, program: Program, batch: Batch, *, stage: str, actor: Actor, now: datetime) -> list[str]:
     """The quality-agreement gate at `stage` (ready, approval): what is missing for the program to be covered by
     a current executed quality agreement today (empty when covered); a gap is recorded in the audit trail."""
-    gaps = list(agreements.coverage_gaps(session, program_id=program.id, on=now.astimezone(program.tz).date()))
+    gaps = list(agreements.coverage_gaps(session, program_id=pk(program), on=now.astimezone(program.tz).date()))
     if gaps:
         _audit(session, program, batch, "gate_warning", actor=actor, now=now,
                after={"stage": stage, "gaps": gaps,
-                      "warned": user_ids(session, program.id, Role.program_manager, Role.cmo_quality)})
+                      "warned": user_ids(session, pk(program), Role.program_manager, Role.cmo_quality)})
     return gaps

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from statistics import median
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import outbox
 from store.batch_models import UNDECIDED
@@ -36,6 +36,7 @@ from store.batches import (
     settings_of,
 )
 from store.calendar import add_business_days, business_days_between
+from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
@@ -60,18 +61,20 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
     """Who is asked to act on the batch now — CMO quality while it awaits the CMO's QA release, else the
     customer's approvers for this round — and the channel's notice, queued through the outbox in the caller's
     transaction: they go out at once and are never lost to a crash or a Slack outage."""
-    targets = [(program.channel_id, ())] if to_channel and program.channel_id else []
+    targets: list[tuple[str, tuple[Button, ...]]] = []
+    if to_channel and program.channel_id:
+        targets.append((program.channel_id, ()))
     if batch.state == BatchStatus.qa_release:
-        targets += [(user, (release_button(batch.id),)) for user in readers]
+        targets += [(user, (release_button(pk(batch)),)) for user in readers]
         return outbox.announce(
-            session, key=f"batch:{batch.id}:qa-release", program_id=program.id, subject=f"batch:{batch.id}",
+            session, key=f"batch:{pk(batch)}:qa-release", program_id=pk(program), subject=f"batch:{pk(batch)}",
             today=now.astimezone(program.tz).date(), now=now, targets=targets,
             text=f":clipboard: Batch record {describe(batch)} of {escape(program.code)} awaits the CMO's QA "
                  "release before it goes to the customer. CMO quality: review and release it.")
-    targets += [(user, decision_buttons(batch.id)) for user in readers]
+    targets += [(user, decision_buttons(pk(batch))) for user in readers]
     again = f" (review round {batch.review_round})" if batch.review_round > 1 else ""
     return outbox.announce(
-        session, key=f"batch:{batch.id}:r{batch.review_round}:ready", program_id=program.id,
+        session, key=f"batch:{pk(batch)}:r{batch.review_round}:ready", program_id=pk(program),
         subject=f"batch:{batch.id}", today=now.astimezone(program.tz).date(), now=now, targets=targets,
         text=f":clipboard: Batch record {describe(batch)} of {escape(program.code)} is ready for the customer's "
              f"review{again}. Approvers: approve, put it on hold or reject it.")
@@ -79,7 +82,7 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
     people: dict[tuple[int, Role], list[str]] = defaultdict(list)
-    query = select(ProgramMember).where(ProgramMember.program_id.in_(program_ids))  # type: ignore[attr-defined]
+    query = select(ProgramMember).where(col(ProgramMember.program_id).in_(program_ids))
     for member in session.exec(query.order_by(ProgramMember.user_id)):
         if member.user_id not in people[(member.program_id, Role(member.role))]:
             people[(member.program_id, Role(member.role))].append(member.user_id)
@@ -89,23 +92,23 @@ def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], l
 def due(session: Session, now: datetime) -> Iterable[Due]:
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]  # noqa: E712
+        .where(Program.active == True, col(Batch.status).in_(UNDECIDED))  # noqa: E712
     ).all()
     calls = session.exec(
         select(ReviewCall, Batch, Program).join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
         .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Program.active == True, ReviewCall.starts_at > now, Batch.status.in_(OPEN))  # type: ignore  # noqa: E712
+        .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN))  # noqa: E712
     ).all()
-    programs = {p.id for _, p in rows} | {p.id for _, _, p in calls}
+    programs = {pk(p) for _, p in rows} | {pk(p) for _, _, p in calls}
     if not programs:
         return
     people = _people(session, programs)
     signed: dict[tuple[int, int], set[str]] = defaultdict(set)
-    query = select(BatchSignature).where(BatchSignature.batch_id.in_({b.id for b, _ in rows}))  # type: ignore
+    query = select(BatchSignature).where(col(BatchSignature.batch_id).in_({b.id for b, _ in rows}))
     for signature in session.exec(query):
         signed[(signature.batch_id, signature.review_round)].add(signature.user_id)
     for batch, program in rows:
-        yield from _batch_dues(batch, program, now, people, signed[(batch.id, batch.review_round)])
+        yield from _batch_dues(batch, program, now, people, signed[(pk(batch), batch.review_round)])
     for call, batch, program in calls:
         yield from _call_due(call, batch, program, now, people)
 
@@ -123,16 +126,16 @@ def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: s
         waiting = tuple(u for u in people[(program.id, Role.customer_approver)] if u not in signed)
         if remind_on <= today and waiting:
             in_review = business_days_between(started, today, calendar)
-            yield Due(key=f"{subject}:r{batch.review_round}:reminder", program_id=program.id, subject=subject,
+            yield Due(key=f"{subject}:r{batch.review_round}:reminder", program_id=pk(program), subject=subject,
                       due_on=remind_on, existed_on=entered, to_channel=False, to_users=waiting,
-                      buttons=decision_buttons(batch.id),
+                      buttons=decision_buttons(pk(batch)),
                       text=f":hourglass_flowing_sand: Reminder: batch record {describe(batch)} of {program.code} "
                            f"has been awaiting your review since {day(started)} "
                            f"({plural(in_review, 'business day')}). Please approve, put it on "
                            "hold or reject it, or request a review call.")
         breached_on = sla_breached_on(started, settings.sla_business_days, calendar)
         if breached_on <= today and managers:
-            yield Due(key=f"{subject}:r{batch.review_round}:sla", program_id=program.id, subject=subject,
+            yield Due(key=f"{subject}:r{batch.review_round}:sla", program_id=pk(program), subject=subject,
                       due_on=breached_on, existed_on=entered, to_channel=False, to_users=managers,
                       text=f":rotating_light: Escalation: the review of batch record {describe(batch)} of "
                            f"{program.code} has passed its SLA of "
@@ -143,7 +146,7 @@ def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: s
         warn_on = add_business_days(batch.release_by, -settings.release_warning_business_days, calendar)
         if warn_on <= today:
             state = "is on hold" if batch.status == BatchStatus.on_hold else "is not approved yet"
-            yield Due(key=f"{subject}:release-by", program_id=program.id, subject=subject, due_on=warn_on,
+            yield Due(key=f"{subject}:release-by", program_id=pk(program), subject=subject, due_on=warn_on,
                       existed_on=entered, to_channel=False, to_users=managers,
                       text=f":warning: Batch {describe(batch)} of {program.code} must be released by "
                            f"{day(batch.release_by)} and {state} "
@@ -161,7 +164,7 @@ def _call_due(call: ReviewCall, batch: Batch, program: Program, now: datetime, p
         return
     roles = (Role.customer_approver, Role.program_manager, Role.cmo_quality)
     participants = sorted({u for r in roles for u in people[(program.id, r)]} | {call.requested_by})
-    yield Due(key=f"batch:{batch.id}:call:{call.id}", program_id=program.id, subject=f"batch:{batch.id}:call",
+    yield Due(key=f"batch:{pk(batch)}:call:{pk(call)}", program_id=pk(program), subject=f"batch:{pk(batch)}:call",
               due_on=remind_on, to_channel=False, to_users=tuple(participants), urgent=early,
               text=f":telephone_receiver: {'Tomorrow' if early else 'Today'}: review call on batch record "
                    f"{describe(batch)} of {program.code} at {local_time(starts)} ({call.minutes} min).")
@@ -180,17 +183,17 @@ def past_sla(days_in_review: int, sla_business_days: int) -> bool:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    return digest_sections(session, [(program, today)])[program.id]
+    return digest_sections(session, [(program, today)])[pk(program)]
 
 
 def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
     """The section of each (program, its local today), by program id: one query for all of them."""
-    open_by_program: dict[int, list[Batch]] = {program.id: [] for program, _ in days}
-    query = select(Batch).where(Batch.program_id.in_(list(open_by_program)),  # type: ignore[attr-defined]
-                                Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
-    for batch in session.exec(query.order_by(Batch.ready_on, Batch.id)):
+    open_by_program: dict[int, list[Batch]] = {pk(program): [] for program, _ in days}
+    query = select(Batch).where(col(Batch.program_id).in_(list(open_by_program)),
+                                col(Batch.status).in_(UNDECIDED))
+    for batch in session.exec(query.order_by(col(Batch.ready_on), col(Batch.id))):
         open_by_program[batch.program_id].append(batch)
-    return {program.id: _digest_lines(open_by_program[program.id], program, today) for program, today in days}
+    return {pk(program): _digest_lines(open_by_program[pk(program)], program, today) for program, today in days}
 
 
 def _digest_lines(open_batches: list[Batch], program: Program, today: date) -> list[str]:
@@ -212,15 +215,15 @@ def _digest_lines(open_batches: list[Batch], program: Program, today: date) -> l
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Batch records awaiting this person's signature, most urgent (closest to or past the SLA) first."""
-    by_id = {p.id: p for p in programs}
+    by_id = {pk(p): p for p in programs}
     mine = select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.customer_approver,
-        ProgramMember.program_id.in_(by_id))  # type: ignore[attr-defined]
-    waiting = session.exec(select(Batch).where(Batch.program_id.in_(mine),  # type: ignore[attr-defined]
+        col(ProgramMember.program_id).in_(by_id))
+    waiting = session.exec(select(Batch).where(col(Batch.program_id).in_(mine),
                                                Batch.status == BatchStatus.awaiting)).all()
     signed = set(session.exec(select(BatchSignature.batch_id, BatchSignature.review_round).where(
         BatchSignature.user_id == user_id,
-        BatchSignature.batch_id.in_([b.id for b in waiting]))).all())  # type: ignore[attr-defined]
+        col(BatchSignature.batch_id).in_([b.id for b in waiting]))).all())
     items = []
     for batch in waiting:
         if (batch.id, batch.review_round) in signed:
@@ -232,7 +235,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
         left = business_days_between(today, sla_on, program.holiday_calendar)
         when = f"review due {day(sla_on)}" if left >= 0 else f"*{plural(-left, 'business day')} past the SLA*"
         items.append(Owed(program.code, left, f"Batch record {describe(batch)} awaits your review ({when})",
-                          decision_buttons(batch.id)))
+                          decision_buttons(pk(batch))))
     return items
 
 
@@ -240,17 +243,16 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
     """Per program: batch records in review (past the SLA, on hold, awaiting the CMO's QA release among them);
     the earliest release-by date is a deadline. Counted in SQL per (program, status, day the review started):
     a portfolio of 500 programs has thousands of open batches, read as groups of a few columns."""
-    started = func.coalesce(Batch.released_on, Batch.ready_on)  # where `review_days` counts from
-    query = (select(Batch.program_id, Batch.status, started, func.count(), func.min(Batch.release_by))
-             .where(Batch.program_id.in_([p.id for p in programs]),  # type: ignore[attr-defined]
-                    Batch.status.in_(UNDECIDED))  # type: ignore[attr-defined]
-             .group_by(Batch.program_id, Batch.status, started))
+    started = func.coalesce(col(Batch.released_on), col(Batch.ready_on))  # where `review_days` counts from
+    query = (columns(Batch.program_id, Batch.status, started, func.count(), func.min(col(Batch.release_by)))
+             .where(col(Batch.program_id).in_([pk(p) for p in programs]), col(Batch.status).in_(UNDECIDED))
+             .group_by(col(Batch.program_id), col(Batch.status), started))
     tallies: dict[int, Counter[str]] = defaultdict(Counter)
     release: dict[int, date] = {}
-    terms = {p.id: (now.astimezone(p.tz).date(), p.holiday_calendar, settings_of(p).sla_business_days)
+    terms = {pk(p): (now.astimezone(p.tz).date(), p.holiday_calendar, settings_of(p).sla_business_days)
              for p in programs}  # today, calendar and SLA of each program, worked out once
     in_review: dict[tuple[date, date, str], int] = {}  # business days, kept per (start, today, calendar)
-    for program_id, status, start, count, release_by in session.exec(query):  # type: ignore[call-overload]
+    for program_id, status, start, count, release_by in session.exec(query):
         tally = tallies[program_id]
         tally["open"] += count
         tally[status] += count
@@ -309,8 +311,8 @@ def figures(session: Session, program_ids: Sequence[int], *, now: datetime, days
     since = now - timedelta(days=days)
     rows = session.exec(
         select(Batch, Program).join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-        .where(Batch.program_id.in_(program_ids),  # type: ignore[attr-defined]
-               Batch.status.in_((BatchStatus.approved, BatchStatus.rejected)),  # type: ignore[attr-defined]
+        .where(col(Batch.program_id).in_(program_ids),
+               col(Batch.status).in_((BatchStatus.approved, BatchStatus.rejected)),
                Batch.decided_at >= since)  # type: ignore[operator]
         .order_by(Program.code)
     ).all()

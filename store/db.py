@@ -10,14 +10,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, DateTime, event
+from sqlalchemy import JSON, DateTime, Table, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel.sql.expression import Select
 
 
 class UTCDateTime(TypeDecorator):
@@ -26,17 +28,55 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored: pass an aware UTC instant")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Keyed(Protocol):
+    """A table row with a surrogate key: `None` until the row is flushed, then the database's number."""
+
+    id: int | None
+
+
+def pk(row: Keyed) -> int:
+    """The key of a row that is in the database. SQLModel types every surrogate key `int | None` (it is None
+    before the INSERT); a row read back or flushed has one, and a row without one here is a bug, not a case."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no key yet: it was never flushed")
+    return row.id
+
+
+Row = TypeVar("Row")
+
+
+def referenced(session: Session, model: type[Row], key: object) -> Row:
+    """The row a foreign key points at. The key guarantees it is there; `session.get` cannot say so, and a
+    missing one is a broken database, raised here (LookupError) rather than as an AttributeError on None."""
+    row = session.get(model, key)
+    if row is None:
+        raise LookupError(f"{model.__name__} {key!r} is referenced but missing")
+    return row
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements over any model or over whole columns (`table.c`):
+    SQLModel does not declare `__table__` to the type checker."""
+    return inspect(model).local_table
+
+
+def columns(*entities: Any) -> Select[*tuple[Any, ...]]:
+    """A SELECT of more columns than `sqlmodel.select` has typed overloads for (four): the rows are tuples
+    whose items the caller unpacks by position."""
+    return Select(*entities)
 
 
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.areas import DIGEST, Sections
+from store.db import pk
 from store.markup import day, escape
 from store.outbox import Due, Outbox
 from store.programs import Program
@@ -38,7 +39,7 @@ def period_start(cadence: str, today: date) -> date | None:
 
 
 def compose(session: Session, program: Program, today: date) -> str:
-    return compose_all(session, [(program, today)])[program.id]
+    return compose_all(session, [(program, today)])[pk(program)]
 
 
 def compose_all(session: Session, days: Sequence[tuple[Program, date]],
@@ -47,11 +48,11 @@ def compose_all(session: Session, days: Sequence[tuple[Program, date]],
     if not days:
         return {}
     found = [section(session, days) for section in sections]
-    composed = {}
+    composed: dict[int, str] = {}
     for program, today in days:
         lines = [f"*{escape(program.code)} status — {day(today)}* ({escape(program.customer)})"]
-        body = [line for lines_of in found for line in lines_of[program.id]]
-        composed[program.id] = "\n".join(lines + (body or ["Nothing open: no deadlines, reviews or pulls need "
+        body = [line for lines_of in found for line in lines_of[pk(program)]]
+        composed[pk(program)] = "\n".join(lines + (body or ["Nothing open: no deadlines, reviews or pulls need "
                                                           "attention."]))
     return composed
 
@@ -60,7 +61,7 @@ def due(session: Session, now: datetime, known: Container[str] = frozenset()) ->
     """The current period's digest of every program; composed, all of them together, only when neither queued
     (cheap re-sweeps) nor among the keys the caller `known` already holds (a preview of the coming days)."""
     recent = now.date() - timedelta(days=62)  # longer than any period: older digests are settled
-    query = select(Outbox.key).where(Outbox.key.like("program:%:digest:%"), Outbox.due_on >= recent)  # type: ignore
+    query = select(Outbox.key).where(col(Outbox.key).like("program:%:digest:%"), Outbox.due_on >= recent)
     queued = set(session.exec(query))
     current = []
     for program in session.exec(select(Program).where(Program.active == True)):  # noqa: E712
@@ -73,9 +74,9 @@ def due(session: Session, now: datetime, known: Container[str] = frozenset()) ->
     for program, _, start, key in current:
         yield Due(
             key=key,
-            program_id=program.id,
+            program_id=pk(program),
             subject=f"program:{program.id}:digest",
             due_on=start,
             existed_on=program.created_at.astimezone(program.tz).date(),
-            text=texts.get(program.id, ""),
+            text=texts.get(pk(program), ""),
         )

@@ -9,12 +9,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, signing
 from store import submissions as subs
 from store.audit import Actor
-from store.db import UTCDateTime
+from store.db import UTCDateTime, pk
 from store.errors import Conflict
 
 
@@ -43,7 +43,7 @@ class Signer:
 
 
 def latest_file(session: Session, entry: subs.SubmissionItem) -> subs.SubmissionFile:
-    found = subs.files(session, [entry.id])
+    found = subs.files(session, [pk(entry)])
     if not found:
         raise Conflict(f"Item {entry.number} has no document to approve yet.")
     return found[-1]
@@ -65,7 +65,7 @@ def approve(session: Session, *, program_id: int, entry: subs.SubmissionItem, fi
     if refused is not None:
         return refused
     subs.approve(session, entry=entry, actor=actor, now=now)
-    signature = DocumentSignature(item_id=entry.id, file_id=file.id, user_id=signer.user_id,
+    signature = DocumentSignature(item_id=pk(entry), file_id=pk(file), user_id=signer.user_id,
                                   signer_name=signer.name[:255], meaning=meaning(entry, file), signed_at=now,
                                   local_time=now.astimezone(ZoneInfo(signer.tz)).isoformat(timespec="seconds"),
                                   local_tz=signer.tz, second_component=signing.SigningMethod.totp,
@@ -80,4 +80,4 @@ def approve(session: Session, *, program_id: int, entry: subs.SubmissionItem, fi
 def signed_files(session: Session) -> list[tuple[DocumentSignature, subs.SubmissionFile]]:
     query = select(DocumentSignature, subs.SubmissionFile).join(
         subs.SubmissionFile, subs.SubmissionFile.id == DocumentSignature.file_id)  # type: ignore[arg-type]
-    return list(session.exec(query.order_by(DocumentSignature.id)).all())
+    return list(session.exec(query.order_by(col(DocumentSignature.id))).all())

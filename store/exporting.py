@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from store import audit
 from store.audit import AuditEntry
+from store.db import pk, table_of
 from store.errors import Invalid
 from store.programs import Program, ProgramMember
 from store.sheets import append_row, neutralise, sheet_title
@@ -56,23 +57,26 @@ def model_table(title: str, model: type[SQLModel], records: Sequence[SQLModel], 
     headers = ["program", *(n for n in names if n != "program_id")]
     rows = []
     for record in records:
-        program = programs.get(find(record))  # type: ignore[arg-type]
+        program_id = find(record)
+        program = programs.get(program_id) if program_id is not None else None
         rows.append([program.code if program else "", *(getattr(record, n) for n in names if n != "program_id")])
     return Table(title, headers, rows)
 
 
 def of_programs(session: Session, model: type[SQLModel], programs: dict[int, Program]) -> list[Any]:
-    column = model.program_id  # type: ignore[attr-defined]
-    return list(session.exec(select(model).where(column.in_(list(programs))).order_by(column, model.id)))
+    table = table_of(model)
+    column = table.c.program_id
+    return list(session.exec(select(model).where(column.in_(list(programs))).order_by(column, table.c.id)))
 
 
 def children(session: Session, model: type[SQLModel], parent: type[SQLModel], link: str,
              programs: dict[int, Program]) -> list[tuple[Any, int]]:
     """Rows of a child table with their parent's program id (one query)."""
-    query = (select(model, parent.program_id)  # type: ignore[attr-defined]
-             .join(parent, parent.id == getattr(model, link))  # type: ignore[attr-defined]
-             .where(parent.program_id.in_(list(programs)))  # type: ignore[attr-defined]
-             .order_by(parent.program_id, model.id))  # type: ignore[attr-defined]
+    owner = table_of(parent).c
+    query = (select(model, owner.program_id)
+             .join(parent, owner.id == getattr(model, link))
+             .where(owner.program_id.in_(list(programs)))
+             .order_by(owner.program_id, table_of(model).c.id))
     return list(session.exec(query))
 
 
@@ -86,8 +90,9 @@ def child_table(title: str, model: type[SQLModel], parent: type[SQLModel], link:
 def _programs_sheet(session: Session, programs: dict[int, Program]) -> Table:
     table = model_table("Programs", Program, list(programs.values()), programs, program_of=lambda p: p.id,
                         exclude=("id",))
-    members = list(session.exec(select(ProgramMember).where(ProgramMember.program_id.in_(list(programs)))
-                                .order_by(ProgramMember.program_id, ProgramMember.role, ProgramMember.user_id)))
+    members = list(session.exec(select(ProgramMember).where(col(ProgramMember.program_id).in_(list(programs)))
+                                .order_by(col(ProgramMember.program_id), col(ProgramMember.role),
+                                          col(ProgramMember.user_id))))
     headers = [*table.headers, "members"]
     rows = [[*row, "; ".join(f"{m.role}:{m.user_id}{' (external)' if m.external else ''}"
                              for m in members if m.program_id == program.id)]
@@ -99,12 +104,12 @@ def _audit_sheet(session: Session, programs: dict[int, Program], start: datetime
                  everything: bool) -> Table:
     query = select(AuditEntry)
     if not everything:
-        query = query.where(AuditEntry.program_id.in_(list(programs)))  # type: ignore[union-attr]
+        query = query.where(col(AuditEntry.program_id).in_(list(programs)))
     if start is not None:
         query = query.where(AuditEntry.at >= start)
     if end is not None:
         query = query.where(AuditEntry.at < end)
-    entries = list(session.exec(query.order_by(AuditEntry.seq)))
+    entries = list(session.exec(query.order_by(col(AuditEntry.seq))))
     return model_table("Audit trail", AuditEntry, entries, programs)
 
 
@@ -130,7 +135,7 @@ def build(session: Session, *, sheets: Sequence[Sheet], programs: Sequence[Progr
     if fmt not in FORMATS:
         raise Invalid(f"The format is xlsx or csv, not {fmt!r}.")
     low, high = _bounds(start, end)
-    by_id = {p.id: p for p in sorted(programs, key=lambda p: p.code)}
+    by_id = {pk(p): p for p in sorted(programs, key=lambda p: p.code)}
     verified = audit.verify(session)
     area_tables = [sheet.rows(session, by_id) for sheet in sheets]
     trail = _audit_sheet(session, by_id, low, high, everything)

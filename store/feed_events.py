@@ -21,12 +21,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, partial
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col
 
 from store import programs
 from store.agreements import Agreement, Kind, Status
 from store.batches import OPEN as OPEN_BATCHES
 from store.batches import Batch, ReviewCall
+from store.db import columns
 from store.programs import Program, ProgramMember, Role
 from store.stability import StabilityPull, StabilityStudy
 from store.submissions import OPEN as OPEN_ITEMS
@@ -103,9 +104,9 @@ class Scope:
 
 def scope(session: Session, user_id: str, program_id: int | None = None) -> Scope:
     """The person's programs (or the one asked for, if they hold a role there) and what they see on each."""
-    query = (select(Program.id, Program.code, Program.customer, Program.channel_id, Program.timezone,
-                    ProgramMember.role)
-             .join(ProgramMember, ProgramMember.program_id == Program.id)  # type: ignore[arg-type]
+    query = (columns(Program.id, Program.code, Program.customer, Program.channel_id, Program.timezone,
+                     ProgramMember.role)
+             .join(ProgramMember, col(ProgramMember.program_id) == Program.id)
              .where(ProgramMember.user_id == user_id, Program.active == True))  # noqa: E712
     if program_id is not None:
         query = query.where(Program.id == program_id)
@@ -163,11 +164,11 @@ def _described(where: Where, *lines: str) -> str:
 def _pulls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.internal:
         return []
-    query = (select(StabilityPull.id, StabilityPull.program_id, StabilityStudy.code, StabilityPull.condition,
-                    StabilityPull.months, StabilityPull.due_on, StabilityPull.opens_on, StabilityPull.closes_on,
-                    StabilityPull.pulled_on)
-             .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-             .where(StabilityPull.program_id.in_(visible.internal),  # type: ignore[attr-defined]
+    query = (columns(StabilityPull.id, StabilityPull.program_id, StabilityStudy.code, StabilityPull.condition,
+                     StabilityPull.months, StabilityPull.due_on, StabilityPull.opens_on, StabilityPull.closes_on,
+                     StabilityPull.pulled_on)
+             .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
+             .where(col(StabilityPull.program_id).in_(visible.internal),
                     StabilityPull.closes_on >= span.since, StabilityPull.opens_on <= span.until))
     return [_pull(visible.programs[row[1]], tuple(row), span.today[row[1]]) for row in session.exec(query)]
 
@@ -188,9 +189,9 @@ def _pull(where: Where, row: tuple, today: date) -> FeedEvent:
 def _agreements(session: Session, visible: Scope) -> list[FeedEvent]:
     if not visible.internal:
         return []
-    query = (select(Agreement.id, Agreement.program_id, Agreement.kind, Agreement.ref, Agreement.version,
-                    Agreement.counterparty, Agreement.expires_on, Agreement.notice_days)
-             .where(Agreement.program_id.in_(visible.internal), Agreement.status == Status.executed,  # type: ignore[attr-defined]
+    query = (columns(Agreement.id, Agreement.program_id, Agreement.kind, Agreement.ref, Agreement.version,
+                     Agreement.counterparty, Agreement.expires_on, Agreement.notice_days)
+             .where(col(Agreement.program_id).in_(visible.internal), Agreement.status == Status.executed,
                     Agreement.expires_on != None))  # noqa: E711
     found = []
     for agreement_id, pid, kind, ref, version, counterparty, expires_on, notice_days in session.exec(query):
@@ -214,9 +215,9 @@ def _agreements(session: Session, visible: Scope) -> list[FeedEvent]:
 def _batches(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.approving:
         return []
-    query = (select(Batch.id, Batch.program_id, Batch.batch_no, Batch.product, Batch.release_by, Batch.status)
-             .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES),  # type: ignore[attr-defined]
-                    Batch.release_by >= span.since, Batch.release_by <= span.until))
+    query = (columns(Batch.id, Batch.program_id, Batch.batch_no, Batch.product, Batch.release_by, Batch.status)
+             .where(col(Batch.program_id).in_(visible.approving), col(Batch.status).in_(OPEN_BATCHES),
+                    col(Batch.release_by) >= span.since, col(Batch.release_by) <= span.until))
     found = []
     for batch_id, pid, batch_no, product, release_by, status in session.exec(query):
         where = visible.programs[pid]
@@ -231,9 +232,9 @@ def _batches(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
 def _calls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.approving:
         return []
-    query = (select(ReviewCall.id, Batch.program_id, Batch.batch_no, ReviewCall.starts_at, ReviewCall.minutes)
-             .join(Batch, Batch.id == ReviewCall.batch_id)  # type: ignore[arg-type]
-             .where(Batch.program_id.in_(visible.approving), Batch.status.in_(OPEN_BATCHES),  # type: ignore[attr-defined]
+    query = (columns(ReviewCall.id, Batch.program_id, Batch.batch_no, ReviewCall.starts_at, ReviewCall.minutes)
+             .join(Batch, col(Batch.id) == ReviewCall.batch_id)
+             .where(col(Batch.program_id).in_(visible.approving), col(Batch.status).in_(OPEN_BATCHES),
                     ReviewCall.starts_at >= datetime.combine(span.since, time(), UTC)))
     found = []
     for call_id, pid, batch_no, starts_at, minutes in session.exec(query):
@@ -248,9 +249,9 @@ def _calls(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
 def _submissions(session: Session, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.internal:
         return []
-    query = (select(Submission.id, Submission.program_id, Submission.number, Submission.title,
-                    Submission.filing_date)
-             .where(Submission.program_id.in_(visible.internal),  # type: ignore[attr-defined]
+    query = (columns(Submission.id, Submission.program_id, Submission.number, Submission.title,
+                     Submission.filing_date)
+             .where(col(Submission.program_id).in_(visible.internal),
                     Submission.filing_date >= span.since))
     found = []
     for submission_id, pid, number, title, filing_date in session.exec(query):
@@ -267,12 +268,12 @@ def _submissions(session: Session, visible: Scope, span: Span) -> list[FeedEvent
 def _documents(session: Session, user_id: str, visible: Scope, span: Span) -> list[FeedEvent]:
     if not visible.programs:
         return []
-    query = (select(SubmissionItem.id, Submission.program_id, Submission.number, SubmissionItem.number,
-                    SubmissionItem.document, SubmissionItem.due_on)
-             .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
-             .where(Submission.program_id.in_(visible.programs), SubmissionItem.status.in_(OPEN_ITEMS),  # type: ignore[attr-defined]
+    query = (columns(SubmissionItem.id, Submission.program_id, Submission.number, SubmissionItem.number,
+                     SubmissionItem.document, SubmissionItem.due_on)
+             .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
+             .where(col(Submission.program_id).in_(visible.programs), col(SubmissionItem.status).in_(OPEN_ITEMS),
                     SubmissionItem.due_on >= span.since, SubmissionItem.due_on <= span.until,
-                    (SubmissionItem.owner == user_id) | Submission.program_id.in_(visible.all_documents)))  # type: ignore[attr-defined]
+                    (col(SubmissionItem.owner) == user_id) | col(Submission.program_id).in_(visible.all_documents)))
     found = []
     for item_id, pid, submission_no, number, document, due_on in session.exec(query):
         where = visible.programs[pid]

@@ -27,9 +27,9 @@ from datetime import datetime
 
 from sqlalchemy import Column, LargeBinary, String, UniqueConstraint, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.db import UTCDateTime
+from store.db import UTCDateTime, columns, table_of
 
 ALL = "all"  # the scope of a person's feed of every program they hold a role on (else a program's id)
 
@@ -115,8 +115,8 @@ def by_token(session: Session, token: str) -> CalendarFeed | None:
 
 def latest(session: Session, limit: int) -> list[CalendarFeed]:
     """The `limit` feeds issued most recently (those a restarted bot warms first)."""
-    return list(session.exec(select(CalendarFeed).order_by(CalendarFeed.created_at.desc(),  # type: ignore[attr-defined]
-                                                           CalendarFeed.id.desc()).limit(limit)))  # type: ignore[union-attr]
+    return list(session.exec(select(CalendarFeed).order_by(col(CalendarFeed.created_at).desc(),
+                                                           col(CalendarFeed.id).desc()).limit(limit)))
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,9 @@ def _ledger(session: Session, program_ids: Iterable[int], *, renderings: bool) -
     if not ids:
         return {}
     texts = (CalendarSequence.rendered_from, CalendarSequence.vevent) if renderings else ()
-    rows = session.exec(select(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,  # type: ignore[call-overload]
-                               CalendarSequence.stamped_at, *texts)
-                        .where(CalendarSequence.program_id.in_(ids)))  # type: ignore[attr-defined]
+    rows = session.exec(columns(CalendarSequence.uid, CalendarSequence.dates, CalendarSequence.sequence,
+                                CalendarSequence.stamped_at, *texts)
+                        .where(col(CalendarSequence.program_id).in_(ids)))
     return {uid: Stamp(sequence, stamped_at, dates, *kept) for uid, dates, sequence, stamped_at, *kept in rows}
 
 
@@ -166,7 +166,7 @@ def keep_renderings(session: Session, rendered: list[tuple[str, str, bytes]]) ->
     """Store each (uid, digest of what it was rendered from, VEVENT) in the ledger, in one statement."""
     if not rendered:
         return
-    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    table = table_of(CalendarSequence)
     session.execute(update(table).where(table.c.uid == bindparam("event_uid"))
                     .values(rendered_from=bindparam("digest"), vevent=bindparam("text")),
                     [{"event_uid": uid, "digest": digest, "text": vevent} for uid, digest, vevent in rendered])
@@ -175,7 +175,7 @@ def keep_renderings(session: Session, rendered: list[tuple[str, str, bytes]]) ->
 def _bump(session: Session, changed: list[tuple[str, str]], now: datetime) -> None:
     """One UPDATE for every event whose dates changed (executemany), each only if its dates still differ: a
     feed fetched at the same moment that bumped it already leaves it alone."""
-    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    table = table_of(CalendarSequence)
     session.execute(update(table).where(table.c.uid == bindparam("event_uid"), table.c.dates != bindparam("new_dates"))
                     .values(dates=bindparam("new_dates"), sequence=table.c.sequence + 1, stamped_at=now),
                     [{"event_uid": uid, "new_dates": dates} for uid, dates in changed])
@@ -184,5 +184,5 @@ def _bump(session: Session, changed: list[tuple[str, str]], now: datetime) -> No
 def _insert_missing(session: Session, rows: list[dict]) -> None:
     """INSERT … ON CONFLICT DO NOTHING: another feed fetched at the same moment may have added them."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = CalendarSequence.__table__  # type: ignore[attr-defined]
+    table = table_of(CalendarSequence)
     session.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=["uid"]), rows)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.audit import AuditEntry
 from store.filing import sha256
@@ -52,7 +52,7 @@ def recorded(session: Session) -> tuple[dict[str, str], dict[str, str]]:
     """Every filed document's SHA-256 by path, and the paths the trail names with two different checksums."""
     found: dict[str, str] = {}
     contradicted: dict[str, str] = {}
-    for after in session.exec(select(AuditEntry.after).order_by(AuditEntry.seq)):  # type: ignore[call-overload]
+    for after in session.exec(select(col(AuditEntry.after)).order_by(col(AuditEntry.seq))):
         for path, digest in _documents_named(after or {}):
             if found.setdefault(path, digest) != digest:
                 contradicted[path] = "the audit trail records two different SHA-256 for it"

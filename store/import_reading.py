@@ -145,11 +145,11 @@ def parse_date(value: Value, *, dayfirst: bool = False) -> date:
         return _day(m[3], month, day_)
     else:
         raise ValueError("is not a date; write it as 2027-01-31, 31-Jan-2027 or 01/31/2027")
-    month = _month_word(word)
-    if month is None:
+    named = _month_word(word)
+    if named is None:
         raise ValueError(f"has no month called {word!r}")
     _two_digit_year(year)
-    return _day(year, month, day_)
+    return _day(year, named, day_)
 
 
 def _month_word(word: str) -> int | None:

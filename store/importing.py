@@ -294,8 +294,8 @@ def run(engine: Engine, *, kind: Kind, content: bytes, file_name: str, actor: Ac
     try:
         titles = {name: str(header[1][index]).strip() for name, index in found.items()}
         plans = _plan(session, kind, body, found, titles, program, dayfirst, report)
-        if kind.order is not None:
-            plans.sort(key=lambda p: (p.row is None, kind.order(p.row) if p.row else 0, p.number))
+        if (order := kind.order) is not None:
+            plans.sort(key=lambda p: (p.row is None, order(p.row) if p.row else 0, p.number))
         seen: dict[tuple, int] = {}
         for done, plan in enumerate(progress(plans, len(plans)), start=1):
             _one(session, kind, plan, seen, report, actor, now)
@@ -325,6 +325,7 @@ def _plan(session: Session, kind: Kind, rows: list[tuple[int, list[Value]]], fou
             programs[code] = program_store.by_code(session, code)
         return programs[code]
 
+    fixed: Program | None = None
     if program_code is not None:
         fixed = program_of(program_code)
         if fixed is None:
@@ -336,7 +337,7 @@ def _plan(session: Session, kind: Kind, rows: list[tuple[int, list[Value]]], fou
             continue
         try:
             row = _parse_row(kind, cells, found, titles, dayfirst)
-            if program_code is not None:
+            if fixed is not None:
                 target = fixed
                 named = program_of(str(row["program"])) if row.get("program") else fixed
                 if named is not fixed:
@@ -344,15 +345,16 @@ def _plan(session: Session, kind: Kind, rows: list[tuple[int, list[Value]]], fou
             elif not row.get("program"):
                 raise Invalid(f"{titles['program']} is empty")
             else:
-                target = program_of(str(row["program"]))
-                if target is None:
+                named = program_of(str(row["program"]))
+                if named is None:
                     raise Invalid(f"there is no program {shown(row['program'])}")
+                target = named
         except Invalid as exc:
             plans.append(_Plan(number, None, None, str(exc)))
             continue
         plans.append(_Plan(number, row, target))
     report.programs = sorted({p.program.code for p in plans if p.program is not None}
-                             or ({fixed.code} if program_code is not None else set()))
+                             or ({fixed.code} if fixed is not None else set()))
     return plans
 
 

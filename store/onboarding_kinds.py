@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from store import agreements as agreement_store
 from store import batches as batch_store
@@ -20,6 +20,7 @@ from store import programs as program_store
 from store import stability as stability_store
 from store import submissions as submission_store
 from store.audit import Actor
+from store.db import pk
 from store.errors import Invalid
 from store.exporting import Sheet, child_table, model_table, of_programs
 from store.importing import Column, Kind, Row, Words
@@ -36,7 +37,7 @@ def owner(session: Session, program: Program, value: str | None, actor: Actor) -
         if not match:
             raise Invalid(f"Owner {importing.shown(value)!r} is not a Slack user ID such as U012AB3CD")
         return match.group(1)
-    managers = program_store.user_ids(session, program.id, Role.program_manager)
+    managers = program_store.user_ids(session, pk(program), Role.program_manager)
     if managers:
         return managers[0]
     if SLACK_USER.match(actor.user_id):
@@ -88,7 +89,7 @@ def _agreement_key(row: Row) -> tuple:
 
 def _agreement_find(session: Session, program: Program, row: Row) -> str | None:
     key = _agreement_key(row)
-    for agreement in agreement_store.for_program(session, program.id):
+    for agreement in agreement_store.for_program(session, pk(program)):
         if (agreement.kind, agreement.counterparty.casefold(), agreement.version.casefold(),
                 agreement.effective_on) == key:
             return agreement.ref
@@ -99,11 +100,11 @@ def _agreement_create(session: Session, program: Program, row: Row, actor: Actor
     kind_ = agreement_store.Kind(row["type"])
     status = agreement_store.Status(row["status"] or ("executed" if row["effective"] else "draft"))
     if status == agreement_store.Status.executed:
-        newer = [a for a in agreement_store.for_program(session, program.id)
+        newer = [a for a in agreement_store.for_program(session, pk(program))
                  if a.kind == kind_ and a.status == agreement_store.Status.executed and a.effective_on
                  and row["effective"] and a.effective_on > row["effective"]]
         if newer:
-            raise Invalid(f"{newer[0].ref}, effective {newer[0].effective_on.isoformat()}, is in force; this older "
+            raise Invalid(f"{newer[0].ref}, effective {newer[0].effective_on}, is in force; this older "
                           f"{kind_.label} would supersede it")
     terms = agreement_store.Terms(row["effective"], row["expires"], bool(row["evergreen"]), row["review"],
                                   row["notice"])
@@ -229,7 +230,7 @@ def _study_create(session: Session, program: Program, row: Row, actor: Actor, no
 
 
 def _study_find(session: Session, program: Program, row: Row) -> str | None:
-    found = stability_store.get_study(session, program.id, row["study"], missing_ok=True)
+    found = stability_store.get_study(session, pk(program), row["study"], missing_ok=True)
     return found.code if found else None
 
 
@@ -310,11 +311,11 @@ def _submission_files(session: Session, programs: dict[int, Program]) -> exporti
     """Documents handed in for checklist items, with the SHA-256 each was filed with (one query)."""
     query = (select(submission_store.SubmissionFile, submission_store.Submission.program_id)
              .join(submission_store.SubmissionItem,
-                   submission_store.SubmissionItem.id == submission_store.SubmissionFile.item_id)
+                   col(submission_store.SubmissionItem.id) == submission_store.SubmissionFile.item_id)
              .join(submission_store.Submission,
-                   submission_store.Submission.id == submission_store.SubmissionItem.submission_id)
-             .where(submission_store.Submission.program_id.in_(list(programs)))
-             .order_by(submission_store.Submission.program_id, submission_store.SubmissionFile.id))
+                   col(submission_store.Submission.id) == submission_store.SubmissionItem.submission_id)
+             .where(col(submission_store.Submission.program_id).in_(list(programs)))
+             .order_by(col(submission_store.Submission.program_id), col(submission_store.SubmissionFile.id)))
     pairs = list(session.exec(query))
     owner = {id(record): program_id for record, program_id in pairs}
     return model_table("Submission files", submission_store.SubmissionFile, [r for r, _ in pairs], programs,

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Date, String, UniqueConstraint, func
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import JSONType, UTCDateTime, insert_for
 
@@ -151,7 +151,7 @@ def sent_since(session: Session, program_ids: list[int], since: datetime) -> int
     from sqlalchemy import func
 
     query = select(func.count()).select_from(Outbox).where(
-        Outbox.program_id.in_(program_ids),  # type: ignore[attr-defined]
+        col(Outbox.program_id).in_(program_ids),
         Outbox.status == Status.sent,
         Outbox.sent_at >= since,  # type: ignore[operator]
     )
@@ -160,5 +160,5 @@ def sent_since(session: Session, program_ids: list[int], since: datetime) -> int
 
 def depth(session: Session) -> dict[str, int]:
     """How many rows are in each status (every status named, zero included): the operators' queue gauge."""
-    counts = dict(session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all())  # type: ignore[call-overload]
+    counts = dict(session.exec(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
     return {status.value: counts.get(status.value, 0) for status in Status}

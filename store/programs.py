@@ -14,11 +14,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Column, String, UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, holiday_calendars
 from store.audit import Actor
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, pk
 from store.errors import Invalid, NotAllowed, NotFound
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
@@ -199,7 +199,7 @@ def add_member(
     ).first()
     if exists:
         return False
-    session.add(ProgramMember(program_id=program.id, user_id=user_id, role=role, external=external is not False,
+    session.add(ProgramMember(program_id=pk(program), user_id=user_id, role=role, external=external is not False,
                               classified=external is not None))
     audit.record(session, actor=actor, action="role_granted", entity="program", entity_id=program.code,
                  program_id=program.id, now=now, after={"user_id": user_id, "role": role.value, "external": external,
@@ -239,7 +239,9 @@ def record_side(session: Session, user_id: str, external: bool, *, actor: Actor,
     """What Slack said about a person, on every program they are a member of (a guest is one everywhere)."""
     program_ids = set(session.exec(select(ProgramMember.program_id).where(ProgramMember.user_id == user_id)))
     for program_id in sorted(program_ids):
-        mark_external(session, session.get(Program, program_id), user_id, external, actor=actor, now=now)
+        program = session.get(Program, program_id)
+        if program is not None:  # a member row's program exists (foreign key)
+            mark_external(session, program, user_id, external, actor=actor, now=now)
 
 
 def is_external(session: Session, program_id: int, user_id: str) -> bool:
@@ -265,7 +267,7 @@ def unclassified(session: Session, user_id: str | None = None) -> list[str]:
 def members(session: Session, program_id: int, *roles: Role) -> list[ProgramMember]:
     query = select(ProgramMember).where(ProgramMember.program_id == program_id)
     if roles:
-        query = query.where(ProgramMember.role.in_(roles))  # type: ignore[attr-defined]
+        query = query.where(col(ProgramMember.role).in_(roles))
     return list(session.exec(query.order_by(ProgramMember.role, ProgramMember.user_id)))
 
 
@@ -315,5 +317,5 @@ def visible_to(session: Session, actor: Actor) -> list[Program]:
     query = select(Program).where(Program.active == True)  # noqa: E712
     if not actor.is_admin:
         mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
-        query = query.where(Program.id.in_(mine))  # type: ignore[union-attr]
+        query = query.where(col(Program.id).in_(mine))
     return list(session.exec(query.order_by(Program.code)))

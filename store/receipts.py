@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, delete, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from store.db import UTCDateTime, transaction
 from store.errors import Conflict, Invalid
@@ -74,8 +74,8 @@ def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
 
 
 def prune(session: Session, now: datetime) -> int:
-    result = session.exec(delete(SubmissionReceipt).where(  # type: ignore[call-overload]
-        SubmissionReceipt.created_at < now - KEPT))
+    result = session.exec(delete(SubmissionReceipt).where(
+        col(SubmissionReceipt.created_at) < now - KEPT))
     return result.rowcount or 0
 
 

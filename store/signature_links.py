@@ -8,7 +8,7 @@ changed after signing is named, so it cannot silently move to another record.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import document_signatures
 from store.batches import Batch, BatchSignature, link
@@ -26,9 +26,9 @@ def _changed(files: Store, key: str, recorded: str) -> bool:
 def problems(session: Session, files: Store) -> list[str]:
     """One line per signature (of a batch record or a submission document) whose record changed after signing."""
     found: list[str] = []
-    rows = session.exec(select(BatchSignature, Batch, Program).join(Batch, Batch.id == BatchSignature.batch_id)
-                        .join(Program, Program.id == Batch.program_id)  # type: ignore[arg-type]
-                        .order_by(BatchSignature.id)).all()
+    rows = session.exec(select(BatchSignature, Batch, Program).join(Batch, col(Batch.id) == BatchSignature.batch_id)
+                        .join(Program, col(Program.id) == Batch.program_id)
+                        .order_by(col(BatchSignature.id))).all()
     for signature, batch, program in rows:
         if signature.linked_sha256 is None:  # signed before linking existed: nothing to compare with
             continue
@@ -38,8 +38,8 @@ def problems(session: Session, files: Store) -> list[str]:
             found.append(f"{who}: the batch record it signed changed after signing")
         elif batch.record_path and batch.record_sha256 and _changed(files, batch.record_path, batch.record_sha256):
             found.append(f"{who}: the executed batch record file changed after signing")
-    for signature, file in document_signatures.signed_files(session):
-        if file.sha256 != signature.linked_sha256 or _changed(files, file.path, file.sha256):
-            found.append(f"document signature {signature.id} ({signature.signer_name}, "
-                         f"{signature.signed_at:%Y-%m-%d %H:%M} UTC, {file.name}): the document changed after signing")
+    for signed, file in document_signatures.signed_files(session):
+        if file.sha256 != signed.linked_sha256 or _changed(files, file.path, file.sha256):
+            found.append(f"document signature {signed.id} ({signed.signer_name}, "
+                         f"{signed.signed_at:%Y-%m-%d %H:%M} UTC, {file.name}): the document changed after signing")
     return found

@@ -15,12 +15,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Column, Date, UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, outbox
 from store import stability_notation as notation
 from store.audit import Actor
-from store.db import JSONType, UTCDateTime
+from store.db import JSONType, UTCDateTime, pk, referenced
 from store.errors import Conflict, Invalid, NotFound
 from store.programs import Program
 from store.stability_schedule import (
@@ -198,7 +198,7 @@ def create_study(
     if not 1 <= duration_months <= MAX_MONTHS:
         raise Invalid(f"The duration is 1 to {MAX_MONTHS} months.", "duration")
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
-    if get_study(session, program.id, code, missing_ok=True) is not None:
+    if get_study(session, pk(program), code, missing_ok=True) is not None:
         raise Invalid(f"{program.code} already has a study {code}.", "study")
     points: dict[str, list[int]] = {}
     for condition in conditions:
@@ -213,7 +213,7 @@ def create_study(
         raise Invalid(f"Time points given for {sorted(unknown)[0]}, which is not a condition of the study.",
                       "timepoints")
     study = StabilityStudy(
-        program_id=program.id, code=code, product=product.strip()[:200], lots=lots.strip()[:500],
+        program_id=pk(program), code=code, product=product.strip()[:200], lots=lots.strip()[:500],
         protocol=protocol.strip()[:100], duration_months=duration_months, placed_on=placed_on,
         conditions=[{"code": c.code, "label": c.label, "kind": c.kind.value} for c in conditions],
         created_by=actor.user_id, created_at=now,
@@ -223,7 +223,7 @@ def create_study(
     kinds = {c.code: c.kind for c in conditions}
     standby = Kind.accelerated in kinds.values()  # intermediate testing waits for a significant change there
     for planned in plan(placed_on, points, kinds, program.settings):
-        session.add(StabilityPull(study_id=study.id, program_id=program.id, condition=planned.condition,
+        session.add(StabilityPull(study_id=pk(study), program_id=pk(program), condition=planned.condition,
                                   months=planned.months, due_on=planned.due_on, opens_on=planned.opens_on,
                                   closes_on=planned.closes_on,
                                   standby=standby and kinds[planned.condition] is Kind.intermediate))
@@ -248,7 +248,8 @@ def studies(session: Session, program_id: int) -> list[StabilityStudy]:
 
 def pulls_of(session: Session, study_id: int) -> list[StabilityPull]:
     query = select(StabilityPull).where(StabilityPull.study_id == study_id)
-    return list(session.exec(query.order_by(StabilityPull.due_on, StabilityPull.condition, StabilityPull.months)))
+    return list(session.exec(query.order_by(col(StabilityPull.due_on), col(StabilityPull.condition),
+                                            col(StabilityPull.months))))
 
 
 def find_pull(session: Session, study: StabilityStudy, condition: str, months: int) -> StabilityPull:
@@ -277,10 +278,10 @@ def upcoming(session: Session, program_ids: Sequence[int], start: date, end: dat
         select(StabilityPull, StabilityStudy, Program)
         .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
         .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
-        .where(StabilityPull.program_id.in_(program_ids), StabilityPull.pulled_on.is_(None),  # type: ignore
+        .where(col(StabilityPull.program_id).in_(program_ids), col(StabilityPull.pulled_on).is_(None),
                StabilityPull.standby == False, StabilityPull.closes_on >= start,  # noqa: E712
                StabilityPull.due_on <= end)
-        .order_by(StabilityPull.due_on, Program.code, StabilityStudy.code, StabilityPull.condition)
+        .order_by(col(StabilityPull.due_on), col(Program.code), col(StabilityStudy.code), col(StabilityPull.condition))
     )
     return [Upcoming(program, study, pull) for pull, study, program in session.exec(query)]
 
@@ -299,7 +300,7 @@ def record_pull(session: Session, *, program: Program, pull: StabilityPull, acto
     today = now.astimezone(program.tz).date()
     if pulled_on > today:
         raise Invalid("A pull cannot be recorded for a future date.", "date")
-    study = session.get(StabilityStudy, pull.study_id)
+    study = referenced(session, StabilityStudy, pull.study_id)
     if pulled_on < study.placed_on:
         raise Invalid("A pull cannot be before the placement date.", "date")
     before = pull.snapshot()
@@ -329,7 +330,7 @@ def submit_to_lab(session: Session, *, program: Program, pull: StabilityPull, ac
         raise Invalid("Samples cannot be submitted before they were pulled.", "date")
     if results_due_on < submitted_on:
         raise Invalid("Results cannot be expected before the samples are submitted.", "expected")
-    study = session.get(StabilityStudy, pull.study_id)
+    study = referenced(session, StabilityStudy, pull.study_id)
     before = pull.snapshot()
     pull.lab, pull.sample_ids = lab.strip()[:100], sample_ids.strip()[:500]
     pull.submitted_on, pull.results_due_on = submitted_on, results_due_on
@@ -355,9 +356,10 @@ def results_of(session: Session, study_id: int) -> list[tuple[StabilityPull, Sta
         select(StabilityPull, StabilityResult)
         .join(StabilityResult, StabilityResult.pull_id == StabilityPull.id)  # type: ignore[arg-type]
         .where(StabilityResult.study_id == study_id)
-        .order_by(StabilityPull.condition, StabilityResult.attribute, StabilityResult.batch, StabilityPull.months)
+        .order_by(col(StabilityPull.condition), col(StabilityResult.attribute), col(StabilityResult.batch),
+                  col(StabilityPull.months))
     )
-    return list(session.exec(query))  # type: ignore[arg-type]
+    return list(session.exec(query))
 
 
 def record_report(session: Session, *, program: Program, study: StabilityStudy, actor: Actor, now: datetime,

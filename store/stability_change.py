@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit
 from store.audit import Actor
+from store.db import referenced
 from store.programs import Program
 from store.stability import StabilityPull, StabilityResult, StabilityStudy, result_id
 from store.stability_schedule import Kind
@@ -62,7 +63,7 @@ def initial_value(session: Session, study: StabilityStudy, result: StabilityResu
                func.lower(StabilityResult.attribute) == result.attribute.lower())
         .order_by(StabilityPull.condition)
     )
-    found = list(session.exec(query))  # type: ignore[call-overload]
+    found = list(session.exec(query))
     at_condition = [value for code, value in found if code == condition]
     return at_condition[0] if at_condition else found[0][1] if found else None
 
@@ -94,8 +95,8 @@ def assess(session: Session, *, program: Program, actor: Actor, now: datetime,
     changes: list[Change] = []
     started: dict[str, list[StabilityPull]] = {}
     for result in accepted:
-        pull = session.get(StabilityPull, result.pull_id)
-        study = session.get(StabilityStudy, result.study_id)
+        pull = referenced(session, StabilityPull, result.pull_id)
+        study = referenced(session, StabilityStudy, result.study_id)
         why = reason(session, study, pull, result)
         if why is None:
             continue
@@ -117,7 +118,7 @@ def start_intermediate(session: Session, *, program: Program, study: StabilitySt
     """The study's standby intermediate pulls become active from today (program-local); [] when none wait."""
     waiting = list(session.exec(select(StabilityPull).where(
         StabilityPull.study_id == study.id, StabilityPull.standby == True)  # noqa: E712
-        .order_by(StabilityPull.due_on)))
+        .order_by(col(StabilityPull.due_on))))
     if not waiting:
         return []
     today = now.astimezone(program.tz).date()

@@ -227,12 +227,12 @@ def assessment_text(assessment: Assessment) -> list[str]:
     names = ", ".join(s.batch or "—" for s in assessment.series if len({m for m, _ in s.points}) >= 3)
     head = (f"Poolability of batches {names} (ICH Q1E, analysis of covariance at the 0.25 level): {tests} — "
             f"{DECISIONS[evaluation.decision]}.")
-    governing = assessment.governing
+    governing = evaluation.governing
     where = (f"its bound meets the limit {governing.limit:g} at {governing.crossing:.2f} months"
              if governing.crossing is not None else
              f"its bound stays within the limits for {governing.horizon:g} months")
     foot = (f"Governing: {batch_name(governing.label)} — {where}; supported shelf life "
-            f"{round(assessment.supported(), 2):g} months ({storage} storage, {RULES[storage]}).")
+            f"{round(_supported(governing, last, storage), 2):g} months ({storage} storage, {RULES[storage]}).")
     return [head, *lines, foot]
 
 
@@ -262,17 +262,17 @@ def workbook(package: Package) -> bytes:
             values = dict(series.points)
             append_row(sheet, [series.attribute, series.batch, series.unit, series.spec_low, series.spec_high,
                                *(values.get(m) for m in months)])
-    evaluated = [a for a in package.assessments if a.governing is not None]
+    evaluated = [(a, a.evaluation) for a in package.assessments if a.evaluation and a.evaluation.lines]
     if evaluated:
         sheet = book.create_sheet(sheet_title("ICH Q1E", taken))
         append_row(sheet, ["Condition", "Attribute", "Decision", "Slopes p", "Intercepts p", "Line", "n",
                            "Slope per month", "Intercept", "Residual SD", "t quantile", "Bound", "Limit met",
                            "Months to limit", "Governing", "Storage", "Extrapolation limit (months)",
                            "Supported shelf life (months)"])
-        for a in evaluated:
-            for r in a.evaluation.lines:
-                append_row(sheet, [a.condition, a.attribute, str(a.evaluation.decision), a.evaluation.slopes_p,
-                                   a.evaluation.intercepts_p, r.label, r.n, r.slope, r.intercept, r.s, r.t,
+        for a, evaluation in evaluated:
+            for r in evaluation.lines:
+                append_row(sheet, [a.condition, a.attribute, str(evaluation.decision), evaluation.slopes_p,
+                                   evaluation.intercepts_p, r.label, r.n, r.slope, r.intercept, r.s, r.t,
                                    r.confidence, r.limit if r.crossing is not None else None, r.crossing,
                                    "yes" if r is a.governing else "", str(a.storage),
                                    extrapolation_limit(a.last_month, a.storage), a.supported()])

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit, outbox, stability_change
 from store.audit import Actor
+from store.db import pk
 from store.errors import Invalid
 from store.programs import Program
 from store.stability import StabilityPull, StabilityResult, StabilityStudy, record_pull, result_id, studies
@@ -73,7 +74,7 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
             if pull.pulled_on is None and not record_missing:
                 if pull.id not in report.waiting:
                     report.missing.append((study, pull))
-                report.waiting.setdefault(pull.id, []).append(row.line)
+                report.waiting.setdefault(pk(pull), []).append(row.line)
                 continue
             if pull.pulled_on is None:
                 record_pull(session, program=program, pull=pull, actor=actor, now=now, pulled_on=pull.due_on,
@@ -87,7 +88,7 @@ def import_results(session: Session, *, program: Program, actor: Actor, now: dat
             report.already += 1
             continue
         result = StabilityResult(
-            study_id=study.id, pull_id=pull.id, batch=batch, attribute=name[:100], value=row.value,
+            study_id=pk(study), pull_id=pk(pull), batch=batch, attribute=name[:100], value=row.value,
             unit=row.unit.strip()[:32], spec_low=row.spec_low, spec_high=row.spec_high,
             out_of_spec=(row.spec_low is not None and row.value < row.spec_low)
             or (row.spec_high is not None and row.value > row.spec_high),
@@ -117,12 +118,12 @@ class _Known:
 
 
 def _known(session: Session, program: Program) -> _Known:
-    all_studies = {s.code: s for s in studies(session, program.id)}
+    all_studies = {s.code: s for s in studies(session, pk(program))}
     study_ids = [s.id for s in all_studies.values()]
     pulls = {(p.study_id, p.condition, p.months): p for p in session.exec(
-        select(StabilityPull).where(StabilityPull.study_id.in_(study_ids)))}  # type: ignore[attr-defined]
+        select(StabilityPull).where(col(StabilityPull.study_id).in_(study_ids)))}
     existing = list(session.exec(select(StabilityResult).where(
-        StabilityResult.study_id.in_(study_ids))))  # type: ignore[attr-defined]
+        col(StabilityResult.study_id).in_(study_ids))))
     return _Known(all_studies, pulls, {(r.study_id, r.attribute.lower()): r.unit for r in existing},
                   {(r.pull_id, r.batch, r.attribute.lower()): _same(r) for r in existing})
 
@@ -134,7 +135,7 @@ def _pull_of(known: _Known, row: ResultRow, today) -> tuple[StabilityStudy, Stab
         raise _Refused(f"unknown study {row.study[:20]!r}")
     try:
         condition = study.named(row.condition).code
-        pull = known.pulls.get((study.id, condition, row.months))
+        pull = known.pulls.get((pk(study), condition, row.months))
         if pull is None:
             raise _Refused(f"{study.code} has no {row.months}-month pull at {condition}")
         batch = study.lot(row.batch)
@@ -154,10 +155,10 @@ def _new_attribute(known: _Known, row: ResultRow, study: StabilityStudy, pull: S
     name = row.attribute.strip()
     if not name:
         raise _Refused("no attribute")
-    unit = known.units.get((study.id, name.lower()))
+    unit = known.units.get((pk(study), name.lower()))
     if unit is not None and unit != row.unit.strip():
         raise _Refused(f"unit {row.unit!r} does not match {unit!r} used for {name} before")
-    same = known.seen.get((pull.id, batch, name.lower()))
+    same = known.seen.get((pk(pull), batch, name.lower()))
     if same is not None:
         if same == _same(row):
             return None
@@ -173,8 +174,8 @@ def _store(session: Session, known: _Known, result: StabilityResult, name: str, 
            pull: StabilityPull, program: Program, actor: Actor, now: datetime) -> None:
     """Add the result with its audit row; the pull's first result stops the lab's late-results reminder."""
     session.add(result)
-    known.units[(study.id, name.lower())] = result.unit
-    known.seen[(pull.id, result.batch, name.lower())] = _same(result)
+    known.units[(pk(study), name.lower())] = result.unit
+    known.seen[(pk(pull), result.batch, name.lower())] = _same(result)
     if pull.results_on is None:
         pull.results_on = now.astimezone(program.tz).date()
         session.add(pull)

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Button, Due
@@ -29,8 +30,8 @@ MARK_PULLED = "stability_mark_pulled"  # the action id of the reminder's button 
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
     query = select(ProgramMember).where(
-        ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
-        ProgramMember.role.in_((Role.stability, Role.program_manager, Role.cmo_quality)),  # type: ignore
+        col(ProgramMember.program_id).in_(program_ids),
+        col(ProgramMember.role).in_((Role.stability, Role.program_manager, Role.cmo_quality)),
     )
     people: dict[tuple[int, Role], list[str]] = defaultdict(list)
     for member in session.exec(query):
@@ -74,14 +75,14 @@ def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, Stabilit
         .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
         .where(Program.active == True, StabilityPull.standby == False, *conditions)  # noqa: E712
     )
-    return list(session.exec(query))  # type: ignore[arg-type]
+    return list(session.exec(query))
 
 
 def _open_pulls(session: Session, now: datetime):
     today = now.date()
-    return _joined(session, StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
-               or_(StabilityPull.due_on <= today + timedelta(days=NOTICE_DAYS + 1),
-                   StabilityPull.opens_on <= today + timedelta(days=1)),
+    return _joined(session, col(StabilityPull.pulled_on).is_(None),
+               or_(col(StabilityPull.due_on) <= today + timedelta(days=NOTICE_DAYS + 1),
+                   col(StabilityPull.opens_on) <= today + timedelta(days=1)),
                StabilityPull.closes_on >= today - SETTLED_AFTER)
 
 
@@ -120,17 +121,19 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
 def results_late(session: Session, now: datetime) -> Iterable[Due]:
     """One reminder the day after the expected result date when a submitted pull has no results yet."""
     today = now.date()
-    rows = _joined(session, StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
-                   StabilityPull.results_due_on.is_not(None),  # type: ignore[union-attr]
-                   StabilityPull.results_due_on < today + timedelta(days=1),  # type: ignore[operator]
-                   StabilityPull.results_due_on >= today - SETTLED_AFTER)  # type: ignore[operator]
-    people = _people(session, {program.id for _, _, program in rows})
+    rows = _joined(session, col(StabilityPull.results_on).is_(None),
+                   col(StabilityPull.results_due_on).is_not(None),
+                   col(StabilityPull.results_due_on) < today + timedelta(days=1),
+                   col(StabilityPull.results_due_on) >= today - SETTLED_AFTER)
+    people = _people(session, {pk(program) for _, _, program in rows})
     for pull, study, program in rows:
+        if pull.results_due_on is None:  # not among the rows: the query wants a date
+            continue
         when = pull.results_due_on + timedelta(days=1)
         if when > now.astimezone(program.tz).date():
             continue
-        yield Due(key=f"{pull.lab_subject}:results-late", program_id=program.id, subject=pull.lab_subject,
-                  due_on=when, to_users=tuple(people.get((program.id, Role.stability), ())),
+        yield Due(key=f"{pull.lab_subject}:results-late", program_id=pk(program), subject=pull.lab_subject,
+                  due_on=when, to_users=tuple(people.get((pk(program), Role.stability), ())),
                   text=f":hourglass: *Stability results are late* in {escape(program.code)} — "
                        f"{escape(pull.lab or 'the lab')} was expected to "
                        f"report by {day(pull.results_due_on)} (samples {escape(pull.sample_ids or '—')}).\n"
@@ -138,23 +141,23 @@ def results_late(session: Session, now: datetime) -> Iterable[Due]:
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    return digest_sections(session, [(program, today)])[program.id]
+    return digest_sections(session, [(program, today)])[pk(program)]
 
 
 def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
     """Per (program, its local today), by program id: pulls due in the next 14 days, windows closed with no
     pull, results overdue. Two queries for all of them, bounded by the earliest and latest of their days (the
     programs' zones differ by a day at most) and each row then judged by its own program's day."""
-    today_of = {program.id: today for program, today in days}
-    programs = {program.id: program for program, _ in days}
+    today_of = {pk(program): today for program, today in days}
+    programs = {pk(program): program for program, _ in days}
     first, last = min(today_of.values(), default=date.min), max(today_of.values(), default=date.min)
     query = (
         select(StabilityPull, StabilityStudy)
-        .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-        .where(StabilityPull.program_id.in_(list(today_of)), StabilityPull.pulled_on.is_(None),  # type: ignore
+        .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
+        .where(col(StabilityPull.program_id).in_(list(today_of)), col(StabilityPull.pulled_on).is_(None),
                StabilityPull.standby == False, StabilityPull.due_on <= last + timedelta(days=14),  # noqa: E712
                StabilityPull.closes_on >= first - SETTLED_AFTER)
-        .order_by(StabilityPull.due_on, StabilityPull.id)
+        .order_by(col(StabilityPull.due_on), col(StabilityPull.id))
     )
     lines: dict[int, list[str]] = {program_id: [] for program_id in today_of}
     for pull, study in session.exec(query):
@@ -162,15 +165,16 @@ def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> d
         if pull.due_on > today + timedelta(days=14) or pull.closes_on < today - SETTLED_AFTER:
             continue
         if pull.closes_on < today and pull.closes_on >= entered(study, pull, program):
-            lines[program.id].append(f"• :rotating_light: missed pull: {describe(study, pull)}")
+            lines[pk(program)].append(f"• :rotating_light: missed pull: {describe(study, pull)}")
         elif pull.closes_on >= today:
-            lines[program.id].append(f"• stability pull: {describe(study, pull)}")
+            lines[pk(program)].append(f"• stability pull: {describe(study, pull)}")
     late: dict[int, int] = defaultdict(int)
-    for program_id, results_due_on in session.exec(select(StabilityPull.program_id, StabilityPull.results_due_on).where(
-            StabilityPull.program_id.in_(list(today_of)),  # type: ignore[attr-defined]
-            StabilityPull.results_on.is_(None),  # type: ignore[union-attr]
-            StabilityPull.results_due_on < last)):  # type: ignore[operator]
-        late[program_id] += results_due_on < today_of[program_id]
+    due = select(StabilityPull.program_id, col(StabilityPull.results_due_on))
+    for program_id, results_due_on in session.exec(due.where(
+            col(StabilityPull.program_id).in_(list(today_of)),
+            col(StabilityPull.results_on).is_(None),
+            col(StabilityPull.results_due_on) < last)):
+        late[program_id] += results_due_on is not None and results_due_on < today_of[program_id]
     for program_id, count in late.items():
         if count:
             lines[program_id].append(f"• :hourglass: stability results overdue for {count} pull(s)")
@@ -184,15 +188,15 @@ HOME_AHEAD = timedelta(days=NOTICE_DAYS)
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Pulls the person's stability teams should make: window open, due within 7 days, or missed."""
-    ids = {p.id for p in programs}
+    ids = {pk(p) for p in programs}
     teams = set(session.exec(select(ProgramMember.program_id).where(
         ProgramMember.user_id == user_id, ProgramMember.role == Role.stability,
-        ProgramMember.program_id.in_(ids))))  # type: ignore[attr-defined]
+        col(ProgramMember.program_id).in_(ids))))
     if not teams:
         return []
     items = []
-    for pull, study, program in _joined(session, StabilityPull.program_id.in_(teams),  # type: ignore[attr-defined]
-                                        StabilityPull.pulled_on.is_(None),  # type: ignore[union-attr]
+    for pull, study, program in _joined(session, col(StabilityPull.program_id).in_(teams),
+                                        col(StabilityPull.pulled_on).is_(None),
                                         StabilityPull.opens_on <= now.date() + HOME_AHEAD,
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
@@ -208,20 +212,20 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     """Per program: the next pull's date whenever there is one (however far ahead), open pulls in the next
     14 days and missed pulls; the next pull date is a deadline."""
-    by_id = {p.id: p for p in programs}
+    by_id = {pk(p): p for p in programs}
     ids = set(by_id)
-    today_of = {p.id: now.astimezone(p.tz).date() for p in programs}
+    today_of = {pk(p): now.astimezone(p.tz).date() for p in programs}
     near = now.date() + timedelta(days=15)
     upcoming: dict[int, list[date]] = defaultdict(list)
     ahead: dict[int, list[date]] = defaultdict(list)
     missed: dict[int, int] = defaultdict(int)
-    query = (select(StabilityPull.program_id, StabilityPull.due_on, StabilityPull.closes_on,  # type: ignore
-                    StabilityPull.activated_on, StabilityStudy.created_at)
-             .join(StabilityStudy, StabilityStudy.id == StabilityPull.study_id)  # type: ignore[arg-type]
-             .join(Program, Program.id == StabilityPull.program_id)  # type: ignore[arg-type]
-             .where(Program.active == True, StabilityPull.standby == False,  # noqa: E712
-                    StabilityPull.program_id.in_(ids), StabilityPull.pulled_on.is_(None),  # type: ignore
-                    StabilityPull.due_on <= near, StabilityPull.closes_on >= now.date() - SETTLED_AFTER))
+    query = (columns(StabilityPull.program_id, StabilityPull.due_on, StabilityPull.closes_on,
+                     StabilityPull.activated_on, StabilityStudy.created_at)
+             .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
+             .join(Program, col(Program.id) == StabilityPull.program_id)
+             .where(col(Program.active).is_(True), col(StabilityPull.standby).is_(False),
+                    col(StabilityPull.program_id).in_(ids), col(StabilityPull.pulled_on).is_(None),
+                    col(StabilityPull.due_on) <= near, col(StabilityPull.closes_on) >= now.date() - SETTLED_AFTER))
     for program_id, due_on, closes_on, activated_on, created_at in session.exec(query):
         today = today_of[program_id]
         if closes_on < today:
@@ -231,11 +235,11 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
         if due_on <= today + timedelta(days=14):
             upcoming[program_id].append(due_on)
     later = select(StabilityPull.program_id, func.min(StabilityPull.due_on)).where(
-        StabilityPull.program_id.in_(ids - set(ahead)),  # type: ignore[attr-defined]
-        StabilityPull.pulled_on.is_(None), StabilityPull.due_on > near,  # type: ignore[union-attr]
+        col(StabilityPull.program_id).in_(ids - set(ahead)),
+        col(StabilityPull.pulled_on).is_(None), StabilityPull.due_on > near,
         StabilityPull.standby == False,  # noqa: E712
-    ).group_by(StabilityPull.program_id)
-    for program_id, first in session.exec(later):  # type: ignore[call-overload]
+    ).group_by(col(StabilityPull.program_id))
+    for program_id, first in session.exec(later):
         ahead[program_id].append(first)
     for program_id in sorted(set(ahead) | {k for k, v in missed.items() if v}):
         following = min(ahead[program_id], default=None)

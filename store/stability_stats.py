@@ -38,8 +38,8 @@ def t_quantile(p: float, df: int) -> float:
 
 
 class Side(StrEnum):
-    lower = "lower"
-    upper = "upper"
+    lower_limit = "lower"  # not `lower`: a member so named would hide str.lower()
+    upper_limit = "upper"
     two_sided = "two-sided"
 
 
@@ -103,20 +103,20 @@ class Regression:
 
     def bound(self, months: float, side: Side | None = None) -> float:
         """The lower or upper confidence bound of the mean at `months` (the line's own side by default)."""
-        side = side or (Side.lower if self.side is Side.two_sided else self.side)
+        side = side or (Side.lower_limit if self.side is Side.two_sided else self.side)
         half = self._fit.half_width(self._design(months), self.t)
-        return self.fit(months) - half if side is Side.lower else self.fit(months) + half
+        return self.fit(months) - half if side is Side.lower_limit else self.fit(months) + half
 
     def sides(self) -> tuple[Side, ...]:
-        return (Side.lower, Side.upper) if self.side is Side.two_sided else (self.side,)
+        return (Side.lower_limit, Side.upper_limit) if self.side is Side.two_sided else (self.side,)
 
 
 def side_of(spec_low: float | None, spec_high: float | None) -> Side | None:
     if spec_low is not None and spec_high is not None:
         return Side.two_sided
     if spec_low is not None:
-        return Side.lower
-    return Side.upper if spec_high is not None else None
+        return Side.lower_limit
+    return Side.upper_limit if spec_high is not None else None
 
 
 def _line(label: str, fit: LinearFit, row: tuple[float, ...], n: int, side: Side, spec_low: float | None,
@@ -126,7 +126,7 @@ def _line(label: str, fit: LinearFit, row: tuple[float, ...], n: int, side: Side
     intercept = float(base @ fit.beta)
     slope = float(fit.beta[-1])
     p = 1 - (1 - CONFIDENCE) / 2 if side is Side.two_sided else CONFIDENCE
-    limit = spec_low if side is Side.lower else spec_high if side is Side.upper else None
+    limit = spec_low if side is Side.lower_limit else spec_high if side is Side.upper_limit else None
     draft = Regression(label, n, intercept, slope, fit.s, t_quantile(p, fit.df), side, spec_low, spec_high, None,
                        limit, horizon, fit, row)
     crossing, met = _crossing(draft)
@@ -139,9 +139,9 @@ def _crossing(reg: Regression) -> tuple[float | None, float | None]:
     def beyond(months: float) -> float | None:
         for side in reg.sides():
             value = reg.bound(months, side)
-            if side is Side.lower and reg.spec_low is not None and value <= reg.spec_low:
+            if side is Side.lower_limit and reg.spec_low is not None and value <= reg.spec_low:
                 return reg.spec_low
-            if side is Side.upper and reg.spec_high is not None and value >= reg.spec_high:
+            if side is Side.upper_limit and reg.spec_high is not None and value >= reg.spec_high:
                 return reg.spec_high
         return None
 
@@ -236,10 +236,10 @@ def evaluate_batches(by_batch: Mapping[str, Sequence[tuple[float, float]]], spec
         return Evaluation(Decision.separate, slopes_p, None, [line for line in lines if line])
     intercepts_p = _f_p(pooled.rss, common.rss, k - 1, common)
     if intercepts_p < POOLING_ALPHA:
-        lines = []
+        common_lines = []
         for i, b in enumerate(batches):
             row = tuple(1.0 if j == i else 0.0 for j in range(k)) + (0.0,)
-            lines.append(_line(b, common, row, len(usable[b]), side, spec_low, spec_high, horizon))
-        return Evaluation(Decision.common_slope, slopes_p, intercepts_p, lines)
+            common_lines.append(_line(b, common, row, len(usable[b]), side, spec_low, spec_high, horizon))
+        return Evaluation(Decision.common_slope, slopes_p, intercepts_p, common_lines)
     line = _line("pooled", pooled, (1.0, 0.0), len(values), side, spec_low, spec_high, horizon)
     return Evaluation(Decision.pooled, slopes_p, intercepts_p, [line])

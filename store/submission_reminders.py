@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store.calendar import add_business_days, business_days_between
+from store.db import pk
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
@@ -37,13 +38,13 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         select(SubmissionItem, Submission, Program)
         .join(Submission, Submission.id == SubmissionItem.submission_id)  # type: ignore[arg-type]
         .join(Program, Program.id == Submission.program_id)  # type: ignore[arg-type]
-        .where(SubmissionItem.status.in_(OPEN), Program.active == True)  # type: ignore[attr-defined]  # noqa: E712
+        .where(col(SubmissionItem.status).in_(OPEN), Program.active == True)  # noqa: E712
     ))
-    program_ids = {p.id for _, _, p in rows}
+    program_ids = {pk(p) for _, _, p in rows}
     managers: dict[int, list[str]] = {}
     if program_ids:
         for member in session.exec(select(ProgramMember).where(
-                ProgramMember.program_id.in_(program_ids),  # type: ignore[attr-defined]
+                col(ProgramMember.program_id).in_(program_ids),
                 ProgramMember.role == Role.program_manager).order_by(ProgramMember.user_id)):
             managers.setdefault(member.program_id, []).append(member.user_id)
     for entry, submission, program in rows:
@@ -55,10 +56,10 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         late_on = overdue_on(entry, calendar)
         entered = (entry.requested_at or submission.created_at).astimezone(program.tz).date()
         if today >= late_on:
-            pms = managers.get(program.id, [])
+            pms = managers.get(pk(program), [])
             if pms:
                 owner = f"<@{escape(entry.owner)}>" if entry.owner else "nobody (unassigned)"
-                yield Due(key=f"{base}:overdue", program_id=program.id, subject=entry.subject, due_on=late_on,
+                yield Due(key=f"{base}:overdue", program_id=pk(program), subject=entry.subject, due_on=late_on,
                           existed_on=entered, to_channel=False, to_users=tuple(pms),
                           text=f":warning: Overdue: {what} was due {day(entry.due_on)} and is "
                                f"{ItemStatus(entry.status).label}. Owner: {owner}. "
@@ -72,7 +73,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         stage, on = reached[-1]
         left = business_days_between(today, entry.due_on, calendar)
         when = f"in {plural(left, 'business day')}" if left else "today"
-        yield Due(key=f"{base}:remind:{stage}bd", program_id=program.id, subject=entry.subject, due_on=on,
+        yield Due(key=f"{base}:remind:{stage}bd", program_id=pk(program), subject=entry.subject, due_on=on,
                   existed_on=entered, to_channel=False, to_users=(entry.owner,),
                   text=f":alarm_clock: Reminder: {what} is due {day(entry.due_on)}, {when}. "
                        "Share the file with the *Attach document* button, "

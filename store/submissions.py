@@ -17,11 +17,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import audit, outbox
 from store.audit import Actor
 from store.calendar import add_business_days, business_days_between
+from store.db import pk, referenced
 from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape, plural
@@ -86,7 +87,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
         raise Invalid("The filing date must be in the future.", "filing_date")
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
     last = session.exec(select(func.max(Submission.number)).where(Submission.program_id == program.id)).one()
-    submission = Submission(program_id=program.id, number=(last or 0) + 1, kind=kind, title=title,
+    submission = Submission(program_id=pk(program), number=(last or 0) + 1, kind=kind, title=title,
                             filing_date=filing_date, customer_contact=clean(customer_contact, 200),
                             created_by=actor.user_id, created_at=now)
     session.add(submission)
@@ -96,7 +97,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
         if entry.owner_role not in owners:
             owners[entry.owner_role] = default_owner(session, program, entry.owner_role)
         session.add(SubmissionItem(
-            submission_id=submission.id, number=number, section=entry.section, document=entry.document,
+            submission_id=pk(submission), number=number, section=entry.section, document=entry.document,
             source=entry.source, owner=owners[entry.owner_role],
             due_on=add_business_days(filing_date, -entry.buffer, program.holiday_calendar),
         ))
@@ -121,13 +122,13 @@ def by_ref(session: Session, program: Program, ref: str) -> Submission:
 
 
 def of_program(session: Session, program: Program) -> list[Submission]:
-    query = select(Submission).where(Submission.program_id == program.id).order_by(Submission.number)
+    query = select(Submission).where(col(Submission.program_id) == program.id).order_by(col(Submission.number))
     return list(session.exec(query))
 
 
 def items(session: Session, submission: Submission) -> list[SubmissionItem]:
     query = select(SubmissionItem).where(SubmissionItem.submission_id == submission.id)
-    return list(session.exec(query.order_by(SubmissionItem.number)))
+    return list(session.exec(query.order_by(col(SubmissionItem.number))))
 
 
 def item(session: Session, submission: Submission, number: str | int) -> SubmissionItem:
@@ -185,7 +186,7 @@ def _change(session: Session, entry: SubmissionItem, *, actor: Actor, now: datet
 def add_item(session: Session, *, submission: Submission, actor: Actor, now: datetime, section: str,
              document: str, source: str = "", owner: str | None = None, due_on: date | None = None
              ) -> SubmissionItem:
-    program = session.get(Program, submission.program_id)
+    program = referenced(session, Program, submission.program_id)
     section, document, source = clean(section, 200), clean(document, 300), clean(source, 100)
     if not section or not document:
         raise Invalid("Name the section and the document.")
@@ -197,7 +198,7 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
     last = session.exec(select(func.max(SubmissionItem.number))
                         .where(SubmissionItem.submission_id == submission.id)).one()
     entry = SubmissionItem(
-        submission_id=submission.id, number=(last or 0) + 1, section=section, document=document,
+        submission_id=pk(submission), number=(last or 0) + 1, section=section, document=document,
         source=source, owner=owner,
         due_on=due_on or add_business_days(submission.filing_date, -DEFAULT_BUFFER, program.holiday_calendar),
     )
@@ -208,7 +209,7 @@ def add_item(session: Session, *, submission: Submission, actor: Actor, now: dat
 
 
 def remove_item(session: Session, *, entry: SubmissionItem, actor: Actor, now: datetime) -> None:
-    if files(session, [entry.id]):
+    if files(session, [pk(entry)]):
         raise Conflict(f"Item {entry.number} already has files; mark it not applicable instead.")
     program, submission = _context(session, entry)
     outbox.cancel(session, subject=entry.subject)
@@ -263,8 +264,8 @@ def files(session: Session, item_ids: Iterable[int]) -> list[SubmissionFile]:
     ids = list(item_ids)
     if not ids:
         return []
-    query = select(SubmissionFile).where(SubmissionFile.item_id.in_(ids))  # type: ignore[attr-defined]
-    return list(session.exec(query.order_by(SubmissionFile.item_id, SubmissionFile.id)))
+    query = select(SubmissionFile).where(col(SubmissionFile.item_id).in_(ids))
+    return list(session.exec(query.order_by(col(SubmissionFile.item_id), col(SubmissionFile.id))))
 
 
 def attach(session: Session, *, entry: SubmissionItem, filed: Filed, name: str, actor: Actor, now: datetime,
@@ -272,8 +273,8 @@ def attach(session: Session, *, entry: SubmissionItem, filed: Filed, name: str, 
     """A document handed in: kept with its checksum; a file of the same name is a new version of it.
     The item becomes received (an approved item needs approving again) and its reminders stop."""
     name = clean(name, 150) or filed.path.name
-    same = [f for f in files(session, [entry.id]) if f.name == name]
-    row = SubmissionFile(item_id=entry.id, name=name, path=filed.path.as_posix(), sha256=filed.sha256,
+    same = [f for f in files(session, [pk(entry)]) if f.name == name]
+    row = SubmissionFile(item_id=pk(entry), name=name, path=filed.path.as_posix(), sha256=filed.sha256,
                          size=filed.size, version=len(same) + 1, slack_file_id=slack_file_id[:32],
                          received_at=now, received_by=actor.user_id, received_by_name=actor.name[:255])
     session.add(row)
@@ -301,11 +302,11 @@ def fileable(session: Session, actor: Actor, limit: int = 100) -> list[Located]:
     )
     if not actor.is_admin:
         mine = select(ProgramMember.program_id).where(ProgramMember.user_id == actor.user_id)
-        managed = mine.where(ProgramMember.role.in_((Role.program_manager, Role.regulatory)))  # type: ignore
-        query = query.where(Program.id.in_(mine), (SubmissionItem.owner == actor.user_id)  # type: ignore
-                            | Program.id.in_(managed))  # type: ignore[union-attr]
+        managed = mine.where(col(ProgramMember.role).in_((Role.program_manager, Role.regulatory)))
+        query = query.where(col(Program.id).in_(mine), (col(SubmissionItem.owner) == actor.user_id)
+                            | col(Program.id).in_(managed))
     rows = session.exec(query.order_by(SubmissionItem.owner != actor.user_id, Program.code,  # type: ignore[arg-type]
-                                       Submission.number, SubmissionItem.number).limit(limit))
+                                       col(Submission.number), col(SubmissionItem.number)).limit(limit))
     return [Located(p, s, i) for i, s, p in rows]
 
 
@@ -325,25 +326,25 @@ def record_package(session: Session, *, program: Program, submission: Submission
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
-    return digest_sections(session, [(program, today)])[program.id]
+    return digest_sections(session, [(program, today)])[pk(program)]
 
 
 def digest_sections(session: Session, days: Sequence[tuple[Program, date]]) -> dict[int, list[str]]:
     """Per (program, its local today), by program id: one line per submission whose filing date has not
     passed. Two queries for all of them."""
-    today_of = {program.id: today for program, today in days}
+    today_of = {pk(program): today for program, today in days}
     subs: dict[int, list[Submission]] = {program_id: [] for program_id in today_of}
-    query = select(Submission).where(Submission.program_id.in_(list(today_of)))  # type: ignore[attr-defined]
-    for sub in session.exec(query.order_by(Submission.program_id, Submission.number)):
+    query = select(Submission).where(col(Submission.program_id).in_(list(today_of)))
+    for sub in session.exec(query.order_by(col(Submission.program_id), col(Submission.number))):
         if sub.filing_date >= today_of[sub.program_id]:
             subs[sub.program_id].append(sub)
     by_sub: dict[int, list[SubmissionItem]] = {}
     wanted = [s.id for mine in subs.values() for s in mine]
     if wanted:
-        items = select(SubmissionItem).where(SubmissionItem.submission_id.in_(wanted))  # type: ignore[attr-defined]
+        items = select(SubmissionItem).where(col(SubmissionItem.submission_id).in_(wanted))
         for entry in session.exec(items):
             by_sub.setdefault(entry.submission_id, []).append(entry)
-    return {program_id: [_digest_line(sub, by_sub.get(sub.id, []), today_of[program_id]) for sub in mine]
+    return {program_id: [_digest_line(sub, by_sub.get(pk(sub), []), today_of[program_id]) for sub in mine]
             for program_id, mine in subs.items()}
 
 

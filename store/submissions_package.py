@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from store import submissions as subs
+from store.db import pk
 from store.errors import Conflict
 from store.filing import read_document, safe_name, sha256
 from store.markup import day
@@ -94,13 +95,13 @@ def build(session: Session, *, files: Store, program: Program, submission: subs.
     sections = list(dict.fromkeys(e.section for e in entries))
     folder = {s: f"{n:02d} {safe_name(s)}" for n, s in enumerate(sections, 1)}
     by_item: dict[int, list[subs.SubmissionFile]] = {}
-    for f in latest_versions(subs.files(session, [e.id for e in entries])):
+    for f in latest_versions(subs.files(session, [pk(e) for e in entries])):
         by_item.setdefault(f.item_id, []).append(f)
     contents: dict[str, bytes] = {}
     rows: list[Row] = []
     tz = program.tz
     for entry in entries:
-        attached = by_item.get(entry.id, [])
+        attached = by_item.get(pk(entry), [])
         if not attached:
             state = "not applicable" if entry.status == subs.ItemStatus.not_applicable else \
                 f"MISSING ({subs.ItemStatus(entry.status).label}, due {entry.due_on.isoformat()})"

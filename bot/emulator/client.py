@@ -472,7 +472,7 @@ class SocketModeSender(SlackSender):
         super().__init__("", "", emulator, **kwargs)
 
     def _transmit(self, kind: str, body: str, content_type: str, payload: Mapping[str, Any], *, sign: str,
-                  secret: str | None, headers: Mapping[str, str] | None) -> Acknowledgement:  # type: ignore[override]
+                  secret: str | None, headers: Mapping[str, str] | None) -> Acknowledgement:
         if sign != "valid" or secret is not None:
             raise ValueError("Socket Mode envelopes are not signed; test signatures over HTTP")
         if kind == "url_verification":
