@@ -25,7 +25,7 @@ from commands.deps import Deps
 from store import home as store
 from store import programs, signing
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.markup import day, escape
 from store.outbox import sent_since
 
@@ -69,10 +69,10 @@ def gather(deps: Deps, user_id: str) -> tuple[list[store.Owed], list[str], bool]
         lines: list[str] = []
         if managed:
             health = store.health(session, managed, now)
-            week = sent_since(session, [p.id for p in managed], now - timedelta(days=7))
+            week = sent_since(session, [pk(p) for p in managed], now - timedelta(days=7))
             for program in managed:
-                fragments = health.fragments.get(program.id) or ["nothing open"]
-                deadline = health.deadlines.get(program.id)
+                fragments = health.fragments.get(pk(program)) or ["nothing open"]
+                deadline = health.deadlines.get(pk(program))
                 tail = f" · next deadline {day(deadline)}" if deadline else ""
                 lines.append(f"*{escape(program.code)}* ({escape(program.customer)}): {' · '.join(fragments)}{tail}")
             lines.append(f"_{week} message(s) went out for your programs in the last 7 days._")
