@@ -94,7 +94,9 @@ def home_view(items: list[store.Owed], portfolio: list[str], manager: bool, foot
         blocks.append(bk.context(calendar_line))
     portfolio_blocks: list[Block] = []
     if manager:
-        portfolio_blocks = [bk.divider(), bk.header("Your programs"), *[bk.section(line) for line in portfolio]]
+        # no more lines than a view can hold (cut below anyway): a block is not built for each of 500 programs
+        portfolio_blocks = [bk.divider(), bk.header("Your programs"),
+                            *[bk.section(line) for line in portfolio[:HOME_BLOCKS]]]
     budget = HOME_BLOCKS - len(blocks) - min(len(portfolio_blocks), 40) - 2 - len(footer)
     shown: list[Block] = []
     for index, item in enumerate(items):

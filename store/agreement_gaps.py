@@ -13,11 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import agreement_reminders as reminders
 from store import agreements as ag
 from store.agreements import Agreement, Status
+from store.db import pk
 from store.markup import day, escape
 from store.outbox import Due
 from store.programs import Program, Role, user_ids
@@ -111,26 +112,26 @@ def expiry_text(gap: Gap, program: Program) -> str:
 def due(session: Session, now: datetime) -> Iterable[Due]:
     """For every gap not yet over: its latest alert (to program managers and CMO quality, and the channel) and
     the older agreement's expiry alert on the day it expires (superseding no longer silences it)."""
-    query = select(Agreement, Program).join(Program, Program.id == Agreement.program_id).where(  # type: ignore
-        Agreement.kind == ag.GATE_KIND, Agreement.status.in_([Status.executed, Status.superseded]),  # type: ignore
-        Program.active == True)  # noqa: E712
+    query = select(Agreement, Program).join(Program, col(Program.id) == Agreement.program_id).where(
+        Agreement.kind == ag.GATE_KIND, col(Agreement.status).in_([Status.executed, Status.superseded]),
+        col(Program.active).is_(True))
     by_program: dict[int, tuple[Program, list[Agreement]]] = {}
     for agreement, program in session.exec(query):
-        by_program.setdefault(program.id, (program, []))[1].append(agreement)
-    for program, mine in by_program.values():
+        by_program.setdefault(pk(program), (program, []))[1].append(agreement)
+    for program_id, (program, mine) in by_program.items():
         today = now.astimezone(program.tz).date()
         found = upcoming(mine, today)
         if not found:
             continue
-        alerted = tuple(user_ids(session, program.id, *ALERTED))
+        alerted = tuple(user_ids(session, program_id, *ALERTED))
         for gap in found:
             alert = current_alert(gap, today)
             if alert is not None:
-                yield Due(key=key(gap, alert), program_id=program.id, subject=ag.subject(gap.older.id),
+                yield Due(key=key(gap, alert), program_id=program_id, subject=ag.subject(pk(gap.older)),
                           due_on=alert.on, text=alert_text(gap, program, alert), to_users=alerted)
             if today >= gap.starts:
                 expiry = ag.Stage("expiry", gap.starts, gap.starts, urgent=True)
                 owner = (gap.older.owner_id,) if gap.older.owner_id else ()
-                yield Due(key=reminders.stage_key(gap.older, expiry), program_id=program.id,
-                          subject=ag.subject(gap.older.id), due_on=gap.starts, text=expiry_text(gap, program),
+                yield Due(key=reminders.stage_key(gap.older, expiry), program_id=program_id,
+                          subject=ag.subject(pk(gap.older)), due_on=gap.starts, text=expiry_text(gap, program),
                           to_users=owner, urgent=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, String, UniqueConstraint, event
 from sqlalchemy.orm.attributes import set_committed_value
@@ -134,6 +134,24 @@ class Document(SQLModel, table=True):
     size: int
     filed_by: str = Field(max_length=32)
     filed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Dated(Protocol):
+    """What the gate reads of an agreement: an `Agreement`, or a light row of these columns (App Home reads
+    the agreements of hundreds of programs as rows, not ORM objects)."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def effective_on(self) -> date | None: ...
+    @property
+    def expires_on(self) -> date | None: ...
+    @property
+    def superseded_on(self) -> date | None: ...
 
 
 def _enums_on_load(target: Any, *_: Any) -> None:

@@ -18,7 +18,18 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from store import audit, outbox
-from store.agreement_models import ENTRY_STATUSES, GATE_KIND, Agreement, Document, Kind, Redline, Side, Status, Terms
+from store.agreement_models import (
+    ENTRY_STATUSES,
+    GATE_KIND,
+    Agreement,
+    Dated,
+    Document,
+    Kind,
+    Redline,
+    Side,
+    Status,
+    Terms,
+)
 from store.audit import Actor
 from store.db import pk
 from store.errors import Conflict, Invalid, NotFound
@@ -273,7 +284,7 @@ def subject(agreement_id: int) -> str:
 
 # --- the gate --------------------------------------------------------------------------------------------
 
-def in_force(agreement: Agreement, on: date) -> bool:
+def in_force(agreement: Dated, on: date) -> bool:
     """Executed (or superseded later than `on`) and within its term on `on`."""
     if agreement.status not in (Status.executed, Status.superseded) or agreement.effective_on is None:
         return False
@@ -284,7 +295,7 @@ def in_force(agreement: Agreement, on: date) -> bool:
     return agreement.effective_on <= on and (agreement.expires_on is None or on < agreement.expires_on)
 
 
-def _gap(kind: Kind, agreements: list[Agreement], on: date) -> str | None:
+def _gap(kind: Kind, agreements: Sequence[Dated], on: date) -> str | None:
     mine = [a for a in agreements if a.kind == kind]
     if any(in_force(a, on) for a in mine):
         return None
@@ -308,13 +319,13 @@ def coverage_gaps(session: Session, *, program_id: int, on: date) -> list[str]:
     return gaps_of(for_program(session, program_id), on)
 
 
-def gaps_of(agreements: Sequence[Agreement], on: date) -> list[str]:
+def gaps_of(agreements: Sequence[Dated], on: date) -> list[str]:
     """`coverage_gaps` of one program's agreements already loaded (for bulk callers)."""
     gap = _gap(GATE_KIND, list(agreements), on)
     return [gap] if gap else []
 
 
-def nda_gap(agreements: Sequence[Agreement], on: date) -> str | None:
+def nda_gap(agreements: Sequence[Dated], on: date) -> str | None:
     """Why no Mutual NDA is in force on `on` (None when one is): shown on its own in program status, the
     digest and App Home — confidentiality, not the quality-agreement gate."""
     return _gap(Kind.nda, list(agreements), on)

@@ -4,14 +4,16 @@ One query for all the programs shown (no query per program), reading only the ro
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from store import agreement_reminders as reminders
 from store import agreements as store
 from store.agreements import Agreement, Kind, Status
+from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.programs import Program
@@ -23,12 +25,11 @@ def _today(program: Program, now: datetime):
 
 def owed(session: Session, user_id: str, programs: list[Program], now: datetime) -> list[Owed]:
     """Executed agreements the person owns whose renewal reminders have started: decide before the deadline."""
-    by_id = {p.id: p for p in programs}
+    by_id = {pk(p): p for p in programs}
     items = []
-    query = select(Agreement).where(Agreement.program_id.in_(list(by_id)),  # type: ignore[attr-defined]
-                                    Agreement.owner_id == user_id, Agreement.status == Status.executed,
-                                    Agreement.expires_on.is_not(None))  # type: ignore[union-attr]
-    for agreement in session.exec(query.order_by(Agreement.program_id, Agreement.id)):
+    query = select(Agreement).where(col(Agreement.program_id).in_(list(by_id)), Agreement.owner_id == user_id,
+                                    Agreement.status == Status.executed, col(Agreement.expires_on).is_not(None))
+    for agreement in session.exec(query.order_by(col(Agreement.program_id), col(Agreement.id))):
         program = by_id[agreement.program_id]
         today = _today(program, now)
         if store.current_stage(agreement, reminders.reminder_days(program), today) is None:
@@ -43,36 +44,52 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     return items
 
 
-def _bearing_on_health(session: Session, programs: list[Program], now: datetime) -> list[Agreement]:
-    """The agreements the health line reads: every one of the gate's kind and of the NDA (their gaps), and the
-    executed ones of any kind not yet expired (the next expiry) — not the history of the others."""
+class _Terms(NamedTuple):
+    """The columns of an agreement the health line reads (`store.agreements.Dated`), enums restored."""
+
+    ref: str
+    kind: Kind
+    status: Status
+    effective_on: date | None
+    expires_on: date | None
+    superseded_on: date | None
+
+
+def _bearing_on_health(session: Session, programs: list[Program], now: datetime) -> dict[int, list[_Terms]]:
+    """The agreements the health line reads, by program: every one of the gate's kind and of the NDA (their
+    gaps), and the executed ones of any kind not yet expired (the next expiry) — not the history of the
+    others. Six columns per row, not ORM objects: a portfolio of 500 programs has thousands."""
     earliest = min((_today(p, now) for p in programs), default=now.date())
-    query = select(Agreement).where(
-        Agreement.program_id.in_([p.id for p in programs]),  # type: ignore[attr-defined]
-        or_(Agreement.kind.in_((store.GATE_KIND, Kind.nda)),  # type: ignore[attr-defined]
-            and_(Agreement.status == Status.executed, Agreement.expires_on > earliest)))  # type: ignore[operator]
-    return list(session.exec(query.order_by(Agreement.program_id, Agreement.id)))
+    query = columns(Agreement.program_id, Agreement.ref, Agreement.kind, Agreement.status, Agreement.effective_on,
+                    Agreement.expires_on, Agreement.superseded_on).where(
+        col(Agreement.program_id).in_([pk(p) for p in programs]),
+        or_(col(Agreement.kind).in_((store.GATE_KIND, Kind.nda)),
+            and_(col(Agreement.status) == Status.executed, col(Agreement.expires_on) > earliest)))
+    by_program: dict[int, list[_Terms]] = defaultdict(list)
+    for program_id, ref, kind, status, effective_on, expires_on, superseded_on in session.exec(
+            query.order_by(col(Agreement.program_id), col(Agreement.id))):
+        by_program[program_id].append(_Terms(ref, Kind(kind), Status(status), effective_on, expires_on,
+                                             superseded_on))
+    return by_program
 
 
 def health(session: Session, programs: list[Program], now: datetime, result: Health) -> None:
     """Each program's quality-agreement gate, its Mutual NDA (a point of its own), and its next expiry as the
     program's deadline."""
-    by_program: dict[int, list[Agreement]] = defaultdict(list)
-    for agreement in _bearing_on_health(session, programs, now):
-        by_program[agreement.program_id].append(agreement)
+    by_program = _bearing_on_health(session, programs, now)
     for program in programs:
-        today = _today(program, now)
-        mine = by_program.get(program.id, [])
+        program_id, today = pk(program), _today(program, now)
+        mine = by_program.get(program_id, [])
         gaps, nda = store.gaps_of(mine, today), store.nda_gap(mine, today)
         expiries = [a.expires_on for a in mine if a.status == Status.executed and a.expires_on
                     and a.expires_on > today]
         deadline = min(expiries, default=None)
         if gaps:
-            result.add(program.id, ":warning: quality agreement gate not met (" + "; ".join(escape(g) for g in gaps)
+            result.add(program_id, ":warning: quality agreement gate not met (" + "; ".join(escape(g) for g in gaps)
                        + ")", deadline)
         elif nda:
-            result.add(program.id, "QA in force", deadline)
+            result.add(program_id, "QA in force", deadline)
         elif expiries:
-            result.add(program.id, "QA and NDA in force", deadline)
+            result.add(program_id, "QA and NDA in force", deadline)
         if nda:
-            result.add(program.id, f"{store.NDA_MISSING} ({escape(nda)})")
+            result.add(program_id, f"{store.NDA_MISSING} ({escape(nda)})")
