@@ -32,13 +32,14 @@ from bot.calendar_route import Limiter, calendar_route, warm
 from bot.clock import Clock
 from bot.settings import Settings
 from commands.deps import Deps
-from store import audit, feeds, submissions
+from store import audit, feeds
 from store.audit import SYSTEM
 from store.calendar_feed import FeedCache
 from store.db import make_engine, transaction
 from store.migrate import upgrade
 from store.programs import Program, ProgramMember
-from store.submissions import OPEN, SubmissionItem
+from store.submissions import service as submissions
+from store.submissions.service import OPEN, SubmissionItem
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 KEY = "xoxb-bench"

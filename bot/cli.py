@@ -264,9 +264,9 @@ def progress_bar(items, total: int):
 def import_tracker(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from store import importing
     from store.areas import KINDS
     from store.errors import DomainError
+    from store.onboarding import importing
 
     settings = load_settings()
     path = Path(args.file)
@@ -291,11 +291,11 @@ def export(args: argparse.Namespace) -> int:
     from datetime import date
     from pathlib import Path
 
-    from store import exporting
     from store import programs as program_store
     from store.areas import SHEETS
     from store.db import transaction
     from store.errors import DomainError
+    from store.onboarding import exporting
 
     settings = load_settings()
     try:

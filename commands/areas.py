@@ -13,19 +13,15 @@ from dataclasses import dataclass
 
 from slack_bolt import App
 
-from commands import (
-    agreements,
-    batches,
-    calendar,
-    programs,
-    signing,
-    stability,
-    stability_results,
-    submission_documents,
-    submissions,
-)
+from commands import calendar, programs, signing
+from commands.agreements import commands as agreements
+from commands.batches import commands as batches
 from commands.file_to_program import Target
 from commands.router import Area
+from commands.stability import commands as stability
+from commands.stability import results as stability_results
+from commands.submissions import commands as submissions
+from commands.submissions import documents as submission_documents
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ channel (or a Program column), runs the import as a dry run and DMs the summary 
 the file again and imports only if it is byte for byte what was checked (same SHA-256); running it twice
 adds nothing, the import being idempotent.
 
-Export: `/cmo program export` builds every area's records and the audit trail (store/exporting.py) and
+Export: `/cmo program export` builds every area's records and the audit trail (store/onboarding/exporting.py) and
 uploads the workbook to the caller by DM.
 """
 
@@ -29,13 +29,13 @@ from commands.args import UsageError, iso_date
 from commands.boundary import explain, tell
 from commands.interaction import Interaction
 from commands.router import Request
-from store import exporting, importing
 from store import programs as program_store
 from store.areas import KINDS, SHEETS
 from store.audit import Actor
 from store.errors import DomainError, Invalid, NotAllowed
-from store.importing import Report
 from store.markup import escape
+from store.onboarding import exporting, importing
+from store.onboarding.importing import Report
 from store.programs import Role
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from commands.forms import submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
-from store import batches as batch_store
 from store import digest, holiday_calendars
 from store import programs as store
+from store.batches import service as batch_store
 from store.db import pk, transaction
 from store.errors import NotAllowed
 from store.markup import escape

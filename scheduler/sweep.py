@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from scheduler.rules import RULES
 from store import sweep_marks
 from store.areas import Rule
-from store.batch_models import ReviewCall
+from store.batches.models import ReviewCall
 from store.db import insert_for
 from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
 from store.programs import Program

@@ -2,8 +2,8 @@
 
 An area (agreements, batches, stability, submissions) plugs into the shared machinery through one
 `AreaParts`: its due rules (the sweep, scheduler/rules.py), its digest sections (store/digest.py), what
-App Home shows (store/home.py), its tracker import kinds and its export sheets (store/importing.py and
-store/exporting.py, which are handed `KINDS` and `SHEETS` by their callers). This module imports the area
+App Home shows (store/home.py), its tracker import kinds and its export sheets (store/onboarding/importing.py and
+store/onboarding/exporting.py, which are handed `KINDS` and `SHEETS` by their callers). This module imports the area
 modules and the collectors import it; the area modules import neither, so the graph stays acyclic.
 The commands-side half (verbs, listeners, File-to-program targets) is commands/areas.py.
 """
@@ -16,24 +16,22 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from store import (
-    agreement_gaps,
-    agreement_reminders,
-    agreements,
-    agreements_home,
-    batch_release,
-    batches_rules,
-    onboarding_kinds,
-    stability_rules,
-    submission_reminders,
-    submissions,
-    submissions_home,
-)
-from store.exporting import Sheet
+from store.agreements import gaps as agreement_gaps
+from store.agreements import home as agreements_home
+from store.agreements import reminders as agreement_reminders
+from store.agreements import service as agreements
+from store.batches import release as batch_release
+from store.batches import rules as batches_rules
 from store.health import HealthProvider, OwedProvider
-from store.importing import Kind
+from store.onboarding import kinds as onboarding_kinds
+from store.onboarding.exporting import Sheet
+from store.onboarding.importing import Kind
 from store.outbox import Due
 from store.programs import Program
+from store.stability import rules as stability_rules
+from store.submissions import home as submissions_home
+from store.submissions import reminders as submission_reminders
+from store.submissions import service as submissions
 
 # (session, now) -> what should have been said by now; the sweep queues what is not yet in the outbox.
 Rule = Callable[[Session, datetime], Iterable[Due]]

@@ -24,14 +24,14 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col
 
 from store import programs
-from store.agreements import Agreement, Kind, Status
-from store.batches import OPEN as OPEN_BATCHES
-from store.batches import Batch, ReviewCall
+from store.agreements.service import Agreement, Kind, Status
+from store.batches.service import OPEN as OPEN_BATCHES
+from store.batches.service import Batch, ReviewCall
 from store.db import columns
 from store.programs import Program, ProgramMember, Role
-from store.stability import StabilityPull, StabilityStudy
-from store.submissions import OPEN as OPEN_ITEMS
-from store.submissions import Submission, SubmissionItem
+from store.stability.service import StabilityPull, StabilityStudy
+from store.submissions.service import OPEN as OPEN_ITEMS
+from store.submissions.service import Submission, SubmissionItem
 
 SLACK_CHANNEL = "https://slack.com/app_redirect?channel={}"
 PAST_DAYS, AHEAD_DAYS = 90, 400

@@ -2,21 +2,12 @@
 
 from sqlmodel import SQLModel
 
-from store import (  # noqa: F401
-    agreements,
-    audit,
-    batch_release,
-    batches,
-    document_signatures,
-    feeds,
-    outbox,
-    people,
-    programs,
-    receipts,
-    signing,
-    stability,
-    submissions,
-    sweep_marks,
-)
+from store import audit, feeds, outbox, people, programs, receipts, signing, sweep_marks  # noqa: F401
+from store.agreements import service as agreements  # noqa: F401
+from store.batches import release as batch_release  # noqa: F401
+from store.batches import service as batches  # noqa: F401
+from store.stability import service as stability  # noqa: F401
+from store.submissions import service as submissions  # noqa: F401
+from store.submissions import signatures as document_signatures  # noqa: F401
 
 metadata = SQLModel.metadata

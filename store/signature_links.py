@@ -1,6 +1,6 @@
 """Signature/record linking checked (21 CFR 11.70): every signature still matches what was signed.
 
-Each batch signature stores the SHA-256 of what it signed (`store.batch_signatures.link`: the batch's identifying
+Each batch signature stores the SHA-256 of what it signed (`store.batches.signatures.link`: the batch's identifying
 fields, the review round, the batch record file's SHA-256). `cmo-bot audit verify` recomputes it from the
 batch as it is now and re-hashes the batch record file in the document store; a signature whose record
 changed after signing is named, so it cannot silently move to another record.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from store import document_signatures
-from store.batches import Batch, BatchSignature, link
+from store.batches.service import Batch, BatchSignature, link
 from store.filing import sha256
 from store.programs import Program
 from store.storage import Store
+from store.submissions import signatures as document_signatures
 
 
 def _changed(files: Store, key: str, recorded: str) -> bool:

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from store import agreements, batches
-from store import submissions as subs
+from store.agreements import service as agreements
+from store.batches import service as batches
 from store.programs import Program
+from store.submissions import service as subs
 from tests import factories
 from tests.conftest import NOW
 from tests.stability_factories import study

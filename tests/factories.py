@@ -6,10 +6,14 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
-from store import agreements, batches, programs, stability, submissions
+from store import programs
+from store.agreements import service as agreements
 from store.audit import Actor
+from store.batches import service as batches
 from store.programs import Program, Role
-from store.stability_schedule import ICH_BY_CODE
+from store.stability import service as stability
+from store.stability.schedule import ICH_BY_CODE
+from store.submissions import service as submissions
 
 ZONES = ("America/New_York", "Europe/Berlin", "Asia/Singapore")
 

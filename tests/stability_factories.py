@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from store import stability
 from store.programs import Program
-from store.stability_schedule import ICH_BY_CODE
+from store.stability import service as stability
+from store.stability.schedule import ICH_BY_CODE
 from tests.factories import ADMIN
 
 

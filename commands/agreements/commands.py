@@ -1,6 +1,6 @@
 """`/cmo agreement …`: log agreements, their redline rounds, execution, renewal and filed originals, and the
 agreements' place in the File to program shortcut. The forms and the buttons that open them are in
-commands/agreement_forms.py; the channel notices and the filing of documents in commands/agreement_messages.py."""
+commands/agreements/forms.py; the channel notices and the filing of documents in commands/agreements/messages.py."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ from datetime import UTC
 from slack_bolt import App
 
 from bot.downloads import SlackFile
-from commands import agreement_forms, file_to_program
-from commands.agreement_forms import EDITORS, NEGOTIATORS, default_side
-from commands.agreement_messages import announce, file_one, notice, redline_text, summary
-from commands.agreements_views import execute_view, list_text, new_view, show_blocks
+from commands import file_to_program
+from commands.agreements import forms as agreement_forms
+from commands.agreements.forms import EDITORS, NEGOTIATORS, default_side
+from commands.agreements.messages import announce, file_one, notice, redline_text, summary
+from commands.agreements.views import execute_view, list_text, new_view, show_blocks
 from commands.args import UsageError, iso_date
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
-from store import agreement_reminders as reminders
-from store import agreements as store
 from store import programs
-from store.agreements import Agreement, Side, Status
+from store.agreements import reminders
+from store.agreements import service as store
+from store.agreements.service import Agreement, Side, Status
 from store.audit import Actor
 from store.db import pk
 from store.errors import Conflict, Invalid

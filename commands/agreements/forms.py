@@ -15,14 +15,14 @@ from pydantic import BaseModel, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from commands.agreement_messages import announce, file_all, notice, redline_text, summary
-from commands.agreements_views import Ids, Ref, execute_view, redline_view
+from commands.agreements.messages import announce, file_all, notice, redline_text, summary
+from commands.agreements.views import Ids, Ref, execute_view, redline_view
 from commands.deps import Deps
 from commands.forms import metadata, submit
 from commands.interaction import Interaction
-from store import agreements as store
-from store.agreement_gaps import gaps
-from store.agreements import Agreement, Kind, Side, Status, Terms
+from store.agreements import service as store
+from store.agreements.gaps import gaps
+from store.agreements.service import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
 from store.db import transaction
 from store.errors import Conflict, Invalid

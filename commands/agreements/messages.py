@@ -1,5 +1,5 @@
-"""The Slack side of an agreement change, shared by the commands (commands/agreements.py) and the forms
-(commands/agreement_forms.py): the channel's notice, queued through the outbox and posted at once, the text
+"""The Slack side of an agreement change, shared by the commands (commands/agreements/commands.py) and the forms
+(commands/agreements/forms.py): the channel's notice, queued through the outbox and posted at once, the text
 that sums an agreement up, and the documents downloaded from Slack and filed with their checksums."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.interaction import Acting
 from scheduler.delivery import SENT, deliver_now
-from store import agreements as store
 from store import outbox
-from store.agreements import Agreement
+from store.agreements import service as store
+from store.agreements.service import Agreement
 from store.db import pk, transaction
 from store.errors import DomainError
 from store.filing import file_document, safe_name

@@ -9,8 +9,8 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from bot import blocks as bk
-from store import agreements as store
-from store.agreements import Agreement, Document, Kind, Redline, Side, Status
+from store.agreements import service as store
+from store.agreements.service import Agreement, Document, Kind, Redline, Side, Status
 from store.markup import day, escape
 from store.programs import Program
 

@@ -14,14 +14,14 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from commands.args import UsageError, iso_date
-from commands.batch_messages import by_ref
-from commands.batches_views import BatchRef, Ids, call_view
+from commands.batches.messages import by_ref
+from commands.batches.views import BatchRef, Ids, call_view
 from commands.boundary import explain, tell
 from commands.forms import metadata, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
-from store import batches as store
 from store import ical
+from store.batches import service as store
 from store.db import transaction
 from store.errors import Invalid
 from store.markup import day, escape, local_time

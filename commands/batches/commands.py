@@ -1,6 +1,6 @@
 """`/cmo batch …`: batch records ready for the customer's review (command or form), the commands that decide
-(their buttons and dialogs are in commands/batch_decisions.py), the status log and history, review calls
-(commands/batch_calls.py), settings and order-to-cash figures.
+(their buttons and dialogs are in commands/batches/decisions.py), the status log and history, review calls
+(commands/batches/calls.py), settings and order-to-cash figures.
 
 Slow work (DMs, uploads, updates of earlier messages) happens after the ack; a Slack call that still fails
 after the client's retries is told to the person who acted.
@@ -18,19 +18,22 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from bot.downloads import fetch
-from commands import batch_calls, batch_decisions, batch_release, home
+from commands import home
 from commands.args import UsageError, iso_date
-from commands.batch_calls import parse_when, schedule_call
-from commands.batch_decisions import (
+from commands.batches import calls as batch_calls
+from commands.batches import decisions as batch_decisions
+from commands.batches import release as batch_release
+from commands.batches.calls import parse_when, schedule_call
+from commands.batches.decisions import (
     after_hold_or_reject,
     decider,
     hold_or_reject,
     open_signing,
     signs_with_code,
 )
-from commands.batch_messages import gate, post_batch, publish_homes, refresh
-from commands.batch_release import cmd_qa_release
-from commands.batches_views import (
+from commands.batches.messages import gate, post_batch, publish_homes, refresh
+from commands.batches.release import cmd_qa_release
+from commands.batches.views import (
     Ids,
     figures_text,
     history_text,
@@ -42,8 +45,9 @@ from commands.forms import metadata, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
-from store import batch_settings, batches_rules
-from store import batches as store
+from store.batches import rules as batches_rules
+from store.batches import service as store
+from store.batches import settings as batch_settings
 from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document

@@ -18,15 +18,15 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from commands import people
 from commands import signing as signing_commands
-from commands.batch_messages import by_ref, dm_all, gate, publish_homes, refresh
-from commands.batches_views import BatchRef, Ids, SignRef, reason_view, sign_view
+from commands.batches.messages import by_ref, dm_all, gate, publish_homes, refresh
+from commands.batches.views import BatchRef, Ids, SignRef, reason_view, sign_view
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
-from store import batches as store
 from store import signing
 from store.audit import Actor
+from store.batches import service as store
 from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.markup import escape

@@ -1,5 +1,5 @@
-"""The Slack side of a batch change, shared by the review (commands/batches.py) and the CMO's QA release
-(commands/batch_release.py): the batch message delivered from the outbox at once, earlier messages updated in
+"""The Slack side of a batch change, shared by the review (commands/batches/commands.py) and the CMO's QA release
+(commands/batches/release.py): the batch message delivered from the outbox at once, earlier messages updated in
 place, the approvers' App Homes, the quality agreement gate's warning, and the Slack calls made after the ack
 whose failures are told to the person who acted.
 """
@@ -13,13 +13,13 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from bot.slack import alerter
 from commands import home
-from commands.batches_views import BatchRef, batch_message
+from commands.batches.views import BatchRef, batch_message
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.interaction import Acting
 from commands.outcome import Outcome
 from scheduler.delivery import SENT, deliver_now
-from store import batches as store
+from store.batches import service as store
 from store.db import pk, transaction
 from store.markup import escape
 from store.programs import Program, Role, user_ids

@@ -1,5 +1,5 @@
 """`/cmo batch qa-release B-1042` and the "QA release" button (CMO quality's DM and App Home): the CMO quality
-unit's signed release of a batch record for the customer's review (store.batch_release), in the batch signing
+unit's signed release of a batch record for the customer's review (store.batches.release), in the batch signing
 dialog — an authenticator code in `totp` programs, initials in `initials` programs. After the release the
 customer's approvers get their requests (what `ready` does in programs without the step).
 """
@@ -16,17 +16,19 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from commands import people
 from commands import signing as signing_commands
-from commands.batch_messages import by_ref, post_batch, publish_homes, refresh
-from commands.batches_views import BatchRef, SignRef, component_input
+from commands.batches.messages import by_ref, post_batch, publish_homes, refresh
+from commands.batches.views import BatchRef, SignRef, component_input
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Request
-from store import batch_release as store
-from store import batches, batches_rules, signing
+from store import signing
 from store.audit import Actor
-from store.batch_release import ACTION
+from store.batches import release as store
+from store.batches import rules as batches_rules
+from store.batches import service as batches
+from store.batches.release import ACTION
 from store.db import pk
 from store.errors import Invalid
 from store.markup import escape

@@ -10,11 +10,11 @@ from pydantic import BaseModel
 
 from bot import blocks as bk
 from commands.signing import code_input
-from store import batches as store
 from store.audit import AuditEntry
-from store.batch_release import button as release_button
-from store.batches import describe
-from store.batches_rules import ACTIONS, Figures, decision_buttons
+from store.batches import service as store
+from store.batches.release import button as release_button
+from store.batches.rules import ACTIONS, Figures, decision_buttons
+from store.batches.service import describe
 from store.db import pk
 from store.markup import day, escape, local_time, plural
 from store.programs import Program

@@ -16,23 +16,24 @@ from sqlmodel import Session
 
 from bot import blocks as bk
 from commands import home
-from commands import stability_results as results
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
 from commands.forms import metadata, submit
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
-from commands.stability_views import Ids, new_study_view, pulls_blocks, results_view, schedule_blocks
-from store import filing, stability_import
+from commands.stability import results
+from commands.stability.views import Ids, new_study_view, pulls_blocks, results_view, schedule_blocks
+from store import filing
 from store import programs as program_store
-from store import stability as store
-from store import stability_notation as notation
 from store.db import pk
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Access, Program, Role
-from store.stability_results import ResultRow
-from store.stability_schedule import Condition
+from store.stability import notation
+from store.stability import results_file as stability_import
+from store.stability import service as store
+from store.stability.results import ResultRow
+from store.stability.schedule import Condition
 
 PLANNERS = (Role.stability, Role.program_manager)
 RECORDERS = results.RECORDERS
@@ -241,7 +242,9 @@ def cmd_results(req: Request) -> None:
 
 
 def cmd_report(req: Request) -> None:
-    from store import stability_report  # reportlab and openpyxl load only when a package is compiled
+    from store.stability import (
+        report as stability_report,  # reportlab and openpyxl load only when a package is compiled
+    )
 
     req.args.only("program")
     code = req.args.word(0, "the study id")

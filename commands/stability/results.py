@@ -24,14 +24,15 @@ from commands.deps import Deps
 from commands.forms import is_sealed, seal
 from commands.interaction import Acting, Interaction
 from store import programs as program_store
-from store import stability as store
-from store import stability_change, stability_import
 from store.audit import Actor
 from store.db import pk, transaction
 from store.errors import Invalid, NotFound
 from store.markup import day, escape, plural
 from store.programs import Role
-from store.stability_results import ImportReport, ResultRow, import_results
+from store.stability import change as stability_change
+from store.stability import results_file as stability_import
+from store.stability import service as store
+from store.stability.results import ImportReport, ResultRow, import_results
 
 RECORDERS = (Role.stability, Role.program_manager, Role.cmo_quality)
 RECORD_AND_IMPORT = "stability_record_and_import"

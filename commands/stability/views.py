@@ -8,9 +8,9 @@ from enum import StrEnum
 
 from bot import blocks as bk
 from store.markup import day, escape
-from store.stability import StabilityPull, StabilityStudy, Upcoming
-from store.stability_rules import MARK_PULLED
-from store.stability_schedule import ICH_CONDITIONS, default_time_points
+from store.stability.rules import MARK_PULLED
+from store.stability.schedule import ICH_CONDITIONS, default_time_points
+from store.stability.service import StabilityPull, StabilityStudy, Upcoming
 
 
 class Ids(StrEnum):

@@ -1,5 +1,5 @@
 """`/cmo submission …`: checklists for regulatory filings, owners asked by DM, approvals and the package.
-The documents are collected through Slack by commands/submission_documents.py.
+The documents are collected through Slack by commands/submissions/documents.py.
 """
 
 from __future__ import annotations
@@ -14,24 +14,26 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
-from commands import people, submission_documents
-from commands import submissions_views as views
+from commands import people
 from commands.args import UsageError, iso_date, user_id
 from commands.forms import metadata, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
-from commands.submission_documents import APPROVE, MANAGE
-from commands.submissions_views import Ids
-from store import batches as batch_store
-from store import document_signatures, signing
-from store import submissions as subs
-from store import submissions_package as packaging
+from commands.submissions import documents as submission_documents
+from commands.submissions import views
+from commands.submissions.documents import APPROVE, MANAGE
+from commands.submissions.views import Ids
+from store import signing
+from store.batches import service as batch_store
 from store.db import pk, transaction
 from store.errors import Conflict, Invalid
 from store.filing import file_document
 from store.markup import day, escape, plural
 from store.programs import Program
+from store.submissions import package as packaging
+from store.submissions import service as subs
+from store.submissions import signatures as document_signatures
 
 
 class NewForm(BaseModel):

@@ -16,20 +16,21 @@ from slack_sdk import WebClient
 from bot import downloads
 from commands import file_to_program, people
 from commands import signing as signing_commands
-from commands import submissions_views as views
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, seal, submit
 from commands.interaction import Interaction
-from commands.submissions_views import Ids
-from store import document_signatures, signing
-from store import submissions as subs
+from commands.submissions import views
+from commands.submissions.views import Ids
+from store import signing
 from store.audit import Actor
 from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import escape
 from store.programs import Program, Role, authorize
+from store.submissions import service as subs
+from store.submissions import signatures as document_signatures
 
 MANAGE = (Role.program_manager, Role.regulatory)
 APPROVE = (Role.cmo_quality, Role.regulatory, Role.program_manager)

@@ -11,10 +11,10 @@ from slack_sdk.models.blocks import Block
 
 from bot import blocks as bk
 from commands.signing import code_input
-from store import submissions as subs
 from store.db import pk
 from store.markup import day, escape, plural
 from store.programs import Program
+from store.submissions import service as subs
 
 
 class Ids(StrEnum):

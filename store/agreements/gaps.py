@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from store import agreement_reminders as reminders
-from store import agreements as ag
-from store.agreements import Agreement, Status
+from store.agreements import reminders
+from store.agreements import service as ag
+from store.agreements.service import Agreement, Status
 from store.db import pk
 from store.markup import day, escape
 from store.outbox import Due

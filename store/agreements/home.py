@@ -10,9 +10,9 @@ from typing import NamedTuple
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from store import agreement_reminders as reminders
-from store import agreements as store
-from store.agreements import Agreement, Kind, Status
+from store.agreements import reminders
+from store.agreements import service as store
+from store.agreements.service import Agreement, Kind, Status
 from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape
@@ -45,7 +45,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
 
 
 class _Terms(NamedTuple):
-    """The columns of an agreement the health line reads (`store.agreements.Dated`), enums restored."""
+    """The columns of an agreement the health line reads (`store.agreements.service.Dated`), enums restored."""
 
     ref: str
     kind: Kind

@@ -1,5 +1,5 @@
 """What an agreement is: the tables of agreements, their redline rounds and filed documents, the kinds,
-statuses and sides they take, and the dated terms a form enters (checked in store/agreements.py).
+statuses and sides they take, and the dated terms a form enters (checked in store/agreements/service.py).
 
 Life cycle: draft → in negotiation (redline rounds, each a version from one side) → executed (dated) →
 in force until it expires or a newer executed agreement of the same type supersedes it."""

@@ -1,6 +1,6 @@
 """The agreements' renewal reminders: the days before expiry (or the notice deadline) at which a program wants
 them, and one of the scheduler's due rules: the latest due stage of each executed agreement's term
-(store.agreements.current_stage), keyed by the term's date so that a renewal starts a fresh series, and the
+(store.agreements.service.current_stage), keyed by the term's date so that a renewal starts a fresh series, and the
 text that says what to decide. No Slack imports."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from store import audit
-from store.agreement_models import Agreement, Status
-from store.agreements import MAX_NOTICE_DAYS, Stage, current_stage, notice_deadline, subject
+from store.agreements.models import Agreement, Status
+from store.agreements.service import MAX_NOTICE_DAYS, Stage, current_stage, notice_deadline, subject
 from store.audit import Actor
 from store.db import pk
 from store.errors import Invalid

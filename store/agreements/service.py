@@ -5,8 +5,8 @@ in force until it expires or a newer executed agreement of the same type superse
 first day an agreement is no longer in force ("expired on Fri 4 Dec 2026").
 
 Also here: the renewal schedule, the gate other areas ask (`is_covered`, `coverage_gaps`) and the digest
-section (`digest_sections`); the tables are in store/agreement_models.py, the reminders (a program's reminder
-days and the due rule) in store/agreement_reminders.py.
+section (`digest_sections`); the tables are in store/agreements/models.py, the reminders (a program's reminder
+days and the due rule) in store/agreements/reminders.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from store import audit, outbox
-from store.agreement_models import (
+from store.agreements.models import (
     ENTRY_STATUSES,
     GATE_KIND,
     Agreement,
@@ -187,7 +187,7 @@ def _supersede_older(session: Session, newer: Agreement, *, actor: Actor, now: d
         old.updated_at = now
         session.add(old)
         # a gap after its term (it expires before the newer takes effect) keeps its expiry alert and adds
-        # the gap's own (`store.agreement_gaps`); its renewal reminders are moot either way
+        # the gap's own (`store.agreements.gaps`); its renewal reminders are moot either way
         gap = old.expires_on is not None and newer.effective_on is not None and old.expires_on < newer.effective_on
         cancelled = outbox.cancel(session, subject=subject(pk(old)),
                                   key_prefix=f"agreement:{old.id}:renewal" if gap else None)

@@ -1,6 +1,6 @@
 """What a batch record review is made of: the batch and its status, the signatures of its approvers, the
 messages the bot posted about it (updated in place) and its review calls. The review itself is in
-store/batches.py."""
+store/batches/service.py."""
 
 from __future__ import annotations
 

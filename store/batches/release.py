@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from store import audit, signing
 from store.audit import Actor
-from store.batches import (
+from store.batches.service import (
     ENTITY,
     Batch,
     BatchStatus,
@@ -42,7 +42,7 @@ from store.outbox import Button
 from store.programs import Program, Role, user_ids
 from store.signature_columns import SignatureColumns
 
-ACTION = "batch_qa_release"  # the button on CMO quality's message and App Home (commands/batch_release.py)
+ACTION = "batch_qa_release"  # the button on CMO quality's message and App Home (commands/batches/release.py)
 
 
 class BatchReleaseKeys(SQLModel):

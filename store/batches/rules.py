@@ -23,9 +23,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from store import outbox
-from store.batch_models import UNDECIDED
-from store.batch_release import button as release_button
-from store.batches import (
+from store.batches.models import UNDECIDED
+from store.batches.release import button as release_button
+from store.batches.service import (
     OPEN,
     Batch,
     BatchSignature,
@@ -43,7 +43,7 @@ from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
 from store.programs import Program, ProgramMember, Role
 
-# Buttons the reminder DMs carry; commands/batch_decisions.py and batch_calls.py register a handler for each.
+# Buttons the reminder DMs carry; commands/batches/decisions.py and batch_calls.py register a handler for each.
 ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
 
 

@@ -1,6 +1,6 @@
 """Batch record review: a batch record made available, the customer's approvers deciding on it, signatures.
 
-States: (awaiting CMO QA release →, in programs whose `qa_release` is `required`: store.batch_release)
+States: (awaiting CMO QA release →, in programs whose `qa_release` is `required`: store.batches.release)
 awaiting review → approved | on hold → (back to) awaiting review | rejected. Every decision is a
 conditional UPDATE (`… WHERE status IN (expected)`) on a row read FOR UPDATE, and the caller learns from the
 row count whether it won: two approvers clicking at the same moment make one decision. A batch that goes
@@ -11,8 +11,8 @@ local, the meaning of the signature) with the batch and in the hash-chained audi
 was signed, and a second identification component re-entered at signing: a code from the signer's
 authenticator app in programs whose signing method is `totp` (store.signing), the signer's initials in
 programs that kept `initials`. Nobody signs a batch they prepared or marked ready (the checks before a
-signature: store.batch_signatures). The bot records these attributes; it does not by itself claim Part 11
-compliance. The tables are in store/batch_models.py, a program's review settings in store/batch_settings.py.
+signature: store.batches.signatures). The bot records these attributes; it does not by itself claim Part 11
+compliance. The tables are in store/batches/models.py, a program's review settings in store/batches/settings.py.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from store import agreements, audit, outbox, signing
+from store import audit, outbox, signing
+from store.agreements import service as agreements
 from store.audit import Actor, AuditEntry
-from store.batch_models import ENTITY, OPEN, Batch, BatchMessage, BatchSignature, BatchStatus, ReviewCall
-from store.batch_settings import ApprovalMode, settings_of
-from store.batch_signatures import Opened, Signed, Signer, link, meaning, segregation, signable
+from store.batches.models import ENTITY, OPEN, Batch, BatchMessage, BatchSignature, BatchStatus, ReviewCall
+from store.batches.settings import ApprovalMode, settings_of
+from store.batches.signatures import Opened, Signed, Signer, link, meaning, segregation, signable
 from store.calendar import business_days_between
 from store.db import pk
 from store.errors import Conflict, Invalid, NotFound
@@ -143,7 +144,7 @@ def _audit(session: Session, program: Program, batch: Batch, action: str, *, act
 def ready(session: Session, program: Program, *, batch_no: str, product: str = "", release_by: date | None = None,
           actor: Actor, now: datetime, released_elsewhere: bool = False) -> Batch:
     """Record that a batch record is available: for the CMO's QA release first where the program requires it
-    (store.batch_release), else straight for the customer's review. `released_elsewhere`: an import of a batch
+    (store.batches.release), else straight for the customer's review. `released_elsewhere`: an import of a batch
     the old tracker already had with the customer (its release was not given in the bot)."""
     batch_no = validate_batch_no(batch_no)
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)

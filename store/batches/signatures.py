@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 
 from store import audit, signing
 from store.audit import Actor, AuditEntry
-from store.batch_models import ENTITY, Batch, BatchSignature
-from store.batch_settings import settings_of
+from store.batches.models import ENTITY, Batch, BatchSignature
+from store.batches.settings import settings_of
 from store.programs import Program
 
 

@@ -2,7 +2,7 @@
 own store services.
 
 Reading the file and its cells (header synonyms, blank rows, dates that are never guessed) is
-store/import_reading.py: forgiving about shape, strict about meaning.
+store/onboarding/reading.py: forgiving about shape, strict about meaning.
 
 Each bad row is reported with its number as the spreadsheet shows it, and the reason; a row whose
 natural key repeats an earlier row of the file is reported as a duplicate. A record already in the
@@ -32,7 +32,7 @@ from store import programs as program_store
 from store.audit import Actor
 from store.errors import DomainError, Invalid
 from store.filing import sha256
-from store.import_reading import (
+from store.onboarding.reading import (
     Value,
     blank,
     header_of,

@@ -1,4 +1,5 @@
-"""Every area's importer kind (store/importing.py) and export sheets (store/exporting.py), in one place.
+"""Every area's importer kind (store/onboarding/importing.py) and export sheets (store/onboarding/exporting.py),
+in one place.
 
 Each kind creates its records through the area's own store services (so their validation, numbering,
 schedules and audit rows apply unchanged); the importer adds the `imported` audit row with the file's
@@ -13,18 +14,19 @@ from datetime import date, datetime
 
 from sqlmodel import Session, SQLModel, col, select
 
-from store import agreements as agreement_store
-from store import batches as batch_store
-from store import exporting, importing, stability_notation
 from store import programs as program_store
-from store import stability as stability_store
-from store import submissions as submission_store
+from store.agreements import service as agreement_store
 from store.audit import Actor
+from store.batches import service as batch_store
 from store.db import pk
 from store.errors import Invalid
-from store.exporting import Sheet, child_table, model_table, of_programs
-from store.importing import Column, Kind, Row, Words
+from store.onboarding import exporting, importing
+from store.onboarding.exporting import Sheet, child_table, model_table, of_programs
+from store.onboarding.importing import Column, Kind, Row, Words
 from store.programs import Program, Role
+from store.stability import notation as stability_notation
+from store.stability import service as stability_store
+from store.submissions import service as submission_store
 
 SLACK_USER = re.compile(r"^<?@?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 
@@ -210,7 +212,7 @@ BATCH_SHEETS = (
 
 def conditions_of(text: str) -> list:
     """`25°C/60%RH; 40/75`, `LT25, ACC40`, `30/65 intermediate` → the study's conditions
-    (each read by `store.stability_notation`, as everywhere else a condition is read)."""
+    (each read by `store.stability.notation`, as everywhere else a condition is read)."""
     chosen = []
     for part in re.split(r"[;,+\n]|\band\b", text):
         if part.strip():

@@ -1,4 +1,4 @@
-"""Reading a tracker file for store/importing.py: its table (CSV in any usual delimiter and encoding, or the
+"""Reading a tracker file for store/onboarding/importing.py: its table (CSV in any usual delimiter and encoding, or the
 first sheet of an XLSX) and its cells.
 
 Reading is forgiving about *shape* and strict about *meaning*:

@@ -32,8 +32,8 @@ from store import audit
 from store.audit import Actor
 from store.db import referenced
 from store.programs import Program
-from store.stability import StabilityPull, StabilityResult, StabilityStudy, result_id
-from store.stability_schedule import Kind
+from store.stability.schedule import Kind
+from store.stability.service import StabilityPull, StabilityResult, StabilityStudy, result_id
 
 ASSAY = re.compile(r"\b(assay|potency)\b", re.IGNORECASE)
 ASSAY_CHANGE = 0.05  # of the initial value

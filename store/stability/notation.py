@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from store.errors import Invalid
-from store.stability_schedule import ICH_BY_CODE, ICH_CONDITIONS, MAX_MONTHS, Condition
+from store.stability.schedule import ICH_BY_CODE, ICH_CONDITIONS, MAX_MONTHS, Condition
 
 # ------------------------------------------------------------------------------------------------ conditions
 

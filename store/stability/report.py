@@ -1,7 +1,7 @@
 """The data package of a stability study: an XLSX workbook (one sheet per condition, attributes by time
 point) and a PDF report (the same tables, a trend chart per attribute with its specification limits, and
 for long-term conditions the ICH Q1E regression with its confidence bound: one-sided 95 % towards a single
-limit, two-sided 95 % between two limits, see `store.stability_stats`).
+limit, two-sided 95 % between two limits, see `store.stability.stats`).
 
 How far a shelf life may be extrapolated beyond the long-term data depends on the storage (ICH Q1E,
 Appendix A): room temperature min(2X, X+12) months, refrigerated min(1.5X, X+6), frozen none — X being the
@@ -32,9 +32,9 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from reportlab.platypus.flowables import KeepTogether
 
 from store.sheets import append_row, sheet_title
-from store.stability import StabilityPull, StabilityResult, StabilityStudy
-from store.stability_schedule import Kind, Storage, storage_of
-from store.stability_stats import Decision, Evaluation, Regression, Side, evaluate_batches
+from store.stability.schedule import Kind, Storage, storage_of
+from store.stability.service import StabilityPull, StabilityResult, StabilityStudy
+from store.stability.stats import Decision, Evaluation, Regression, Side, evaluate_batches
 
 
 @dataclass

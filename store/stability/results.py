@@ -1,7 +1,7 @@
 """Recording stability results: rows read from a file or typed in a form are checked against the study's
 pulls and stored with their audit rows, and the report says what was accepted, refused, held back or already
 there. Significant changes at the accelerated condition are assessed after the rows are stored
-(store.stability_change), which is why this module sits above both it and store.stability.
+(store.stability.change), which is why this module sits above both it and store.stability.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from store import audit, outbox, stability_change
+from store import audit, outbox
 from store.audit import Actor
 from store.db import pk
 from store.errors import Invalid
 from store.programs import Program
-from store.stability import StabilityPull, StabilityResult, StabilityStudy, record_pull, result_id, studies
-from store.stability_change import Change
+from store.stability import change as stability_change
+from store.stability.change import Change
+from store.stability.service import StabilityPull, StabilityResult, StabilityStudy, record_pull, result_id, studies
 
 
 @dataclass(frozen=True)

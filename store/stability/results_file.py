@@ -3,7 +3,7 @@
 Columns (header names are matched loosely, in any order): study, condition, time point (months), lot
 (batch; optional, for a study of several batches), attribute, value, unit, lower and upper specification
 limit. The study column may be left out when the import is for one study. Conditions and time points may
-be written as labs and LIMS exports write them (`25°C/60%RH`, `6M`, `T6`: see `store.stability_notation`).
+be written as labs and LIMS exports write them (`25°C/60%RH`, `6M`, `T6`: see `store.stability.notation`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-from store import stability_notation as notation
 from store.errors import Invalid
-from store.stability_results import ResultRow
+from store.stability import notation
+from store.stability.results import ResultRow
 from store.workbooks import first_sheet_rows
 
 ALIASES = {

@@ -21,7 +21,7 @@ from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
-from store.stability import StabilityPull, StabilityStudy
+from store.stability.service import StabilityPull, StabilityStudy
 
 NOTICE_DAYS = 7
 SETTLED_AFTER = timedelta(days=92)  # a missed alert or late-results reminder older than this is history

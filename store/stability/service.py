@@ -1,8 +1,8 @@
 """Stability studies (ICH Q1A(R2)): studies, their planned pulls, lab submissions and results (recording
-results from a file or a form is store/stability_results.py).
+results from a file or a form is store/stability/results.py).
 
 A study is placed at storage conditions on a placement date; its pulls are planned once, at creation,
-from that date (see `store.stability_schedule`). Recording a pull settles its reminders (cancelled in
+from that date (see `store.stability.schedule`). Recording a pull settles its reminders (cancelled in
 the same transaction); a pull outside its window is accepted and flagged as a deviation.
 """
 
@@ -18,12 +18,12 @@ from sqlalchemy import Column, Date, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, outbox
-from store import stability_notation as notation
 from store.audit import Actor
 from store.db import JSONType, UTCDateTime, pk, referenced
 from store.errors import Conflict, Invalid, NotFound
 from store.programs import Program
-from store.stability_schedule import (
+from store.stability import notation
+from store.stability.schedule import (
     ICH_BY_CODE,
     MAX_MONTHS,
     Condition,

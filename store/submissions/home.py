@@ -13,9 +13,9 @@ from store.health import Health, Owed
 from store.markup import day, escape, plural
 from store.outbox import Button
 from store.programs import Program
-from store.submission_models import OPEN, Submission, SubmissionItem
-from store.submission_templates import type_name
-from store.submissions import ATTACH_ACTION, local_today
+from store.submissions.models import OPEN, Submission, SubmissionItem
+from store.submissions.service import ATTACH_ACTION, local_today
+from store.submissions.templates import type_name
 
 
 def _open_rows(session: Session, program_ids: list[int], owner: str | None = None):

@@ -1,6 +1,6 @@
 """What a regulatory submission is made of: the submission (`SUB-001`), its checklist items with their
 status, and the files handed in for an item (each with its SHA-256 and a version per file name). The
-services are in store/submissions.py."""
+services are in store/submissions/service.py."""
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from store import submissions as subs
 from store.db import pk
 from store.errors import Conflict
 from store.filing import read_document, safe_name, sha256
@@ -27,6 +26,7 @@ from store.markup import day
 from store.programs import Program
 from store.sheets import neutralise
 from store.storage import Store
+from store.submissions import service as subs
 
 TOC_COLUMNS = ("section", "document", "file", "version", "sha256", "received_on", "received_by")
 MANIFEST = "SHA256SUMS"

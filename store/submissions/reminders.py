@@ -14,9 +14,9 @@ from store.db import pk
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role
-from store.submission_models import OPEN, ItemStatus, Submission, SubmissionItem
-from store.submission_templates import type_name
-from store.submissions import ATTACH_ACTION, local_today
+from store.submissions.models import OPEN, ItemStatus, Submission, SubmissionItem
+from store.submissions.service import ATTACH_ACTION, local_today
+from store.submissions.templates import type_name
 
 REMINDER_STAGES = (14, 7, 3)  # business days before an item is due
 

@@ -4,7 +4,8 @@ A submission (`SUB-001`, unique per program) has items: a document in a section,
 due date (the filing date minus the template's buffer in business days, editable) and a status. An
 owner hands a document in by sharing the file to the bot; each file is kept with its SHA-256 and a
 version per file name; an item received, approved or not applicable is settled and its pending reminders
-(store/submission_reminders.py) are cancelled. Tables: store/submission_models.py; templates: store/templates/.
+(store/submissions/reminders.py) are cancelled. Tables: store/submissions/models.py; templates:
+store/submissions/templates/.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from store.errors import Conflict, Invalid, NotFound
 from store.filing import Filed
 from store.markup import day, escape, plural
 from store.programs import Program, ProgramMember, Role
-from store.submission_models import (
+from store.submissions.models import (
     OPEN,
     ItemStatus,
     Submission,
@@ -36,9 +37,9 @@ from store.submission_models import (
     SubmissionType,
     progress,
 )
-from store.submission_templates import template, type_name
+from store.submissions.templates import template, type_name
 
-ATTACH_ACTION = "submission_attach"  # the button on owners' DMs and reminders (commands.submissions.Ids)
+ATTACH_ACTION = "submission_attach"  # the button on owners' DMs and reminders (commands.submissions.commands.Ids)
 DEFAULT_BUFFER = 5  # business days before the filing date, for items added by hand
 
 

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, signing
-from store import submissions as subs
 from store.audit import Actor
 from store.db import pk
 from store.errors import Conflict
 from store.signature_columns import SignatureColumns
+from store.submissions import service as subs
 
 
 class DocumentSignatureKeys(SQLModel):

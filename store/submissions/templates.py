@@ -1,5 +1,5 @@
-"""The checklist templates of each submission type: data files under store/templates/, reviewed by regulatory
-affairs, each item with its section, document, usual source, owner role and buffer (business days before
+"""The checklist templates of each submission type: data files under store/submissions/templates/, reviewed by
+regulatory affairs, each item with its section, document, usual source, owner role and buffer (business days before
 the filing date)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any
 
 from store.programs import Role
-from store.submission_models import SubmissionType
+from store.submissions.models import SubmissionType
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def parse_template(text: str, where: str) -> Template:
 
 @cache
 def template(kind: SubmissionType) -> Template:
-    path = resources.files("store") / "templates" / f"{kind.value}.toml"
+    path = resources.files("store.submissions") / "templates" / f"{kind.value}.toml"
     loaded = parse_template(path.read_text(encoding="utf-8"), path.name)
     if loaded.type != kind:
         raise ValueError(f"{path.name} declares type {loaded.type}, expected {kind}")

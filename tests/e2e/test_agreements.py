@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
-from store import agreements, programs
-from store.agreements import Agreement, Status
+from store import programs
+from store.agreements import service as agreements
+from store.agreements.service import Agreement, Status
 from store.audit import AuditEntry
 from store.db import transaction
 from store.outbox import ANNOUNCED, Outbox

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
-from store import agreements, batch_release, batches
+from store.agreements import service as agreements
+from store.batches import release as batch_release
+from store.batches import service as batches
 from store.db import transaction
 from store.programs import Role
 from tests import factories

@@ -10,8 +10,10 @@ from pathlib import PurePosixPath
 import icalendar
 from sqlmodel import select
 
-from store import agreements, batch_settings, batches
+from store.agreements import service as agreements
 from store.audit import AuditEntry
+from store.batches import service as batches
+from store.batches import settings as batch_settings
 from store.db import transaction
 from store.programs import Role
 from tests import factories

@@ -13,11 +13,12 @@ import requests
 from icalendar import Calendar
 from sqlmodel import select
 
-from store import programs, stability
-from store import submissions as subs
+from store import programs
 from store.db import transaction
 from store.feed_events import PAST_DAYS
 from store.programs import Role
+from store.stability import service as stability
+from store.submissions import service as subs
 from tests import factories
 from tests.calendar_factories import every_kind_of_date
 from tests.conftest import NOW

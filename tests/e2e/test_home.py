@@ -37,7 +37,7 @@ def test_manager_sees_portfolio_outsiders_do_not(bot, engine):
 def test_portfolio_status_most_urgent_first_with_csv(bot, engine):
     from datetime import date
 
-    from store import agreements
+    from store.agreements import service as agreements
 
     with transaction(engine) as session:
         calm = factories.program(session, NOW, "AAA-001", channel="CAAA001")
@@ -69,7 +69,7 @@ def _nav(view: dict) -> list[str]:
 
 @BOTH_TRANSPORTS
 def test_show_all_pages_through_every_page_both_ways(bot, engine):
-    from store import batches
+    from store.batches import service as batches
 
     with transaction(engine) as session:
         program = factories.program(session, NOW, "ACME-001", channel="CACME001")

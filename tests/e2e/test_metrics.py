@@ -9,10 +9,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler.sweep import sweep
-from store import submissions as subs
 from store.db import transaction
 from store.filing import file_document
 from store.outbox import Due
+from store.submissions import service as subs
 from tests.conftest import NOW
 from tests.e2e.test_submissions import CHANNEL, PM, _program, _submission
 from tests.s3_server import overwrite

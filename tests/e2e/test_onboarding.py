@@ -9,7 +9,8 @@ from pathlib import Path
 import openpyxl
 from sqlmodel import select
 
-from store import agreements, programs
+from store import programs
+from store.agreements import service as agreements
 from store.audit import AuditEntry
 from store.db import transaction
 from tests import factories

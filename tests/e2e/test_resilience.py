@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
-from store import agreements
-from store.agreements import Kind, Status, Terms
+from store.agreements import service as agreements
+from store.agreements.service import Kind, Status, Terms
 from store.db import transaction
 from store.outbox import Outbox
 from tests import factories

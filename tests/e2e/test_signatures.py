@@ -12,12 +12,15 @@ from pathlib import Path
 import pyotp
 from sqlmodel import select
 
-from store import agreements, batches, document_signatures, programs, signing
-from store import submissions as subs
+from store import programs, signing
+from store.agreements import service as agreements
 from store.audit import AuditEntry
+from store.batches import service as batches
 from store.db import transaction
 from store.filing import file_document
 from store.programs import Role
+from store.submissions import service as subs
+from store.submissions import signatures as document_signatures
 from tests import factories
 from tests.e2e.harness import cmo_bot
 

@@ -12,9 +12,9 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlmodel import select
 
-from store import stability
 from store.audit import AuditEntry
 from store.db import transaction
+from store.stability import service as stability
 from tests import factories
 from tests.e2e.harness import both_stores
 from tests.stability_factories import study as make_study

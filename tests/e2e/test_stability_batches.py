@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from store import stability
 from store.db import transaction
-from store.stability_schedule import ICH_BY_CODE
+from store.stability import service as stability
+from store.stability.schedule import ICH_BY_CODE
 from tests import factories
 
 CREATED = datetime(2027, 1, 20, 15, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from store import stability
 from store.db import transaction
+from store.stability import service as stability
 from tests import factories
 from tests.stability_factories import study as make_study
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from store import stability
 from store.audit import AuditEntry
 from store.db import transaction
+from store.stability import service as stability
 from tests import factories
 from tests.stability_factories import study as make_study
 

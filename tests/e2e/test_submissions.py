@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime
 from sqlmodel import select
 
 from store import audit, programs
-from store import submissions as subs
 from store.audit import Actor
 from store.db import transaction
 from store.filing import file_document
+from store.submissions import service as subs
 from tests import factories
 from tests.conftest import NOW
 from tests.e2e.harness import both_stores

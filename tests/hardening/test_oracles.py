@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from store import batches, programs
-from store import submissions as subs
+from store import programs
+from store.batches import service as batches
 from store.db import transaction
+from store.submissions import service as subs
 from tests import factories
 from tests.conftest import NOW
 from tests.stability_factories import study

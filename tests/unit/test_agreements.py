@@ -5,10 +5,10 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from scheduler.sweep import sweep
-from store import agreement_reminders as reminders
-from store import agreements as ag
 from store import digest
-from store.agreements import Agreement, Kind, Side, Status, Terms
+from store.agreements import reminders
+from store.agreements import service as ag
+from store.agreements.service import Agreement, Kind, Side, Status, Terms
 from store.audit import AuditEntry
 from store.errors import Conflict, Invalid
 from store.outbox import Outbox
@@ -273,7 +273,8 @@ def test_logged_after_it_expired_the_alert_says_when_and_is_not_late(session):
 
 
 def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
-    from store import agreements_home, home
+    from store import home
+    from store.agreements import home as agreements_home
 
     program = factories.program(session, NOW)
     _log(session, program, kind=Kind.quality, expires=date(2027, 6, 1), notice=30)
@@ -306,7 +307,7 @@ def _rows(session, prefix):
 
 
 def test_superseding_with_a_gap_keeps_the_expiry_alert_and_alerts_the_gap(session):
-    from store import agreement_gaps
+    from store.agreements import gaps as agreement_gaps
 
     program, old, new = _gap_setup(session)
     (gap,) = agreement_gaps.gaps(ag.for_program(session, program.id))
@@ -343,7 +344,7 @@ def test_superseding_with_a_gap_keeps_the_expiry_alert_and_alerts_the_gap(sessio
 
 
 def test_superseding_without_a_gap_stays_silent(session):
-    from store import agreement_gaps
+    from store.agreements import gaps as agreement_gaps
 
     program = factories.program(session, NOW)
     old = _log(session, program)  # expires 2027-03-01
@@ -358,7 +359,7 @@ def test_superseding_without_a_gap_stays_silent(session):
 def test_a_gap_known_late_alerts_once_now(session):
     """Executed ten days before the gap starts: the 14-day warning (15 Feb) is before the day it became
     known (19 Feb), so only the one alert, due 19 Feb."""
-    from store import agreement_gaps
+    from store.agreements import gaps as agreement_gaps
 
     program = factories.program(session, NOW)
     old = _log(session, program)

@@ -11,7 +11,8 @@ import openpyxl
 from commands import areas as commands_areas
 from commands import onboarding
 from scheduler.rules import RULES
-from store import areas, digest, exporting, home, importing
+from store import areas, digest, home
+from store.onboarding import exporting, importing
 from tests import factories
 from tests.conftest import NOW
 

@@ -9,8 +9,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
-from store import batch_release, batch_settings, batches, batches_rules, signing
+from store import signing
 from store.audit import Actor, AuditEntry
+from store.batches import release as batch_release
+from store.batches import rules as batches_rules
+from store.batches import service as batches
+from store.batches import settings as batch_settings
 from store.errors import Conflict, NotAllowed
 from store.programs import Role
 from tests import factories

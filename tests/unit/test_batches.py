@@ -10,8 +10,10 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from scheduler.sweep import sweep
-from store import batch_settings, batches, batches_rules
 from store.audit import Actor, AuditEntry
+from store.batches import rules as batches_rules
+from store.batches import service as batches
+from store.batches import settings as batch_settings
 from store.db import transaction
 from store.errors import Conflict, Invalid
 from store.outbox import Outbox, Status

@@ -16,8 +16,9 @@ from bot.app import LISTENER_THREADS
 from bot.server import _health
 from commands import boundary
 from commands.forms import BUSY_FIELD, submit
-from store import audit, calendar, importing, programs
+from store import audit, calendar, programs
 from store.db import SERVING_WAIT, make_engine, transaction
+from store.onboarding import importing
 from tests import factories
 from tests.conftest import NOW
 from tests.unit.test_concurrent_writers import ADMIN, at_once

@@ -18,11 +18,11 @@ from bot.clock import Clock
 from bot.settings import Settings
 from commands.deps import Deps
 from store import audit, feeds, programs
-from store import submissions as subs
 from store.calendar_feed import FeedCache, render
 from store.db import make_engine, transaction
 from store.programs import Role
-from store.stability import StabilityPull
+from store.stability.service import StabilityPull
+from store.submissions import service as subs
 from tests import factories
 from tests.calendar_factories import every_kind_of_date
 from tests.conftest import NOW

@@ -12,12 +12,12 @@ import openpyxl
 import pytest
 from sqlalchemy import update
 
-from store import exporting
 from store import programs as program_store
 from store.areas import SHEETS
 from store.audit import AuditEntry
 from store.db import transaction
 from store.errors import Invalid
+from store.onboarding import exporting
 from tests import factories
 from tests.conftest import NOW
 

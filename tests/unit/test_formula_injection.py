@@ -11,15 +11,17 @@ import pytest
 from openpyxl import load_workbook
 
 from commands.status import Row, portfolio_csv
-from store import exporting, stability, stability_results
-from store import submissions as subs
-from store import submissions_package as package
 from store.areas import SHEETS
 from store.audit import Actor
 from store.filing import file_document
+from store.onboarding import exporting
 from store.sheets import FORMULA_START, neutralise
-from store.stability_report import compile_package, workbook
+from store.stability import results as stability_results
+from store.stability import service as stability
+from store.stability.report import compile_package, workbook
 from store.storage import LocalStore
+from store.submissions import package
+from store.submissions import service as subs
 from tests import factories
 from tests.conftest import NOW
 from tests.stability_factories import study as make_study

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.blocks import table
-from store import importing, stability_import
 from store.filing import MAX_NAME_BYTES, file_document, safe_name
 from store.markup import escape
+from store.onboarding import importing
+from store.stability import results_file as stability_import
 from store.storage import LocalStore
 from tests.conftest import NOW
 from tests.unit.test_importing import ACTOR, kind  # noqa: F401  (a fixture)

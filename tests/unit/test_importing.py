@@ -10,12 +10,13 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
-from store import importing, programs
+from store import programs
 from store.audit import AuditEntry, verify
 from store.db import transaction
 from store.errors import Invalid
 from store.filing import sha256
-from store.importing import Column, Kind, parse_date
+from store.onboarding import importing
+from store.onboarding.importing import Column, Kind, parse_date
 from tests import factories
 from tests.conftest import NOW
 

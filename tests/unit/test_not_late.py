@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from scheduler.sweep import collect, sweep
-from store import batches, batches_rules, digest, submission_reminders
-from store import submissions as subs
+from store import digest
 from store.audit import Actor
+from store.batches import rules as batches_rules
+from store.batches import service as batches
 from store.programs import Role
+from store.submissions import reminders as submission_reminders
+from store.submissions import service as subs
 from tests import factories
 
 PM = Actor("UPM1", "Pat Manager")

@@ -10,11 +10,12 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
-from store import areas, exporting, importing
+from store import areas
 from store import programs as program_store
 from store.audit import AuditEntry
 from store.db import transaction
 from store.filing import sha256
+from store.onboarding import exporting, importing
 from tests import factories
 from tests.conftest import NOW
 
@@ -117,7 +118,7 @@ def test_the_slack_shortcut_recognises_each_example_by_its_columns(name):
 
 
 def test_agreements_import_in_effective_order_so_the_newest_stays_in_force(engine, program):
-    from store import agreements
+    from store.agreements import service as agreements
 
     _import(engine, "agreements.csv")
     with transaction(engine) as session:
@@ -129,7 +130,7 @@ def test_agreements_import_in_effective_order_so_the_newest_stays_in_force(engin
 
 
 def test_stability_conditions_as_trackers_write_them(engine, program):
-    from store import stability
+    from store.stability import service as stability
 
     _import(engine, "stability.csv")
     with transaction(engine) as session:
@@ -140,7 +141,7 @@ def test_stability_conditions_as_trackers_write_them(engine, program):
 def test_batches_from_xlsx_keep_their_state_and_real_date_cells(engine, program):
     from datetime import date
 
-    from store import batches
+    from store.batches import service as batches
 
     _import(engine, "batches.xlsx")
     with transaction(engine) as session:

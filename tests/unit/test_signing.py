@@ -9,8 +9,9 @@ import pyotp
 import pytest
 from alembic import command
 
-from store import batches, programs, signing
+from store import programs, signing
 from store.audit import Actor
+from store.batches import service as batches
 from store.db import make_engine, transaction
 from store.errors import Invalid, NotAllowed
 from store.migrate import config, upgrade

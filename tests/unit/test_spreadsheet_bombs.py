@@ -10,8 +10,9 @@ import zipfile
 
 import pytest
 
-from store import importing, stability_import
 from store.errors import Invalid
+from store.onboarding import importing
+from store.stability import results_file as stability_import
 from store.workbooks import MAX_COLUMNS, MAX_SHARED_STRINGS, first_sheet_rows
 from tests.unit.test_cli import _run
 from tests.unit.test_onboarding_cli import cli_db  # noqa: F401  (a fixture)

@@ -9,9 +9,11 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from store import stability, stability_import, stability_results
-from store.stability_report import compile_package, pdf, workbook
-from store.stability_schedule import ICH_BY_CODE
+from store.stability import results as stability_results
+from store.stability import results_file as stability_import
+from store.stability import service as stability
+from store.stability.report import compile_package, pdf, workbook
+from store.stability.schedule import ICH_BY_CODE
 from tests import factories
 from tests.unit.test_stability_q1e import NOISE, _ancova, _batches, _crossing, _ols
 

@@ -6,11 +6,13 @@ from openpyxl import Workbook, load_workbook
 from pypdf import PdfReader
 from sqlmodel import select
 
-from store import stability, stability_import, stability_results
 from store.audit import AuditEntry
 from store.errors import Invalid
-from store.stability_report import compile_package, pdf, workbook
-from store.stability_stats import evaluate, t_quantile
+from store.stability import results as stability_results
+from store.stability import results_file as stability_import
+from store.stability import service as stability
+from store.stability.report import compile_package, pdf, workbook
+from store.stability.stats import evaluate, t_quantile
 from tests import factories
 from tests.stability_factories import study as make_study
 

@@ -2,9 +2,9 @@ from datetime import date
 
 import pytest
 
-from commands.stability import ResultForm, StudyForm
+from commands.stability.commands import ResultForm, StudyForm
 from store.errors import Invalid
-from store.stability_schedule import ICH_BY_CODE
+from store.stability.schedule import ICH_BY_CODE
 
 
 def _study(**kw) -> StudyForm:

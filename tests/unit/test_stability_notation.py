@@ -3,14 +3,14 @@
 import pytest
 
 from store.errors import Invalid
-from store.stability_notation import (
+from store.stability.notation import (
     ich_condition,
     parse_time_point,
     parse_time_points,
     study_condition,
     time_points_by_condition,
 )
-from store.stability_schedule import ICH_BY_CODE, Condition, Kind
+from store.stability.schedule import ICH_BY_CODE, Condition, Kind
 
 ALL_ICH = list(ICH_BY_CODE.values())
 CUSTOM = Condition("25/40", "25 °C / 40 % RH semi-permeable", Kind.long_term)

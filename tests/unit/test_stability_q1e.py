@@ -7,9 +7,9 @@ import statsmodels.api as sm
 from scipy.optimize import brentq
 from statsmodels.stats.anova import anova_lm
 
-from store.stability_report import extrapolation_limit
-from store.stability_schedule import Condition, Kind, Storage, storage_of
-from store.stability_stats import Decision, evaluate, evaluate_batches
+from store.stability.report import extrapolation_limit
+from store.stability.schedule import Condition, Kind, Storage, storage_of
+from store.stability.stats import Decision, evaluate, evaluate_batches
 
 ASSAY = [(0, 100.1), (3, 99.6), (6, 99.2), (9, 98.7), (12, 98.1), (18, 97.4)]
 
@@ -137,7 +137,7 @@ def test_one_batch_or_too_little_data():
     (Storage.room, 30, "min(2X, X+12)"), (Storage.refrigerated, 24, "min(1.5X, X+6)"),
     (Storage.frozen, 18, "no extrapolation")])
 def test_report_names_the_allowed_extrapolation_of_each_condition(storage, allowed, rule):
-    from store.stability_report import Series, regression_text, supported_months
+    from store.stability.report import Series, regression_text, supported_months
 
     series = Series("C1", "Assay", "%", 95.0, None, list(ASSAY), evaluate(ASSAY, 95.0, None, 60), storage)
     text = regression_text(series)

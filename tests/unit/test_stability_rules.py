@@ -7,11 +7,12 @@ from sqlmodel import select
 
 from scheduler.delivery import deliver
 from scheduler.sweep import sweep
-from store import stability, stability_results
 from store.audit import AuditEntry
 from store.db import transaction
 from store.outbox import Outbox, Status
-from store.stability_rules import due, stages
+from store.stability import results as stability_results
+from store.stability import service as stability
+from store.stability.rules import due, stages
 from tests import factories
 from tests.stability_factories import study as make_study
 
@@ -169,7 +170,7 @@ def test_results_late_reminder_once_and_stopped_by_results(session):
 
 def test_digest_lines_show_upcoming_missed_and_late(session):
     from store.digest import compose
-    from store.stability_rules import digest_section
+    from store.stability.rules import digest_section
 
     program = factories.program(session, CREATED)
     study = make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 3, 6]})
@@ -189,7 +190,7 @@ def test_digest_lines_show_upcoming_missed_and_late(session):
 
 def test_home_owed_and_health(session):
     from store.home import health, owed
-    from store.stability_rules import owed as stability_owed
+    from store.stability.rules import owed as stability_owed
 
     program = factories.program(session, CREATED)
     make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 3, 9]})

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from store.stability_schedule import (
+from store.stability.schedule import (
     Kind,
     Window,
     default_time_points,

@@ -5,10 +5,11 @@ from datetime import UTC, date, datetime
 
 from sqlmodel import select
 
-from store import stability, stability_results
 from store.audit import AuditEntry
-from store.stability_rules import due
-from store.stability_schedule import ICH_BY_CODE
+from store.stability import results as stability_results
+from store.stability import service as stability
+from store.stability.rules import due
+from store.stability.schedule import ICH_BY_CODE
 from tests import factories
 
 PLACED = date(2027, 1, 31)

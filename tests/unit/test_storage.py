@@ -9,12 +9,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bot.settings import SettingsError, load_settings
-from store import submissions as subs
 from store.audit import Actor
 from store.db import make_engine, transaction
 from store.filing import DocumentUnavailable, file_document, read_document, sha256
 from store.migrate import upgrade
 from store.storage import LocalStore, S3Store, StoreUnavailable, open_store
+from store.submissions import service as subs
 from tests import factories
 from tests.conftest import NOW
 from tests.s3_server import overwrite

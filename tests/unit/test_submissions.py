@@ -13,14 +13,16 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from scheduler.sweep import sweep
-from store import audit, digest, submission_reminders, submission_templates
-from store import submissions as subs
-from store import submissions_package as package
+from store import audit, digest
 from store.audit import Actor
 from store.errors import Conflict, Invalid
 from store.filing import DocumentUnavailable, file_document
 from store.outbox import Outbox, Status
 from store.storage import LocalStore, Store
+from store.submissions import package
+from store.submissions import reminders as submission_reminders
+from store.submissions import service as subs
+from store.submissions import templates as submission_templates
 from tests import factories
 from tests.conftest import NOW
 from tests.s3_server import overwrite, s3_store_beside
@@ -93,7 +95,7 @@ def test_dmf_type_ii_in_ectd_structure_with_letter_of_authorization_and_commitme
 def test_each_template_cites_the_guidance_it_follows(kind, cited):
     from importlib import resources
 
-    header = (resources.files("store") / "templates" / f"{kind.value}.toml").read_text(encoding="utf-8")
+    header = (resources.files("store.submissions") / "templates" / f"{kind.value}.toml").read_text(encoding="utf-8")
     comment = "\n".join(line for line in header.splitlines() if line.startswith("#"))
     assert "Follows" in comment and cited in comment
 

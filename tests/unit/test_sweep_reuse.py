@@ -13,12 +13,16 @@ from scheduler import sweep as sweeping
 from scheduler.delivery import deliver
 from scheduler.rules import RULES
 from scheduler.sweep import sweep
-from store import agreements, batches, programs, stability, submissions
-from store.agreement_models import Agreement
+from store import programs
+from store.agreements import service as agreements
+from store.agreements.models import Agreement
+from store.batches import service as batches
 from store.db import transaction
 from store.outbox import Outbox
 from store.programs import Program, Role
-from store.stability import StabilityStudy
+from store.stability import service as stability
+from store.stability.service import StabilityStudy
+from store.submissions import service as submissions
 from tests import factories
 from tests.conftest import wipe
 from tests.statements import counted

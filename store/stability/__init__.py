@@ -1,0 +1,3 @@
+"""Stability studies (ICH Q1A(R2), Q1E): studies and pulls (service), the pull schedule, notations of conditions
+and time points, results read from files and recorded, significant change, the Q1E statistics, the data
+package (report), and the reminders, digest and App Home lines (rules)."""
