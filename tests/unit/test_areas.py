@@ -5,6 +5,7 @@ reads exactly what the areas declare, nothing registered on the side."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import openpyxl
 
@@ -15,6 +16,8 @@ from store import areas, digest, home
 from store.onboarding import exporting, importing
 from tests import factories
 from tests.conftest import NOW
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _all(part: str) -> list:
@@ -57,3 +60,14 @@ def test_the_router_and_the_filing_shortcut_read_every_commands_area():
     assert [t.area for t in targets] == ["agreements", "stability", "submissions"]
     verbs = [area.commands.name for area in commands_areas.AREAS]
     assert verbs == ["program", "agreement", "batch", "stability", "submission", "signing", "calendar"]
+
+
+def test_each_declared_area_is_a_package_on_both_sides():
+    """An area is found where its name says: store/<area>/ holds its records and rules, commands/<area>/ its
+    Slack side, and the declarations name exactly those packages (onboarding is a store package that serves
+    every area, not an area)."""
+    store_packages = {path.parent.name for path in (REPO / "store").glob("*/__init__.py")} - {"onboarding"}
+    assert {area.name for area in areas.AREAS} == store_packages
+    commands_packages = {path.parent.name for path in (REPO / "commands").glob("*/__init__.py")}
+    declared = {area.register.__module__ for area in commands_areas.AREAS}
+    assert declared >= {f"commands.{name}.commands" for name in commands_packages}

@@ -23,6 +23,20 @@ FORBIDDEN = {
 # the bot modules that the layers below bot/ may use: helpers, not the app, the CLI or the servers
 BOT_HELPERS = {"bot.blocks", "bot.clock", "bot.downloads", "bot.people", "bot.settings", "bot.slack"}
 
+# The area packages (store/<area>/, commands/<area>/; onboarding is a store package serving every area).
+AREA_PACKAGES = {"agreements", "batches", "stability", "submissions", "onboarding"}
+# The shared modules that read the areas: the declarations, the table list, the calendar feed of every area's
+# dates, the check of every signature's link, and the program card (it shows the signing method, a batch
+# setting). Every other shared module stands below the areas.
+COLLECTORS = {"store.areas", "store.models", "store.feed_events", "store.signature_links", "commands.areas",
+              "commands.programs"}
+# (importing area, imported area) across areas, each for a reason: a batch's release checks the quality
+# agreement in force; onboarding imports and exports every area's records; a submission document is signed
+# with the program's batch signing method (its settings live with the batches).
+ACROSS_AREAS = {("store.batches", "store.agreements"), ("store.onboarding", "store.agreements"),
+                ("store.onboarding", "store.batches"), ("store.onboarding", "store.stability"),
+                ("store.onboarding", "store.submissions"), ("commands.submissions", "store.batches")}
+
 
 @dataclass(frozen=True)
 class Import:
@@ -169,6 +183,30 @@ def test_bots_helpers_stand_on_the_store_alone():
              if edge.source in BOT_HELPERS and edge.target.split(".")[0] in PACKAGES
              and edge.target.split(".")[0] != "store" and edge.target not in BOT_HELPERS]
     assert not wrong, "bot's helpers import above them:\n" + "\n".join(wrong)
+
+
+def _area(module: str) -> str | None:
+    """`store.batches` for store.batches.rules (commands.onboarding is onboarding's one module), None for a shared
+    module such as store.audit."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 and parts[1] in AREA_PACKAGES else None
+
+
+def test_shared_modules_stand_below_the_areas():
+    """store/'s and commands/'s shared modules (db, audit, outbox, the router …) import no area package, so an
+    area can be read, moved or removed without them; only the collectors read the areas."""
+    wrong = [str(edge) for edge in imports()
+             if edge.source.split(".")[0] in ("store", "commands") and _area(edge.source) is None
+             and _area(edge.target) is not None and edge.source not in COLLECTORS]
+    assert not wrong, "shared modules importing an area:\n" + "\n".join(wrong)
+
+
+def test_areas_import_each_other_only_where_declared():
+    wrong = [str(edge) for edge in imports()
+             if _area(edge.source) and _area(edge.target)
+             and _area(edge.source).split(".")[1] != _area(edge.target).split(".")[1]
+             and (_area(edge.source), _area(edge.target)) not in ACROSS_AREAS]
+    assert not wrong, "imports across areas (declare the reason in ACROSS_AREAS):\n" + "\n".join(wrong)
 
 
 def test_the_cycle_finder_names_a_circle_hidden_in_a_function(tmp_path):

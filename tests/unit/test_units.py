@@ -61,3 +61,29 @@ def test_the_limits_are_measured_as_documented(tmp_path):
     assert long_functions(sixty, tmp_path) == [] and long_module(sixty, tmp_path) == []
     assert long_functions(sixty_one, tmp_path) == ["long.py:1 grows (61 lines)"]
     assert long_module(sixty_one, tmp_path) == ["long.py (401 lines)"]
+
+
+AREAS = ("agreements", "batches", "stability", "submissions")
+# words that name an area (or an area's side file) when they begin or end a module's name
+AREA_WORDS = ("agreement", "batch", "stability", "submission", "onboarding", "import", "export")
+SIDE_FILES = ("_home", "_kinds", "_views", "_rules", "_models")
+
+
+def test_each_area_is_one_package_on_each_side():
+    """store/<area>/ holds the area's tables (where it has its own), services and rules; commands/<area>/ its
+    verbs and Block Kit. Every package says what it holds in its docstring."""
+    for area in AREAS:
+        store_modules = {p.stem for p in (REPO / "store" / area).glob("*.py")}
+        commands_modules = {p.stem for p in (REPO / "commands" / area).glob("*.py")}
+        assert {"__init__", "service"} <= store_modules, area
+        assert {"__init__", "commands", "views"} <= commands_modules, area
+    for init in [*(REPO / "store").glob("*/__init__.py"), *(REPO / "commands").glob("*/__init__.py")]:
+        assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), init
+
+
+def test_no_area_module_is_left_at_the_top_of_store_or_commands():
+    """The area is the package, not a prefix of a file name: no `stability_rules.py` or `agreements_home.py`
+    beside the shared modules (commands/onboarding.py is onboarding's one command module)."""
+    left = [f"{package}/{path.name}" for package in PACKAGES for path in (REPO / package).glob("*.py")
+            if (path.stem.startswith(AREA_WORDS) or path.stem.endswith(SIDE_FILES)) and path.stem != "onboarding"]
+    assert not left, "move these into their area's package:\n" + "\n".join(left)
