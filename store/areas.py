@@ -2,9 +2,10 @@
 
 An area (agreements, batches, stability, submissions) plugs into the shared machinery through one
 `AreaParts`: its due rules (the sweep, scheduler/rules.py), its digest sections (store/digest.py), what
-App Home shows (store/home.py), its tracker import kinds and its export sheets (store/onboarding/importing.py and
-store/onboarding/exporting.py, which are handed `KINDS` and `SHEETS` by their callers). This module imports the area
-modules and the collectors import it; the area modules import neither, so the graph stays acyclic.
+App Home shows (store/home.py), its tracker import kinds and its export sheets (its `store/<area>/tracker.py`, read
+by store/onboarding/importing.py and store/onboarding/exporting.py, which are handed `KINDS` and `SHEETS` by their
+callers). This module imports the area modules and the collectors import it; the area modules import neither,
+so the graph stays acyclic.
 The commands-side half (verbs, listeners, File-to-program targets) is commands/areas.py.
 """
 
@@ -20,18 +21,21 @@ from store.agreements import gaps as agreement_gaps
 from store.agreements import home as agreements_home
 from store.agreements import reminders as agreement_reminders
 from store.agreements import service as agreements
+from store.agreements import tracker as agreements_tracker
 from store.batches import release as batch_release
 from store.batches import rules as batches_rules
+from store.batches import tracker as batches_tracker
 from store.health import HealthProvider, OwedProvider
-from store.onboarding import kinds as onboarding_kinds
 from store.onboarding.exporting import Sheet
 from store.onboarding.importing import Kind
 from store.outbox import Due
 from store.programs import Program
 from store.stability import rules as stability_rules
+from store.stability import tracker as stability_tracker
 from store.submissions import home as submissions_home
 from store.submissions import reminders as submission_reminders
 from store.submissions import service as submissions
+from store.submissions import tracker as submissions_tracker
 
 # (session, now) -> what should have been said by now; the sweep queues what is not yet in the outbox.
 Rule = Callable[[Session, datetime], Iterable[Due]]
@@ -59,8 +63,8 @@ AREAS: tuple[AreaParts, ...] = (
         digest=(agreements.digest_sections,),
         owed=(agreements_home.owed,),
         health=(agreements_home.health,),
-        kinds=(onboarding_kinds.AGREEMENT_KIND,),
-        sheets=onboarding_kinds.AGREEMENT_SHEETS,
+        kinds=(agreements_tracker.AGREEMENT_KIND,),
+        sheets=agreements_tracker.AGREEMENT_SHEETS,
     ),
     AreaParts(
         "batches",
@@ -68,8 +72,8 @@ AREAS: tuple[AreaParts, ...] = (
         digest=(batches_rules.digest_sections,),
         owed=(batches_rules.owed, batch_release.owed),
         health=(batches_rules.health,),
-        kinds=(onboarding_kinds.BATCH_KIND,),
-        sheets=onboarding_kinds.BATCH_SHEETS,
+        kinds=(batches_tracker.BATCH_KIND,),
+        sheets=batches_tracker.BATCH_SHEETS,
     ),
     AreaParts(
         "stability",
@@ -77,8 +81,8 @@ AREAS: tuple[AreaParts, ...] = (
         digest=(stability_rules.digest_sections,),
         owed=(stability_rules.owed,),
         health=(stability_rules.health,),
-        kinds=(onboarding_kinds.STUDY_KIND,),
-        sheets=onboarding_kinds.STUDY_SHEETS,
+        kinds=(stability_tracker.STUDY_KIND,),
+        sheets=stability_tracker.STUDY_SHEETS,
     ),
     AreaParts(
         "submissions",
@@ -86,8 +90,8 @@ AREAS: tuple[AreaParts, ...] = (
         digest=(submissions.digest_sections,),
         owed=(submissions_home.owed,),
         health=(submissions_home.health,),
-        kinds=(onboarding_kinds.SUBMISSION_KIND,),
-        sheets=onboarding_kinds.SUBMISSION_SHEETS,
+        kinds=(submissions_tracker.SUBMISSION_KIND,),
+        sheets=submissions_tracker.SUBMISSION_SHEETS,
     ),
 )
 

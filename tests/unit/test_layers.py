@@ -31,11 +31,13 @@ AREA_PACKAGES = {"agreements", "batches", "stability", "submissions", "onboardin
 COLLECTORS = {"store.areas", "store.models", "store.feed_events", "store.signature_links", "commands.areas",
               "commands.programs"}
 # (importing area, imported area) across areas, each for a reason: a batch's release checks the quality
-# agreement in force; onboarding imports and exports every area's records; a submission document is signed
-# with the program's batch signing method (its settings live with the batches).
-ACROSS_AREAS = {("store.batches", "store.agreements"), ("store.onboarding", "store.agreements"),
-                ("store.onboarding", "store.batches"), ("store.onboarding", "store.stability"),
-                ("store.onboarding", "store.submissions"), ("commands.submissions", "store.batches")}
+# agreement in force; each area declares what it imports from a tracker and exports (store/<area>/tracker.py)
+# with onboarding's columns, kinds and sheets, so the areas read onboarding and onboarding reads no area (the
+# collectors hand it every area's kinds and sheets); a submission document is signed with the program's batch
+# signing method (its settings live with the batches).
+ACROSS_AREAS = {("store.batches", "store.agreements"), ("store.agreements", "store.onboarding"),
+                ("store.batches", "store.onboarding"), ("store.stability", "store.onboarding"),
+                ("store.submissions", "store.onboarding"), ("commands.submissions", "store.batches")}
 
 
 @dataclass(frozen=True)
