@@ -66,7 +66,7 @@ def views(deps: Deps) -> dict[str, Callable[[], object]]:
             return list(digest.due(session, NOW))
 
     return {
-        "App Home": lambda: home.publish(deps, Slack(), MANAGER),  # type: ignore[arg-type]
+        "App Home": lambda: home.publish(deps, Slack(), MANAGER, NOW),  # type: ignore[arg-type]
         "/cmo status": command(status.run, ""),
         "/cmo status --all": command(status.run, "--all"),
         "/cmo program status": command(programs.cmd_status, ""),

@@ -23,6 +23,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from commands.args import UsageError
 from commands.deps import Deps
 from commands.forms import SUBMITTER, Submitter
+from commands.interaction import KEY as INTERACTION
+from commands.interaction import Interaction
 from store.db import is_busy
 from store.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
 
@@ -156,9 +158,10 @@ class GuardedApp(App):
 
         def guarded(args: Args) -> Any:
             body = args.body or {}
-            user = (body.get("user") or {}).get("id")
-            submitting = body.get("type") == "view_submission" and user and self.deps is not None
-            token = SUBMITTER.set(Submitter(self.deps, str(user))) if submitting and self.deps else None
+            interaction: Interaction | None = args.context.get(INTERACTION)  # put there by its middleware
+            token = None
+            if body.get("type") == "view_submission" and interaction is not None:
+                token = SUBMITTER.set(Submitter(interaction.deps, interaction.user_id, interaction.now))
             try:
                 if self.admitted is not None:
                     self.admitted(body)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -78,10 +79,12 @@ def field_errors(exc: ValidationError | DomainError, known: set[str], fallback: 
 
 @dataclass(frozen=True)
 class Submitter:
-    """Who is submitting a form, set by the error boundary around every view_submission listener."""
+    """Who is submitting a form and when (the request's `now`), set by the error boundary around every
+    view_submission listener from the request's interaction."""
 
     deps: Deps
     user_id: str
+    now: datetime
 
 
 SUBMITTER: ContextVar[Submitter | None] = ContextVar("submitter", default=None)
@@ -106,7 +109,7 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
         if who is None or not view.get("id"):
             result = act(parsed)
         else:
-            with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.deps.clock.now()):
+            with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.now):
                 result = act(parsed)
     except receipts.AlreadySubmitted:  # a Conflict, but nothing to correct: the change is recorded
         ack()

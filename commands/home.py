@@ -130,10 +130,8 @@ def all_items_view(items: list[store.Owed], page: int) -> dict:
                     private_metadata=json.dumps({"page": page}))
 
 
-def publish(deps: Deps, client: WebClient, user_id: str, now: datetime | None = None) -> None:
-    """Publish someone's App Home as of `now` (the request's; else the clock's, for a change that concerns
-    them made by someone else)."""
-    now = now or deps.clock.now()
+def publish(deps: Deps, client: WebClient, user_id: str, now: datetime) -> None:
+    """Publish someone's App Home as of `now`: the request's that changed what they see."""
     items, portfolio, manager = gather(deps, user_id, now)
     with transaction(deps.engine) as session:
         enrolled = signing.key_of(session, user_id) is not None

@@ -163,11 +163,10 @@ class Router:
             respond(text=explain(error), response_type="ephemeral")
 
     def dispatch(self, body: dict[str, Any], client: WebClient, respond: Callable[..., Any],
-                 now: datetime | None = None) -> None:
-        """Run `/cmo <words>` as of `now`: the request's (commands/interaction.py), else the clock's."""
+                 now: datetime) -> None:
+        """Run `/cmo <words>` as of `now`: the request's (commands/interaction.py)."""
         words = split(body.get("text") or "")
-        at = now or self.deps.clock.now()
-        make = lambda rest: Request(self.deps, client, respond, body, rest, at,  # noqa: E731
+        make = lambda rest: Request(self.deps, client, respond, body, rest, now,  # noqa: E731
                                     people.learn(self.deps, client, body["user_id"]))
         if not words or words[0] in ("help", "-h", "--help"):
             topic = self.areas.get(words[1]) if len(words) > 1 else None

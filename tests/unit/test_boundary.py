@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
+from datetime import UTC, datetime
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
+from bot.clock import Clock
 from bot.emulator import SlackEmulator
+from commands import interaction
 from commands.boundary import GuardedApp
 from commands.forms import SUBMITTER
 from store.errors import NotAllowed
@@ -105,10 +109,13 @@ def test_a_person_refused_at_the_door_never_reaches_the_listener(slack):
     assert _told(slack) == [":no_entry: Only people of the manufacturer can press press."]
 
 
-def test_a_form_listener_knows_who_submits_it_and_only_while_it_runs(slack):
-    deps = object()  # what the boundary hands on: commands.forms.submit keys its receipt with it
+def test_a_form_listener_knows_who_submits_it_and_when_and_only_while_it_runs(slack):
+    """From the request's interaction: commands.forms.submit keys its receipt with the person and stamps it with
+    the request's `now` (the clock is read once, by the middleware)."""
+    deps = SimpleNamespace(clock=Clock("2026-12-03T09:30:00Z"))
     seen: list[Any] = []
     app = _app(slack, deps=deps)
+    interaction.install(app, deps)
 
     @app.view("form")
     def on_form(ack) -> None:
@@ -120,6 +127,7 @@ def test_a_form_listener_knows_who_submits_it_and_only_while_it_runs(slack):
     assert app.dispatch(BoltRequest(body=body, mode="socket_mode")).status == 200
     [submitter] = seen
     assert submitter.deps is deps and submitter.user_id == USER
+    assert submitter.now == datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
     assert SUBMITTER.get() is None
 
 

@@ -91,7 +91,7 @@ def test_without_public_url_the_answer_names_the_setting_and_issues_nothing(engi
         router = Router(deps, [calendar.AREA], status=lambda request: None)
         for text in ("calendar", "calendar reset"):
             router.dispatch({"text": text, "user_id": "UPM1", "channel_id": "CGENERAL"}, web_client(settings),
-                            lambda **kw: said.append(kw["text"]))
+                            lambda **kw: said.append(kw["text"]), NOW)
     assert len(said) == 2 and all("CMO_PUBLIC_URL" in line for line in said)
     with transaction(engine) as session:
         assert session.exec(select(CalendarFeed)).all() == []

@@ -28,7 +28,7 @@ def _view(code: str, view_id: str = "V0FORM") -> dict:
 
 def _submitting(engine, user: str = "UADMIN"):
     deps = Deps(engine, load_settings(), Clock(NOW.isoformat()))
-    return SUBMITTER.set(Submitter(deps, user))
+    return SUBMITTER.set(Submitter(deps, user, NOW))
 
 
 def test_the_same_form_twice_creates_once_and_closes_quietly(engine):
