@@ -18,8 +18,7 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from store.agreements import gaps as agreement_gaps
-from store.agreements import home as agreements_home
-from store.agreements import reminders as agreement_reminders
+from store.agreements import rules as agreement_rules
 from store.agreements import service as agreements
 from store.agreements import tracker as agreements_tracker
 from store.batches import release as batch_release
@@ -32,8 +31,7 @@ from store.outbox import Due
 from store.programs import Program
 from store.stability import rules as stability_rules
 from store.stability import tracker as stability_tracker
-from store.submissions import home as submissions_home
-from store.submissions import reminders as submission_reminders
+from store.submissions import rules as submission_rules
 from store.submissions import service as submissions
 from store.submissions import tracker as submissions_tracker
 
@@ -59,10 +57,10 @@ class AreaParts:
 AREAS: tuple[AreaParts, ...] = (
     AreaParts(
         "agreements",
-        due=(agreement_reminders.due, agreement_gaps.due),
+        due=(agreement_rules.due, agreement_gaps.due),
         digest=(agreements.digest_sections,),
-        owed=(agreements_home.owed,),
-        health=(agreements_home.health,),
+        owed=(agreement_rules.owed,),
+        health=(agreement_rules.health,),
         kinds=(agreements_tracker.AGREEMENT_KIND,),
         sheets=agreements_tracker.AGREEMENT_SHEETS,
     ),
@@ -86,10 +84,10 @@ AREAS: tuple[AreaParts, ...] = (
     ),
     AreaParts(
         "submissions",
-        due=(submission_reminders.due,),
+        due=(submission_rules.due,),
         digest=(submissions.digest_sections,),
-        owed=(submissions_home.owed,),
-        health=(submissions_home.health,),
+        owed=(submission_rules.owed,),
+        health=(submission_rules.health,),
         kinds=(submissions_tracker.SUBMISSION_KIND,),
         sheets=submissions_tracker.SUBMISSION_SHEETS,
     ),

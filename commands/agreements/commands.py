@@ -18,7 +18,7 @@ from commands.args import UsageError, iso_date
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from store import programs
-from store.agreements import reminders
+from store.agreements import rules
 from store.agreements import service as store
 from store.agreements.service import Agreement, Side, Status
 from store.audit import Actor
@@ -158,8 +158,8 @@ def cmd_reminders(req: Request) -> None:
                 days = [int(d) for d in req.args.rest(0).replace(",", " ").split()]
             except ValueError:
                 raise UsageError("Give days as numbers, e.g. `90,60,30`.") from None
-            reminders.set_reminder_days(session, program, days, actor=req.actor, now=req.now)
-        current = reminders.reminder_days(program)
+            rules.set_reminder_days(session, program, days, actor=req.actor, now=req.now)
+        current = rules.reminder_days(program)
     req.reply(f"Agreement renewal reminders of {escape(program.code)} go out {', '.join(map(str, current))} days "
               "before expiry (before the notice deadline when there is a notice period), and on the day it expires.")
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from store.agreements import reminders
+from store.agreements import rules
 from store.agreements import service as ag
 from store.agreements.service import Agreement, Status
 from store.db import pk
@@ -106,7 +106,7 @@ def alert_text(gap: Gap, program: Program, alert: Alert) -> str:
 
 def expiry_text(gap: Gap, program: Program) -> str:
     stage = ag.Stage("expiry", gap.starts, gap.starts, urgent=True)
-    return f"{reminders.stage_text(gap.older, program, stage)}\n:warning: Coverage gap: {gap.sentence()}."
+    return f"{rules.stage_text(gap.older, program, stage)}\n:warning: Coverage gap: {gap.sentence()}."
 
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
@@ -132,6 +132,6 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
             if today >= gap.starts:
                 expiry = ag.Stage("expiry", gap.starts, gap.starts, urgent=True)
                 owner = (gap.older.owner_id,) if gap.older.owner_id else ()
-                yield Due(key=reminders.stage_key(gap.older, expiry), program_id=program_id,
+                yield Due(key=rules.stage_key(gap.older, expiry), program_id=program_id,
                           subject=ag.subject(pk(gap.older)), due_on=gap.starts, text=expiry_text(gap, program),
                           to_users=owner, urgent=True)

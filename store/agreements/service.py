@@ -6,7 +6,7 @@ first day an agreement is no longer in force ("expired on Fri 4 Dec 2026").
 
 Also here: the renewal schedule, the gate other areas ask (`is_covered`, `coverage_gaps`) and the digest
 section (`digest_sections`); the tables are in store/agreements/models.py, the reminders (a program's reminder
-days and the due rule) in store/agreements/reminders.py.
+days and the due rule) in store/agreements/rules.py.
 """
 
 from __future__ import annotations

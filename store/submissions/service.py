@@ -4,7 +4,7 @@ A submission (`SUB-001`, unique per program) has items: a document in a section,
 due date (the filing date minus the template's buffer in business days, editable) and a status. An
 owner hands a document in by sharing the file to the bot; each file is kept with its SHA-256 and a
 version per file name; an item received, approved or not applicable is settled and its pending reminders
-(store/submissions/reminders.py) are cancelled. Tables: store/submissions/models.py; templates:
+(store/submissions/rules.py) are cancelled. Tables: store/submissions/models.py; templates:
 store/submissions/templates/.
 """
 

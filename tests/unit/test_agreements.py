@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from scheduler.sweep import sweep
 from store import digest
-from store.agreements import reminders
+from store.agreements import rules
 from store.agreements import service as ag
 from store.agreements.service import Agreement, Kind, Side, Status, Terms
 from store.audit import AuditEntry
@@ -53,7 +53,7 @@ def test_notice_period_moves_reminders_before_the_notice_deadline():
                      "expiry": date(2028, 2, 29)}
     assert max(d for name, d in dates.items() if name != "expiry") < ag.notice_deadline(agreement)
     stage = ag.schedule(agreement, (90, 60, 30))[0]
-    text = reminders.stage_text(agreement, factories_program(), stage)
+    text = rules.stage_text(agreement, factories_program(), stage)
     assert "Notice of non-renewal is due by *Fri 31 Dec 2027*" in text and "60-day notice" in text
 
 
@@ -120,8 +120,8 @@ def test_each_reminder_once_to_channel_and_owner(session):
     agreement = _log(session, program)
     for when in [NOW, _at(date(2026, 12, 1)), _at(date(2026, 12, 2)), _at(date(2026, 12, 31)),
                  _at(date(2027, 1, 30)), _at(date(2027, 2, 1)), _at(date(2027, 3, 1)), _at(date(2027, 4, 1))]:
-        sweep(session, when, [reminders.due])
-        sweep(session, when, [reminders.due])
+        sweep(session, when, [rules.due])
+        sweep(session, when, [rules.due])
         for row in session.exec(select(Outbox).where(Outbox.not_before <= when)):  # deliver what is due
             if row.status == OutboxStatus.pending:
                 row.status = OutboxStatus.sent
@@ -142,18 +142,18 @@ def test_each_reminder_once_to_channel_and_owner(session):
 def test_outage_sends_only_the_latest_stage(session):
     program = factories.program(session, NOW)
     agreement = _log(session, program)
-    sweep(session, _at(date(2027, 2, 5)), [reminders.due])
+    sweep(session, _at(date(2027, 2, 5)), [rules.due])
     assert [k for k, _, _ in _keys(session)] == [f"agreement:{agreement.id}:renewal:30d:2027-03-01"] * 2
 
 
 def test_renewal_cancels_pending_and_starts_a_fresh_series(session):
     program = factories.program(session, NOW)
     agreement = _log(session, program)
-    sweep(session, _at(date(2026, 12, 1), 10), [reminders.due])  # queued, not yet delivered (09:00 EST = 14:00 UTC)
+    sweep(session, _at(date(2026, 12, 1), 10), [rules.due])  # queued, not yet delivered (09:00 EST = 14:00 UTC)
     now = _at(date(2026, 12, 1), 12)
     ag.renew(session, agreement, program=program, actor=ADMIN, now=now, expires_on=date(2028, 3, 1))
     assert {s for *_, s in _keys(session)} == {OutboxStatus.cancelled}
-    sweep(session, _at(date(2027, 12, 2)), [reminders.due])  # 90 days before 1 Mar 2028 (a leap year)
+    sweep(session, _at(date(2027, 12, 2)), [rules.due])  # 90 days before 1 Mar 2028 (a leap year)
     pending = [k for k, _, s in _keys(session) if s == OutboxStatus.pending]
     assert pending == [f"agreement:{agreement.id}:renewal:90d:2028-03-01"] * 2
     history = ag.audit.history(session, entity="agreement", entity_id="QA-1")
@@ -165,7 +165,7 @@ def test_renewal_cancels_pending_and_starts_a_fresh_series(session):
 def test_superseded_agreement_stops_its_reminders(session):
     program = factories.program(session, NOW)
     old = _log(session, program)
-    sweep(session, _at(date(2026, 12, 1), 10), [reminders.due])
+    sweep(session, _at(date(2026, 12, 1), 10), [rules.due])
     new = _log(session, program, status=Status.negotiation, expires=None, now=_at(date(2026, 12, 1), 11))
     ag.log_redline(session, new, actor=ADMIN, now=_at(date(2026, 12, 1), 11), side=Side.customer, note="edits")
     superseded = ag.execute(session, new, program=program, actor=ADMIN, now=_at(date(2026, 12, 1), 12),
@@ -173,7 +173,7 @@ def test_superseded_agreement_stops_its_reminders(session):
     assert [a.id for a in superseded] == [old.id]
     assert old.status is Status.superseded and old.superseded_on == date(2026, 12, 15)
     assert {s for k, _, s in _keys(session) if k.startswith(f"agreement:{old.id}:")} == {OutboxStatus.cancelled}
-    sweep(session, _at(date(2027, 3, 2)), [reminders.due])
+    sweep(session, _at(date(2027, 3, 2)), [rules.due])
     assert not [k for k, _, s in _keys(session) if k.startswith(f"agreement:{old.id}:") and s != "cancelled"]
     # the old one still covered the days before the new one took effect
     assert ag.is_covered(session, program_id=program.id, on=date(2026, 12, 14))
@@ -184,14 +184,14 @@ def test_superseded_agreement_stops_its_reminders(session):
 
 def test_configured_reminder_days(session):
     program = factories.program(session, NOW)
-    assert reminders.reminder_days(program) == (90, 60, 30)
-    reminders.set_reminder_days(session, program, [14, 120], actor=ADMIN, now=NOW)
-    assert reminders.reminder_days(program) == (120, 14)
+    assert rules.reminder_days(program) == (90, 60, 30)
+    rules.set_reminder_days(session, program, [14, 120], actor=ADMIN, now=NOW)
+    assert rules.reminder_days(program) == (120, 14)
     agreement = _log(session, program, expires=date(2027, 6, 1))
-    sweep(session, _at(date(2027, 2, 1)), [reminders.due])
+    sweep(session, _at(date(2027, 2, 1)), [rules.due])
     assert _keys(session)[0][0] == f"agreement:{agreement.id}:renewal:120d:2027-06-01"
     with pytest.raises(Invalid):
-        reminders.set_reminder_days(session, program, [0], actor=ADMIN, now=NOW)
+        rules.set_reminder_days(session, program, [0], actor=ADMIN, now=NOW)
 
 
 def test_drafts_get_no_reminders_and_refs_are_per_type(session):
@@ -200,7 +200,7 @@ def test_drafts_get_no_reminders_and_refs_are_per_type(session):
     nda = _log(session, program, kind=Kind.nda)
     assert (draft.ref, nda.ref) == ("QA-1", "NDA-2")
     assert ag.get(session, program, "nda-2").id == nda.id
-    sweep(session, _at(date(2026, 12, 2)), [reminders.due])
+    sweep(session, _at(date(2026, 12, 2)), [rules.due])
     assert {k.split(":")[1] for k, _, _ in _keys(session)} == {str(nda.id)}
 
 
@@ -245,7 +245,7 @@ def test_rule_statement_count_does_not_grow_with_agreements(engine, session):
         listener = lambda *args: seen.append(1)  # noqa: E731
         event.listen(engine, "before_cursor_execute", listener)
         try:
-            list(reminders.due(session, _at(date(2026, 12, 2))))
+            list(rules.due(session, _at(date(2026, 12, 2))))
         finally:
             event.remove(engine, "before_cursor_execute", listener)
         return len(seen)
@@ -267,14 +267,13 @@ def test_audit_rows_for_each_change(session):
 def test_logged_after_it_expired_the_alert_says_when_and_is_not_late(session):
     program = factories.program(session, NOW)
     agreement = _log(session, program, expires=date(2026, 10, 1))
-    [due] = list(reminders.due(session, _at(date(2026, 11, 2))))
+    [due] = list(rules.due(session, _at(date(2026, 11, 2))))
     assert due.due_on == date(2026, 11, 2) and due.urgent and due.key.endswith(":expiry:2026-10-01")
     assert "has expired (on Thu 1 Oct 2026)" in due.text and agreement.ref in due.text
 
 
 def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
     from store import home
-    from store.agreements import home as agreements_home
 
     program = factories.program(session, NOW)
     _log(session, program, kind=Kind.quality, expires=date(2027, 6, 1), notice=30)
@@ -284,7 +283,7 @@ def test_home_owes_the_owner_a_decision_and_shows_the_gate(session):
     assert "notice of non-renewal due Sun 2 May 2027" in items[0].text and home.owed(
         session, "UQA1", [program], _at(date(2027, 2, 6))) == []
     health = home.Health()
-    agreements_home.health(session, [program], NOW, health)
+    rules.health(session, [program], NOW, health)
     assert health.fragments[program.id] == ["QA in force", "Mutual NDA not in force (no current executed Mutual NDA)"]
     assert health.deadlines[program.id] == date(2027, 6, 1)
 
@@ -294,7 +293,7 @@ def _gap_setup(session):
     no Quality Agreement from 1 Mar to 31 Mar 2027 — 31 days (hand-counted: March has 31)."""
     program = factories.program(session, NOW)
     old = _log(session, program)  # 2026-01-01 .. 2027-03-01
-    sweep(session, _at(date(2026, 12, 1)), [reminders.due])  # the 90-day renewal reminder is queued (not yet sent)
+    sweep(session, _at(date(2026, 12, 1)), [rules.due])  # the 90-day renewal reminder is queued (not yet sent)
     new = _log(session, program, status=Status.negotiation, expires=None)
     ag.execute(session, new, program=program, actor=ADMIN, now=_at(date(2026, 12, 1), 16),
                terms=Terms(date(2027, 4, 1), date(2029, 4, 1)), version="v2")
@@ -315,11 +314,11 @@ def test_superseding_with_a_gap_keeps_the_expiry_alert_and_alerts_the_gap(sessio
     assert not ag.is_covered(session, program_id=program.id, on=date(2027, 3, 1))
     assert ag.is_covered(session, program_id=program.id, on=date(2027, 2, 28))
     assert ag.is_covered(session, program_id=program.id, on=date(2027, 4, 1))
-    rules = [reminders.due, agreement_gaps.due]
+    both = [rules.due, agreement_gaps.due]
     # the old one's renewal reminder is cancelled (its successor is decided)
     assert {s for _, _, s, _ in _rows(session, f"agreement:{old.id}:renewal")} == {OutboxStatus.cancelled}
     # at once: the gap alert to the program manager and CMO quality (and the channel), due the day of execution
-    sweep(session, _at(date(2026, 12, 1), 16), rules)
+    sweep(session, _at(date(2026, 12, 1), 16), both)
     known = f"agreement:{old.id}:gap:known:2027-03-01:2027-04-01"
     assert [(k, t, d) for k, t, _, d in _rows(session, f"agreement:{old.id}:gap")] == \
         [(known, target, date(2026, 12, 1)) for target in ("CACME001", "UPM1", "UQA1")]
@@ -327,14 +326,14 @@ def test_superseding_with_a_gap_keeps_the_expiry_alert_and_alerts_the_gap(sessio
     assert "from Mon 1 Mar 2027 to Wed 31 Mar 2027 (31 days)" in text
     assert "QA-2 takes effect only on Thu 1 Apr 2027" in text
     # nothing more until 14 days before the gap: Mon 15 Feb 2027
-    sweep(session, _at(date(2027, 2, 14)), rules)
+    sweep(session, _at(date(2027, 2, 14)), both)
     assert len(_rows(session, f"agreement:{old.id}:gap")) == 3
-    sweep(session, _at(date(2027, 2, 15)), rules)
+    sweep(session, _at(date(2027, 2, 15)), both)
     soon = f"agreement:{old.id}:gap:soon:2027-03-01:2027-04-01"
     assert [(t, d) for k, t, _, d in _rows(session, soon)] == \
         [("CACME001", date(2027, 2, 15)), ("UPM1", date(2027, 2, 15)), ("UQA1", date(2027, 2, 15))]
     # the day QA-1 expires: its expiry alert goes out although it is superseded
-    sweep(session, _at(date(2027, 3, 1)), rules)
+    sweep(session, _at(date(2027, 3, 1)), both)
     expiry = f"agreement:{old.id}:expiry:2027-03-01"
     assert [(t, s, d) for _, t, s, d in _rows(session, expiry)] == \
         [("CACME001", OutboxStatus.pending, date(2027, 3, 1)), ("UPM1", OutboxStatus.pending, date(2027, 3, 1))]

@@ -12,7 +12,7 @@ from store.audit import Actor
 from store.batches import rules as batches_rules
 from store.batches import service as batches
 from store.programs import Role
-from store.submissions import reminders as submission_reminders
+from store.submissions import rules as submission_rules
 from store.submissions import service as subs
 from tests import factories
 
@@ -31,7 +31,7 @@ def test_submission_item_due_in_8_business_days_is_reminded_now_not_late(session
     # Mon 2 Nov + 8 business days: 3, 4, 5, 6, 9, 10, (11 Veterans Day), 12, 13 → due Fri 13 Nov
     subs.add_item(session, submission=submission, actor=PM, now=MON_2, section="Quality", document="Annual report",
                   owner="UQA1", due_on=date(2026, 11, 13))
-    rows = _rows(session, MON_2, submission_reminders.due, "remind")
+    rows = _rows(session, MON_2, submission_rules.due, "remind")
     reminder = next(r for r in rows if r["text"].count("Annual report"))
     assert reminder["key"].endswith(":remind:14bd")  # the 14-day stage's day passed before the item existed
     assert reminder["due_on"] == date(2026, 11, 2)  # so it is due today, once

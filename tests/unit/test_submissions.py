@@ -20,7 +20,7 @@ from store.filing import DocumentUnavailable, file_document
 from store.outbox import Outbox, Status
 from store.storage import LocalStore, Store
 from store.submissions import package
-from store.submissions import reminders as submission_reminders
+from store.submissions import rules as submission_rules
 from store.submissions import service as subs
 from store.submissions import templates as submission_templates
 from tests import factories
@@ -204,7 +204,7 @@ def test_receiving_the_document_cancels_pending_reminders(session, tmp_path):
     subs.attach(session, entry=entry, filed=filed, name="smf.pdf", actor=QA, now=NOW)
     assert _sent_keys(session) == []
     assert [r.status for r in session.exec(select(Outbox)) if r.key.startswith("submission")] == [Status.cancelled]
-    assert list(submission_reminders.due(session, _at(date(2026, 12, 3)))) == []
+    assert list(submission_rules.due(session, _at(date(2026, 12, 3)))) == []
 
 
 def test_moved_due_date_starts_a_new_series(session):
@@ -223,7 +223,7 @@ def test_due_rule_statement_count_does_not_grow_with_items(session, engine):
         listener = lambda *a, **k: statements.append(1)  # noqa: E731
         event.listen(engine, "before_cursor_execute", listener)
         try:
-            list(submission_reminders.due(session, now))
+            list(submission_rules.due(session, now))
         finally:
             event.remove(engine, "before_cursor_execute", listener)
         return len(statements)
