@@ -9,6 +9,10 @@ App Home published (`commands.home.publish`), `/cmo status` in a managed program
 plan), `/cmo status --all`, `/cmo program status`, and the sweep's status-digest rule composing every active
 program's digest (the whole portfolio, nothing queued yet). Time: the median of 5 runs after one to warm up;
 statements: those of one run (`before_cursor_execute`). PostgreSQL: the schema of `--postgres` is rebuilt.
+
+After loading, each database gets the planner statistics a deployment has: PostgreSQL is ANALYZEd (autovacuum),
+SQLite gets the scheduler's upkeep once (`store.db.refresh_statistics`, run at start and hourly);
+`--no-sqlite-statistics` leaves SQLite without them, as it was before the scheduler kept them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from commands.args import parse, split
 from commands.deps import Deps
 from commands.router import Request
 from store import digest
-from store.db import make_engine, transaction
+from store.db import make_engine, refresh_statistics, transaction
 from store.programs import Program, ProgramMember
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
@@ -95,7 +99,8 @@ def timed(engine, view: Callable[[], object]) -> tuple[float, int]:
     return statistics.median(times), len(statements)
 
 
-def measure(kind: str, size: int, postgres_url: str) -> list[tuple[str, str, int, int, float, int]]:
+def measure(kind: str, size: int, postgres_url: str, statistics_kept: bool = True
+            ) -> list[tuple[str, str, int, int, float, int]]:
     with fresh_url(kind, postgres_url, "views") as url:
         engine = make_engine(url)
         try:
@@ -105,9 +110,11 @@ def measure(kind: str, size: int, postgres_url: str) -> list[tuple[str, str, int
                 session.execute(insert(ProgramMember.__table__), [  # type: ignore[attr-defined]
                     {"program_id": i, "user_id": MANAGER, "role": "program_manager", "external": False,
                      "classified": True} for i in ids])
-            if engine.dialect.name == "postgresql":
+            if engine.dialect.name == "postgresql":  # what autovacuum does soon after a bulk load
                 with engine.begin() as connection:
                     connection.execute(text("ANALYZE"))
+            elif statistics_kept:  # what the scheduler does within the hour (and `cmo-bot import` at once)
+                refresh_statistics(engine)
             deps = Deps(engine, Settings(_env_file=None, database_url=url), Clock(NOW.isoformat()))
             return [(kind, name, size, len(ids), *timed(engine, view)) for name, view in views(deps).items()]
         finally:
@@ -119,13 +126,16 @@ def main() -> None:
     parser.add_argument("--postgres", default=POSTGRES, help="a PostgreSQL URL whose schema may be rebuilt")
     parser.add_argument("--sizes", default="1,10,100")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--no-sqlite-statistics", action="store_true",
+                        help="leave SQLite without planner statistics (as before the scheduler kept them)")
     args = parser.parse_args()
     print(*machine(), f"load average before: {load_average()}", "", sep="\n")
     print("| database | view | size | programs managed | server time | statements |")
     print("|---|---|---:|---:|---:|---:|")
     for kind in args.databases.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            for kind_, name, size_, managed, ms, count in measure(kind, size, args.postgres):
+            rows = measure(kind, size, args.postgres, statistics_kept=not args.no_sqlite_statistics)
+            for kind_, name, size_, managed, ms, count in rows:
                 print(f"| {kind_} | {name} | {size_}× | {managed} | {ms:,.0f} ms | {count} |", flush=True)
     print(f"\nload average after: {load_average()}")
 

@@ -265,6 +265,7 @@ def import_tracker(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from store.areas import KINDS
+    from store.db import refresh_statistics
     from store.errors import DomainError
     from store.onboarding import importing
 
@@ -274,14 +275,17 @@ def import_tracker(args: argparse.Namespace) -> int:
         content = path.read_bytes()
     except OSError as exc:
         raise SettingsError(f"cannot read {args.file}: {exc.strerror}") from None
+    engine = _existing(settings)
     try:
-        report = importing.run(_existing(settings), kind=importing.kind_named(args.kind, KINDS), content=content,
+        report = importing.run(engine, kind=importing.kind_named(args.kind, KINDS), content=content,
                                file_name=path.name, actor=cli_actor(), now=Clock(settings.cmo_now).now(),
                                program=args.program, dayfirst=args.dayfirst, dry_run=args.dry_run,
                                progress=progress_bar)
     except DomainError as exc:
         print(f"cmo-bot import: {exc}", file=sys.stderr)
         return 2
+    if not args.dry_run:
+        refresh_statistics(engine)  # a bulk load moves the planner's statistics most (SQLite; see store.db)
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import Counter, Histogram
@@ -21,12 +21,13 @@ from bot.clock import Clock
 from scheduler.delivery import Outcome, deliver
 from scheduler.sweep import sweep
 from store import receipts
-from store.db import transaction
+from store.db import refresh_statistics, transaction
 
 log = logging.getLogger("cmo_bot.scheduler")
 
 SWEEP_MINUTES = 5
 DELIVERY_SECONDS = 30
+STATISTICS_EVERY = timedelta(hours=1)  # the planner's statistics (SQLite): cheap, and a portfolio grows slowly
 
 DELIVERIES = Counter("cmo_deliveries_total", "Outbox messages handled by delivery, by result", ["result"])
 DEAD_LETTERS = Counter("cmo_dead_letters_total", "Outbox messages given up on (an operator was alerted)")
@@ -63,8 +64,17 @@ def delivered(engine: Engine, client: WebClient, now: datetime, alert: Callable[
 
 def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert: Callable[[str], None],
           upkeep: Callable[[datetime], object] | None = None) -> BackgroundScheduler:
+    """The jobs of `planned`, running."""
+    scheduler = planned(engine, client, now, alert, upkeep)
+    scheduler.start()
+    return scheduler
+
+
+def planned(engine: Engine, client: WebClient, now: Callable[[], datetime], alert: Callable[[str], None],
+            upkeep: Callable[[datetime], object] | None = None) -> BackgroundScheduler:
     """Sweep every few minutes (delivery right after), and deliver retries and urgent rows in between;
-    `upkeep` (classifying members, audit checkpoints) runs at the sweep's pace."""
+    `upkeep` (classifying members, audit checkpoints) runs at the sweep's pace, and the database's planner
+    statistics are refreshed at start and hourly (`refresh_statistics`: SQLite only). Not started yet."""
 
     def guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -85,8 +95,9 @@ def start(engine: Engine, client: WebClient, now: Callable[[], datetime], alert:
     # own (real) clock: a pinned CMO_NOW in the past would make it a misfire, skipped
     scheduler.add_job(guarded("delivery", lambda: delivered(engine, client, now(), alert)), "interval",
                       seconds=DELIVERY_SECONDS, id="delivery")
+    scheduler.add_job(guarded("statistics", lambda: refresh_statistics(engine)), "interval",
+                      seconds=int(STATISTICS_EVERY.total_seconds()), id="statistics", next_run_time=Clock().now())
     if upkeep is not None:
         scheduler.add_job(guarded("upkeep", lambda: upkeep(now())), "interval", minutes=SWEEP_MINUTES,
                           id="upkeep", next_run_time=now())
-    scheduler.start()
     return scheduler

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import openpyxl
@@ -80,13 +82,23 @@ def test_import_prints_the_report_and_exits_1_when_rows_were_refused(cli_db):
     assert dry.returncode == 1, dry.stderr
     assert dry.stdout.splitlines()[-1] == "4 to import, 0 already present, 4 refused, 1 blank row skipped"
     assert "row 7: Exp. Date '31/05/2030' has no month 31" in dry.stdout
+    assert _analyzed(cli_db) == set()  # a dry run writes nothing, statistics included
     first = _run(["import", example, "--kind", "agreements", "--program", "ACME-001"], cli_db,
                  CMO_NOW="2026-11-02T10:00:00Z")
     assert first.stdout.splitlines()[-1] == "4 imported, 0 already present, 4 refused, 1 blank row skipped"
+    assert {"agreement", "program"} <= _analyzed(cli_db)  # the load is followed by the planner's statistics
     clean = cli_db / "clean.csv"
     clean.write_text("Type,Counterparty,Status\nMSA,Acme Pharma,draft\n")
     ok = _run(["import", str(clean), "--kind", "agreements", "--program", "ACME-001"], cli_db)
     assert ok.returncode == 0 and ok.stdout.splitlines()[-1] == "1 imported, 0 already present, 0 refused"
+
+
+def _analyzed(folder: Path) -> set[str]:
+    """The tables SQLite holds planner statistics for (sqlite_stat1, made by the first ANALYZE)."""
+    with closing(sqlite3.connect(folder / "cli.db")) as connection:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+            return set()
+        return {tbl for (tbl,) in connection.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
 
 
 class _Terminal(io.StringIO):
