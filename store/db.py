@@ -157,7 +157,7 @@ def _tune_sqlite(engine: Engine, wait: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-ANALYSIS_LIMIT = 400  # rows ANALYZE samples per index before SQLite 3.46 (its own docs suggest 100-1000)
+ANALYSIS_LIMIT = 400  # rows ANALYZE samples per index (SQLite's docs suggest 100-1000)
 
 
 def refresh_statistics(engine: Engine) -> bool:
@@ -166,18 +166,14 @@ def refresh_statistics(engine: Engine) -> bool:
     slower). It writes, so it runs from the scheduler (hourly and at start) and after `cmo-bot import`, in a
     short transaction of its own, never when a connection opens. PostgreSQL's autovacuum analyzes on its own.
 
-    SQLite 3.46+: `PRAGMA optimize=0x10002` analyzes only the tables whose size moved since their statistics,
-    checking every table (0x10000: a pooled connection has not queried them) under a temporary analysis limit
-    of its own. Older SQLite only looks at tables this connection queried, so ANALYZE runs instead, bounded by
-    `analysis_limit` (milliseconds at 5,000 programs)."""
+    One path on every SQLite version: ANALYZE bounded by `analysis_limit` (milliseconds at 5,000 programs).
+    `PRAGMA optimize` would be cheaper on 3.46+, but older versions only look at tables the connection itself
+    has queried (a pooled connection may have queried none), and a branch on the version would go untested."""
     if engine.dialect.name != "sqlite":
         return False
     with engine.begin() as connection:
-        if sqlite3.sqlite_version_info >= (3, 46):
-            connection.exec_driver_sql("PRAGMA optimize=0x10002")
-        else:
-            connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
-            connection.exec_driver_sql("ANALYZE")
+        connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        connection.exec_driver_sql("ANALYZE")
     return True
 
 
