@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from commands.args import UsageError
 from commands.deps import Deps
-from commands.forms import SUBMITTER, Submitter
+from commands.forms import SUBMITTER
 from commands.interaction import KEY as INTERACTION
 from commands.interaction import Interaction
 from store.db import is_busy
@@ -101,7 +101,8 @@ class GuardedApp(App):
 
     - `admitted(body)` runs first and raises when the person may not use the entry at all (the declared rule
       of commands/access.py); the listener then never runs;
-    - a form submission's listener knows who submits it (`commands.forms.SUBMITTER`: a form is acted on once);
+    - a form submission's listener knows who submits it and when (`commands.forms.SUBMITTER`, the request's
+      `Interaction`: a form is acted on once);
     - the listener's errors are answered here, in its own thread, and its acknowledgement is kept. Bolt's
       thread runner erases an acknowledgement when a listener raises after ack() (tests/unit/test_boundary.py
       shows it), so a listener failing within milliseconds of acking would leave Slack with a 404
@@ -161,7 +162,7 @@ class GuardedApp(App):
             interaction: Interaction | None = args.context.get(INTERACTION)  # put there by its middleware
             token = None
             if body.get("type") == "view_submission" and interaction is not None:
-                token = SUBMITTER.set(Submitter(interaction.deps, interaction.user_id, interaction.now))
+                token = SUBMITTER.set(interaction)
             try:
                 if self.admitted is not None:
                     self.admitted(body)

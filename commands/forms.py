@@ -12,8 +12,6 @@ import hmac
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from commands.deps import Deps
+from commands.interaction import Interaction
 from store import receipts
 from store.db import is_busy
 from store.errors import DomainError, Invalid
@@ -77,17 +76,9 @@ def field_errors(exc: ValidationError | DomainError, known: set[str], fallback: 
     return errors
 
 
-@dataclass(frozen=True)
-class Submitter:
-    """Who is submitting a form and when (the request's `now`), set by the error boundary around every
-    view_submission listener from the request's interaction."""
-
-    deps: Deps
-    user_id: str
-    now: datetime
-
-
-SUBMITTER: ContextVar[Submitter | None] = ContextVar("submitter", default=None)
+# Who submits the form being handled, and when: the request's interaction, set by the error boundary around
+# every view_submission listener (`submit` is called deep inside a listener; its receipt needs both).
+SUBMITTER: ContextVar[Interaction | None] = ContextVar("submitter", default=None)
 BUSY_FIELD = "The bot is busy writing other changes; nothing was saved. Press the button again in a moment."
 
 

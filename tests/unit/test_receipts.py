@@ -8,7 +8,8 @@ from pydantic import BaseModel
 from bot.clock import Clock
 from bot.settings import load_settings
 from commands.deps import Deps
-from commands.forms import SUBMITTER, Submitter, submit
+from commands.forms import SUBMITTER, submit
+from commands.interaction import Interaction
 from store import audit, programs
 from store.db import transaction
 from store.errors import Invalid
@@ -28,7 +29,7 @@ def _view(code: str, view_id: str = "V0FORM") -> dict:
 
 def _submitting(engine, user: str = "UADMIN"):
     deps = Deps(engine, load_settings(), Clock(NOW.isoformat()))
-    return SUBMITTER.set(Submitter(deps, user, NOW))
+    return SUBMITTER.set(Interaction(deps, NOW, {"id": user}))
 
 
 def test_the_same_form_twice_creates_once_and_closes_quietly(engine):
