@@ -54,7 +54,10 @@ class Args:
 
 
 def split(text: str) -> list[str]:
-    """Words of a command; quotes group words. Unbalanced quotes are a usage error, not a crash."""
+    """Words of a command; quotes group words. Unbalanced quotes are a usage error, not a crash, and so is a NUL
+    character: no keyboard types it, and PostgreSQL refuses it in any text it is compared with."""
+    if "\x00" in text:
+        raise UsageError("The command holds a NUL character (0x00); type it again without it.")
     text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
     try:
         return shlex.split(text, posix=True)

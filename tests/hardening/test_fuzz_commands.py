@@ -3,7 +3,7 @@ person with no role, and nothing ever surfaces as an internal error."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from store.audit import AuditHead
 from store.db import transaction
@@ -47,6 +47,7 @@ def test_outsider_commands_change_nothing(bot, engine, text):
 
 @FUZZ
 @given(text=commands())
+@example(text="agreement show \x00")  # found by this test on PostgreSQL, which refuses NUL in a query
 def test_member_commands_never_fail_internally(bot, engine, text):
     if _audit_seq(engine) == 0:
         with transaction(engine) as session:

@@ -21,6 +21,12 @@ def test_unclosed_quote_is_usage_error():
         split('approve "B-1042')
 
 
+def test_a_nul_character_is_a_usage_error_not_a_query():
+    """Pasted or fuzzed text may hold a NUL; PostgreSQL refuses it in a query, so it never gets that far."""
+    with pytest.raises(UsageError, match="NUL"):
+        split("agreement show \x00")
+
+
 def test_unknown_flag_refused():
     with pytest.raises(UsageError, match="--colour"):
         parse(["--colour", "red"]).only("program")
