@@ -117,7 +117,7 @@ class GuardedApp(App):
 
     def __init__(self, *args: Any, deps: Deps | None = None,
                  admitted: Callable[[dict[str, Any]], None] | None = None, **kwargs: Any):
-        self.deps = deps  # also the CLI's scheduler's
+        self.deps = deps  # for the CLI's servers and scheduler (a form's submitter is its Interaction)
         self.admitted = admitted
         super().__init__(*args, **kwargs)
 
