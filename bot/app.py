@@ -7,6 +7,7 @@ import logging
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from sqlalchemy.engine import Engine
 
+from bot import worker
 from bot.clock import Clock
 from bot.metrics import ListenerPool, MeasuredApp
 from bot.settings import Settings
@@ -35,7 +36,16 @@ class WiredApp(DeclaredApp, MeasuredApp):
     deps: Deps  # `create_app` always gives one (the boundary's may be None for a bare app in tests)
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
+ROLES = ("whole", "acknowledge", "work")
+
+
+def create_app(settings: Settings, engine: Engine | None = None, role: str = "whole") -> WiredApp:
+    """`role` says where the work after an acknowledgement runs (bot/worker.py): "whole" in this process (one
+    process does all: the tests in process, the demo, `serve --workers 0`); "acknowledge" queued for workers
+    (serve, socket); "work" is such a worker, running queued requests, whose signatures were checked when
+    they arrived."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {ROLES}")
     deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now))
     audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
@@ -44,6 +54,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
         admitted=admission(deps),
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
+        request_verification_enabled=role != "work",
+        deferred=boundary.DEFERRABLE if role != "whole" else frozenset(),
         token_verification_enabled=False,
         process_before_response=False,
         # Bolt runs ack() and the work after it in one executor thread; its default of 5 threads lets slow
@@ -54,6 +66,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> WiredApp:
             "moment, and tell your Slack admin if this persists."
         ),
     )
+    if role == "acknowledge":
+        worker.queue_lazy_listeners(app, deps.engine)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)

@@ -1,4 +1,4 @@
-"""`cmo-bot`: serve, socket, migrate, tick, demo, try, audit verify, import, export, config, program new/list,
+"""`cmo-bot`: serve, socket, work, migrate, tick, demo, try, audit verify, import, export, config, program new/list,
 files migrate.
 
 Every failure an operator can cause is one line on stderr and one of the exit codes below (docs/cli.md, "Exit
@@ -63,13 +63,35 @@ def _scheduler(app, settings: Settings):
                       upkeep=lambda now: upkeep(deps.engine, app.client, settings, now))
 
 
+def _workers(args: argparse.Namespace):
+    """The worker processes of a serving process (bot/worker.py), started once its database is ready; None
+    with --workers 0, when the serving process does its work itself."""
+    from bot.worker import Workers, worker_command
+
+    return Workers(args.workers, worker_command()).start() if args.workers else None
+
+
+def _role(args: argparse.Namespace) -> str:
+    return "acknowledge" if args.workers else "whole"
+
+
 def serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_signing_secret")
+    engine = _prepare(settings, serving=True)
+    workers = _workers(args)  # started before this process's own app, so both are ready at about the same time
+    try:
+        return _serve(args, settings, engine)
+    finally:
+        if workers:
+            workers.stop()
+
+
+def _serve(args: argparse.Namespace, settings: Settings, engine) -> int:
     from bot.app import create_app
     from bot.server import make_server
 
-    settings = load_settings()
-    settings.require("slack_bot_token", "slack_signing_secret")
-    app = create_app(settings, _prepare(settings, serving=True))
+    app = create_app(settings, engine, _role(args))
     try:
         server = make_server(app, app.deps.engine, args.host, args.port,
                              signing_secret=settings.slack_signing_secret or "", warmed=True)
@@ -90,17 +112,27 @@ def serve(args: argparse.Namespace) -> int:
 
 def socket(args: argparse.Namespace) -> int:
     """Socket Mode; exit 2 when Slack refuses the app token, 3 when Slack cannot be reached."""
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_app_token")
+    if args.health_port is not None and not 0 <= args.health_port <= 65535:
+        raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
+    engine = _prepare(settings, serving=True)
+    workers = _workers(args)  # as in serve
+    try:
+        return _socket(args, settings, engine)
+    finally:
+        if workers:
+            workers.stop()
+
+
+def _socket(args: argparse.Namespace, settings: Settings, engine) -> int:
     import threading
 
     from bot.app import create_app
     from bot.server import health_app, run_until_closed, serve_wsgi
     from bot.socket_mode import SlackUnreachable, connect
 
-    settings = load_settings()
-    settings.require("slack_bot_token", "slack_app_token")
-    if args.health_port is not None and not 0 <= args.health_port <= 65535:
-        raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
-    app = create_app(settings, _prepare(settings, serving=True))
+    app = create_app(settings, engine, _role(args))
     try:
         handler = connect(app, settings.required("slack_app_token"))
     except SlackUnreachable as exc:
@@ -127,6 +159,24 @@ def socket(args: argparse.Namespace) -> int:
         handler.close()
         if health:
             health.close()
+    return 0
+
+
+def work(args: argparse.Namespace) -> int:
+    """A worker: runs the requests serve and socket acknowledged (bot/worker.py) until SIGTERM, finishing the
+    one under way; niced, so that acknowledgements win the CPU."""
+    import threading
+
+    from bot.app import create_app
+    from bot.worker import NICENESS, run_worker
+
+    settings = load_settings()
+    settings.require("slack_bot_token")
+    app = create_app(settings, _prepare(settings, serving=True), "work")
+    os.nice(NICENESS)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    run_worker(app, app.deps, stop, args.ready_fd)
     return 0
 
 
@@ -455,6 +505,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(CANNOT_RUN, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def workers(text: str) -> int:
+    """A count of worker processes, 0 to 32."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes") from None
+    if not 0 <= count <= 32:
+        raise argparse.ArgumentTypeError(f"{count} is not between 0 and 32")
+    return count
+
+
 def port(text: str) -> int:
     try:
         value = int(text)
@@ -478,6 +539,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=port, default=3000, help="port to listen on, 0 for a free one (default: %(default)s)")
     p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
+    p.add_argument("--workers", type=workers, default=2, help="worker processes doing the work after each "
+                   "acknowledgement (`cmo-bot work`, started and restarted by this one); 0: this process does it "
+                   "(default: %(default)s)")
     p.set_defaults(run=serve)
     p = sub.add_parser("socket", help="Socket Mode (no public URL needed)",
                        description="Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN).")
@@ -485,7 +549,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-port", type=int, help="serve GET /healthz, /metrics and the calendar feeds on this port "
                    "(default: off; 0 picks one)")
     p.add_argument("--host", default="0.0.0.0", help="address of the health server (default: %(default)s)")
+    p.add_argument("--workers", type=workers, default=2, help="worker processes doing the work after each "
+                   "acknowledgement (`cmo-bot work`, started and restarted by this one); 0: this process does it "
+                   "(default: %(default)s)")
     p.set_defaults(run=socket)
+    p = sub.add_parser("work", help="a worker: does the work serve and socket acknowledged",
+                   description="Run the requests that `serve` and `socket` acknowledged and queued, until SIGTERM "
+                   "(serve and socket start their own with --workers; run more on other machines).")
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)  # serve's and socket's: "ready" is said there
+    p.set_defaults(run=work)
     sub.add_parser("migrate", help="bring the database schema up to date",
                    description="Create or upgrade the schema of DATABASE_URL (every area's migrations) and say "
                    "what was done.").set_defaults(run=migrate)

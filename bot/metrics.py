@@ -5,7 +5,9 @@
   acknowledgement Slack waits for (3 seconds at most);
 - `cmo_listener_work`: requests whose listener (the ack and the work after it: replies, DMs, modals) is still
   running — what a rolling restart waits to drain, and what the end-to-end tests wait for between tests;
-- `cmo_outbox_depth` by status, read from the database at each scrape (so every replica reports the truth);
+- `cmo_outbox_depth` by status and `cmo_work_queued` (requests acknowledged whose work waits for, or is under
+  way in, a `cmo-bot work` process: bot/worker.py), read from the database at each scrape (so every replica
+  reports the truth);
 - `cmo_deliveries_total` by result, `cmo_dead_letters_total`, `cmo_sweep_seconds` (scheduler.jobs) and
   `cmo_storage_errors_total` (store.storage), counted where they happen.
 
@@ -32,7 +34,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from store import outbox
+from store import outbox, work
 from store.db import transaction
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ class ListenerPool(ThreadPoolExecutor):
 
 
 class OutboxDepth:
-    """A collector that counts the outbox by status when scraped."""
+    """A collector that counts the outbox by status, and the queued work, when scraped."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -92,12 +94,14 @@ class OutboxDepth:
         try:
             with transaction(self.engine) as session:
                 counts = outbox.depth(session)
+                queued = work.queued(session)
         except SQLAlchemyError as exc:  # the page still answers; /healthz says the database is away
             log.warning("outbox depth not measured: %s", type(exc).__name__)
             return
         for status, count in counts.items():
             gauge.add_metric([status], count)
         yield gauge
+        yield GaugeMetricFamily("cmo_work_queued", "Requests acknowledged whose work is not done yet", value=queued)
 
 
 def exposition(engine: Engine) -> bytes:

@@ -94,6 +94,17 @@ def interactive_error(error: Exception) -> str:
     return NOT_THERE if isinstance(error, NotFound) else explain(error)
 
 
+# What may run after its acknowledgement, elsewhere: a slash command and a button are acknowledged empty (the
+# answer goes to the response_url, a modal is opened by trigger_id) and an event needs no answer. A form's
+# submission stays whole: its acknowledgement carries the field errors, known only once its work has run.
+DEFERRABLE = frozenset({"command", "action", "event"})
+
+
+def acknowledge(ack: Callable[..., Any]) -> None:
+    """The acknowledgement of a deferred listener: nothing but `ack()`."""
+    ack()
+
+
 class GuardedApp(App):
     """The Bolt app whose every listener runs inside the boundary, wrapped where it is registered — by
     `command`, `action`, `view`, `view_closed`, `shortcut` and `event`, the ways the project registers
@@ -116,16 +127,18 @@ class GuardedApp(App):
     """
 
     def __init__(self, *args: Any, deps: Deps | None = None,
-                 admitted: Callable[[dict[str, Any]], None] | None = None, **kwargs: Any):
+                 admitted: Callable[[dict[str, Any]], None] | None = None,
+                 deferred: frozenset[str] = frozenset(), **kwargs: Any):
         self.deps = deps  # for the CLI's servers and scheduler (a form's submitter is its Interaction)
         self.admitted = admitted
+        self.deferred = deferred  # the kinds (of DEFERRABLE) whose work runs after the ack, as lazy listeners
         super().__init__(*args, **kwargs)
 
     def command(self, command: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        return self._guarding(super().command(self.declare("command", command), *args, **kwargs))
+        return self._guarding(super().command(self.declare("command", command), *args, **kwargs), "command")
 
     def action(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        return self._guarding(super().action(self.declare("action", constraints), *args, **kwargs))
+        return self._guarding(super().action(self.declare("action", constraints), *args, **kwargs), "action")
 
     def view(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         return self._guarding(super().view(self.declare("view", constraints), *args, **kwargs))
@@ -138,18 +151,22 @@ class GuardedApp(App):
         return self._guarding(super().shortcut(self.declare("shortcut", constraints), *args, **kwargs))
 
     def event(self, event: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        return self._guarding(super().event(self.declare("event", event), *args, **kwargs))
+        return self._guarding(super().event(self.declare("event", event), *args, **kwargs), "event")
 
     def declare(self, kind: str, key: Any) -> Any:
         """Each listener's kind and id as it is registered (commands.access.DeclaredApp records them)."""
         return key
 
-    def _guarding(self, register: Callable[..., Any]) -> Callable[..., Any]:
+    def _guarding(self, register: Callable[..., Any], kind: str = "") -> Callable[..., Any]:
         """Bolt's registration, handed the listener inside the boundary. Returns the listener itself, as
-        Bolt's decorators do."""
+        Bolt's decorators do. A listener of a `deferred` kind becomes Bolt's lazy listener behind an ack that
+        does nothing else: the app's lazy runner decides where it runs (bot/worker.py queues it for a worker)."""
 
         def registering(listener: Callable[..., Any], *lazy: Callable[..., Any]) -> Callable[..., Any]:
-            register(self._guarded(listener), *lazy)
+            if kind in self.deferred and not lazy:
+                register(acknowledge, self._guarded(listener))
+            else:
+                register(self._guarded(listener), *lazy)
             return listener
 
         return registering

@@ -30,6 +30,7 @@ from store.db import transaction
 from store.programs import Access, Role, authorize
 
 KEY = "interaction"  # the context key, and so the listener argument's name
+RECEIVED = "received_at"  # a context key: when a request run later by a worker arrived (bot/worker.py)
 
 
 class Acting(Protocol):
@@ -73,6 +74,11 @@ class Interaction:
             self._known["actor"] = people.actor_of(self.deps, dict(self.user), session)
         return self._known["actor"]
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Interaction:
+        """Shared, not copied: Bolt copies a request's context for its lazy listeners (bot/worker.py hands
+        them to the work queue), and an interaction holds the engine, which is not to be copied."""
+        return self
+
     def session(self) -> AbstractContextManager[Session]:
         """One unit of work on the database (store.db.transaction)."""
         return transaction(self.deps.engine)
@@ -92,13 +98,16 @@ class Interaction:
 
 def of(deps: Deps, context: BoltContext, body: Mapping[str, Any]) -> Interaction:
     """The interaction of a request: the person from the payload's `user` (an object in buttons, forms and
-    shortcuts; `user_id` and `user_name` in slash commands; the event's `user` in events)."""
+    shortcuts; `user_id` and `user_name` in slash commands; the event's `user` in events), and `now` read from
+    the clock — or, for a request a worker runs after its acknowledgement, the instant it arrived."""
     user = body.get("user")
     if not isinstance(user, Mapping):
         user = {"id": context.user_id or body.get("user_id") or "", "user_name": body.get("user_name")}
     team = body.get("team")
     team_id = (team.get("id") if isinstance(team, Mapping) else None) or body.get("team_id")  # the person's team
-    return Interaction(deps, deps.clock.now(), user, team_id, context.channel_id)
+    received = context.get(RECEIVED)
+    now = received if isinstance(received, datetime) else deps.clock.now()
+    return Interaction(deps, now, user, team_id, context.channel_id)
 
 
 def install(app: App, deps: Deps) -> None:

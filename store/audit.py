@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Column, func, table
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from store import work
 from store.db import JSONType, UTCDateTime, insert_for
 
 GENESIS = "0" * 64
@@ -118,8 +119,10 @@ def record(
     before: object = None,
     after: object = None,
 ) -> AuditEntry:
-    """Append one row to the chain inside the caller's transaction."""
+    """Append one row to the chain inside the caller's transaction (which, in a worker, also marks the request
+    being run as applied: store/work.py)."""
     head = lock(session)
+    work.note_change(session)
     entry = AuditEntry(
         seq=head.seq + 1,
         at=now,

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from store import audit, feeds, outbox, people, programs, receipts, signing, sweep_marks  # noqa: F401
+from store import audit, feeds, outbox, people, programs, receipts, signing, sweep_marks, work  # noqa: F401
 from store.agreements import service as agreements  # noqa: F401
 from store.batches import release as batch_release  # noqa: F401
 from store.batches import service as batches  # noqa: F401

@@ -134,11 +134,13 @@ class BotProcess:
             self._started.set()
 
     def listener_work(self) -> float:
-        """Requests whose listener is still running in the bot (its /metrics gauge `cmo_listener_work`)."""
+        """Requests whose work is not done: listeners running in the bot and requests queued for its workers
+        (its /metrics gauges `cmo_listener_work` and `cmo_work_queued`)."""
         if self.proc.poll() is not None:  # stopped or killed by its test: nothing of it still runs
             return 0
         page = requests.get(self.health_url.replace("/healthz", "/metrics"), timeout=5).text
-        return sum(float(line.split()[1]) for line in page.splitlines() if line.startswith("cmo_listener_work "))
+        return sum(float(line.split()[1]) for line in page.splitlines()
+                   if line.startswith(("cmo_listener_work ", "cmo_work_queued ")))
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Until the work after every ack has finished: a test's lingering work (a channel being created, a DM

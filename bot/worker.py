@@ -1,0 +1,204 @@
+"""The work after an acknowledgement, done by other processes: the serving process only acknowledges.
+
+Why: Bolt runs the work after `ack()` in the acknowledging process, and Python runs one thread at a time, so
+under a burst of requests each new acknowledgement waited for the work of the ones before it (p50 160 ms at 8
+clients against 11 ms for a bare app; bench/results.md). With `serve --workers N` (or `socket`), commands,
+buttons and events are registered as Bolt lazy listeners behind an empty ack (commands/boundary.py,
+`DEFERRABLE`); Bolt hands each lazy listener to the app's lazy listener runner, and here that runner is a
+queue (`Queueing`): the request is written to the `work` table and committed before the acknowledgement
+leaves. `cmo-bot work` processes (`run_worker`, started and kept running by serve, niced so that
+acknowledgements win the CPU) claim each request and run it through the same app, as Bolt runs a lazy listener
+re-invoked on AWS Lambda: the stored body with Bolt's lazy-only headers, through `App.dispatch`. The request's
+signature was checked when it arrived; the worker reads it from the bot's own database.
+
+What is acknowledged is done once (store/work.py): a worker killed half-way leaves its claim to expire and
+another runs the request; a request whose change was already written is not run again — the person is told
+it was saved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from slack_bolt import App, BoltRequest
+from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.util.utils import get_name_for_callable
+from slack_sdk.errors import SlackClientError
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy.engine import Engine
+
+from commands.deps import Deps
+from commands.interaction import KEY as INTERACTION
+from commands.interaction import RECEIVED
+from store import work
+
+log = logging.getLogger("cmo_bot.work")
+
+NICENESS = 10  # workers yield the CPU to the acknowledging process
+POLL = 0.05  # seconds between looks at the queue when it is empty: a modal's trigger_id lives 3 seconds
+RECLAIM_EVERY = 40  # polls between looks for expired claims (a dead worker's requests), about every 2 s
+SAVED = (":white_check_mark: Your request was carried out, but the bot was restarted before it could answer. "
+         "Look again to see the result.")
+GIVEN_UP = (":boom: The bot could not carry out your request (it stopped the bot {attempts} times). Nothing more "
+            "will be tried; tell your admin if this persists.")
+
+
+class Queueing(LazyListenerRunner):
+    """Bolt's lazy listener runner for the serving process: a lazy listener is not run but queued, committed
+    before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers)."""
+
+    def __init__(self, engine: Engine, logger: logging.Logger):
+        self.engine = engine
+        self.logger = logger
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        interaction = request.context.get(INTERACTION)  # the request's own `now` (commands/interaction.py)
+        received = interaction.now if interaction is not None else None
+        if received is None:
+            raise RuntimeError("a request without its interaction cannot be queued")
+        work.enqueue(
+            self.engine, listener=get_name_for_callable(function), mode=request.mode,
+            content_type=request.content_type, received_at=received,
+            body=request.raw_body if request.mode == "http" else json.dumps(request.body),
+        )
+
+
+def queue_lazy_listeners(app: App, engine: Engine) -> None:
+    """Make `app` queue its lazy listeners (`listener_runner` is Bolt's public property; the lazy runner is
+    its attribute, the one Bolt's AWS Lambda adapter sets the same way)."""
+    app.listener_runner.lazy_listener_runner = Queueing(engine, logging.getLogger("slack_bolt.App"))
+
+
+def request_of(item: work.Work) -> BoltRequest:
+    """The stored request as Bolt's lazy-only request for its listener."""
+    headers: dict[str, str | Sequence[str]] = {"x-slack-bolt-lazy-only": "1",
+                                               "x-slack-bolt-lazy-function-name": item.listener}
+    if item.content_type:
+        headers["content-type"] = item.content_type
+    body: str | dict[str, Any] = item.body if item.mode == "http" else json.loads(item.body)
+    return BoltRequest(body=body, headers=headers, mode=item.mode, context={RECEIVED: item.received_at})
+
+
+def tell(body: dict[str, Any], text: str) -> None:
+    """Say something to the person on the request's response_url (a command's or a button's)."""
+    url = body.get("response_url") or (body.get("response_urls") or [{}])[0].get("response_url")
+    if not url:
+        return
+    try:
+        WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
+    except SlackClientError:
+        log.warning("could not tell the person about request %s", body.get("trigger_id") or "")
+
+
+def run_one(app: App, deps: Deps, worker: str) -> bool:
+    """Claim and run one request; False when none was free."""
+    item = work.claim(deps.engine, worker, deps.clock.now())
+    if item is None:
+        return False
+    assert item.id is not None
+    request = request_of(item)
+    if item.applied_by is not None:  # a run before this one wrote its change, then stopped
+        tell(request.body, SAVED)
+    elif item.attempts > work.MAX_ATTEMPTS:
+        log.error("request %s (%s) given up after %s attempts", item.id, item.listener, item.attempts - 1)
+        tell(request.body, GIVEN_UP.format(attempts=item.attempts - 1))
+    else:
+        with work.running(item):
+            app.dispatch(request)
+    work.finish(deps.engine, item.id)
+    return True
+
+
+def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None = None) -> None:
+    """Run queued requests until `stop` is set: fresh ones as they come, expired claims now and then. The
+    serving process that started this one is told it is ready on `ready_fd` (`Workers.start`)."""
+    worker = f"{socket.gethostname()[:40]}:{os.getpid()}"
+    if ready_fd is not None:
+        os.write(ready_fd, b".")
+        os.close(ready_fd)
+    polls = 0
+    while not stop.is_set():
+        polls += 1
+        if (work.fresh(deps.engine) or polls % RECLAIM_EVERY == 0) and run_one(app, deps, worker):
+            continue  # there may be more: no pause
+        stop.wait(POLL)
+
+
+class Workers:
+    """`cmo-bot work` processes started beside the serving process and started again when one stops (killed,
+    or out of memory): the serving process only acknowledges, so its work must always have somewhere to go."""
+
+    def __init__(self, count: int, command: Sequence[str], env: dict[str, str] | None = None):
+        self.count, self.command, self.env = count, list(command), env
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.stopping = threading.Event()
+
+    def start(self, ready_within: float = 120) -> Workers:
+        """Start the workers and return once each has said it is ready (or `ready_within` seconds passed):
+        a request acknowledged before any worker runs would wait for one, and a modal's trigger_id lives 3
+        seconds."""
+        ready, told = os.pipe()
+        try:
+            self.processes = [self._spawn(told) for _ in range(self.count)]
+            os.close(told)
+            told = -1
+            deadline = time.monotonic() + ready_within
+            said = 0
+            while said < self.count and (left := deadline - time.monotonic()) > 0:
+                if not select.select([ready], [], [], left)[0]:
+                    break
+                chunk = os.read(ready, self.count)
+                if not chunk:  # every worker's end closed: some stopped before saying so
+                    break
+                said += len(chunk)
+            if said < self.count:
+                log.warning("%s of %s workers ready; the others are still starting", said, self.count)
+        finally:
+            os.close(ready)
+            if told >= 0:
+                os.close(told)
+        threading.Thread(target=self._watch, daemon=True, name="workers").start()
+        return self
+
+    def _spawn(self, told: int | None = None) -> subprocess.Popen[bytes]:
+        command = self.command if told is None else [*self.command, "--ready-fd", str(told)]
+        process = subprocess.Popen(command, env=self.env, pass_fds=() if told is None else (told,))
+        log.info("worker started (pid %s)", process.pid)
+        return process
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None and not self.stopping.is_set():
+                    log.warning("worker pid %s stopped (exit %s); starting another", process.pid,
+                                process.returncode)
+                    self.processes[index] = self._spawn()
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def worker_command() -> list[str]:
+    """How the serving process starts a worker: this interpreter, `python -m bot work`."""
+    return [sys.executable, "-m", "bot", "work"]

@@ -1,0 +1,149 @@
+"""Acknowledged work waiting for a worker: the durable queue between `cmo-bot serve` (or `socket`), which only
+acknowledges Slack, and the `cmo-bot work` processes, which do what each request asked (bot/worker.py).
+
+Why a table: a request acknowledged is a promise to Slack and to the person. Written here and committed before
+the acknowledgement leaves, it survives the serving process; a worker claims it for a lease, runs it, and
+deletes it. A worker killed half-way leaves its claim to expire, and another runs the request again — so a
+request must never change anything twice. That is kept here too: every change writes its audit row
+(store/audit.py), and each audit row written for a claimed request marks the request applied by that claim,
+in the same transaction (`note_change`). A request found applied is not run again (the worker tells the person
+its change was saved); a second run racing the first cannot mark it and rolls its own change back
+(`AlreadyApplied`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, Index, String, Text, delete, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, col, func, select
+
+from store.db import UTCDateTime, transaction
+from store.errors import Conflict
+
+LEASE = timedelta(minutes=2)  # a request runs in seconds; a claim older than this is a dead worker's
+MAX_ATTEMPTS = 3  # a request that stopped its worker this many times is given up and the person told
+
+
+class Work(SQLModel, table=True):
+    """One acknowledged request: what Bolt needs to run its listener again (the listener's name, the body as
+    Slack sent it and how it came) and who holds it."""
+
+    __tablename__ = "work"
+    __table_args__ = (Index("ix_work_claimed_by", "claimed_by"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    listener: str = Field(sa_column=Column(String(255), nullable=False))  # the lazy listener's name
+    mode: str = Field(sa_column=Column(String(16), nullable=False))  # Bolt's request mode: http, socket_mode
+    content_type: str | None = Field(default=None, sa_column=Column(String(255)))
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the raw body (http) or its JSON (socket_mode)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # the request's `now`
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(64)))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    attempts: int = 0
+    applied_by: str | None = Field(default=None, sa_column=Column(String(80)))  # the claim that changed things
+
+    @property
+    def token(self) -> str:
+        """This claim's name: the worker and the attempt (a second claim of the same request is another)."""
+        return f"{self.claimed_by}#{self.attempts}"
+
+
+class AlreadyApplied(Conflict):
+    """Another run of the same request changed things first: this run's change is rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__("This request was already carried out; nothing was changed twice.")
+
+
+@dataclass(frozen=True)
+class Running:
+    """The request a worker is running in this context, and the token of its claim."""
+
+    id: int
+    token: str
+
+
+RUNNING: ContextVar[Running | None] = ContextVar("running_work", default=None)
+
+
+def enqueue(engine: Engine, *, listener: str, mode: str, content_type: str | None, body: str,
+            received_at: datetime) -> int:
+    """Store one request, committed when this returns (before its acknowledgement is sent)."""
+    with transaction(engine) as session:
+        item = Work(listener=listener, mode=mode, content_type=content_type, body=body, received_at=received_at)
+        session.add(item)
+        session.flush()
+        assert item.id is not None
+        return item.id
+
+
+def fresh(engine: Engine) -> bool:
+    """Whether a request no worker has claimed is waiting: the workers' cheap question between claims. A bare
+    read outside any transaction, so on SQLite it never takes the write lock that a claim takes."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1 FROM work WHERE claimed_by IS NULL LIMIT 1")
+        return cursor.fetchone() is not None
+    finally:
+        connection.close()
+
+
+def claim(engine: Engine, worker: str, now: datetime) -> Work | None:
+    """The oldest request that is free (never claimed, or its claim expired) claimed by `worker` until
+    now + LEASE; None when there is none. Claims skip rows another worker is claiming (PostgreSQL's SKIP
+    LOCKED; SQLite's writers take turns)."""
+    with transaction(engine) as session:
+        item = session.exec(
+            select(Work).where(or_(col(Work.claimed_by).is_(None), col(Work.claimed_until) < now))
+            .order_by(col(Work.id)).limit(1).with_for_update(skip_locked=True)
+        ).first()
+        if item is None:
+            return None
+        item.claimed_by, item.claimed_until, item.attempts = worker, now + LEASE, item.attempts + 1
+        session.add(item)
+        return item
+
+
+def finish(engine: Engine, item_id: int) -> None:
+    """The request is done: its row goes (the body held what the person typed; it is kept no longer)."""
+    with transaction(engine) as session:
+        session.execute(delete(Work).where(col(Work.id) == item_id))
+
+
+def queued(session: Session) -> int:
+    """Requests acknowledged and not yet done (waiting or under way): /metrics' `cmo_work_queued`."""
+    return session.exec(select(func.count()).select_from(Work)).one()
+
+
+@contextmanager
+def running(item: Work) -> Iterator[None]:
+    """Within this block, changes written are this claim's (`note_change`)."""
+    assert item.id is not None
+    reset = RUNNING.set(Running(item.id, item.token))
+    try:
+        yield
+    finally:
+        RUNNING.reset(reset)
+
+
+def note_change(session: Session) -> None:
+    """Called with every audit row, in its transaction: a change of a running request marks the request
+    applied by this claim, or finds another claim already did (AlreadyApplied: this transaction rolls back).
+    Marked in each transaction, not once: a transaction rolled back takes its mark with it."""
+    state = RUNNING.get()
+    if state is None:
+        return
+    marked = session.execute(
+        update(Work).where(col(Work.id) == state.id, or_(col(Work.applied_by).is_(None),
+                                                          col(Work.applied_by) == state.token))
+        .values(applied_by=state.token)
+    )
+    if marked.rowcount != 1:  # type: ignore[attr-defined]
+        raise AlreadyApplied()
