@@ -37,6 +37,7 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
+from bot.clock import real_now
 from commands.deps import Deps
 from commands.interaction import KEY as INTERACTION
 from commands.interaction import RECEIVED
@@ -102,7 +103,7 @@ def tell(body: dict[str, Any], text: str) -> None:
 
 def run_one(app: App, deps: Deps, worker: str) -> bool:
     """Claim and run one request; False when none was free."""
-    item = work.claim(deps.engine, worker, deps.clock.now())
+    item = work.claim(deps.engine, worker, real_now())
     if item is None:
         return False
     assert item.id is not None
@@ -120,18 +121,34 @@ def run_one(app: App, deps: Deps, worker: str) -> bool:
 
 
 def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None = None) -> None:
-    """Run queued requests until `stop` is set: fresh ones as they come, expired claims now and then. The
-    serving process that started this one is told it is ready on `ready_fd` (`Workers.start`)."""
-    worker = f"{socket.gethostname()[:40]}:{os.getpid()}"
+    """Run queued requests until `stop` is set: fresh ones as they come; now and then, those of workers that
+    died (on this machine: at once; elsewhere: when their claim expires). The serving process that started
+    this one is told it is ready on `ready_fd` (`Workers.start`)."""
+    host = socket.gethostname()[:40]
+    worker = f"{host}:{os.getpid()}"
     if ready_fd is not None:
         os.write(ready_fd, b".")
         os.close(ready_fd)
     polls = 0
     while not stop.is_set():
         polls += 1
-        if (work.fresh(deps.engine) or polls % RECLAIM_EVERY == 0) and run_one(app, deps, worker):
+        reclaim = polls % RECLAIM_EVERY == 0
+        if reclaim:
+            work.release_dead(deps.engine, host, alive)
+        if (reclaim or work.fresh(deps.engine)) and run_one(app, deps, worker):
             continue  # there may be more: no pause
         stop.wait(POLL)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this machine is running (signal 0 checks without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True
 
 
 class Workers:

@@ -13,7 +13,7 @@ its change was saved); a second run racing the first cannot mark it and rolls it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel, col, func, select
 from store.db import UTCDateTime, transaction
 from store.errors import Conflict
 
-LEASE = timedelta(minutes=2)  # a request runs in seconds; a claim older than this is a dead worker's
+LEASE = timedelta(minutes=2)  # a request runs in seconds: a claim older than this (in real time) is a dead worker's
 MAX_ATTEMPTS = 3  # a request that stopped its worker this many times is given up and the person told
 
 
@@ -109,6 +109,18 @@ def claim(engine: Engine, worker: str, now: datetime) -> Work | None:
         item.claimed_by, item.claimed_until, item.attempts = worker, now + LEASE, item.attempts + 1
         session.add(item)
         return item
+
+
+def release_dead(engine: Engine, host: str, alive: Callable[[int], bool]) -> int:
+    """Free the claims of workers on `host` whose process is gone (`alive(pid)` is False): their requests
+    are run again at once rather than when the lease runs out. Returns how many were freed."""
+    with transaction(engine) as session:
+        held = session.exec(select(Work).where(col(Work.claimed_by).startswith(f"{host}:"))).all()
+        dead = [item for item in held if not alive(int(str(item.claimed_by).rsplit(":", 1)[1]))]
+        for item in dead:
+            item.claimed_by, item.claimed_until = None, None
+            session.add(item)
+        return len(dead)
 
 
 def finish(engine: Engine, item_id: int) -> None:
