@@ -5,8 +5,9 @@ ack), at 1, 8 and 32 concurrent clients; and the peak RSS of serve.
 The Slack side is the local emulator in its own process (`python -m bot.emulator`): the bot's replies to
 response URLs and its views.open calls go there. Each client is a thread with a keep-alive connection,
 like Slack's; latency is from the first byte sent to the last byte of the answer (the ack). The bot does
-its real work after the ack (Bolt's listener thread pool), on the same two cores, so that work's cost is
-part of what later requests see.
+its real work after the ack in its worker processes (`serve --workers 2`, bot/worker.py), on the same two
+cores; each line waits until that work is done (serve's /metrics: nothing queued, no listener running) and
+says how long that took after the last ack.
 
 - command: `/cmo program status` in a program's channel by its program manager (the status digest of a
   program in the big portfolio is composed after the ack and posted to the response URL);
@@ -21,6 +22,7 @@ import itertools
 import json
 import os
 import random
+import re
 import secrets
 import subprocess
 import sys
@@ -40,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret-0123456789"
 TOKEN = "xoxb-bench-0000000000-token"
 CLIENTS = (1, 8, 32)
-PER_KIND = 2_000  # requests of each kind at each concurrency
+PER_KIND = 500  # requests of each kind at each concurrency (the work after them is waited for: see `drain`)
 OPEN_RATE, OPEN_PER_KIND = 20.0, 500  # the open-loop line: requests per second, and how many of each kind
 WARMUP = 100
 NOW = "2026-11-02T15:00:00+00:00"
@@ -52,10 +54,10 @@ class Process:
     url: str
     output: list[str]
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         self.popen.terminate()
         try:
-            self.popen.wait(timeout=10)
+            self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.popen.kill()
 
@@ -101,11 +103,32 @@ def bot_env(emulator: Process, database_url: str) -> dict[str, str]:
     return env
 
 
-def start_serve(env: dict[str, str]) -> Process:
+def start_serve(env: dict[str, str], workers: int = 2) -> Process:
     script = Path(sys.executable).with_name("cmo-bot")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
-    return launch([*command, "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"], env,
-                  "cmo-bot listening on")
+    return launch([*command, "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler",
+                   "--workers", str(workers)], env, "cmo-bot listening on")
+
+
+def worker_pids(server: Process) -> list[int]:
+    """The workers serve started (its log names each one's pid)."""
+    return [int(pid) for line in list(server.output) for pid in re.findall(r"worker started \(pid (\d+)\)", line)]
+
+
+def unfinished(server: Process) -> float:
+    """Requests acknowledged whose work is not done: serve's /metrics gauges `cmo_work_queued` (waiting for or
+    under way in a worker) and `cmo_listener_work` (running in serve itself)."""
+    page = requests.get(server.url.replace("/slack/events", "/metrics"), timeout=30).text
+    return sum(float(line.split()[1]) for line in page.splitlines()
+               if line.startswith(("cmo_work_queued ", "cmo_listener_work ")))
+
+
+def drain(server: Process, limit: float = 900) -> float:
+    """Wait until serve's acknowledged work is all done; return how long that took."""
+    started = time.monotonic()
+    while unfinished(server) and time.monotonic() - started < limit:
+        time.sleep(0.2)
+    return time.monotonic() - started
 
 
 WIDE = f"serve, {wide.THREADS} listener threads"  # the experiment of bench/wide.py
@@ -248,19 +271,29 @@ class AckFigure:
     count: int
     p50_ms: float
     p99_ms: float
-    drain_s: float  # how long serve kept working after the last ack
+    drain_s: float  # how long after the last ack the work after the acks was done
 
 
 def _nothing(name: str, clients: int, pid: int) -> None:
     return None
 
 
+BUSY = "serve, while sweeping and delivering"  # the line measured beside bench.background
+
+
+def start_background(database_url: str) -> Process:
+    return launch([sys.executable, "-m", "bench.background", database_url], dict(os.environ),
+                  "background running")
+
+
 def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = PER_KIND, log=print,
-            before=_nothing, after=_nothing, wide: bool = True
-            ) -> tuple[list[AckFigure], dict[str, int], dict[str, int]]:
-    """Figures, serve's memory (MiB: VmRSS at the end, VmHWM = peak) and what the emulator received.
-    `before`/`after(server, clients, pid)` run around each measured load (a profiler attaches there); `wide`
-    also measures serve with a wider Bolt listener executor (`bench.wide`), as an experiment."""
+            before=_nothing, after=_nothing, wide: bool = False, busy: bool = True
+            ) -> tuple[list[AckFigure], dict[str, dict[str, int]], dict[str, int]]:
+    """Figures, the memory of serve and of its workers (MiB: VmRSS at the end, VmHWM = peak) and what the
+    emulator received. `before`/`after(server, clients, pid)` run around each measured load (a profiler
+    attaches there); `busy` measures serve once more at the most clients while full sweeps of its database
+    and reminder deliveries run beside it (`bench.background`); `wide` also measures serve with a wider
+    listener executor (`bench.wide`), as an experiment."""
     emulator = start_emulator()
     processes = [emulator]
     try:
@@ -272,25 +305,39 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
         processes += servers.values()
         make = Requests(emulator_base(emulator), programs)
         figures: list[AckFigure] = []
+
+        def line(name: str, server: Process, count: int) -> None:
+            log(f"ack: {name}, {f'{count} client(s)' if count else f'open loop at {OPEN_RATE:g}/s'} …")
+            before(name, count, server.pid)
+            if count:
+                results = load(server.url, make, count, per_kind)
+            else:
+                results = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
+            after(name, count, server.pid)
+            drained = quiet(server.pid) if name == "floor" else drain(server)
+            for kind, values in results.items():
+                figure = AckFigure(name, count, kind, len(values), 1000 * percentile(values, 0.50),
+                                   1000 * percentile(values, 0.99), drained)
+                log(f"  {kind:<8} p50 {figure.p50_ms:6.1f} ms  p99 {figure.p99_ms:6.1f} ms  (n={figure.count}, "
+                    f"work after the acks done {drained:.1f} s after the last)")
+                figures.append(figure)
+
         for name, server in servers.items():
             load(server.url, make, 4, WARMUP // 2)
-            quiet(server.pid)
+            quiet(server.pid) if name == "floor" else drain(server)
             for count in (*clients, 0):
-                log(f"ack: {name}, {f'{count} client(s)' if count else f'open loop at {OPEN_RATE:g}/s'} …")
-                before(name, count, server.pid)
-                if count:
-                    results = load(server.url, make, count, per_kind)
-                else:
-                    results = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
-                after(name, count, server.pid)
-                drained = quiet(server.pid)
-                for kind, values in results.items():
-                    figure = AckFigure(name, count, kind, len(values), 1000 * percentile(values, 0.50),
-                                       1000 * percentile(values, 0.99), drained)
-                    log(f"  {kind:<8} p50 {figure.p50_ms:6.1f} ms  p99 {figure.p99_ms:6.1f} ms  (n={figure.count}, "
-                        f"work after the acks drained in {drained:.1f} s)")
-                    figures.append(figure)
-        rss = memory(servers["serve"].pid)
+                line(name, server, count)
+        if busy:
+            background = start_background(database_url)
+            try:
+                line(BUSY, servers["serve"], max(clients))
+            finally:
+                background.stop(timeout=120)  # it finishes the sweep and the delivery under way
+            log("".join(line for line in background.output if line.startswith("background:")))
+        rss = {"serve": memory(servers["serve"].pid)}
+        for pid in worker_pids(servers["serve"]):
+            if Path(f"/proc/{pid}").exists():
+                rss[f"worker {pid}"] = memory(pid)
         received = {}
         for method in ("response_url", "views.open"):
             calls = requests.get(f"{emulator_base(emulator)}/_emulator/calls", params={"method": method},

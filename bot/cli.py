@@ -76,22 +76,12 @@ def _role(args: argparse.Namespace) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    settings.require("slack_bot_token", "slack_signing_secret")
-    engine = _prepare(settings, serving=True)
-    workers = _workers(args)  # started before this process's own app, so both are ready at about the same time
-    try:
-        return _serve(args, settings, engine)
-    finally:
-        if workers:
-            workers.stop()
-
-
-def _serve(args: argparse.Namespace, settings: Settings, engine) -> int:
     from bot.app import create_app
     from bot.server import make_server
 
-    app = create_app(settings, engine, _role(args))
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_signing_secret")
+    app = create_app(settings, _prepare(settings, serving=True), _role(args))
     try:
         server = make_server(app, app.deps.engine, args.host, args.port,
                              signing_secret=settings.slack_signing_secret or "", warmed=True)
@@ -99,6 +89,7 @@ def _serve(args: argparse.Namespace, settings: Settings, engine) -> int:
         raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another program "
                             "may be using the port; choose one with --port)") from None
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
+    workers = _workers(args)  # ready before the address is printed: a request would otherwise wait for them
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"cmo-bot listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)
     try:
@@ -107,32 +98,24 @@ def _serve(args: argparse.Namespace, settings: Settings, engine) -> int:
         if scheduler:
             scheduler.shutdown(wait=False)
         server.close()
+        if workers:
+            workers.stop()
     return 0
 
 
 def socket(args: argparse.Namespace) -> int:
     """Socket Mode; exit 2 when Slack refuses the app token, 3 when Slack cannot be reached."""
-    settings = load_settings()
-    settings.require("slack_bot_token", "slack_app_token")
-    if args.health_port is not None and not 0 <= args.health_port <= 65535:
-        raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
-    engine = _prepare(settings, serving=True)
-    workers = _workers(args)  # as in serve
-    try:
-        return _socket(args, settings, engine)
-    finally:
-        if workers:
-            workers.stop()
-
-
-def _socket(args: argparse.Namespace, settings: Settings, engine) -> int:
     import threading
 
     from bot.app import create_app
     from bot.server import health_app, run_until_closed, serve_wsgi
     from bot.socket_mode import SlackUnreachable, connect
 
-    app = create_app(settings, engine, _role(args))
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_app_token")
+    if args.health_port is not None and not 0 <= args.health_port <= 65535:
+        raise SettingsError(f"--health-port {args.health_port} is not a port (0–65535)")
+    app = create_app(settings, _prepare(settings, serving=True), _role(args))
     try:
         handler = connect(app, settings.required("slack_app_token"))
     except SlackUnreachable as exc:
@@ -148,6 +131,7 @@ def _socket(args: argparse.Namespace, settings: Settings, engine) -> int:
             raise SettingsError(f"--health-port {args.health_port}: cannot listen there ({exc})") from None
         threading.Thread(target=run_until_closed, args=(health,), daemon=True, name="health").start()
     scheduler = None if args.no_scheduler else _scheduler(app, settings)
+    workers = _workers(args)  # as in serve
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     where = f"; health on http://{args.host}:{health.effective_port}/healthz" if health else ""
     print(f"cmo-bot connected to Slack over Socket Mode{where}", flush=True)
@@ -159,6 +143,8 @@ def _socket(args: argparse.Namespace, settings: Settings, engine) -> int:
         handler.close()
         if health:
             health.close()
+        if workers:
+            workers.stop()
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from prometheus_client import (
@@ -29,7 +30,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.samples import Sample
 from slack_bolt import App, BoltRequest, BoltResponse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -56,9 +59,12 @@ def kind_of(body: dict) -> str:
 
 
 class MeasuredApp(App):
-    """The Bolt app, counting each request and timing its acknowledgement by kind."""
+    """The Bolt app, counting each request and timing its acknowledgement by kind (a worker's run of a queued
+    request is not one: it was counted when it arrived)."""
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
+        if req.lazy_only:
+            return super().dispatch(req)
         kind = kind_of(req.body if isinstance(req.body, dict) else {})
         started = time.perf_counter()
         try:
@@ -104,7 +110,41 @@ class OutboxDepth:
         yield GaugeMetricFamily("cmo_work_queued", "Requests acknowledged whose work is not done yet", value=queued)
 
 
+class WithWorkers:
+    """This process's metrics with the counters of its workers added in (`cmo_storage_errors_total` of a
+    document a worker found altered, say). Workers count into files in `path` (prometheus_client's
+    multiprocess mode, which `bot.worker.Workers` turns on for them alone); this process reads them at each
+    scrape, so a worker's counts survive its restart."""
+
+    def __init__(self, path: str):
+        self.workers = MultiProcessCollector(None, path=path)
+
+    def collect(self) -> Iterator[Metric]:
+        theirs: dict[str, Metric] = {f.name: f for f in self.workers.collect() if f.type == "counter"}
+        for family in REGISTRY.collect():
+            other = theirs.pop(family.name, None)
+            if other is not None:
+                totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+                for sample in [*family.samples, *other.samples]:
+                    if not sample.name.endswith("_created"):
+                        key = (sample.name, tuple(sorted(sample.labels.items())))
+                        totals[key] = totals.get(key, 0.0) + sample.value
+                family.samples = [Sample(name, dict(labels), value) for (name, labels), value in totals.items()]
+            yield family
+        yield from theirs.values()
+
+
+_workers: WithWorkers | None = None
+
+
+def count_workers_in(path: str) -> None:
+    """From now on /metrics includes the counters the workers write in `path`."""
+    global _workers
+    _workers = WithWorkers(path)
+
+
 def exposition(engine: Engine) -> bytes:
     per_scrape = CollectorRegistry()
     per_scrape.register(OutboxDepth(engine))
-    return generate_latest(REGISTRY) + generate_latest(per_scrape)
+    own = generate_latest(REGISTRY) if _workers is None else generate_latest(_workers)
+    return own + generate_latest(per_scrape)

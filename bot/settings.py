@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # Extension (docs/operations.md, "Configuration"): pin the bot's clock to an instant, or to the instant
     # written in a file (`@/path`), so that end-to-end tests and the demo can move time.
     cmo_now: str | None = None
+    # Extension: the name under which serve/socket queue acknowledged work and their workers claim it
+    # (bot/worker.py). One deployment, one name; deployments configured differently on one database (a test
+    # bed) need one each, or a worker would run a request with another deployment's settings.
+    cmo_work_queue: str = "main"
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -110,6 +114,13 @@ class Settings(BaseSettings):
     def document_store(self) -> Store:
         """The store of `files_url` (a local folder or an S3 bucket); opening it makes no network call."""
         return open_store(self.files_url, endpoint_url=self.cmo_s3_endpoint_url, region=self.aws_region)
+
+    @field_validator("cmo_work_queue")
+    @classmethod
+    def _work_queue(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", v):
+            raise ValueError("must be 1–64 letters, digits, dots, dashes or underscores")
+        return v
 
     @field_validator("cmo_timezone")
     @classmethod

@@ -22,9 +22,11 @@ import json
 import logging
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +39,7 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 
+from bot import metrics
 from bot.clock import real_now
 from commands.deps import Deps
 from commands.interaction import KEY as INTERACTION
@@ -58,8 +61,8 @@ class Queueing(LazyListenerRunner):
     """Bolt's lazy listener runner for the serving process: a lazy listener is not run but queued, committed
     before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers)."""
 
-    def __init__(self, engine: Engine, logger: logging.Logger):
-        self.engine = engine
+    def __init__(self, engine: Engine, queue: str, logger: logging.Logger):
+        self.engine, self.queue = engine, queue
         self.logger = logger
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
@@ -68,16 +71,16 @@ class Queueing(LazyListenerRunner):
         if received is None:
             raise RuntimeError("a request without its interaction cannot be queued")
         work.enqueue(
-            self.engine, listener=get_name_for_callable(function), mode=request.mode,
+            self.engine, queue=self.queue, listener=get_name_for_callable(function), mode=request.mode,
             content_type=request.content_type, received_at=received,
             body=request.raw_body if request.mode == "http" else json.dumps(request.body),
         )
 
 
-def queue_lazy_listeners(app: App, engine: Engine) -> None:
-    """Make `app` queue its lazy listeners (`listener_runner` is Bolt's public property; the lazy runner is
-    its attribute, the one Bolt's AWS Lambda adapter sets the same way)."""
-    app.listener_runner.lazy_listener_runner = Queueing(engine, logging.getLogger("slack_bolt.App"))
+def queue_lazy_listeners(app: App, engine: Engine, queue: str) -> None:
+    """Make `app` queue its lazy listeners in `queue` (`listener_runner` is Bolt's public property; the lazy
+    runner is its attribute, the one Bolt's AWS Lambda adapter sets the same way)."""
+    app.listener_runner.lazy_listener_runner = Queueing(engine, queue, logging.getLogger("slack_bolt.App"))
 
 
 def request_of(item: work.Work) -> BoltRequest:
@@ -103,7 +106,7 @@ def tell(body: dict[str, Any], text: str) -> None:
 
 def run_one(app: App, deps: Deps, worker: str) -> bool:
     """Claim and run one request; False when none was free."""
-    item = work.claim(deps.engine, worker, real_now())
+    item = work.claim(deps.engine, deps.settings.cmo_work_queue, worker, real_now())
     if item is None:
         return False
     assert item.id is not None
@@ -135,7 +138,7 @@ def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None
         reclaim = polls % RECLAIM_EVERY == 0
         if reclaim:
             work.release_dead(deps.engine, host, alive)
-        if (reclaim or work.fresh(deps.engine)) and run_one(app, deps, worker):
+        if (reclaim or work.fresh(deps.engine, deps.settings.cmo_work_queue)) and run_one(app, deps, worker):
             continue  # there may be more: no pause
         stop.wait(POLL)
 
@@ -159,11 +162,16 @@ class Workers:
         self.count, self.command, self.env = count, list(command), env
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
+        self.counted = ""  # where the workers write their counters (bot.metrics.WithWorkers reads them)
 
     def start(self, ready_within: float = 120) -> Workers:
         """Start the workers and return once each has said it is ready (or `ready_within` seconds passed):
         a request acknowledged before any worker runs would wait for one, and a modal's trigger_id lives 3
         seconds."""
+        counted = tempfile.mkdtemp(prefix="cmo-worker-metrics-")
+        self.env = {**(self.env or os.environ), "PROMETHEUS_MULTIPROC_DIR": counted}
+        self.counted = counted
+        metrics.count_workers_in(counted)
         ready, told = os.pipe()
         try:
             self.processes = [self._spawn(told) for _ in range(self.count)]
@@ -214,6 +222,7 @@ class Workers:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        shutil.rmtree(self.counted, ignore_errors=True)
 
 
 def worker_command() -> list[str]:

@@ -35,9 +35,10 @@ class Work(SQLModel, table=True):
     Slack sent it and how it came) and who holds it."""
 
     __tablename__ = "work"
-    __table_args__ = (Index("ix_work_claimed_by", "claimed_by"),)
+    __table_args__ = (Index("ix_work_queue_claimed_by", "queue", "claimed_by"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    queue: str = Field(sa_column=Column(String(64), nullable=False))  # the deployment's (CMO_WORK_QUEUE)
     listener: str = Field(sa_column=Column(String(255), nullable=False))  # the lazy listener's name
     mode: str = Field(sa_column=Column(String(16), nullable=False))  # Bolt's request mode: http, socket_mode
     content_type: str | None = Field(default=None, sa_column=Column(String(255)))
@@ -72,36 +73,39 @@ class Running:
 RUNNING: ContextVar[Running | None] = ContextVar("running_work", default=None)
 
 
-def enqueue(engine: Engine, *, listener: str, mode: str, content_type: str | None, body: str,
+def enqueue(engine: Engine, *, queue: str, listener: str, mode: str, content_type: str | None, body: str,
             received_at: datetime) -> int:
     """Store one request, committed when this returns (before its acknowledgement is sent)."""
     with transaction(engine) as session:
-        item = Work(listener=listener, mode=mode, content_type=content_type, body=body, received_at=received_at)
+        item = Work(queue=queue, listener=listener, mode=mode, content_type=content_type, body=body,
+                    received_at=received_at)
         session.add(item)
         session.flush()
         assert item.id is not None
         return item.id
 
 
-def fresh(engine: Engine) -> bool:
-    """Whether a request no worker has claimed is waiting: the workers' cheap question between claims. A bare
-    read outside any transaction, so on SQLite it never takes the write lock that a claim takes."""
+def fresh(engine: Engine, queue: str) -> bool:
+    """Whether a request of `queue` no worker has claimed is waiting: the workers' cheap question between
+    claims. A bare read outside any transaction, so on SQLite it never takes the write lock a claim takes."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
-        cursor.execute("SELECT 1 FROM work WHERE claimed_by IS NULL LIMIT 1")
+        marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        cursor.execute(f"SELECT 1 FROM work WHERE queue = {marker} AND claimed_by IS NULL LIMIT 1", (queue,))
         return cursor.fetchone() is not None
     finally:
         connection.close()
 
 
-def claim(engine: Engine, worker: str, now: datetime) -> Work | None:
-    """The oldest request that is free (never claimed, or its claim expired) claimed by `worker` until
-    now + LEASE; None when there is none. Claims skip rows another worker is claiming (PostgreSQL's SKIP
-    LOCKED; SQLite's writers take turns)."""
+def claim(engine: Engine, queue: str, worker: str, now: datetime) -> Work | None:
+    """The oldest request of `queue` that is free (never claimed, or its claim expired) claimed by `worker`
+    until now + LEASE; None when there is none. Claims skip rows another worker is claiming (PostgreSQL's
+    SKIP LOCKED; SQLite's writers take turns)."""
     with transaction(engine) as session:
         item = session.exec(
-            select(Work).where(or_(col(Work.claimed_by).is_(None), col(Work.claimed_until) < now))
+            select(Work).where(col(Work.queue) == queue,
+                               or_(col(Work.claimed_by).is_(None), col(Work.claimed_until) < now))
             .order_by(col(Work.id)).limit(1).with_for_update(skip_locked=True)
         ).first()
         if item is None:

@@ -248,6 +248,7 @@ def bot_env(slack: SlackEmulator, db_url: str, workdir: Path, clock: Clock) -> d
         "CMO_PUBLIC_URL": PUBLIC_URL,
         "CMO_NOW": f"@{clock.path}",
         "CMO_WORKDIR": str(workdir),
+        "CMO_WORK_QUEUE": workdir.name,  # bots configured differently share the test database, not their work
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
     })
     return env

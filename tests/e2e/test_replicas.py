@@ -23,8 +23,9 @@ def replicas(slack, db_url, engine, s3_server, tmp_path):
             (tmp_path / name).mkdir()
             clock = Clock(tmp_path / name / "now.txt")
             clock.set(NOW)
-            started.append((BotProcess(s3_env(bot_env(slack, db_url, tmp_path / name, clock), s3_server, prefix)),
-                            clock))
+            env = {**s3_env(bot_env(slack, db_url, tmp_path / name, clock), s3_server, prefix),
+                   "CMO_WORK_QUEUE": prefix}  # one deployment: either replica's workers run either's requests
+            started.append((BotProcess(env), clock))
         second, clock = started[1]
         yield ready(*started[0], slack), Bot(second, slack, clock)
     finally:

@@ -100,7 +100,7 @@ def test_a_request_whose_change_was_written_before_its_worker_died_is_not_run_ag
         response = bot.command('agreement redline QA-1 --from customer "Section 4"', user="UAPP1", channel=CHANNEL)
         gone = subprocess.Popen(["true"])  # a process of this machine that has ended: a dead worker's pid
         gone.wait()
-        item = work.claim(engine, f"{socket.gethostname()[:40]}:{gone.pid}", real_now())
+        item = work.claim(engine, bot.env["CMO_WORK_QUEUE"], f"{socket.gethostname()[:40]}:{gone.pid}", real_now())
         assert item is not None
         with work.running(item), transaction(engine) as session:
             work.note_change(session)  # what the audit row of its change did

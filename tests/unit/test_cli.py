@@ -137,7 +137,8 @@ def _commands(capsys, *path: str) -> list[tuple[str, ...]]:
 
 def test_every_command_and_option_explains_itself(capsys):
     leaves = _commands(capsys)
-    assert {" ".join(leaf) for leaf in leaves} >= {"serve", "socket", "migrate", "tick", "demo", "audit verify",
+    assert {" ".join(leaf) for leaf in leaves} >= {"serve", "socket", "work", "migrate", "tick", "demo",
+                                                   "audit verify",
                                                    "import", "export", "config", "program new", "program list"}
     for leaf in leaves:
         text = _help(capsys, *leaf)
@@ -155,6 +156,12 @@ def test_every_command_and_option_explains_itself(capsys):
 def test_a_port_out_of_range_is_refused_not_replaced(tmp_path):
     done = _run(["serve", "--port", "99999"], tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
     _one_line(done, 2, "cmo-bot serve: argument --port: 99999 is not a port")
+
+
+@pytest.mark.parametrize("count", ["two", "-1", "33"])
+def test_a_worker_count_that_is_not_one_is_refused(tmp_path, count):
+    done = _run(["serve", "--workers", count], tmp_path, SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s")
+    _one_line(done, 2, "cmo-bot serve: argument --workers: ")
 
 
 def test_a_port_in_use_is_one_line(tmp_path):

@@ -16,6 +16,7 @@ def upgrade() -> None:
     op.create_table(
         'work',
         sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('queue', sa.String(length=64), nullable=False),
         sa.Column('listener', sa.String(length=255), nullable=False),
         sa.Column('mode', sa.String(length=16), nullable=False),
         sa.Column('content_type', sa.String(length=255), nullable=True),
@@ -26,9 +27,9 @@ def upgrade() -> None:
         sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('applied_by', sa.String(length=80), nullable=True),
     )
-    op.create_index('ix_work_claimed_by', 'work', ['claimed_by'])
+    op.create_index('ix_work_queue_claimed_by', 'work', ['queue', 'claimed_by'])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_work_claimed_by', table_name='work')
+    op.drop_index('ix_work_queue_claimed_by', table_name='work')
     op.drop_table('work')

@@ -1,0 +1,90 @@
+"""The work queue's rules (store/work.py): a request is claimed by one worker at a time, a dead worker's claim
+is freed, and a request's change is written by one claim only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import select
+
+from store import audit, work
+from store.audit import AuditEntry
+from store.db import transaction
+from store.work import LEASE, AlreadyApplied, Work
+from tests import factories
+
+T0 = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+
+
+def _queue(engine, text: str = "command=%2Fcmo&text=help") -> int:
+    return work.enqueue(engine, queue="main", listener="handle", mode="http",
+                        content_type="application/x-www-form-urlencoded", body=text, received_at=T0)
+
+
+def _audited(engine, action: str) -> None:
+    with transaction(engine) as session:
+        audit.record(session, actor=factories.ADMIN, action=action, entity="test", entity_id=1, now=T0)
+
+
+def test_a_request_is_claimed_by_one_worker_until_its_claim_expires(engine):
+    first = _queue(engine)
+    second = _queue(engine, "command=%2Fcmo&text=batch+log")
+    assert work.fresh(engine, "main") and not work.fresh(engine, "other")
+    one = work.claim(engine, "main", "host:1", T0)
+    two = work.claim(engine, "main", "host:2", T0)
+    assert (one.id, two.id) == (first, second)  # oldest first, each to one worker
+    assert not work.fresh(engine, "main")
+    assert work.claim(engine, "main", "host:3", T0 + LEASE) is None  # held until the lease ends
+    again = work.claim(engine, "main", "host:3", T0 + LEASE + LEASE / 10)
+    assert again.id == first and again.attempts == 2 and again.token == "host:3#2"
+    with transaction(engine) as session:
+        assert work.queued(session) == 2
+    work.finish(engine, first)
+    with transaction(engine) as session:
+        assert [w.id for w in session.exec(select(Work)).all()] == [second]
+
+
+def test_the_claims_of_dead_workers_on_this_machine_are_freed_at_once(engine):
+    _queue(engine)
+    _queue(engine)
+    _queue(engine)
+    work.claim(engine, "main", "here:11", T0)
+    work.claim(engine, "main", "here:12", T0)
+    work.claim(engine, "main", "there:11", T0)  # another machine's: its lease decides
+    assert work.release_dead(engine, "here", alive=lambda pid: pid != 11) == 1
+    assert work.fresh(engine, "main")
+    freed = work.claim(engine, "main", "here:13", T0)
+    assert freed.attempts == 2 and freed.token == "here:13#2"
+
+
+def test_a_change_marks_its_request_applied_and_a_second_claim_cannot_change_it_again(engine):
+    _queue(engine)
+    first = work.claim(engine, "main", "host:1", T0)
+    with work.running(first):
+        _audited(engine, "first")
+        _audited(engine, "first again")  # the same claim may write more than once
+    second = work.claim(engine, "main", "host:2", T0 + LEASE * 2)  # the first looked dead: claimed again
+    assert second.applied_by == "host:1#1"
+    with work.running(second), pytest.raises(AlreadyApplied):
+        _audited(engine, "second")
+    with transaction(engine) as session:
+        assert [e.action for e in session.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()] == [
+            "first", "first again"]  # the second claim's change was rolled back with its transaction
+
+
+def test_a_change_rolled_back_leaves_its_request_unapplied(engine):
+    _queue(engine)
+    item = work.claim(engine, "main", "host:1", T0)
+    with work.running(item), pytest.raises(RuntimeError), transaction(engine) as session:
+        audit.record(session, actor=factories.ADMIN, action="undone", entity="test", entity_id=1, now=T0)
+        raise RuntimeError("the service refused after auditing")
+    with transaction(engine) as session:
+        assert session.get(Work, item.id).applied_by is None
+
+
+def test_changes_outside_a_worker_mark_nothing(engine):
+    _queue(engine)
+    _audited(engine, "from the command line")
+    with transaction(engine) as session:
+        assert session.exec(select(Work)).one().applied_by is None
