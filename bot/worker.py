@@ -33,11 +33,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt import App, BoltRequest
-from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.lazy_listener import LazyListenerRunner, ThreadLazyListenerRunner
 from slack_bolt.util.utils import get_name_for_callable
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.clock import real_now
@@ -59,28 +60,37 @@ GIVEN_UP = (":boom: The bot could not carry out your request (it stopped the bot
 
 class Queueing(LazyListenerRunner):
     """Bolt's lazy listener runner for the serving process: a lazy listener is not run but queued, committed
-    before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers)."""
+    before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers). When the database
+    cannot take it (down, or its write lock held past the serving wait), the listener runs here instead, as
+    Bolt would run it: it then answers the person itself (the database is not answering, try again) rather
+    than Slack showing a failed request."""
 
-    def __init__(self, engine: Engine, queue: str, logger: logging.Logger):
-        self.engine, self.queue = engine, queue
+    def __init__(self, engine: Engine, queue: str, logger: logging.Logger, here: LazyListenerRunner):
+        self.engine, self.queue, self.here = engine, queue, here
         self.logger = logger
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         interaction = request.context.get(INTERACTION)  # the request's own `now` (commands/interaction.py)
-        received = interaction.now if interaction is not None else None
-        if received is None:
+        if interaction is None:
             raise RuntimeError("a request without its interaction cannot be queued")
-        work.enqueue(
-            self.engine, queue=self.queue, listener=get_name_for_callable(function), mode=request.mode,
-            content_type=request.content_type, received_at=received,
-            body=request.raw_body if request.mode == "http" else json.dumps(request.body),
-        )
+        try:
+            work.enqueue(
+                self.engine, queue=self.queue, listener=get_name_for_callable(function), mode=request.mode,
+                content_type=request.content_type, received_at=interaction.now,
+                body=request.raw_body if request.mode == "http" else json.dumps(request.body),
+            )
+        except SQLAlchemyError as exc:
+            log.warning("work not queued (%s): done in the serving process", type(exc).__name__)
+            self.here.start(function, request)
 
 
 def queue_lazy_listeners(app: App, engine: Engine, queue: str) -> None:
     """Make `app` queue its lazy listeners in `queue` (`listener_runner` is Bolt's public property; the lazy
     runner is its attribute, the one Bolt's AWS Lambda adapter sets the same way)."""
-    app.listener_runner.lazy_listener_runner = Queueing(engine, queue, logging.getLogger("slack_bolt.App"))
+    runner = app.listener_runner
+    logger = logging.getLogger("slack_bolt.App")
+    here = ThreadLazyListenerRunner(logger=logger, executor=runner.listener_executor)
+    runner.lazy_listener_runner = Queueing(engine, queue, logger, here)
 
 
 def request_of(item: work.Work) -> BoltRequest:
@@ -132,14 +142,24 @@ def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None
     if ready_fd is not None:
         os.write(ready_fd, b".")
         os.close(ready_fd)
-    polls = 0
+    polls, away = 0, False
     while not stop.is_set():
         polls += 1
         reclaim = polls % RECLAIM_EVERY == 0
-        if reclaim:
-            work.release_dead(deps.engine, host, alive)
-        if (reclaim or work.fresh(deps.engine, deps.settings.cmo_work_queue)) and run_one(app, deps, worker):
-            continue  # there may be more: no pause
+        try:
+            if reclaim:
+                work.release_dead(deps.engine, host, alive)
+            if (reclaim or work.fresh(deps.engine, deps.settings.cmo_work_queue)) and run_one(app, deps, worker):
+                continue  # there may be more: no pause
+        except SQLAlchemyError as exc:  # the database away: said once, then looked at again every second
+            if not away:
+                log.warning("worker waiting for the database (%s)", type(exc).__name__)
+            away = True
+            stop.wait(POLL * RECLAIM_EVERY / 2)
+            continue
+        if away:
+            log.info("worker: the database is back")
+            away = False
         stop.wait(POLL)
 
 

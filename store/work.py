@@ -23,7 +23,7 @@ from sqlalchemy import Column, Index, String, Text, delete, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from store.db import UTCDateTime, transaction
+from store.db import UTCDateTime, is_postgres, transaction
 from store.errors import Conflict
 
 LEASE = timedelta(minutes=2)  # a request runs in seconds: a claim older than this (in real time) is a dead worker's
@@ -87,15 +87,18 @@ def enqueue(engine: Engine, *, queue: str, listener: str, mode: str, content_typ
 
 def fresh(engine: Engine, queue: str) -> bool:
     """Whether a request of `queue` no worker has claimed is waiting: the workers' cheap question between
-    claims. A bare read outside any transaction, so on SQLite it never takes the write lock a claim takes."""
-    connection = engine.raw_connection()
+    claims. On SQLite a bare read outside any transaction, so it never takes the write lock a claim takes."""
+    query = select(Work.id).where(col(Work.queue) == queue, col(Work.claimed_by).is_(None)).limit(1)
+    if is_postgres(engine):
+        with engine.connect() as connection:
+            return connection.execute(query).first() is not None
+    raw = engine.raw_connection()
     try:
-        cursor = connection.cursor()
-        marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
-        cursor.execute(f"SELECT 1 FROM work WHERE queue = {marker} AND claimed_by IS NULL LIMIT 1", (queue,))
+        cursor = raw.cursor()
+        cursor.execute("SELECT 1 FROM work WHERE queue = ? AND claimed_by IS NULL LIMIT 1", (queue,))
         return cursor.fetchone() is not None
     finally:
-        connection.close()
+        raw.close()
 
 
 def claim(engine: Engine, queue: str, worker: str, now: datetime) -> Work | None:

@@ -84,6 +84,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_change_nothing_twice(
     finally:
         bot.process.wait_idle(timeout=120)  # the killed workers' requests are claimed again and done
     assert interrupted == INTERRUPTIONS, f"seed {seed}: only {interrupted} runs interrupted (the backlog ran out)"
+    assert len(_workers(bot)) == 2, "serve starts a new worker for each one killed"
     with transaction(engine) as session:
         notes = [r.note for r in session.exec(select(Redline)).all()]
     assert sorted(notes) == sorted(sent), f"seed {seed}: each acknowledged redline exactly once"
