@@ -1,8 +1,8 @@
 """The floor: a bare Bolt app under the same server as `cmo-bot serve`, answering every command and button
 click with an empty ack and doing nothing else. `python -m bench.floor --port 0` prints its URL.
 
-Same signature check, same Bolt request pipeline, same waitress server and thread count
-(`bot.server.make_server`); what the bot adds on top of this is the cost being measured.
+Same signature check, same Bolt request pipeline, same request gate (`bot.gate`), same waitress server and
+thread count (`bot.server.serve_wsgi`); what the bot adds on top of this is the cost being measured.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import signal
 import sys
 
 from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.server import make_server
-from store.db import make_engine
+from bot.gate import gate
+from bot.server import EVENTS_PATH, serve_wsgi
 
 
 def floor_app(signing_secret: str, token: str, api_url: str) -> App:
@@ -41,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     app = floor_app(os.environ["SLACK_SIGNING_SECRET"], os.environ["SLACK_BOT_TOKEN"], os.environ["SLACK_API_URL"])
-    server = make_server(app, make_engine("sqlite://"), args.host, args.port,
-                         signing_secret=os.environ["SLACK_SIGNING_SECRET"])
+    slack = gate(SlackRequestHandler(app, path=EVENTS_PATH), os.environ["SLACK_SIGNING_SECRET"])
+    server = serve_wsgi(slack, args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"floor listening on http://{args.host}:{server.effective_port}/slack/events", flush=True)
     try:

@@ -67,7 +67,8 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
         ),
     )
     if role == "acknowledge":
-        worker.queue_lazy_listeners(app, deps.engine, settings.cmo_work_queue)
+        queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False)  # see bot/worker.py
+        worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)

@@ -1103,7 +1103,7 @@ class SlackEmulator(_Workspace):
         with self._lock:
             self._calls.clear()
 
-    def wait_for(self, method: str | None, predicate: Callable[[Call], bool] | None = None, timeout: float = 5,
+    def wait_for(self, method: str | None, predicate: Callable[[Call], bool] | None = None, timeout: float = 15,
                  count: int = 1) -> list[Call]:
         """Block until `count` calls of `method` (any method: None) matching `predicate` arrived; return all."""
         deadline = time.monotonic() + timeout

@@ -186,12 +186,12 @@ class Bot:
         assert response.status_code == 200, (response.status_code, response.text)
         return response
 
-    def reply(self, response: requests.Response, timeout: float = 5) -> dict[str, Any]:
+    def reply(self, response: requests.Response, timeout: float = 15) -> dict[str, Any]:
         """The (first) message the bot posted to this command's response_url."""
         tag = response.response_url_tag  # type: ignore[attr-defined]
         return self.slack.wait_for("response_url", lambda c: c.args.get("tag") == tag, timeout)[0].args
 
-    def answer(self, response: requests.Response, timeout: float = 5) -> tuple[str, dict[str, Any]]:
+    def answer(self, response: requests.Response, timeout: float = 15) -> tuple[str, dict[str, Any]]:
         """("reply", message) when the bot answered on the response_url, ("view", view) when it opened a form."""
         tag, trigger = response.response_url_tag, response.trigger_id  # type: ignore[attr-defined]
         deadline = time.monotonic() + timeout
