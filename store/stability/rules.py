@@ -20,7 +20,7 @@ from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Button, Due
-from store.programs import Program, ProgramMember, Role
+from store.programs import Program, ProgramMember, Role, holders
 from store.stability.service import StabilityPull, StabilityStudy
 
 NOTICE_DAYS = 7
@@ -29,14 +29,10 @@ MARK_PULLED = "stability_mark_pulled"  # the action id of the reminder's button 
 
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
-    query = select(ProgramMember).where(
-        col(ProgramMember.program_id).in_(program_ids),
-        col(ProgramMember.role).in_((Role.stability, Role.program_manager, Role.cmo_quality)),
-    )
-    people: dict[tuple[int, Role], list[str]] = defaultdict(list)
-    for member in session.exec(query):
-        people[(member.program_id, Role(member.role))].append(member.user_id)
-    return {key: sorted(set(ids)) for key, ids in people.items()}
+    """The roles the stability messages address, user ids sorted by Python (not by the database's collation),
+    as these messages always listed them."""
+    people = holders(session, program_ids, Role.stability, Role.program_manager, Role.cmo_quality)
+    return {key: sorted(ids) for key, ids in people.items()}
 
 
 def describe(study: StabilityStudy, pull: StabilityPull) -> str:
