@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
@@ -28,7 +29,7 @@ from store.areas import Rule
 from store.batches.models import ReviewCall
 from store.db import insert_for
 from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
-from store.programs import Program
+from store.programs import Program, active_by_id
 
 CANCEL_CHUNK = 500  # ids per UPDATE, well within every database's limit on bound parameters
 RECONCILE = timedelta(hours=1)  # a reusing pass runs every rule in full at least this often
@@ -36,7 +37,13 @@ RECONCILE = timedelta(hours=1)  # a reusing pass runs every rule in full at leas
 
 def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> list[dict]:
     """Rows (one per recipient) for everything the rules say should have been said by `now`."""
-    programs = {p.id: p for p in session.exec(select(Program).where(Program.active == True))}  # noqa: E712
+    programs = active_by_id(session)
+
+    @cache
+    def morning(due_on: date, zone: str) -> datetime:
+        """`not_before` as of this pass: a full pass's thousands of rows share a few hundred (day, zone) pairs."""
+        return not_before(due_on, ZoneInfo(zone), now)
+
     rows: dict[tuple[str, str], dict] = {}
     for rule in rules:
         for due in rule(session, now):
@@ -45,14 +52,15 @@ def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> l
                 continue
             targets = [program.channel_id] if due.to_channel and program.channel_id else []
             targets += [u for u in due.to_users if u not in targets]
+            due_on = due.effective_due_on
             for target in targets:
                 rows[(due.key, target)] = {
                     "key": due.key,
                     "target": target,
                     "program_id": due.program_id,
                     "subject": due.subject,
-                    "due_on": due.effective_due_on,
-                    "not_before": not_before(due.effective_due_on, program.tz, now),
+                    "due_on": due_on,
+                    "not_before": morning(due_on, program.timezone),
                     "urgent": due.urgent,
                     "text": due.text,
                     "buttons": [vars(b) for b in due.buttons],

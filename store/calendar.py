@@ -56,10 +56,12 @@ def add_business_days(start: date, count: int, calendar: str = "") -> date:
     return day
 
 
+@lru_cache(maxsize=65_536)
 def business_days_between(start: date, end: date, calendar: str = "") -> int:
     """Business days after `start` up to and including `end` (negative when `end` is earlier): the weekdays,
     counted by arithmetic, less the weekday holidays among them (a review months old costs no more than a
-    fresh one: views count this for every open batch of a portfolio)."""
+    fresh one: views count this for every open batch of a portfolio). Kept per arguments like the two above:
+    a full sweep pass asks it about the same (day, due day) pairs for thousands of records."""
     if end < start:
         return -business_days_between(end, start, calendar)
     off = sum(start < holiday <= end for year in range(start.year, end.year + 1)

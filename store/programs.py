@@ -7,6 +7,8 @@ code that does not exist and for one the caller has no role on, so nothing leaks
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -274,6 +276,26 @@ def members(session: Session, program_id: int, *roles: Role) -> list[ProgramMemb
 def user_ids(session: Session, program_id: int, *roles: Role) -> list[str]:
     """Distinct people holding any of `roles`, in a stable order."""
     return sorted({m.user_id for m in members(session, program_id, *roles)})
+
+
+def active_by_id(session: Session) -> dict[int, Program]:
+    """Every active program by id. The due rules read their records as column rows carrying a program id and look
+    the program up here: a few hundred objects per pass instead of one joined object per row."""
+    return {pk(p): p for p in session.exec(select(Program).where(Program.active == True))}  # noqa: E712
+
+
+def holders(session: Session, program_ids: Iterable[int], *roles: Role) -> defaultdict[tuple[int, Role], list[str]]:
+    """Who holds each of `roles` (every role when none is given) in each of `program_ids`, user ids in order: one
+    query of three columns for the hundreds of programs a due rule addresses at once (the membership is unique,
+    so each person appears once per role). A program or role nobody holds reads as an empty list."""
+    query = select(ProgramMember.program_id, ProgramMember.role, ProgramMember.user_id).where(
+        col(ProgramMember.program_id).in_(set(program_ids)))
+    if roles:
+        query = query.where(col(ProgramMember.role).in_(roles))
+    people: defaultdict[tuple[int, Role], list[str]] = defaultdict(list)
+    for program_id, role, user_id in session.exec(query.order_by(col(ProgramMember.user_id))):
+        people[(program_id, Role(role))].append(user_id)
+    return people
 
 
 def managed_ids(session: Session, user_id: str) -> set[int]:

@@ -20,6 +20,7 @@ from store.agreements.service import (
     MAX_NOTICE_DAYS,
     Agreement,
     Kind,
+    Renewing,
     Stage,
     Status,
     current_stage,
@@ -32,7 +33,7 @@ from store.errors import Invalid
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Due
-from store.programs import Program
+from store.programs import Program, active_by_id
 
 DEFAULT_REMINDER_DAYS = (90, 60, 30)
 
@@ -62,7 +63,7 @@ def set_reminder_days(session: Session, program: Program, days: Iterable[int], *
     return tuple(wanted)
 
 
-def stage_key(agreement: Agreement, stage: Stage) -> str:
+def stage_key(agreement: Renewing, stage: Stage) -> str:
     """The term's date is part of the key: a renewal starts a fresh series, never a 'notified' flag."""
     anchor = agreement.review_on if stage.name == "review" else agreement.expires_on
     kind = "review" if stage.name == "review" else "expiry" if stage.name == "expiry" else "renewal"
@@ -70,7 +71,7 @@ def stage_key(agreement: Agreement, stage: Stage) -> str:
     return f"agreement:{agreement.id}:{kind}{suffix}:{anchor.isoformat() if anchor else ''}"
 
 
-def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
+def stage_text(agreement: Renewing, program: Program, stage: Stage) -> str:
     what = f"*{escape(agreement.kind.label)} {escape(agreement.ref)}*" + \
         (f" ({escape(agreement.version)})" if agreement.version else "") + \
         f" with {escape(agreement.counterparty)}"
@@ -100,16 +101,44 @@ def stage_text(agreement: Agreement, program: Program, stage: Stage) -> str:
     return "\n".join(lines)
 
 
+class _Executed(NamedTuple):
+    """The columns of an executed agreement that the due rule reads (`Renewing`, and who owns it): every one in
+    the portfolio is read on each full pass, and ORM objects for them cost more than the rule itself."""
+
+    id: int
+    program_id: int
+    ref: str
+    kind: Kind
+    version: str
+    counterparty: str
+    expires_on: date | None
+    evergreen: bool
+    review_on: date | None
+    notice_days: int | None
+    dates_set_on: date | None
+    owner_id: str | None
+
+
 def due(session: Session, now: datetime) -> Iterable[Due]:
-    """The latest due stage of every executed agreement's term; one statement for all programs."""
-    query = select(Agreement, Program).join(Program, col(Program.id) == Agreement.program_id).where(
+    """The latest due stage of every executed agreement's term; two statements for all programs, and each
+    program's reminder days and local day worked out once."""
+    query = columns(Agreement.id, Agreement.program_id, Agreement.ref, Agreement.kind, Agreement.version,
+                    Agreement.counterparty, Agreement.expires_on, Agreement.evergreen, Agreement.review_on,
+                    Agreement.notice_days, Agreement.dates_set_on, Agreement.owner_id).join(
+        Program, col(Program.id) == Agreement.program_id).where(
         Agreement.status == Status.executed, Program.active == True)  # noqa: E712
-    for agreement, program in session.exec(query):
-        stage = current_stage(agreement, reminder_days(program), now.astimezone(program.tz).date())
+    rows = list(session.exec(query))
+    if not rows:
+        return
+    programs = active_by_id(session)
+    schedules = {program_id: (reminder_days(program), _today(program, now)) for program_id, program in programs.items()}
+    for id_, program_id, ref, kind, *rest in rows:
+        agreement = _Executed(id_, program_id, ref, Kind(kind), *rest)
+        stage = current_stage(agreement, *schedules[program_id])
         if stage is None:
             continue
-        yield Due(key=stage_key(agreement, stage), program_id=pk(program), subject=subject(pk(agreement)),
-                  due_on=stage.on, text=stage_text(agreement, program, stage), to_channel=True,
+        yield Due(key=stage_key(agreement, stage), program_id=program_id, subject=subject(id_),
+                  due_on=stage.on, text=stage_text(agreement, programs[program_id], stage), to_channel=True,
                   to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
 
 

@@ -26,6 +26,7 @@ from store.agreements.models import (
     Document,
     Kind,
     Redline,
+    Renewing,
     Side,
     Status,
     Terms,
@@ -248,13 +249,13 @@ class Stage:
     urgent: bool = False
 
 
-def notice_deadline(agreement: Agreement) -> date | None:
+def notice_deadline(agreement: Renewing) -> date | None:
     if agreement.expires_on is None or not agreement.notice_days:
         return None
     return agreement.expires_on - timedelta(days=agreement.notice_days)
 
 
-def schedule(agreement: Agreement, days: Sequence[int]) -> list[Stage]:
+def schedule(agreement: Renewing, days: Sequence[int]) -> list[Stage]:
     """Every stage of the current term in date order. With a notice period the reminders count back from the
     notice deadline (expiry − notice days), so the first comes before the deadline; then the expiry alert on
     the day it expires. Evergreen: one reminder on the review date. A stage that fell before the dates were
@@ -271,7 +272,7 @@ def schedule(agreement: Agreement, days: Sequence[int]) -> list[Stage]:
     return stages
 
 
-def current_stage(agreement: Agreement, days: Sequence[int], today: date) -> Stage | None:
+def current_stage(agreement: Renewing, days: Sequence[int], today: date) -> Stage | None:
     """The latest stage due by `today`: after an outage the earlier ones are moot."""
     due = [s for s in schedule(agreement, days) if s.on <= today]
     return due[-1] if due else None

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
+from typing import NamedTuple
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -36,12 +37,13 @@ from store.batches.service import (
     settings_of,
     waiting_for,
 )
+from store.batches.settings import ReviewSettings
 from store.calendar import add_business_days, business_days_between
 from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
-from store.programs import Program, ProgramMember, Role
+from store.programs import Program, Role, active_by_id, holders
 
 # Buttons the reminder DMs carry; commands/batches/decisions.py and batch_calls.py register a handler for each.
 ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
@@ -81,63 +83,84 @@ def request_review(session: Session, program: Program, batch: Batch, readers: Se
              f"review{again}. Approvers: approve, put it on hold or reject it.")
 
 
-def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
-    people: dict[tuple[int, Role], list[str]] = defaultdict(list)
-    query = select(ProgramMember).where(col(ProgramMember.program_id).in_(program_ids))
-    for member in session.exec(query.order_by(ProgramMember.user_id)):
-        if member.user_id not in people[(member.program_id, Role(member.role))]:
-            people[(member.program_id, Role(member.role))].append(member.user_id)
-    return people
+class _Open(NamedTuple):
+    """The columns of an undecided batch that the due rule reads (a full pass reads every one in the portfolio,
+    thousands: ORM objects for them cost more than the rule); `describe` reads it like a batch."""
+
+    id: int
+    program_id: int
+    status: str
+    batch_no: str
+    product: str
+    release_by: date | None
+    ready_at: datetime
+    review_round: int
+    round_started_on: date
 
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
-    rows = session.exec(
-        select(Batch, Program).join(Program, col(Program.id) == Batch.program_id)
-        .where(Program.active == True, col(Batch.status).in_(UNDECIDED))  # noqa: E712
-    ).all()
+    """Each undecided batch's reminder, escalation and release-by warning, then the review calls' mornings.
+    Four queries whatever the number of batches; what depends on the program alone is worked out once each."""
+    undecided = (columns(Batch.id, Batch.program_id, Batch.status, Batch.batch_no, Batch.product, Batch.release_by,
+                         Batch.ready_at, Batch.review_round, Batch.round_started_on)
+                 .join(Program, col(Program.id) == Batch.program_id)
+                 .where(Program.active == True, col(Batch.status).in_(UNDECIDED)))  # noqa: E712
+    rows = [_Open(*row) for row in session.exec(undecided)]
     calls = session.exec(
         select(ReviewCall, Batch, Program).join(Batch, col(Batch.id) == ReviewCall.batch_id)
         .join(Program, col(Program.id) == Batch.program_id)
         .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN))  # noqa: E712
     ).all()
-    programs = {pk(p) for _, p in rows} | {pk(p) for _, _, p in calls}
-    if not programs:
+    program_ids = {row.program_id for row in rows} | {pk(p) for _, _, p in calls}
+    if not program_ids:
         return
-    people = _people(session, programs)
+    people = holders(session, program_ids)
     signed: dict[tuple[int, int], set[str]] = defaultdict(set)
-    query = select(BatchSignature).where(col(BatchSignature.batch_id).in_({b.id for b, _ in rows}))
-    for signature in session.exec(query):
-        signed[(signature.batch_id, signature.review_round)].add(signature.user_id)
-    for batch, program in rows:
-        yield from _batch_dues(batch, program, now, people, signed[(pk(batch), batch.review_round)])
+    signatures = (select(BatchSignature.batch_id, BatchSignature.review_round, BatchSignature.user_id)
+                  .join(Batch, col(Batch.id) == BatchSignature.batch_id)
+                  .join(Program, col(Program.id) == Batch.program_id)
+                  .where(Program.active == True, col(Batch.status).in_(UNDECIDED)))  # noqa: E712
+    for batch_id, review_round, user_id in session.exec(signatures):
+        signed[(batch_id, review_round)].add(user_id)
+    programs = {program_id: _Program(program, settings_of(program), now.astimezone(program.tz).date())
+                for program_id, program in active_by_id(session).items() if program_id in program_ids}
+    for row in rows:
+        yield from _batch_dues(row, programs[row.program_id], people, signed[(row.id, row.review_round)])
     for call, batch, program in calls:
         yield from _call_due(call, batch, program, now, people)
 
 
-def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: set[str]) -> Iterable[Due]:
-    settings = settings_of(program)
-    today = now.astimezone(program.tz).date()
+class _Program(NamedTuple):
+    """What the batch rule reads of a program, worked out once per pass rather than once per batch."""
+
+    program: Program
+    settings: ReviewSettings
+    today: date
+
+
+def _batch_dues(batch: _Open, of: _Program, people: Mapping[tuple[int, Role], list[str]],
+                signed: set[str]) -> Iterable[Due]:
+    program, settings, today = of.program, of.settings, of.today
     calendar = program.holiday_calendar
-    managers = tuple(people[(program.id, Role.program_manager)])
+    managers = tuple(people[(batch.program_id, Role.program_manager)])
     subject = f"batch:{batch.id}"
-    entered = batch.ready_at.astimezone(program.tz).date()
     if batch.status == BatchStatus.awaiting:
         started = batch.round_started_on
         remind_on = add_business_days(started, settings.reminder_business_days, calendar)
-        waiting = tuple(u for u in people[(program.id, Role.customer_approver)] if u not in signed)
+        waiting = tuple(u for u in people[(batch.program_id, Role.customer_approver)] if u not in signed)
         if remind_on <= today and waiting:
             in_review = business_days_between(started, today, calendar)
-            yield Due(key=f"{subject}:r{batch.review_round}:reminder", program_id=pk(program), subject=subject,
-                      due_on=remind_on, existed_on=entered, to_channel=False, to_users=waiting,
-                      buttons=decision_buttons(pk(batch)),
+            yield Due(key=f"{subject}:r{batch.review_round}:reminder", program_id=batch.program_id, subject=subject,
+                      due_on=remind_on, existed_on=_entered(batch, program), to_channel=False, to_users=waiting,
+                      buttons=decision_buttons(batch.id),
                       text=f":hourglass_flowing_sand: Reminder: batch record {describe(batch)} of {program.code} "
                            f"has been awaiting your review since {day(started)} "
                            f"({plural(in_review, 'business day')}). Please approve, put it on "
                            "hold or reject it, or request a review call.")
         breached_on = sla_breached_on(started, settings.sla_business_days, calendar)
         if breached_on <= today and managers:
-            yield Due(key=f"{subject}:r{batch.review_round}:sla", program_id=pk(program), subject=subject,
-                      due_on=breached_on, existed_on=entered, to_channel=False, to_users=managers,
+            yield Due(key=f"{subject}:r{batch.review_round}:sla", program_id=batch.program_id, subject=subject,
+                      due_on=breached_on, existed_on=_entered(batch, program), to_channel=False, to_users=managers,
                       text=f":rotating_light: Escalation: the review of batch record {describe(batch)} of "
                            f"{program.code} has passed its SLA of "
                            f"{plural(settings.sla_business_days, 'business day')} (in review since {day(started)}, "
@@ -147,12 +170,17 @@ def _batch_dues(batch: Batch, program: Program, now: datetime, people, signed: s
         warn_on = add_business_days(batch.release_by, -settings.release_warning_business_days, calendar)
         if warn_on <= today:
             state = "is on hold" if batch.status == BatchStatus.on_hold else "is not approved yet"
-            yield Due(key=f"{subject}:release-by", program_id=pk(program), subject=subject, due_on=warn_on,
-                      existed_on=entered, to_channel=False, to_users=managers,
+            yield Due(key=f"{subject}:release-by", program_id=batch.program_id, subject=subject, due_on=warn_on,
+                      existed_on=_entered(batch, program), to_channel=False, to_users=managers,
                       text=f":warning: Batch {describe(batch)} of {program.code} must be released by "
                            f"{day(batch.release_by)} and {state} "
                            f"({plural(business_days_between(today, batch.release_by, calendar), 'business day')} "
                            "left).")
+
+
+def _entered(batch: _Open, program: Program) -> date:
+    """The program-local day the batch record became available."""
+    return batch.ready_at.astimezone(program.tz).date()
 
 
 def _call_due(call: ReviewCall, batch: Batch, program: Program, now: datetime, people) -> Iterable[Due]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
@@ -125,7 +125,18 @@ def review_days(batch: Batch, program: Program, today: date) -> int:
     return max(0, business_days_between(start, end or today, program.holiday_calendar))
 
 
-def describe(batch: Batch) -> str:
+class Named(Protocol):
+    """What `describe` reads: a batch, or a row of a batch's columns (the due rule reads rows, not objects)."""
+
+    @property
+    def batch_no(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def release_by(self) -> date | None: ...
+
+
+def describe(batch: Named) -> str:
     """How messages name a batch: its number, product and release-by date."""
     product = f" ({escape(batch.product)})" if batch.product else ""
     release = f", release by {day(batch.release_by)}" if batch.release_by else ""

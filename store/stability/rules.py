@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
@@ -20,8 +21,8 @@ from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Button, Due
-from store.programs import Program, ProgramMember, Role
-from store.stability.service import StabilityPull, StabilityStudy
+from store.programs import Program, ProgramMember, Role, active_by_id, holders
+from store.stability.service import StabilityPull, StabilityStudy, pull_subject
 
 NOTICE_DAYS = 7
 SETTLED_AFTER = timedelta(days=92)  # a missed alert or late-results reminder older than this is history
@@ -29,24 +30,35 @@ MARK_PULLED = "stability_mark_pulled"  # the action id of the reminder's button 
 
 
 def _people(session: Session, program_ids: set[int]) -> dict[tuple[int, Role], list[str]]:
-    query = select(ProgramMember).where(
-        col(ProgramMember.program_id).in_(program_ids),
-        col(ProgramMember.role).in_((Role.stability, Role.program_manager, Role.cmo_quality)),
-    )
-    people: dict[tuple[int, Role], list[str]] = defaultdict(list)
-    for member in session.exec(query):
-        people[(member.program_id, Role(member.role))].append(member.user_id)
-    return {key: sorted(set(ids)) for key, ids in people.items()}
+    """The roles the stability messages address, user ids sorted by Python (not by the database's collation),
+    as these messages always listed them."""
+    people = holders(session, program_ids, Role.stability, Role.program_manager, Role.cmo_quality)
+    return {key: sorted(ids) for key, ids in people.items()}
 
 
-def describe(study: StabilityStudy, pull: StabilityPull) -> str:
+class Window(Protocol):
+    """What `describe` and `stages` read of a pull: a `StabilityPull`, or the due rule's row of its columns."""
+
+    @property
+    def condition(self) -> str: ...
+    @property
+    def months(self) -> int: ...
+    @property
+    def due_on(self) -> date: ...
+    @property
+    def opens_on(self) -> date: ...
+    @property
+    def closes_on(self) -> date: ...
+
+
+def describe(study: StabilityStudy, pull: Window) -> str:
     condition = study.condition(pull.condition)
     label = f"{pull.condition} ({escape(condition.label)})" if condition else pull.condition
     return (f"{escape(study.code)} · {escape(study.product)} · {label} · {pull.months} months · "
             f"due {day(pull.due_on)} · window {day(pull.opens_on)} – {day(pull.closes_on)}")
 
 
-def stages(pull: StabilityPull) -> list[tuple[str, date]]:
+def stages(pull: Window) -> list[tuple[str, date]]:
     """The reminders of a pull in order: (stage, program-local day it falls due)."""
     notice = pull.due_on - timedelta(days=NOTICE_DAYS)
     found = [("window-open", pull.opens_on), ("missed", pull.closes_on + timedelta(days=1))]
@@ -67,44 +79,73 @@ def entered_on(study_created_at: datetime, activated_on: date | None, program: P
     return max(day_entered, activated_on) if activated_on else day_entered
 
 
+def _of_active(query: Any, *conditions: Any) -> Any:
+    """`query` over the pulls of active programs (not on standby), joined to their study and program."""
+    return (query.select_from(StabilityPull)
+            .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
+            .join(Program, col(Program.id) == StabilityPull.program_id)
+            .where(Program.active == True, StabilityPull.standby == False, *conditions))  # noqa: E712
+
+
 def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, StabilityStudy, Program]]:
     """Pulls of active programs (not on standby) with their study and program, in one statement."""
-    query = (
-        select(StabilityPull, StabilityStudy, Program)
-        .join(StabilityStudy, col(StabilityStudy.id) == StabilityPull.study_id)
-        .join(Program, col(Program.id) == StabilityPull.program_id)
-        .where(Program.active == True, StabilityPull.standby == False, *conditions)  # noqa: E712
-    )
-    return list(session.exec(query))
+    return list(session.exec(_of_active(select(StabilityPull, StabilityStudy, Program), *conditions)))
 
 
-def _open_pulls(session: Session, now: datetime):
+class _OpenPull(NamedTuple):
+    """The columns of an open pull that the due rule reads (a `Window`, and when it was started): a full pass
+    reads every open pull of the portfolio, and ORM objects for them cost more than the rule itself."""
+
+    id: int
+    program_id: int
+    condition: str
+    months: int
+    due_on: date
+    opens_on: date
+    closes_on: date
+    activated_on: date | None
+
+
+def _open_pulls(session: Session, now: datetime) -> list[tuple[StabilityStudy, _OpenPull]]:
+    """Pulls not made whose reminders may be due by `now` (in any zone), each with its study (an object: a
+    study's conditions are read through its methods, and a study has several pulls)."""
     today = now.date()
-    return _joined(session, col(StabilityPull.pulled_on).is_(None),
-               or_(col(StabilityPull.due_on) <= today + timedelta(days=NOTICE_DAYS + 1),
-                   col(StabilityPull.opens_on) <= today + timedelta(days=1)),
-               StabilityPull.closes_on >= today - SETTLED_AFTER)
+    query = _of_active(
+        columns(StabilityStudy, StabilityPull.id, StabilityPull.program_id, StabilityPull.condition,
+                StabilityPull.months, StabilityPull.due_on, StabilityPull.opens_on, StabilityPull.closes_on,
+                StabilityPull.activated_on),
+        col(StabilityPull.pulled_on).is_(None),
+        or_(col(StabilityPull.due_on) <= today + timedelta(days=NOTICE_DAYS + 1),
+            col(StabilityPull.opens_on) <= today + timedelta(days=1)),
+        StabilityPull.closes_on >= today - SETTLED_AFTER)
+    return [(study, _OpenPull(*pull)) for study, *pull in session.exec(query)]
 
 
 def due(session: Session, now: datetime) -> Iterable[Due]:
+    """Each open pull's latest reminder stage reached, then the late lab results; the pulls, their programs
+    and their people are a statement each, whatever their number, and each program's local day is worked out
+    once."""
     rows = _open_pulls(session, now)
-    people = _people(session, {program.id for _, _, program in rows})
-    for pull, study, program in rows:
-        today = now.astimezone(program.tz).date()
-        known = entered(study, pull, program)
+    programs = active_by_id(session)
+    people = _people(session, {pull.program_id for _, pull in rows})
+    today = {program_id: now.astimezone(program.tz).date() for program_id, program in programs.items()}
+    for study, pull in rows:
+        program = programs[pull.program_id]
+        known = entered_on(study.created_at, pull.activated_on, program)
         if pull.closes_on < known:
             continue  # its window had closed before the study was entered (or the pull started): nothing to remind
-        reached = [(stage, when) for stage, when in stages(pull) if when <= today]
+        reached = [(stage, when) for stage, when in stages(pull) if when <= today[pull.program_id]]
         if not reached:
             continue
         stage, when = reached[-1]
-        team = tuple(people.get((program.id, Role.stability), ()))
+        subject = pull_subject(pull.id)
+        team = tuple(people.get((pull.program_id, Role.stability), ()))
         button = Button("Mark pulled", MARK_PULLED, str(pull.id), "primary")
         text = describe(study, pull)
         if stage == "missed":
-            managers = people.get((program.id, Role.program_manager), [])
-            quality = people.get((program.id, Role.cmo_quality), [])
-            yield Due(key=f"{pull.subject}:missed", program_id=program.id, subject=pull.subject,
+            managers = people.get((pull.program_id, Role.program_manager), [])
+            quality = people.get((pull.program_id, Role.cmo_quality), [])
+            yield Due(key=f"{subject}:missed", program_id=pull.program_id, subject=subject,
                       due_on=when, existed_on=known, urgent=True, buttons=(button,),
                       to_users=tuple(dict.fromkeys([*team, *managers, *quality])),
                       text=f":rotating_light: *Missed stability pull* in {escape(program.code)} — the window closed "
@@ -113,7 +154,7 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
         else:
             head = (":test_tube: *Stability pull window opens today*" if stage == "window-open"
                     else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*") + f" — {escape(program.code)}"
-            yield Due(key=f"{pull.subject}:{stage}", program_id=program.id, subject=pull.subject,
+            yield Due(key=f"{subject}:{stage}", program_id=pull.program_id, subject=subject,
                       due_on=when, existed_on=known, to_users=team, buttons=(button,), text=f"{head}\n{text}")
     yield from results_late(session, now)
 

@@ -83,6 +83,11 @@ class StabilityStudy(SQLModel, table=True):
         return found[:40]
 
 
+def pull_subject(pull_id: int | None) -> str:
+    """The outbox subject of a pull's reminders, from its id alone: the due rule reads pulls as rows."""
+    return f"stability:pull:{pull_id}"
+
+
 class StabilityPull(SQLModel, table=True):
     __tablename__ = "stability_pull"
     __table_args__ = (UniqueConstraint("study_id", "condition", "months", name="uq_stability_pull"),)
@@ -111,7 +116,7 @@ class StabilityPull(SQLModel, table=True):
 
     @property
     def subject(self) -> str:
-        return f"stability:pull:{self.id}"
+        return pull_subject(self.id)
 
     @property
     def lab_subject(self) -> str:

@@ -39,6 +39,16 @@ class ItemStatus(StrEnum):
 OPEN = frozenset({ItemStatus.not_started, ItemStatus.requested})
 
 
+def submission_ref(number: int) -> str:
+    """How a submission is named (`SUB-001`), from the one column it needs: the due rule reads rows, not objects."""
+    return f"SUB-{number:03d}"
+
+
+def item_subject(item_id: int | None) -> str:
+    """The outbox subject of an item's messages, from its id alone (see `submission_ref`)."""
+    return f"submission_item:{item_id}"
+
+
 class Submission(SQLModel, table=True):
     __tablename__ = "submission"
     __table_args__ = (UniqueConstraint("program_id", "number", name="uq_submission_program_number"),)
@@ -57,7 +67,7 @@ class Submission(SQLModel, table=True):
 
     @property
     def ref(self) -> str:
-        return f"SUB-{self.number:03d}"
+        return submission_ref(self.number)
 
     def snapshot(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id", "created_at", "packaged_at"}, mode="json", warnings=False)
@@ -80,7 +90,7 @@ class SubmissionItem(SQLModel, table=True):
 
     @property
     def subject(self) -> str:
-        return f"submission_item:{self.id}"
+        return item_subject(self.id)
 
     def snapshot(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id", "requested_at"}, mode="json", warnings=False)

@@ -8,81 +8,108 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from store.calendar import add_business_days, business_days_between
-from store.db import pk
+from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
-from store.programs import Program, ProgramMember, Role
-from store.submissions.models import OPEN, ItemStatus, Submission, SubmissionItem
+from store.programs import Program, Role, active_by_id, holders
+from store.submissions.models import OPEN, ItemStatus, Submission, SubmissionItem, item_subject, submission_ref
 from store.submissions.service import ATTACH_ACTION, local_today
 from store.submissions.templates import type_name
 
 REMINDER_STAGES = (14, 7, 3)  # business days before an item is due
 
 
-def overdue_on(entry: SubmissionItem, calendar: str) -> date:
+def overdue_on(due_on: date, calendar: str) -> date:
     """The business day after the due date: the item is overdue from then on."""
-    return add_business_days(entry.due_on, 1, calendar)
+    return add_business_days(due_on, 1, calendar)
 
 
 def reminder_dates(due_on: date, calendar: str) -> list[tuple[int, date]]:
     return [(n, add_business_days(due_on, -n, calendar)) for n in REMINDER_STAGES]
 
 
+class _Open(NamedTuple):
+    """The columns of an open item and of its submission that the due rule reads: a full pass reads every open
+    item of the portfolio (tens of thousands), and building ORM objects for them cost more than the rule."""
+
+    id: int
+    program_id: int
+    due_on: date
+    status: str
+    owner: str | None
+    document: str
+    section: str
+    requested_at: datetime | None
+    number: int  # the submission's
+    kind: str
+    title: str
+    filing_date: date
+    created_at: datetime
+
+
 def due(session: Session, now: datetime) -> Iterable[Due]:
     """Open items: the latest reminder stage reached (to the owner) until the item is overdue, then one
     overdue alert to the program managers. Keys carry the due date, so a moved due date starts a new
-    series. Two queries whatever the number of items."""
-    rows = list(session.exec(
-        select(SubmissionItem, Submission, Program)
+    series. Three queries whatever the number of items; an item's message is only worded once it is due."""
+    rows = [_Open(*row) for row in session.exec(
+        columns(SubmissionItem.id, Submission.program_id, SubmissionItem.due_on, SubmissionItem.status,
+                SubmissionItem.owner, SubmissionItem.document, SubmissionItem.section, SubmissionItem.requested_at,
+                Submission.number, Submission.kind, Submission.title, Submission.filing_date, Submission.created_at)
         .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
         .join(Program, col(Program.id) == Submission.program_id)
         .where(col(SubmissionItem.status).in_(OPEN), Program.active == True)  # noqa: E712
-    ))
-    program_ids = {pk(p) for _, _, p in rows}
-    managers: dict[int, list[str]] = {}
-    if program_ids:
-        for member in session.exec(select(ProgramMember).where(
-                col(ProgramMember.program_id).in_(program_ids),
-                ProgramMember.role == Role.program_manager).order_by(ProgramMember.user_id)):
-            managers.setdefault(member.program_id, []).append(member.user_id)
-    for entry, submission, program in rows:
-        today = local_today(program, now)
+    )]
+    if not rows:
+        return
+    programs = active_by_id(session)
+    today = {program_id: local_today(program, now) for program_id, program in programs.items()}
+    managers = holders(session, {row.program_id for row in rows}, Role.program_manager)
+    for entry in rows:
+        program = programs[entry.program_id]
         calendar = program.holiday_calendar
-        base = f"{entry.subject}:due:{entry.due_on.isoformat()}"
-        what = (f"*{escape(entry.document)}* ({escape(entry.section)}) for {escape(program.code)} {submission.ref} "
-                f"— {escape(type_name(submission.kind))} “{escape(submission.title)}”")
-        late_on = overdue_on(entry, calendar)
-        entered = (entry.requested_at or submission.created_at).astimezone(program.tz).date()
-        if today >= late_on:
-            pms = managers.get(pk(program), [])
+        base = f"{item_subject(entry.id)}:due:{entry.due_on.isoformat()}"
+        late_on = overdue_on(entry.due_on, calendar)
+        if today[entry.program_id] >= late_on:
+            pms = managers[entry.program_id, Role.program_manager]
             if pms:
                 owner = f"<@{escape(entry.owner)}>" if entry.owner else "nobody (unassigned)"
-                yield Due(key=f"{base}:overdue", program_id=pk(program), subject=entry.subject, due_on=late_on,
-                          existed_on=entered, to_channel=False, to_users=tuple(pms),
-                          text=f":warning: Overdue: {what} was due {day(entry.due_on)} and is "
+                yield Due(key=f"{base}:overdue", program_id=entry.program_id, subject=item_subject(entry.id),
+                          due_on=late_on, existed_on=_entered(entry, program), to_channel=False, to_users=tuple(pms),
+                          text=f":warning: Overdue: {_what(entry, program)} was due {day(entry.due_on)} and is "
                                f"{ItemStatus(entry.status).label}. Owner: {owner}. "
-                               f"Filing date: {day(submission.filing_date)}.")
+                               f"Filing date: {day(entry.filing_date)}.")
             continue
         if entry.owner is None:
             continue
-        reached = [(n, on) for n, on in reminder_dates(entry.due_on, calendar) if on <= today]
+        reached = [(n, on) for n, on in reminder_dates(entry.due_on, calendar) if on <= today[entry.program_id]]
         if not reached:
             continue
         stage, on = reached[-1]
-        left = business_days_between(today, entry.due_on, calendar)
+        left = business_days_between(today[entry.program_id], entry.due_on, calendar)
         when = f"in {plural(left, 'business day')}" if left else "today"
-        yield Due(key=f"{base}:remind:{stage}bd", program_id=pk(program), subject=entry.subject, due_on=on,
-                  existed_on=entered, to_channel=False, to_users=(entry.owner,),
-                  text=f":alarm_clock: Reminder: {what} is due {day(entry.due_on)}, {when}. "
+        yield Due(key=f"{base}:remind:{stage}bd", program_id=entry.program_id, subject=item_subject(entry.id),
+                  due_on=on, existed_on=_entered(entry, program), to_channel=False, to_users=(entry.owner,),
+                  text=f":alarm_clock: Reminder: {_what(entry, program)} is due {day(entry.due_on)}, {when}. "
                        "Share the file with the *Attach document* button, "
                        "or the *File submission item* message shortcut.",
                   buttons=(Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),))
+
+
+def _what(entry: _Open, program: Program) -> str:
+    return (f"*{escape(entry.document)}* ({escape(entry.section)}) for {escape(program.code)} "
+            f"{submission_ref(entry.number)} — {escape(type_name(entry.kind))} “{escape(entry.title)}”")
+
+
+def _entered(entry: _Open, program: Program) -> date:
+    """The program-local day the item was asked for (its submission's creation, when it never was)."""
+    return (entry.requested_at or entry.created_at).astimezone(program.tz).date()
 
 
 def _open_rows(session: Session, program_ids: list[int], owner: str | None = None):
