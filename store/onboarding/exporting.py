@@ -26,7 +26,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from store import audit
 from store.audit import AuditEntry
-from store.db import pk, table_of
+from store.db import columns, pk, table_of
 from store.errors import Invalid
 from store.programs import Program, ProgramMember
 from store.sheets import append_row, neutralise, sheet_title
@@ -49,9 +49,10 @@ class Sheet:
     rows: Callable[[Session, dict[int, Program]], Table]
 
 
-def model_table(title: str, model: type[SQLModel], records: Sequence[SQLModel], programs: dict[int, Program],
+def model_table(title: str, model: type[SQLModel], records: Sequence[Any], programs: dict[int, Program],
                 program_of: Callable[[Any], int | None] | None = None, exclude: Sequence[str] = ()) -> Table:
-    """Every column of `model`, one row per record; `program_id` shown as the program's code."""
+    """Every column of `model`, one row per record (an object of the model, or a row of its columns, read by
+    the same names); `program_id` shown as the program's code."""
     names = [n for n in model.model_fields if n not in exclude]
     find = program_of or (lambda r: getattr(r, "program_id", None))
     headers = ["program", *(n for n in names if n != "program_id")]
@@ -63,28 +64,36 @@ def model_table(title: str, model: type[SQLModel], records: Sequence[SQLModel], 
     return Table(title, headers, rows)
 
 
+# An export reads every record once, so it reads rows of columns, not ORM objects: an object with its
+# identity-map state costs several times its row, and a 500-program export held about 150,000 of them
+# (the process peaked near 360 MB; bench/memory.py).
+
+
 def of_programs(session: Session, model: type[SQLModel], programs: dict[int, Program]) -> list[Any]:
+    """The rows (every column, by name) of `model` in those programs."""
     table = table_of(model)
     column = table.c.program_id
-    return list(session.exec(select(model).where(column.in_(list(programs))).order_by(column, table.c.id)))
+    return list(session.exec(columns(*table.c).where(column.in_(list(programs))).order_by(column, table.c.id)))
+
+
+OWNER = "exported_for_program"  # the parent's program id beside a child row's columns
 
 
 def children(session: Session, model: type[SQLModel], parent: type[SQLModel], link: str,
-             programs: dict[int, Program]) -> list[tuple[Any, int]]:
-    """Rows of a child table with their parent's program id (one query)."""
-    owner = table_of(parent).c
-    query = (select(model, owner.program_id)
-             .join(parent, owner.id == getattr(model, link))
-             .where(owner.program_id.in_(list(programs)))
-             .order_by(owner.program_id, table_of(model).c.id))
+             programs: dict[int, Program]) -> list[Any]:
+    """The rows of a child table with their parent's program id as `OWNER` (one query)."""
+    child, owner = table_of(model), table_of(parent)
+    query = (columns(*child.c, owner.c.program_id.label(OWNER))
+             .join(owner, owner.c.id == child.c[link])
+             .where(owner.c.program_id.in_(list(programs)))
+             .order_by(owner.c.program_id, child.c.id))
     return list(session.exec(query))
 
 
 def child_table(title: str, model: type[SQLModel], parent: type[SQLModel], link: str, session: Session,
                 programs: dict[int, Program]) -> Table:
-    pairs = children(session, model, parent, link, programs)
-    owner = {id(record): program_id for record, program_id in pairs}
-    return model_table(title, model, [r for r, _ in pairs], programs, program_of=lambda r: owner[id(r)])
+    return model_table(title, model, children(session, model, parent, link, programs), programs,
+                       program_of=lambda r: getattr(r, OWNER))
 
 
 def _programs_sheet(session: Session, programs: dict[int, Program]) -> Table:
@@ -102,7 +111,7 @@ def _programs_sheet(session: Session, programs: dict[int, Program]) -> Table:
 
 def _audit_sheet(session: Session, programs: dict[int, Program], start: datetime | None, end: datetime | None,
                  everything: bool) -> Table:
-    query = select(AuditEntry)
+    query = columns(*table_of(AuditEntry).c)
     if not everything:
         query = query.where(col(AuditEntry.program_id).in_(list(programs)))
     if start is not None:
