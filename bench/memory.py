@@ -12,8 +12,11 @@ one tracker per kind, made from the export (`trackers`); `audit verify` then wal
 wrote (the bulk-loaded portfolio has none).
 
 To measure another process kind, add a `Kind` to `KINDS`: its label, its `cmo-bot` arguments and how it is
-driven (`until_quiet` suits a worker that runs until stopped). A process over the target is run once more
-under tracemalloc (`bench.traced`), and where its Python memory was at the peak is printed below the table.
+driven (`until_quiet` is for a worker such as `cmo-bot work`, which runs until stopped and finds its work
+itself). A process over the target is run once more under tracemalloc (`bench.peak --trace`), and where its
+Python memory was at the peak is printed below the table. That second run starts where the first left the
+database: the same work for `serve`, `socket`, `export` and `audit verify`, less for `tick` (all is queued
+and sent) and an import (its rows are already present).
 """
 
 from __future__ import annotations
