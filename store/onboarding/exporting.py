@@ -64,9 +64,11 @@ def model_table(title: str, model: type[SQLModel], records: Iterable[Any], progr
     return Table(title, headers, rows)
 
 
-# An export reads every record once, so it reads rows of columns, not ORM objects: an object with its
-# identity-map state costs several times its row, and a 500-program export held about 150,000 of them
-# (the process peaked near 360 MB; bench/memory.py).
+# An export reads every record once, so it reads rows of columns in batches, not ORM objects: an object with its
+# identity-map state costs several times its row, and a 500-program export held about 150,000 of them at once
+# (the process peaked near 370 MB; bench/memory.py).
+BATCH = 2_000  # rows fetched at a time (a server-side cursor on PostgreSQL)
+OWNER = "exported_for_program"  # the parent's program id beside a child row's columns
 
 
 def of_programs(session: Session, model: type[SQLModel], programs: dict[int, Program]) -> Iterable[Any]:
@@ -75,10 +77,6 @@ def of_programs(session: Session, model: type[SQLModel], programs: dict[int, Pro
     column = table.c.program_id
     query = columns(*table.c).where(column.in_(list(programs))).order_by(column, table.c.id)
     return session.exec(query.execution_options(yield_per=BATCH))
-
-
-BATCH = 2_000  # rows fetched at a time (a server-side cursor on PostgreSQL)
-OWNER = "exported_for_program"  # the parent's program id beside a child row's columns
 
 
 def children(session: Session, model: type[SQLModel], parent: type[SQLModel], link: str,
