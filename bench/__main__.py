@@ -1,7 +1,7 @@
 """`python -m bench` from the repository root: every benchmark, a table on stdout, and `bench/results.md`.
 
     python -m bench                      # everything (about 15 minutes on two cores)
-    python -m bench --parts delivery     # one part: ack, sweep, delivery (comma-separated)
+    python -m bench --parts delivery     # one part: ack, sweep, delivery, memory (comma-separated)
     python -m bench --quick              # fewer requests and sizes, to try the scripts out (no results.md)
 
 PostgreSQL: `--postgres URL` (default the local `cmo_bench` database, created if missing). See bench/README.md.
@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bench import ack, delivery, sweep
+from bench import ack, delivery, memory, sweep
 from bench.portfolio import fill, missing_areas
 from bench.profile import Sampler, profiled
 from store.db import make_engine
@@ -46,11 +46,11 @@ def ensure_database(url: str) -> None:
 
 
 def machine() -> list[str]:
-    memory = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    ram = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
-    return [f"{os.cpu_count()} cores ({cpu}), {int(memory.split()[1]) // 1024 ** 2} GiB RAM, "
+    return [f"{os.cpu_count()} cores ({cpu}), {int(ram.split()[1]) // 1024 ** 2} GiB RAM, "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
             f"commit {commit.strip() or '?'}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
 
@@ -196,13 +196,24 @@ def run_delivery(args, out: list[str]) -> None:
     out.append("")
 
 
-PARTS = {"ack": run_ack, "sweep": run_sweep, "delivery": run_delivery}
+def run_memory(args, out: list[str]) -> None:
+    scale = 1 if args.quick else memory.SCALE
+    figures = memory.measure("postgresql", args.postgres, scale, log=log)
+    out += ["## 4. Memory (all processes)", "",
+            f"Peak resident set (VmHWM, read as each process exits) of every kind of `cmo-bot` process on PostgreSQL "
+            f"with the {scale:g}× portfolio ({int(50 * scale):,} programs; `bench/memory.py`); the local Slack "
+            "emulator answers the bot. The imports run into a fresh database holding only the programs and their "
+            "members, and `audit verify` walks the trail they wrote.", "", *memory.table(figures), ""]
+
+
+PARTS = {"ack": run_ack, "sweep": run_sweep, "delivery": run_delivery, "memory": run_memory}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="delivery,sweep,ack", help="comma-separated: ack, sweep, delivery")
+    parser.add_argument("--parts", default="delivery,sweep,ack,memory",
+                        help="comma-separated: ack, sweep, delivery, memory")
     parser.add_argument("--postgres", default=os.environ.get("CMO_BENCH_DATABASE_URL", POSTGRES))
     parser.add_argument("--quick", action="store_true", help="small runs; results.md is not written")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")

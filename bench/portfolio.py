@@ -12,7 +12,7 @@ stability pulls); the acknowledgement benchmark uses scale 10 (500 / 5,000 / 20,
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -188,13 +188,15 @@ def _complete(table: Table, row: dict[str, Any], i: int, c: Context) -> dict[str
     return known
 
 
-def fill(engine: Engine, scale: float = 1, today: date = date(2026, 11, 2), seed: int = 20261125) -> dict[str, int]:
-    """Insert the portfolio into an empty, migrated database; return the rows written per table."""
+def fill(engine: Engine, scale: float = 1, today: date = date(2026, 11, 2), seed: int = 20261125,
+         tables: Collection[str] | None = None) -> dict[str, int]:
+    """Insert the portfolio into an empty, migrated database; return the rows written per table. `tables`
+    limits it to those (the programs and their members alone, for `bench.memory`'s imports)."""
     counts = {name: max(1, round(n * scale)) for name, n in UNIT.items()}
     c = Context(today, datetime.combine(today, time(10, 0), tzinfo=UTC), random.Random(seed))
     written: dict[str, int] = {}
     with engine.begin() as connection:
-        for plan in PLANS:
+        for plan in (p for p in PLANS if tables is None or p.table in tables):
             table = metadata.tables.get(plan.table)
             if table is None:
                 written[plan.table] = 0  # the area is not in this schema

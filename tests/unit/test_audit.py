@@ -62,3 +62,15 @@ def test_rolled_back_change_leaves_no_audit_row(engine):
     assert report.ok and report.rows == 1
     _trail(engine, 1)
     assert _verify(engine).rows == 2 and _verify(engine).ok
+
+
+def test_a_chain_longer_than_a_batch_is_read_in_batches_and_still_checked_whole(engine, monkeypatch):
+    """`verify` holds VERIFY_BATCH rows at a time (a long trail held whole took a process past 200 MB): an
+    edit and a gap after the first batches are still found."""
+    monkeypatch.setattr(audit, "VERIFY_BATCH", 2)
+    _trail(engine, rows=9)
+    assert _verify(engine).ok
+    with transaction(engine) as session:
+        session.exec(update(AuditEntry).where(AuditEntry.seq == 7).values(after={"n": 99}))
+        session.exec(delete(AuditEntry).where(AuditEntry.seq == 5))
+    assert _verify(engine).problems == ["row(s) 5 deleted", "row 7 was edited after it was written"]

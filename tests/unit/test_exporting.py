@@ -89,3 +89,31 @@ def test_csv_is_a_zip_of_one_file_per_sheet(engine, two_programs):
         programs = list(csv.reader(io.StringIO(archive.read("02-programs.csv").decode("utf-8-sig"))))
     assert programs[1][0] == "ACME-001"
     assert programs[1][programs[0].index("customer")] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_records_are_read_as_rows_not_objects(engine):
+    """An export reads each record once: as rows of columns, in batches, so a 500-program portfolio is not held
+    as ORM objects (which took `cmo-bot export --all` to about 370 MB; bench/memory.py)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Mapper
+    from sqlmodel import select
+
+    from bench.portfolio import fill
+    from store.programs import Program
+
+    written = fill(engine, 0.02)  # one program with agreements, batches, studies and pulls, submissions and items
+    loaded: list[str] = []
+
+    def note(target, _context) -> None:
+        loaded.append(type(target).__name__)
+
+    with transaction(engine) as session:
+        programs = list(session.exec(select(Program)))
+        event.listen(Mapper, "load", note)  # every mapped class
+        try:
+            result = exporting.build(session, sheets=SHEETS, programs=programs, everything=True, now=NOW, fmt="csv")
+        finally:
+            event.remove(Mapper, "load", note)
+    counts = {t.title: len(t.rows) for t in result.tables}
+    assert counts["Stability pulls"] == written["stability_pull"] and counts["Batches"] == written["batch"]
+    assert set(loaded) <= {"ProgramMember", "AuditHead"}  # the members beside the programs; the chain's head
