@@ -117,3 +117,14 @@ def test_records_are_read_as_rows_not_objects(engine):
     counts = {t.title: len(t.rows) for t in result.tables}
     assert counts["Stability pulls"] == written["stability_pull"] and counts["Batches"] == written["batch"]
     assert set(loaded) <= {"ProgramMember", "AuditHead"}  # the members beside the programs; the chain's head
+
+
+def test_a_streamed_workbook_keeps_bold_headings_frozen_panes_dates_and_text():
+    """The XLSX is written row by row (write-only): headings, panes, date formats and the formula guard hold."""
+    book = openpyxl.load_workbook(io.BytesIO(exporting.to_xlsx([exporting.Table(
+        "Batches", ["batch", "release by"], [["=HYPERLINK(\"x\")", date(2027, 1, 8)], ["B-1042", None]])])))
+    sheet = book["Batches"]
+    assert sheet["A1"].font.b and sheet["B1"].font.b and sheet.freeze_panes == "A2"
+    assert sheet["A2"].value == '=HYPERLINK("x")' and sheet["A2"].data_type == "s" and sheet["A2"].quotePrefix
+    assert sheet["B2"].number_format == "yyyy-mm-dd" and sheet["B2"].value.date() == date(2027, 1, 8)
+    assert [c.value for c in sheet[3]] == ["B-1042", None]
