@@ -31,7 +31,7 @@ from store.agreements.service import Redline
 from store.db import transaction
 from store.work import Work
 from tests import factories
-from tests.e2e.harness import Bot
+from tests.e2e.harness import Bot, BotProcess
 
 CHANNEL = "CACME001"
 COMMANDS = 40  # one agreement each
@@ -64,7 +64,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_change_nothing_twice(
     rng = random.Random(seed)
     _program(bot, engine, COMMANDS)
     sent: dict[str, tuple[int, object]] = {}
-    with paused(_workers(bot)):  # a backlog to work through
+    with paused(_workers(bot, every=True)):  # a backlog to work through
         for n in range(1, COMMANDS + 1):
             note = f"round {n}: clause {rng.randrange(100)} changed"
             sent[note] = n, bot.command(f'agreement redline QA-{n} --from customer "{note}"', user="UAPP1",
@@ -97,7 +97,7 @@ def test_a_request_whose_change_was_written_before_its_worker_died_is_not_run_ag
     """The window between a run's commit and the end of its request, made on purpose: the workers are paused,
     the request is claimed by a process that has ended and marked applied, as a run that died there leaves it."""
     _program(bot, engine, 1)
-    with paused(_workers(bot)):
+    with paused(_workers(bot, every=True)):
         response = bot.command('agreement redline QA-1 --from customer "Section 4"', user="UAPP1", channel=CHANNEL)
         gone = subprocess.Popen(["true"])  # a process of this machine that has ended: a dead worker's pid
         gone.wait()
@@ -111,9 +111,12 @@ def test_a_request_whose_change_was_written_before_its_worker_died_is_not_run_ag
         assert session.exec(select(Redline)).all() == []  # not run a second time
 
 
-def _workers(bot: Bot) -> list[int]:
-    """The pids of serve's workers that are running, from serve's log."""
-    started = (int(pid) for line in list(bot.process.output)
+def _workers(bot: Bot, every: bool = False) -> list[int]:
+    """The pids of serve's running workers, from its log; with `every`, of every bot process sharing its work
+    queue (the socket process started beside serve, when a test has started it, claims from the same queue)."""
+    queue = bot.env["CMO_WORK_QUEUE"]
+    processes = [p for p in BotProcess.running if p.env["CMO_WORK_QUEUE"] == queue] if every else [bot.process]
+    started = (int(pid) for process in processes for line in list(process.output)
                for pid in re.findall(r"worker started \(pid (\d+)\)", line))
     return [pid for pid in started if _running(pid)]
 
