@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from sqlmodel import col, select
 
 from bot.clock import real_now
-from bot.worker import SAVED
+from bot.worker import GIVEN_UP, SAVED, alive
 from store import work
 from store.agreements import service as agreements
 from store.agreements.service import Redline
@@ -145,3 +145,20 @@ def _running(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"  # a killed child not yet reaped is a zombie
     except FileNotFoundError:
         return False
+
+
+def test_a_request_that_stopped_its_workers_three_times_is_given_up_and_its_person_told(bot, engine):
+    """A request whose every run ends with its worker dead (out of memory, say) is not run a fourth time."""
+    _program(bot, engine, 1)
+    with paused(_workers(bot, every=True)):
+        response = bot.command('agreement redline QA-1 --from customer "Section 4"', user="UAPP1", channel=CHANNEL)
+        for _ in range(work.MAX_ATTEMPTS):  # three runs, each by a worker that died holding it
+            gone = subprocess.Popen(["true"])
+            gone.wait()
+            host = socket.gethostname()[:40]
+            assert work.claim(engine, bot.env["CMO_WORK_QUEUE"], f"{host}:{gone.pid}", real_now()) is not None
+            assert work.release_dead(engine, host, alive) == 1
+    assert bot.reply(response)["text"] == GIVEN_UP.format(attempts=work.MAX_ATTEMPTS)
+    bot.process.wait_idle()
+    with transaction(engine) as session:
+        assert session.exec(select(Redline)).all() == [] and session.exec(select(Work)).all() == []
