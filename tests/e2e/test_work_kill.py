@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from bot.clock import real_now
@@ -64,7 +65,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_change_nothing_twice(
     rng = random.Random(seed)
     _program(bot, engine, COMMANDS)
     sent: dict[str, tuple[int, object]] = {}
-    with paused(_workers(bot, every=True)):  # a backlog to work through
+    with paused(engine, _workers(bot, every=True)):  # a backlog to work through
         for n in range(1, COMMANDS + 1):
             note = f"round {n}: clause {rng.randrange(100)} changed"
             sent[note] = n, bot.command(f'agreement redline QA-{n} --from customer "{note}"', user="UAPP1",
@@ -78,7 +79,9 @@ def test_workers_killed_at_random_moments_lose_nothing_and_change_nothing_twice(
                 threading.Event().wait(0.005)  # waiting for another process to claim, not moving the bot's time
                 continue
             item = rng.choice(held)
-            threading.Event().wait(rng.uniform(0, 0.1))  # a random moment of its run
+            threading.Event().wait(rng.uniform(0, 0.05))  # a random moment of its run …
+            if not _still_claimed(engine, item):  # … which may have ended meanwhile: another one, then
+                continue
             os.kill(_pid(item), signal.SIGKILL)
             interrupted += _still_claimed(engine, item)  # killed before it finished
     finally:
@@ -97,7 +100,7 @@ def test_a_request_whose_change_was_written_before_its_worker_died_is_not_run_ag
     """The window between a run's commit and the end of its request, made on purpose: the workers are paused,
     the request is claimed by a process that has ended and marked applied, as a run that died there leaves it."""
     _program(bot, engine, 1)
-    with paused(_workers(bot, every=True)):
+    with paused(engine, _workers(bot, every=True)):
         response = bot.command('agreement redline QA-1 --from customer "Section 4"', user="UAPP1", channel=CHANNEL)
         gone = subprocess.Popen(["true"])  # a process of this machine that has ended: a dead worker's pid
         gone.wait()
@@ -122,11 +125,15 @@ def _workers(bot: Bot, every: bool = False) -> list[int]:
 
 
 @contextmanager
-def paused(pids: list[int]) -> Iterator[None]:
-    """The workers stopped (SIGSTOP) within the block: what is acknowledged meanwhile waits in the queue."""
+def paused(engine, pids: list[int]) -> Iterator[None]:
+    """The workers stopped (SIGSTOP) within the block: what is acknowledged meanwhile waits in the queue. They
+    are stopped while this test holds a write transaction (on SQLite, the write lock), so none is stopped in
+    the middle of one of its own — it would hold SQLite's lock, and serve could queue nothing."""
     assert pids, "serve has no worker running"
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+    with transaction(engine) as session:
+        session.execute(text("SELECT 1"))  # the transaction begins (SQLite: BEGIN IMMEDIATE)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
@@ -150,7 +157,7 @@ def _running(pid: int) -> bool:
 def test_a_request_that_stopped_its_workers_three_times_is_given_up_and_its_person_told(bot, engine):
     """A request whose every run ends with its worker dead (out of memory, say) is not run a fourth time."""
     _program(bot, engine, 1)
-    with paused(_workers(bot, every=True)):
+    with paused(engine, _workers(bot, every=True)):
         response = bot.command('agreement redline QA-1 --from customer "Section 4"', user="UAPP1", channel=CHANNEL)
         for _ in range(work.MAX_ATTEMPTS):  # three runs, each by a worker that died holding it
             gone = subprocess.Popen(["true"])
