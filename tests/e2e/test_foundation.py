@@ -104,7 +104,8 @@ def test_non_member_and_approver_cannot_change_roles(bot, engine):
         program = programs.by_code(session, "ACME-001")
         assert programs.roles_of(session, program.id, "UOUT") == {programs.Role.customer_approver}
         assert programs.roles_of(session, program.id, "UPM1") == {programs.Role.program_manager}
-        grants = [e.after for e in session.exec(select(AuditEntry).where(AuditEntry.action == "role_granted"))
+        grants = [e.after for e in session.exec(select(AuditEntry).where(AuditEntry.action == "role_granted")
+                                                    .order_by(AuditEntry.seq))  # type: ignore[arg-type]
                   if e.after["user_id"] in ("UOUT", "UBETA")]
         # granted before Slack has said which side they are on: outside until it does (guests fail closed)
         assert grants == [{"user_id": "UOUT", "role": "customer_approver", "external": None,

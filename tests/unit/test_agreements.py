@@ -259,7 +259,8 @@ def test_audit_rows_for_each_change(session):
     ag.log_redline(session, agreement, actor=ADMIN, now=NOW + timedelta(hours=1), side=Side.cmo, note="first")
     ag.execute(session, agreement, program=program, actor=ADMIN, now=NOW + timedelta(hours=2),
                terms=Terms(date(2026, 11, 1), date(2027, 11, 1), notice_days=30))
-    actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "agreement"))]
+    actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity == "agreement")
+                                                  .order_by(AuditEntry.seq))]  # type: ignore[arg-type]
     assert actions == ["created", "redline_logged", "executed"]
     assert [r.version for r in ag.redlines(session, agreement.id)] == ["R1"]
 
