@@ -13,7 +13,7 @@ from bot.metrics import ListenerPool, MeasuredApp
 from bot.settings import Settings
 from bot.slack import web_client
 from commands import boundary, file_to_program, home, interaction, onboarding, status
-from commands.access import DeclaredApp, admission
+from commands.access import DeclaredApp, admission, opens_form
 from commands.areas import AREAS, TARGETS
 from commands.deps import Deps
 from commands.router import Router
@@ -68,7 +68,7 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
     )
     if role == "acknowledge":
         queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False)  # see bot/worker.py
-        worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue)
+        worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue, opens_form)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)

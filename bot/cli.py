@@ -512,6 +512,13 @@ def port(text: str) -> int:
     return value
 
 
+def with_workers(p: argparse.ArgumentParser) -> None:
+    """serve's and socket's --workers."""
+    p.add_argument("--workers", type=workers, default=2, help="worker processes doing the work after each "
+                   "acknowledgement (`cmo-bot work`, started and restarted by this one); 0: this process does it "
+                   "(default: %(default)s)")
+
+
 def parser() -> argparse.ArgumentParser:
     root = Parser(prog="cmo-bot", description="Slack bot for contract manufacturing programs. Settings come from "
                   "the environment (and a .env file): `cmo-bot config` shows them.",
@@ -525,9 +532,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=port, default=3000, help="port to listen on, 0 for a free one (default: %(default)s)")
     p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
-    p.add_argument("--workers", type=workers, default=2, help="worker processes doing the work after each "
-                   "acknowledgement (`cmo-bot work`, started and restarted by this one); 0: this process does it "
-                   "(default: %(default)s)")
+    with_workers(p)
     p.set_defaults(run=serve)
     p = sub.add_parser("socket", help="Socket Mode (no public URL needed)",
                        description="Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN).")
@@ -535,9 +540,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--health-port", type=int, help="serve GET /healthz, /metrics and the calendar feeds on this port "
                    "(default: off; 0 picks one)")
     p.add_argument("--host", default="0.0.0.0", help="address of the health server (default: %(default)s)")
-    p.add_argument("--workers", type=workers, default=2, help="worker processes doing the work after each "
-                   "acknowledgement (`cmo-bot work`, started and restarted by this one); 0: this process does it "
-                   "(default: %(default)s)")
+    with_workers(p)
     p.set_defaults(run=socket)
     p = sub.add_parser("work", help="a worker: does the work serve and socket acknowledged",
                    description="Run the requests that `serve` and `socket` acknowledged and queued, until SIGTERM "

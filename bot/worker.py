@@ -33,15 +33,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt import App, BoltRequest
+from slack_bolt.context.respond import Respond
 from slack_bolt.lazy_listener import LazyListenerRunner, ThreadLazyListenerRunner
 from slack_bolt.util.utils import get_name_for_callable
-from slack_sdk.errors import SlackClientError
-from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.clock import real_now
+from commands import boundary
 from commands.deps import Deps
 from commands.interaction import KEY as INTERACTION
 from commands.interaction import RECEIVED
@@ -63,18 +63,26 @@ class Queueing(LazyListenerRunner):
     before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers). When the database
     cannot take it (down, or its write lock held past the serving wait), the listener runs here instead, as
     Bolt would run it: it then answers the person itself (the database is not answering, try again) rather
-    than Slack showing a failed request. Its engine does not ping a pooled connection before using it: that
-    round trip was a quarter of an acknowledgement's time under load, and a connection gone stale (the
-    database restarted) fails the insert, is dropped from the pool, and the request is run here."""
+    than Slack showing a failed request. A request that may open a form runs here too (`opens_form`, the
+    declared rule of commands/access.py): Slack accepts its trigger_id for three seconds only, which a request
+    queued behind others could outwait (commands.forms.open_form refuses in a worker). Its engine does not
+    ping a pooled connection before using it: that round trip was a quarter of an acknowledgement's time under
+    load, and a connection gone stale (the database restarted) fails the insert, is dropped from the pool, and
+    the request is run here."""
 
-    def __init__(self, engine: Engine, queue: str, logger: logging.Logger, here: LazyListenerRunner):
+    def __init__(self, engine: Engine, queue: str, logger: logging.Logger, here: LazyListenerRunner,
+                 opens_form: Callable[[dict[str, Any]], bool]):
         self.engine, self.queue, self.here = engine, queue, here
         self.logger = logger
+        self.opens_form = opens_form
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         interaction = request.context.get(INTERACTION)  # the request's own `now` (commands/interaction.py)
         if interaction is None:
             raise RuntimeError("a request without its interaction cannot be queued")
+        if self.opens_form(request.body):
+            self.here.start(function, request)
+            return
         try:
             work.enqueue(
                 self.engine, queue=self.queue, listener=get_name_for_callable(function), mode=request.mode,
@@ -86,13 +94,14 @@ class Queueing(LazyListenerRunner):
             self.here.start(function, request)
 
 
-def queue_lazy_listeners(app: App, engine: Engine, queue: str) -> None:
+def queue_lazy_listeners(app: App, engine: Engine, queue: str, opens_form: Callable[[dict[str, Any]], bool]
+                         ) -> None:
     """Make `app` queue its lazy listeners in `queue` (`listener_runner` is Bolt's public property; the lazy
     runner is its attribute, the one Bolt's AWS Lambda adapter sets the same way)."""
     runner = app.listener_runner
     logger = logging.getLogger("slack_bolt.App")
     here = ThreadLazyListenerRunner(logger=logger, executor=runner.listener_executor)
-    runner.lazy_listener_runner = Queueing(engine, queue, logger, here)
+    runner.lazy_listener_runner = Queueing(engine, queue, logger, here, opens_form)
 
 
 def request_of(item: work.Work) -> BoltRequest:
@@ -105,15 +114,11 @@ def request_of(item: work.Work) -> BoltRequest:
     return BoltRequest(body=body, headers=headers, mode=item.mode, context={RECEIVED: item.received_at})
 
 
-def tell(body: dict[str, Any], text: str) -> None:
-    """Say something to the person on the request's response_url (a command's or a button's)."""
+def tell(app: App, body: dict[str, Any], text: str) -> None:
+    """Say something to the person of a request the worker did not run, the way the boundary answers one:
+    on the request's response_url (a command's or a button's), else ephemeral in its channel, else by DM."""
     url = body.get("response_url") or (body.get("response_urls") or [{}])[0].get("response_url")
-    if not url:
-        return
-    try:
-        WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
-    except SlackClientError:
-        log.warning("could not tell the person about request %s", body.get("trigger_id") or "")
+    boundary.tell(app.client, body, text, Respond(response_url=url) if url else None)
 
 
 def run_one(app: App, deps: Deps, worker: str) -> bool:
@@ -124,10 +129,10 @@ def run_one(app: App, deps: Deps, worker: str) -> bool:
     assert item.id is not None
     request = request_of(item)
     if item.applied_by is not None:  # a run before this one wrote its change, then stopped
-        tell(request.body, SAVED)
+        tell(app, request.body, SAVED)
     elif item.attempts > work.MAX_ATTEMPTS:
         log.error("request %s (%s) given up after %s attempts", item.id, item.listener, item.attempts - 1)
-        tell(request.body, GIVEN_UP.format(attempts=item.attempts - 1))
+        tell(app, request.body, GIVEN_UP.format(attempts=item.attempts - 1))
     else:
         with work.running(item):
             app.dispatch(request)
@@ -180,8 +185,9 @@ class Workers:
     """`cmo-bot work` processes started beside the serving process and started again when one stops (killed,
     or out of memory): the serving process only acknowledges, so its work must always have somewhere to go."""
 
-    def __init__(self, count: int, command: Sequence[str], env: dict[str, str] | None = None):
-        self.count, self.command, self.env = count, list(command), env
+    def __init__(self, count: int, command: Sequence[str]):
+        self.count, self.command = count, list(command)
+        self.env: dict[str, str] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
         self.counted = ""  # where the workers write their counters (bot.metrics.WithWorkers reads them)
@@ -191,7 +197,7 @@ class Workers:
         a request acknowledged before any worker runs would wait for one, and a modal's trigger_id lives 3
         seconds."""
         counted = tempfile.mkdtemp(prefix="cmo-worker-metrics-")
-        self.env = {**(self.env or os.environ), "PROMETHEUS_MULTIPROC_DIR": counted}
+        self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": counted}
         self.counted = counted
         metrics.count_workers_in(counted)
         ready, told = os.pipe()
@@ -230,10 +236,6 @@ class Workers:
                     log.warning("worker pid %s stopped (exit %s); starting another", process.pid,
                                 process.returncode)
                     self.processes[index] = self._spawn()
-
-    @property
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
 
     def stop(self) -> None:
         self.stopping.set()

@@ -1,8 +1,9 @@
 """Who may use what: every `/cmo` verb, button, form and shortcut, declared once.
 
 A rule says which roles may use the entry (none named: any member of the program), whether people outside
-the company (Slack Connect guests, customers) may use it at all, whether it is for admins only, and whether it
-changes records or only reads them. The router enforces the rule of a verb before the verb runs
+the company (Slack Connect guests, customers) may use it at all, whether it is for admins only, whether it
+changes records or only reads them, and whether it may open a form (such requests run where they were
+acknowledged, never queued: `opens_form`). The router enforces the rule of a verb before the verb runs
 (`Router.dispatch`); `boundary.GuardedApp` enforces the rule of a listener before the listener runs, keyed by the
 action_id, callback_id or event type Slack sends. An entry missing from this table is closed to people
 outside the company (fail closed), and tests/e2e/test_access.py fails until it is declared: `DeclaredApp`
@@ -46,6 +47,7 @@ class Rule:
     admin: bool = False  # admins (CMO_ADMINS) only
     writes: bool = False  # changes records (else it only reads)
     audited_refusal: bool = False  # the verb checks the roles itself and audits a refused attempt
+    form: bool = False  # may open a form by the request's trigger_id (`opens_form`)
 
     def check(self, actor: Actor, outsider: bool) -> None:
         """Refuse an admin-only entry to non-admins, and an internal entry to people outside the company."""
@@ -65,41 +67,43 @@ def _r(doing: str, *roles: Role, **kw: Any) -> Rule:
 
 # `/cmo <area> <verb>` → rule. `help` needs none; `status` is the one verb without an area.
 VERBS: dict[tuple[str, str], Rule] = {
-    ("program", "new"): _r("create programs", admin=True, writes=True),
+    ("program", "new"): _r("create programs", admin=True, writes=True, form=True),
     ("program", "list"): _r("list programs", external=True),
     ("program", "status"): _r("see a program's status"),
     ("program", "roles"): _r("see or change roles", writes=True),
     ("program", "channel"): _r("link the program's channel", writes=True),  # managers or admins (the verb)
     ("program", "export"): _r("export the program's records", PM, QA),
-    ("agreement", "new"): _r("log agreements", PM, QA, writes=True),
+    ("agreement", "new"): _r("log agreements", PM, QA, writes=True, form=True),
     ("agreement", "list"): _r("see agreements"),
     ("agreement", "show"): _r("see agreements"),
     ("agreement", "redline"): _r("log redlines", PM, QA, APPROVER, writes=True),
-    ("agreement", "execute"): _r("execute agreements", PM, QA, writes=True),
+    ("agreement", "execute"): _r("execute agreements", PM, QA, writes=True, form=True),
     ("agreement", "renew"): _r("renew agreements", PM, QA, writes=True),
     ("agreement", "reminders"): _r("see or change the reminder days", writes=True),
     ("batch", "ready"): _r("mark batch records ready for review", PM, QA, writes=True),
-    ("batch", "new"): _r("mark batch records ready for review", PM, QA, writes=True),
-    ("batch", "qa-release"): _r("QA-release batch records", QA, writes=True),
-    ("batch", "approve"): _r("approve batch records", APPROVER, external=True, writes=True, audited_refusal=True),
+    ("batch", "new"): _r("mark batch records ready for review", PM, QA, writes=True, form=True),
+    ("batch", "qa-release"): _r("QA-release batch records", QA, writes=True, form=True),
+    ("batch", "approve"): _r("approve batch records", APPROVER, external=True, writes=True, audited_refusal=True,
+                             form=True),
     ("batch", "hold"): _r("put batch records on hold", APPROVER, external=True, writes=True,
                           audited_refusal=True),
-    ("batch", "reject"): _r("reject batch records", APPROVER, external=True, writes=True, audited_refusal=True),
+    ("batch", "reject"): _r("reject batch records", APPROVER, external=True, writes=True, audited_refusal=True,
+                            form=True),
     ("batch", "resume"): _r("send batch records back to review", PM, QA, writes=True),
     ("batch", "log"): _r("list the program's batch records"),
     ("batch", "status"): _r("see a batch record's history", external=True),
     ("batch", "call"): _r("schedule review calls", APPROVER, PM, QA, external=True, writes=True),
     ("batch", "stats"): _r("see the review figures", PM, QA),
     ("batch", "settings"): _r("see or change the review settings", writes=True),
-    ("stability", "new"): _r("create stability studies", STAB, PM, writes=True),
+    ("stability", "new"): _r("create stability studies", STAB, PM, writes=True, form=True),
     ("stability", "list"): _r("see stability studies"),
     ("stability", "schedule"): _r("see stability schedules"),
     ("stability", "pulls"): _r("see upcoming stability pulls"),
     ("stability", "pulled"): _r("record pulls", STAB, PM, QA, writes=True),
     ("stability", "submit"): _r("submit samples to the lab", STAB, PM, QA, writes=True),
-    ("stability", "results"): _r("import results", STAB, PM, QA, writes=True),
+    ("stability", "results"): _r("import results", STAB, PM, QA, writes=True, form=True),
     ("stability", "report"): _r("compile stability data packages", writes=True),
-    ("submission", "new"): _r("start a submission", PM, RA, writes=True),
+    ("submission", "new"): _r("start a submission", PM, RA, writes=True, form=True),
     ("submission", "list"): _r("see submissions"),
     ("submission", "status"): _r("see submissions"),
     ("submission", "add"): _r("change a submission's checklist", PM, RA, writes=True),
@@ -107,14 +111,14 @@ VERBS: dict[tuple[str, str], Rule] = {
     ("submission", "na"): _r("change a submission's checklist", PM, RA, writes=True),
     ("submission", "assign"): _r("assign submission items", PM, RA, writes=True),
     ("submission", "due"): _r("change due dates", PM, RA, writes=True),
-    ("submission", "approve"): _r("approve submission documents", QA, RA, PM, writes=True),
+    ("submission", "approve"): _r("approve submission documents", QA, RA, PM, writes=True, form=True),
     ("submission", "package"): _r("package a submission", PM, RA, writes=True),
     ("calendar", "show"): _r("subscribe to your calendar feed", external=True),  # their own items only
     ("calendar", "reset"): _r("subscribe to your calendar feed", external=True, writes=True),
     ("calendar", "program"): _r("subscribe to your calendar feed", external=True),
     ("status", ""): _r("see what the bot will send"),
     # approvers outside the company sign too, so they enroll their authenticator like everyone else
-    ("signing", "enroll"): _r("set up signing", external=True, writes=True),
+    ("signing", "enroll"): _r("set up signing", external=True, writes=True, form=True),
     ("signing", "status"): _r("see your signing status", external=True),
     ("signing", "reset"): _r("reset someone's signing", admin=True, writes=True),
 }
@@ -126,14 +130,14 @@ LISTENERS: dict[str, Rule] = {
     "agreement_new": _r("log agreements", PM, QA, writes=True),
     "agreement_execute": _r("execute agreements", PM, QA, writes=True),
     "agreement_redline": _r("log redlines", PM, QA, APPROVER, writes=True),
-    "agreement_open_redline": _r("log redlines", PM, QA, APPROVER),
-    "agreement_open_execute": _r("execute agreements", PM, QA),
-    "batch_qa_release": _r("QA-release batch records", QA),
+    "agreement_open_redline": _r("log redlines", PM, QA, APPROVER, form=True),
+    "agreement_open_execute": _r("execute agreements", PM, QA, form=True),
+    "batch_qa_release": _r("QA-release batch records", QA, form=True),
     "batch_qa_release_sign": _r("QA-release batch records", QA, writes=True),
-    "batch_approve": _r("approve batch records", APPROVER, external=True),
-    "batch_hold": _r("put batch records on hold", APPROVER, external=True),
-    "batch_reject": _r("reject batch records", APPROVER, external=True),
-    "batch_call": _r("schedule review calls", APPROVER, PM, QA, external=True),
+    "batch_approve": _r("approve batch records", APPROVER, external=True, form=True),
+    "batch_hold": _r("put batch records on hold", APPROVER, external=True, form=True),
+    "batch_reject": _r("reject batch records", APPROVER, external=True, form=True),
+    "batch_call": _r("schedule review calls", APPROVER, PM, QA, external=True, form=True),
     "batch_sign": _r("approve batch records", APPROVER, external=True, writes=True),
     "batch_hold_view": _r("put batch records on hold", APPROVER, external=True, writes=True),
     "batch_reject_view": _r("reject batch records", APPROVER, external=True, writes=True),
@@ -146,23 +150,33 @@ LISTENERS: dict[str, Rule] = {
     "stability_record_and_import": _r("import results", STAB, PM, QA, writes=True),
     "submission_new": _r("start a submission", PM, RA, writes=True),
     "submission_sign_view": _r("approve submission documents", QA, RA, PM, writes=True),
-    "signing_enroll_open": _r("set up signing", external=True),
+    "signing_enroll_open": _r("set up signing", external=True, form=True),
     "signing_enroll": _r("set up signing", external=True, writes=True),
-    "submission_attach": _r("file submission documents", external=True),  # the item's owner, or managers
+    # the item's owner, or managers
+    "submission_attach": _r("file submission documents", external=True, form=True),
     "submission_attach_view": _r("file submission documents", external=True, writes=True),
-    "file_submission_item": _r("file submission documents", external=True),
+    "file_submission_item": _r("file submission documents", external=True, form=True),
     "submission_shortcut_view": _r("file submission documents", external=True, writes=True),
-    "file_to_program": _r("file documents to a program"),
+    "file_to_program": _r("file documents to a program", form=True),
     "file_to_program_submit": _r("file documents to a program", writes=True),
     "import_tracker": _r("import trackers", admin=True),
     "import_tracker_run": _r("import trackers", admin=True, writes=True),
     "import_tracker_recheck": _r("import trackers", admin=True),
-    "home_show_all": _r("see what you owe", external=True),
+    "home_show_all": _r("see what you owe", external=True, form=True),
     "home_page_previous": _r("see what you owe", external=True),
     "home_page_next": _r("see what you owe", external=True),
     "app_home_opened": _r("see what you owe", external=True),
     "/cmo": _r("use /cmo", external=True),  # each verb's own rule is enforced by the router (VERBS)
 }
+
+
+def opens_form(body: dict[str, Any]) -> bool:
+    """Whether the request may open a form. Slack accepts a trigger_id for three seconds after the click, so
+    such a request runs in the process that acknowledged it, never queued behind others (bot/worker.py)."""
+    if body.get("command") == "/cmo":
+        area, verb = ((body.get("text") or "").lower().split() + ["", ""])[:2]
+        return verb_rule(area, verb).form
+    return listener_rule(body).form
 
 
 def verb_rule(area: str, verb: str) -> Rule:

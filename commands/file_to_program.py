@@ -24,7 +24,7 @@ from bot import blocks as bk
 from bot.downloads import SlackFile, fetch
 from commands.boundary import explain, tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, seal, submit
+from commands.forms import is_sealed, metadata, open_form, seal, submit
 from commands.interaction import Interaction
 from store import programs as program_store
 from store.audit import Actor
@@ -122,8 +122,8 @@ def on_shortcut(targets: Sequence[Target], interaction: Interaction, ack: Callab
     file_ids = [f["id"] for f in files if f.get("id")][:10]
     context = ShortcutContext(channel=channel, file_ids=file_ids,
                               mac=seal(deps, "filing", actor.user_id, channel, ",".join(file_ids)))
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
+    open_form(client, trigger_id=body["trigger_id"],
+              view=view(choices, context, [f.get("name") or f["id"] for f in files][:10]))
 
 
 def on_submit(targets: Sequence[Target], interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],

@@ -15,12 +15,13 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from slack_sdk.web import SlackResponse, WebClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from commands.deps import Deps
 from commands.interaction import Interaction
-from store import receipts
+from store import receipts, work
 from store.db import is_busy
 from store.errors import DomainError, Invalid
 
@@ -135,3 +136,19 @@ def metadata(view: dict[str, Any], model: type[M]) -> M:
     except (ValueError, ValidationError):
         raise Invalid("This form's data was altered; open it again from Slack.") from None
 
+
+class OpenedFromQueue(RuntimeError):
+    """A form asked for by a request a worker runs from the queue: its listener is not registered
+    `opens_form`. Slack honours a trigger_id for three seconds after the click, and a queued request may wait
+    longer than that behind others, so such a form would open only when the bot is idle."""
+
+
+def open_form(client: WebClient, trigger_id: str, view: dict[str, Any]) -> SlackResponse:
+    """Open `view` as a modal for the click or command whose `trigger_id` asked for it. Every form is opened
+    here, by the process that acknowledged the request (bot/worker.py runs requests whose listeners are
+    registered `opens_form` there): a worker refuses, so a listener missing that mark fails in every test
+    that opens its form, not only when the queue is long."""
+    if work.RUNNING.get() is not None:
+        raise OpenedFromQueue("a form was asked for by a request run from the queue: register its listener "
+                              "(or verb) `opens_form`")
+    return client.views_open(trigger_id=trigger_id, view=view)

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import Block
 from bot import blocks as bk
 from commands import calendar
 from commands.deps import Deps
+from commands.forms import open_form
 from commands.interaction import Interaction
 from store import home as store
 from store import programs, signing
@@ -153,7 +154,7 @@ def on_show_all(interaction: Interaction, ack: Callable[..., Any], body: dict[st
     """The Show all button: everything the person owes, a page at a time."""
     ack()
     items, _, _ = gather(interaction.deps, interaction.user_id, interaction.now)
-    client.views_open(trigger_id=body["trigger_id"], view=all_items_view(items, 0))
+    open_form(client, trigger_id=body["trigger_id"], view=all_items_view(items, 0))
 
 
 def on_page(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],

@@ -17,7 +17,7 @@ from bot import people as slack_people
 from commands import onboarding, people
 from commands.args import UsageError, channel_id, user_id
 from commands.boundary import tell
-from commands.forms import submit
+from commands.forms import open_form, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
@@ -184,7 +184,7 @@ def join(client: WebClient, channel: str) -> None:
 def cmd_new(req: Request) -> None:
     if not req.actor.is_admin:
         raise NotAllowed("Only admins (CMO_ADMINS) can create programs.")
-    req.client.views_open(trigger_id=req.trigger_id, view=new_program_view(req.deps.settings.cmo_timezone))
+    open_form(req.client, trigger_id=req.trigger_id, view=new_program_view(req.deps.settings.cmo_timezone))
 
 
 def cmd_list(req: Request) -> None:

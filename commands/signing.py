@@ -24,7 +24,7 @@ from bot import blocks as bk
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import submit
+from commands.forms import open_form, submit
 from commands.home import ENROLL_ACTION
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
@@ -114,7 +114,7 @@ def start_enrollment(deps: Deps, client: WebClient, person: str, label: str, tri
                          "(`/cmo signing reset`).")
     secret = signing.new_secret()
     token = signing.seal_pending(key, person, secret, now)
-    opened = client.views_open(trigger_id=trigger_id, view=enroll_view(secret, token))
+    opened = open_form(client, trigger_id=trigger_id, view=enroll_view(secret, token))
     try:
         uploaded = client.files_upload_v2(content=qr_png(signing.uri(secret, label)), filename="signing-qr.png",
                                           title="Authenticator QR code")

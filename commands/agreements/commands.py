@@ -15,6 +15,7 @@ from commands.agreements.forms import EDITORS, NEGOTIATORS, default_side
 from commands.agreements.messages import announce, file_one, notice, redline_text, summary
 from commands.agreements.views import execute_view, list_text, new_view, show_blocks
 from commands.args import UsageError, iso_date
+from commands.forms import open_form
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from store import programs
@@ -57,7 +58,7 @@ def cmd_new(req: Request) -> None:
     words(req, 0)
     with req.session() as session:
         access = member(req, session, *EDITORS, doing="log agreements")
-    req.client.views_open(trigger_id=req.trigger_id, view=new_view(access.program, req.user_id))
+    open_form(req.client, trigger_id=req.trigger_id, view=new_view(access.program, req.user_id))
     req.reply(f"Opened the form to log an agreement of {escape(access.program.code)}.")
 
 
@@ -127,7 +128,7 @@ def cmd_execute(req: Request) -> None:
         program, agreement = access.program, named(req, session, access)
     if agreement.status not in (Status.draft, Status.negotiation):
         raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
-    req.client.views_open(trigger_id=req.trigger_id, view=execute_view(program, agreement))
+    open_form(req.client, trigger_id=req.trigger_id, view=execute_view(program, agreement))
     req.reply(f"Opened the form to record the execution of {escape(agreement.ref)}.")
 
 

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from commands.agreements.messages import announce, file_all, notice, redline_text, summary
 from commands.agreements.views import Ids, Ref, execute_view, redline_view
 from commands.deps import Deps
-from commands.forms import metadata, submit
+from commands.forms import metadata, open_form, submit
 from commands.interaction import Interaction
 from store.agreements import service as store
 from store.agreements.gaps import gaps
@@ -208,8 +208,8 @@ def on_open_redline(interaction: Interaction, ack: Callable[..., None], body: di
     """The Log redline button of `/cmo agreement show`: opens the redline form."""
     ack()
     access, agreement = reauthorize(interaction, button_ref(body), *NEGOTIATORS, doing="log redlines")
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=redline_view(access.program, opened(agreement), default_side(access)))
+    open_form(client, trigger_id=body["trigger_id"],
+              view=redline_view(access.program, opened(agreement), default_side(access)))
 
 
 def on_open_execute(interaction: Interaction, ack: Callable[..., None], body: dict[str, Any],
@@ -221,7 +221,7 @@ def on_open_execute(interaction: Interaction, ack: Callable[..., None], body: di
     agreement = opened(found)
     if agreement.status not in (Status.draft, Status.negotiation):
         raise Conflict(f"{agreement.ref} is already {agreement.status.label.lower()}.")
-    client.views_open(trigger_id=body["trigger_id"], view=execute_view(access.program, agreement))
+    open_form(client, trigger_id=body["trigger_id"], view=execute_view(access.program, agreement))
 
 
 def opened(agreement: Agreement | None) -> Agreement:

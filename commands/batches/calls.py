@@ -17,7 +17,7 @@ from commands.args import UsageError, iso_date
 from commands.batches.messages import by_ref
 from commands.batches.views import BatchRef, Ids, call_view
 from commands.boundary import explain, tell
-from commands.forms import metadata, submit
+from commands.forms import metadata, open_form, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from store import ical
@@ -90,7 +90,7 @@ def on_call(interaction: Interaction, ack: Callable[..., None], body: dict[str, 
     with interaction.session() as session:
         interaction.authorize(session, code=program.code, roles=CALLERS, doing="schedule review calls")
     today = interaction.now.astimezone(program.tz).date()
-    client.views_open(trigger_id=body["trigger_id"], view=call_view(batch, program, today))
+    open_form(client, trigger_id=body["trigger_id"], view=call_view(batch, program, today))
 
 
 def on_call_view(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient) -> None:

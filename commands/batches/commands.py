@@ -41,7 +41,7 @@ from commands.batches.views import (
     new_view,
 )
 from commands.boundary import tell
-from commands.forms import metadata, submit
+from commands.forms import metadata, open_form, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
@@ -101,7 +101,7 @@ def cmd_new(req: Request) -> None:
     with req.session() as session:
         access = req.access(session)
         access.require(*PREPARERS, doing="mark batch records ready for review")
-    req.client.views_open(trigger_id=req.trigger_id, view=new_view(access.program))
+    open_form(req.client, trigger_id=req.trigger_id, view=new_view(access.program))
 
 
 def cmd_approve(req: Request) -> None:

@@ -21,7 +21,7 @@ from commands import signing as signing_commands
 from commands.batches.messages import by_ref, dm_all, gate, publish_homes, refresh
 from commands.batches.views import BatchRef, Ids, SignRef, reason_view, sign_view
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, seal, submit
+from commands.forms import is_sealed, metadata, open_form, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from store import signing
@@ -91,7 +91,7 @@ def open_signing(deps: Deps, client: WebClient, actor: Actor, batch: store.Batch
     ref = SignRef(batch_id=pk(batch), review_round=batch.review_round, record_sha256=batch.record_sha256,
                   name=name, tz=tz, rejected=rejected)
     ref.mac = seal(deps, "batch-sign", *ref.parts(actor.user_id))
-    client.views_open(trigger_id=trigger_id, view=sign_view(batch, program, ref, text))
+    open_form(client, trigger_id=trigger_id, view=sign_view(batch, program, ref, text))
 
 
 def signed_ref(deps: Deps, view: dict[str, Any], user_id: str) -> SignRef:
@@ -163,8 +163,8 @@ def signing_dialog(deps: Deps, body: dict[str, Any], client: WebClient, *, rejec
 
 
 def reason_dialog(deps: Deps, body: dict[str, Any], client: WebClient, *, rejected: bool) -> Dialog:
-    return lambda actor, batch, program: client.views_open(trigger_id=body["trigger_id"],
-                                                           view=reason_view(batch, reject=rejected))
+    return lambda actor, batch, program: open_form(client, trigger_id=body["trigger_id"],
+                                                   view=reason_view(batch, reject=rejected))
 
 
 def on_approve(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:

@@ -19,7 +19,7 @@ from commands import signing as signing_commands
 from commands.batches.messages import by_ref, post_batch, publish_homes, refresh
 from commands.batches.views import BatchRef, SignRef, component_input
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, seal, submit
+from commands.forms import is_sealed, metadata, open_form, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Request
@@ -64,7 +64,7 @@ def open_release(deps: Deps, client: WebClient, actor: Actor, batch: batches.Bat
     ref = SignRef(batch_id=pk(batch), review_round=batch.review_round, record_sha256=batch.record_sha256,
                   name=name, tz=tz)
     ref.mac = seal(deps, PURPOSE, *ref.parts(actor.user_id))
-    client.views_open(trigger_id=trigger_id, view=release_view(batch, program, ref))
+    open_form(client, trigger_id=trigger_id, view=release_view(batch, program, ref))
 
 
 def cmd_qa_release(req: Request) -> None:

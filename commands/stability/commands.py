@@ -18,7 +18,7 @@ from bot import blocks as bk
 from commands import home
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
-from commands.forms import metadata, submit
+from commands.forms import metadata, open_form, submit
 from commands.interaction import Interaction
 from commands.router import Area, Request, Verb
 from commands.stability import results
@@ -112,7 +112,7 @@ def cmd_new(req: Request) -> None:
         suggested = store.next_code(session, pk(program))
     today = req.now.astimezone(program.tz).date()
     view = new_study_view(program.code, suggested, today, ProgramRef(program=program.code).model_dump_json())
-    req.client.views_open(trigger_id=req.trigger_id, view=view)
+    open_form(req.client, trigger_id=req.trigger_id, view=view)
 
 
 def cmd_list(req: Request) -> None:
@@ -238,7 +238,7 @@ def cmd_results(req: Request) -> None:
         if study:
             store.get_study(session, pk(access.program), study)
     view = results_view(access.program.code, study, ProgramRef(program=access.program.code).model_dump_json())
-    req.client.views_open(trigger_id=req.trigger_id, view=view)
+    open_form(req.client, trigger_id=req.trigger_id, view=view)
 
 
 def cmd_report(req: Request) -> None:

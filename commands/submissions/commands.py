@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks as bk
 from commands import people
 from commands.args import UsageError, iso_date, user_id
-from commands.forms import metadata, seal, submit
+from commands.forms import metadata, open_form, seal, submit
 from commands.interaction import Acting, Interaction
 from commands.outcome import Outcome
 from commands.router import Area, Request, Verb
@@ -96,7 +96,7 @@ def cmd_new(req: Request) -> None:
         raise UsageError("`new` takes no words: the form asks for the type, title and filing date.")
     with req.session() as session:
         program = _manage(req, session, "start a submission")
-    req.client.views_open(trigger_id=req.trigger_id, view=views.new_view(program))
+    open_form(req.client, trigger_id=req.trigger_id, view=views.new_view(program))
     req.reply(f"Opened the new-submission form for {escape(program.code)}.")
 
 
@@ -201,7 +201,7 @@ def cmd_approve(req: Request) -> None:
     name, tz = people.as_signer(req.deps, req.client, req.user_id, program.timezone)
     ref = views.DocumentRef(item_id=entry.id, sha256=file.sha256, name=name, tz=tz)
     ref.mac = seal(req.deps, "document-sign", *ref.parts(req.user_id))
-    req.client.views_open(trigger_id=req.trigger_id, view=views.sign_view(
+    open_form(req.client, trigger_id=req.trigger_id, view=views.sign_view(
         submission, entry, file, ref, document_signatures.meaning(entry, file)))
 
 

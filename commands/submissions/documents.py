@@ -18,7 +18,7 @@ from commands import file_to_program, people
 from commands import signing as signing_commands
 from commands.boundary import tell
 from commands.deps import Deps
-from commands.forms import is_sealed, metadata, seal, submit
+from commands.forms import is_sealed, metadata, open_form, seal, submit
 from commands.interaction import Interaction
 from commands.submissions import views
 from commands.submissions.views import Ids
@@ -156,7 +156,7 @@ def on_attach(interaction: Interaction, ack: Callable[..., Any], body: dict[str,
         raise Invalid("This button's data was altered.") from None
     with interaction.session() as session:
         located = may_file(session, interaction.actor_in(session), item_id)
-    client.views_open(trigger_id=body["trigger_id"], view=views.attach_view(located))
+    open_form(client, trigger_id=body["trigger_id"], view=views.attach_view(located))
 
 
 def on_attach_submit(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],
@@ -195,8 +195,8 @@ def on_shortcut(interaction: Interaction, ack: Callable[..., Any], body: dict[st
     file_ids = [str(f["id"]) for f in shared][:10]
     meta = views.ShortcutMeta(channel=channel, files=file_ids,
                               mac=seal(deps, "submission-item", actor.user_id, channel, ",".join(file_ids)))
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=views.shortcut_view(choices, [f.get("name") or f["id"] for f in shared][:10], meta))
+    open_form(client, trigger_id=body["trigger_id"],
+              view=views.shortcut_view(choices, [f.get("name") or f["id"] for f in shared][:10], meta))
 
 
 def on_shortcut_submit(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any],

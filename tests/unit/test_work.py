@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
+from commands.access import opens_form
+from commands.forms import OpenedFromQueue, open_form
 from store import audit, work
 from store.audit import AuditEntry
 from store.db import transaction
@@ -88,3 +90,37 @@ def test_changes_outside_a_worker_mark_nothing(engine):
     _audited(engine, "from the command line")
     with transaction(engine) as session:
         assert session.exec(select(Work)).one().applied_by is None
+
+
+class _Client:
+    """Records the forms opened through it."""
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+
+    def views_open(self, trigger_id: str, view: dict) -> dict:
+        self.opened.append(trigger_id)
+        return {"ok": True}
+
+
+def test_a_form_is_never_opened_by_a_request_run_from_the_queue(engine):
+    client = _Client()
+    open_form(client, trigger_id="T.1", view={"type": "modal"})  # type: ignore[arg-type]
+    _queue(engine, "command=%2Fcmo&text=agreement+list")
+    with work.running(work.claim(engine, "main", "host:1", T0)), pytest.raises(OpenedFromQueue):
+        open_form(client, trigger_id="T.2", view={"type": "modal"})  # type: ignore[arg-type]
+    assert client.opened == ["T.1"]
+
+
+@pytest.mark.parametrize(("body", "form"), [
+    ({"command": "/cmo", "text": "agreement new --program ACME-001"}, True),
+    ({"command": "/cmo", "text": "Batch Approve B-1042 all good"}, True),  # as typed: any case
+    ({"command": "/cmo", "text": "batch hold B-1042 waiting for the CoA"}, False),  # a reason: no form
+    ({"command": "/cmo", "text": "batch log"}, False),
+    ({"command": "/cmo", "text": ""}, False),
+    ({"type": "block_actions", "actions": [{"action_id": "batch_approve"}]}, True),
+    ({"type": "block_actions", "actions": [{"action_id": "stability_mark_pulled"}]}, False),
+    ({"type": "event_callback", "event": {"type": "app_home_opened"}}, False),
+])
+def test_requests_that_may_open_a_form_are_known_before_they_are_queued(body, form):
+    assert opens_form(body) is form
