@@ -46,6 +46,7 @@ PER_KIND = 500  # requests of each kind at each concurrency (the work after them
 OPEN_RATE, OPEN_PER_KIND = 20.0, 500  # the open-loop line: requests per second, and how many of each kind
 WARMUP = 100
 NOW = "2026-11-02T15:00:00+00:00"
+TRIGGER_TTL = 3.0  # Slack refuses a trigger_id older than this: a modal opened later counts as refused
 
 
 @dataclass
@@ -79,7 +80,8 @@ def launch(command: list[str], env: dict[str, str], marker: str) -> Process:
 
 
 def start_emulator() -> Process:
-    return launch([sys.executable, "-m", "bot.emulator", "--port", "0"], dict(os.environ), "http")
+    return launch([sys.executable, "-m", "bot.emulator", "--port", "0", "--trigger-ttl", str(TRIGGER_TTL)],
+                  dict(os.environ), "http")
 
 
 def emulator_base(emulator: Process) -> str:

@@ -22,10 +22,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="enforce Slack's documented rate limits")
     parser.add_argument("--require-membership", action="store_true",
                         help="refuse posts to channels the bot is not a member of (not_in_channel)")
+    parser.add_argument("--trigger-ttl", type=float, metavar="SECONDS",
+                        help="refuse a trigger_id older than this (expired_trigger_id); Slack's is 3 seconds")
     parser.add_argument("--transcript", action="store_true", help="print a readable line for every call")
     args = parser.parse_args(argv)
 
-    emulator = SlackEmulator(args.host, args.port, require_membership=args.require_membership)
+    emulator = SlackEmulator(args.host, args.port, require_membership=args.require_membership,
+                             trigger_ttl=args.trigger_ttl)
     if args.transcript:
         emulator.on_call = lambda call: print(emulator.transcript(call), flush=True)
     if args.published_limits:

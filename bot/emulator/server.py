@@ -192,6 +192,14 @@ class _Trigger:
     used: bool = False
 
 
+def _issued(trigger_id: str) -> float:
+    """The monotonic instant a trigger_id was issued, from its leading epoch milliseconds when it has them
+    (within the last day), else now: so a trigger the emulator did not hand out still expires."""
+    now, stamp = time.monotonic(), int(trigger_id.split(".", 1)[0]) / 1000
+    age = time.time() - stamp
+    return now - age if 0 <= age < 86_400 else now
+
+
 _API: dict[str, Callable[[_Workspace, dict[str, Any]], dict[str, Any]]] = {}
 
 
@@ -703,11 +711,13 @@ class _Workspace:
     # --- views -----------------------------------------------------------------------------------
 
     def _exchange_trigger(self, trigger_id: Any) -> str | None:
-        """Triggers are single use; unknown but well-formed ones are accepted with no known user."""
+        """Triggers are single use; unknown but well-formed ones are accepted with no known user, issued when
+        their leading number says if it reads as the epoch milliseconds a sender stamped it with (this
+        emulator's client and the benchmarks do), else now."""
         trigger_id = str(trigger_id or "")
         if not TRIGGER_FORMAT.match(trigger_id):
             raise ApiError("invalid_trigger_id")
-        trigger = self._triggers.setdefault(trigger_id, _Trigger(None, time.monotonic()))
+        trigger = self._triggers.setdefault(trigger_id, _Trigger(None, _issued(trigger_id)))
         if trigger.used:
             raise ApiError("exchanged_trigger_id")
         if self.trigger_ttl is not None and time.monotonic() - trigger.issued > self.trigger_ttl:

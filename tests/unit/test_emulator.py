@@ -218,6 +218,19 @@ def test_views_are_validated_and_can_be_found_again(slack: SlackEmulator, client
     assert slack.home_view("U1")["blocks"][0]["text"]["text"] == "Home"
 
 
+def test_a_trigger_id_expires_three_seconds_after_it_was_issued_even_when_someone_else_issued_it(
+        slack: SlackEmulator, client: WebClient) -> None:
+    """A trigger the emulator did not hand out (a benchmark's) carries the epoch milliseconds it was stamped
+    with; with Slack's TTL set, one five seconds old is refused and a fresh one is not."""
+    slack.trigger_ttl = 3.0
+    stamped = lambda seconds_ago: f"{int((time.time() - seconds_ago) * 1000)}.7.abc"  # noqa: E731
+    with pytest.raises(SlackApiError) as late:
+        client.views_open(trigger_id=stamped(5), view=modal())
+    assert late.value.response["error"] == "expired_trigger_id"
+    assert client.views_open(trigger_id=stamped(0.5), view=modal())["ok"]
+    assert client.views_open(trigger_id="1.2.abc", view=modal())["ok"]  # no time in it: issued when first seen
+
+
 def test_auth_and_unknown_methods(slack: SlackEmulator) -> None:
     assert requests.post(slack.url + "auth.test").json() == {"ok": False, "error": "not_authed"}
     user_token = {"Authorization": "Bearer xoxp-user"}
