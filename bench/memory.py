@@ -168,11 +168,15 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("cmo-bot serve", ("serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler"), over_http),
+    Kind("cmo-bot serve --workers 0", ("serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler",
+                                       "--workers", "0"), over_http),  # the work in its own listener threads
     Kind("cmo-bot socket", ("socket", "--no-scheduler"), over_socket),
     Kind("cmo-bot tick", ("tick", "--now", NOW), to_the_end("one scheduler pass: the sweep, then delivery of all "
                                                             "it queued to the emulator")),
     Kind("cmo-bot export", ("export", "--all", "--format", "csv", "--out", "{folder}/export.zip"),
          to_the_end("every record of every program and the audit trail, CSV in a ZIP")),
+    Kind("cmo-bot export (xlsx)", ("export", "--all", "--out", "{folder}/export.xlsx"),
+         to_the_end("the same as one workbook (the default format)")),
     *(Kind(f"cmo-bot import ({kind})", ("import", f"{{folder}}/{kind}.csv", "--kind", kind),
            to_the_end(f"the exported {kind} as a tracker into a fresh database"), imported=True)
       for kind in ("agreements", "batches", "stability", "submissions")),

@@ -368,7 +368,7 @@ def export(args: argparse.Namespace) -> int:
         target.write_bytes(result.content)
     except OSError as exc:
         raise SettingsError(f"cannot write {target}: {exc.strerror or exc}") from None
-    sheets = ", ".join(f"{t.title} ({len(t.rows)})" for t in result.tables[1:])
+    sheets = ", ".join(f"{t.title} ({t.count})" for t in result.tables[1:])
     print(f"wrote {target}: {sheets}")
     print(result.verified.summary())
     return OK if result.verified.ok else FOUND_PROBLEMS

@@ -214,7 +214,7 @@ def cmd_export(req: Request) -> None:
         access.require(Role.program_manager, Role.cmo_quality, doing="export the program's records")
         result = exporting.build(session, sheets=SHEETS, programs=[access.program], everything=False, now=req.now,
                                  fmt=fmt, start=start, end=end)
-    counts = ", ".join(f"{t.title} {len(t.rows)}" for t in result.tables[1:])
+    counts = ", ".join(f"{t.title} {t.count}" for t in result.tables[1:])
     comment = f"Records of {access.program.code} ({counts}). {result.verified.summary()}."
     try:
         dm = req.client.conversations_open(users=req.user_id)["channel"]["id"]

@@ -87,6 +87,11 @@ POOL_WAIT = 1.0  # seconds a request waits for a free connection before it is an
 SERVING_WAIT = 2.0  # seconds a serving process waits for a lock: the answer still beats Slack's 3 seconds
 CLI_WAIT = 30.0  # the command line may wait longer (an import, a migration)
 PROBE_WAIT = 1.0  # /healthz: a write that cannot start within this is a stalled write path
+# SQLite's memory in one process, page caches first: past it, a connection reuses its own cached pages instead of
+# adding more. Each connection's cache may grow to 2 MiB, so `serve --workers 0` on SQLite, whose 48 listener
+# threads each hold a connection, peaked near 205 MB (bench/memory.py); a process that uses one connection at a
+# time stays below it (the views at 10x: 4.8 MB), so for it nothing changes.
+SQLITE_HEAP = 16_000_000  # bytes
 
 
 def make_engine(url: str, *, wait: float = CLI_WAIT, ping: bool = True) -> Engine:
@@ -150,6 +155,7 @@ def _tune_sqlite(engine: Engine, wait: float) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP}")  # the process's, whichever connection sets it
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
         cursor.close()
