@@ -65,7 +65,9 @@ class Queueing(LazyListenerRunner):
     Bolt would run it: it then answers the person itself (the database is not answering, try again) rather
     than Slack showing a failed request. Its engine does not ping a pooled connection before using it: that
     round trip was a quarter of an acknowledgement's time under load, and a connection gone stale (the
-    database restarted) fails the insert, is dropped from the pool, and the request is run here."""
+    database restarted) fails the insert, is dropped from the pool, and the request is run here. Its PostgreSQL
+    connections commit each statement by itself (autocommit), so the insert and its commit are one round trip
+    (store/work.py's `enqueue`)."""
 
     def __init__(self, engine: Engine, queue: str, logger: logging.Logger, here: LazyListenerRunner):
         self.engine, self.queue, self.here = engine, queue, here
