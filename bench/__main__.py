@@ -92,7 +92,7 @@ def run_ack(args, out: list[str]) -> None:
             "(alternating), each client on a keep-alive connection sending its next request when the last was "
             f"answered; the *open loop* line sends {ack.OPEN_PER_KIND:,} of each kind at a fixed "
             f"{ack.OPEN_RATE:g} requests per second instead (arrivals from many independent people). The emulator "
-            "runs in its own process. serve runs with its default two worker processes (`cmo-bot work`, niced: "
+            "runs in its own process. serve runs with its default two worker processes (`cmo-bot work`, at nice 19: "
             "bot/worker.py): it acknowledges and queues, they do the work; each line then waits until the work is "
             "done (serve's /metrics) and *work done after* says how long after the last ack that was. "
             f"*{ack.BUSY}*: the {max(args.clients)}-client line again while another process runs full sweeps of "

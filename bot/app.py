@@ -67,7 +67,7 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
         ),
     )
     if role == "acknowledge":
-        queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False)  # see bot/worker.py
+        queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False, autocommit=True)  # bot/worker.py
         worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue, opens_form)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)

@@ -150,7 +150,7 @@ def socket(args: argparse.Namespace) -> int:
 
 def work(args: argparse.Namespace) -> int:
     """A worker: runs the requests serve and socket acknowledged (bot/worker.py) until SIGTERM, finishing the
-    one under way; niced, so that acknowledgements win the CPU."""
+    one under way; at the lowest CPU priority (nice 19), so that acknowledgements win the cores."""
     import threading
 
     from bot.app import create_app

@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -36,21 +37,25 @@ class _Refusal(Exception):
 
 
 class ReplayCache:
-    """Signed requests already let through, remembered for the freshness window (a replay is older)."""
+    """Signed requests already let through, remembered for the freshness window (a replay is older). They are
+    forgotten oldest first, from the front of the order they came in: each request costs the same however
+    many arrived in the window (a scan of all of them cost every acknowledgement more as traffic grew)."""
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
-        self._seen: dict[tuple[str, str], float] = {}
+        self._seen: set[tuple[str, str]] = set()
+        self._order: deque[tuple[float, tuple[str, str]]] = deque()  # (remembered until, key), oldest first
         self._lock = threading.Lock()
 
     def first_time(self, signature: str, timestamp: str) -> bool:
         now = self._clock()
         with self._lock:
-            for key in [k for k, until in self._seen.items() if until < now]:
-                del self._seen[key]
+            while self._order and self._order[0][0] < now:
+                self._seen.discard(self._order.popleft()[1])
             if (signature, timestamp) in self._seen:
                 return False
-            self._seen[(signature, timestamp)] = now + WINDOW_SECONDS
+            self._seen.add((signature, timestamp))
+            self._order.append((now + WINDOW_SECONDS, (signature, timestamp)))
             return True
 
 

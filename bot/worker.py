@@ -6,8 +6,8 @@ clients against 11 ms for a bare app; bench/results.md). With `serve --workers N
 buttons and events are registered as Bolt lazy listeners behind an empty ack (commands/boundary.py,
 `DEFERRABLE`); Bolt hands each lazy listener to the app's lazy listener runner, and here that runner is a
 queue (`Queueing`): the request is written to the `work` table and committed before the acknowledgement
-leaves. `cmo-bot work` processes (`run_worker`, started and kept running by serve, niced so that
-acknowledgements win the CPU) claim each request and run it through the same app, as Bolt runs a lazy listener
+leaves. `cmo-bot work` processes (`run_worker`, started and kept running by serve, at nice 19 so that
+acknowledgements win the cores) claim each request and run it through the same app, as Bolt runs a lazy listener
 re-invoked on AWS Lambda: the stored body with Bolt's lazy-only headers, through `App.dispatch`. The request's
 signature was checked when it arrived; the worker reads it from the bot's own database.
 
@@ -49,7 +49,7 @@ from store import work
 
 log = logging.getLogger("cmo_bot.work")
 
-NICENESS = 5  # workers yield the CPU to the acknowledging process (about 3 to 1), yet are not starved
+NICENESS = 19  # the lowest priority: the cores go to acknowledgements during a burst, the work right after it
 POLL = 0.05  # seconds between looks at the queue when it is empty: a modal's trigger_id lives 3 seconds
 RECLAIM_EVERY = 40  # polls between looks for expired claims (a dead worker's requests), about every 2 s
 SAVED = (":white_check_mark: Your request was carried out, but the bot was restarted before it could answer. "
@@ -68,7 +68,8 @@ class Queueing(LazyListenerRunner):
     queued behind others could outwait (commands.forms.open_form refuses in a worker). Its engine does not
     ping a pooled connection before using it: that round trip was a quarter of an acknowledgement's time under
     load, and a connection gone stale (the database restarted) fails the insert, is dropped from the pool, and
-    the request is run here."""
+    the request is run here. Its PostgreSQL connections commit each statement by itself (autocommit), so the
+    insert and its commit are one round trip (store/work.py's `enqueue`)."""
 
     def __init__(self, engine: Engine, queue: str, logger: logging.Logger, here: LazyListenerRunner,
                  opens_form: Callable[[dict[str, Any]], bool]):

@@ -94,12 +94,15 @@ PROBE_WAIT = 1.0  # /healthz: a write that cannot start within this is a stalled
 SQLITE_HEAP = 16_000_000  # bytes
 
 
-def make_engine(url: str, *, wait: float = CLI_WAIT, ping: bool = True) -> Engine:
+def make_engine(url: str, *, wait: float = CLI_WAIT, ping: bool = True, autocommit: bool = False) -> Engine:
     """An engine whose pool holds a connection for every thread that may want one, and whose waits are
     bounded: `wait` seconds for a lock (PostgreSQL `lock_timeout`, SQLite's busy timeout), `POOL_WAIT` for a
     connection. What runs out of time raises, and the boundary answers "busy, try again" (`is_busy`).
     Without `ping`, a PostgreSQL connection is not tested with a round trip each time it is taken from the
-    pool (a caller that can fall back on failure saves that round trip: bot/worker.py's queueing)."""
+    pool (a caller that can fall back on failure saves that round trip: bot/worker.py's queueing). With
+    `autocommit`, each PostgreSQL statement commits itself, without a BEGIN and a COMMIT round trip: only for
+    callers whose every transaction is one statement (store/work.py's `enqueue`). SQLite's writes still take
+    the write lock with BEGIN IMMEDIATE, in process."""
     parsed = make_url(url)
     pool = {"pool_size": CONNECTIONS // 2, "max_overflow": CONNECTIONS - CONNECTIONS // 2, "pool_timeout": POOL_WAIT}
     if parsed.get_backend_name() == "sqlite":
@@ -109,7 +112,8 @@ def make_engine(url: str, *, wait: float = CLI_WAIT, ping: bool = True) -> Engin
         _tune_sqlite(engine, wait)
         return engine
     options = f"-c lock_timeout={int(wait * 1000)} -c statement_timeout={int(max(wait, CLI_WAIT) * 1000)}"
-    return create_engine(url, pool_pre_ping=ping, connect_args={"options": options}, **pool)
+    level = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    return create_engine(url, pool_pre_ping=ping, connect_args={"options": options}, **level, **pool)
 
 
 def is_busy(error: BaseException) -> bool:

@@ -19,11 +19,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Index, String, Text, delete, or_, update
+from sqlalchemy import Column, Index, String, Text, delete, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from store.db import UTCDateTime, is_postgres, transaction
+from store.db import UTCDateTime, is_postgres, table_of, transaction
 from store.errors import Conflict
 
 LEASE = timedelta(minutes=2)  # a request runs in seconds: a claim older than this (in real time) is a dead worker's
@@ -55,6 +55,10 @@ class Work(SQLModel, table=True):
         return f"{self.claimed_by}#{self.attempts}"
 
 
+WORK = table_of(Work)
+QUEUED = insert(WORK).returning(WORK.c.id)  # its values are the parameters of each execution
+
+
 class AlreadyApplied(Conflict):
     """Another run of the same request changed things first: this run's change is rolled back."""
 
@@ -75,14 +79,14 @@ RUNNING: ContextVar[Running | None] = ContextVar("running_work", default=None)
 
 def enqueue(engine: Engine, *, queue: str, listener: str, mode: str, content_type: str | None, body: str,
             received_at: datetime) -> int:
-    """Store one request, committed when this returns (before its acknowledgement is sent)."""
-    with transaction(engine) as session:
-        item = Work(queue=queue, listener=listener, mode=mode, content_type=content_type, body=body,
-                    received_at=received_at)
-        session.add(item)
-        session.flush()
-        assert item.id is not None
-        return item.id
+    """Store one request, committed when this returns (before its acknowledgement is sent). It is all that an
+    acknowledgement does besides Bolt's own checks, so it is one compiled Core statement, no ORM session (which
+    cost twice the CPU). The serving process's engine commits each statement itself (`make_engine(...,
+    autocommit=True)`): on PostgreSQL the insert and its commit are one round trip instead of three (BEGIN,
+    INSERT, COMMIT), each of which waited under load for the database's process to be scheduled."""
+    with engine.begin() as connection:
+        return connection.execute(QUEUED, {"queue": queue, "listener": listener, "mode": mode, "body": body,
+                                           "content_type": content_type, "received_at": received_at}).scalar_one()
 
 
 def fresh(engine: Engine, queue: str) -> bool:

@@ -12,7 +12,7 @@ from commands.access import opens_form
 from commands.forms import OpenedFromQueue, open_form
 from store import audit, work
 from store.audit import AuditEntry
-from store.db import transaction
+from store.db import SERVING_WAIT, make_engine, transaction
 from store.work import LEASE, AlreadyApplied, Work
 from tests import factories
 
@@ -90,6 +90,18 @@ def test_changes_outside_a_worker_mark_nothing(engine):
     _audited(engine, "from the command line")
     with transaction(engine) as session:
         assert session.exec(select(Work)).one().applied_by is None
+
+
+def test_a_request_queued_by_the_serving_process_is_committed_when_enqueue_returns(engine, db_url):
+    serving = make_engine(db_url, wait=SERVING_WAIT, ping=False, autocommit=True)  # as bot/app.py makes it
+    try:
+        queued = work.enqueue(serving, queue="main", listener="handle", mode="http", content_type=None,
+                              body="command=%2Fcmo&text=help", received_at=T0)
+    finally:
+        serving.dispose()  # its connections closed: what was not committed would be gone
+    item = work.claim(engine, "main", "host:1", T0)
+    assert (item.id, item.listener, item.content_type, item.body, item.received_at, item.attempts) == (
+        queued, "handle", None, "command=%2Fcmo&text=help", T0, 1)
 
 
 class _Client:
