@@ -118,8 +118,8 @@ class Settings(BaseSettings):
     @field_validator("cmo_work_queue")
     @classmethod
     def _work_queue(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", v):
-            raise ValueError("must be 1–64 letters, digits, dots, dashes or underscores")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,58}", v):  # store.work.forms_of adds 6 to the column's 64
+            raise ValueError("must be 1–58 letters, digits, dots, dashes or underscores")
         return v
 
     @field_validator("cmo_timezone")

@@ -63,9 +63,9 @@ class Queueing(LazyListenerRunner):
     before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers). When the database
     cannot take it (down, or its write lock held past the serving wait), the listener runs here instead, as
     Bolt would run it: it then answers the person itself (the database is not answering, try again) rather
-    than Slack showing a failed request. A request that may open a form runs here too (`opens_form`, the
-    declared rule of commands/access.py): Slack accepts its trigger_id for three seconds only, which a request
-    queued behind others could outwait (commands.forms.open_form refuses in a worker). Its engine does not
+    than Slack showing a failed request. A request that may open a form (`opens_form`, the declared rule of
+    commands/access.py) goes to the deployment's forms queue, which workers take first: Slack accepts its
+    trigger_id for three seconds only, which a request behind a backlog could outwait. Its engine does not
     ping a pooled connection before using it: that round trip was a quarter of an acknowledgement's time under
     load, and a connection gone stale (the database restarted) fails the insert, is dropped from the pool, and
     the request is run here. Its PostgreSQL connections commit each statement by itself (autocommit), so the
@@ -81,12 +81,10 @@ class Queueing(LazyListenerRunner):
         interaction = request.context.get(INTERACTION)  # the request's own `now` (commands/interaction.py)
         if interaction is None:
             raise RuntimeError("a request without its interaction cannot be queued")
-        if self.opens_form(request.body):
-            self.here.start(function, request)
-            return
+        queue = work.forms_of(self.queue) if self.opens_form(request.body) else self.queue
         try:
             work.enqueue(
-                self.engine, queue=self.queue, listener=get_name_for_callable(function), mode=request.mode,
+                self.engine, queue=queue, listener=get_name_for_callable(function), mode=request.mode,
                 content_type=request.content_type, received_at=interaction.now,
                 body=request.raw_body if request.mode == "http" else json.dumps(request.body),
             )
@@ -122,9 +120,9 @@ def tell(app: App, body: dict[str, Any], text: str) -> None:
     boundary.tell(app.client, body, text, Respond(response_url=url) if url else None)
 
 
-def run_one(app: App, deps: Deps, worker: str) -> bool:
-    """Claim and run one request; False when none was free."""
-    item = work.claim(deps.engine, deps.settings.cmo_work_queue, worker, real_now())
+def run_one(app: App, deps: Deps, worker: str, queue: str) -> bool:
+    """Claim and run one request of `queue`; False when none was free."""
+    item = work.claim(deps.engine, queue, worker, real_now())
     if item is None:
         return False
     assert item.id is not None
@@ -144,9 +142,11 @@ def run_one(app: App, deps: Deps, worker: str) -> bool:
 def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None = None) -> None:
     """Run queued requests until `stop` is set: fresh ones as they come; now and then, those of workers that
     died (on this machine: at once; elsewhere: when their claim expires). The serving process that started
-    this one is told it is ready on `ready_fd` (`Workers.start`)."""
+    this one is told it is ready on `ready_fd` (`Workers.start`). Requests that may open a form come first:
+    each is looked for before any other."""
     host = socket.gethostname()[:40]
     worker = f"{host}:{os.getpid()}"
+    queues = (work.forms_of(deps.settings.cmo_work_queue), deps.settings.cmo_work_queue)
     if ready_fd is not None:
         os.write(ready_fd, b".")
         os.close(ready_fd)
@@ -157,7 +157,8 @@ def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None
         try:
             if reclaim:
                 work.release_dead(deps.engine, host, alive)
-            if (reclaim or work.fresh(deps.engine, deps.settings.cmo_work_queue)) and run_one(app, deps, worker):
+            if any((reclaim or work.fresh(deps.engine, queue)) and run_one(app, deps, worker, queue)
+                   for queue in queues):
                 continue  # there may be more: no pause
         except SQLAlchemyError as exc:  # the database away: said once, then looked at again every second
             if not away:

@@ -55,6 +55,9 @@ def explain(error: Exception) -> str:
         log.warning("database unavailable: %s", type(error.orig).__name__)
         return ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."
     ref = uuid.uuid4().hex[:8]
+    if isinstance(error, SlackApiError) and error.response.get("error") == "expired_trigger_id":
+        return (":hourglass: The bot was too busy to open the form within the three seconds Slack allows. "
+                "Nothing was changed; try again.")
     if isinstance(error, SlackApiError):
         code = error.response.get("error") or f"HTTP {error.response.status_code}"
         log.warning("Slack API error [ref %s]: %s", ref, code)

@@ -138,17 +138,19 @@ def metadata(view: dict[str, Any], model: type[M]) -> M:
 
 
 class OpenedFromQueue(RuntimeError):
-    """A form asked for by a request a worker runs from the queue: its listener is not registered
-    `opens_form`. Slack honours a trigger_id for three seconds after the click, and a queued request may wait
-    longer than that behind others, so such a form would open only when the bot is idle."""
+    """A form asked for by a request queued with the others, not with the requests that may open forms: its
+    listener is not declared `form=True` (commands/access.py). Slack accepts a trigger_id for three seconds
+    after the click, and such a request may wait longer than that behind a backlog."""
 
 
 def open_form(client: WebClient, trigger_id: str, view: dict[str, Any]) -> SlackResponse:
-    """Open `view` as a modal for the click or command whose `trigger_id` asked for it. Every form is opened
-    here, by the process that acknowledged the request (bot/worker.py runs requests whose listeners are
-    registered `opens_form` there): a worker refuses, so a listener missing that mark fails in every test
-    that opens its form, not only when the queue is long."""
-    if work.RUNNING.get() is not None:
-        raise OpenedFromQueue("a form was asked for by a request run from the queue: register its listener "
-                              "(or verb) `opens_form`")
+    """Open `view` as a modal for the click or command whose `trigger_id` asked for it. A worker opens a form
+    only for a request from its deployment's forms queue, which workers take before any other
+    (bot/worker.py): a listener missing the declaration fails in every test that opens its form, not only when
+    the queue is long. A form Slack refused because the bot was too busy to open it within the three seconds
+    is explained to the person (`commands.boundary.explain`)."""
+    running = work.RUNNING.get()
+    if running is not None and not running.form:
+        raise OpenedFromQueue("a form was asked for by a request not queued as one that opens forms: declare "
+                              "its listener (or verb) form=True in commands/access.py")
     return client.views_open(trigger_id=trigger_id, view=view)

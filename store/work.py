@@ -66,12 +66,24 @@ class AlreadyApplied(Conflict):
         super().__init__("This request was already carried out; nothing was changed twice.")
 
 
+# The queue of a deployment's requests that may open a form, claimed before its others: Slack accepts a
+# trigger_id for three seconds, which a request waiting behind a backlog would outwait. (The suffix cannot be
+# part of a deployment's own name: CMO_WORK_QUEUE has no colon, and leaves room for it in the column.)
+FORMS = ":forms"
+
+
+def forms_of(queue: str) -> str:
+    return queue + FORMS
+
+
 @dataclass(frozen=True)
 class Running:
-    """The request a worker is running in this context, and the token of its claim."""
+    """The request a worker is running in this context, the token of its claim, and whether it may open a
+    form (it came from a forms queue)."""
 
     id: int
     token: str
+    form: bool = False
 
 
 RUNNING: ContextVar[Running | None] = ContextVar("running_work", default=None)
@@ -149,7 +161,7 @@ def queued(session: Session) -> int:
 def running(item: Work) -> Iterator[None]:
     """Within this block, changes written are this claim's (`note_change`)."""
     assert item.id is not None
-    reset = RUNNING.set(Running(item.id, item.token))
+    reset = RUNNING.set(Running(item.id, item.token, item.queue.endswith(FORMS)))
     try:
         yield
     finally:

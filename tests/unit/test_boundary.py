@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.clock import Clock
 from bot.emulator import SlackEmulator
 from commands import interaction
-from commands.boundary import GuardedApp
+from commands.boundary import GuardedApp, explain
 from commands.forms import SUBMITTER
 from store.errors import NotAllowed
 
@@ -157,3 +158,9 @@ def test_a_listener_with_its_deps_bound_gets_them_and_the_arguments_it_names(sla
     assert seen == [("deps", "1")]
     [told] = _told(slack)
     assert told.startswith(":boom: Something went wrong on our side (ref `")
+
+
+def test_a_form_slack_refused_as_too_late_is_explained_as_that():
+    late = SlackApiError("expired", {"ok": False, "error": "expired_trigger_id"})
+    assert explain(late) == (":hourglass: The bot was too busy to open the form within the three seconds Slack "
+                             "allows. Nothing was changed; try again.")

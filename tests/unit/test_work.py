@@ -115,13 +115,19 @@ class _Client:
         return {"ok": True}
 
 
-def test_a_form_is_never_opened_by_a_request_run_from_the_queue(engine):
+def test_a_worker_opens_forms_only_for_requests_of_the_forms_queue_and_takes_those_first(engine):
     client = _Client()
-    open_form(client, trigger_id="T.1", view={"type": "modal"})  # type: ignore[arg-type]
+    open_form(client, trigger_id="T.1", view={"type": "modal"})  # type: ignore[arg-type]  # serve's fallback
     _queue(engine, "command=%2Fcmo&text=agreement+list")
-    with work.running(work.claim(engine, "main", "host:1", T0)), pytest.raises(OpenedFromQueue):
+    work.enqueue(engine, queue=work.forms_of("main"), listener="handle", mode="http", content_type=None,
+                 body="command=%2Fcmo&text=agreement+new", received_at=T0)
+    assert work.fresh(engine, work.forms_of("main"))
+    form = work.claim(engine, work.forms_of("main"), "host:1", T0)
+    with work.running(form):
         open_form(client, trigger_id="T.2", view={"type": "modal"})  # type: ignore[arg-type]
-    assert client.opened == ["T.1"]
+    with work.running(work.claim(engine, "main", "host:1", T0)), pytest.raises(OpenedFromQueue):
+        open_form(client, trigger_id="T.3", view={"type": "modal"})  # type: ignore[arg-type]
+    assert client.opened == ["T.1", "T.2"]
 
 
 @pytest.mark.parametrize(("body", "form"), [
