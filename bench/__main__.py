@@ -89,7 +89,7 @@ def run_ack(args, out: list[str]) -> None:
             f"`cmo-bot serve` on PostgreSQL with {', '.join(f'{n:,} {t}' for t, n in rows.items() if n)} rows "
             f"(tables not on this main: {', '.join(missing_areas()) or 'none'}); the floor is a bare Bolt app "
             f"under the same waitress server (`bench/floor.py`). {args.per_kind:,} requests of each kind per line "
-            "(alternating), each client on a keep-alive connection sending its next request when the last was "
+            "(in turn), each client on a keep-alive connection sending its next request when the last was "
             f"answered; the *open loop* line sends {ack.OPEN_PER_KIND:,} of each kind at a fixed "
             f"{ack.OPEN_RATE:g} requests per second instead (arrivals from many independent people). The emulator "
             "runs in its own process. serve runs with its default two worker processes (`cmo-bot work`, at nice 19: "
@@ -99,8 +99,8 @@ def run_ack(args, out: list[str]) -> None:
             "serve's database and deliveries of 2,000 reminders against the rate limits (`bench/background.py`).",
             "",
             "| clients | request | floor p50 | floor p99 | server | p50 | p99 | p50 vs floor | p99 target "
-            f"({ACK_P99_MS} ms) | p50 target (≤{ACK_FLOOR_RATIO:g}× floor) | work done after |",
-            "|---:|---|---:|---:|---|---:|---:|---:|---|---|---:|"]
+            f"({ACK_P99_MS} ms) | p50 target (≤{ACK_FLOOR_RATIO:g}× floor) | work done after | error answers |",
+            "|---:|---|---:|---:|---|---:|---:|---:|---|---|---:|---:|"]
     floor = {(f.clients, f.kind): f for f in figures if f.server == "floor"}
     for f in sorted((f for f in figures if f.server != "floor"), key=lambda f: (f.server != "serve", f.server,
                                                                                  f.clients == 0)):
@@ -109,7 +109,7 @@ def run_ack(args, out: list[str]) -> None:
         clients = f.clients or f"open loop, {ack.OPEN_RATE:g}/s"
         out.append(f"| {clients} | {f.kind} | {base.p50_ms:.1f} ms | {base.p99_ms:.1f} ms | {f.server} | "
                    f"{f.p50_ms:.1f} ms | {f.p99_ms:.1f} ms | {ratio:.2f}× | {verdict(f.p99_ms < ACK_P99_MS)} | "
-                   f"{verdict(ratio <= ACK_FLOOR_RATIO)} | {f.drain_s:.1f} s |")
+                   f"{verdict(ratio <= ACK_FLOOR_RATIO)} | {f.drain_s:.1f} s | {f.refused} |")
     out += ["", f"After the acks the bot did the work: {received.get('response_url', 0):,} replies to response URLs "
                 f"({received.get('response_url refused', 0)} refused) and {received.get('views.open', 0):,} modals "
                 f"opened ({received.get('views.open refused', 0)} refused) reached the emulator.", "",

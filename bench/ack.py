@@ -1,6 +1,6 @@
-"""Acknowledgement latency: signed slash commands and button clicks over HTTP to the real `cmo-bot serve`,
-side by side with the floor (`bench.floor`: a bare Bolt app under the same server answering with an empty
-ack), at 1, 8 and 32 concurrent clients; and the peak RSS of serve.
+"""Acknowledgement latency: signed slash commands, button clicks and form submissions over HTTP to the real
+`cmo-bot serve`, side by side with the floor (`bench.floor`: a bare Bolt app under the same server answering
+with an empty ack), at 1, 8 and 32 concurrent clients; and the peak RSS of serve.
 
 The Slack side is the local emulator in its own process (`python -m bot.emulator`): the bot's replies to
 response URLs and its views.open calls go there. Each client is a thread with a keep-alive connection,
@@ -12,7 +12,10 @@ says how long that took after the last ack.
 - command: `/cmo program status` in a program's channel by its program manager (the status digest of a
   program in the big portfolio is composed after the ack and posted to the response URL);
 - button: a click on the App Home's "Show all" button (`home_show_all`) by a program manager (what they owe
-  across their programs is gathered after the ack and opened in a modal).
+  across their programs is gathered after the ack and opened in a modal);
+- submission: the *Log agreement* form (`agreement_new`) submitted by a program manager, filled as people
+  do (a draft NDA, a version typed as `v1.0 – draft`, a note with an accent): a form's submission is answered
+  only once its work has run (its field errors go in the answer), so serve does that work itself.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ import requests
 
 from bench import wide
 from bench.portfolio import channel_of, pm_of
-from bot.emulator.client import sign_request
+from bot.emulator.client import SlackSender, sign_request
+from commands.agreements.views import new_view
+from store.programs import Program
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-signing-secret-0123456789"
@@ -46,6 +51,8 @@ PER_KIND = 500  # requests of each kind at each concurrency (the work after them
 OPEN_RATE, OPEN_PER_KIND = 20.0, 500  # the open-loop line: requests per second, and how many of each kind
 WARMUP = 100
 NOW = "2026-11-02T15:00:00+00:00"
+KINDS = ("command", "button", "submission")  # each a method of `Requests`
+FORM = SlackSender("http://unused", SECRET)  # builds a form's state in Slack's shapes (it sends nothing here)
 TRIGGER_TTL = 3.0  # Slack refuses a trigger_id older than this: a modal opened later counts as refused
 
 
@@ -166,6 +173,21 @@ class Requests:
             "response_url": f"{self.base}/respond/cmd-{next(self.seq)}", "trigger_id": self._trigger(),
         })
 
+    def submission(self) -> str:
+        program = self.rng.randrange(self.programs)
+        user = pm_of(program)
+        view = new_view(Program(code=f"P{program:04d}", customer=f"Customer {program % 97}"), user)
+        values = {"kind": "nda", "status": "draft", "version": "v1.0 – draft", "notes": "Révision du client"}
+        shown = {**view, "id": f"VSUB{next(self.seq)}", "team_id": "T0CMO", "app_id": "A0CMOBOT", "hash": "1.a",
+                 "state": {"values": FORM.view_state(view, values)}}
+        payload = {
+            "type": "view_submission", "team": {"id": "T0CMO", "domain": "cmo-test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0CMO"},
+            "api_app_id": "A0CMOBOT", "token": "legacy", "trigger_id": self._trigger(), "view": shown,
+            "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
     def button(self) -> str:
         user = pm_of(self.rng.randrange(self.programs))
         view = {"id": f"VHOME{user}", "type": "home", "blocks": [], "hash": "1.a"}
@@ -187,15 +209,17 @@ def _signed(body: str) -> dict[str, str]:
             "X-Slack-Signature": sign_request(SECRET, stamp, body)}
 
 
-def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | None = None) -> dict[str, list[float]]:
-    """`per_kind` commands and as many clicks, alternating, over `clients` keep-alive connections; each client
+def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | None = None
+         ) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """`per_kind` requests of each of KINDS, in turn, over `clients` keep-alive connections; each client
     sends its next request when the previous one is answered (closed loop) or, with `rate`, request n at
     n / rate seconds from the start (open loop: arrivals as from many independent people)."""
     parts = urlsplit(url)
-    kinds = ("command", "button")
+    kinds = KINDS
     tickets = itertools.count()
-    total = 2 * per_kind
+    total = len(kinds) * per_kind
     results: dict[str, list[float]] = {k: [] for k in kinds}
+    refused = dict.fromkeys(kinds, 0)  # answered with an error status: Slack would show the person a failure
     failures: list[str] = []
     lock = threading.Lock()
     origin = time.perf_counter()
@@ -203,11 +227,11 @@ def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | No
     def client() -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         while (n := next(tickets)) < total:
-            kind = kinds[n % 2]
+            kind = kinds[n % len(kinds)]
             if rate is not None and (delay := origin + n / rate - time.perf_counter()) > 0:
                 time.sleep(delay)
             with lock:
-                body = make.command() if kind == "command" else make.button()
+                body = getattr(make, kind)()
             encoded = body.encode()
             headers = _signed(body)
             started = time.perf_counter()
@@ -222,7 +246,7 @@ def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | No
                 continue
             elapsed = time.perf_counter() - started
             if response.status != 200:
-                failures.append(f"HTTP {response.status}")
+                refused[kind] += 1
                 continue
             results[kind].append(elapsed)
         connection.close()
@@ -234,7 +258,7 @@ def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | No
         thread.join()
     if failures:
         raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[:3]}")
-    return results
+    return results, refused
 
 
 def cpu_ticks(pid: int) -> int:
@@ -274,6 +298,7 @@ class AckFigure:
     p50_ms: float
     p99_ms: float
     drain_s: float  # how long after the last ack the work after the acks was done
+    refused: int = 0  # answered with an error status (Bolt's 404 when no ack came within its wait)
 
 
 def _nothing(name: str, clients: int, pid: int) -> None:
@@ -312,16 +337,16 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
             log(f"ack: {name}, {f'{count} client(s)' if count else f'open loop at {OPEN_RATE:g}/s'} …")
             before(name, count, server.pid)
             if count:
-                results = load(server.url, make, count, per_kind)
+                results, refused = load(server.url, make, count, per_kind)
             else:
-                results = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
+                results, refused = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
             after(name, count, server.pid)
             drained = quiet(server.pid) if name == "floor" else drain(server)
             for kind, values in results.items():
                 figure = AckFigure(name, count, kind, len(values), 1000 * percentile(values, 0.50),
-                                   1000 * percentile(values, 0.99), drained)
+                                   1000 * percentile(values, 0.99), drained, refused[kind])
                 log(f"  {kind:<8} p50 {figure.p50_ms:6.1f} ms  p99 {figure.p99_ms:6.1f} ms  (n={figure.count}, "
-                    f"work after the acks done {drained:.1f} s after the last)")
+                    f"{figure.refused} error answers, work after the acks done {drained:.1f} s after the last)")
                 figures.append(figure)
 
         for name, server in servers.items():

@@ -33,6 +33,10 @@ def floor_app(signing_secret: str, token: str, api_url: str) -> App:
     def action(ack) -> None:
         ack()
 
+    @app.view(re.compile(".*"))
+    def view(ack) -> None:
+        ack()
+
     return app
 
 

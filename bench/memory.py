@@ -109,7 +109,8 @@ def over_http(run: Run, command: list[str]) -> str:
         ack.quiet(process.pid)
     finally:
         _stop(process)
-    return f"{REQUESTS} `/cmo program status` + {REQUESTS} App Home *Show all* over HTTP, {CLIENTS} clients"
+    return (f"{REQUESTS} `/cmo program status` + {REQUESTS} App Home *Show all* + {REQUESTS} *Log agreement* "
+            f"submissions over HTTP, {CLIENTS} clients")
 
 
 def over_socket(run: Run, command: list[str]) -> str:
