@@ -2,8 +2,8 @@
 
 A rule says which roles may use the entry (none named: any member of the program), whether people outside
 the company (Slack Connect guests, customers) may use it at all, whether it is for admins only, whether it
-changes records or only reads them, and whether it may open a form (such requests run where they were
-acknowledged, never queued: `opens_form`). The router enforces the rule of a verb before the verb runs
+changes records or only reads them, and whether it may open a form (such requests go to the forms queue,
+which workers take first: `opens_form`). The router enforces the rule of a verb before the verb runs
 (`Router.dispatch`); `boundary.GuardedApp` enforces the rule of a listener before the listener runs, keyed by the
 action_id, callback_id or event type Slack sends. An entry missing from this table is closed to people
 outside the company (fail closed), and tests/e2e/test_access.py fails until it is declared: `DeclaredApp`
@@ -172,7 +172,7 @@ LISTENERS: dict[str, Rule] = {
 
 def opens_form(body: dict[str, Any]) -> bool:
     """Whether the request may open a form. Slack accepts a trigger_id for three seconds after the click, so
-    such a request runs in the process that acknowledged it, never queued behind others (bot/worker.py)."""
+    such a request goes to the deployment's forms queue, which workers take before any other (bot/worker.py)."""
     if body.get("command") == "/cmo":
         area, verb = ((body.get("text") or "").lower().split() + ["", ""])[:2]
         return verb_rule(area, verb).form
