@@ -17,10 +17,12 @@ the stored submission, which holds what the person typed (a signing form's code)
 saved; a named follow-up with ids holds neither.
 
 Done once: a worker killed half-way leaves its claim to expire (store/work.py) and another runs the follow-up
-again. Each step that must not be done twice runs through `Run.once`: its mark (a receipt, store/receipts.py)
-is written in the step's own writing transaction, or right after a step that writes only to Slack, and a
-step found marked is skipped. The channel notices need no mark: they go through the outbox, whose rows are
-claimed and posted once (scheduler/delivery.py).
+again. A follow-up that ran to its end is marked so (a receipt, store/receipts.py), and a run that finds the
+mark (the worker stopped before it could delete the row) does nothing. Inside one, each step that must not be
+done twice by a run after a kill runs through `Run.once`: its mark is written in the step's own writing
+transaction, or right after a step that writes only to Slack, and a step found marked is skipped. The channel
+notices need no mark: they go through the outbox, whose rows are claimed and posted once
+(scheduler/delivery.py). Done here, at once, a follow-up is run once by construction and writes no marks.
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ class Run:
 
     who: Interaction
     client: WebClient
-    key: str
+    key: str | None  # None: run at once, by the process that acknowledged (run once by construction)
 
     def once(self, step: str, do: Callable[[], T]) -> T | None:
         """`do()` unless a run of this follow-up did this step before (None then)."""
+        if self.key is None:
+            return do()
         engine, key = self.who.deps.engine, receipts.key_of(f"after:{self.key}", step)
         try:
             with receipts.once(engine, key, self.who.now):
@@ -70,11 +74,14 @@ FollowUp = Callable[..., None]  # (run: Run, **payload)
 REGISTERED: dict[str, FollowUp] = {}
 
 
-def follow_up(name: str) -> Callable[[FollowUp], FollowUp]:
-    """Register a follow-up under `name` (one name, one function: the workers find it by its name)."""
+def follow_up(name: str, *, again: bool = False) -> Callable[[FollowUp], FollowUp]:
+    """Register a follow-up under `name` (one name, one function: the workers find it by its name). `again`:
+    registered by each app as it is wired, bound to what the app is wired with (the same in every app)."""
 
     def registering(function: FollowUp) -> FollowUp:
-        if REGISTERED.setdefault(name, function) is not function:
+        if again:
+            REGISTERED[name] = function
+        elif REGISTERED.setdefault(name, function) is not function:
             raise ValueError(f"follow-up {name!r} registered twice")
         return function
 
@@ -86,22 +93,26 @@ def later(who: Interaction, client: WebClient, name: str, **payload: Any) -> Non
     has them, else now. A database that cannot take it (down, busy past the serving wait) has it run here."""
     if name not in REGISTERED:
         raise KeyError(f"no follow-up named {name!r}")
-    key = uuid.uuid4().hex
     hand_over = who.deps.hand_over
     if hand_over is not None:
-        body = json.dumps({"key": key, "user": dict(who.user), "payload": payload})
+        body = json.dumps({"key": uuid.uuid4().hex, "user": dict(who.user), "payload": payload})
         try:
             hand_over(name, body, who.now)
             return
         except SQLAlchemyError as exc:
             log.warning("follow-up %s not queued (%s): done in the serving process", name, type(exc).__name__)
-    REGISTERED[name](Run(who, client, key), **payload)
+    REGISTERED[name](Run(who, client, None), **payload)
 
 
 def run(who: Interaction, client: WebClient, name: str, body: str) -> None:
-    """A worker runs a queued follow-up: the person and `now` of the request it follows (`who`)."""
+    """A worker runs a queued follow-up: the person and `now` of the request it follows (`who`); not again
+    once a run of it reached its end."""
     stored = json.loads(body)
+    engine, done = who.deps.engine, receipts.key_of(f"after:{stored['key']}", "done")
+    if receipts.seen(engine, done):
+        return
     REGISTERED[name](Run(who, client, stored["key"]), **stored["payload"])
+    receipts.mark(engine, done, who.now)
 
 
 def person(body: str) -> dict[str, Any]:
