@@ -111,6 +111,7 @@ def run(who: Interaction, client: WebClient, name: str, body: str) -> None:
     engine, done = who.deps.engine, receipts.key_of(f"after:{stored['key']}", "done")
     if receipts.seen(engine, done):
         return
+    who.actor_in()  # the person read now, not first inside a follow-up's transaction (a second would wait for it)
     REGISTERED[name](Run(who, client, stored["key"]), **stored["payload"])
     receipts.mark(engine, done, who.now)
 
