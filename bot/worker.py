@@ -14,6 +14,11 @@ signature was checked when it arrived; the worker reads it from the bot's own da
 What is acknowledged is done once (store/work.py): a worker killed half-way leaves its claim to expire and
 another runs the request; a request whose change was already written is not run again — the person is told
 it was saved.
+
+A form's submission is not queued: serve validates it, writes its change and acknowledges it with any field
+errors. What its listener does after that ack (the channel's notice, files filed, DMs) is queued too, as a
+follow-up (commands/after.py, work rows of mode `after.MODE`): a worker runs the function registered under
+its name with its payload of ids (`follow`), marked done once it reaches its end, each of its steps once.
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str
               form: type[BaseModel], save: Callable[[Submitted, Any], Saved], *, roles: tuple[Role, ...], doing: str,
               field: str) -> None:
     """A form's submission: re-authorized and saved by `save` inside submit's action (a refusal, or the
-    agreement changed meanwhile, shows on the form, nothing saved), then, after the ack, the channel told and
-    the attached files filed."""
+    agreement changed meanwhile, shows on the form, nothing saved), then, after the ack and by a worker when
+    there are some, the channel told and the attached files filed (`after_saved`)."""
     deps, actor = interaction.deps, interaction.actor
 
     def act(filled: Any) -> tuple[Program, Saved]:
