@@ -15,7 +15,8 @@ says how long that took after the last ack.
   across their programs is gathered after the ack and opened in a modal);
 - submission: the *Log agreement* form (`agreement_new`) submitted by a program manager, filled as people
   do (a draft NDA, a version typed as `v1.0 – draft`, a note with an accent): a form's submission is answered
-  only once its work has run (its field errors go in the answer), so serve does that work itself.
+  only once its action (the write) has run (its field errors go in the answer), so serve does that itself;
+  the channel's notice after the ack goes to the workers (commands/after.py).
 """
 
 from __future__ import annotations

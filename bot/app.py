@@ -46,7 +46,11 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
     they arrived."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {ROLES}")
-    deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now))
+    queueing = None
+    if role == "acknowledge":  # requests and forms' follow-ups are written to the work table (bot/worker.py)
+        queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False, autocommit=True)
+    deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now),
+                hand_over=worker.hand_over(queueing, settings.cmo_work_queue) if queueing is not None else None)
     audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
     app = WiredApp(
@@ -66,8 +70,7 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
             "moment, and tell your Slack admin if this persists."
         ),
     )
-    if role == "acknowledge":
-        queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False, autocommit=True)  # bot/worker.py
+    if queueing is not None:
         worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue, opens_form)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)

@@ -14,6 +14,11 @@ signature was checked when it arrived; the worker reads it from the bot's own da
 What is acknowledged is done once (store/work.py): a worker killed half-way leaves its claim to expire and
 another runs the request; a request whose change was already written is not run again — the person is told
 it was saved.
+
+A form's submission is not queued: serve validates it, writes its change and acknowledges it with any field
+errors. What its listener does after that ack (the channel's notice, files filed, DMs) is queued too, as a
+follow-up (commands/after.py, work rows of mode `after.MODE`): a worker runs the function registered under
+its name with its payload of ids (`follow`), marked done once it reaches its end, each of its steps once.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltRequest
@@ -41,10 +47,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.clock import real_now
-from commands import boundary
+from commands import after, boundary
 from commands.deps import Deps
 from commands.interaction import KEY as INTERACTION
-from commands.interaction import RECEIVED
+from commands.interaction import RECEIVED, Interaction
 from store import work
 
 log = logging.getLogger("cmo_bot.work")
@@ -126,6 +132,10 @@ def run_one(app: App, deps: Deps, worker: str, queue: str) -> bool:
     if item is None:
         return False
     assert item.id is not None
+    if item.mode == after.MODE:
+        follow(app, deps, item)
+        work.finish(deps.engine, item.id)
+        return True
     request = request_of(item)
     if item.applied_by is not None:  # a run before this one wrote its change, then stopped
         tell(app, request.body, SAVED)
@@ -137,6 +147,32 @@ def run_one(app: App, deps: Deps, worker: str, queue: str) -> bool:
             app.dispatch(request)
     work.finish(deps.engine, item.id)
     return True
+
+
+def follow(app: App, deps: Deps, item: work.Work) -> None:
+    """Run a form's follow-up (commands/after.py) as of the request it follows. Its steps that must be done
+    once are marked by the follow-up itself, so a run after a dead worker's is a run like any other; its error
+    is answered to the person by DM, as the boundary answers a listener's."""
+    who = Interaction(deps, item.received_at, after.person(item.body))
+    if item.attempts > work.MAX_ATTEMPTS:
+        log.error("follow-up %s (%s) given up after %s attempts", item.id, item.listener, item.attempts - 1)
+        boundary.tell(app.client, {"user_id": who.user_id}, GIVEN_UP.format(attempts=item.attempts - 1))
+        return
+    try:
+        after.run(who, app.client, item.listener, item.body)
+    except Exception as error:
+        boundary.tell(app.client, {"user_id": who.user_id}, boundary.interactive_error(error))
+
+
+def hand_over(engine: Engine, queue: str) -> Callable[[str, str, datetime], None]:
+    """How the serving process hands a form's follow-up to the workers (`Deps.hand_over`): one row of the
+    work table, committed before the listener goes on."""
+
+    def handing(name: str, body: str, received_at: datetime) -> None:
+        work.enqueue(engine, queue=queue, listener=name, mode=after.MODE, content_type=None, body=body,
+                     received_at=received_at)
+
+    return handing
 
 
 def run_worker(app: App, deps: Deps, stop: threading.Event, ready_fd: int | None = None) -> None:

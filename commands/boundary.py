@@ -99,7 +99,8 @@ def interactive_error(error: Exception) -> str:
 
 # What may run after its acknowledgement, elsewhere: a slash command and a button are acknowledged empty (the
 # answer goes to the response_url, a modal is opened by trigger_id) and an event needs no answer. A form's
-# submission stays whole: its acknowledgement carries the field errors, known only once its work has run.
+# submission is not deferred: its acknowledgement carries the field errors, known only once its action (the
+# write) has run. What its listener does after that ack it hands to the workers itself (commands/after.py).
 DEFERRABLE = frozenset({"command", "action", "event"})
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -17,6 +19,9 @@ class Deps:
     engine: Engine
     settings: Settings
     clock: Clock
+    # Where a form's work after its acknowledgement goes (commands/after.py): None, done in this process; else
+    # `hand_over(name, body, received_at)` writes it to the work table for a worker (bot/worker.py).
+    hand_over: Callable[[str, str, datetime], None] | None = None
 
     @cached_property
     def files(self) -> Store:

@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from bot.downloads import SlackFile, fetch
+from commands.after import Run, follow_up, later
 from commands.boundary import explain, tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, open_form, seal, submit
@@ -141,23 +142,44 @@ def on_submit(targets: Sequence[Target], interaction: Interaction, ack: Callable
         return next(t for t in targets if t.area == area), value, form.note or "", context.file_ids
 
     chosen = submit(ack, view, FilingForm, check, fallback="target")
-    if chosen is None:
-        return
-    target, value, note, file_ids = chosen
+    if chosen is not None:
+        target, value, note, file_ids = chosen
+        later(interaction, client, FILE, area=target.area, value=value, note=note, file_ids=file_ids)
+
+
+FILE = "file_to_program.file"
+
+
+def after_submit(targets: Sequence[Target], run: Run, area: str, value: str, note: str, file_ids: list[str]
+                 ) -> None:
+    """After the ack (commands/after.py): the area's target files the files (each once: its mark goes with its
+    write), each told to the person by DM (the bot may not be in that channel)."""
+    who, client = run.who, run.client
+    target = next(t for t in targets if t.area == area)
     if target.file_all is not None:
-        try:
-            target.file_all(interaction, client, value, file_ids, note)
-        except DomainError as error:
-            tell(client, {"user_id": actor.user_id}, explain(error))
+        file_all = target.file_all
+
+        def all_at_once() -> None:
+            try:
+                file_all(who, client, value, file_ids, note)
+            except DomainError as error:
+                tell(client, {"user_id": who.actor.user_id}, explain(error))
+
+        run.once("files", all_at_once)
         return
-    for file_id in file_ids:
-        if target.file is None:
-            break
+    if target.file is None:
+        return
+    file = target.file
+
+    def one(file_id: str) -> None:
         try:
-            text = target.file(interaction, value, fetch(client, file_id), note)
+            text = file(who, value, fetch(client, file_id), note)
         except DomainError as error:
             text = explain(error)
-        tell(client, {"user_id": actor.user_id}, text)  # a DM: the bot may not be in that channel
+        tell(client, {"user_id": who.actor.user_id}, text)
+
+    for file_id in file_ids:
+        run.once(f"file:{file_id}", partial(one, file_id))
 
 
 def register(app: App, targets: Sequence[Target]) -> None:
@@ -165,3 +187,4 @@ def register(app: App, targets: Sequence[Target]) -> None:
     the listeners are bound to the targets with `functools.partial`, the rest Bolt hands them."""
     app.shortcut(Ids.shortcut.value)(partial(on_shortcut, targets))
     app.view(Ids.view.value)(partial(on_submit, targets))
+    follow_up(FILE, again=True)(partial(after_submit, targets))

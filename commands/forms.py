@@ -92,7 +92,8 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
     (database work only, whose waits are bounded: a busy database is answered on the form before Slack's 3
     seconds). A form is acted on once, keyed by its view and the person: submitted again
     (Slack timed out while the first one committed, or a double click) it closes without a second change.
-    Returns what `act` returned, or None when refused or already done.
+    Returns what `act` returned, or None when refused or already done. What the listener does with it after
+    the ack it hands to the workers (`commands.after.later`): the acknowledging process does no more.
     """
     known = {block["block_id"] for block in view.get("blocks", []) if block.get("block_id")}
     who = SUBMITTER.get()

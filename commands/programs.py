@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import blocks as bk
 from bot import people as slack_people
 from commands import onboarding, people
+from commands.after import Run, follow_up, later
 from commands.args import UsageError, channel_id, user_id
 from commands.boundary import tell
 from commands.forms import open_form, submit
@@ -349,7 +350,13 @@ def on_new_program(interaction: Interaction, ack: Callable[..., Any], view: dict
 
     program_id = submit(ack, view, ProgramForm, create, fallback="code")
     if program_id is not None:
-        set_up(interaction, client, program_id)
+        later(interaction, client, "programs.set_up", program_id=program_id)
+
+
+@follow_up("programs.set_up")
+def after_new_program(run: Run, program_id: int) -> None:
+    """After the ack (commands/after.py): the new program's channel, invitations, welcome."""
+    set_up(run.who, run.client, program_id)
 
 
 def register(app: App) -> None:

@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
+from commands.after import Run, follow_up, later
 from commands.args import UsageError, user_id
 from commands.boundary import tell
 from commands.deps import Deps
@@ -74,18 +75,20 @@ def enroll_view(secret: str, token: str, qr_file_id: str | None = None) -> dict:
     return {**view, "notify_on_close": True}  # closing it deletes the QR code too (`forget_qr`)
 
 
-def forget_qr(client: WebClient, view: dict[str, Any]) -> None:
+def qr_files(view: dict[str, Any]) -> list[str]:
+    """The uploaded QR code of an enrollment form (its Slack file ids; the ids are not the secret)."""
+    return [str(file_id) for block in view.get("blocks") or [] if block.get("block_id") == Ids.qr_block
+            for file_id in [(block.get("slack_file") or {}).get("id")] if file_id]
+
+
+def forget_qr(client: WebClient, file_ids: list[str]) -> None:
     """Delete the uploaded QR code once the form is done with (confirmed or closed): the image encodes the
     signing secret, so it must not outlive the enrollment among the bot's files."""
-    for block in view.get("blocks") or []:
-        if block.get("block_id") == Ids.qr_block:
-            file_id = (block.get("slack_file") or {}).get("id")
-            if not file_id:
-                continue
-            try:
-                client.files_delete(file=file_id)
-            except SlackApiError as exc:
-                log.warning("QR code not deleted: %s", exc.response.get("error"))
+    for file_id in file_ids:
+        try:
+            client.files_delete(file=file_id)
+        except SlackApiError as exc:
+            log.warning("QR code not deleted: %s", exc.response.get("error"))
 
 
 def code_input():
@@ -217,16 +220,31 @@ def on_enroll(interaction: Interaction, ack: Callable[..., Any], view: dict[str,
                            now=now)
         return True
 
-    if submit(ack, view, EnrollForm, act, fallback="code"):
-        forget_qr(client, view)
-        tell(client, {"user_id": actor.user_id}, ":white_check_mark: Your authenticator app is set up. When you "
-                                                 "sign in the bot, it asks for the app's current code.")
+    if submit(ack, view, EnrollForm, act, fallback="code"):  # the secret stays here: only the QR's file id goes
+        later(interaction, client, "signing.enrolled", qr_files=qr_files(view))
+
+
+@follow_up("signing.enrolled")
+def after_enroll(run: Run, qr_files: list[str]) -> None:
+    """After the ack (commands/after.py): the QR code deleted, the person told (once)."""
+    forget_qr(run.client, qr_files)
+    run.once("told", lambda: tell(run.client, {"user_id": run.who.actor.user_id}, (
+        ":white_check_mark: Your authenticator app is set up. When you sign in the bot, it asks for the app's "
+        "current code.")))
+
+
+@follow_up("signing.locked")
+def after_locked(run: Run, program_id: int) -> None:
+    """After a signing form's ack (commands/after.py): five wrong codes, the warning sent (once)."""
+    with transaction(run.who.deps.engine) as session:
+        program = session.get_one(Program, program_id)
+    run.once("warned", lambda: warn_locked(run.who.deps, run.client, run.who.actor.user_id, program))
 
 
 def on_enroll_closed(ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The enrollment form closed without confirming: its QR code is deleted."""
     ack()
-    forget_qr(client, view)
+    forget_qr(client, qr_files(view))
 
 
 def register(app: App) -> None:

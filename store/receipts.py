@@ -50,6 +50,12 @@ def seen(engine: Engine, key: str) -> bool:
         return session.get(SubmissionReceipt, key) is not None
 
 
+def mark(engine: Engine, key: str, now: datetime) -> None:
+    """Record `key` done by itself: for work that wrote nothing to the database (a message posted)."""
+    with transaction(engine) as session:
+        session.add(SubmissionReceipt(key=key, created_at=now))
+
+
 @contextmanager
 def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
     """Run a submission's work: its first writing transaction also writes the receipt. Raises

@@ -1,7 +1,8 @@
 """The agreement forms — log an agreement, record its execution, log a redline round — and the buttons of
 `/cmo agreement show` that open them. Each submission re-authorizes the person against the program its
 form carries, inside the form's action: a refusal is answered on the form through `forms.submit` like any
-other domain error, and nothing is saved. Documents attached to a form are filed after the ack."""
+other domain error, and nothing is saved. The channel's notice and the documents attached to a form are posted
+and filed after the ack, by a worker when there are some (commands/after.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from commands.after import Run, follow_up, later
 from commands.agreements.messages import announce, file_all, notice, redline_text, summary
 from commands.agreements.views import Ids, Ref, execute_view, redline_view
 from commands.deps import Deps
@@ -24,7 +27,7 @@ from store.agreements import service as store
 from store.agreements.gaps import gaps
 from store.agreements.service import Agreement, Kind, Side, Status, Terms
 from store.audit import Actor
-from store.db import transaction
+from store.db import pk, transaction
 from store.errors import Conflict, Invalid
 from store.markup import escape
 from store.programs import Access, Program, Role
@@ -124,8 +127,8 @@ def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str
               form: type[BaseModel], save: Callable[[Submitted, Any], Saved], *, roles: tuple[Role, ...], doing: str,
               field: str) -> None:
     """A form's submission: re-authorized and saved by `save` inside submit's action (a refusal, or the
-    agreement changed meanwhile, shows on the form, nothing saved), then, after the ack, the channel told and
-    the attached files filed."""
+    agreement changed meanwhile, shows on the form, nothing saved), then, after the ack and by a worker when
+    there are some, the channel told and the attached files filed (`after_saved`)."""
     deps, actor = interaction.deps, interaction.actor
 
     def act(filled: Any) -> tuple[Program, Saved]:
@@ -135,8 +138,22 @@ def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str
     done = submit(ack, view, form, act, fallback=field)
     if done is not None:
         program, saved = done
-        announce(interaction, client, program, saved.text, saved.rows)
-        file_all(interaction, client, program, saved.agreement, saved.file_ids, saved.role)
+        later(interaction, client, "agreements.saved", program_id=pk(program), agreement_id=pk(saved.agreement),
+              text=saved.text, rows=saved.rows, file_ids=saved.file_ids, role=saved.role)
+
+
+@follow_up("agreements.saved")
+def after_saved(run: Run, program_id: int, agreement_id: int, text: str, rows: list[int], file_ids: list[str],
+                role: str) -> None:
+    """After a form's ack (commands/after.py): the channel told (or the person, without one: once), then the
+    attached files filed."""
+    with transaction(run.who.deps.engine) as session:
+        program, agreement = session.get_one(Program, program_id), session.get_one(Agreement, agreement_id)
+    if program.channel_id:
+        announce(run.who, run.client, program, text, rows)  # the outbox posts each row once
+    else:
+        run.once("notice", partial(announce, run.who, run.client, program, text, rows))
+    file_all(run, program, agreement, file_ids, role)
 
 
 def create(s: Submitted, form: NewForm) -> Saved:

@@ -5,11 +5,13 @@ that sums an agreement up, and the documents downloaded from Slack and filed wit
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.downloads import SlackFile, fetch
+from commands.after import Run
 from commands.boundary import explain, tell
 from commands.interaction import Acting
 from scheduler.delivery import SENT, deliver_now
@@ -36,16 +38,21 @@ def file_one(who: Acting, program: Program, agreement: Agreement, slack_file: Sl
             f"({role}) as `{escape(filed.path)}`, SHA-256 `{filed.sha256}`.")
 
 
-def file_all(who: Acting, client: WebClient, program: Program, agreement: Agreement, file_ids: list[str],
-             role: str) -> None:
-    """After the ack: download and file each; the person hears of every success and every failure."""
-    for file_id in file_ids:
+def file_all(run: Run, program: Program, agreement: Agreement, file_ids: list[str], role: str) -> None:
+    """After the ack: download and file each, once (commands/after.py); the person hears of every success and
+    every failure."""
+    who, client = run.who, run.client
+
+    def file_it(file_id: str) -> None:
         try:
             text = file_one(who, program, agreement, fetch(client, file_id), role)
         except DomainError as error:
             text = f"{explain(error)}\n{escape(agreement.ref)} itself was saved; file the document again with " \
                    "the message shortcut *File to program*."
         tell(client, {"user_id": who.actor.user_id}, text)
+
+    for file_id in file_ids:
+        run.once(f"file:{file_id}", partial(file_it, file_id))
 
 
 def notice(session: Session, program: Program, agreement: Agreement, event: str, text: str,

@@ -13,6 +13,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot import blocks as bk
+from commands.after import Run, follow_up, later
 from commands.args import UsageError, iso_date
 from commands.batches.messages import by_ref
 from commands.batches.views import BatchRef, Ids, call_view
@@ -95,7 +96,6 @@ def on_call(interaction: Interaction, ack: Callable[..., None], body: dict[str, 
 
 def on_call_view(interaction: Interaction, ack: Callable[..., None], view: dict[str, Any], client: WebClient) -> None:
     """The call form submitted: a bad time is a field error; the call itself is scheduled after the ack."""
-    actor = interaction.actor
 
     def act(form: CallForm) -> tuple[store.Batch, Program, datetime, int]:
         batch, program = by_ref(interaction.deps, metadata(view, BatchRef))
@@ -112,12 +112,24 @@ def on_call_view(interaction: Interaction, ack: Callable[..., None], view: dict[
     chosen = submit(ack, view, CallForm, act, fallback="time")
     if chosen is not None:
         batch, program, starts, minutes = chosen
+        later(interaction, client, "batches.call", code=program.code, batch_no=batch.batch_no,
+              starts_local=starts.isoformat(), minutes=minutes)
+
+
+@follow_up("batches.call")
+def after_call_form(run: Run, code: str, batch_no: str, starts_local: str, minutes: int) -> None:
+    """After the ack (commands/after.py): the call scheduled and the person told by DM (once: its mark goes
+    with the call's write)."""
+
+    def schedule() -> None:
         try:
-            note = schedule_call(interaction, client, code=program.code, channel_id=None,
-                                 batch_no=batch.batch_no, starts_local=starts, minutes=minutes)
+            note = schedule_call(run.who, run.client, code=code, channel_id=None, batch_no=batch_no,
+                                 starts_local=datetime.fromisoformat(starts_local), minutes=minutes)
         except Exception as exc:  # after the ack the form is gone: tell the person in a DM
             note = explain(exc)
-        tell(client, {"user_id": actor.user_id}, note)
+        tell(run.client, {"user_id": run.who.actor.user_id}, note)
+
+    run.once("call", schedule)
 
 
 def register(app: App) -> None:

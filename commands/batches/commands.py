@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, field_validator
@@ -19,6 +20,7 @@ from slack_sdk import WebClient
 from bot import blocks as bk
 from bot.downloads import fetch
 from commands import home
+from commands.after import Run, follow_up, later
 from commands.args import UsageError, iso_date
 from commands.batches import calls as batch_calls
 from commands.batches import decisions as batch_decisions
@@ -318,16 +320,27 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
             return pk(batch), readers, form.record, rows
 
     created = submit(ack, view, NewForm, act, fallback="batch_no")
-    if created is None:
-        return
-    batch_id, approvers, files, rows = created
-    if files:
+    if created is not None:
+        batch_id, approvers, files, rows = created
+        later(interaction, client, "batches.ready", batch_id=batch_id, approvers=approvers,
+              record=[str(files[0]["id"])] if files else [], rows=rows)
+
+
+@follow_up("batches.ready")
+def after_new(run: Run, batch_id: int, approvers: list[str], record: list[str], rows: list[int]) -> None:
+    """After the ack (commands/after.py): the record file filed (once: its mark goes with its write), then the
+    batch announced (`announce`)."""
+
+    def file_it(file_id: str) -> None:
         try:
-            file_record(interaction, client, batch_id, files[0])
+            file_record(run.who, run.client, batch_id, {"id": file_id})
         except Invalid as exc:
-            tell(client, {"user_id": actor.user_id}, f":warning: The batch was recorded, but its file was not "
-                                                     f"filed: {exc}")
-    announce(interaction, client, batch_id, approvers, rows)
+            tell(run.client, {"user_id": run.who.actor.user_id},
+                 f":warning: The batch was recorded, but its file was not filed: {exc}")
+
+    for file_id in record:
+        run.once(f"file:{file_id}", partial(file_it, file_id))
+    announce(run.who, run.client, batch_id, approvers, rows)
 
 
 def register(app: App) -> None:

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from commands import people
-from commands import signing as signing_commands
+from commands.after import Run, follow_up, later
 from commands.batches.messages import by_ref, dm_all, gate, publish_homes, refresh
 from commands.batches.views import BatchRef, Ids, SignRef, reason_view, sign_view
 from commands.deps import Deps
@@ -225,14 +225,34 @@ def on_signing(interaction: Interaction, ack: Callable[..., Any], view: dict[str
 
     done = submit(ack, view, SignForm, act, fallback=field)
     if locked:
-        signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+        later(interaction, client, "signing.locked", program_id=pk(locked[0]))
     if done is None:
         return
     program, outcome = done
     if isinstance(outcome, store.Signed):
-        after_sign(interaction, client, outcome)
+        later(interaction, client, "batches.signed", batch_id=pk(outcome.batch), signature_id=pk(outcome.signature),
+              complete=outcome.complete, missing=list(outcome.missing))
     else:
-        after_hold_or_reject(interaction, client, outcome, program, rejected=True)
+        later(interaction, client, "batches.held", batch_id=pk(outcome), program_id=pk(program), rejected=True)
+
+
+@follow_up("batches.signed")
+def after_signing_form(run: Run, batch_id: int, signature_id: int, complete: bool, missing: list[str]) -> None:
+    """After the ack (commands/after.py): the signature's messages and receipt (`after_sign`)."""
+    with transaction(run.who.deps.engine) as session:
+        signed = store.Signed(session.get_one(store.Batch, batch_id), session.get_one(store.BatchSignature,
+                                                                                      signature_id),
+                              complete, tuple(missing))
+    after_sign(run.who, run.client, signed)
+
+
+@follow_up("batches.held")
+def after_reason_form(run: Run, batch_id: int, program_id: int, rejected: bool) -> None:
+    """After the ack (commands/after.py): the managers told, the messages and Homes updated
+    (`after_hold_or_reject`)."""
+    with transaction(run.who.deps.engine) as session:
+        batch, program = session.get_one(store.Batch, batch_id), session.get_one(Program, program_id)
+    after_hold_or_reject(run.who, run.client, batch, program, rejected)
 
 
 def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient,
@@ -247,7 +267,7 @@ def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str,
 
     done = submit(ack, view, ReasonForm, act, fallback="reason")
     if done is not None:
-        after_hold_or_reject(interaction, client, done[0], done[1], rejected)
+        later(interaction, client, "batches.held", batch_id=pk(done[0]), program_id=pk(done[1]), rejected=rejected)
 
 
 def on_hold_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:

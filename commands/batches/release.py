@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot import blocks as bk
 from commands import people
-from commands import signing as signing_commands
+from commands.after import Run, follow_up, later
 from commands.batches.messages import by_ref, post_batch, publish_homes, refresh
 from commands.batches.views import BatchRef, SignRef, component_input
 from commands.deps import Deps
@@ -29,7 +29,7 @@ from store.batches import release as store
 from store.batches import rules as batches_rules
 from store.batches import service as batches
 from store.batches.release import ACTION
-from store.db import pk
+from store.db import pk, transaction
 from store.errors import Invalid
 from store.markup import escape
 from store.programs import Program, Role, user_ids
@@ -139,9 +139,21 @@ def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, A
 
     released = submit(ack, view, ReleaseForm, act, fallback=field)
     if locked:
-        signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+        later(interaction, client, "signing.locked", program_id=pk(locked[0]))
     if released is not None:
-        after_release(interaction, client, released, *asked[0])
+        approvers, rows = asked[0]
+        later(interaction, client, "batches.released", batch_id=pk(released.batch), release_id=pk(released.release),
+              internal_days=released.internal_days, approvers=approvers, rows=rows)
+
+
+@follow_up("batches.released")
+def after_release_form(run: Run, batch_id: int, release_id: int, internal_days: int, approvers: list[str],
+                       rows: list[int]) -> None:
+    """After the ack (commands/after.py): the customer's review starts (`after_release`)."""
+    with transaction(run.who.deps.engine) as session:
+        released = store.Released(session.get_one(batches.Batch, batch_id),
+                                  session.get_one(store.BatchRelease, release_id), internal_days)
+    after_release(run.who, run.client, released, approvers, rows)
 
 
 def register(app: App) -> None:

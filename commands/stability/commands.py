@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from bot import blocks as bk
 from commands import home
+from commands.after import Run, follow_up, later
 from commands.args import UsageError, iso_date
 from commands.boundary import tell
 from commands.forms import metadata, open_form, submit
@@ -328,7 +329,13 @@ def on_new_study(interaction: Interaction, ack: Callable[..., Any], view: dict[s
     created = submit(ack, view, StudyForm, create, fallback="study")
     if created is not None:
         channel, _, text = created
-        client.chat_postMessage(channel=channel, text=text)
+        later(interaction, client, "stability.study_created", channel=channel, text=text)
+
+
+@follow_up("stability.study_created")
+def after_new_study(run: Run, channel: str, text: str) -> None:
+    """After the ack (commands/after.py): the program channel (or the person, without one) told."""
+    run.once("told", lambda: run.client.chat_postMessage(channel=channel, text=text))
 
 
 def on_results(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
@@ -349,7 +356,15 @@ def on_results(interaction: Interaction, ack: Callable[..., Any], view: dict[str
         form, typed = checked
         request = results.ResultsImport(program=ref.program, files=[str(f.get("id")) for f in form.file],
                                         study=form.study, typed=asdict(typed) if typed else None)
-        results.tell_importer(client, interaction.actor, results.run(interaction, client, request))
+        later(interaction, client, "stability.results", request=request.model_dump(mode="json"))
+
+
+@follow_up("stability.results")
+def after_results(run: Run, request: dict[str, Any]) -> None:
+    """After the ack (commands/after.py): the results imported (once: its mark goes with its first write) and
+    the importer answered."""
+    run.once("import", lambda: results.tell_importer(
+        run.client, run.who.actor, results.run(run.who, run.client, results.ResultsImport.model_validate(request))))
 
 
 def on_mark_pulled(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any],

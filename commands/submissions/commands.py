@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks as bk
 from commands import people
+from commands.after import Run, follow_up, later
 from commands.args import UsageError, iso_date, user_id
 from commands.forms import metadata, open_form, seal, submit
 from commands.interaction import Acting, Interaction
@@ -262,7 +263,7 @@ AREA = Area("submission", "regulatory submission documents: checklist, collectio
 def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:
     """The new-submission form submitted: the submission and its checklist are created, the owners asked by DM
     and the program channel told."""
-    deps, actor, now = interaction.deps, interaction.actor, interaction.now
+    actor, now = interaction.actor, interaction.now
     meta = metadata(view, views.NewMeta)
 
     def create(form: NewForm) -> int:
@@ -276,9 +277,15 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
                                   title=form.title, filing_date=filing, customer_contact=form.contact or ""))
 
     submission_id = submit(ack, view, NewForm, create, fallback="title")
-    if submission_id is None:
-        return
-    asked = ask_owners(interaction, client, submission_id)
+    if submission_id is not None:
+        later(interaction, client, "submissions.started", submission_id=submission_id)
+
+
+@follow_up("submissions.started")
+def after_new(run: Run, submission_id: int) -> None:
+    """After the ack (commands/after.py): the owners asked by DM, then the program channel told."""
+    deps, actor, client = run.who.deps, run.who.actor, run.client
+    asked = ask_owners(run.who, client, submission_id)
     with transaction(deps.engine) as session:
         submission = session.get_one(subs.Submission, submission_id)
         program = session.get_one(Program, submission.program_id)

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot import downloads
 from commands import file_to_program, people
-from commands import signing as signing_commands
+from commands.after import Run, follow_up, later
 from commands.boundary import tell
 from commands.deps import Deps
 from commands.forms import is_sealed, metadata, open_form, seal, submit
@@ -137,14 +137,23 @@ def on_document_sign(interaction: Interaction, ack: Callable[..., Any], view: di
 
     done = submit(ack, view, CodeForm, act, fallback="code")
     if locked:
-        signing_commands.warn_locked(deps, client, actor.user_id, locked[0])
+        later(interaction, client, "signing.locked", program_id=pk(locked[0]))
     if done is not None:
-        located, signature = done
-        tell(client, {"user_id": actor.user_id}, (
+        later(interaction, client, "submissions.signed", item_id=pk(done[0].item), signature_id=pk(done[1]))
+
+
+@follow_up("submissions.signed")
+def after_sign(run: Run, item_id: int, signature_id: int) -> None:
+    """After the ack (commands/after.py): the signer's receipt by DM."""
+    actor = run.who.actor
+    with transaction(run.who.deps.engine) as session:
+        located = subs.locate(session, item_id)
+        signature = session.get_one(document_signatures.DocumentSignature, signature_id)
+    run.once("receipt", lambda: tell(run.client, {"user_id": actor.user_id}, (
             f":white_check_mark: Signed by *{escape(signature.signer_name)}* ({actor.user_id}) at "
             f"{signature.signed_at:%Y-%m-%d %H:%M:%S} UTC ({escape(signature.local_time)} "
             f"{escape(signature.local_tz)})."
-            f"\nMeaning: _{escape(signature.meaning)}_\n{_item_title(located)} is approved."))
+            f"\nMeaning: _{escape(signature.meaning)}_\n{_item_title(located)} is approved.")))
 
 
 def on_attach(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
@@ -173,7 +182,13 @@ def on_attach_submit(interaction: Interaction, ack: Callable[..., Any], view: di
 
     file_ids = submit(ack, view, AttachForm, check, fallback="files")
     if file_ids:
-        receive(interaction, client, meta.item_id, file_ids)
+        later(interaction, client, "submissions.receive", item_id=meta.item_id, file_ids=file_ids)
+
+
+@follow_up("submissions.receive")
+def after_files(run: Run, item_id: int, file_ids: list[str]) -> None:
+    """After the ack (commands/after.py): the files received for the item."""
+    receive(run.who, run.client, item_id, file_ids)
 
 
 def on_shortcut(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient,
@@ -214,7 +229,7 @@ def on_shortcut_submit(interaction: Interaction, ack: Callable[..., Any], view: 
 
     item_id = submit(ack, view, ShortcutForm, check, fallback="item")
     if item_id is not None:
-        receive(interaction, client, item_id, meta.files)
+        later(interaction, client, "submissions.receive", item_id=item_id, file_ids=meta.files)
 
 
 FILING = file_to_program.Target(
