@@ -53,11 +53,11 @@ def counted(counter: Counter):
     def wrap(rule):
         name = rule_name(rule)
 
-        def run(session, now):
+        def run(session, now, *only):
             counter.rule = name
             started = time.perf_counter()
             try:
-                yield from rule(session, now)
+                yield from rule(session, now, *only)
             finally:
                 counter.seconds_by_rule[name] = counter.seconds_by_rule.get(name, 0) + time.perf_counter() - started
                 counter.rule = "sweep"
