@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pyotp
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from scheduler import sweep as sweeping
 from scheduler.delivery import deliver
@@ -180,3 +180,41 @@ def test_the_next_midnight_is_when_the_local_date_changes(zone, now, expected):
     assert found == expected
     assert (found - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date() < found.astimezone(
         ZoneInfo(zone)).date()
+
+
+def _affected(engine, now: datetime) -> set[str] | None:
+    """The codes of the programs the scheduler's pass at `now` would ask the rules about (None: all of them)."""
+    with transaction(engine) as session:
+        zones = set(session.exec(select(Program.timezone)))
+        found = sweeping.affected(session, sweeping.sweep_marks.seen(session, sweeping.fingerprint(RULES)), now,
+                                  zones)
+        if found is None:
+            return None
+        return set(session.exec(select(Program.code).where(col(Program.id).in_(found))))
+
+
+def test_a_pass_asks_about_the_programs_changed_whose_midnight_or_call_passed_and_about_all_after_a_global_change(
+        engine, monkeypatch):
+    """P-000 is in New York, P-001 in Berlin, P-002 in Singapore (16:00 UTC is its midnight, 05:00 New York's)."""
+    monkeypatch.setattr(sweeping, "RECONCILE", timedelta(hours=2))
+    _setup(engine)
+    with transaction(engine) as session:
+        sweep(session, START, RULES, reuse=True)  # the first pass: in full
+        made = {p.code: p for p in session.exec(select(Program))}
+        programs.add_member(session, made["P-001"], "UNEW", Role.regulatory, actor=factories.ADMIN, now=START)
+        batches.schedule_call(session, made["P-000"], "B-0-1", starts_local=datetime(2026, 11, 2, 10, 30),
+                              minutes=30, actor=factories.ADMIN, now=START)  # 15:30 UTC
+    assert _affected(engine, START + timedelta(minutes=10)) == {"P-000", "P-001"}  # both changed
+    with transaction(engine) as session:
+        sweep(session, START + timedelta(minutes=10), RULES, reuse=True)
+    assert _affected(engine, START + timedelta(minutes=20)) == set()  # nothing since
+    assert _affected(engine, START + timedelta(minutes=35)) == {"P-000"}  # its call started
+    assert _affected(engine, START + timedelta(hours=1, minutes=5)) == {"P-000", "P-002"}  # and Singapore's midnight
+    assert _affected(engine, START + timedelta(hours=2)) is None  # RECONCILE after the full pass: the safety net
+    assert _affected(engine, datetime(2026, 11, 3, 0, 5, tzinfo=UTC)) is None  # a UTC midnight (stability's window)
+    assert _affected(engine, START) is None  # earlier than the last pass (a dry run of the past)
+    with transaction(engine) as session:
+        secret, at = pyotp.random_base32(), START + timedelta(minutes=12)
+        signing.enroll(session, KEY, user_id="USIGN", secret=secret, code=pyotp.TOTP(secret).at(at),
+                       actor=factories.ADMIN, now=at)
+    assert _affected(engine, START + timedelta(minutes=20)) is None  # a change of no program
