@@ -1,10 +1,14 @@
 """Sweep cost: time and SQL statements of one `scheduler.sweep.sweep` at 1x, 10x and 100x the unit portfolio.
 
 Each size gets a fresh database (a SQLite file; PostgreSQL database `cmo_bench`, schema dropped and
-migrated again), the portfolio, then sweeps as of the same instant: the first records everything due
+migrated again), the portfolio, its planner statistics (PostgreSQL ANALYZEd as autovacuum would; SQLite given the
+scheduler's upkeep, `store.db.refresh_statistics`, which it runs at start and hourly), then sweeps as of the same
+instant: the first records everything due
 (inserts), the second is the steady state (everything already queued: a no-op) run in full, the third the
-scheduler's pass in that state (`reuse=True`: the rules skipped while nothing changed), and the floor, an
-empty transaction reading one row (what no pass can beat). Statements are counted
+scheduler's pass in that state (`reuse=True`: the rules skipped while nothing changed), the fourth the
+scheduler's pass after one audited change in one program (a role granted that no message addresses: the rules
+asked about that program alone, nothing new to send), and the floor, an empty transaction reading one row
+(what no pass can beat). Statements are counted
 with SQLAlchemy's `before_cursor_execute` event, in total and per due rule, so a rule that queries per
 row shows up as a count that grows with the size.
 """
@@ -20,12 +24,16 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from bench.portfolio import fill
 from scheduler.rules import RULES
 from scheduler.sweep import sweep
-from store.db import make_engine, transaction
+from store import programs
+from store.audit import SYSTEM
+from store.db import make_engine, refresh_statistics, transaction
 from store.migrate import upgrade
+from store.programs import Program, Role
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday 2 Nov 2026, 10:00 in New York
 SIZES = (1, 10, 100)
@@ -53,11 +61,11 @@ def counted(counter: Counter):
     def wrap(rule):
         name = rule_name(rule)
 
-        def run(session, now):
+        def run(session, now, *only):
             counter.rule = name
             started = time.perf_counter()
             try:
-                yield from rule(session, now)
+                yield from rule(session, now, *only)
             finally:
                 counter.seconds_by_rule[name] = counter.seconds_by_rule.get(name, 0) + time.perf_counter() - started
                 counter.rule = "sweep"
@@ -106,6 +114,8 @@ class SweepFigure:
     again_statements: int
     reused_seconds: float
     reused_statements: int
+    changed_seconds: float
+    changed_statements: int
     floor_seconds: float
     by_rule: dict[str, int]
     seconds_by_rule: dict[str, float]
@@ -163,12 +173,26 @@ def measure(kind: str, size: int, postgres_url: str) -> SweepFigure:
         if engine.dialect.name == "postgresql":
             with engine.begin() as connection:
                 connection.execute(text("ANALYZE"))
+        refresh_statistics(engine)  # SQLite's, as the scheduler keeps them (without, it drove a one-program pass
+        # through the open items of every program)
         seconds, counter, inserted = one_sweep(engine)
         again, again_counter, _ = one_sweep(engine)
         reused = [one_sweep(engine, reuse=True) for _ in range(5)]
+        changed = [after_one_change(engine, n) for n in range(5)]
         floor = min(floor_seconds(engine) for _ in range(5))
     return SweepFigure(kind, size, rows, seconds, counter.total, inserted, again, again_counter.total,
-                       min(r[0] for r in reused), reused[0][1].total, floor, counter.by_rule, counter.seconds_by_rule)
+                       min(r[0] for r in reused), reused[0][1].total, min(c[0] for c in changed), changed[0][1].total,
+                       floor, counter.by_rule, counter.seconds_by_rule)
+
+
+def after_one_change(engine: Engine, n: int) -> tuple[float, Counter, int]:
+    """The scheduler's pass after someone is granted a role in one program (audited; a role no message
+    addresses, so the pass has nothing new to send): the rules asked about that program alone."""
+    with transaction(engine) as session:
+        program = session.exec(select(Program).order_by(col(Program.id)).limit(1)).first()
+        assert program is not None
+        programs.add_member(session, program, f"UBENCH{n}", Role.regulatory, actor=SYSTEM, now=NOW)
+    return one_sweep(engine, reuse=True)
 
 
 def floor_seconds(engine: Engine) -> float:
@@ -188,6 +212,7 @@ def run(postgres_url: str, sizes=SIZES, databases=("sqlite", "postgresql"), log=
             log(f"  {figure.seconds:.2f} s, {figure.statements} statements, {figure.inserted} queued; "
                 f"again {figure.again_seconds:.2f} s, {figure.again_statements} statements; "
                 f"reused {figure.reused_seconds * 1000:.1f} ms, {figure.reused_statements} statements; "
+                f"after one change {figure.changed_seconds * 1000:.1f} ms, {figure.changed_statements} statements; "
                 f"floor {figure.floor_seconds * 1000:.1f} ms")
             figures.append(figure)
     return figures

@@ -3,19 +3,28 @@
 One bulk insert with ON CONFLICT DO NOTHING per chunk, so a second sweep is a no-op and the statement
 count does not grow with the number of rows already sent.
 
-The scheduler's passes (`reuse=True`) skip the rules when their last full pass's answer still holds: no audit
-row written since (every change to what the rules read is audited in its own transaction) and `now` before
-the earliest instant at which that answer could change with the records unchanged — the next midnight, UTC
-or any active program's local one (the rules depend on days only), the start of the next review call (a call
-once started is no longer announced), and at most `RECONCILE` after the full pass, which bounds what any
-change that escaped the audit trail could delay. A pass with nothing new then reads two rows, whatever the
-size of the portfolio (store/sweep_marks.py).
+The scheduler's passes (`reuse=True`) ask the rules only about the programs whose answer may have changed since
+the last pass (store/sweep_marks.py keeps what it saw), and nothing at all when none can have:
+- the programs of the audit rows written since (every change to what the rules read is audited in its own
+  transaction, with its program); an audit row of no program (a person, a setting) runs a full pass;
+- the programs whose local day changed since (the rules depend on days, not hours: midnight in their zone);
+- the programs whose review call started since (a call once started is no longer announced);
+- a UTC midnight runs a full pass: the stability rules count their settled window (`SETTLED_AFTER`) back
+  from the UTC day, for every program (the digest's window of queued digests too, but that only spares
+  composing what is queued: it changes no row);
+- and at least every `RECONCILE` a full pass, which bounds what a change that escaped the audit trail could
+  delay; the first pass, and a pass dated before the last one (a dry run of the past), are full too.
+Every message belongs to one program (a digest is a program's, store/digest.py), so a pass restricted to some
+programs queues and cancels, among their outbox rows only, exactly what a full pass would: the others' rows
+are what the last pass left, and nothing they depend on has changed. Each rule reads only those programs'
+records, in SQL (store/programs.py `within`), so a pass after one change costs the same whatever the size of
+the portfolio, and a pass with nothing new reads two rows.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -24,20 +33,22 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from scheduler.rules import RULES
-from store import sweep_marks
+from store import audit, sweep_marks
 from store.areas import Rule
-from store.batches.models import ReviewCall
+from store.batches.models import Batch, ReviewCall
 from store.db import insert_for
 from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
-from store.programs import Program, active_by_id
+from store.programs import Program, active_by_id, within
 
 CANCEL_CHUNK = 500  # ids per UPDATE, well within every database's limit on bound parameters
 RECONCILE = timedelta(hours=1)  # a reusing pass runs every rule in full at least this often
 
 
-def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> list[dict]:
-    """Rows (one per recipient) for everything the rules say should have been said by `now`."""
-    programs = active_by_id(session)
+def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES,
+            only: Collection[int] | None = None) -> list[dict]:
+    """Rows (one per recipient) for everything the rules say should have been said by `now` (about the programs
+    `only`, when given)."""
+    programs = active_by_id(session, only)
 
     @cache
     def morning(due_on: date, zone: str) -> datetime:
@@ -46,7 +57,7 @@ def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> l
 
     rows: dict[tuple[str, str], dict] = {}
     for rule in rules:
-        for due in rule(session, now):
+        for due in rule(session, now) if only is None else rule(session, now, only):
             program = programs.get(due.program_id)
             if program is None:
                 continue
@@ -71,30 +82,66 @@ def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES) -> l
 
 
 def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES, *, reuse: bool = False) -> SweepResult:
-    """Queue what is newly due and cancel what no longer is. `reuse`: skip everything when the last full pass
-    of these rules still holds (see the module's docstring); off by default, so that a caller writing records
-    without the audit trail (a test's factories) always gets a full pass."""
+    """Queue what is newly due and cancel what no longer is. `reuse`: ask the rules only about the programs
+    whose answer may have changed since the last pass, or skip them altogether (see the module's docstring);
+    off by default, so that a caller writing records without the audit trail (a test's factories) always gets
+    a full pass."""
     rules = tuple(rules)
     name = fingerprint(rules)
     seen = sweep_marks.seen(session, name)
     if reuse and sweep_marks.unchanged(seen, now):
         return SweepResult()
-    result = _full(session, now, rules)
-    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, now))
+    zones = set(session.exec(select(Program.timezone).where(Program.active == True).distinct()))  # noqa: E712
+    only = affected(session, seen, now, zones) if reuse else None
+    result = _pass(session, now, rules, only)
+    full_at = now if only is None or seen.mark is None else seen.mark.full_at
+    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, now, zones, full_at), full_at)
     return result
 
 
-def _full(session: Session, now: datetime, rules: tuple[Rule, ...]) -> SweepResult:
-    rows = collect(session, now, rules)
+def affected(session: Session, seen: sweep_marks.Seen, now: datetime, zones: Iterable[str]) -> set[int] | None:
+    """The programs whose rules' answer may have changed since the last pass (`seen.mark`), or None when a full
+    pass is due (see the module's docstring): three reads at most, each of what happened since."""
+    mark = seen.mark
+    if (mark is None or now < mark.swept_at or now >= mark.full_at + RECONCILE or seen.audit_seq < mark.audit_seq
+            or _crossed(mark.swept_at, now, ZoneInfo("UTC"))):
+        return None
+    found: set[int] = set()
+    if seen.audit_seq > mark.audit_seq:
+        changed = audit.programs_changed(session, mark.audit_seq, seen.audit_seq)
+        if None in changed:
+            return None
+        found.update(p for p in changed if p is not None)
+    crossed = sorted(zone for zone in zones if _crossed(mark.swept_at, now, ZoneInfo(zone)))
+    if crossed:
+        query = select(col(Program.id)).where(Program.active == True, col(Program.timezone).in_(crossed))  # noqa: E712
+        found.update(p for p in session.exec(query) if p is not None)
+    found.update(session.exec(select(Batch.program_id).join(ReviewCall, col(ReviewCall.batch_id) == Batch.id).where(
+        ReviewCall.starts_at > mark.swept_at, ReviewCall.starts_at <= now).distinct()))
+    return found
+
+
+def _crossed(before: datetime, now: datetime, tz: ZoneInfo) -> bool:
+    """True when the local date in `tz` changed between the two instants."""
+    return before.astimezone(tz).date() != now.astimezone(tz).date()
+
+
+def _pass(session: Session, now: datetime, rules: tuple[Rule, ...], only: Collection[int] | None) -> SweepResult:
+    """The rules asked about every program (`only` None) or about `only`, whose pending rows alone are then
+    considered for cancelling: the other programs' rows stay as the last pass left them."""
     result = SweepResult()
+    if only is not None and not only:
+        return result
+    rows = collect(session, now, rules, only)
     wanted = {(r["key"], r["target"]) for r in rows}
-    pending = session.exec(select(Outbox.id, Outbox.key, Outbox.target).where(Outbox.status == Status.pending))
+    pending = session.exec(within(select(Outbox.id, Outbox.key, Outbox.target).where(
+        Outbox.status == Status.pending), Outbox.program_id, only))
     gone = [id_ for id_, key, target in pending if (key, target) not in wanted and not key.endswith(ANNOUNCED)]
     for start in range(0, len(gone), CANCEL_CHUNK):  # the pending rows' ids only: no row is loaded whole
         chunk = gone[start:start + CANCEL_CHUNK]
         session.execute(update(Outbox).where(col(Outbox.id).in_(chunk)).values(status=Status.cancelled))
     result.cancelled = len(gone)
-    fresh = _not_yet_queued(session, rows)
+    fresh = _not_yet_queued(session, rows, only)
     if fresh:
         statement = (insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])
                      .returning(Outbox.id))
@@ -104,13 +151,14 @@ def _full(session: Session, now: datetime, rules: tuple[Rule, ...]) -> SweepResu
     return result
 
 
-def _not_yet_queued(session: Session, rows: list[dict]) -> list[dict]:
-    """The rows the outbox does not hold yet, found with one query over the due days they span: a steady
-    sweep (everything already queued) then writes nothing at all."""
+def _not_yet_queued(session: Session, rows: list[dict], only: Collection[int] | None) -> list[dict]:
+    """The rows the outbox does not hold yet, found with one query over the due days they span (and the programs
+    `only`, when given): a steady sweep (everything already queued) then writes nothing at all."""
     if not rows:
         return []
     oldest = min(r["due_on"] for r in rows)
-    queued = set(session.exec(select(Outbox.key, Outbox.target).where(Outbox.due_on >= oldest)))
+    query = select(Outbox.key, Outbox.target).where(Outbox.due_on >= oldest)
+    queued = set(session.exec(within(query, Outbox.program_id, only)))
     return [r for r in rows if (r["key"], r["target"]) not in queued]
 
 
@@ -121,12 +169,12 @@ def fingerprint(rules: Iterable[Rule]) -> str:
     return hashlib.sha256(names.encode()).hexdigest()
 
 
-def until(session: Session, now: datetime) -> datetime:
+def until(session: Session, now: datetime, zones: Iterable[str], full_at: datetime) -> datetime:
     """The earliest instant after `now` at which the rules' answer may change with the records unchanged: the
-    next UTC midnight, the next local midnight of every active program's time zone, the next review call's
-    start, or `RECONCILE` from now — whichever comes first. Earlier than needed only costs a full pass."""
-    candidates = [now + RECONCILE, _next_midnight(now, ZoneInfo("UTC"))]
-    zones = session.exec(select(Program.timezone).where(Program.active == True).distinct())  # noqa: E712
+    next UTC midnight, the next local midnight of every active program's time zone (`zones`), the next review
+    call's start, or `RECONCILE` after the last full pass — whichever comes first. Earlier than needed only
+    costs a pass."""
+    candidates = [full_at + RECONCILE, _next_midnight(now, ZoneInfo("UTC"))]
     candidates += [_next_midnight(now, ZoneInfo(zone)) for zone in zones]
     call = session.exec(select(func.min(ReviewCall.starts_at)).where(ReviewCall.starts_at > now)).one()
     if call is not None:

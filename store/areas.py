@@ -11,9 +11,10 @@ The commands-side half (verbs, listeners, File-to-program targets) is commands/a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlmodel import Session
 
@@ -35,8 +36,15 @@ from store.submissions import rules as submission_rules
 from store.submissions import service as submissions
 from store.submissions import tracker as submissions_tracker
 
-# (session, now) -> what should have been said by now; the sweep queues what is not yet in the outbox.
-Rule = Callable[[Session, datetime], Iterable[Due]]
+
+class Rule(Protocol):
+    """(session, now) -> what should have been said by now; the sweep queues what is not yet in the outbox.
+    `programs`: only about these program ids, read in SQL (the sweep's incremental pass); None, all of them."""
+
+    def __call__(self, session: Session, now: datetime, programs: Collection[int] | None = None, /
+                 ) -> Iterable[Due]: ...
+
+
 # (session, [(program, its local today)]) -> each program's lines, by program id; one query or two for all.
 Sections = Callable[[Session, Sequence[tuple[Program, date]]], dict[int, list[str]]]
 

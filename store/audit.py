@@ -291,6 +291,14 @@ def published(session: Session, checkpoint: Checkpoint, now: datetime) -> None:
     session.flush()
 
 
+def programs_changed(session: Session, after: int, upto: int) -> set[int | None]:
+    """The programs of the audit rows numbered (after, upto], None among them when one concerned no program (a
+    person, a setting): what the sweep's incremental pass re-asks its rules about. A range of the primary key:
+    the rows written since, whatever the length of the trail."""
+    query = select(AuditEntry.program_id).where(AuditEntry.seq > after, AuditEntry.seq <= upto).distinct()
+    return set(session.exec(query))
+
+
 def history(session: Session, *, entity: str, entity_id: object) -> list[AuditEntry]:
     """Every audit row of one record, oldest first."""
     query = select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_id == str(entity_id))

@@ -5,11 +5,15 @@ one's mrkdwn lines, in a query or two for all of them, so a sweep composing 5,00
 statements as one composing 2); the digest is one more due rule, keyed by period, so it goes out once per
 period and a missed one is sent late rather than skipped. Only the current period's digest is due: an older
 one is superseded.
+
+A digest is one program's, posted in that program's channel, composed from that program's records only (no
+message spans programs, none is per person over their programs), so the sweep's incremental pass may ask for
+the digests of the programs that changed alone (`programs`): the others' are what the last pass left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Collection, Container, Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -18,7 +22,7 @@ from store.areas import DIGEST, Sections
 from store.db import pk
 from store.markup import day, escape
 from store.outbox import Due, Outbox
-from store.programs import Program
+from store.programs import Program, within
 
 # Biweekly digests fall on every other Monday counted from this one. Counting from a fixed Monday, not from the
 # parity of ISO week numbers, keeps the fortnight across years with 53 ISO weeks (2026, 2032), where week 53
@@ -57,14 +61,17 @@ def compose_all(session: Session, days: Sequence[tuple[Program, date]],
     return composed
 
 
-def due(session: Session, now: datetime, known: Container[str] = frozenset()) -> Iterable[Due]:
-    """The current period's digest of every program; composed, all of them together, only when neither queued
-    (cheap re-sweeps) nor among the keys the caller `known` already holds (a preview of the coming days)."""
+def due(session: Session, now: datetime, programs: Collection[int] | None = None,
+        known: Container[str] = frozenset()) -> Iterable[Due]:
+    """The current period's digest of every program (of `programs`, when given); composed, all of them together,
+    only when neither queued (cheap re-sweeps) nor among the keys the caller `known` already holds (a preview
+    of the coming days)."""
     recent = now.date() - timedelta(days=62)  # longer than any period: older digests are settled
     query = select(Outbox.key).where(col(Outbox.key).like("program:%:digest:%"), Outbox.due_on >= recent)
-    queued = set(session.exec(query))
+    queued = set(session.exec(within(query, Outbox.program_id, programs)))
     current = []
-    for program in session.exec(select(Program).where(Program.active == True)):  # noqa: E712
+    active = select(Program).where(Program.active == True)  # noqa: E712
+    for program in session.exec(within(active, Program.id, programs)):
         today = now.astimezone(program.tz).date()
         start = period_start(program.status_cadence, today)
         if start is not None:

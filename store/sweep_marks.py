@@ -1,12 +1,15 @@
-"""The sweep's mark: what the last full pass of a set of due rules saw, so a later pass can tell that nothing
-it depends on can have changed and skip the rules altogether (scheduler/sweep.py decides; this module only
-keeps the row).
+"""The sweep's mark: what the last pass of a set of due rules saw, so a later pass can tell which programs'
+answers may have changed since (and skip the rules altogether when none can have): scheduler/sweep.py decides;
+this module only keeps the row.
 
 Every change to the records the rules read is written with an audit row in the same transaction, so the
-audit head's sequence is a cheap "has anything changed" witness; the rules depend on time only through days
-(program-local and UTC) and review calls' start instants, so the full pass also stores `until`, the earliest
-instant at which its answer could change with the records unchanged. The row is written in the sweep's own
-transaction: a pass rolled back (`tick --dry-run`, a failure) leaves the previous mark, never a false one.
+audit head's sequence is a cheap "has anything changed" witness and the rows after the mark's sequence say
+where (store/audit.py `programs_changed`); the rules depend on time only through days (program-local and UTC)
+and review calls' start instants, so a pass also stores `until`, the earliest instant at which its answer
+could change with the records unchanged, and `swept_at`, from which the next pass tells which midnights and
+call starts it crossed. `full_at` is the last pass that asked the rules about every program (the hourly
+safety net counts from it). The row is written in the sweep's own transaction: a pass rolled back
+(`tick --dry-run`, a failure) leaves the previous mark, never a false one.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ from store.db import UTCDateTime, insert_for
 
 
 class SweepMark(SQLModel, table=True):
-    """One row per set of due rules (`rules`: a digest of their names): the last full pass of that set."""
+    """One row per set of due rules (`rules`: a digest of their names): its last pass."""
 
     __tablename__ = "sweep_mark"
 
     rules: str = Field(sa_column=Column(String(64), primary_key=True))
-    audit_seq: int  # the audit head's sequence the full pass saw
+    audit_seq: int  # the audit head's sequence the last pass saw
     swept_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # when it ran
     until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # its answer holds before this
+    full_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # the last pass over every program
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,16 @@ def seen(session: Session, rules: str) -> Seen:
 
 
 def unchanged(state: Seen, now: datetime) -> bool:
-    """True when the last full pass's answer still holds at `now`: no audit row since, and `now` within the
-    span [swept_at, until) it was computed for (an earlier `now`, as in a dry run of the past, runs in full)."""
+    """True when the last pass's answer still holds at `now`: no audit row since, and `now` within the span
+    [swept_at, until) it was computed for (an earlier `now`, as in a dry run of the past, runs in full)."""
     mark = state.mark
     return mark is not None and mark.audit_seq == state.audit_seq and mark.swept_at <= now < mark.until
 
 
-def remember(session: Session, rules: str, audit_seq: int, now: datetime, until: datetime) -> None:
-    """Store the full pass just made (an upsert: two replicas' passes both land, the later one wins)."""
-    values = {"rules": rules, "audit_seq": audit_seq, "swept_at": now, "until": until}
+def remember(session: Session, rules: str, audit_seq: int, now: datetime, until: datetime, full_at: datetime) -> None:
+    """Store the pass just made (an upsert: two replicas' passes both land, the later one wins; an older
+    `full_at` or `swept_at` left by it only brings a full pass, or a midnight's programs, round again)."""
+    values = {"rules": rules, "audit_seq": audit_seq, "swept_at": now, "until": until, "full_at": full_at}
     statement = insert_for(session)(SweepMark).values(**values)
     session.execute(statement.on_conflict_do_update(index_elements=["rules"], set_={
         k: v for k, v in values.items() if k != "rules"}))

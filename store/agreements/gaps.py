@@ -9,7 +9,7 @@ No Slack imports; `due` is one of the scheduler's rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -21,7 +21,7 @@ from store.agreements.service import Agreement, Status
 from store.db import pk
 from store.markup import day, escape
 from store.outbox import Due
-from store.programs import Program, Role, user_ids
+from store.programs import Program, Role, user_ids, within
 
 WARNING_DAYS = 14  # the reminder before the gap starts: two weeks to bring the new effective date forward
 ALERTED = (Role.program_manager, Role.cmo_quality)
@@ -109,14 +109,15 @@ def expiry_text(gap: Gap, program: Program) -> str:
     return f"{rules.stage_text(gap.older, program, stage)}\n:warning: Coverage gap: {gap.sentence()}."
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """For every gap not yet over: its latest alert (to program managers and CMO quality, and the channel) and
-    the older agreement's expiry alert on the day it expires (superseding no longer silences it)."""
+def due(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
+    """For every gap (of `programs`, when given) not yet over: its latest alert (to program managers and CMO
+    quality, and the channel) and the older agreement's expiry alert on the day it expires (superseding no longer
+    silences it)."""
     query = select(Agreement, Program).join(Program, col(Program.id) == Agreement.program_id).where(
         Agreement.kind == ag.GATE_KIND, col(Agreement.status).in_([Status.executed, Status.superseded]),
         col(Program.active).is_(True))
     by_program: dict[int, tuple[Program, list[Agreement]]] = {}
-    for agreement, program in session.exec(query):
+    for agreement, program in session.exec(within(query, Agreement.program_id, programs)):
         by_program.setdefault(pk(program), (program, []))[1].append(agreement)
     for program_id, (program, mine) in by_program.items():
         today = now.astimezone(program.tz).date()

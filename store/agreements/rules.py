@@ -7,7 +7,7 @@ programs shown, reading only the rows that can count). No Slack imports."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -33,7 +33,7 @@ from store.errors import Invalid
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Due
-from store.programs import Program, active_by_id
+from store.programs import Program, active_by_id, within
 
 DEFAULT_REMINDER_DAYS = (90, 60, 30)
 
@@ -119,26 +119,26 @@ class _Executed(NamedTuple):
     owner_id: str | None
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """The latest due stage of every executed agreement's term; two statements for all programs, and each
-    program's reminder days and local day worked out once."""
+def due(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
+    """The latest due stage of every executed agreement's term (of `programs`, when given); two statements for
+    all programs, and each program's reminder days and local day worked out once."""
     query = columns(Agreement.id, Agreement.program_id, Agreement.ref, Agreement.kind, Agreement.version,
                     Agreement.counterparty, Agreement.expires_on, Agreement.evergreen, Agreement.review_on,
                     Agreement.notice_days, Agreement.dates_set_on, Agreement.owner_id).join(
         Program, col(Program.id) == Agreement.program_id).where(
         Agreement.status == Status.executed, Program.active == True)  # noqa: E712
-    rows = list(session.exec(query))
+    rows = list(session.exec(within(query, Agreement.program_id, programs)))
     if not rows:
         return
-    programs = active_by_id(session)
-    schedules = {program_id: (reminder_days(program), _today(program, now)) for program_id, program in programs.items()}
+    active = active_by_id(session, programs)
+    schedules = {program_id: (reminder_days(program), _today(program, now)) for program_id, program in active.items()}
     for id_, program_id, ref, kind, *rest in rows:
         agreement = _Executed(id_, program_id, ref, Kind(kind), *rest)
         stage = current_stage(agreement, *schedules[program_id])
         if stage is None:
             continue
         yield Due(key=stage_key(agreement, stage), program_id=program_id, subject=subject(id_),
-                  due_on=stage.on, text=stage_text(agreement, programs[program_id], stage), to_channel=True,
+                  due_on=stage.on, text=stage_text(agreement, active[program_id], stage), to_channel=True,
                   to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
 
 

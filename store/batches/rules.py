@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
@@ -43,7 +43,7 @@ from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
-from store.programs import Program, Role, active_by_id, holders
+from store.programs import Program, Role, active_by_id, holders, within
 
 # Buttons the reminder DMs carry; commands/batches/decisions.py and batch_calls.py register a handler for each.
 ACTIONS = {"approve": "batch_approve", "hold": "batch_hold", "reject": "batch_reject", "call": "batch_call"}
@@ -98,19 +98,20 @@ class _Open(NamedTuple):
     round_started_on: date
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """Each undecided batch's reminder, escalation and release-by warning, then the review calls' mornings.
-    Four queries whatever the number of batches; what depends on the program alone is worked out once each."""
+def due(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
+    """Each undecided batch's reminder, escalation and release-by warning, then the review calls' mornings (of
+    `programs`, when given). Four queries whatever the number of batches; what depends on the program alone is
+    worked out once each."""
     undecided = (columns(Batch.id, Batch.program_id, Batch.status, Batch.batch_no, Batch.product, Batch.release_by,
                          Batch.ready_at, Batch.review_round, Batch.round_started_on)
                  .join(Program, col(Program.id) == Batch.program_id)
                  .where(Program.active == True, col(Batch.status).in_(UNDECIDED)))  # noqa: E712
-    rows = [_Open(*row) for row in session.exec(undecided)]
-    calls = session.exec(
+    rows = [_Open(*row) for row in session.exec(within(undecided, Batch.program_id, programs))]
+    calls = session.exec(within(
         select(ReviewCall, Batch, Program).join(Batch, col(Batch.id) == ReviewCall.batch_id)
         .join(Program, col(Program.id) == Batch.program_id)
-        .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN))  # noqa: E712
-    ).all()
+        .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN)),  # noqa: E712
+        Batch.program_id, programs)).all()
     program_ids = {row.program_id for row in rows} | {pk(p) for _, _, p in calls}
     if not program_ids:
         return
@@ -120,12 +121,12 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
                   .join(Batch, col(Batch.id) == BatchSignature.batch_id)
                   .join(Program, col(Program.id) == Batch.program_id)
                   .where(Program.active == True, col(Batch.status).in_(UNDECIDED)))  # noqa: E712
-    for batch_id, review_round, user_id in session.exec(signatures):
+    for batch_id, review_round, user_id in session.exec(within(signatures, Batch.program_id, programs)):
         signed[(batch_id, review_round)].add(user_id)
-    programs = {program_id: _Program(program, settings_of(program), now.astimezone(program.tz).date())
-                for program_id, program in active_by_id(session).items() if program_id in program_ids}
+    of = {program_id: _Program(program, settings_of(program), now.astimezone(program.tz).date())
+          for program_id, program in active_by_id(session, programs).items() if program_id in program_ids}
     for row in rows:
-        yield from _batch_dues(row, programs[row.program_id], people, signed[(row.id, row.review_round)])
+        yield from _batch_dues(row, of[row.program_id], people, signed[(row.id, row.review_round)])
     for call, batch, program in calls:
         yield from _call_due(call, batch, program, now, people)
 

@@ -10,7 +10,7 @@ Lab results not in by their expected date get one reminder the day after.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -21,7 +21,7 @@ from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape
 from store.outbox import Button, Due
-from store.programs import Program, ProgramMember, Role, active_by_id, holders
+from store.programs import Program, ProgramMember, Role, active_by_id, holders, within
 from store.stability.service import StabilityPull, StabilityStudy, pull_subject
 
 NOTICE_DAYS = 7
@@ -87,9 +87,12 @@ def _of_active(query: Any, *conditions: Any) -> Any:
             .where(Program.active == True, StabilityPull.standby == False, *conditions))  # noqa: E712
 
 
-def _joined(session: Session, *conditions) -> list[tuple[StabilityPull, StabilityStudy, Program]]:
-    """Pulls of active programs (not on standby) with their study and program, in one statement."""
-    return list(session.exec(_of_active(select(StabilityPull, StabilityStudy, Program), *conditions)))
+def _joined(session: Session, programs: Collection[int] | None, *conditions
+            ) -> list[tuple[StabilityPull, StabilityStudy, Program]]:
+    """Pulls of active programs (of `programs`, when given; not on standby) with their study and program, in one
+    statement."""
+    query = _of_active(select(StabilityPull, StabilityStudy, Program), *conditions)
+    return list(session.exec(within(query, StabilityPull.program_id, programs)))
 
 
 class _OpenPull(NamedTuple):
@@ -106,7 +109,8 @@ class _OpenPull(NamedTuple):
     activated_on: date | None
 
 
-def _open_pulls(session: Session, now: datetime) -> list[tuple[StabilityStudy, _OpenPull]]:
+def _open_pulls(session: Session, now: datetime, programs: Collection[int] | None
+                ) -> list[tuple[StabilityStudy, _OpenPull]]:
     """Pulls not made whose reminders may be due by `now` (in any zone), each with its study (an object: a
     study's conditions are read through its methods, and a study has several pulls)."""
     today = now.date()
@@ -118,19 +122,21 @@ def _open_pulls(session: Session, now: datetime) -> list[tuple[StabilityStudy, _
         or_(col(StabilityPull.due_on) <= today + timedelta(days=NOTICE_DAYS + 1),
             col(StabilityPull.opens_on) <= today + timedelta(days=1)),
         StabilityPull.closes_on >= today - SETTLED_AFTER)
-    return [(study, _OpenPull(*pull)) for study, *pull in session.exec(query)]
+    return [(study, _OpenPull(*pull)) for study, *pull in session.exec(within(query, StabilityPull.program_id,
+                                                                              programs))]
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """Each open pull's latest reminder stage reached, then the late lab results; the pulls, their programs
+def due(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
+    """Each open pull's latest reminder stage reached, then the late lab results (of `programs`, when given);
+    the pulls, their programs
     and their people are a statement each, whatever their number, and each program's local day is worked out
     once."""
-    rows = _open_pulls(session, now)
-    programs = active_by_id(session)
+    rows = _open_pulls(session, now, programs)
+    active = active_by_id(session, programs)
     people = _people(session, {pull.program_id for _, pull in rows})
-    today = {program_id: now.astimezone(program.tz).date() for program_id, program in programs.items()}
+    today = {program_id: now.astimezone(program.tz).date() for program_id, program in active.items()}
     for study, pull in rows:
-        program = programs[pull.program_id]
+        program = active[pull.program_id]
         known = entered_on(study.created_at, pull.activated_on, program)
         if pull.closes_on < known:
             continue  # its window had closed before the study was entered (or the pull started): nothing to remind
@@ -156,13 +162,13 @@ def due(session: Session, now: datetime) -> Iterable[Due]:
                     else f":alarm_clock: *Stability pull in {NOTICE_DAYS} days*") + f" — {escape(program.code)}"
             yield Due(key=f"{subject}:{stage}", program_id=pull.program_id, subject=subject,
                       due_on=when, existed_on=known, to_users=team, buttons=(button,), text=f"{head}\n{text}")
-    yield from results_late(session, now)
+    yield from results_late(session, now, programs)
 
 
-def results_late(session: Session, now: datetime) -> Iterable[Due]:
+def results_late(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
     """One reminder the day after the expected result date when a submitted pull has no results yet."""
     today = now.date()
-    rows = _joined(session, col(StabilityPull.results_on).is_(None),
+    rows = _joined(session, programs, col(StabilityPull.results_on).is_(None),
                    col(StabilityPull.results_due_on).is_not(None),
                    col(StabilityPull.results_due_on) < today + timedelta(days=1),
                    col(StabilityPull.results_due_on) >= today - SETTLED_AFTER)
@@ -236,8 +242,7 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     if not teams:
         return []
     items = []
-    for pull, study, program in _joined(session, col(StabilityPull.program_id).in_(teams),
-                                        col(StabilityPull.pulled_on).is_(None),
+    for pull, study, program in _joined(session, teams, col(StabilityPull.pulled_on).is_(None),
                                         StabilityPull.opens_on <= now.date() + HOME_AHEAD,
                                         StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()

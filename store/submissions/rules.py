@@ -6,7 +6,7 @@ imports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -18,7 +18,7 @@ from store.db import columns, pk
 from store.health import Health, Owed
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
-from store.programs import Program, Role, active_by_id, holders
+from store.programs import Program, Role, active_by_id, holders, within
 from store.submissions.models import OPEN, ItemStatus, Submission, SubmissionItem, item_subject, submission_ref
 from store.submissions.service import ATTACH_ACTION, local_today
 from store.submissions.templates import type_name
@@ -54,25 +54,25 @@ class _Open(NamedTuple):
     created_at: datetime
 
 
-def due(session: Session, now: datetime) -> Iterable[Due]:
-    """Open items: the latest reminder stage reached (to the owner) until the item is overdue, then one
-    overdue alert to the program managers. Keys carry the due date, so a moved due date starts a new
-    series. Three queries whatever the number of items; an item's message is only worded once it is due."""
-    rows = [_Open(*row) for row in session.exec(
+def due(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
+    """Open items (of `programs`, when given): the latest reminder stage reached (to the owner) until the item is
+    overdue, then one overdue alert to the program managers. Keys carry the due date, so a moved due date starts
+    a new series. Three queries whatever the number of items; an item's message is only worded once it is due."""
+    rows = [_Open(*row) for row in session.exec(within(
         columns(SubmissionItem.id, Submission.program_id, SubmissionItem.due_on, SubmissionItem.status,
                 SubmissionItem.owner, SubmissionItem.document, SubmissionItem.section, SubmissionItem.requested_at,
                 Submission.number, Submission.kind, Submission.title, Submission.filing_date, Submission.created_at)
         .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
         .join(Program, col(Program.id) == Submission.program_id)
-        .where(col(SubmissionItem.status).in_(OPEN), Program.active == True)  # noqa: E712
-    )]
+        .where(col(SubmissionItem.status).in_(OPEN), Program.active == True),  # noqa: E712
+        Submission.program_id, programs))]
     if not rows:
         return
-    programs = active_by_id(session)
-    today = {program_id: local_today(program, now) for program_id, program in programs.items()}
+    active = active_by_id(session, programs)
+    today = {program_id: local_today(program, now) for program_id, program in active.items()}
     managers = holders(session, {row.program_id for row in rows}, Role.program_manager)
     for entry in rows:
-        program = programs[entry.program_id]
+        program = active[entry.program_id]
         calendar = program.holiday_calendar
         base = f"{item_subject(entry.id)}:due:{entry.due_on.isoformat()}"
         late_on = overdue_on(entry.due_on, calendar)

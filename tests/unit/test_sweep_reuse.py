@@ -1,19 +1,22 @@
-"""The scheduler's reusing sweep (scheduler/sweep.py, `reuse=True`) skips the rules only when their answer
-cannot have changed: two years of a portfolio in three time zones, swept every three hours with people acting
-in between, queue and send exactly what full sweeps do, and a skipped pass reads two rows."""
+"""The scheduler's reusing sweep (scheduler/sweep.py, `reuse=True`) asks the rules only about the programs whose
+answer may have changed, and skips them only when none can have: two years of a portfolio in three time zones,
+swept six times a day with people acting in between (in one program at a time, in several, and globally), queue
+and send exactly what full sweeps do; a skipped pass reads two rows, and a pass after a change to one program
+reads as many statements and rows for 12 programs as for 2."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import pyotp
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from scheduler import sweep as sweeping
 from scheduler.delivery import deliver
 from scheduler.rules import RULES
 from scheduler.sweep import sweep
-from store import programs
+from store import programs, signing
 from store.agreements import service as agreements
 from store.agreements.models import Agreement
 from store.batches import service as batches
@@ -39,8 +42,13 @@ def _setup(engine) -> None:
         factories.portfolio(session, START, range(3))
 
 
+GLOBAL_DAYS = (20, 21, 200)  # someone enrolls for signing, is reset, enrolls again: audit rows of no program
+KEY = signing.new_key()
+
+
 def _act(session, day: int, today: date, now: datetime) -> None:
-    """What people do on day `day` of the simulation: every kind of record each rule reads changes at some point."""
+    """What people do on day `day` of the simulation: every kind of record each rule reads changes at some point,
+    in one program or in several the same day, and on `GLOBAL_DAYS` something of no program (a full pass)."""
     made = {p.code: p for p in session.exec(select(Program))}
     p0, p1, p2 = made["P-000"], made["P-001"], made["P-002"]
     admin = factories.ADMIN
@@ -64,6 +72,14 @@ def _act(session, day: int, today: date, now: datetime) -> None:
                              document="IFU", owner="UPM1", due_on=today + timedelta(days=40))
     if day == 45:
         programs.add_member(session, p2, "UNEW", Role.stability, actor=admin, now=now)
+    if day == 90:  # one program's manager leaves: its reminders to them are cancelled
+        programs.remove_member(session, p1, "UPM1", Role.program_manager, actor=admin, now=now)
+    if day in GLOBAL_DAYS and day != 21:
+        secret = pyotp.random_base32()
+        signing.enroll(session, KEY, user_id="USIGN", secret=secret, code=pyotp.TOTP(secret).at(now), actor=admin,
+                       now=now)
+    if day == 21:
+        signing.reset(session, user_id="USIGN", actor=admin, now=now)
     study = session.exec(select(StabilityStudy).where(StabilityStudy.program_id == p0.id)).one()
     for pull in stability.pulls_of(session, study.id):  # program 0 pulls on time; the others miss theirs
         if pull.due_on == today and pull.pulled_on is None and not pull.standby:
@@ -72,9 +88,10 @@ def _act(session, day: int, today: date, now: datetime) -> None:
                                     sample_ids="S-1", submitted_on=today, results_due_on=today + timedelta(days=20))
 
 
-def _swept_at(session) -> datetime | None:
-    mark = sweeping.sweep_marks.SweepMark
-    return session.exec(select(mark.swept_at).where(mark.rules == sweeping.fingerprint(RULES))).first()
+def _mark(session) -> tuple[datetime, datetime] | None:
+    """(swept_at, full_at) of the scheduler's rules' mark."""
+    mark = session.get(sweeping.sweep_marks.SweepMark, sweeping.fingerprint(RULES))
+    return None if mark is None else (mark.swept_at, mark.full_at)
 
 
 def _full_sweep_changes_nothing(engine, now: datetime) -> bool:
@@ -86,37 +103,44 @@ def _full_sweep_changes_nothing(engine, now: datetime) -> bool:
 
 
 def test_two_years_of_reusing_sweeps_queue_and_send_what_full_sweeps_do(engine, monkeypatch):
-    """Every pass reuses where it can; wherever it skipped the rules, a full sweep at that instant (rolled back)
-    is checked to change nothing. So, by induction over the passes, the outbox (keys, recipients, due days,
-    not-before instants, statuses, sent-at instants, texts) is at every pass exactly what full sweeps would
-    have left: one simulation proves what running it twice (reuse on, reuse off) and comparing would, at half
-    the cost. Only the audit trail and the clock decide: no hourly reconciliation to hide a missed boundary."""
+    """Every pass reuses where it can; wherever it skipped the rules or asked them about some programs only, a
+    full sweep at that instant (rolled back) is checked to change nothing. So, by induction over the passes, the
+    outbox (keys, recipients, due days, not-before instants, statuses, sent-at instants, texts) is at every pass
+    exactly what full sweeps would have left: one simulation proves what running it twice (reuse on, reuse off)
+    and comparing would, at half the cost. Only the audit trail and the clock decide: no hourly reconciliation
+    to hide a missed boundary."""
     monkeypatch.setattr(sweeping, "RECONCILE", timedelta(days=400))
     wipe(engine)
     _setup(engine)
-    client, skipped, wrong = FakeSlack(), 0, []
+    client, passes, wrong = FakeSlack(), {"skipped": 0, "incremental": 0, "full": 0}, []
+    full_after_global = []
     for day in range(DAYS):
         today = START.date() + timedelta(days=day)
         for hour in PASS_HOURS:
             now = datetime.combine(today, time(hour, 10), tzinfo=UTC)
             if now < START:
                 continue
-            if hour == PASS_HOURS[2]:  # the people act between this pass and the next
+            if hour == PASS_HOURS[3]:  # the people acted since the previous pass
                 with transaction(engine) as session:
                     _act(session, day, today, datetime.combine(today, ACTS_AT, tzinfo=UTC))
             with transaction(engine) as session:
-                before = _swept_at(session)
+                before = _mark(session)
                 sweep(session, now, RULES, reuse=True)
-                reused = _swept_at(session) == before
-            if reused:
-                skipped += 1
-                if not _full_sweep_changes_nothing(engine, now):
-                    wrong.append(now)
+                after = _mark(session)
+            kind = "skipped" if after == before else "full" if after is not None and after[1] == now else "incremental"
+            passes[kind] += 1
+            if hour == PASS_HOURS[3] and day in GLOBAL_DAYS:
+                full_after_global.append(kind == "full")
+            if kind != "full" and not _full_sweep_changes_nothing(engine, now):
+                wrong.append((now, kind))
             deliver(engine, client, now)
     with transaction(engine) as session:
         kinds = {":".join(p for p in key.split(":") if not p[0].isdigit()) for key in session.exec(select(Outbox.key))}
-    assert wrong == []  # no skipped pass would have queued or cancelled anything
-    assert skipped > DAYS * 2  # and most passes of a day skipped the rules
+    assert wrong == []  # no skipped or incremental pass left what a full one would not have
+    assert full_after_global == [True] * len(GLOBAL_DAYS)  # a change of no program ran the rules for all
+    # a day: the 01:10 pass runs in full (a UTC midnight), the 05:10 and 17:10 ones ask about New York's and
+    # Singapore's programs (their midnights), the 13:10 one about the programs people changed, the rest skip
+    assert DAYS * 2 < passes["incremental"] and DAYS < passes["skipped"] and passes["full"] < DAYS * 1.1
     assert {"program:digest", "batch:call", "batch:r1:reminder", "batch:r2:reminder", "stability:pull:missed",
             "stability:pull:window-open", "stability:pull:lab:results-late", "submission_item:due:remind",
             "submission_item:due:overdue", "agreement:renewal"} <= kinds  # every rule had something to say
@@ -156,3 +180,41 @@ def test_the_next_midnight_is_when_the_local_date_changes(zone, now, expected):
     assert found == expected
     assert (found - timedelta(microseconds=1)).astimezone(ZoneInfo(zone)).date() < found.astimezone(
         ZoneInfo(zone)).date()
+
+
+def _affected(engine, now: datetime) -> set[str] | None:
+    """The codes of the programs the scheduler's pass at `now` would ask the rules about (None: all of them)."""
+    with transaction(engine) as session:
+        zones = set(session.exec(select(Program.timezone)))
+        found = sweeping.affected(session, sweeping.sweep_marks.seen(session, sweeping.fingerprint(RULES)), now,
+                                  zones)
+        if found is None:
+            return None
+        return set(session.exec(select(Program.code).where(col(Program.id).in_(found))))
+
+
+def test_a_pass_asks_about_the_programs_changed_whose_midnight_or_call_passed_and_about_all_after_a_global_change(
+        engine, monkeypatch):
+    """P-000 is in New York, P-001 in Berlin, P-002 in Singapore (16:00 UTC is its midnight, 05:00 New York's)."""
+    monkeypatch.setattr(sweeping, "RECONCILE", timedelta(hours=2))
+    _setup(engine)
+    with transaction(engine) as session:
+        sweep(session, START, RULES, reuse=True)  # the first pass: in full
+        made = {p.code: p for p in session.exec(select(Program))}
+        programs.add_member(session, made["P-001"], "UNEW", Role.regulatory, actor=factories.ADMIN, now=START)
+        batches.schedule_call(session, made["P-000"], "B-0-1", starts_local=datetime(2026, 11, 2, 10, 30),
+                              minutes=30, actor=factories.ADMIN, now=START)  # 15:30 UTC
+    assert _affected(engine, START + timedelta(minutes=10)) == {"P-000", "P-001"}  # both changed
+    with transaction(engine) as session:
+        sweep(session, START + timedelta(minutes=10), RULES, reuse=True)
+    assert _affected(engine, START + timedelta(minutes=20)) == set()  # nothing since
+    assert _affected(engine, START + timedelta(minutes=35)) == {"P-000"}  # its call started
+    assert _affected(engine, START + timedelta(hours=1, minutes=5)) == {"P-000", "P-002"}  # and Singapore's midnight
+    assert _affected(engine, START + timedelta(hours=2)) is None  # RECONCILE after the full pass: the safety net
+    assert _affected(engine, datetime(2026, 11, 3, 0, 5, tzinfo=UTC)) is None  # a UTC midnight (stability's window)
+    assert _affected(engine, START) is None  # earlier than the last pass (a dry run of the past)
+    with transaction(engine) as session:
+        secret, at = pyotp.random_base32(), START + timedelta(minutes=12)
+        signing.enroll(session, KEY, user_id="USIGN", secret=secret, code=pyotp.TOTP(secret).at(at),
+                       actor=factories.ADMIN, now=at)
+    assert _affected(engine, START + timedelta(minutes=20)) is None  # a change of no program
