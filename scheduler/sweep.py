@@ -12,8 +12,11 @@ the last pass (store/sweep_marks.py keeps what it saw), and nothing at all when 
 - a UTC midnight runs a full pass: the stability rules count their settled window (`SETTLED_AFTER`) back
   from the UTC day, for every program (the digest's window of queued digests too, but that only spares
   composing what is queued: it changes no row);
-- and at least every `RECONCILE` a full pass, which bounds what a change that escaped the audit trail could
-  delay; the first pass, and a pass dated before the last one (a dry run of the past), are full too.
+- and at least every `RECONCILE` (a day: it coincides with the UTC midnight's) a full pass, which bounds what a
+  change that escaped the audit trail could delay — none should: people, roles, settings and signing are
+  audited like the records, and tests/unit/test_sweep_reuse.py checks two years of passes with this safety net
+  off (every pass not run in full is checked against a full one); the first pass, and a pass dated before the
+  last one (a dry run of the past), are full too.
 Every message belongs to one program (a digest is a program's, store/digest.py), so a pass restricted to some
 programs queues and cancels, among their outbox rows only, exactly what a full pass would: the others' rows
 are what the last pass left, and nothing they depend on has changed. Each rule reads only those programs'
@@ -41,7 +44,7 @@ from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
 from store.programs import Program, active_by_id, within
 
 CANCEL_CHUNK = 500  # ids per UPDATE, well within every database's limit on bound parameters
-RECONCILE = timedelta(hours=1)  # a reusing pass runs every rule in full at least this often
+RECONCILE = timedelta(days=1)  # a reusing pass runs every rule in full at least this often (the safety net)
 
 
 def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES,

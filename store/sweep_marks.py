@@ -7,7 +7,7 @@ audit head's sequence is a cheap "has anything changed" witness and the rows aft
 where (store/audit.py `programs_changed`); the rules depend on time only through days (program-local and UTC)
 and review calls' start instants, so a pass also stores `until`, the earliest instant at which its answer
 could change with the records unchanged, and `swept_at`, from which the next pass tells which midnights and
-call starts it crossed. `full_at` is the last pass that asked the rules about every program (the hourly
+call starts it crossed. `full_at` is the last pass that asked the rules about every program (the daily
 safety net counts from it). The row is written in the sweep's own transaction: a pass rolled back
 (`tick --dry-run`, a failure) leaves the previous mark, never a false one.
 """
