@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from scheduler.rules import RULES
+from scheduler.rules import HORIZONS, RULES
 from store import audit, sweep_marks
 from store.areas import Rule
 from store.batches.models import Batch, ReviewCall
@@ -94,17 +94,19 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES, *, reu
     seen = sweep_marks.seen(session, name)
     if reuse and sweep_marks.unchanged(seen, now):
         return SweepResult()
-    zones = set(session.exec(select(Program.timezone).where(Program.active == True).distinct()))  # noqa: E712
-    only = affected(session, seen, now, zones) if reuse else None
+    only = affected(session, seen, now) if reuse else None
     result = _pass(session, now, rules, only)
+    if only is None or only:
+        sweep_marks.keep_horizons(session, name, horizons(session, now, rules, only), only)
     full_at = now if only is None or seen.mark is None else seen.mark.full_at
-    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, now, zones, full_at), full_at)
+    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, name, now, full_at), full_at)
     return result
 
 
-def affected(session: Session, seen: sweep_marks.Seen, now: datetime, zones: Iterable[str]) -> set[int] | None:
+def affected(session: Session, seen: sweep_marks.Seen, now: datetime) -> set[int] | None:
     """The programs whose rules' answer may have changed since the last pass (`seen.mark`), or None when a full
-    pass is due (see the module's docstring): three reads at most, each of what happened since."""
+    pass is due (see the module's docstring): three reads at most, each of what happened since (a horizon
+    reached is one: every horizon after the last pass's instant, by induction over the passes)."""
     mark = seen.mark
     if (mark is None or now < mark.swept_at or now >= mark.full_at + RECONCILE or seen.audit_seq < mark.audit_seq
             or _crossed(mark.swept_at, now, ZoneInfo("UTC"))):
@@ -115,10 +117,7 @@ def affected(session: Session, seen: sweep_marks.Seen, now: datetime, zones: Ite
         if None in changed:
             return None
         found.update(p for p in changed if p is not None)
-    crossed = sorted(zone for zone in zones if _crossed(mark.swept_at, now, ZoneInfo(zone)))
-    if crossed:
-        query = select(col(Program.id)).where(Program.active == True, col(Program.timezone).in_(crossed))  # noqa: E712
-        found.update(p for p in session.exec(query) if p is not None)
+    found.update(sweep_marks.reached(session, mark.rules, now))
     found.update(session.exec(select(Batch.program_id).join(ReviewCall, col(ReviewCall.batch_id) == Batch.id).where(
         ReviewCall.starts_at > mark.swept_at, ReviewCall.starts_at <= now).distinct()))
     return found
@@ -172,13 +171,36 @@ def fingerprint(rules: Iterable[Rule]) -> str:
     return hashlib.sha256(names.encode()).hexdigest()
 
 
-def until(session: Session, now: datetime, zones: Iterable[str], full_at: datetime) -> datetime:
+def horizons(session: Session, now: datetime, rules: Iterable[Rule], only: Collection[int] | None
+             ) -> dict[int, datetime]:
+    """Each active program's horizon (of `only`, when given), as the instant of its local midnight: the first
+    local day after today on which any rule's answer about it may change with its records unchanged — the
+    earliest of the rules' (scheduler/rules.py `HORIZONS`: each a sibling of its rule, store/horizons.py),
+    tomorrow for a rule that has none. A program no day can change has none. A rule's day not after today
+    (its horizon may be a day early where the UTC and the local day differ) counts as tomorrow."""
+    query = select(Program.id, Program.timezone).where(Program.active == True)  # noqa: E712
+    zones = {program_id: ZoneInfo(zone) for program_id, zone in session.exec(within(query, Program.id, only))
+             if program_id is not None}
+    tomorrow = {program_id: now.astimezone(tz).date() + timedelta(days=1) for program_id, tz in zones.items()}
+    found: dict[int, date] = {}
+    for rule in rules:
+        horizon = HORIZONS.get(getattr(rule, "__wrapped__", rule))
+        days = tomorrow if horizon is None else horizon(session, now, only)
+        for program_id, day in days.items():
+            if program_id in tomorrow:
+                day = max(day, tomorrow[program_id])
+                found[program_id] = min(day, found.get(program_id, day))
+    return {program_id: _midnight(day, zones[program_id]) for program_id, day in found.items()}
+
+
+def until(session: Session, rules: str, now: datetime, full_at: datetime) -> datetime:
     """The earliest instant after `now` at which the rules' answer may change with the records unchanged: the
-    next UTC midnight, the next local midnight of every active program's time zone (`zones`), the next review
-    call's start, or `RECONCILE` after the last full pass — whichever comes first. Earlier than needed only
-    costs a pass."""
+    next UTC midnight, the earliest program's horizon, the next review call's start, or `RECONCILE` after the
+    last full pass — whichever comes first. Earlier than needed only costs a pass."""
     candidates = [full_at + RECONCILE, _next_midnight(now, ZoneInfo("UTC"))]
-    candidates += [_next_midnight(now, ZoneInfo(zone)) for zone in zones]
+    horizon = sweep_marks.earliest(session, rules)
+    if horizon is not None:
+        candidates.append(horizon)
     call = session.exec(select(func.min(ReviewCall.starts_at)).where(ReviewCall.starts_at > now)).one()
     if call is not None:
         candidates.append(call)
@@ -186,7 +208,11 @@ def until(session: Session, now: datetime, zones: Iterable[str], full_at: dateti
 
 
 def _next_midnight(now: datetime, tz: ZoneInfo) -> datetime:
-    """The instant the local date in `tz` next changes (a midnight skipped by a clock change maps to the
-    instant of the change; one repeated, to its first occurrence)."""
-    tomorrow = now.astimezone(tz).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(UTC)
+    """The instant the local date in `tz` next changes."""
+    return _midnight(now.astimezone(tz).date() + timedelta(days=1), tz)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant `day` starts in `tz` (a midnight skipped by a clock change maps to the instant of the change;
+    one repeated, to its first occurrence)."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)

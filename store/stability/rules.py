@@ -13,12 +13,14 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from store.db import columns, pk
 from store.health import Health, Owed
+from store.horizons import note
 from store.markup import day, escape
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role, active_by_id, holders, within
@@ -185,6 +187,30 @@ def results_late(session: Session, now: datetime, programs: Collection[int] | No
                        f"{escape(pull.lab or 'the lab')} was expected to "
                        f"report by {day(pull.results_due_on)} (samples {escape(pull.sample_ids or '—')}).\n"
                        f"{describe(study, pull)}")
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+    """The due rule's horizon (store/horizons.py): the next stage of an open pull (its notice, its window's
+    opening, the day after it closes) and the day after late results' expected date. The settled window
+    (`SETTLED_AFTER`) and the reading bounds count from the UTC day, whose midnight asks about every program
+    anyway; so the rows read here are bounded only below, a day early for the zones ahead of UTC."""
+    earliest = now.date() - timedelta(days=2)
+    query = _of_active(columns(StabilityPull.program_id, Program.timezone, StabilityPull.due_on,
+                               StabilityPull.opens_on, StabilityPull.closes_on, StabilityPull.pulled_on,
+                               StabilityPull.results_due_on),
+                       or_(col(StabilityPull.pulled_on).is_(None), col(StabilityPull.results_on).is_(None)),
+                       or_(col(StabilityPull.closes_on) >= earliest, col(StabilityPull.results_due_on) >= earliest))
+    found: dict[int, date] = {}
+    today: dict[int, date] = {}
+    for program_id, zone, due_on, opens_on, closes_on, pulled_on, results_due_on in session.exec(
+            within(query, StabilityPull.program_id, programs)):
+        if program_id not in today:
+            today[program_id] = now.astimezone(ZoneInfo(zone)).date()
+        days = [] if results_due_on is None else [results_due_on + timedelta(days=1)]
+        if pulled_on is None:  # `stages`' days (the notice's even when it coincides with the opening)
+            days += [due_on - timedelta(days=NOTICE_DAYS), opens_on, closes_on + timedelta(days=1)]
+        note(found, program_id, today[program_id], *days)
+    return found
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:
