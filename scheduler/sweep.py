@@ -7,7 +7,12 @@ The scheduler's passes (`reuse=True`) ask the rules only about the programs whos
 the last pass (store/sweep_marks.py keeps what it saw), and nothing at all when none can have:
 - the programs of the audit rows written since (every change to what the rules read is audited in its own
   transaction, with its program); an audit row of no program (a person, a setting) runs a full pass;
-- the programs whose local day changed since (the rules depend on days, not hours: midnight in their zone);
+- the programs whose horizon passed since: the local midnight of the first day on which the rules' answer about
+  the program may change with its records unchanged (the rules depend on days, not hours), which every pass
+  asking about a program stores for it (`horizons`, store/sweep_marks.py `SweepHorizon`); each rule has a
+  sibling naming its day per program (scheduler/rules.py `HORIZONS`, store/horizons.py), "tomorrow" for a rule
+  without one. So a zone's midnight asks about the programs with something falling due that day, not about the
+  zone's every program: a pass's cost follows what is due, not the size of the portfolio;
 - the programs whose review call started since (a call once started is no longer announced);
 - a UTC midnight runs a full pass: the stability rules count their settled window (`SETTLED_AFTER`) back
   from the UTC day, for every program (the digest's window of queued digests too, but that only spares
