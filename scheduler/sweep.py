@@ -32,7 +32,7 @@ the portfolio, and a pass with nothing new reads two rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -53,10 +53,10 @@ RECONCILE = timedelta(days=1)  # a reusing pass runs every rule in full at least
 
 
 def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES,
-            only: Collection[int] | None = None) -> list[dict]:
+            only: Collection[int] | None = None, active: Mapping[int, Program] | None = None) -> list[dict]:
     """Rows (one per recipient) for everything the rules say should have been said by `now` (about the programs
-    `only`, when given)."""
-    programs = active_by_id(session, only)
+    `only`, when given; `active`: those of them active, when the caller has read them)."""
+    programs = active_by_id(session, only) if active is None else active
 
     @cache
     def morning(due_on: date, zone: str) -> datetime:
@@ -100,9 +100,12 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES, *, reu
     if reuse and sweep_marks.unchanged(seen, now):
         return SweepResult()
     only = affected(session, seen, now) if reuse else None
-    result = _pass(session, now, rules, only)
     if only is None or only:
-        sweep_marks.keep_horizons(session, name, horizons(session, now, rules, only), only)
+        active = active_by_id(session, only)
+        result = _pass(session, now, rules, only, active)
+        sweep_marks.keep_horizons(session, name, horizons(session, now, rules, only, active), only)
+    else:
+        result = SweepResult()
     full_at = now if only is None or seen.mark is None else seen.mark.full_at
     sweep_marks.remember(session, name, seen.audit_seq, now, until(session, name, now, full_at), full_at)
     return result
@@ -133,13 +136,12 @@ def _crossed(before: datetime, now: datetime, tz: ZoneInfo) -> bool:
     return before.astimezone(tz).date() != now.astimezone(tz).date()
 
 
-def _pass(session: Session, now: datetime, rules: tuple[Rule, ...], only: Collection[int] | None) -> SweepResult:
-    """The rules asked about every program (`only` None) or about `only`, whose pending rows alone are then
-    considered for cancelling: the other programs' rows stay as the last pass left them."""
+def _pass(session: Session, now: datetime, rules: tuple[Rule, ...], only: Collection[int] | None,
+          active: Mapping[int, Program]) -> SweepResult:
+    """The rules asked about every program (`only` None) or about `only` (`active`: those active), whose pending
+    rows alone are then considered for cancelling: the other programs' rows stay as the last pass left them."""
     result = SweepResult()
-    if only is not None and not only:
-        return result
-    rows = collect(session, now, rules, only)
+    rows = collect(session, now, rules, only, active)
     wanted = {(r["key"], r["target"]) for r in rows}
     pending = session.exec(within(select(Outbox.id, Outbox.key, Outbox.target).where(
         Outbox.status == Status.pending), Outbox.program_id, only))
@@ -176,26 +178,24 @@ def fingerprint(rules: Iterable[Rule]) -> str:
     return hashlib.sha256(names.encode()).hexdigest()
 
 
-def horizons(session: Session, now: datetime, rules: Iterable[Rule], only: Collection[int] | None
-             ) -> dict[int, datetime]:
+def horizons(session: Session, now: datetime, rules: Iterable[Rule], only: Collection[int] | None,
+             active: Mapping[int, Program]) -> dict[int, datetime]:
     """Each active program's horizon (of `only`, when given), as the instant of its local midnight: the first
     local day after today on which any rule's answer about it may change with its records unchanged — the
     earliest of the rules' (scheduler/rules.py `HORIZONS`: each a sibling of its rule, store/horizons.py),
     tomorrow for a rule that has none. A program no day can change has none. A rule's day not after today
     (its horizon may be a day early where the UTC and the local day differ) counts as tomorrow."""
-    query = select(Program.id, Program.timezone).where(Program.active == True)  # noqa: E712
-    zones = {program_id: ZoneInfo(zone) for program_id, zone in session.exec(within(query, Program.id, only))
-             if program_id is not None}
-    tomorrow = {program_id: now.astimezone(tz).date() + timedelta(days=1) for program_id, tz in zones.items()}
+    tomorrow = {program_id: now.astimezone(program.tz).date() + timedelta(days=1)
+                for program_id, program in active.items()}
     found: dict[int, date] = {}
     for rule in rules:
         horizon = HORIZONS.get(getattr(rule, "__wrapped__", rule))
-        days = tomorrow if horizon is None else horizon(session, now, only)
+        days = tomorrow if horizon is None else horizon(session, now, only, active)
         for program_id, day in days.items():
             if program_id in tomorrow:
                 day = max(day, tomorrow[program_id])
                 found[program_id] = min(day, found.get(program_id, day))
-    return {program_id: _midnight(day, zones[program_id]) for program_id, day in found.items()}
+    return {program_id: _midnight(day, active[program_id].tz) for program_id, day in found.items()}
 
 
 def until(session: Session, rules: str, now: datetime, full_at: datetime) -> datetime:

@@ -13,9 +13,8 @@ the digests of the programs that changed alone (`programs`): the others' are wha
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container, Iterable, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -100,12 +99,12 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
         )
 
 
-def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
     """The digest rule's horizon (store/horizons.py): its key changes with the period, and only then."""
     found: dict[int, date] = {}
-    query = select(Program.id, Program.status_cadence, Program.timezone).where(Program.active == True)  # noqa: E712
-    for program_id, cadence, zone in session.exec(within(query, Program.id, programs)):
-        start = next_period(cadence, now.astimezone(ZoneInfo(zone)).date())
-        if start is not None and program_id is not None:
+    for program_id, program in active.items():
+        start = next_period(program.status_cadence, now.astimezone(program.tz).date())
+        if start is not None:
             found[program_id] = start
     return found

@@ -10,18 +10,22 @@ inserts what it does not hold, by key), so a text counting days ("3 days late") 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Protocol
 
 from sqlmodel import Session
 
+from store.programs import Program
+
 
 class Horizon(Protocol):
-    """(session, now, programs) -> by program id, a local day on or before the first after today on which the
-    rule's answer may change; None: about every active program."""
+    """(session, now, programs, active) -> by program id, a local day on or before the first after today on which
+    the rule's answer may change. `programs`: the ids asked about, to restrict its queries with (None: every
+    active program); `active`: those programs (the active ones), read once by the sweep for every rule."""
 
-    def __call__(self, session: Session, now: datetime, programs: Collection[int] | None, /) -> dict[int, date]: ...
+    def __call__(self, session: Session, now: datetime, programs: Collection[int] | None,
+                 active: Mapping[int, Program], /) -> dict[int, date]: ...
 
 
 def note(found: dict[int, date], program_id: int, today: date, *days: date) -> None:

@@ -9,10 +9,9 @@ No Slack imports; `due` is one of the scheduler's rules.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -140,18 +139,19 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
                           to_users=owner, urgent=True)
 
 
-def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
     """The gap rule's horizon (store/horizons.py): the next day an alert of a gap falls due, its expiry alert
     starts or the gap ends."""
-    query = select(Agreement, Program.timezone).join(Program, col(Program.id) == Agreement.program_id).where(
+    query = select(Agreement).join(Program, col(Program.id) == Agreement.program_id).where(
         Agreement.kind == ag.GATE_KIND, col(Agreement.status).in_([Status.executed, Status.superseded]),
         col(Program.active).is_(True))
-    by_program: dict[int, tuple[str, list[Agreement]]] = {}
-    for agreement, zone in session.exec(within(query, Agreement.program_id, programs)):
-        by_program.setdefault(agreement.program_id, (zone, []))[1].append(agreement)
+    by_program: dict[int, list[Agreement]] = {}
+    for agreement in session.exec(within(query, Agreement.program_id, programs)):
+        by_program.setdefault(agreement.program_id, []).append(agreement)
     found: dict[int, date] = {}
-    for program_id, (zone, mine) in by_program.items():
-        today = now.astimezone(ZoneInfo(zone)).date()
+    for program_id, mine in by_program.items():
+        today = now.astimezone(active[program_id].tz).date()
         for gap in gaps(mine):
             note(found, program_id, today, gap.starts, gap.ends, *(alert.on for alert in alerts(gap)))
     return found

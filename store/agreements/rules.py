@@ -7,7 +7,7 @@ programs shown, reading only the rows that can count). No Slack imports."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -149,14 +149,12 @@ def _executed(session: Session, programs: Collection[int] | None) -> list[_Execu
             for id_, program_id, ref, kind, *rest in session.exec(within(query, Agreement.program_id, programs))]
 
 
-def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
     """The due rule's horizon (store/horizons.py): the next day a stage of an executed agreement's term falls
     due (its key, the latest stage reached, changes then and only then)."""
     rows = _executed(session, programs)
     found: dict[int, date] = {}
-    if not rows:
-        return found
-    active = active_by_id(session, programs)
     schedules = {program_id: (reminder_days(program), _today(program, now)) for program_id, program in active.items()}
     for agreement in rows:
         days, today = schedules[agreement.program_id]

@@ -132,7 +132,8 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
         yield from _call_due(call, batch, program, now, people)
 
 
-def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
     """The due rule's horizon (store/horizons.py): the next day an undecided batch's reminder, escalation or
     release-by warning falls due (in business days of the program's calendar, as the rule counts them), and
     the next morning a review call is announced (its start, which ends the announcement, is an instant the
@@ -150,7 +151,7 @@ def horizons(session: Session, now: datetime, programs: Collection[int] | None) 
     if not rows and not calls:
         return found
     of = {program_id: (settings_of(program), program.holiday_calendar, program.tz, now.astimezone(program.tz).date())
-          for program_id, program in active_by_id(session, programs).items()}
+          for program_id, program in active.items()}
     for program_id, status, release_by, started in rows:
         settings, calendar, _, today = of[program_id]
         days = []

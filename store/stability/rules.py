@@ -10,10 +10,9 @@ Lab results not in by their expected date get one reminder the day after.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
@@ -189,17 +188,16 @@ def results_late(session: Session, now: datetime, programs: Collection[int] | No
                        f"{describe(study, pull)}")
 
 
-def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
     """The due rule's horizon (store/horizons.py): the next stage of an open pull (its notice, its window's
     opening, the day after it closes) and the day after late results' expected date, each program's earliest
     worked out by the database (a portfolio has a hundred thousand pulls), once per local day its programs' zones
     are in (three at most). The settled window (`SETTLED_AFTER`) and the rule's reading bounds count from the UTC
     day, whose midnight asks about every program anyway."""
-    zones = session.exec(within(select(Program.timezone).where(Program.active == True),  # noqa: E712
-                                Program.id, programs).distinct())
-    by_today: dict[date, list[str]] = defaultdict(list)
-    for zone in zones:
-        by_today[now.astimezone(ZoneInfo(zone)).date()].append(zone)
+    by_today: dict[date, set[str]] = defaultdict(set)
+    for program in active.values():
+        by_today[now.astimezone(program.tz).date()].add(program.timezone)
     found: dict[int, date] = {}
     pull = StabilityPull
     for today, names in by_today.items():
@@ -214,7 +212,7 @@ def horizons(session: Session, now: datetime, programs: Collection[int] | None) 
                     first(pull.opens_on, open_, col(pull.opens_on) > today),
                     first(pull.closes_on, open_, col(pull.closes_on) >= today),
                    first(pull.results_due_on, col(pull.results_on).is_(None), col(pull.results_due_on) >= today)),
-            col(Program.timezone).in_(names), or_(open_, col(pull.results_on).is_(None)),
+            col(Program.timezone).in_(sorted(names)), or_(open_, col(pull.results_on).is_(None)),
             or_(col(pull.closes_on) >= today, col(pull.results_due_on) >= today)).group_by(col(pull.program_id))
         for program_id, due_on, opens_on, closes_on, results_due_on in session.exec(
                 within(query, pull.program_id, programs)):

@@ -6,7 +6,7 @@ imports."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -103,7 +103,8 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
                   buttons=(Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),))
 
 
-def horizons(session: Session, now: datetime, programs: Collection[int] | None) -> dict[int, date]:
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
     """The due rule's horizon (store/horizons.py): an open item's next reminder day, or the business day it
     becomes overdue (after which its one alert stands until the item is settled or moved)."""
     query = (columns(Submission.program_id, SubmissionItem.due_on)
@@ -112,9 +113,6 @@ def horizons(session: Session, now: datetime, programs: Collection[int] | None) 
              .where(col(SubmissionItem.status).in_(OPEN), Program.active == True))  # noqa: E712
     rows = list(session.exec(within(query, Submission.program_id, programs)))
     found: dict[int, date] = {}
-    if not rows:
-        return found
-    active = active_by_id(session, programs)
     for program_id, due_on in set(rows):
         program = active[program_id]
         calendar = program.holiday_calendar
