@@ -7,7 +7,12 @@ The scheduler's passes (`reuse=True`) ask the rules only about the programs whos
 the last pass (store/sweep_marks.py keeps what it saw), and nothing at all when none can have:
 - the programs of the audit rows written since (every change to what the rules read is audited in its own
   transaction, with its program); an audit row of no program (a person, a setting) runs a full pass;
-- the programs whose local day changed since (the rules depend on days, not hours: midnight in their zone);
+- the programs whose horizon passed since: the local midnight of the first day on which the rules' answer about
+  the program may change with its records unchanged (the rules depend on days, not hours), which every pass
+  asking about a program stores for it (`horizons`, store/sweep_marks.py `SweepHorizon`); each rule has a
+  sibling naming its day per program (scheduler/rules.py `HORIZONS`, store/horizons.py), "tomorrow" for a rule
+  without one. So a zone's midnight asks about the programs with something falling due that day, not about the
+  zone's every program: a pass's cost follows what is due, not the size of the portfolio;
 - the programs whose review call started since (a call once started is no longer announced);
 - a UTC midnight runs a full pass: the stability rules count their settled window (`SETTLED_AFTER`) back
   from the UTC day, for every program (the digest's window of queued digests too, but that only spares
@@ -27,7 +32,7 @@ the portfolio, and a pass with nothing new reads two rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -35,7 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from scheduler.rules import RULES
+from scheduler.rules import HORIZONS, RULES
 from store import audit, sweep_marks
 from store.areas import Rule
 from store.batches.models import Batch, ReviewCall
@@ -48,10 +53,10 @@ RECONCILE = timedelta(days=1)  # a reusing pass runs every rule in full at least
 
 
 def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES,
-            only: Collection[int] | None = None) -> list[dict]:
+            only: Collection[int] | None = None, active: Mapping[int, Program] | None = None) -> list[dict]:
     """Rows (one per recipient) for everything the rules say should have been said by `now` (about the programs
-    `only`, when given)."""
-    programs = active_by_id(session, only)
+    `only`, when given; `active`: those of them active, when the caller has read them)."""
+    programs = active_by_id(session, only) if active is None else active
 
     @cache
     def morning(due_on: date, zone: str) -> datetime:
@@ -94,17 +99,22 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES, *, reu
     seen = sweep_marks.seen(session, name)
     if reuse and sweep_marks.unchanged(seen, now):
         return SweepResult()
-    zones = set(session.exec(select(Program.timezone).where(Program.active == True).distinct()))  # noqa: E712
-    only = affected(session, seen, now, zones) if reuse else None
-    result = _pass(session, now, rules, only)
+    only = affected(session, seen, now) if reuse else None
+    if only is None or only:
+        active = active_by_id(session, only)
+        result = _pass(session, now, rules, only, active)
+        sweep_marks.keep_horizons(session, name, horizons(session, now, rules, only, active), only)
+    else:
+        result = SweepResult()
     full_at = now if only is None or seen.mark is None else seen.mark.full_at
-    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, now, zones, full_at), full_at)
+    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, name, now, full_at), full_at)
     return result
 
 
-def affected(session: Session, seen: sweep_marks.Seen, now: datetime, zones: Iterable[str]) -> set[int] | None:
+def affected(session: Session, seen: sweep_marks.Seen, now: datetime) -> set[int] | None:
     """The programs whose rules' answer may have changed since the last pass (`seen.mark`), or None when a full
-    pass is due (see the module's docstring): three reads at most, each of what happened since."""
+    pass is due (see the module's docstring): three reads at most, each of what happened since (a horizon
+    reached is one: every horizon after the last pass's instant, by induction over the passes)."""
     mark = seen.mark
     if (mark is None or now < mark.swept_at or now >= mark.full_at + RECONCILE or seen.audit_seq < mark.audit_seq
             or _crossed(mark.swept_at, now, ZoneInfo("UTC"))):
@@ -115,10 +125,7 @@ def affected(session: Session, seen: sweep_marks.Seen, now: datetime, zones: Ite
         if None in changed:
             return None
         found.update(p for p in changed if p is not None)
-    crossed = sorted(zone for zone in zones if _crossed(mark.swept_at, now, ZoneInfo(zone)))
-    if crossed:
-        query = select(col(Program.id)).where(Program.active == True, col(Program.timezone).in_(crossed))  # noqa: E712
-        found.update(p for p in session.exec(query) if p is not None)
+    found.update(sweep_marks.reached(session, mark.rules, now))
     found.update(session.exec(select(Batch.program_id).join(ReviewCall, col(ReviewCall.batch_id) == Batch.id).where(
         ReviewCall.starts_at > mark.swept_at, ReviewCall.starts_at <= now).distinct()))
     return found
@@ -129,13 +136,12 @@ def _crossed(before: datetime, now: datetime, tz: ZoneInfo) -> bool:
     return before.astimezone(tz).date() != now.astimezone(tz).date()
 
 
-def _pass(session: Session, now: datetime, rules: tuple[Rule, ...], only: Collection[int] | None) -> SweepResult:
-    """The rules asked about every program (`only` None) or about `only`, whose pending rows alone are then
-    considered for cancelling: the other programs' rows stay as the last pass left them."""
+def _pass(session: Session, now: datetime, rules: tuple[Rule, ...], only: Collection[int] | None,
+          active: Mapping[int, Program]) -> SweepResult:
+    """The rules asked about every program (`only` None) or about `only` (`active`: those active), whose pending
+    rows alone are then considered for cancelling: the other programs' rows stay as the last pass left them."""
     result = SweepResult()
-    if only is not None and not only:
-        return result
-    rows = collect(session, now, rules, only)
+    rows = collect(session, now, rules, only, active)
     wanted = {(r["key"], r["target"]) for r in rows}
     pending = session.exec(within(select(Outbox.id, Outbox.key, Outbox.target).where(
         Outbox.status == Status.pending), Outbox.program_id, only))
@@ -172,13 +178,34 @@ def fingerprint(rules: Iterable[Rule]) -> str:
     return hashlib.sha256(names.encode()).hexdigest()
 
 
-def until(session: Session, now: datetime, zones: Iterable[str], full_at: datetime) -> datetime:
+def horizons(session: Session, now: datetime, rules: Iterable[Rule], only: Collection[int] | None,
+             active: Mapping[int, Program]) -> dict[int, datetime]:
+    """Each active program's horizon (of `only`, when given), as the instant of its local midnight: the first
+    local day after today on which any rule's answer about it may change with its records unchanged — the
+    earliest of the rules' (scheduler/rules.py `HORIZONS`: each a sibling of its rule, store/horizons.py),
+    tomorrow for a rule that has none. A program no day can change has none. A rule's day not after today
+    (its horizon may be a day early where the UTC and the local day differ) counts as tomorrow."""
+    tomorrow = {program_id: now.astimezone(program.tz).date() + timedelta(days=1)
+                for program_id, program in active.items()}
+    found: dict[int, date] = {}
+    for rule in rules:
+        horizon = HORIZONS.get(getattr(rule, "__wrapped__", rule))
+        days = tomorrow if horizon is None else horizon(session, now, only, active)
+        for program_id, day in days.items():
+            if program_id in tomorrow:
+                day = max(day, tomorrow[program_id])
+                found[program_id] = min(day, found.get(program_id, day))
+    return {program_id: _midnight(day, active[program_id].tz) for program_id, day in found.items()}
+
+
+def until(session: Session, rules: str, now: datetime, full_at: datetime) -> datetime:
     """The earliest instant after `now` at which the rules' answer may change with the records unchanged: the
-    next UTC midnight, the next local midnight of every active program's time zone (`zones`), the next review
-    call's start, or `RECONCILE` after the last full pass — whichever comes first. Earlier than needed only
-    costs a pass."""
+    next UTC midnight, the earliest program's horizon, the next review call's start, or `RECONCILE` after the
+    last full pass — whichever comes first. Earlier than needed only costs a pass."""
     candidates = [full_at + RECONCILE, _next_midnight(now, ZoneInfo("UTC"))]
-    candidates += [_next_midnight(now, ZoneInfo(zone)) for zone in zones]
+    horizon = sweep_marks.earliest(session, rules)
+    if horizon is not None:
+        candidates.append(horizon)
     call = session.exec(select(func.min(ReviewCall.starts_at)).where(ReviewCall.starts_at > now)).one()
     if call is not None:
         candidates.append(call)
@@ -186,7 +213,11 @@ def until(session: Session, now: datetime, zones: Iterable[str], full_at: dateti
 
 
 def _next_midnight(now: datetime, tz: ZoneInfo) -> datetime:
-    """The instant the local date in `tz` next changes (a midnight skipped by a clock change maps to the
-    instant of the change; one repeated, to its first occurrence)."""
-    tomorrow = now.astimezone(tz).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(UTC)
+    """The instant the local date in `tz` next changes."""
+    return _midnight(now.astimezone(tz).date() + timedelta(days=1), tz)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant `day` starts in `tz` (a midnight skipped by a clock change maps to the instant of the change;
+    one repeated, to its first occurrence)."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)

@@ -26,6 +26,7 @@ from store.batches import release as batch_release
 from store.batches import rules as batches_rules
 from store.batches import tracker as batches_tracker
 from store.health import HealthProvider, OwedProvider
+from store.horizons import Horizon
 from store.onboarding.exporting import Sheet
 from store.onboarding.importing import Kind
 from store.outbox import Due
@@ -55,6 +56,7 @@ class AreaParts:
 
     name: str
     due: tuple[Rule, ...] = ()
+    horizons: tuple[tuple[Rule, Horizon], ...] = ()  # (a due rule, its horizon): store/horizons.py
     digest: tuple[Sections, ...] = ()
     owed: tuple[OwedProvider, ...] = ()
     health: tuple[HealthProvider, ...] = ()
@@ -66,6 +68,7 @@ AREAS: tuple[AreaParts, ...] = (
     AreaParts(
         "agreements",
         due=(agreement_rules.due, agreement_gaps.due),
+        horizons=((agreement_rules.due, agreement_rules.horizons), (agreement_gaps.due, agreement_gaps.horizons)),
         digest=(agreements.digest_sections,),
         owed=(agreement_rules.owed,),
         health=(agreement_rules.health,),
@@ -75,6 +78,7 @@ AREAS: tuple[AreaParts, ...] = (
     AreaParts(
         "batches",
         due=(batches_rules.due,),
+        horizons=((batches_rules.due, batches_rules.horizons),),
         digest=(batches_rules.digest_sections,),
         owed=(batches_rules.owed, batch_release.owed),
         health=(batches_rules.health,),
@@ -84,6 +88,7 @@ AREAS: tuple[AreaParts, ...] = (
     AreaParts(
         "stability",
         due=(stability_rules.due,),
+        horizons=((stability_rules.due, stability_rules.horizons),),
         digest=(stability_rules.digest_sections,),
         owed=(stability_rules.owed,),
         health=(stability_rules.health,),
@@ -93,6 +98,7 @@ AREAS: tuple[AreaParts, ...] = (
     AreaParts(
         "submissions",
         due=(submission_rules.due,),
+        horizons=((submission_rules.due, submission_rules.horizons),),
         digest=(submissions.digest_sections,),
         owed=(submission_rules.owed,),
         health=(submission_rules.health,),
@@ -102,6 +108,7 @@ AREAS: tuple[AreaParts, ...] = (
 )
 
 DUE: tuple[Rule, ...] = tuple(rule for area in AREAS for rule in area.due)
+HORIZONS: dict[Rule, Horizon] = {rule: horizon for area in AREAS for rule, horizon in area.horizons}
 DIGEST: tuple[Sections, ...] = tuple(section for area in AREAS for section in area.digest)
 OWED: tuple[OwedProvider, ...] = tuple(provider for area in AREAS for provider in area.owed)
 HEALTH: tuple[HealthProvider, ...] = tuple(provider for area in AREAS for provider in area.health)

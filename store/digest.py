@@ -13,7 +13,7 @@ the digests of the programs that changed alone (`programs`): the others' are wha
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container, Iterable, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -40,6 +40,16 @@ def period_start(cadence: str, today: date) -> date | None:
     if cadence == "monthly":
         return today.replace(day=1)
     return None
+
+
+def next_period(cadence: str, today: date) -> date | None:
+    """The first day of the period after the one `today` falls in (None: no digest)."""
+    start = period_start(cadence, today)
+    if start is None:
+        return None
+    if cadence == "monthly":
+        return (start + timedelta(days=32)).replace(day=1)
+    return start + timedelta(weeks=1 if cadence == "weekly" else 2)
 
 
 def compose(session: Session, program: Program, today: date) -> str:
@@ -87,3 +97,14 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
             existed_on=program.created_at.astimezone(program.tz).date(),
             text=texts.get(pk(program), ""),
         )
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
+    """The digest rule's horizon (store/horizons.py): its key changes with the period, and only then."""
+    found: dict[int, date] = {}
+    for program_id, program in active.items():
+        start = next_period(program.status_cadence, now.astimezone(program.tz).date())
+        if start is not None:
+            found[program_id] = start
+    return found

@@ -10,15 +10,21 @@ could change with the records unchanged, and `swept_at`, from which the next pas
 call starts it crossed. `full_at` is the last pass that asked the rules about every program (the daily
 safety net counts from it). The row is written in the sweep's own transaction: a pass rolled back
 (`tick --dry-run`, a failure) leaves the previous mark, never a false one.
+
+Beside the mark, each program's horizon (`SweepHorizon`): the local midnight from which the rules' answer about
+it may differ with its records unchanged, as the last pass that asked about it worked it out (scheduler/sweep.py
+`horizons`). A program with no row has an answer no day changes (nothing dated ahead in it). A midnight brings
+round only the programs whose horizon it reached (`reached`, an indexed range read), not its zone's every one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, String
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Column, Index, Integer, String, delete, func
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.audit import AuditHead
 from store.db import UTCDateTime, insert_for
@@ -34,6 +40,18 @@ class SweepMark(SQLModel, table=True):
     swept_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # when it ran
     until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # its answer holds before this
     full_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # the last pass over every program
+
+
+class SweepHorizon(SQLModel, table=True):
+    """One row per (set of due rules, program whose answer some coming day may change): that day's local
+    midnight, as an instant (the zones' midnights then compare as one column, indexed with the rules)."""
+
+    __tablename__ = "sweep_horizon"
+    __table_args__ = (Index("ix_sweep_horizon_rules_at", "rules", "at"),)
+
+    rules: str = Field(sa_column=Column(String(64), primary_key=True))
+    program_id: int = Field(sa_column=Column(Integer, primary_key=True))  # no foreign key: a hint, not a fact
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 @dataclass(frozen=True)
@@ -62,3 +80,29 @@ def remember(session: Session, rules: str, audit_seq: int, now: datetime, until:
     statement = insert_for(session)(SweepMark).values(**values)
     session.execute(statement.on_conflict_do_update(index_elements=["rules"], set_={
         k: v for k, v in values.items() if k != "rules"}))
+
+
+def reached(session: Session, rules: str, now: datetime) -> set[int]:
+    """The programs whose horizon `now` has reached: their answer may have changed with the day."""
+    query = select(SweepHorizon.program_id).where(SweepHorizon.rules == rules, SweepHorizon.at <= now)
+    return set(session.exec(query))
+
+
+def earliest(session: Session, rules: str) -> datetime | None:
+    """The first horizon of any program (None when no day can change any answer)."""
+    return session.exec(select(func.min(SweepHorizon.at)).where(SweepHorizon.rules == rules)).one()
+
+
+def keep_horizons(session: Session, rules: str, found: Mapping[int, datetime], asked: Collection[int] | None) -> None:
+    """Replace the horizons of the programs `asked` (every program's, None) with those `found` for them."""
+    if asked is not None and not asked:
+        return
+    gone = delete(SweepHorizon).where(col(SweepHorizon.rules) == rules)
+    if asked is not None:
+        gone = gone.where(col(SweepHorizon.program_id).in_(sorted(asked)))
+    session.execute(gone)
+    if found:  # an upsert, as the mark's: a concurrent pass's rows for the same programs are replaced
+        statement = insert_for(session)(SweepHorizon)
+        session.execute(statement.on_conflict_do_update(index_elements=["rules", "program_id"],
+                                                        set_={"at": statement.excluded.at}),
+                        [{"rules": rules, "program_id": p, "at": at} for p, at in found.items()])

@@ -9,7 +9,7 @@ No Slack imports; `due` is one of the scheduler's rules.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,6 +19,7 @@ from store.agreements import rules
 from store.agreements import service as ag
 from store.agreements.service import Agreement, Status
 from store.db import pk
+from store.horizons import note
 from store.markup import day, escape
 from store.outbox import Due
 from store.programs import Program, Role, user_ids, within
@@ -136,3 +137,21 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
                 yield Due(key=rules.stage_key(gap.older, expiry), program_id=program_id,
                           subject=ag.subject(pk(gap.older)), due_on=gap.starts, text=expiry_text(gap, program),
                           to_users=owner, urgent=True)
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
+    """The gap rule's horizon (store/horizons.py): the next day an alert of a gap falls due, its expiry alert
+    starts or the gap ends."""
+    query = select(Agreement).join(Program, col(Program.id) == Agreement.program_id).where(
+        Agreement.kind == ag.GATE_KIND, col(Agreement.status).in_([Status.executed, Status.superseded]),
+        col(Program.active).is_(True))
+    by_program: dict[int, list[Agreement]] = {}
+    for agreement in session.exec(within(query, Agreement.program_id, programs)):
+        by_program.setdefault(agreement.program_id, []).append(agreement)
+    found: dict[int, date] = {}
+    for program_id, mine in by_program.items():
+        today = now.astimezone(active[program_id].tz).date()
+        for gap in gaps(mine):
+            note(found, program_id, today, gap.starts, gap.ends, *(alert.on for alert in alerts(gap)))
+    return found

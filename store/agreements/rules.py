@@ -7,7 +7,7 @@ programs shown, reading only the rows that can count). No Slack imports."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ from store.audit import Actor
 from store.db import columns, pk
 from store.errors import Invalid
 from store.health import Health, Owed
+from store.horizons import note
 from store.markup import day, escape
 from store.outbox import Due
 from store.programs import Program, active_by_id, within
@@ -122,24 +123,43 @@ class _Executed(NamedTuple):
 def due(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
     """The latest due stage of every executed agreement's term (of `programs`, when given); two statements for
     all programs, and each program's reminder days and local day worked out once."""
+    rows = _executed(session, programs)
+    if not rows:
+        return
+    active = active_by_id(session, programs)
+    schedules = {program_id: (reminder_days(program), _today(program, now)) for program_id, program in active.items()}
+    for agreement in rows:
+        program_id = agreement.program_id
+        stage = current_stage(agreement, *schedules[program_id])
+        if stage is None:
+            continue
+        yield Due(key=stage_key(agreement, stage), program_id=program_id, subject=subject(agreement.id),
+                  due_on=stage.on, text=stage_text(agreement, active[program_id], stage), to_channel=True,
+                  to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
+
+
+def _executed(session: Session, programs: Collection[int] | None) -> list[_Executed]:
+    """The executed agreements of active programs (of `programs`, when given), in one statement."""
     query = columns(Agreement.id, Agreement.program_id, Agreement.ref, Agreement.kind, Agreement.version,
                     Agreement.counterparty, Agreement.expires_on, Agreement.evergreen, Agreement.review_on,
                     Agreement.notice_days, Agreement.dates_set_on, Agreement.owner_id).join(
         Program, col(Program.id) == Agreement.program_id).where(
         Agreement.status == Status.executed, Program.active == True)  # noqa: E712
-    rows = list(session.exec(within(query, Agreement.program_id, programs)))
-    if not rows:
-        return
-    active = active_by_id(session, programs)
+    return [_Executed(id_, program_id, ref, Kind(kind), *rest)
+            for id_, program_id, ref, kind, *rest in session.exec(within(query, Agreement.program_id, programs))]
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
+    """The due rule's horizon (store/horizons.py): the next day a stage of an executed agreement's term falls
+    due (its key, the latest stage reached, changes then and only then)."""
+    rows = _executed(session, programs)
+    found: dict[int, date] = {}
     schedules = {program_id: (reminder_days(program), _today(program, now)) for program_id, program in active.items()}
-    for id_, program_id, ref, kind, *rest in rows:
-        agreement = _Executed(id_, program_id, ref, Kind(kind), *rest)
-        stage = current_stage(agreement, *schedules[program_id])
-        if stage is None:
-            continue
-        yield Due(key=stage_key(agreement, stage), program_id=program_id, subject=subject(id_),
-                  due_on=stage.on, text=stage_text(agreement, active[program_id], stage), to_channel=True,
-                  to_users=(agreement.owner_id,) if agreement.owner_id else (), urgent=stage.urgent)
+    for agreement in rows:
+        days, today = schedules[agreement.program_id]
+        note(found, agreement.program_id, today, *(stage.on for stage in store.schedule(agreement, days)))
+    return found
 
 
 def _today(program: Program, now: datetime):

@@ -41,6 +41,7 @@ from store.batches.settings import ReviewSettings
 from store.calendar import add_business_days, business_days_between
 from store.db import columns, pk
 from store.health import Health, Owed
+from store.horizons import note
 from store.markup import day, escape, local_time, plural
 from store.outbox import WORKDAY_START, Button, Due
 from store.programs import Program, Role, active_by_id, holders, within
@@ -129,6 +130,43 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
         yield from _batch_dues(row, of[row.program_id], people, signed[(row.id, row.review_round)])
     for call, batch, program in calls:
         yield from _call_due(call, batch, program, now, people)
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
+    """The due rule's horizon (store/horizons.py): the next day an undecided batch's reminder, escalation or
+    release-by warning falls due (in business days of the program's calendar, as the rule counts them), and
+    the next morning a review call is announced (its start, which ends the announcement, is an instant the
+    sweep watches itself)."""
+    undecided = (columns(Batch.program_id, Batch.status, Batch.release_by, Batch.round_started_on)
+                 .join(Program, col(Program.id) == Batch.program_id)
+                 .where(Program.active == True, col(Batch.status).in_(UNDECIDED)))  # noqa: E712
+    rows = list(session.exec(within(undecided, Batch.program_id, programs)))
+    calls = list(session.exec(within(
+        select(Batch.program_id, ReviewCall.starts_at).join(Batch, col(Batch.id) == ReviewCall.batch_id)
+        .join(Program, col(Program.id) == Batch.program_id)
+        .where(Program.active == True, ReviewCall.starts_at > now, col(Batch.status).in_(OPEN)),  # noqa: E712
+        Batch.program_id, programs)))
+    found: dict[int, date] = {}
+    if not rows and not calls:
+        return found
+    of = {program_id: (settings_of(program), program.holiday_calendar, program.tz, now.astimezone(program.tz).date())
+          for program_id, program in active.items()}
+    for program_id, status, release_by, started in rows:
+        settings, calendar, _, today = of[program_id]
+        days = []
+        if status == BatchStatus.awaiting:
+            days += [add_business_days(started, settings.reminder_business_days, calendar),
+                     sla_breached_on(started, settings.sla_business_days, calendar)]
+        if release_by is not None:
+            days.append(add_business_days(release_by, -settings.release_warning_business_days, calendar))
+        note(found, program_id, today, *days)
+    for program_id, starts_at in calls:
+        _, _, tz, today = of[program_id]
+        starts = starts_at.astimezone(tz)
+        note(found, program_id, today, starts.date() - timedelta(days=1) if starts.time() < WORKDAY_START
+             else starts.date())
+    return found
 
 
 class _Program(NamedTuple):

@@ -10,15 +10,16 @@ Lab results not in by their expected date get one reminder the day after.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from store.db import columns, pk
 from store.health import Health, Owed
+from store.horizons import note
 from store.markup import day, escape
 from store.outbox import Button, Due
 from store.programs import Program, ProgramMember, Role, active_by_id, holders, within
@@ -185,6 +186,42 @@ def results_late(session: Session, now: datetime, programs: Collection[int] | No
                        f"{escape(pull.lab or 'the lab')} was expected to "
                        f"report by {day(pull.results_due_on)} (samples {escape(pull.sample_ids or '—')}).\n"
                        f"{describe(study, pull)}")
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
+    """The due rule's horizon (store/horizons.py): the next stage of an open pull (its notice, its window's
+    opening, the day after it closes) and the day after late results' expected date, each program's earliest
+    worked out by the database (a portfolio has a hundred thousand pulls), once per local day its programs' zones
+    are in (three at most). The settled window (`SETTLED_AFTER`) and the rule's reading bounds count from the UTC
+    day, whose midnight asks about every program anyway."""
+    by_today: dict[date, set[str]] = defaultdict(set)
+    for program in active.values():
+        by_today[now.astimezone(program.tz).date()].add(program.timezone)
+    found: dict[int, date] = {}
+    pull = StabilityPull
+    for today, names in by_today.items():
+        open_ = col(pull.pulled_on).is_(None)
+
+        def first(column: Any, *conditions: Any) -> Any:
+            return func.min(case((and_(*conditions), column)))
+
+        query = _of_active(
+            columns(pull.program_id,
+                    first(pull.due_on, open_, col(pull.due_on) > today + timedelta(days=NOTICE_DAYS)),
+                    first(pull.opens_on, open_, col(pull.opens_on) > today),
+                    first(pull.closes_on, open_, col(pull.closes_on) >= today),
+                   first(pull.results_due_on, col(pull.results_on).is_(None), col(pull.results_due_on) >= today)),
+            col(Program.timezone).in_(sorted(names)), or_(open_, col(pull.results_on).is_(None)),
+            or_(col(pull.closes_on) >= today, col(pull.results_due_on) >= today)).group_by(col(pull.program_id))
+        for program_id, due_on, opens_on, closes_on, results_due_on in session.exec(
+                within(query, pull.program_id, programs)):
+            days = [opens_on] if opens_on else []  # `stages`' days, and the late results' one
+            days += [due_on - timedelta(days=NOTICE_DAYS)] if due_on else []
+            days += [closes_on + timedelta(days=1)] if closes_on else []
+            days += [results_due_on + timedelta(days=1)] if results_due_on else []
+            note(found, program_id, today, *days)
+    return found
 
 
 def digest_section(session: Session, program: Program, today: date) -> list[str]:

@@ -6,7 +6,7 @@ imports."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from store.calendar import add_business_days, business_days_between
 from store.db import columns, pk
 from store.health import Health, Owed
+from store.horizons import note
 from store.markup import day, escape, plural
 from store.outbox import Button, Due
 from store.programs import Program, Role, active_by_id, holders, within
@@ -100,6 +101,24 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
                        "Share the file with the *Attach document* button, "
                        "or the *File submission item* message shortcut.",
                   buttons=(Button("Attach document", ATTACH_ACTION, str(entry.id), "primary"),))
+
+
+def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
+             ) -> dict[int, date]:
+    """The due rule's horizon (store/horizons.py): an open item's next reminder day, or the business day it
+    becomes overdue (after which its one alert stands until the item is settled or moved)."""
+    query = (columns(Submission.program_id, SubmissionItem.due_on)
+             .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
+             .join(Program, col(Program.id) == Submission.program_id)
+             .where(col(SubmissionItem.status).in_(OPEN), Program.active == True))  # noqa: E712
+    rows = list(session.exec(within(query, Submission.program_id, programs)))
+    found: dict[int, date] = {}
+    for program_id, due_on in set(rows):
+        program = active[program_id]
+        calendar = program.holiday_calendar
+        note(found, program_id, local_today(program, now), overdue_on(due_on, calendar),
+             *(on for _, on in reminder_dates(due_on, calendar)))
+    return found
 
 
 def _what(entry: _Open, program: Program) -> str:

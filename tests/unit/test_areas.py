@@ -11,7 +11,7 @@ import openpyxl
 
 from commands import areas as commands_areas
 from commands import onboarding
-from scheduler.rules import RULES
+from scheduler.rules import HORIZONS, RULES
 from store import areas, digest, home
 from store.onboarding import exporting, importing
 from tests import factories
@@ -27,12 +27,19 @@ def _all(part: str) -> list:
 def test_areas_are_named_once_and_declare_each_part_once():
     names = [area.name for area in areas.AREAS]
     assert len(set(names)) == len(names)
-    for part in ("due", "digest", "owed", "health", "kinds", "sheets"):
+    for part in ("due", "horizons", "digest", "owed", "health", "kinds", "sheets"):
         assert len(set(map(id, _all(part)))) == len(_all(part)), part
 
 
 def test_the_sweep_runs_the_digest_then_every_area_rule_in_order():
     assert RULES == (digest.due, *_all("due"))
+
+
+def test_every_rule_says_when_its_answer_may_next_change():
+    """Each area declares its rules' horizons beside them; without one, a rule's every program would be asked
+    about at each of its midnights (scheduler/sweep.py)."""
+    assert HORIZONS == {digest.due: digest.horizons, **dict(_all("horizons"))}
+    assert set(HORIZONS) == set(RULES) and [rule for rule, _ in _all("horizons")] == _all("due")
 
 
 def test_the_digest_and_app_home_read_every_area_in_order():
