@@ -31,9 +31,9 @@ from tests.statements import counted
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 PM = "UPM1"
-# Before the ack: the gate's read; then the receipt, the person, the program and the roles, the head, the count of
+# Before the ack: the gate's read; then the receipt, the person, the program with the roles, the head, the count of
 # the program's agreements, the agreement, its audit row, the head moved on, the notice. After: the hand-over.
-BEFORE_ACK = 1 + 10
+BEFORE_ACK = 1 + 9
 HAND_OVER = 1
 
 
