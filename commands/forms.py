@@ -84,7 +84,7 @@ BUSY_FIELD = "The bot is busy writing other changes; nothing was saved. Press th
 
 
 def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: Callable[[M], Any],
-           fallback: str) -> Any:
+           fallback: str, *, receipt_claimed_by_act: bool = False) -> Any:
     """Validate, then act; bad input is answered on the fields before anything is written.
 
     `act` runs before the ack so every domain error it raises — bad input the store found (a code already
@@ -94,6 +94,8 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
     (Slack timed out while the first one committed, or a double click) it closes without a second change.
     Returns what `act` returned, or None when refused or already done. What the listener does with it after
     the ack it hands to the workers (`commands.after.later`): the acknowledging process does no more.
+    `receipt_claimed_by_act`: `act`, done in one transaction, writes the form's receipt first thing in it
+    (`receipts.claim`), which saves the transaction that would read it before (store/receipts.py).
     """
     known = {block["block_id"] for block in view.get("blocks", []) if block.get("block_id")}
     who = SUBMITTER.get()
@@ -102,7 +104,8 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
         if who is None or not view.get("id"):
             result = act(parsed)
         else:
-            with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.now):
+            with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.now,
+                               claimed_by_act=receipt_claimed_by_act):
                 result = act(parsed)
     except receipts.AlreadySubmitted:  # a Conflict, but nothing to correct: the change is recorded
         ack()

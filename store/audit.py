@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Column, func, table
+from sqlalchemy import Column, event, func, table
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import work
@@ -147,18 +148,35 @@ def record(
 
 
 def lock(session: Session) -> AuditHead:
-    """Take the chain's head for this transaction: audited writers queue here, one at a time.
+    """Take the chain's head for this transaction: audited writers queue here, one at a time (once per
+    transaction: a second call returns the head already held).
 
     A service calls it before checking that what it creates does not exist yet, so the check and the insert
     run alone among audited writers. A database whose head row is missing (tables made without the
     migration, or wiped) gets it with INSERT … ON CONFLICT DO NOTHING, which concurrent writers cannot race.
     """
+    held = session.info.get(_HELD)
+    if held is not None:
+        return held
     query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
     head = session.exec(query).first()
     if head is None:
         session.execute(insert_for(session)(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
         head = session.exec(query).one()
+    session.info[_HELD] = head
     return head
+
+
+# The head this session's transaction holds: a service that locks before its check (`lock`) and then appends, or
+# that appends several rows (an agreement and those it supersedes), takes the lock once, not once per row. Held
+# until the transaction (or a savepoint, whose rollback may release the row lock) ends; then locked afresh.
+_HELD = "audit_head"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _released(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested or transaction.parent is None:  # not the inner transaction each flush runs in
+        session.info.pop(_HELD, None)
 
 
 @dataclass

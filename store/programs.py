@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, String, UniqueConstraint, and_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store import audit, holiday_calendars
@@ -331,12 +331,23 @@ def by_channel(session: Session, channel_id: str) -> Program | None:
 
 
 def authorize(session: Session, actor: Actor, *, code: str | None = None, channel_id: str | None = None) -> Access:
-    """The program named (or of the channel) if the caller has a role on it or is an admin; else NotFound."""
-    program = by_code(session, code) if code else by_channel(session, channel_id) if channel_id else None
-    if program is None:
+    """The program named (or of the channel) if the caller has a role on it or is an admin; else NotFound.
+
+    One query, the program with the caller's roles on it joined: every listener that acts on a program asks this
+    first, and a form's submission asks it before its ack."""
+    if code:
+        named = Program.code == code.strip().upper()
+    elif channel_id:
+        named = Program.channel_id == channel_id
+    else:
         raise NotFound(NO_ACCESS)
-    rows = session.exec(select(ProgramMember).where(ProgramMember.program_id == program.id,
-                                                    ProgramMember.user_id == actor.user_id)).all()
+    mine = and_(col(ProgramMember.program_id) == Program.id, col(ProgramMember.user_id) == actor.user_id)
+    found = session.exec(select(Program, ProgramMember).outerjoin(ProgramMember, mine).where(named)
+                         .order_by(col(Program.id))).all()
+    if not found:
+        raise NotFound(NO_ACCESS)
+    program = found[0][0]
+    rows = [member for of, member in found if member is not None and of.id == program.id]
     if not rows and not actor.is_admin:
         raise NotFound(NO_ACCESS)
     return Access(program=program, roles=frozenset(Role(r.role) for r in rows), actor=actor,

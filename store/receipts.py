@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, delete, event
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from store.db import UTCDateTime, transaction
+from store.db import UTCDateTime, insert_for, transaction
 from store.errors import Conflict, Invalid
 
 KEPT = timedelta(days=2)  # a form left open longer than this is not resubmitted in practice
@@ -38,7 +39,17 @@ class AlreadySubmitted(Conflict):
         super().__init__("This form was already submitted; its change is recorded.")
 
 
-_pending: ContextVar[tuple[str, datetime] | None] = ContextVar("submission_receipt", default=None)
+@dataclass
+class _Pending:
+    """The receipt of the submission being run: written with its first change; `checked` once its absence was
+    read (by `once`, in a transaction of its own), or once the act wrote it up front (`claim`)."""
+
+    key: str
+    now: datetime
+    checked: bool
+
+
+_pending: ContextVar[_Pending | None] = ContextVar("submission_receipt", default=None)
 
 
 def key_of(view_id: str, user_id: str) -> str:
@@ -57,26 +68,51 @@ def mark(engine: Engine, key: str, now: datetime) -> None:
 
 
 @contextmanager
-def once(engine: Engine, key: str, now: datetime) -> Iterator[None]:
+def once(engine: Engine, key: str, now: datetime, *, claimed_by_act: bool = False) -> Iterator[None]:
     """Run a submission's work: its first writing transaction also writes the receipt. Raises
     `AlreadySubmitted` when the receipt is there already (found first, or written by a concurrent twin). A
     refusal shown on the form (`Invalid`) forgets the receipt, whatever was written before it (an audited
-    refusal): the person corrects the form and submits it again."""
-    if seen(engine, key):
-        raise AlreadySubmitted
-    token = _pending.set((key, now))
+    refusal): the person corrects the form and submits it again.
+
+    `claimed_by_act`: the work, done in one transaction, writes the receipt itself first thing in it (`claim`),
+    instead of `once` reading it in a transaction of its own before the work starts."""
+    pending = _Pending(key, now, checked=False)
+    if not claimed_by_act:
+        if seen(engine, key):
+            raise AlreadySubmitted
+        pending.checked = True
+    token = _pending.set(pending)
     try:
         yield
+        if not pending.checked:
+            raise RuntimeError("once(claimed_by_act=True): the work never claimed its receipt (receipts.claim)")
     except IntegrityError:
         if seen(engine, key):
             raise AlreadySubmitted from None
         raise
     except Invalid:
-        with transaction(engine) as session:
-            session.exec(delete(SubmissionReceipt).where(col(SubmissionReceipt.key) == key))
+        if _pending.get() is None:  # this submission wrote its receipt (a twin's, if any, is left alone)
+            with transaction(engine) as session:
+                session.exec(delete(SubmissionReceipt).where(col(SubmissionReceipt.key) == key))
         raise
     finally:
         _pending.reset(token)
+
+
+def claim(session: Session) -> None:
+    """First in the one transaction of a submission run by `once(claimed_by_act=True)`: its receipt, written
+    now (so it commits exactly with the change, and its insert is not among those made while holding the audit
+    chain's lock). Raises `AlreadySubmitted` when it is there (a form submitted again after its change
+    committed); a concurrent twin's uncommitted receipt is waited for (PostgreSQL) or cannot exist (SQLite's
+    writers take turns)."""
+    pending = _pending.get()
+    if pending is None or pending.checked:
+        return
+    statement = insert_for(session)(SubmissionReceipt).values(key=pending.key, created_at=pending.now)
+    if not session.execute(statement.on_conflict_do_nothing().returning(SubmissionReceipt.key)).first():
+        raise AlreadySubmitted
+    pending.checked = True
+    session.info["receipt"] = True  # written: `_stamp` does not add it again
 
 
 def prune(session: Session, now: datetime) -> int:
@@ -91,7 +127,7 @@ def _stamp(session: Session, _context, _instances) -> None:
     if pending is None or session.info.get("receipt") or not (session.new or session.dirty or session.deleted):
         return
     session.info["receipt"] = True
-    session.add(SubmissionReceipt(key=pending[0], created_at=pending[1]))
+    session.add(SubmissionReceipt(key=pending.key, created_at=pending.now))
 
 
 @event.listens_for(Session, "after_commit")

@@ -12,8 +12,9 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 
 @contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The statements sent through `engine` inside the block, in order."""
+def counted(engine: Engine | type[Engine]) -> Iterator[list[str]]:
+    """The statements sent through `engine` inside the block, in order (`Engine` itself: through every engine,
+    those a component makes for itself included)."""
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args):

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlmodel import Session
 
 from commands.after import Run, follow_up, later
 from commands.agreements.messages import announce, file_all, notice, redline_text, summary
@@ -23,6 +24,7 @@ from commands.agreements.views import Ids, Ref, execute_view, redline_view
 from commands.deps import Deps
 from commands.forms import metadata, open_form, submit
 from commands.interaction import Interaction
+from store import receipts
 from store.agreements import service as store
 from store.agreements.gaps import gaps
 from store.agreements.service import Agreement, Kind, Side, Status, Terms
@@ -86,17 +88,22 @@ def default_side(access: Access) -> Side:
 def reauthorize(interaction: Interaction, ref: Ref, *roles: Role, doing: str) -> tuple[Access, Agreement | None]:
     """The program of the form or button, if the person may still act on it, and its agreement (if any)."""
     with interaction.session() as session:
-        access = interaction.authorize(session, code=ref.program, internal="work with agreements", roles=roles,
-                                       doing=doing)
-        agreement = store.get(session, access.program, ref.ref) if ref.ref else None
-    return access, agreement
+        return authorized(session, interaction, ref, *roles, doing=doing)
+
+
+def authorized(session: Session, interaction: Interaction, ref: Ref, *roles: Role,
+               doing: str) -> tuple[Access, Agreement | None]:
+    access = interaction.authorize(session, code=ref.program, internal="work with agreements", roles=roles,
+                                   doing=doing)
+    return access, store.get(session, access.program, ref.ref) if ref.ref else None
 
 
 @dataclass(frozen=True)
 class Submitted:
     """A form submission, re-authorized: who sent it and when, the program, and the agreement it is about
-    (None for a new one)."""
+    (None for a new one), read in `session`, the submission's one transaction, which the save writes in."""
 
+    session: Session
     deps: Deps
     actor: Actor
     now: datetime
@@ -128,14 +135,21 @@ def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str
               field: str) -> None:
     """A form's submission: re-authorized and saved by `save` inside submit's action (a refusal, or the
     agreement changed meanwhile, shows on the form, nothing saved), then, after the ack and by a worker when
-    there are some, the channel told and the attached files filed (`after_saved`)."""
-    deps, actor = interaction.deps, interaction.actor
+    there are some, the channel told and the attached files filed (`after_saved`).
+
+    Before the ack, one transaction: the form's receipt, the person, their roles, the agreement, the write. Each
+    read in a transaction of its own cost a round trip or two (PostgreSQL) or a turn at the write lock (SQLite,
+    where every transaction takes it), in the acknowledging process, for every submission."""
 
     def act(filled: Any) -> tuple[Program, Saved]:
-        access, agreement = reauthorize(interaction, metadata(view, Ref), *roles, doing=doing)
-        return access.program, save(Submitted(deps, actor, interaction.now, access.program, agreement), filled)
+        with interaction.session() as session:
+            receipts.claim(session)  # before anything else: a form submitted again closes quietly
+            access, agreement = authorized(session, interaction, metadata(view, Ref), *roles, doing=doing)
+            submitted = Submitted(session, interaction.deps, interaction.actor_in(session), interaction.now,
+                                  access.program, agreement)
+            return access.program, save(submitted, filled)
 
-    done = submit(ack, view, form, act, fallback=field)
+    done = submit(ack, view, form, act, fallback=field, receipt_claimed_by_act=True)
     if done is not None:
         program, saved = done
         later(interaction, client, "agreements.saved", program_id=pk(program), agreement_id=pk(saved.agreement),
@@ -157,40 +171,37 @@ def after_saved(run: Run, program_id: int, agreement_id: int, text: str, rows: l
 
 
 def create(s: Submitted, form: NewForm) -> Saved:
-    with transaction(s.deps.engine) as session:
-        agreement = store.create(
-            session, program=s.program, actor=s.actor, now=s.now, kind=form.kind, counterparty=form.counterparty,
-            status=form.status, terms=form.terms(), version=form.version or "", owner_id=form.owner,
-            notes=form.notes or "")
-        text = (f":page_facing_up: <@{s.actor.user_id}> logged {summary(agreement)}. "
-                f"`/cmo agreement show {agreement.ref}`")
-        role = "original" if agreement.status == Status.executed else "attachment"
-        return Saved(agreement, form.file_ids(), role, text, notice(session, s.program, agreement, "logged", text,
-                                                                    s.now))
+    agreement = store.create(
+        s.session, program=s.program, actor=s.actor, now=s.now, kind=form.kind, counterparty=form.counterparty,
+        status=form.status, terms=form.terms(), version=form.version or "", owner_id=form.owner,
+        notes=form.notes or "")
+    text = (f":page_facing_up: <@{s.actor.user_id}> logged {summary(agreement)}. "
+            f"`/cmo agreement show {agreement.ref}`")
+    role = "original" if agreement.status == Status.executed else "attachment"
+    return Saved(agreement, form.file_ids(), role, text, notice(s.session, s.program, agreement, "logged", text,
+                                                                s.now))
 
 
 def execute(s: Submitted, form: ExecuteForm) -> Saved:
-    with transaction(s.deps.engine) as session:
-        fresh = session.get_one(Agreement, s.fresh.id)
-        older = store.execute(session, fresh, program=s.program, actor=s.actor, now=s.now, terms=form.terms(),
-                              version=form.version)  # executed meanwhile: on the form
-        replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
-        replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
-        text = f":white_check_mark: <@{s.actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
-        return Saved(fresh, form.file_ids(), "original", text, notice(session, s.program, fresh, "executed", text,
-                                                                      s.now))
+    fresh = s.fresh
+    older = store.execute(s.session, fresh, program=s.program, actor=s.actor, now=s.now, terms=form.terms(),
+                          version=form.version)  # executed meanwhile: on the form
+    replaced = f" It supersedes {', '.join(escape(o.title) for o in older)}." if older else ""
+    replaced += "".join(f"\n:warning: Coverage gap: {gap.sentence()}." for gap in gaps([*older, fresh]))
+    text = f":white_check_mark: <@{s.actor.user_id}> recorded the execution of {summary(fresh)}.{replaced}"
+    return Saved(fresh, form.file_ids(), "original", text, notice(s.session, s.program, fresh, "executed", text,
+                                                                  s.now))
 
 
 def log_round(s: Submitted, form: RedlineForm) -> Saved:
     first = next((f for f in form.files if isinstance(f, dict) and f.get("id")), None)
-    with transaction(s.deps.engine) as session:
-        fresh = session.get_one(Agreement, s.fresh.id)
-        redline = store.log_redline(session, fresh, actor=s.actor, now=s.now, side=form.side,
-                                    version=form.version or "", note=form.note or "",
-                                    slack_file_id=first["id"] if first else None,
-                                    file_name=first.get("name") if first else None)
-        text = redline_text(fresh, redline, s.actor.user_id)
-        rows = notice(session, s.program, fresh, f"redline:{redline.round}", text, s.now)
+    fresh = s.fresh
+    redline = store.log_redline(s.session, fresh, actor=s.actor, now=s.now, side=form.side,
+                                version=form.version or "", note=form.note or "",
+                                slack_file_id=first["id"] if first else None,
+                                file_name=first.get("name") if first else None)
+    text = redline_text(fresh, redline, s.actor.user_id)
+    rows = notice(s.session, s.program, fresh, f"redline:{redline.round}", text, s.now)
     return Saved(fresh, [first["id"]] if first else [], "redline", text, rows)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from store import audit, outbox
@@ -91,7 +92,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
     today = _local_today(program, now)
     check_terms(terms, executed=status == Status.executed, today=today)
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
-    count = len(session.exec(select(Agreement.id).where(Agreement.program_id == program.id)).all())
+    count = session.exec(select(func.count()).select_from(Agreement).where(Agreement.program_id == program.id)).one()
     agreement = Agreement(
         program_id=pk(program), ref=f"{kind.prefix}-{count + 1}", kind=kind, counterparty=counterparty.strip()[:200],
         status=status, version=version.strip()[:40], owner_id=owner_id or actor.user_id, notes=notes.strip()[:3000],

@@ -234,6 +234,7 @@ def test_renewal_and_configured_days_restart_the_series_and_admins_list_every_pr
     assert "120, 45 days before expiry" in bot.ask("agreement reminders 45,120", user="UPM1", channel=CHANNEL)
     assert "Only program managers" in bot.ask("agreement reminders 30", user="UQA1", channel=CHANNEL)
     _log(bot, {**EXECUTED_QA, "notice": "30"})  # notice due 2 May 2027; reminders 120 and 45 days before that
+    bot.slack.wait_for("chat.postMessage", lambda c: "logged" in c.args.get("text", ""))  # posted after the ack
     lines = [line for line in bot.tick(datetime(2027, 1, 2, 14, tzinfo=UTC)) if "agreement:" in line]
     assert len(lines) == 2 and all(":renewal:120d:2027-06-01" in line for line in lines), lines
     posted = bot.posts(CHANNEL, lambda c: c.args.get("text", "").startswith(":hourglass"))[-1].args["text"]

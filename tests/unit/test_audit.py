@@ -1,12 +1,14 @@
 from datetime import timedelta
 
 from sqlalchemy import delete, update
+from sqlmodel import Session
 
 from store import audit
 from store.audit import AuditEntry
 from store.db import transaction
 from tests import factories
 from tests.conftest import NOW
+from tests.statements import counted
 
 
 def _trail(engine, rows: int = 5) -> None:
@@ -74,3 +76,30 @@ def test_a_chain_longer_than_a_batch_is_read_in_batches_and_still_checked_whole(
         session.exec(update(AuditEntry).where(AuditEntry.seq == 7).values(after={"n": 99}))
         session.exec(delete(AuditEntry).where(AuditEntry.seq == 5))
     assert _verify(engine).problems == ["row(s) 5 deleted", "row 7 was edited after it was written"]
+
+
+def _head_reads(statements: list[str]) -> int:
+    return sum(s.startswith("SELECT audit_head") for s in statements)
+
+
+def test_the_head_is_locked_once_per_transaction_and_again_in_the_next_and_after_a_savepoint(engine):
+    """A transaction that checks before it appends (`lock`, then `record`) or appends several rows reads the head
+    once; a session's next transaction, and the rest of one whose savepoint was rolled back (which may release
+    the row's lock), take it afresh."""
+    with Session(engine, expire_on_commit=False) as session:
+        with counted(engine) as first:
+            audit.lock(session)
+            for i in range(3):
+                audit.record(session, actor=factories.ADMIN, action="noted", entity="thing", entity_id=i, now=NOW)
+            session.commit()
+        with counted(engine) as second:
+            audit.record(session, actor=factories.ADMIN, action="noted", entity="thing", entity_id=3, now=NOW)
+            with session.begin_nested() as savepoint:
+                audit.record(session, actor=factories.ADMIN, action="noted", entity="thing", entity_id=4, now=NOW)
+                savepoint.rollback()
+            audit.record(session, actor=factories.ADMIN, action="noted", entity="thing", entity_id=5, now=NOW)
+            session.commit()
+    assert (_head_reads(first), _head_reads(second)) == (1, 2)
+    with transaction(engine) as session:
+        report = audit.verify(session)
+        assert report.ok and report.rows == 5, report.summary()
