@@ -95,8 +95,6 @@ def earliest(session: Session, rules: str) -> datetime | None:
 
 def keep_horizons(session: Session, rules: str, found: Mapping[int, datetime], asked: Collection[int] | None) -> None:
     """Replace the horizons of the programs `asked` (every program's, None) with those `found` for them."""
-    if asked is not None and not asked:
-        return
     gone = delete(SweepHorizon).where(col(SweepHorizon.rules) == rules)
     if asked is not None:
         gone = gone.where(col(SweepHorizon.program_id).in_(sorted(asked)))

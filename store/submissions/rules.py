@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -59,14 +59,10 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
     """Open items (of `programs`, when given): the latest reminder stage reached (to the owner) until the item is
     overdue, then one overdue alert to the program managers. Keys carry the due date, so a moved due date starts
     a new series. Three queries whatever the number of items; an item's message is only worded once it is due."""
-    rows = [_Open(*row) for row in session.exec(within(
-        columns(SubmissionItem.id, Submission.program_id, SubmissionItem.due_on, SubmissionItem.status,
-                SubmissionItem.owner, SubmissionItem.document, SubmissionItem.section, SubmissionItem.requested_at,
-                Submission.number, Submission.kind, Submission.title, Submission.filing_date, Submission.created_at)
-        .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
-        .join(Program, col(Program.id) == Submission.program_id)
-        .where(col(SubmissionItem.status).in_(OPEN), Program.active == True),  # noqa: E712
-        Submission.program_id, programs))]
+    rows = [_Open(*row) for row in session.exec(_open_items(
+        programs, SubmissionItem.id, Submission.program_id, SubmissionItem.due_on, SubmissionItem.status,
+        SubmissionItem.owner, SubmissionItem.document, SubmissionItem.section, SubmissionItem.requested_at,
+        Submission.number, Submission.kind, Submission.title, Submission.filing_date, Submission.created_at))]
     if not rows:
         return
     active = active_by_id(session, programs)
@@ -107,18 +103,23 @@ def horizons(session: Session, now: datetime, programs: Collection[int] | None, 
              ) -> dict[int, date]:
     """The due rule's horizon (store/horizons.py): an open item's next reminder day, or the business day it
     becomes overdue (after which its one alert stands until the item is settled or moved)."""
-    query = (columns(Submission.program_id, SubmissionItem.due_on)
-             .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
-             .join(Program, col(Program.id) == Submission.program_id)
-             .where(col(SubmissionItem.status).in_(OPEN), Program.active == True))  # noqa: E712
-    rows = list(session.exec(within(query, Submission.program_id, programs)))
     found: dict[int, date] = {}
-    for program_id, due_on in set(rows):
+    for program_id, due_on in set(session.exec(_open_items(programs, Submission.program_id, SubmissionItem.due_on))):
         program = active[program_id]
         calendar = program.holiday_calendar
         note(found, program_id, local_today(program, now), overdue_on(due_on, calendar),
              *(on for _, on in reminder_dates(due_on, calendar)))
     return found
+
+
+def _open_items(programs: Collection[int] | None, *fields: Any) -> Any:
+    """`fields` of the open items of active programs (of `programs`, when given): what the due rule and its
+    horizon both read."""
+    return within(columns(*fields)
+                  .join(Submission, col(Submission.id) == SubmissionItem.submission_id)
+                  .join(Program, col(Program.id) == Submission.program_id)
+                  .where(col(SubmissionItem.status).in_(OPEN), Program.active == True),  # noqa: E712
+                  Submission.program_id, programs)
 
 
 def _what(entry: _Open, program: Program) -> str:
