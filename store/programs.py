@@ -322,8 +322,13 @@ def roles_of(session: Session, program_id: int, user_id: str) -> frozenset[Role]
     return frozenset(Role(r) for r in rows)
 
 
+def _coded(code: str) -> Any:
+    """The program whose code this is, as people type it (any case, stray spaces): one rule for every lookup."""
+    return Program.code == code.strip().upper()
+
+
 def by_code(session: Session, code: str) -> Program | None:
-    return session.exec(select(Program).where(Program.code == code.strip().upper())).first()
+    return session.exec(select(Program).where(_coded(code))).first()
 
 
 def by_channel(session: Session, channel_id: str) -> Program | None:
@@ -336,7 +341,7 @@ def authorize(session: Session, actor: Actor, *, code: str | None = None, channe
     One query, the program with the caller's roles on it joined: every listener that acts on a program asks this
     first, and a form's submission asks it before its ack."""
     if code:
-        named = Program.code == code.strip().upper()
+        named = _coded(code)
     elif channel_id:
         named = Program.channel_id == channel_id
     else:
