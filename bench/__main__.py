@@ -111,8 +111,9 @@ def run_ack(args, out: list[str]) -> None:
                    f"{f.p50_ms:.1f} ms | {f.p99_ms:.1f} ms | {ratio:.2f}× | {verdict(f.p99_ms < ACK_P99_MS)} | "
                    f"{verdict(ratio <= ACK_FLOOR_RATIO)} | {f.drain_s:.1f} s | {f.refused} |")
     out += ["", f"After the acks the bot did the work: {received.get('response_url', 0):,} replies to response URLs "
-                f"({received.get('response_url refused', 0)} refused) and {received.get('views.open', 0):,} modals "
-                f"opened ({received.get('views.open refused', 0)} refused) reached the emulator.", "",
+                f"({received.get('response_url refused', 0)} refused), {received.get('views.open', 0):,} modals "
+                f"opened ({received.get('views.open refused', 0)} refused) and {received.get('views.update', 0):,} "
+                f"filled ({received.get('views.update refused', 0)} refused) reached the emulator.", "",
             "## 4. Memory", "",
             "Peak RSS over the whole run (VmHWM) of `cmo-bot serve` and of each of its workers:", "",
             f"| process | peak | at the end | target (under {RSS_MB} MB) |", "|---|---:|---:|---|"]

@@ -11,8 +11,8 @@ says how long that took after the last ack.
 
 - command: `/cmo program status` in a program's channel by its program manager (the status digest of a
   program in the big portfolio is composed after the ack and posted to the response URL);
-- button: a click on the App Home's "Show all" button (`home_show_all`) by a program manager (what they owe
-  across their programs is gathered after the ack and opened in a modal);
+- button: a click on the App Home's "Show all" button (`home_show_all`) by a program manager (a modal opened
+  after the ack, then filled with what they owe across their programs: commands/home.py);
 - submission: the *Log agreement* form (`agreement_new`) submitted by a program manager, filled as people
   do (a draft NDA, a version typed as `v1.0 – draft`, a note with an accent): a form's submission is answered
   only once its action (the write) has run (its field errors go in the answer), so serve does that itself;
@@ -367,7 +367,7 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
             if Path(f"/proc/{pid}").exists():
                 rss[f"worker {pid}"] = memory(pid)
         received = {}
-        for method in ("response_url", "views.open"):
+        for method in ("response_url", "views.open", "views.update"):
             calls = requests.get(f"{emulator_base(emulator)}/_emulator/calls", params={"method": method},
                                  timeout=120).json()["calls"]
             received[method] = len(calls)

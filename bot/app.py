@@ -47,10 +47,14 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {ROLES}")
     queueing = None
+    engine = engine or make_engine(settings.database_url, wait=SERVING_WAIT)
+    hand_over = None
     if role == "acknowledge":  # requests and forms' follow-ups are written to the work table (bot/worker.py)
         queueing = make_engine(settings.database_url, wait=SERVING_WAIT, ping=False, autocommit=True)
-    deps = Deps(engine or make_engine(settings.database_url, wait=SERVING_WAIT), settings, Clock(settings.cmo_now),
-                hand_over=worker.hand_over(queueing, settings.cmo_work_queue) if queueing is not None else None)
+        hand_over = worker.hand_over(queueing, settings.cmo_work_queue)
+    elif role == "work":  # a request of the forms queue leaves what fills its modal to the other queue
+        hand_over = worker.hand_over(engine, settings.cmo_work_queue, from_forms_only=True)
+    deps = Deps(engine, settings, Clock(settings.cmo_now), hand_over=hand_over)
     audit.use_key(settings.cmo_audit_key)
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
     app = WiredApp(

@@ -164,13 +164,20 @@ def follow(app: App, deps: Deps, item: work.Work) -> None:
         boundary.tell(app.client, {"user_id": who.user_id}, boundary.interactive_error(error))
 
 
-def hand_over(engine: Engine, queue: str) -> Callable[[str, str, datetime], None]:
-    """How the serving process hands a form's follow-up to the workers (`Deps.hand_over`): one row of the
-    work table, committed before the listener goes on."""
+def hand_over(engine: Engine, queue: str, *, from_forms_only: bool = False) -> Callable[[str, str, datetime], bool]:
+    """How a process hands a follow-up to the workers (`Deps.hand_over`, commands/after.py): one row of the work
+    table, committed before the listener goes on. The serving process hands over every one. A worker
+    (`from_forms_only`) hands over only from a request of the forms queue, whose next request waits for it and
+    must open its modal within Slack's three seconds; any other follow-up it runs itself, as it runs the rest of
+    the request."""
 
-    def handing(name: str, body: str, received_at: datetime) -> None:
+    def handing(name: str, body: str, received_at: datetime) -> bool:
+        running = work.RUNNING.get()
+        if from_forms_only and (running is None or not running.form):
+            return False
         work.enqueue(engine, queue=queue, listener=name, mode=after.MODE, content_type=None, body=body,
                      received_at=received_at)
+        return True
 
     return handing
 

@@ -12,6 +12,10 @@ program, rows, files, the person, and the request's own `now` — never objects 
 worker runs it (`run`); without (--workers 0, the demo, the in-process tests) it runs here at once, the same
 function. The person sees the same notices and DMs in the same order either way.
 
+A worker hands a follow-up on too, but only from a request of the forms queue (bot/worker.py `hand_over`): such a
+request must open its modal within the three seconds Slack gives a trigger_id, and the next one waits for its
+worker, so it opens the modal at once and leaves what fills it to the workers' other queue (App Home's *Show all*).
+
 Why not Bolt's lazy listeners for forms (as commands are deferred): the worker would run the listener again on
 the stored submission, which holds what the person typed (a signing form's code) and cannot tell what the act
 saved; a named follow-up with ids holds neither.
@@ -97,8 +101,8 @@ def later(who: Interaction, client: WebClient, name: str, **payload: Any) -> Non
     if hand_over is not None:
         body = json.dumps({"key": uuid.uuid4().hex, "user": dict(who.user), "payload": payload})
         try:
-            hand_over(name, body, who.now)
-            return
+            if hand_over(name, body, who.now):
+                return
         except SQLAlchemyError as exc:
             log.warning("follow-up %s not queued (%s): done in the serving process", name, type(exc).__name__)
     REGISTERED[name](Run(who, client, None), **payload)

@@ -20,8 +20,9 @@ class Deps:
     settings: Settings
     clock: Clock
     # Where a form's work after its acknowledgement goes (commands/after.py): None, done in this process; else
-    # `hand_over(name, body, received_at)` writes it to the work table for a worker (bot/worker.py).
-    hand_over: Callable[[str, str, datetime], None] | None = None
+    # `hand_over(name, body, received_at)` writes it to the work table for a worker and says True, or says False
+    # when this process does it itself (a worker, outside a request of the forms queue: bot/worker.py).
+    hand_over: Callable[[str, str, datetime], bool] | None = None
 
     @cached_property
     def files(self) -> Store:

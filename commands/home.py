@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import Block
 
 from bot import blocks as bk
 from commands import calendar
+from commands.after import Run, follow_up, later
 from commands.deps import Deps
 from commands.forms import open_form
 from commands.interaction import Interaction
@@ -150,11 +151,31 @@ def on_home_opened(interaction: Interaction, event: dict[str, Any], client: WebC
         publish(interaction.deps, client, event["user"], interaction.now)
 
 
+def gathering_view() -> dict:
+    """The Show all modal as it opens, before what the person owes is gathered into it."""
+    return bk.modal("Everything you owe", Ids.all_view,
+                    [bk.context(":hourglass_flowing_sand: Gathering what you owe across your programs…")],
+                    submit=None, private_metadata=json.dumps({"page": 0}))
+
+
 def on_show_all(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
-    """The Show all button: everything the person owes, a page at a time."""
+    """The Show all button: everything the person owes, a page at a time. The modal opens at once and is filled
+    right after (`fill_all`, by a worker of the other queue when there are some): gathering across hundreds of
+    programs can outlast the three seconds Slack gives a trigger_id, and a burst of clicks would make the
+    forms behind them outlast it too."""
     ack()
-    items, _, _ = gather(interaction.deps, interaction.user_id, interaction.now)
-    open_form(client, trigger_id=body["trigger_id"], view=all_items_view(items, 0))
+    opened = open_form(client, trigger_id=body["trigger_id"], view=gathering_view())
+    later(interaction, client, "home.show_all", view_id=opened["view"]["id"])
+
+
+@follow_up("home.show_all")
+def fill_all(run: Run, view_id: str) -> None:
+    """The Show all modal filled with its first page (a modal closed meanwhile is left alone)."""
+    items, _, _ = gather(run.who.deps, run.who.user_id, run.who.now)
+    try:
+        run.client.views_update(view_id=view_id, view=all_items_view(items, 0))
+    except SlackApiError as exc:
+        log.info("Show all modal %s not filled: %s", view_id, exc.response.get("error"))
 
 
 def on_page(interaction: Interaction, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any],

@@ -78,13 +78,16 @@ def test_show_all_pages_through_every_page_both_ways(bot, engine):
     home = _open_home(bot, "UAPP1")
     assert "Show all 90" in str(home["blocks"])
     bot.send.block_action("UAPP1", "home_show_all", view=home)
-    bot.slack.wait_for("views.open")
+    [opened] = bot.slack.wait_for("views.open")
+    assert "Gathering what you owe" in str(opened.args["view"])  # at once: what fills it follows
+    [filled] = bot.slack.wait_for("views.update")
+    assert filled.response["ok"] and filled.args["view_id"] == opened.response["view"]["id"], filled.response
     seen = [_page_of(bot.slack.last_view("UAPP1"))]
     for action_id, expected in (("home_page_next", 2), ("home_page_next", 3),
                                 ("home_page_previous", 2), ("home_page_previous", 1)):
         view = bot.slack.last_view("UAPP1")
         bot.send.block_action("UAPP1", action_id, view=view)
-        [update] = bot.slack.wait_for("views.update", count=len(seen))[len(seen) - 1:]
+        [update] = bot.slack.wait_for("views.update", count=len(seen) + 1)[len(seen):]
         assert update.response["ok"], update.response  # Slack refuses a block with two equal action_ids
         seen.append(_page_of(bot.slack.last_view("UAPP1")))
         assert seen[-1] == f"Page {expected} of 3"

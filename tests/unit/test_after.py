@@ -110,13 +110,36 @@ def test_with_workers_it_is_queued_with_its_ids_and_the_request_s_now_and_run_by
 
 
 def test_a_database_that_cannot_take_it_has_it_done_at_once(engine):
-    def refusing(name: str, body: str, received_at: datetime) -> None:
+    def refusing(name: str, body: str, received_at: datetime) -> bool:
         raise OperationalError("INSERT INTO work", {}, Exception("database is locked"))
 
     client = Client()
     who = Interaction(Deps(engine, load_settings(), Clock(T0.isoformat()), hand_over=refusing), T0, {"id": "UADMIN"})
     after.later(who, client, "test.saved", record=7, text="Filed.")  # type: ignore[arg-type]
     assert len(client.posts) == 1 and _filed(engine) == 1
+
+
+def test_a_worker_hands_a_follow_up_on_only_from_a_request_of_the_forms_queue(engine):
+    """A forms-queue request must open its modal within Slack's three seconds and the next one waits for its
+    worker: what fills the modal goes to the other queue. Any other request's follow-up its worker does itself."""
+    worker = Deps(engine, load_settings(), Clock(T0.isoformat()),
+                  hand_over=hand_over(engine, "main", from_forms_only=True))
+    who, client = Interaction(worker, T0, {"id": "UADMIN"}), Client()
+
+    def claimed(queue: str) -> Work:
+        work.enqueue(engine, queue=queue, listener="on_click", mode="http", content_type=None, body="{}",
+                     received_at=T0)
+        return work.claim(engine, queue, "host:1", T0)
+
+    after.later(who, client, "test.saved", record=1, text="Outside a request.")  # type: ignore[arg-type]
+    with work.running(claimed("main")):
+        after.later(who, client, "test.saved", record=2, text="In a request.")  # type: ignore[arg-type]
+    assert [p["text"] for p in client.posts] == ["Outside a request.", "In a request."]
+    with work.running(claimed(work.forms_of("main"))):
+        after.later(who, client, "test.saved", record=3, text="In a form's request.")  # type: ignore[arg-type]
+    assert len(client.posts) == 2
+    [handed] = [w for w in _queued(engine) if w.listener == "test.saved"]
+    assert (handed.queue, handed.mode) == ("main", after.MODE) and "In a form" in handed.body
 
 
 def test_a_follow_up_run_again_after_it_finished_does_nothing(engine):

@@ -1,5 +1,5 @@
 from bot.emulator import blockkit
-from commands.home import all_items_view, home_view
+from commands.home import all_items_view, gathering_view, home_view
 from store.health import Owed
 from store.outbox import Button
 
@@ -23,6 +23,7 @@ def test_three_hundred_items_fit_slack_limits_most_urgent_first():
     assert "Page 8 of 8" in last_page["blocks"][0]["elements"][0]["text"]
     for page in range(8):  # the middle pages carry Previous and Next in one block: distinct action_ids
         assert blockkit.check_view(all_items_view(_items(300), page)) is None, page
+    assert blockkit.check_view(gathering_view()) is None  # the modal as it opens, before it is filled
 
 
 def test_empty_home():
