@@ -22,17 +22,20 @@ the last pass (store/sweep_marks.py keeps what it saw), and nothing at all when 
 - the programs whose review call started since (a call once started is no longer announced);
 - the safety net, spread over the day (`RECONCILE`, `SLICES`): as each UTC hour begins, the next pass also asks
   about one slice of the active programs, those whose id modulo 24 is the hour's number, so every program is
-  asked about at least once a day and no pass costs the portfolio. That bounds what a change that escaped the
-  audit trail could delay — none should: people, roles, settings and signing are audited like the records,
-  and tests/unit/test_sweep_reuse.py checks two years of passes with this safety net off and on (every pass not
-  run in full is checked against a full one). A pass a whole `RECONCILE` or more after the last one (every
-  slice due) runs in full, as do the first pass and a pass dated before the last one (a dry run of the past).
+  asked about at least once a day and no pass costs the portfolio. A slice by id is stable (a program is
+  reconciled at the same hour every day, whatever is added or removed), needs nothing stored, and a pass
+  asking about it is an incremental pass like any other, exact for the same reason. That bounds what a change
+  that escaped the audit trail could delay — none should: people, roles, settings and signing are audited like
+  the records, and tests/unit/test_sweep_reuse.py checks two years of passes with this safety net off and on
+  (every pass not run in full is checked against a full one). A pass a whole `RECONCILE` or more after the last
+  one (every slice due) runs in full, as do the first pass and a pass dated before the last one (a dry run of
+  the past).
 Every message belongs to one program (a digest is a program's, store/digest.py), so a pass restricted to some
 programs queues and cancels, among their outbox rows only, exactly what a full pass would: the others' rows
 are what the last pass left, and nothing they depend on has changed. Each rule reads only those programs'
 records, in SQL (store/programs.py `within`), so a pass after one change costs the same whatever the size of
-the portfolio, and a pass with nothing new reads two rows (one more statement, the slice's programs, the
-first time in an hour).
+the portfolio, and a pass with nothing new reads two rows — but the first of each UTC hour, which asks about
+its slice, a 24th of the portfolio.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES, *, reu
 
 def affected(session: Session, seen: sweep_marks.Seen, now: datetime) -> set[int] | None:
     """The programs whose rules' answer may have changed since the last pass (`seen.mark`), with the safety net's
-    slices due, or None when a full pass is due (see the module's docstring): five reads at most, each of what
+    slices due, or None when a full pass is due (see the module's docstring): six reads at most, each of what
     happened since (a horizon reached is one: every horizon after the last pass's instant, by induction over the
     passes)."""
     mark = seen.mark
