@@ -204,8 +204,8 @@ def horizons(session: Session, now: datetime, programs: Collection[int] | None, 
     opening, the day after it closes), the day after late results' expected date, and the day a missed alert or
     a late-results reminder becomes history (`SETTLED_AFTER` later, in the program's days, as the rule counts
     it), each program's earliest worked out by the database (a portfolio has a hundred thousand pulls), once per
-    local day its programs' zones are in (three at most). The rule's reading bounds count from the UTC day, a
-    day wider than any zone's, so they change no answer."""
+    local day its programs' zones are in (three at most). The rule's reading bounds count from the UTC day,
+    widened by a day (`LOCAL`) to hold every zone's, so they change no answer."""
     by_today: dict[date, set[str]] = defaultdict(set)
     for program in active.values():
         by_today[now.astimezone(program.tz).date()].add(program.timezone)
