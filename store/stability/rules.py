@@ -8,10 +8,10 @@ Lab results not in by their expected date get one reminder the day after.
 
 A missed alert or late-results reminder becomes history `SETTLED_AFTER` (92 days) after the window closed or the
 results were expected: the rules stop naming it, so one still unsent (a bot back from a long outage) is cancelled,
-not sent. That window counts in program-local days, like the stages and the digest's missed lines: the alert and
-the digest agree on the day, the same in every zone, and the day it ends is a horizon (`horizons`), so no UTC
-midnight has to bring every program round (it counted from the UTC day until Dec 2026: an unsent alert became
-history at UTC midnight, hours before or after the program's own).
+not sent. That window counts in program-local days, like the stages and the digest's missed lines: the alert,
+the digest and App Home agree on the day, the same in every zone, and the day it ends is a horizon (`horizons`),
+so no UTC midnight has to bring every program round (it counted from the UTC day until Dec 2026: an unsent alert
+became history at UTC midnight, hours before or after the program's own, and App Home's count with it).
 """
 
 from __future__ import annotations
@@ -295,10 +295,10 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     items = []
     for pull, study, program in _joined(session, teams, col(StabilityPull.pulled_on).is_(None),
                                         StabilityPull.opens_on <= now.date() + HOME_AHEAD,
-                                        StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
+                                        StabilityPull.closes_on >= now.date() - LOCAL - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
         ahead = pull.opens_on > today and pull.due_on - HOME_AHEAD > today
-        if pull.closes_on < entered(study, pull, program) or ahead:
+        if pull.closes_on < entered(study, pull, program) or ahead or pull.closes_on < today - SETTLED_AFTER:
             continue
         head = ":rotating_light: missed pull" if pull.closes_on < today else "stability pull"
         items.append(Owed(program.code, (pull.due_on - today).days, f"{head}: {describe(study, pull)}",
@@ -322,9 +322,12 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
              .join(Program, col(Program.id) == StabilityPull.program_id)
              .where(col(Program.active).is_(True), col(StabilityPull.standby).is_(False),
                     col(StabilityPull.program_id).in_(ids), col(StabilityPull.pulled_on).is_(None),
-                    col(StabilityPull.due_on) <= near, col(StabilityPull.closes_on) >= now.date() - SETTLED_AFTER))
+                    col(StabilityPull.due_on) <= near,
+                    col(StabilityPull.closes_on) >= now.date() - LOCAL - SETTLED_AFTER))
     for program_id, due_on, closes_on, activated_on, created_at in session.exec(query):
         today = today_of[program_id]
+        if closes_on < today - SETTLED_AFTER:
+            continue  # history, as the due rule counts it
         if closes_on < today:
             missed[program_id] += closes_on >= entered_on(created_at, activated_on, by_id[program_id])
             continue

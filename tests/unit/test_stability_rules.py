@@ -130,7 +130,11 @@ def test_after_an_outage_only_the_latest_stage_is_sent(session):
 def test_an_unsent_missed_alert_is_history_from_the_programs_own_midnight(session, zone):
     """`SETTLED_AFTER` after the window closed, counted in the program's days like the stages and the digest's
     missed lines, whatever the UTC day (it counted from the UTC day until Dec 2026: an unsent alert became history
-    8 hours before Singapore's midnight, 5 after New York's); that day is the rule's horizon."""
+    8 hours before Singapore's midnight, 5 after New York's, and App Home's missed pull with it); that day is the
+    rule's horizon."""
+    from store.health import Health
+    from store.stability.rules import health, owed
+
     program = factories.program(session, CREATED, timezone=zone)
     study = make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 24]})
     closes = stability.find_pull(session, study, "LT25", 0).closes_on
@@ -143,6 +147,12 @@ def test_an_unsent_missed_alert_is_history_from_the_programs_own_midnight(sessio
         return [d.key for d in due(session, now) if d.key.endswith(":missed")]
 
     assert len(missed(last)) == 1 and missed(first) == []
+    assert len(owed(session, "USTAB1", [program], last)) == 1 and owed(session, "USTAB1", [program], first) == []
+    seen = {at: Health() for at in (last, first)}
+    for at, found in seen.items():
+        health(session, [program], at, found)
+    assert "1 missed pull(s)" in seen[last].fragments[program.id][0]
+    assert "missed" not in "".join(seen[first].fragments[program.id])
     assert horizons(session, last, None, {program.id: program}) == {program.id: closes + SETTLED_AFTER
                                                                     + timedelta(days=1)}
 
