@@ -134,7 +134,7 @@ def run_sweep(args, out: list[str]) -> None:
             "database per size (1× = 50 programs, 500 agreements, 2,000 batches, 10,000 stability pulls, plus "
             "members and submissions). *First* records everything due; *again* is the steady state (all already "
             "queued) with every rule run in full; *reused* is the scheduler's pass in that state (`reuse=True`: "
-            "nothing audited since the last full pass and no midnight, review call or hourly reconciliation "
+            "nothing audited since the last pass and no horizon, review call or UTC hour (the safety net's slice) "
             "passed, so the rules are skipped; best of 5); *one change* is the scheduler's pass after a role granted "
             "in one program (audited; no message addresses the role, so nothing new to send: the rules asked "
             "about that program alone; best of 5); the *floor* is a transaction reading one row (best of "

@@ -8,10 +8,12 @@ instant: the first records everything due
 scheduler's pass in that state (`reuse=True`: the rules skipped while nothing changed), the fourth the
 scheduler's pass after one audited change in one program (a role granted that no message addresses: the rules
 asked about that program alone, nothing new to send), the scheduler's pass just after Singapore's midnight
-(a sixth of the portfolio's programs change day: the rules asked about those whose horizon it reached) beside a
-full pass at that instant (each rolled back, so both start from the same state: the same rows queued and
-cancelled), and the floor, an empty transaction reading one row
-(what no pass can beat). Statements are counted
+(a sixth of the portfolio's programs change day: the rules asked about those whose horizon it reached, and the
+safety net's slice of the hour begun, 16:00 UTC) beside a full pass at that instant (each rolled back, so both
+start from the same state: the same rows queued and cancelled), the scheduler's pass just after the UTC midnight
+(Dublin's and UTC's programs change day, and the hour-0 slice is due; once a full pass) and an hourly pass with no
+midnight (the slice alone), each after a pass ten minutes before it (every earlier midnight caught up; all rolled
+back), and the floor, an empty transaction reading one row (what no pass can beat). Statements are counted
 with SQLAlchemy's `before_cursor_execute` event, in total and per due rule, so a rule that queries per
 row shows up as a count that grows with the size.
 """
@@ -23,7 +25,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -41,6 +43,8 @@ from store.programs import Program, Role
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday 2 Nov 2026, 10:00 in New York
 MIDNIGHT = datetime(2026, 11, 2, 16, 5, tzinfo=UTC)  # Tuesday 00:05 in Singapore (no other zone's, nor UTC's)
+UTC_MIDNIGHT = datetime(2026, 11, 3, 0, 5, tzinfo=UTC)  # Tuesday 00:05 UTC (and Dublin): the hour-0 slice
+HOURLY = datetime(2026, 11, 2, 20, 5, tzinfo=UTC)  # no zone's midnight: the hour-20 slice alone
 SIZES = (1, 10, 100)
 
 
@@ -127,6 +131,9 @@ class SweepFigure:
     seconds_by_rule: dict[str, float]
     midnight: Midnight | None = None  # the scheduler's pass after Singapore's midnight
     midnight_full: Midnight | None = None  # a full pass at that instant
+    utc_midnight: Midnight | None = None  # the scheduler's pass after the UTC midnight (a slice, two zones' midnight)
+    utc_midnight_full: Midnight | None = None  # a full pass at that instant
+    hourly: Midnight | None = None  # the scheduler's pass after an hour began, no midnight (the slice alone)
 
 
 @dataclass(frozen=True)
@@ -197,10 +204,13 @@ def measure(kind: str, size: int, postgres_url: str) -> SweepFigure:
         changed = [after_one_change(engine, n) for n in range(5)]
         midnight = min((zone_midnight(engine, reuse=True) for _ in range(3)), key=lambda m: m.seconds)
         midnight_full = min((zone_midnight(engine, reuse=False) for _ in range(3)), key=lambda m: m.seconds)
+        after = {(at, reuse): min((caught_up(engine, at, reuse) for _ in range(3)), key=lambda m: m.seconds)
+                 for at, reuse in ((UTC_MIDNIGHT, True), (UTC_MIDNIGHT, False), (HOURLY, True))}
         floor = min(floor_seconds(engine) for _ in range(5))
     return SweepFigure(kind, size, rows, seconds, counter.total, inserted, again, again_counter.total,
                        min(r[0] for r in reused), reused[0][1].total, min(c[0] for c in changed), changed[0][1].total,
-                       floor, counter.by_rule, counter.seconds_by_rule, midnight, midnight_full)
+                       floor, counter.by_rule, counter.seconds_by_rule, midnight, midnight_full,
+                       after[(UTC_MIDNIGHT, True)], after[(UTC_MIDNIGHT, False)], after[(HOURLY, True)])
 
 
 def zone_midnight(engine: Engine, reuse: bool) -> Midnight:
@@ -215,6 +225,24 @@ def zone_midnight(engine: Engine, reuse: bool) -> Midnight:
             session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", counter)
+    return Midnight(seconds, counter.total, len(result.inserted), result.cancelled)
+
+
+def caught_up(engine: Engine, at: datetime, reuse: bool) -> Midnight:
+    """A pass at `at` after the scheduler's pass ten minutes before (the midnights and slices since the last
+    committed pass caught up, untimed), both rolled back."""
+    counter = Counter()
+    with transaction(engine) as session:
+        sweep(session, at - timedelta(minutes=10), RULES, reuse=True)
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            with sections_counted(counter):
+                started = time.perf_counter()
+                result = sweep(session, at, counted(counter), reuse=reuse)
+                seconds = time.perf_counter() - started
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+        session.rollback()
     return Midnight(seconds, counter.total, len(result.inserted), result.cancelled)
 
 
@@ -247,7 +275,9 @@ def run(postgres_url: str, sizes=SIZES, databases=("sqlite", "postgresql"), log=
                 f"reused {figure.reused_seconds * 1000:.1f} ms, {figure.reused_statements} statements; "
                 f"after one change {figure.changed_seconds * 1000:.1f} ms, {figure.changed_statements} statements; "
                 f"floor {figure.floor_seconds * 1000:.1f} ms")
-            for name, at in (("Singapore's midnight", figure.midnight), ("in full", figure.midnight_full)):
+            for name, at in (("Singapore's midnight", figure.midnight), ("in full", figure.midnight_full),
+                             ("after the UTC midnight", figure.utc_midnight), ("in full", figure.utc_midnight_full),
+                             ("an hour's slice alone", figure.hourly)):
                 if at is not None:
                     log(f"  {name}: {at.seconds * 1000:.1f} ms, {at.statements} statements, {at.queued} queued, "
                         f"{at.cancelled} cancelled")

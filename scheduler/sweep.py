@@ -6,27 +6,36 @@ count does not grow with the number of rows already sent.
 The scheduler's passes (`reuse=True`) ask the rules only about the programs whose answer may have changed since
 the last pass (store/sweep_marks.py keeps what it saw), and nothing at all when none can have:
 - the programs of the audit rows written since (every change to what the rules read is audited in its own
-  transaction, with its program); an audit row of no program (a person, a setting) runs a full pass;
+  transaction, with its program); an audit row of no program about one person (`PERSONAL`: their signing)
+  asks about the programs they hold a role in, any other of no program (none is written today: a global
+  setting would be one) runs a full pass;
 - the programs whose horizon passed since: the local midnight of the first day on which the rules' answer about
-  the program may change with its records unchanged (the rules depend on days, not hours), which every pass
-  asking about a program stores for it (`horizons`, store/sweep_marks.py `SweepHorizon`); each rule has a
-  sibling naming its day per program (scheduler/rules.py `HORIZONS`, store/horizons.py), "tomorrow" for a rule
-  without one. So a zone's midnight asks about the programs with something falling due that day, not about the
-  zone's every program: a pass's cost follows what is due, not the size of the portfolio;
+  the program may change with its records unchanged (the rules depend on program-local days, not hours, nor on
+  the UTC day), which every pass asking about a program stores for it (`horizons`, store/sweep_marks.py
+  `SweepHorizon`); each rule has a sibling naming its day per program (scheduler/rules.py `HORIZONS`,
+  store/horizons.py), "tomorrow" for a rule without one. So a zone's midnight asks about the programs with
+  something falling due that day, not about the zone's every program: a pass's cost follows what is due, not
+  the size of the portfolio. (The stability rules' settled window, `SETTLED_AFTER`, counts in program-local days
+  and the day an alert becomes history is a horizon, store/stability/rules.py; the digest counts the window of
+  the digests it finds queued from the UTC day, but that only spares composing what is queued — the current
+  period's key is always within it — so it changes no row, and no UTC midnight brings anything round);
 - the programs whose review call started since (a call once started is no longer announced);
-- a UTC midnight runs a full pass: the stability rules count their settled window (`SETTLED_AFTER`) back
-  from the UTC day, for every program (the digest's window of queued digests too, but that only spares
-  composing what is queued: it changes no row);
-- and at least every `RECONCILE` (a day: it coincides with the UTC midnight's) a full pass, which bounds what a
-  change that escaped the audit trail could delay — none should: people, roles, settings and signing are
-  audited like the records, and tests/unit/test_sweep_reuse.py checks two years of passes with this safety net
-  off (every pass not run in full is checked against a full one); the first pass, and a pass dated before the
-  last one (a dry run of the past), are full too.
+- the safety net, spread over the day (`RECONCILE`, `SLICES`): as each UTC hour begins, the next pass also asks
+  about one slice of the active programs, those whose id modulo 24 is the hour's number, so every program is
+  asked about at least once a day and no pass costs the portfolio. A slice by id is stable (a program is
+  reconciled at the same hour every day, whatever is added or removed), needs nothing stored, and a pass
+  asking about it is an incremental pass like any other, exact for the same reason. That bounds what a change
+  that escaped the audit trail could delay — none should: people, roles, settings and signing are audited like
+  the records, and tests/unit/test_sweep_reuse.py checks two years of passes with this safety net off and on
+  (every pass not run in full is checked against a full one). A pass a whole `RECONCILE` or more after the last
+  one (every slice due) runs in full, as do the first pass and a pass dated before the last one (a dry run of
+  the past).
 Every message belongs to one program (a digest is a program's, store/digest.py), so a pass restricted to some
 programs queues and cancels, among their outbox rows only, exactly what a full pass would: the others' rows
 are what the last pass left, and nothing they depend on has changed. Each rule reads only those programs'
 records, in SQL (store/programs.py `within`), so a pass after one change costs the same whatever the size of
-the portfolio, and a pass with nothing new reads two rows.
+the portfolio, and a pass with nothing new reads two rows — but the first of each UTC hour, which asks about
+its slice, a 24th of the portfolio.
 """
 
 from __future__ import annotations
@@ -41,15 +50,21 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from scheduler.rules import HORIZONS, RULES
-from store import audit, sweep_marks
+from store import audit, signing, sweep_marks
 from store.areas import Rule
 from store.batches.models import Batch, ReviewCall
 from store.db import insert_for
 from store.outbox import ANNOUNCED, Outbox, Status, SweepResult, not_before
-from store.programs import Program, active_by_id, within
+from store.programs import Program, ProgramMember, active_by_id, within
 
 CANCEL_CHUNK = 500  # ids per UPDATE, well within every database's limit on bound parameters
-RECONCILE = timedelta(days=1)  # a reusing pass runs every rule in full at least this often (the safety net)
+RECONCILE = timedelta(days=1)  # the safety net: a reusing pass asks about every program at least this often …
+SLICES = 24  # … a slice of them (program id modulo SLICES) as each of the span's SLICES parts (an hour) begins
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the slices' parts count from here: each UTC hour is one
+# Audit rows of no program that are about one person (their entity id is the user id). The rules read a person
+# only through their roles in programs (each audited with its program), so a change of theirs can change only
+# the answers about the programs they hold a role in (today none: no rule reads a signing key).
+PERSONAL = frozenset({signing.ENTITY})
 
 
 def collect(session: Session, now: datetime, rules: Iterable[Rule] = RULES,
@@ -106,24 +121,33 @@ def sweep(session: Session, now: datetime, rules: Iterable[Rule] = RULES, *, reu
         sweep_marks.keep_horizons(session, name, horizons(session, now, rules, only, active), only)
     else:
         result = SweepResult()
-    full_at = now if only is None or seen.mark is None else seen.mark.full_at
-    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, name, now, full_at), full_at)
+    sweep_marks.remember(session, name, seen.audit_seq, now, until(session, name, now))
     return result
 
 
 def affected(session: Session, seen: sweep_marks.Seen, now: datetime) -> set[int] | None:
-    """The programs whose rules' answer may have changed since the last pass (`seen.mark`), or None when a full
-    pass is due (see the module's docstring): three reads at most, each of what happened since (a horizon
-    reached is one: every horizon after the last pass's instant, by induction over the passes)."""
+    """The programs whose rules' answer may have changed since the last pass (`seen.mark`), with the safety net's
+    slices due, or None when a full pass is due (see the module's docstring): six reads at most, each of what
+    happened since (a horizon reached is one: every horizon after the last pass's instant, by induction over the
+    passes)."""
     mark = seen.mark
-    if (mark is None or now < mark.swept_at or now >= mark.full_at + RECONCILE or seen.audit_seq < mark.audit_seq
-            or _crossed(mark.swept_at, now, ZoneInfo("UTC"))):
+    if mark is None or now < mark.swept_at or seen.audit_seq < mark.audit_seq:
+        return None
+    due = slices(mark.swept_at, now)
+    if due is None:
         return None
     found: set[int] = set()
+    if due:
+        found.update(p for p in session.exec(select(Program.id).where(
+            Program.active == True, (col(Program.id) % SLICES).in_(sorted(due)))) if p is not None)  # noqa: E712
     if seen.audit_seq > mark.audit_seq:
         changed = audit.programs_changed(session, mark.audit_seq, seen.audit_seq)
         if None in changed:
-            return None
+            unowned = audit.of_no_program(session, mark.audit_seq, seen.audit_seq)
+            if any(entity not in PERSONAL for entity, _ in unowned):
+                return None
+            found.update(session.exec(select(ProgramMember.program_id).where(
+                col(ProgramMember.user_id).in_(sorted({user for _, user in unowned}))).distinct()))
         found.update(p for p in changed if p is not None)
     found.update(sweep_marks.reached(session, mark.rules, now))
     found.update(session.exec(select(Batch.program_id).join(ReviewCall, col(ReviewCall.batch_id) == Batch.id).where(
@@ -131,9 +155,19 @@ def affected(session: Session, seen: sweep_marks.Seen, now: datetime) -> set[int
     return found
 
 
-def _crossed(before: datetime, now: datetime, tz: ZoneInfo) -> bool:
-    """True when the local date in `tz` changed between the two instants."""
-    return before.astimezone(tz).date() != now.astimezone(tz).date()
+def slices(before: datetime, now: datetime) -> set[int] | None:
+    """The safety net's slices due at `now` after a pass at `before`: those of the parts (hours) begun in
+    between, the n-th part since `EPOCH` being slice n modulo `SLICES`; None when every slice is (a whole
+    `RECONCILE` or more in between: a full pass)."""
+    first, last = _part(before), _part(now)
+    if last - first >= SLICES:
+        return None
+    return {n % SLICES for n in range(first + 1, last + 1)}
+
+
+def _part(at: datetime) -> int:
+    """The number of the safety net's part (of `RECONCILE` / `SLICES`) that `at` falls in, counted from `EPOCH`."""
+    return (at - EPOCH) // (RECONCILE / SLICES)
 
 
 def _pass(session: Session, now: datetime, rules: tuple[Rule, ...], only: Collection[int] | None,
@@ -198,11 +232,11 @@ def horizons(session: Session, now: datetime, rules: Iterable[Rule], only: Colle
     return {program_id: _midnight(day, active[program_id].tz) for program_id, day in found.items()}
 
 
-def until(session: Session, rules: str, now: datetime, full_at: datetime) -> datetime:
-    """The earliest instant after `now` at which the rules' answer may change with the records unchanged: the
-    next UTC midnight, the earliest program's horizon, the next review call's start, or `RECONCILE` after the
-    last full pass — whichever comes first. Earlier than needed only costs a pass."""
-    candidates = [full_at + RECONCILE, _next_midnight(now, ZoneInfo("UTC"))]
+def until(session: Session, rules: str, now: datetime) -> datetime:
+    """The earliest instant after `now` at which the rules' answer may change with the records unchanged, or the
+    safety net asks about another slice: the next part's start (the next UTC hour), the earliest program's
+    horizon or the next review call's start, whichever comes first. Earlier than needed only costs a pass."""
+    candidates = [EPOCH + (_part(now) + 1) * (RECONCILE / SLICES)]
     horizon = sweep_marks.earliest(session, rules)
     if horizon is not None:
         candidates.append(horizon)
@@ -210,11 +244,6 @@ def until(session: Session, rules: str, now: datetime, full_at: datetime) -> dat
     if call is not None:
         candidates.append(call)
     return min(candidates)
-
-
-def _next_midnight(now: datetime, tz: ZoneInfo) -> datetime:
-    """The instant the local date in `tz` next changes."""
-    return _midnight(now.astimezone(tz).date() + timedelta(days=1), tz)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

@@ -317,6 +317,14 @@ def programs_changed(session: Session, after: int, upto: int) -> set[int | None]
     return set(session.exec(query))
 
 
+def of_no_program(session: Session, after: int, upto: int) -> set[tuple[str, str]]:
+    """(entity, entity id) of the audit rows numbered (after, upto] that concern no program: what the sweep's
+    incremental pass narrows such a change to (a person's programs), when it can."""
+    query = select(AuditEntry.entity, AuditEntry.entity_id).where(
+        AuditEntry.seq > after, AuditEntry.seq <= upto, col(AuditEntry.program_id).is_(None)).distinct()
+    return {(entity, entity_id) for entity, entity_id in session.exec(query)}
+
+
 def history(session: Session, *, entity: str, entity_id: object) -> list[AuditEntry]:
     """Every audit row of one record, oldest first."""
     query = select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_id == str(entity_id))

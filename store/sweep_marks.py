@@ -4,12 +4,12 @@ this module only keeps the row.
 
 Every change to the records the rules read is written with an audit row in the same transaction, so the
 audit head's sequence is a cheap "has anything changed" witness and the rows after the mark's sequence say
-where (store/audit.py `programs_changed`); the rules depend on time only through days (program-local and UTC)
-and review calls' start instants, so a pass also stores `until`, the earliest instant at which its answer
-could change with the records unchanged, and `swept_at`, from which the next pass tells which midnights and
-call starts it crossed. `full_at` is the last pass that asked the rules about every program (the daily
-safety net counts from it). The row is written in the sweep's own transaction: a pass rolled back
-(`tick --dry-run`, a failure) leaves the previous mark, never a false one.
+where (store/audit.py `programs_changed`); the rules depend on time only through program-local days and review
+calls' start instants, so a pass also stores `until`, the earliest instant at which its answer could change with
+the records unchanged (or the safety net asks about its next slice of programs, every UTC hour), and `swept_at`,
+from which the next pass tells which horizons, call starts and slices' hours it crossed. The row is written in
+the sweep's own transaction: a pass rolled back (`tick --dry-run`, a failure) leaves the previous mark, never a
+false one.
 
 Beside the mark, each program's horizon (`SweepHorizon`): the local midnight from which the rules' answer about
 it may differ with its records unchanged, as the last pass that asked about it worked it out (scheduler/sweep.py
@@ -39,7 +39,6 @@ class SweepMark(SQLModel, table=True):
     audit_seq: int  # the audit head's sequence the last pass saw
     swept_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # when it ran
     until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # its answer holds before this
-    full_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # the last pass over every program
 
 
 class SweepHorizon(SQLModel, table=True):
@@ -73,10 +72,10 @@ def unchanged(state: Seen, now: datetime) -> bool:
     return mark is not None and mark.audit_seq == state.audit_seq and mark.swept_at <= now < mark.until
 
 
-def remember(session: Session, rules: str, audit_seq: int, now: datetime, until: datetime, full_at: datetime) -> None:
+def remember(session: Session, rules: str, audit_seq: int, now: datetime, until: datetime) -> None:
     """Store the pass just made (an upsert: two replicas' passes both land, the later one wins; an older
-    `full_at` or `swept_at` left by it only brings a full pass, or a midnight's programs, round again)."""
-    values = {"rules": rules, "audit_seq": audit_seq, "swept_at": now, "until": until, "full_at": full_at}
+    `swept_at` left by it only brings a midnight's programs, or a slice, round again)."""
+    values = {"rules": rules, "audit_seq": audit_seq, "swept_at": now, "until": until}
     statement = insert_for(session)(SweepMark).values(**values)
     session.execute(statement.on_conflict_do_update(index_elements=["rules"], set_={
         k: v for k, v in values.items() if k != "rules"}))

@@ -5,6 +5,13 @@ window opens (when that is the same day as the notice, only this one), and an ur
 the day after the window closes with no pull recorded. Only the latest stage reached is yielded, so a
 bot back from an outage sends the one that still matters. Recording the pull cancels the rest.
 Lab results not in by their expected date get one reminder the day after.
+
+A missed alert or late-results reminder becomes history `SETTLED_AFTER` (92 days) after the window closed or the
+results were expected: the rules stop naming it, so one still unsent (a bot back from a long outage) is cancelled,
+not sent. That window counts in program-local days, like the stages and the digest's missed lines: the alert,
+the digest and App Home agree on the day, the same in every zone, and the day it ends is a horizon (`horizons`),
+so no UTC midnight has to bring every program round (it counted from the UTC day until Dec 2026: an unsent alert
+became history at UTC midnight, hours before or after the program's own, and App Home's count with it).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from store.stability.service import StabilityPull, StabilityStudy, pull_subject
 
 NOTICE_DAYS = 7
 SETTLED_AFTER = timedelta(days=92)  # a missed alert or late-results reminder older than this is history
+LOCAL = timedelta(days=1)  # how far a program's local day is from the UTC day, at most: the reading bounds' margin
 MARK_PULLED = "stability_mark_pulled"  # the action id of the reminder's button (handled in commands/)
 
 
@@ -112,8 +120,9 @@ class _OpenPull(NamedTuple):
 
 def _open_pulls(session: Session, now: datetime, programs: Collection[int] | None
                 ) -> list[tuple[StabilityStudy, _OpenPull]]:
-    """Pulls not made whose reminders may be due by `now` (in any zone), each with its study (an object: a
-    study's conditions are read through its methods, and a study has several pulls)."""
+    """Pulls not made whose reminders may be due by `now` (in any zone: the bounds are a day wider than the UTC
+    day's), each with its study (an object: a study's conditions are read through its methods, and a study has
+    several pulls)."""
     today = now.date()
     query = _of_active(
         columns(StabilityStudy, StabilityPull.id, StabilityPull.program_id, StabilityPull.condition,
@@ -122,7 +131,7 @@ def _open_pulls(session: Session, now: datetime, programs: Collection[int] | Non
         col(StabilityPull.pulled_on).is_(None),
         or_(col(StabilityPull.due_on) <= today + timedelta(days=NOTICE_DAYS + 1),
             col(StabilityPull.opens_on) <= today + timedelta(days=1)),
-        StabilityPull.closes_on >= today - SETTLED_AFTER)
+        StabilityPull.closes_on >= today - LOCAL - SETTLED_AFTER)
     return [(study, _OpenPull(*pull)) for study, *pull in session.exec(within(query, StabilityPull.program_id,
                                                                               programs))]
 
@@ -139,8 +148,8 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
     for study, pull in rows:
         program = active[pull.program_id]
         known = entered_on(study.created_at, pull.activated_on, program)
-        if pull.closes_on < known:
-            continue  # its window had closed before the study was entered (or the pull started): nothing to remind
+        if pull.closes_on < known or pull.closes_on < today[pull.program_id] - SETTLED_AFTER:
+            continue  # its window had closed before the study was entered (or the pull started), or is history
         reached = [(stage, when) for stage, when in stages(pull) if when <= today[pull.program_id]]
         if not reached:
             continue
@@ -167,18 +176,19 @@ def due(session: Session, now: datetime, programs: Collection[int] | None = None
 
 
 def results_late(session: Session, now: datetime, programs: Collection[int] | None = None) -> Iterable[Due]:
-    """One reminder the day after the expected result date when a submitted pull has no results yet."""
+    """One reminder the day after the expected result date when a submitted pull has no results yet (until it is
+    history, `SETTLED_AFTER` later in the program's days)."""
     today = now.date()
     rows = _joined(session, programs, col(StabilityPull.results_on).is_(None),
                    col(StabilityPull.results_due_on).is_not(None),
-                   col(StabilityPull.results_due_on) < today + timedelta(days=1),
-                   col(StabilityPull.results_due_on) >= today - SETTLED_AFTER)
+                   col(StabilityPull.results_due_on) < today + LOCAL,
+                   col(StabilityPull.results_due_on) >= today - LOCAL - SETTLED_AFTER)
     people = _people(session, {pk(program) for _, _, program in rows})
     for pull, study, program in rows:
         if pull.results_due_on is None:  # not among the rows: the query wants a date
             continue
-        when = pull.results_due_on + timedelta(days=1)
-        if when > now.astimezone(program.tz).date():
+        when, local = pull.results_due_on + timedelta(days=1), now.astimezone(program.tz).date()
+        if when > local or pull.results_due_on < local - SETTLED_AFTER:
             continue
         yield Due(key=f"{pull.lab_subject}:results-late", program_id=pk(program), subject=pull.lab_subject,
                   due_on=when, to_users=tuple(people.get((pk(program), Role.stability), ())),
@@ -191,17 +201,18 @@ def results_late(session: Session, now: datetime, programs: Collection[int] | No
 def horizons(session: Session, now: datetime, programs: Collection[int] | None, active: Mapping[int, Program]
              ) -> dict[int, date]:
     """The due rule's horizon (store/horizons.py): the next stage of an open pull (its notice, its window's
-    opening, the day after it closes) and the day after late results' expected date, each program's earliest
-    worked out by the database (a portfolio has a hundred thousand pulls), once per local day its programs' zones
-    are in (three at most). The settled window (`SETTLED_AFTER`) and the rule's reading bounds count from the UTC
-    day, whose midnight asks about every program anyway."""
+    opening, the day after it closes), the day after late results' expected date, and the day a missed alert or
+    a late-results reminder becomes history (`SETTLED_AFTER` later, in the program's days, as the rule counts
+    it), each program's earliest worked out by the database (a portfolio has a hundred thousand pulls), once per
+    local day its programs' zones are in (three at most). The rule's reading bounds count from the UTC day,
+    widened by a day (`LOCAL`) to hold every zone's, so they change no answer."""
     by_today: dict[date, set[str]] = defaultdict(set)
     for program in active.values():
         by_today[now.astimezone(program.tz).date()].add(program.timezone)
     found: dict[int, date] = {}
     pull = StabilityPull
     for today, names in by_today.items():
-        open_ = col(pull.pulled_on).is_(None)
+        open_, unsettled = col(pull.pulled_on).is_(None), today - SETTLED_AFTER
 
         def first(column: Any, *conditions: Any) -> Any:
             return func.min(case((and_(*conditions), column)))
@@ -211,15 +222,18 @@ def horizons(session: Session, now: datetime, programs: Collection[int] | None, 
                     first(pull.due_on, open_, col(pull.due_on) > today + timedelta(days=NOTICE_DAYS)),
                     first(pull.opens_on, open_, col(pull.opens_on) > today),
                     first(pull.closes_on, open_, col(pull.closes_on) >= today),
-                   first(pull.results_due_on, col(pull.results_on).is_(None), col(pull.results_due_on) >= today)),
+                    first(pull.results_due_on, col(pull.results_on).is_(None), col(pull.results_due_on) >= today),
+                    first(pull.closes_on, open_, col(pull.closes_on) >= unsettled),
+                    first(pull.results_due_on, col(pull.results_on).is_(None), col(pull.results_due_on) >= unsettled)),
             col(Program.timezone).in_(sorted(names)), or_(open_, col(pull.results_on).is_(None)),
-            or_(col(pull.closes_on) >= today, col(pull.results_due_on) >= today)).group_by(col(pull.program_id))
-        for program_id, due_on, opens_on, closes_on, results_due_on in session.exec(
+            or_(col(pull.closes_on) >= unsettled, col(pull.results_due_on) >= unsettled)).group_by(col(pull.program_id))
+        for program_id, due_on, opens_on, closes_on, results_due_on, settles, results_settle in session.exec(
                 within(query, pull.program_id, programs)):
-            days = [opens_on] if opens_on else []  # `stages`' days, and the late results' one
+            days = [opens_on] if opens_on else []  # `stages`' days, the late results' one, and the settled ones
             days += [due_on - timedelta(days=NOTICE_DAYS)] if due_on else []
             days += [closes_on + timedelta(days=1)] if closes_on else []
             days += [results_due_on + timedelta(days=1)] if results_due_on else []
+            days += [d + SETTLED_AFTER + timedelta(days=1) for d in (settles, results_settle) if d]
             note(found, program_id, today, *days)
     return found
 
@@ -281,10 +295,10 @@ def owed(session: Session, user_id: str, programs: list[Program], now: datetime)
     items = []
     for pull, study, program in _joined(session, teams, col(StabilityPull.pulled_on).is_(None),
                                         StabilityPull.opens_on <= now.date() + HOME_AHEAD,
-                                        StabilityPull.closes_on >= now.date() - SETTLED_AFTER):
+                                        StabilityPull.closes_on >= now.date() - LOCAL - SETTLED_AFTER):
         today = now.astimezone(program.tz).date()
         ahead = pull.opens_on > today and pull.due_on - HOME_AHEAD > today
-        if pull.closes_on < entered(study, pull, program) or ahead:
+        if pull.closes_on < entered(study, pull, program) or ahead or pull.closes_on < today - SETTLED_AFTER:
             continue
         head = ":rotating_light: missed pull" if pull.closes_on < today else "stability pull"
         items.append(Owed(program.code, (pull.due_on - today).days, f"{head}: {describe(study, pull)}",
@@ -308,9 +322,12 @@ def health(session: Session, programs: list[Program], now: datetime, result: Hea
              .join(Program, col(Program.id) == StabilityPull.program_id)
              .where(col(Program.active).is_(True), col(StabilityPull.standby).is_(False),
                     col(StabilityPull.program_id).in_(ids), col(StabilityPull.pulled_on).is_(None),
-                    col(StabilityPull.due_on) <= near, col(StabilityPull.closes_on) >= now.date() - SETTLED_AFTER))
+                    col(StabilityPull.due_on) <= near,
+                    col(StabilityPull.closes_on) >= now.date() - LOCAL - SETTLED_AFTER))
     for program_id, due_on, closes_on, activated_on, created_at in session.exec(query):
         today = today_of[program_id]
+        if closes_on < today - SETTLED_AFTER:
+            continue  # history, as the due rule counts it
         if closes_on < today:
             missed[program_id] += closes_on >= entered_on(created_at, activated_on, by_id[program_id])
             continue

@@ -2,6 +2,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
@@ -12,7 +13,7 @@ from store.db import transaction
 from store.outbox import Outbox, Status
 from store.stability import results as stability_results
 from store.stability import service as stability
-from store.stability.rules import due, stages
+from store.stability.rules import SETTLED_AFTER, due, horizons, stages
 from tests import factories
 from tests.stability_factories import study as make_study
 
@@ -123,6 +124,37 @@ def test_after_an_outage_only_the_latest_stage_is_sent(session):
     sweep(session, datetime(2028, 1, 25, 15, tzinfo=UTC), RULES)
     keys = {r.key.split(":")[-1] for r in session.exec(select(Outbox))}
     assert "notice-7d" in keys and "window-open" not in keys
+
+
+@pytest.mark.parametrize("zone", ["Asia/Singapore", "America/New_York"])
+def test_an_unsent_missed_alert_is_history_from_the_programs_own_midnight(session, zone):
+    """`SETTLED_AFTER` after the window closed, counted in the program's days like the stages and the digest's
+    missed lines, whatever the UTC day (it counted from the UTC day until Dec 2026: an unsent alert became history
+    8 hours before Singapore's midnight, 5 after New York's, and App Home's missed pull with it); that day is the
+    rule's horizon."""
+    from store.health import Health
+    from store.stability.rules import health, owed
+
+    program = factories.program(session, CREATED, timezone=zone)
+    study = make_study(session, program, CREATED, conditions=("LT25",), time_points={"LT25": [0, 24]})
+    closes = stability.find_pull(session, study, "LT25", 0).closes_on
+    last = datetime.combine(closes + SETTLED_AFTER, time(23, 59), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    first = datetime.combine(closes + SETTLED_AFTER + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone)
+                             ).astimezone(UTC)
+    assert last.date() == first.date()  # the same UTC day: it cannot tell the two apart
+
+    def missed(now: datetime) -> list[str]:
+        return [d.key for d in due(session, now) if d.key.endswith(":missed")]
+
+    assert len(missed(last)) == 1 and missed(first) == []
+    assert len(owed(session, "USTAB1", [program], last)) == 1 and owed(session, "USTAB1", [program], first) == []
+    seen = {at: Health() for at in (last, first)}
+    for at, found in seen.items():
+        health(session, [program], at, found)
+    assert "1 missed pull(s)" in seen[last].fragments[program.id][0]
+    assert "missed" not in "".join(seen[first].fragments[program.id])
+    assert horizons(session, last, None, {program.id: program}) == {program.id: closes + SETTLED_AFTER
+                                                                    + timedelta(days=1)}
 
 
 def test_statement_count_does_not_grow_with_pulls(engine):
