@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlmodel import select
 
-from bench.__main__ import load_average, machine
 from bench.portfolio import channel_of, fill
 from bench.sweep import fresh_url
 from bot.clock import Clock
@@ -144,6 +143,7 @@ def main() -> None:
     parser.add_argument("--no-sqlite-statistics", action="store_true",
                         help="leave SQLite without planner statistics (as before the scheduler kept them)")
     args = parser.parse_args()
+    from bench.__main__ import load_average, machine  # here: `python -m bench` runs this module's `measure`
     print(*machine(), f"load average before: {load_average()}", "", sep="\n")
     print("| database | view | size | programs managed | server time | statements |")
     print("|---|---|---:|---:|---:|---:|")
