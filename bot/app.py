@@ -65,7 +65,8 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
         # write, then the hand-over of the rest): it runs in the thread that answers, and its answer leaves as
         # it returns. Else Bolt runs it in an executor thread and the answering thread looks for the ack every
         # 10 ms (slack_bolt/listener/thread_runner.py): up to 10 ms added to every ack. Bolt's `ack_timeout`
-        # (3 s: how long it looks) then bounds nothing; the listener's own waits are bounded (store/db.py).
+        # (3 s: how long it looks) then bounds nothing; the listener's waits for a lock or a connection are
+        # (store/db.py: SERVING_WAIT, POOL_WAIT), and it holds its answering thread until it returns.
         process_before_response=role == "acknowledge",
         # Bolt runs ack() and the work after it in one executor thread (role "whole"; "acknowledge": a lazy
         # listener the database could not queue); its default of 5 threads lets slow work (channel creation,

@@ -8,8 +8,8 @@ of the client's logged traceback — and before the scheduler starts, so nothing
 
 With workers (bot/app.py's acknowledging role) each envelope's listener runs in the client's message thread
 and its acknowledgement is sent when the listener returns: the ack and the queueing of its work, or a form's
-write and hand-over, whose database waits are bounded (store/db.py), so the ack still goes back well within
-Slack's 3 seconds.
+write and hand-over, whose waits for a lock or a connection are bounded (store/db.py), so the ack still goes
+back within Slack's 3 seconds.
 """
 
 from __future__ import annotations
