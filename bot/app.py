@@ -59,15 +59,22 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
     logging.getLogger("slack_bolt.App").addFilter(_not_token_skipped)
     app = WiredApp(
         deps=deps,
-        admitted=admission(deps),
+        admitted=admission(deps, queueing),  # its one read on the queueing engine, when there is one
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=role != "work",
         deferred=boundary.DEFERRABLE if role != "whole" else frozenset(),
         token_verification_enabled=False,
-        process_before_response=False,
-        # Bolt runs ack() and the work after it in one executor thread; its default of 5 threads lets slow
-        # work (channel creation, DMs, uploads) hold back the next request's acknowledgement past 3 seconds.
+        # Acknowledging for workers, a listener here does only what its ack needs (a form's validation and
+        # write, then the hand-over of the rest): it runs in the thread that answers, and its answer leaves as
+        # it returns. Else Bolt runs it in an executor thread and the answering thread looks for the ack every
+        # 10 ms (slack_bolt/listener/thread_runner.py): up to 10 ms added to every ack. Bolt's `ack_timeout`
+        # (3 s: how long it looks) then bounds nothing; the listener's waits for a lock or a connection are
+        # (store/db.py: SERVING_WAIT, POOL_WAIT), and it holds its answering thread until it returns.
+        process_before_response=role == "acknowledge",
+        # Bolt runs ack() and the work after it in one executor thread (role "whole"; "acknowledge": a lazy
+        # listener the database could not queue); its default of 5 threads lets slow work (channel creation,
+        # DMs, uploads) hold back the next request's acknowledgement past 3 seconds.
         listener_executor=ListenerPool(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
         user_facing_authorize_error_message=(
             ":warning: Slack did not confirm the bot's credentials just now. Nothing was changed; try again in a "

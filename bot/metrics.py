@@ -4,7 +4,9 @@
   around `App.dispatch`, which both transports (HTTP and Socket Mode) call and whose return is the
   acknowledgement Slack waits for (3 seconds at most);
 - `cmo_listener_work`: requests whose listener (the ack and the work after it: replies, DMs, modals) is still
-  running — what a rolling restart waits to drain, and what the end-to-end tests wait for between tests;
+  running in this process — in an executor thread (`ListenerPool`), or in the answering thread itself when the
+  app processes before it responds (`MeasuredApp`) — what a rolling restart waits to drain, and what the
+  end-to-end tests wait for between tests;
 - `cmo_outbox_depth` by status and `cmo_work_queued` (requests acknowledged whose work waits for, or is under
   way in, a `cmo-bot work` process: bot/worker.py), read from the database at each scrape (so every replica
   reports the truth);
@@ -60,18 +62,26 @@ def kind_of(body: dict) -> str:
 
 class MeasuredApp(App):
     """The Bolt app, counting each request and timing its acknowledgement by kind (a worker's run of a queued
-    request is not one: it was counted when it arrived)."""
+    request is not one: it was counted when it arrived). An app that processes before it responds
+    (`process_before_response`: bot/app.py's acknowledging role) runs each listener inside `dispatch`, in the
+    thread that answers: the whole dispatch is then its run in `cmo_listener_work` (else `ListenerPool`
+    counts the runs it is given)."""
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         if req.lazy_only:
             return super().dispatch(req)
         kind = kind_of(req.body if isinstance(req.body, dict) else {})
+        inline = self.process_before_response
+        if inline:
+            LISTENER_WORK.inc()
         started = time.perf_counter()
         try:
             return super().dispatch(req)
         finally:
             REQUESTS.labels(kind).inc()
             ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+            if inline:
+                LISTENER_WORK.dec()
 
 
 class ListenerPool(ThreadPoolExecutor):

@@ -2,8 +2,9 @@
 the calendar feeds (`GET /calendar/<token>.ics`, `bot.calendar_route`); and Socket Mode's health port, which
 serves the same three.
 
-Why waitress: Bolt's sync App acks from a worker thread and finishes slow work after the response,
-which fits a threaded WSGI server; waitress is pure Python (no compiler, runs anywhere), buffers and
+Why waitress: a threaded WSGI server fits Bolt's sync App, which (with --workers 0) acks from a listener
+thread and finishes slow work after the response, and (with workers) runs each listener in the thread that
+answers (bot/app.py); waitress is pure Python (no compiler, runs anywhere), buffers and
 bounds requests itself (bodies larger than Slack sends are refused with 413 before they are read), and is
 used in production behind load balancers. `bot.gate` checks every request before Bolt sees it.
 """

@@ -5,6 +5,11 @@ and reconnects by itself when Slack asks it to (``disconnect``) or the connectio
 module adds is the start: the first ``apps.connections.open`` is made here, so that a rejected or
 unreachable app token stops start-up with one line (`SocketModeRefused`, `SlackUnreachable`) instead
 of the client's logged traceback — and before the scheduler starts, so nothing claims it will retry.
+
+With workers (bot/app.py's acknowledging role) each envelope's listener runs in the client's message thread
+and its acknowledgement is sent when the listener returns: the ack and the queueing of its work, or a form's
+write and hand-over, whose waits for a lock or a connection are bounded (store/db.py), so the ack still goes
+back within Slack's 3 seconds.
 """
 
 from __future__ import annotations

@@ -1,15 +1,17 @@
 """The work after an acknowledgement, done by other processes: the serving process only acknowledges.
 
-Why: Bolt runs the work after `ack()` in the acknowledging process, and Python runs one thread at a time, so
-under a burst of requests each new acknowledgement waited for the work of the ones before it (p50 160 ms at 8
-clients against 11 ms for a bare app; bench/results.md). With `serve --workers N` (or `socket`), commands,
-buttons and events are registered as Bolt lazy listeners behind an empty ack (commands/boundary.py,
-`DEFERRABLE`); Bolt hands each lazy listener to the app's lazy listener runner, and here that runner is a
-queue (`Queueing`): the request is written to the `work` table and committed before the acknowledgement
-leaves. `cmo-bot work` processes (`run_worker`, started and kept running by serve, at nice 19 so that
-acknowledgements win the cores) claim each request and run it through the same app, as Bolt runs a lazy listener
-re-invoked on AWS Lambda: the stored body with Bolt's lazy-only headers, through `App.dispatch`. The request's
-signature was checked when it arrived; the worker reads it from the bot's own database.
+Why: Bolt runs the work after `ack()` in the acknowledging process, and Python runs one thread at a time, so under
+a burst of requests each new acknowledgement waited for the work of the ones before it (p50 160 ms at 8 clients
+against 11 ms for a bare app; bench/results.md). With `serve --workers N` (or `socket`), commands, buttons,
+shortcuts, events and closed forms are registered as Bolt lazy listeners behind an empty ack (commands/boundary.py,
+`DEFERRABLE`), and the serving process runs each listener in the thread that answers (bot/app.py:
+`process_before_response`), so nothing else may run there after an ack; Bolt hands each lazy listener to the app's
+lazy listener runner, and here that runner is a queue (`Queueing`): the request is written to the `work` table and
+committed before the acknowledgement leaves. `cmo-bot work` processes (`run_worker`, started and kept running by
+serve, at nice 19 so that acknowledgements win the cores) claim each request and run it through the same app, as
+Bolt runs a lazy listener re-invoked on AWS Lambda: the stored body with Bolt's lazy-only headers, through
+`App.dispatch`. The request's signature was checked when it arrived; the worker reads it from the bot's own
+database.
 
 What is acknowledged is done once (store/work.py): a worker killed half-way leaves its claim to expire and
 another runs the request; a request whose change was already written is not run again — the person is told

@@ -1,7 +1,7 @@
 """A form submission's work after its acknowledgement, done by the workers when there are some.
 
 Why: a form's acknowledgement carries its field errors, so the serving process runs the submission itself —
-validate, act (the write), ack (commands/forms.py, `submit`) — unlike commands, buttons and events, which it
+validate, act (the write), ack (commands/forms.py, `submit`) — unlike commands, buttons, shortcuts and events, which it
 only queues (bot/worker.py). What a listener did after the ack (posting the channel notice, downloading and
 filing the attached files, DMs, App Home) ran there too, in the acknowledging process, and made the
 acknowledgements behind it wait: under 32 clients the after-ack notice alone was a quarter of serve's busy time

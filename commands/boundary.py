@@ -97,11 +97,13 @@ def interactive_error(error: Exception) -> str:
     return NOT_THERE if isinstance(error, NotFound) else explain(error)
 
 
-# What may run after its acknowledgement, elsewhere: a slash command and a button are acknowledged empty (the
-# answer goes to the response_url, a modal is opened by trigger_id) and an event needs no answer. A form's
-# submission is not deferred: its acknowledgement carries the field errors, known only once its action (the
-# write) has run. What its listener does after that ack it hands to the workers itself (commands/after.py).
-DEFERRABLE = frozenset({"command", "action", "event"})
+# What may run after its acknowledgement, elsewhere: a slash command, a button and a shortcut are acknowledged
+# empty (the answer goes to the response_url or a DM, a modal is opened by trigger_id), and an event and a
+# form closed without submitting need no answer. A form's submission is not deferred: its acknowledgement
+# carries the field errors, known only once its action (the write) has run. What its listener does after that
+# ack it hands to the workers itself (commands/after.py). The acknowledging process answers only once its
+# listener has returned (bot/app.py), so whatever is not deferred delays the ack by all it does.
+DEFERRABLE = frozenset({"command", "action", "shortcut", "event", "view_closed"})
 
 
 def acknowledge(ack: Callable[..., Any]) -> None:
@@ -121,7 +123,9 @@ class GuardedApp(App):
     - the listener's errors are answered here, in its own thread, and its acknowledgement is kept. Bolt's
       thread runner erases an acknowledgement when a listener raises after ack() (tests/unit/test_boundary.py
       shows it), so a listener failing within milliseconds of acking would leave Slack with a 404
-      ("unhandled request") instead of the 200 it was promised.
+      ("unhandled request") instead of the 200 it was promised; an app that processes before it responds
+      (bot/app.py, acknowledging for workers) would answer 500. There the listener's thread is the one that
+      answers: the person is told, then the ack leaves (tests/unit/test_ack_path.py).
 
     The wrapper asks Bolt for its documented `args` (every argument a listener may take, and every value of
     the request's context, such as the `interaction` of commands/interaction.py) and hands the listener the
@@ -149,10 +153,10 @@ class GuardedApp(App):
 
     def view_closed(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         # declared with the view it closes: the same callback_id
-        return self._guarding(super().view_closed(constraints, *args, **kwargs))
+        return self._guarding(super().view_closed(constraints, *args, **kwargs), "view_closed")
 
     def shortcut(self, constraints: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
-        return self._guarding(super().shortcut(self.declare("shortcut", constraints), *args, **kwargs))
+        return self._guarding(super().shortcut(self.declare("shortcut", constraints), *args, **kwargs), "shortcut")
 
     def event(self, event: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         return self._guarding(super().event(self.declare("event", event), *args, **kwargs), "event")

@@ -7,15 +7,15 @@ writers queue instead of failing on lock upgrade); PostgreSQL is the production 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, DateTime, Table, event, inspect
+from sqlalchemy import JSON, DateTime, Executable, Table, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
@@ -196,6 +196,25 @@ def is_postgres(engine: Engine) -> bool:
 def insert_for(session: Session):
     """`insert` of the session's database, with ON CONFLICT DO NOTHING (the race-free "create if missing")."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def first_row(engine: Engine, query: Executable) -> Sequence[Any] | None:
+    """The first row of a read, on a connection of its own, in no unit of work. On an engine that pings no
+    pooled connection and commits each statement itself (`make_engine(..., ping=False, autocommit=True)`)
+    that is one round trip on PostgreSQL, where a `transaction` on a serving engine is four (the ping,
+    BEGIN, the read, COMMIT). A pooled connection found dead (the database restarted since it was last used)
+    is dropped by the pool, and the read is made once more on a fresh one, as the ping would have."""
+    try:
+        return _first(engine, query)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    return _first(engine, query)
+
+
+def _first(engine: Engine, query: Executable) -> Sequence[Any] | None:
+    with engine.connect() as connection:
+        return connection.execute(query).first()
 
 
 @contextmanager

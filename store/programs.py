@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Column, String, UniqueConstraint, and_
 from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from store import audit, holiday_calendars
 from store.audit import Actor
@@ -253,9 +254,15 @@ def is_external(session: Session, program_id: int, user_id: str) -> bool:
 
 def is_outsider(session: Session, user_id: str) -> bool:
     """Outside the company on any program (a guest is one everywhere), or not yet classified by Slack."""
-    query = select(ProgramMember.id).where(ProgramMember.user_id == user_id,
-                                           (ProgramMember.external == True) | (ProgramMember.classified == False))  # noqa: E712
-    return session.exec(query.limit(1)).first() is not None
+    return session.exec(outsider(user_id)).first() is not None
+
+
+def outsider(user_id: str) -> SelectOfScalar[Any]:
+    """The read of `is_outsider`: a row when the person is outside the company on any program, or not yet
+    classified by Slack (the request gate reads it on a connection of its own: commands/access.py)."""
+    return select(ProgramMember.id).where(
+        ProgramMember.user_id == user_id,
+        (ProgramMember.external == True) | (ProgramMember.classified == False)).limit(1)  # noqa: E712
 
 
 def unclassified(session: Session, user_id: str | None = None) -> list[str]:
