@@ -38,7 +38,6 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from bench import wide
 from bench.portfolio import channel_of, pm_of
 from bot.emulator.client import SlackSender, sign_request
 from commands.agreements.views import new_view
@@ -141,12 +140,6 @@ def drain(server: Process, limit: float = 900) -> float:
     return time.monotonic() - started
 
 
-WIDE = f"serve, {wide.THREADS} listener threads"  # the experiment of bench/wide.py
-
-
-def start_wide(env: dict[str, str]) -> Process:
-    return launch([sys.executable, "-m", "bench.wide", "serve", "--host", "127.0.0.1", "--port", "0",
-                   "--no-scheduler"], env, "cmo-bot listening on")
 
 
 def start_floor(env: dict[str, str]) -> Process:
@@ -292,7 +285,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class AckFigure:
-    server: str  # floor | serve | WIDE
+    server: str  # floor | serve | BUSY
     clients: int  # 0: the open-loop line at OPEN_RATE
     kind: str
     count: int
@@ -315,21 +308,18 @@ def start_background(database_url: str) -> Process:
 
 
 def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = PER_KIND, log=print,
-            before=_nothing, after=_nothing, wide: bool = False, busy: bool = True
+            before=_nothing, after=_nothing, busy: bool = True
             ) -> tuple[list[AckFigure], dict[str, dict[str, int]], dict[str, int]]:
     """Figures, the memory of serve and of its workers (MiB: VmRSS at the end, VmHWM = peak) and what the
     emulator received. `before`/`after(server, clients, pid)` run around each measured load (a profiler
     attaches there); `busy` measures serve once more at the most clients while full sweeps of its database
-    and reminder deliveries run beside it (`bench.background`); `wide` also measures serve with a wider
-    listener executor (`bench.wide`), as an experiment."""
+    and reminder deliveries run beside it (`bench.background`)."""
     emulator = start_emulator()
     processes = [emulator]
     try:
         seed_emulator(emulator, programs)
         env = bot_env(emulator, database_url)
         servers = {"floor": start_floor(env), "serve": start_serve(env)}
-        if wide:
-            servers[WIDE] = start_wide(env)
         processes += servers.values()
         make = Requests(emulator_base(emulator), programs)
         figures: list[AckFigure] = []
