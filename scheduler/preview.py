@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import event, func
+from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlmodel import Session, col, select
 
 from scheduler.rules import RULES
-from scheduler.sweep import collect, horizons
+from scheduler.sweep import collect, horizons, next_call
 from store import digest
-from store.batches.models import Batch, ReviewCall
 from store.outbox import Outbox, Status
 from store.programs import Program, active_by_id
 
@@ -91,8 +90,7 @@ def _next_day(session: Session, program_id: int, now: datetime, offset: int,
     the program's horizon or a review call's start (None: no coming day differs)."""
     at = now + timedelta(days=offset)
     changes = list(horizons(session, at, RULES, [program_id], active).values())
-    call = session.exec(select(func.min(ReviewCall.starts_at)).join(Batch, col(ReviewCall.batch_id) == Batch.id)
-                        .where(Batch.program_id == program_id, ReviewCall.starts_at > at)).one()
+    call = next_call(session, at, [program_id])
     if call is not None:
         changes.append(call)
     if not changes:

@@ -240,10 +240,19 @@ def until(session: Session, rules: str, now: datetime) -> datetime:
     horizon = sweep_marks.earliest(session, rules)
     if horizon is not None:
         candidates.append(horizon)
-    call = session.exec(select(func.min(ReviewCall.starts_at)).where(ReviewCall.starts_at > now)).one()
+    call = next_call(session, now)
     if call is not None:
         candidates.append(call)
     return min(candidates)
+
+
+def next_call(session: Session, after: datetime, programs: Collection[int] | None = None) -> datetime | None:
+    """The first review call's start after `after` (of the batches of `programs`, when given): an instant at which
+    the rules' answer may change with the records unchanged (a call once started is no longer announced)."""
+    query = select(func.min(ReviewCall.starts_at)).where(ReviewCall.starts_at > after)
+    if programs is not None:
+        query = within(query.join(Batch, col(ReviewCall.batch_id) == Batch.id), Batch.program_id, programs)
+    return session.exec(query).one()
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
