@@ -1,6 +1,7 @@
 """Acknowledgement latency: signed slash commands, button clicks and form submissions over HTTP to the real
 `cmo-bot serve`, side by side with the floor (`bench.floor`: a bare Bolt app under the same server answering
-with an empty ack), at 1, 8 and 32 concurrent clients; and the peak RSS of serve.
+with an empty ack) and the durable floor (the same app keeping each request in the database before its ack),
+at 1, 8 and 32 concurrent clients; and the peak RSS of serve.
 
 The Slack side is the local emulator in its own process (`python -m bot.emulator`): the bot's replies to
 response URLs and its views.open calls go there. Each client is a thread with a keep-alive connection,
@@ -142,8 +143,12 @@ def drain(server: Process, limit: float = 900) -> float:
 
 
 
-def start_floor(env: dict[str, str]) -> Process:
-    return launch([sys.executable, "-m", "bench.floor", "--port", "0"], env, "floor listening on")
+FLOORS = ("floor", "durable floor")  # bench/floor.py bare, and with `--durable`
+
+
+def start_floor(env: dict[str, str], durable: bool = False) -> Process:
+    return launch([sys.executable, "-m", "bench.floor", "--port", "0", *(["--durable"] if durable else [])], env,
+                  "floor listening on")
 
 
 class Requests:
@@ -285,7 +290,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class AckFigure:
-    server: str  # floor | serve | BUSY
+    server: str  # one of FLOORS | serve | BUSY
     clients: int  # 0: the open-loop line at OPEN_RATE
     kind: str
     count: int
@@ -319,7 +324,8 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
     try:
         seed_emulator(emulator, programs)
         env = bot_env(emulator, database_url)
-        servers = {"floor": start_floor(env), "serve": start_serve(env)}
+        servers = {"floor": start_floor(env), "durable floor": start_floor(env, durable=True),
+                   "serve": start_serve(env)}
         processes += servers.values()
         make = Requests(emulator_base(emulator), programs)
         figures: list[AckFigure] = []
@@ -332,7 +338,7 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
             else:
                 results, refused = load(server.url, make, 32, min(per_kind, OPEN_PER_KIND), rate=OPEN_RATE)
             after(name, count, server.pid)
-            drained = quiet(server.pid) if name == "floor" else drain(server)
+            drained = quiet(server.pid) if name in FLOORS else drain(server)
             for kind, values in results.items():
                 figure = AckFigure(name, count, kind, len(values), 1000 * percentile(values, 0.50),
                                    1000 * percentile(values, 0.99), drained, refused[kind])
@@ -342,7 +348,7 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
 
         for name, server in servers.items():
             load(server.url, make, 4, WARMUP // 2)
-            quiet(server.pid) if name == "floor" else drain(server)
+            quiet(server.pid) if name in FLOORS else drain(server)
             for count in (*clients, 0):
                 line(name, server, count)
         if busy:
