@@ -46,6 +46,7 @@ from slack_bolt.lazy_listener import LazyListenerRunner, ThreadLazyListenerRunne
 from slack_bolt.util.utils import get_name_for_callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from bot import metrics
 from bot.clock import real_now
@@ -166,19 +167,21 @@ def follow(app: App, deps: Deps, item: work.Work) -> None:
         boundary.tell(app.client, {"user_id": who.user_id}, boundary.interactive_error(error))
 
 
-def hand_over(engine: Engine, queue: str, *, from_forms_only: bool = False) -> Callable[[str, str, datetime], bool]:
+def hand_over(engine: Engine, queue: str, *, from_forms_only: bool = False
+              ) -> Callable[[str, str, datetime, Session | None], bool]:
     """How a process hands a follow-up to the workers (`Deps.hand_over`, commands/after.py): one row of the work
-    table, committed before the listener goes on. The serving process hands over every one. A worker
-    (`from_forms_only`) hands over only from a request of the forms queue, whose next request waits for it and
-    must open its modal within Slack's three seconds; any other follow-up it runs itself, as it runs the rest of
-    the request."""
+    table, written in the session given — the transaction of the form's change it follows, committed with it —
+    or else committed by itself on `engine` before the listener goes on. The serving process hands over every
+    one. A worker (`from_forms_only`) hands over only from a request of the forms queue, whose next request
+    waits for it and must open its modal within Slack's three seconds; any other follow-up it runs itself, as it
+    runs the rest of the request."""
 
-    def handing(name: str, body: str, received_at: datetime) -> bool:
+    def handing(name: str, body: str, received_at: datetime, session: Session | None) -> bool:
         running = work.RUNNING.get()
         if from_forms_only and (running is None or not running.form):
             return False
-        work.enqueue(engine, queue=queue, listener=name, mode=after.MODE, content_type=None, body=body,
-                     received_at=received_at)
+        work.enqueue(engine if session is None else session, queue=queue, listener=name, mode=after.MODE,
+                     content_type=None, body=body, received_at=received_at)
         return True
 
     return handing
