@@ -19,8 +19,9 @@ it was saved.
 
 A form's submission is not queued: serve validates it, writes its change and acknowledges it with any field
 errors. What its listener does after that ack (the channel's notice, files filed, DMs) is queued too, as a
-follow-up (commands/after.py, work rows of mode `after.MODE`): a worker runs the function registered under
-its name with its payload of ids (`follow`), marked done once it reaches its end, each of its steps once.
+follow-up (commands/after.py, work rows of mode `after.MODE`) written in the transaction of the form's change,
+so that it commits with it (`hand_over`): a worker runs the function registered under its name with its payload
+of ids (`follow`), marked done once it reaches its end, each of its steps once.
 """
 
 from __future__ import annotations

@@ -9,8 +9,16 @@ acknowledgements behind it wait: under 32 clients the after-ack notice alone was
 **ids)` runs the follow-up registered under that name (`@follow_up("area.what")`) with a payload of ids —
 program, rows, files, the person, and the request's own `now` — never objects and never a secret. With workers
 (`Deps.hand_over`: serve and socket with --workers N) the payload is written to the durable `work` table and a
-worker runs it (`run`); without (--workers 0, the demo, the in-process tests) it runs here at once, the same
-function. The person sees the same notices and DMs in the same order either way.
+worker runs it (`run`); without (--workers 0, the demo, the in-process tests) it runs here right after the ack,
+the same function. The person sees the same notices and DMs in the same order either way.
+
+A form's act names its follow-up inside the transaction of its write (`later(..., session=session)`), before the
+ack: the work row commits with the change and the form's receipt, or not at all. Written after the commit, as it
+once was, a serving process killed in between lost it — Slack got no answer, the person submitted again, and the
+receipt closed that quietly, so the files were never filed nor the DMs sent. Without workers the follow-up is
+kept until that transaction commits and run after the ack (`after_ack`, commands/forms.py `submit`). A form
+whose act writes nothing (it only checks) names it after the ack, committed by itself: killed before, it is
+asked again.
 
 A worker hands a follow-up on too, but only from a request of the forms queue (bot/worker.py `hand_over`): such a
 request must open its modal within the three seconds Slack gives a trigger_id, and the next one waits for its
