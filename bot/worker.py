@@ -19,8 +19,9 @@ it was saved.
 
 A form's submission is not queued: serve validates it, writes its change and acknowledges it with any field
 errors. What its listener does after that ack (the channel's notice, files filed, DMs) is queued too, as a
-follow-up (commands/after.py, work rows of mode `after.MODE`): a worker runs the function registered under
-its name with its payload of ids (`follow`), marked done once it reaches its end, each of its steps once.
+follow-up (commands/after.py, work rows of mode `after.MODE`) written in the transaction of the form's change,
+so that it commits with it (`hand_over`): a worker runs the function registered under its name with its payload
+of ids (`follow`), marked done once it reaches its end, each of its steps once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from slack_bolt.lazy_listener import LazyListenerRunner, ThreadLazyListenerRunne
 from slack_bolt.util.utils import get_name_for_callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from bot import metrics
 from bot.clock import real_now
@@ -166,19 +168,21 @@ def follow(app: App, deps: Deps, item: work.Work) -> None:
         boundary.tell(app.client, {"user_id": who.user_id}, boundary.interactive_error(error))
 
 
-def hand_over(engine: Engine, queue: str, *, from_forms_only: bool = False) -> Callable[[str, str, datetime], bool]:
+def hand_over(engine: Engine, queue: str, *, from_forms_only: bool = False
+              ) -> Callable[[str, str, datetime, Session | None], bool]:
     """How a process hands a follow-up to the workers (`Deps.hand_over`, commands/after.py): one row of the work
-    table, committed before the listener goes on. The serving process hands over every one. A worker
-    (`from_forms_only`) hands over only from a request of the forms queue, whose next request waits for it and
-    must open its modal within Slack's three seconds; any other follow-up it runs itself, as it runs the rest of
-    the request."""
+    table, written in the session given — the transaction of the form's change it follows, committed with it —
+    or else committed by itself on `engine` before the listener goes on. The serving process hands over every
+    one. A worker (`from_forms_only`) hands over only from a request of the forms queue, whose next request
+    waits for it and must open its modal within Slack's three seconds; any other follow-up it runs itself, as it
+    runs the rest of the request."""
 
-    def handing(name: str, body: str, received_at: datetime) -> bool:
+    def handing(name: str, body: str, received_at: datetime, session: Session | None) -> bool:
         running = work.RUNNING.get()
         if from_forms_only and (running is None or not running.form):
             return False
-        work.enqueue(engine, queue=queue, listener=name, mode=after.MODE, content_type=None, body=body,
-                     received_at=received_at)
+        work.enqueue(engine if session is None else session, queue=queue, listener=name, mode=after.MODE,
+                     content_type=None, body=body, received_at=received_at)
         return True
 
     return handing

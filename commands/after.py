@@ -9,8 +9,16 @@ acknowledgements behind it wait: under 32 clients the after-ack notice alone was
 **ids)` runs the follow-up registered under that name (`@follow_up("area.what")`) with a payload of ids —
 program, rows, files, the person, and the request's own `now` — never objects and never a secret. With workers
 (`Deps.hand_over`: serve and socket with --workers N) the payload is written to the durable `work` table and a
-worker runs it (`run`); without (--workers 0, the demo, the in-process tests) it runs here at once, the same
-function. The person sees the same notices and DMs in the same order either way.
+worker runs it (`run`); without (--workers 0, the demo, the in-process tests) it runs here right after the ack,
+the same function. The person sees the same notices and DMs in the same order either way.
+
+A form's act names its follow-up inside the transaction of its write (`later(..., session=session)`), before the
+ack: the work row commits with the change and the form's receipt, or not at all. Written after the commit, as it
+once was, a serving process killed in between lost it — Slack got no answer, the person submitted again, and the
+receipt closed that quietly, so the files were never filed nor the DMs sent. Without workers the follow-up is
+kept until that transaction commits and run after the ack (`after_ack`, commands/forms.py `submit`). A form
+whose act writes nothing (it only checks) names it after the ack, committed by itself: killed before, it is
+asked again.
 
 A worker hands a follow-up on too, but only from a request of the forms queue (bot/worker.py `hand_over`): such a
 request must open its modal within the three seconds Slack gives a trigger_id, and the next one waits for its
@@ -34,12 +42,17 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from slack_sdk import WebClient
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from commands.interaction import Interaction
 from store import receipts
@@ -47,6 +60,7 @@ from store import receipts
 log = logging.getLogger("cmo_bot.work")
 
 MODE = "after"  # a work row's mode for a follow-up (a request's is Bolt's: http, socket_mode)
+WAITING = "after.waiting"  # in a session's info: the follow-ups to run after the ack once it commits (no workers)
 T = TypeVar("T")
 
 
@@ -76,6 +90,8 @@ class Run:
 
 FollowUp = Callable[..., None]  # (run: Run, **payload)
 REGISTERED: dict[str, FollowUp] = {}
+# The follow-ups of the form being acted on whose transactions committed, run after its ack (no workers).
+_COMMITTED: ContextVar[list[Callable[[], None]] | None] = ContextVar("after_ack", default=None)
 
 
 def follow_up(name: str, *, again: bool = False) -> Callable[[FollowUp], FollowUp]:
@@ -92,20 +108,69 @@ def follow_up(name: str, *, again: bool = False) -> Callable[[FollowUp], FollowU
     return registering
 
 
-def later(who: Interaction, client: WebClient, name: str, **payload: Any) -> None:
+@contextmanager
+def after_ack() -> Iterator[list[Callable[[], None]]]:
+    """While a form's act runs (commands/forms.py `submit`): the follow-ups `later` named in its transactions
+    that committed, for this process to run after the ack when it has no workers."""
+    committed: list[Callable[[], None]] = []
+    token = _COMMITTED.set(committed)
+    try:
+        yield committed
+    finally:
+        _COMMITTED.reset(token)
+
+
+def later(who: Interaction, client: WebClient, name: str, *, session: Session | None = None, **payload: Any) -> None:
     """Have the follow-up `name` run with `payload` (JSON: ids, not objects): by a worker when this process
-    has them, else now. A database that cannot take it (down, busy past the serving wait) has it run here."""
+    has them, else here.
+
+    A form's act that writes names its follow-up in the transaction of its write (`session`: the one that writes
+    the form's receipt, store/receipts.py). With workers the follow-up's work row is written in that transaction:
+    the change and its follow-up commit together or not at all, so a process killed right after the commit
+    leaves the follow-up to a worker, and the receipt that closes a resubmission quietly never exists without
+    it. A database that refuses the row fails the write with it, like any database error (a busy one is
+    answered on the form, nothing saved: `submit`), and the person submits again. Running the follow-up here
+    instead would need the change committed without its row — the loss this prevents — and a database that
+    refuses an insert in the middle of a transaction (PostgreSQL aborts the transaction) seldom takes its
+    commit. Without workers the follow-up runs here after the ack, once that transaction committed
+    (`after_ack`); rolled back, it is forgotten with the change.
+
+    Without `session` (a form whose act writes nothing, whose resubmission asks again; a worker's App Home), the
+    row is committed by itself, and a database that cannot take it (down, busy past the serving wait) has the
+    follow-up run here."""
     if name not in REGISTERED:
         raise KeyError(f"no follow-up named {name!r}")
     hand_over = who.deps.hand_over
     if hand_over is not None:
         body = json.dumps({"key": uuid.uuid4().hex, "user": dict(who.user), "payload": payload})
-        try:
-            if hand_over(name, body, who.now):
+        if session is not None:
+            if hand_over(name, body, who.now, session):
                 return
-        except SQLAlchemyError as exc:
-            log.warning("follow-up %s not queued (%s): done in the serving process", name, type(exc).__name__)
-    REGISTERED[name](Run(who, client, None), **payload)
+        else:
+            try:
+                if hand_over(name, body, who.now, None):
+                    return
+            except SQLAlchemyError as exc:
+                log.warning("follow-up %s not queued (%s): done in the serving process", name, type(exc).__name__)
+    now = partial(REGISTERED[name], Run(who, client, None), **payload)
+    if session is None:
+        now()
+    elif _COMMITTED.get() is None:
+        raise RuntimeError("later(session=...) is for a form's act, inside commands.forms.submit")
+    else:
+        session.info.setdefault(WAITING, []).append(now)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    waiting, committed = session.info.pop(WAITING, None), _COMMITTED.get()
+    if waiting and committed is not None:
+        committed.extend(waiting)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(WAITING, None)
 
 
 def run(who: Interaction, client: WebClient, name: str, body: str) -> None:

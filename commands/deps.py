@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.clock import Clock
 from bot.settings import Settings
@@ -20,9 +21,10 @@ class Deps:
     settings: Settings
     clock: Clock
     # Where a form's work after its acknowledgement goes (commands/after.py): None, done in this process; else
-    # `hand_over(name, body, received_at)` writes it to the work table for a worker and says True, or says False
-    # when this process does it itself (a worker, outside a request of the forms queue: bot/worker.py).
-    hand_over: Callable[[str, str, datetime], bool] | None = None
+    # `hand_over(name, body, received_at, session)` writes it to the work table for a worker (in `session`'s
+    # transaction, or committed by itself when None) and says True, or says False when this process does it
+    # itself (a worker, outside a request of the forms queue: bot/worker.py).
+    hand_over: Callable[[str, str, datetime, Session | None], bool] | None = None
 
     @cached_property
     def files(self) -> Store:

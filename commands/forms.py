@@ -19,6 +19,7 @@ from slack_sdk.web import SlackResponse, WebClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from commands import after
 from commands.deps import Deps
 from commands.interaction import Interaction
 from store import receipts, work
@@ -92,33 +93,38 @@ def submit(ack: Callable[..., None], view: dict[str, Any], model: type[M], act: 
     (database work only, whose waits are bounded: a busy database is answered on the form before Slack's 3
     seconds). A form is acted on once, keyed by its view and the person: submitted again
     (Slack timed out while the first one committed, or a double click) it closes without a second change.
-    Returns what `act` returned, or None when refused or already done. What the listener does with it after
-    the ack it hands to the workers (`commands.after.later`): the acknowledging process does no more.
+    Returns what `act` returned, or None when refused or already done. What comes after the ack the listener
+    hands to the workers (`commands.after.later`): the acknowledging process does no more. An act that writes
+    names it inside the transaction of its write (`later(..., session=session)`), so that both commit together;
+    without workers it runs here right after the ack, if that transaction committed — a refusal's too (a
+    signing lockout committed before the form is answered).
     `receipt_claimed_by_act`: `act`, done in one transaction, writes the form's receipt first thing in it
     (`receipts.claim`), which saves the transaction that would read it before (store/receipts.py).
     """
     known = {block["block_id"] for block in view.get("blocks", []) if block.get("block_id")}
     who = SUBMITTER.get()
-    try:
-        parsed = model.model_validate(flatten(view))
-        if who is None or not view.get("id"):
-            result = act(parsed)
-        else:
-            with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.now,
-                               claimed_by_act=receipt_claimed_by_act):
+    result: Any = None
+    answer: dict[str, Any] = {}  # the ack's: a closed form, or its fields' errors
+    with after.after_ack() as committed:
+        try:
+            parsed = model.model_validate(flatten(view))
+            if who is None or not view.get("id"):
                 result = act(parsed)
-    except receipts.AlreadySubmitted:  # a Conflict, but nothing to correct: the change is recorded
-        ack()
-        return None
-    except (ValidationError, DomainError) as exc:
-        ack(response_action="errors", errors=field_errors(exc, known, fallback))
-        return None
-    except (OperationalError, SATimeoutError) as exc:
-        if not is_busy(exc):
-            raise
-        ack(response_action="errors", errors={fallback: BUSY_FIELD})
-        return None
-    ack()
+            else:
+                with receipts.once(who.deps.engine, receipts.key_of(view["id"], who.user_id), who.now,
+                                   claimed_by_act=receipt_claimed_by_act):
+                    result = act(parsed)
+        except receipts.AlreadySubmitted:  # a Conflict, but nothing to correct: the change is recorded
+            result = None  # (found as its transaction committed: a concurrent twin's was first)
+        except (ValidationError, DomainError) as exc:
+            result, answer = None, {"response_action": "errors", "errors": field_errors(exc, known, fallback)}
+        except (OperationalError, SATimeoutError) as exc:
+            if not is_busy(exc):
+                raise
+            result, answer = None, {"response_action": "errors", "errors": {fallback: BUSY_FIELD}}
+    ack(**answer)
+    for follow_up in committed:
+        follow_up()
     return result
 
 

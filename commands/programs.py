@@ -333,7 +333,7 @@ def on_new_program(interaction: Interaction, ack: Callable[..., Any], view: dict
     """The new-program form submitted (admins only): the program is created and set up."""
     deps, actor, now = interaction.deps, interaction.actor, interaction.now
 
-    def create(form: ProgramForm) -> int:
+    def create(form: ProgramForm) -> None:
         if not actor.is_admin:
             raise NotAllowed("Only admins (CMO_ADMINS) can create programs.")
         with transaction(deps.engine) as session:
@@ -346,11 +346,9 @@ def on_new_program(interaction: Interaction, ack: Callable[..., Any], view: dict
             )
             if form.channel:
                 store.link_channel(session, program, form.channel, actor=actor, now=now)
-            return pk(program)
+            later(interaction, client, "programs.set_up", session=session, program_id=pk(program))
 
-    program_id = submit(ack, view, ProgramForm, create, fallback="code")
-    if program_id is not None:
-        later(interaction, client, "programs.set_up", program_id=program_id)
+    submit(ack, view, ProgramForm, create, fallback="code")
 
 
 @follow_up("programs.set_up")

@@ -212,16 +212,16 @@ def on_enroll(interaction: Interaction, ack: Callable[..., Any], view: dict[str,
     deps, actor, now = interaction.deps, interaction.actor, interaction.now
     key = deps.settings.cmo_secret_key
 
-    def act(form: EnrollForm) -> bool:
+    def act(form: EnrollForm) -> None:
         secret = signing.open_pending(key, Pending.model_validate_json(view.get("private_metadata") or "{}")
                                       .token, actor.user_id, now)
         with transaction(deps.engine) as session:
             signing.enroll(session, key, user_id=actor.user_id, secret=secret, code=form.code, actor=actor,
                            now=now)
-        return True
+            # the secret stays here: only the QR's file id goes
+            later(interaction, client, "signing.enrolled", session=session, qr_files=qr_files(view))
 
-    if submit(ack, view, EnrollForm, act, fallback="code"):  # the secret stays here: only the QR's file id goes
-        later(interaction, client, "signing.enrolled", qr_files=qr_files(view))
+    submit(ack, view, EnrollForm, act, fallback="code")
 
 
 @follow_up("signing.enrolled")

@@ -89,16 +89,22 @@ class Running:
 RUNNING: ContextVar[Running | None] = ContextVar("running_work", default=None)
 
 
-def enqueue(engine: Engine, *, queue: str, listener: str, mode: str, content_type: str | None, body: str,
+def enqueue(into: Engine | Session, *, queue: str, listener: str, mode: str, content_type: str | None, body: str,
             received_at: datetime) -> int:
     """Store one request, committed when this returns (before its acknowledgement is sent). It is all that an
     acknowledgement does besides Bolt's own checks, so it is one compiled Core statement, no ORM session (which
     cost twice the CPU). The serving process's engine commits each statement itself (`make_engine(...,
     autocommit=True)`): on PostgreSQL the insert and its commit are one round trip instead of three (BEGIN,
-    INSERT, COMMIT), each of which waited under load for the database's process to be scheduled."""
-    with engine.begin() as connection:
-        return connection.execute(QUEUED, {"queue": queue, "listener": listener, "mode": mode, "body": body,
-                                           "content_type": content_type, "received_at": received_at}).scalar_one()
+    INSERT, COMMIT), each of which waited under load for the database's process to be scheduled.
+
+    `into` a session: the row is written in its transaction and commits (or rolls back) with it — a form's
+    follow-up, written with the change it follows (commands/after.py)."""
+    values = {"queue": queue, "listener": listener, "mode": mode, "body": body, "content_type": content_type,
+              "received_at": received_at}
+    if isinstance(into, Session):
+        return into.execute(QUEUED, values).scalar_one()
+    with into.begin() as connection:
+        return connection.execute(QUEUED, values).scalar_one()
 
 
 def fresh(engine: Engine, queue: str) -> bool:

@@ -137,23 +137,23 @@ def save_form(interaction: Interaction, ack: Callable[..., None], view: dict[str
     agreement changed meanwhile, shows on the form, nothing saved), then, after the ack and by a worker when
     there are some, the channel told and the attached files filed (`after_saved`).
 
-    Before the ack, one transaction: the form's receipt, the person, their roles, the agreement, the write. Each
+    Before the ack, one transaction: the form's receipt, the person, their roles, the agreement, the write and
+    its follow-up's work row (commands/after.py: committed with the write, never lost after it). Each
     read in a transaction of its own cost a round trip or two (PostgreSQL) or a turn at the write lock (SQLite,
     where every transaction takes it), in the acknowledging process, for every submission."""
 
-    def act(filled: Any) -> tuple[Program, Saved]:
+    def act(filled: Any) -> None:
         with interaction.session() as session:
             receipts.claim(session)  # before anything else: a form submitted again closes quietly
             access, agreement = authorized(session, interaction, metadata(view, Ref), *roles, doing=doing)
             submitted = Submitted(session, interaction.deps, interaction.actor_in(session), interaction.now,
                                   access.program, agreement)
-            return access.program, save(submitted, filled)
+            saved = save(submitted, filled)
+            later(interaction, client, "agreements.saved", session=session, program_id=pk(access.program),
+                  agreement_id=pk(saved.agreement), text=saved.text, rows=saved.rows, file_ids=saved.file_ids,
+                  role=saved.role)
 
-    done = submit(ack, view, form, act, fallback=field, receipt_claimed_by_act=True)
-    if done is not None:
-        program, saved = done
-        later(interaction, client, "agreements.saved", program_id=pk(program), agreement_id=pk(saved.agreement),
-              text=saved.text, rows=saved.rows, file_ids=saved.file_ids, role=saved.role)
+    submit(ack, view, form, act, fallback=field, receipt_claimed_by_act=True)
 
 
 @follow_up("agreements.saved")

@@ -303,7 +303,7 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
     """The `/cmo batch new` form submitted: the batch is marked ready, its record file filed, the readers asked."""
     actor, now = interaction.actor, interaction.now
 
-    def act(form: NewForm) -> tuple[int, list[str], list[dict[str, Any]], list[int]]:
+    def act(form: NewForm) -> None:
         ref = metadata(view, ProgramRef)
         with interaction.session() as session:
             program = session.get(Program, ref.program_id)
@@ -317,13 +317,10 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
             readers = first_readers(session, batch)
             rows = batches_rules.request_review(session, program, batch, readers, now=now,
                                                 to_channel=True)
-            return pk(batch), readers, form.record, rows
+            later(interaction, client, "batches.ready", session=session, batch_id=pk(batch), approvers=readers,
+                  record=[str(form.record[0]["id"])] if form.record else [], rows=rows)
 
-    created = submit(ack, view, NewForm, act, fallback="batch_no")
-    if created is not None:
-        batch_id, approvers, files, rows = created
-        later(interaction, client, "batches.ready", batch_id=batch_id, approvers=approvers,
-              record=[str(files[0]["id"])] if files else [], rows=rows)
+    submit(ack, view, NewForm, act, fallback="batch_no")
 
 
 @follow_up("batches.ready")

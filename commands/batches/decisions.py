@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlmodel import Session
 
 from bot import blocks as bk
 from commands import people
@@ -65,15 +66,19 @@ def after_hold_or_reject(who: Acting, client: WebClient, batch: store.Batch, pro
     publish_homes(who, client, pk(program))
 
 
-def hold_or_reject(who: Acting, program: Program, batch_no: str, reason: str, *, rejected: bool) -> store.Batch:
+def hold_or_reject(who: Acting, program: Program, batch_no: str, reason: str, *, rejected: bool,
+                   then: Callable[[Session, store.Batch], None] | None = None) -> store.Batch:
     """Hold, or reject without a signing dialog (programs signing with initials); a segregation-of-duties
-    refusal is committed (audited) before it is told."""
+    refusal is committed (audited) before it is told. `then`: run in the transaction of the change (a form
+    names its follow-up there, to commit with it: commands/after.py)."""
     with transaction(who.deps.engine) as session:
         current = session.get_one(Program, program.id)
         if rejected:
             done = store.reject(session, current, batch_no, reason=reason, actor=who.actor, now=who.now)
         else:
             done = store.hold(session, current, batch_no, reason=reason, actor=who.actor, now=who.now)
+        if then is not None and not isinstance(done, signing.Refusal):
+            then(session, done)
     if isinstance(done, signing.Refusal):
         raise NotAllowed(done.message)
     return done
@@ -194,9 +199,8 @@ def on_signing(interaction: Interaction, ack: Callable[..., Any], view: dict[str
     here calls Slack before the ack."""
     deps, actor = interaction.deps, interaction.actor
     field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
-    locked: list[Program] = []
 
-    def act(form: SignForm) -> tuple[Program, store.Signed | store.Batch]:
+    def act(form: SignForm) -> None:
         ref = signed_ref(deps, view, actor.user_id)
         batch, program = by_ref(deps, BatchRef(batch_id=ref.batch_id))
         doing = "reject" if ref.rejected else "approve"
@@ -207,33 +211,27 @@ def on_signing(interaction: Interaction, ack: Callable[..., Any], view: dict[str
         opened = store.Opened(ref.review_round, ref.record_sha256)
         key = deps.settings.cmo_secret_key
 
-        def sign() -> store.Signed | store.Batch | signing.Refusal:
-            with transaction(deps.engine) as session:
-                current = session.get_one(Program, program.id)
-                if ref.rejected:
-                    return store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=by,
-                                        now=interaction.now, signer=signer, opened=opened, key=key)
-                return store.approve(session, current, batch.batch_no, signer=signer, actor=by,
+        done: store.Signed | store.Batch | signing.Refusal
+        with transaction(deps.engine) as session:
+            current = session.get_one(Program, program.id)
+            if ref.rejected:
+                done = store.reject(session, current, batch.batch_no, reason=form.reason or "", actor=by,
+                                    now=interaction.now, signer=signer, opened=opened, key=key)
+            else:
+                done = store.approve(session, current, batch.batch_no, signer=signer, actor=by,
                                      now=interaction.now, comment=form.comment or "", opened=opened, key=key)
-
-        done = sign()
+            if isinstance(done, store.Signed):
+                later(interaction, client, "batches.signed", session=session, batch_id=pk(done.batch),
+                      signature_id=pk(done.signature), complete=done.complete, missing=list(done.missing))
+            elif isinstance(done, store.Batch):
+                later(interaction, client, "batches.held", session=session, batch_id=pk(done),
+                      program_id=pk(program), rejected=True)
+            elif done.locked:  # the lockout commits, the form shows the refusal
+                later(interaction, client, "signing.locked", session=session, program_id=pk(program))
         if isinstance(done, signing.Refusal):
-            if done.locked:
-                locked.append(program)
             raise Invalid(done.message, field)
-        return program, done
 
-    done = submit(ack, view, SignForm, act, fallback=field)
-    if locked:
-        later(interaction, client, "signing.locked", program_id=pk(locked[0]))
-    if done is None:
-        return
-    program, outcome = done
-    if isinstance(outcome, store.Signed):
-        later(interaction, client, "batches.signed", batch_id=pk(outcome.batch), signature_id=pk(outcome.signature),
-              complete=outcome.complete, missing=list(outcome.missing))
-    else:
-        later(interaction, client, "batches.held", batch_id=pk(outcome), program_id=pk(program), rejected=True)
+    submit(ack, view, SignForm, act, fallback=field)
 
 
 @follow_up("batches.signed")
@@ -259,15 +257,18 @@ def on_reason(interaction: Interaction, ack: Callable[..., Any], view: dict[str,
               rejected: bool) -> None:
     doing = "reject" if rejected else "put on hold"
 
-    def act(form: ReasonForm) -> tuple[store.Batch, Program]:
+    def act(form: ReasonForm) -> None:
         batch, program = by_ref(interaction.deps, metadata(view, BatchRef))
         program, batch = decider(interaction, code=program.code, channel_id=None, batch_no=batch.batch_no,
                                  doing=doing)
-        return hold_or_reject(interaction, program, batch.batch_no, form.reason, rejected=rejected), program
 
-    done = submit(ack, view, ReasonForm, act, fallback="reason")
-    if done is not None:
-        later(interaction, client, "batches.held", batch_id=pk(done[0]), program_id=pk(done[1]), rejected=rejected)
+        def held(session: Session, done: store.Batch) -> None:
+            later(interaction, client, "batches.held", session=session, batch_id=pk(done), program_id=pk(program),
+                  rejected=rejected)
+
+        hold_or_reject(interaction, program, batch.batch_no, form.reason, rejected=rejected, then=held)
+
+    submit(ack, view, ReasonForm, act, fallback="reason")
 
 
 def on_hold_view(interaction: Interaction, ack: Callable[..., Any], view: dict[str, Any], client: WebClient) -> None:

@@ -112,10 +112,8 @@ def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, A
     """Sign the release. Everything came sealed with the dialog: no Slack call before the ack."""
     deps, actor = interaction.deps, interaction.actor
     field = "initials" if any(b.get("block_id") == "initials" for b in view.get("blocks", [])) else "code"
-    locked: list[Program] = []
-    asked: list[tuple[list[str], list[int]]] = []  # the approvers and their requests, queued with the release
 
-    def act(form: ReleaseForm) -> store.Released:
+    def act(form: ReleaseForm) -> None:
         ref = metadata(view, SignRef)
         if not is_sealed(ref.mac, deps, PURPOSE, *ref.parts(actor.user_id)):
             raise Invalid("This form's data was altered; open it again from Slack.")
@@ -129,21 +127,16 @@ def on_sign(interaction: Interaction, ack: Callable[..., Any], view: dict[str, A
                                  key=deps.settings.cmo_secret_key)
             if not isinstance(done, signing.Refusal):
                 approvers = user_ids(session, pk(program), Role.customer_approver)
-                asked.append((approvers, batches_rules.request_review(
-                    session, program, done.batch, approvers, now=interaction.now, to_channel=False)))
+                rows = batches_rules.request_review(session, program, done.batch, approvers, now=interaction.now,
+                                                    to_channel=False)  # the approvers asked, with the release
+                later(interaction, client, "batches.released", session=session, batch_id=pk(done.batch),
+                      release_id=pk(done.release), internal_days=done.internal_days, approvers=approvers, rows=rows)
+            elif done.locked:  # the lockout commits, the form shows the refusal
+                later(interaction, client, "signing.locked", session=session, program_id=pk(program))
         if isinstance(done, signing.Refusal):
-            if done.locked:
-                locked.append(program)
             raise Invalid(done.message, field)
-        return done
 
-    released = submit(ack, view, ReleaseForm, act, fallback=field)
-    if locked:
-        later(interaction, client, "signing.locked", program_id=pk(locked[0]))
-    if released is not None:
-        approvers, rows = asked[0]
-        later(interaction, client, "batches.released", batch_id=pk(released.batch), release_id=pk(released.release),
-              internal_days=released.internal_days, approvers=approvers, rows=rows)
+    submit(ack, view, ReleaseForm, act, fallback=field)
 
 
 @follow_up("batches.released")

@@ -311,7 +311,7 @@ def on_new_study(interaction: Interaction, ack: Callable[..., Any], view: dict[s
     now = interaction.now
     ref = metadata(view, ProgramRef)
 
-    def create(form: StudyForm) -> tuple[str, str, str]:
+    def create(form: StudyForm) -> None:
         with interaction.session() as session:
             access = interaction.authorize(session, code=ref.program, roles=PLANNERS, doing="create stability studies")
             conditions = store.parse_conditions(form.conditions, form.custom)
@@ -321,15 +321,14 @@ def on_new_study(interaction: Interaction, ack: Callable[..., Any], view: dict[s
                 conditions=conditions, time_points=form.time_points(conditions), lots=form.lots or "",
                 protocol=form.protocol or "")
             count = len(store.pulls_of(session, pk(study)))
-            return access.program.channel_id or access.actor.user_id, study.code, (
-                f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
-                f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} months "
-                f"at {', '.join(c.code for c in conditions)}. See `/cmo stability schedule {study.code}`.")
+            later(interaction, client, "stability.study_created", session=session,
+                  channel=access.program.channel_id or access.actor.user_id, text=(
+                      f":test_tube: Stability study *{escape(study.code)}* ({escape(study.product)}) placed "
+                      f"{day(study.placed_on)}: {plural(count, 'pull')} planned over {study.duration_months} "
+                      f"months at {', '.join(c.code for c in conditions)}. See "
+                      f"`/cmo stability schedule {study.code}`."))
 
-    created = submit(ack, view, StudyForm, create, fallback="study")
-    if created is not None:
-        channel, _, text = created
-        later(interaction, client, "stability.study_created", channel=channel, text=text)
+    submit(ack, view, StudyForm, create, fallback="study")
 
 
 @follow_up("stability.study_created")

@@ -266,19 +266,18 @@ def on_new(interaction: Interaction, ack: Callable[..., Any], view: dict[str, An
     actor, now = interaction.actor, interaction.now
     meta = metadata(view, views.NewMeta)
 
-    def create(form: NewForm) -> int:
+    def create(form: NewForm) -> None:
         with interaction.session() as session:
             access = interaction.authorize(session, code=meta.program, roles=MANAGE, doing="start a submission")
             try:
                 filing = date.fromisoformat(form.filing_date)
             except ValueError:
                 raise Invalid("Pick the filing date.", "filing_date") from None
-            return pk(subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
-                                  title=form.title, filing_date=filing, customer_contact=form.contact or ""))
+            submission = subs.create(session, program=access.program, actor=actor, now=now, kind=form.kind,
+                                     title=form.title, filing_date=filing, customer_contact=form.contact or "")
+            later(interaction, client, "submissions.started", session=session, submission_id=pk(submission))
 
-    submission_id = submit(ack, view, NewForm, create, fallback="title")
-    if submission_id is not None:
-        later(interaction, client, "submissions.started", submission_id=submission_id)
+    submit(ack, view, NewForm, create, fallback="title")
 
 
 @follow_up("submissions.started")

@@ -28,7 +28,7 @@ from store.db import pk, transaction
 from store.errors import Invalid, NotAllowed
 from store.filing import file_document
 from store.markup import escape
-from store.programs import Program, Role, authorize
+from store.programs import Role, authorize
 from store.submissions import service as subs
 from store.submissions import signatures as document_signatures
 
@@ -115,9 +115,8 @@ def on_document_sign(interaction: Interaction, ack: Callable[..., Any], view: di
                      client: WebClient) -> None:
     """The signed approval of a submission document: no Slack call before the ack (the name came sealed)."""
     deps, actor = interaction.deps, interaction.actor
-    locked: list[Program] = []
 
-    def act(form: CodeForm) -> tuple[subs.Located, document_signatures.DocumentSignature]:
+    def act(form: CodeForm) -> None:
         ref = metadata(view, views.DocumentRef)
         if not is_sealed(ref.mac, deps, "document-sign", *ref.parts(actor.user_id)):
             raise Invalid("This form's data was altered; open it again from Slack.", "code")
@@ -129,17 +128,15 @@ def on_document_sign(interaction: Interaction, ack: Callable[..., Any], view: di
                 session, program_id=pk(located.program), entry=located.item, file_sha256=ref.sha256,
                 signer=document_signatures.Signer(actor.user_id, ref.name, ref.tz, form.code), actor=signer,
                 now=interaction.now, key=deps.settings.cmo_secret_key)
+            if not isinstance(done, signing.Refusal):
+                later(interaction, client, "submissions.signed", session=session, item_id=pk(located.item),
+                      signature_id=pk(done))
+            elif done.locked:  # the lockout commits, the form shows the refusal
+                later(interaction, client, "signing.locked", session=session, program_id=pk(located.program))
         if isinstance(done, signing.Refusal):
-            if done.locked:
-                locked.append(located.program)
             raise Invalid(done.message, "code")
-        return located, done
 
-    done = submit(ack, view, CodeForm, act, fallback="code")
-    if locked:
-        later(interaction, client, "signing.locked", program_id=pk(locked[0]))
-    if done is not None:
-        later(interaction, client, "submissions.signed", item_id=pk(done[0].item), signature_id=pk(done[1]))
+    submit(ack, view, CodeForm, act, fallback="code")
 
 
 @follow_up("submissions.signed")

@@ -1,9 +1,10 @@
 """One *Log agreement* submission, as the serving process runs it (bot/app.py, role "acknowledge": the work after
 the ack handed to the workers), runs a fixed number of SQL statements in two transactions before its ack, however
 large the portfolio: the request gate's read, then one transaction — the form's receipt, the person, their roles
-on the program, the chain's head, the agreement, its audit row, the channel's notice — and after the ack the
-follow-up handed over. Every statement there is paid by each submission while the others wait their turn (the
-audit chain's lock; SQLite's write lock), so a new one fails here. (How long it takes: bench/ack.py.)"""
+on the program, the chain's head, the agreement, its audit row, the channel's notice, and the follow-up handed
+over to the workers (commands/after.py), committed with them. Every statement there is paid by each submission
+while the others wait their turn (the audit chain's lock; SQLite's write lock), so a new one fails here. (How long
+it takes: bench/ack.py.)"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 from slack_bolt import BoltRequest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -31,8 +33,8 @@ from tests.statements import counted
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 PM = "UPM1"
-# Before the ack: the gate's read; then the receipt, the person, the program with the roles, the head, the count of
-# the program's agreements, the agreement, its audit row, the head moved on, the notice. After: the hand-over.
+# The gate's read; then the receipt, the person, the program with the roles, the head, the count of the program's
+# agreements, the agreement, its audit row, the head moved on, the notice; last in that transaction the hand-over.
 BEFORE_ACK = 1 + 9
 HAND_OVER = 1
 
@@ -58,15 +60,20 @@ def _submission(program: Program, view_id: str) -> dict:
             "api_app_id": "A0CMOBOT", "view": shown}
 
 
-def _statements(app: WiredApp, program: Program, view_id: str) -> list[str]:
-    """The statements of one submission, from its arrival to the end of its listener (the hand-over after the
-    ack, through the engine the serving process queues with, included), without SQLite's BEGINs (PostgreSQL
-    sends none of its own)."""
-    with counted(Engine) as statements:
-        response = app.dispatch(BoltRequest(body=_submission(program, view_id), mode="socket_mode"))
-        assert response.status == 200 and not response.body, response.body  # closed: no field errors
-        while REGISTRY.get_sample_value("cmo_listener_work"):  # the listener's run after the ack
-            pass
+def _statements(app: WiredApp, program: Program, view_id: str, commits: list[object] | None = None) -> list[str]:
+    """The statements of one submission, from its arrival to the end of its listener (through every engine,
+    the one the serving process queues with included), without SQLite's BEGINs (PostgreSQL sends none of its
+    own); the transactions it committed appended to `commits`."""
+    committing = (commits if commits is not None else []).append
+    event.listen(Engine, "commit", committing)
+    try:
+        with counted(Engine) as statements:
+            response = app.dispatch(BoltRequest(body=_submission(program, view_id), mode="socket_mode"))
+            assert response.status == 200 and not response.body, response.body  # closed: no field errors
+            while REGISTRY.get_sample_value("cmo_listener_work"):  # the listener's run after the ack
+                pass
+    finally:
+        event.remove(Engine, "commit", committing)
     return [s for s in statements if not s.startswith("BEGIN")]
 
 
@@ -86,9 +93,11 @@ def _logged(engine) -> tuple[list[str], int, int]:
 def test_a_log_agreement_submission_runs_as_many_statements_for_12_programs_as_for_2(engine, db_url, slack):
     small = _portfolio(engine, range(2))
     app = _app(engine, db_url, slack)
-    counts = [_statements(app, program, f"VSMALL{i}") for i, program in enumerate([*small, small[0]])]
+    commits: list[object] = []
+    counts = [_statements(app, program, f"VSMALL{i}", commits) for i, program in enumerate([*small, small[0]])]
     assert [len(s) for s in counts] == [BEFORE_ACK + HAND_OVER] * 3, "\n".join(counts[0])
-    assert counts[0][-1].startswith("INSERT INTO work")  # the hand-over, last: after the ack
+    assert counts[0][-1].startswith("INSERT INTO work")  # the hand-over, last
+    assert len(commits) == 3  # one transaction each (the gate's read is one statement, not a transaction)
     assert sum(s.startswith("SELECT audit_head") for s in counts[0]) == 1  # the chain's head locked once
     assert sum(s.startswith("INSERT INTO submission_receipt") for s in counts[0]) == 1
     assert not any(s.startswith("SELECT") and "FROM submission_receipt" in s for s in counts[0])  # claimed, not read
