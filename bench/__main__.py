@@ -96,7 +96,10 @@ def run_ack(args, out: list[str]) -> None:
             "bot/worker.py): it acknowledges and queues, they do the work; each line then waits until the work is "
             "done (serve's /metrics) and *work done after* says how long after the last ack that was. "
             f"*{ack.BUSY}*: the {max(args.clients)}-client line again while another process runs full sweeps of "
-            "serve's database and deliveries of 2,000 reminders against the rate limits (`bench/background.py`).",
+            "serve's database and deliveries of 2,000 reminders against the rate limits (`bench/background.py`). "
+            f"*{ack.REPLICAS}*: after serve has stopped, two `cmo-bot serve --reuse-port` on one port, each with "
+            "one worker (the same two workers, two interpreters answering), the kernel sharing the clients' "
+            "connections out between them.",
             "",
             "The *durable floor* is that bare app keeping each request in the database, committed, before its ack "
             "(`bench/floor.py --durable`: one insert of the request's body on an engine made as serve's queueing "
@@ -120,7 +123,8 @@ def run_ack(args, out: list[str]) -> None:
     out += ["", f"After the acks the bot did the work: {received.get('response_url', 0):,} replies to response URLs "
                 f"({received.get('response_url refused', 0)} refused), {received.get('views.open', 0):,} modals "
                 f"opened ({received.get('views.open refused', 0)} refused) and {received.get('views.update', 0):,} "
-                f"filled ({received.get('views.update refused', 0)} refused) reached the emulator.", "",
+                f"filled ({received.get('views.update refused', 0)} refused) reached the emulator (before the "
+                f"{ack.REPLICAS} lines).", "",
             "## 4. Memory", "",
             "Peak RSS over the whole run (VmHWM) of `cmo-bot serve` and of each of its workers:", "",
             f"| process | peak | at the end | target (under {RSS_MB} MB) |", "|---|---:|---:|---|"]

@@ -113,19 +113,52 @@ def bot_env(emulator: Process, database_url: str) -> dict[str, str]:
     return env
 
 
-def start_serve(env: dict[str, str], workers: int = 2) -> Process:
+def start_serve(env: dict[str, str], workers: int = 2, port: int = 0, reuse_port: bool = False) -> Process:
     script = Path(sys.executable).with_name("cmo-bot")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
-    return launch([*command, "serve", "--host", "127.0.0.1", "--port", "0", "--no-scheduler",
-                   "--workers", str(workers)], env, "cmo-bot listening on")
+    return launch([*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler",
+                   "--workers", str(workers), *(["--reuse-port"] if reuse_port else [])], env, "cmo-bot listening on")
 
 
-def worker_pids(server: Process) -> list[int]:
+REPLICAS = "serve ×2 (--reuse-port)"  # two serve processes on one port, the kernel sharing the connections out
+
+
+@dataclass
+class Replicas:
+    """Several `serve --reuse-port` on one port, each with one worker: the same cores and workers as one serve
+    with two, but two interpreters answering. Stands where one Process does (its url, first pid, output)."""
+
+    processes: list[Process]
+
+    @property
+    def url(self) -> str:
+        return self.processes[0].url
+
+    @property
+    def pid(self) -> int:
+        return self.processes[0].pid
+
+    @property
+    def output(self) -> list[str]:
+        return [line for process in self.processes for line in process.output]
+
+    def stop(self, timeout: float = 10) -> None:
+        for process in self.processes:
+            process.stop(timeout)
+
+
+def start_replicas(env: dict[str, str], count: int = 2) -> Replicas:
+    first = start_serve(env, workers=1, reuse_port=True)
+    port = urlsplit(first.url).port or 0
+    return Replicas([first, *(start_serve(env, workers=1, port=port, reuse_port=True) for _ in range(count - 1))])
+
+
+def worker_pids(server: Process | Replicas) -> list[int]:
     """The workers serve started (its log names each one's pid)."""
     return [int(pid) for line in list(server.output) for pid in re.findall(r"worker started \(pid (\d+)\)", line)]
 
 
-def unfinished(server: Process) -> float:
+def unfinished(server: Process | Replicas) -> float:
     """Requests acknowledged whose work is not done: serve's /metrics gauges `cmo_work_queued` (waiting for or
     under way in a worker) and `cmo_listener_work` (running in serve itself)."""
     page = requests.get(server.url.replace("/slack/events", "/metrics"), timeout=30).text
@@ -133,12 +166,20 @@ def unfinished(server: Process) -> float:
                if line.startswith(("cmo_work_queued ", "cmo_listener_work ")))
 
 
-def drain(server: Process, limit: float = 900) -> float:
-    """Wait until serve's acknowledged work is all done; return how long that took."""
+def drain(server: Process | Replicas, limit: float = 900, readings: int = 3) -> float:
+    """Wait until serve's acknowledged work is all done; return how long that took: until the first of
+    `readings` answers in a row saying so (each scrape is a new connection, which may reach any of replicas,
+    and `cmo_listener_work` is the answering process's own)."""
     started = time.monotonic()
-    while unfinished(server) and time.monotonic() - started < limit:
-        time.sleep(0.2)
-    return time.monotonic() - started
+    done_at: float | None = None
+    zeros = 0
+    while zeros < readings and time.monotonic() - started < limit:
+        if unfinished(server):
+            zeros, done_at = 0, None
+            time.sleep(0.2)
+        else:
+            zeros, done_at = zeros + 1, done_at or time.monotonic()
+    return (done_at or time.monotonic()) - started
 
 
 
@@ -290,7 +331,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class AckFigure:
-    server: str  # one of FLOORS | serve | BUSY
+    server: str  # one of FLOORS | serve | BUSY | REPLICAS
     clients: int  # 0: the open-loop line at OPEN_RATE
     kind: str
     count: int
@@ -313,14 +354,16 @@ def start_background(database_url: str) -> Process:
 
 
 def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = PER_KIND, log=print,
-            before=_nothing, after=_nothing, busy: bool = True
+            before=_nothing, after=_nothing, busy: bool = True, replicas: bool = True
             ) -> tuple[list[AckFigure], dict[str, dict[str, int]], dict[str, int]]:
     """Figures, the memory of serve and of its workers (MiB: VmRSS at the end, VmHWM = peak) and what the
     emulator received. `before`/`after(server, clients, pid)` run around each measured load (a profiler
     attaches there); `busy` measures serve once more at the most clients while full sweeps of its database
-    and reminder deliveries run beside it (`bench.background`)."""
+    and reminder deliveries run beside it (`bench.background`); `replicas` measures two serving processes on one
+    port (`REPLICAS`) after serve (the work they queue done by their own workers, the emulator's counts
+    taken before)."""
     emulator = start_emulator()
-    processes = [emulator]
+    processes: list[Process | Replicas] = [emulator]
     try:
         seed_emulator(emulator, programs)
         env = bot_env(emulator, database_url)
@@ -330,7 +373,7 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
         make = Requests(emulator_base(emulator), programs)
         figures: list[AckFigure] = []
 
-        def line(name: str, server: Process, count: int) -> None:
+        def line(name: str, server: Process | Replicas, count: int) -> None:
             log(f"ack: {name}, {f'{count} client(s)' if count else f'open loop at {OPEN_RATE:g}/s'} …")
             before(name, count, server.pid)
             if count:
@@ -346,11 +389,14 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
                     f"{figure.refused} error answers, work after the acks done {drained:.1f} s after the last)")
                 figures.append(figure)
 
-        for name, server in servers.items():
+        def lines(name: str, server: Process | Replicas) -> None:
             load(server.url, make, 4, WARMUP // 2)
             quiet(server.pid) if name in FLOORS else drain(server)
             for count in (*clients, 0):
                 line(name, server, count)
+
+        for name, server in servers.items():
+            lines(name, server)
         if busy:
             background = start_background(database_url)
             try:
@@ -368,6 +414,11 @@ def measure(database_url: str, programs: int, clients=CLIENTS, per_kind: int = P
                                  timeout=120).json()["calls"]
             received[method] = len(calls)
             received[f"{method} refused"] = sum(1 for c in calls if not (c.get("response") or {}).get("ok", True))
+        if replicas:  # after serve is gone: its workers would share the queue with theirs
+            servers["serve"].stop()
+            both = start_replicas(env)
+            processes.append(both)
+            lines(REPLICAS, both)
         return figures, rss, received
     finally:
         for process in reversed(processes):

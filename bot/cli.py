@@ -84,7 +84,8 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings, _prepare(settings, serving=True), _role(args))
     try:
         server = make_server(app, app.deps.engine, args.host, args.port,
-                             signing_secret=settings.slack_signing_secret or "", warmed=True)
+                             signing_secret=settings.slack_signing_secret or "", warmed=True,
+                             reuse_port=args.reuse_port)
     except OSError as exc:
         raise SettingsError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another program "
                             "may be using the port; choose one with --port)") from None
@@ -532,6 +533,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=port, default=3000, help="port to listen on, 0 for a free one (default: %(default)s)")
     p.add_argument("--no-scheduler", action="store_true", help="do not run the reminder scheduler in this process")
+    p.add_argument("--reuse-port", action="store_true", help="let other `serve --reuse-port` processes on this "
+                   "machine listen on the same port (the kernel shares the connections out: more cores answer)")
     with_workers(p)
     p.set_defaults(run=serve)
     p = sub.add_parser("socket", help="Socket Mode (no public URL needed)",

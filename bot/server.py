@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -99,16 +100,37 @@ def health_app(deps: Deps, connected: Callable[[], bool], *, warmed: bool = Fals
 
 
 def make_server(app: WiredApp, engine: Engine, host: str, port: int, *, signing_secret: str, threads: int = 16,
-                warmed: bool = False):
+                warmed: bool = False, reuse_port: bool = False):
     """A waitress server bound to host:port (port 0 picks a free one: see `.effective_port`)."""
-    return serve_wsgi(wsgi_app(app, engine, signing_secret, warmed=warmed), host, port, threads)
+    return serve_wsgi(wsgi_app(app, engine, signing_secret, warmed=warmed), host, port, threads,
+                      reuse_port=reuse_port)
 
 
-def serve_wsgi(application: Callable, host: str, port: int, threads: int = 16):
+def serve_wsgi(application: Callable, host: str, port: int, threads: int = 16, *, reuse_port: bool = False):
     """A waitress server for `application`, bound to host:port (port 0 picks a free one); bodies larger than
-    Slack sends are refused by waitress itself (413) before anything reads them."""
-    return create_server(application, host=host, port=port, threads=threads, ident="cmo-bot",
-                         clear_untrusted_proxy_headers=True, max_request_body_size=MAX_BODY_BYTES)
+    Slack sends are refused by waitress itself (413) before anything reads them. `reuse_port`: other processes
+    may listen on the same port (`serve --reuse-port`)."""
+    where = {"sockets": [shared_socket(host, port)]} if reuse_port else {"host": host, "port": port}
+    return create_server(application, threads=threads, ident="cmo-bot", clear_untrusted_proxy_headers=True,
+                         max_request_body_size=MAX_BODY_BYTES, **where)
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port that other processes may bind too (SO_REUSEPORT): each of several
+    `cmo-bot serve --reuse-port` on one machine then gets its share of the connections from the kernel, so
+    acknowledgements use more than the one core a Python process can, without a proxy in front. Every process
+    on the port must ask for it, and run as the same user (the kernel's rule)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listening.bind(address)
+    except OSError:
+        listening.close()
+        raise
+    return listening
 
 
 def run_until_closed(server) -> None:

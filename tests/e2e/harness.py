@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -86,18 +86,20 @@ class BotProcess:
     """A running `cmo-bot serve` (or `cmo-bot socket`); its stdout and stderr are kept for assertions on logs.
 
     `url` is the HTTP request URL (serve only); `health_url` is GET /healthz of either; `scheduler` runs the
-    in-process scheduler (off by default: tests move time with `tick`).
+    in-process scheduler (off by default: tests move time with `tick`); `options` are added to the command line
+    (a later `--port` wins).
     """
 
     STARTED = {"http": ("cmo-bot listening on ", " on "), "socket": ("cmo-bot connected to Slack", " health on ")}
     running: list[BotProcess] = []  # every bot of the test session, waited for between tests (`wait_idle`)
 
-    def __init__(self, env: dict[str, str], transport: str = "http", scheduler: bool = False):
+    def __init__(self, env: dict[str, str], transport: str = "http", scheduler: bool = False,
+                 options: Sequence[str] = ()):
         self.env = env
         self.transport = transport
         command = (["serve", "--port", "0"] if transport == "http" else ["socket", "--health-port", "0"])
         self.proc = subprocess.Popen(
-            [*cmo_bot(), *command, "--host", "127.0.0.1", *([] if scheduler else ["--no-scheduler"])],
+            [*cmo_bot(), *command, "--host", "127.0.0.1", *([] if scheduler else ["--no-scheduler"]), *options],
             env=env, cwd=env["CMO_WORKDIR"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.output: list[str] = []

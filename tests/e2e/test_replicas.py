@@ -1,9 +1,11 @@
 """Two `cmo-bot serve` replicas on one database and one bucket, as behind a load balancer: whichever
-replica Slack reaches, a document filed through one is there, verified, for the other."""
+replica Slack reaches, a document filed through one is there, verified, for the other. And serving processes
+of one machine sharing one port (`--reuse-port`)."""
 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -62,3 +64,29 @@ def test_filed_through_one_replica_packaged_and_verified_through_the_other(repli
         refused = replica.ask("submission package SUB-001 --draft", user="UPM1", channel=CHANNEL)
         assert "Site Master File.pdf (item 1) in the document store" in refused and "is not the file" in refused
     assert len(a.slack.uploaded_files()) == 1
+
+
+def test_serving_processes_share_one_port_and_the_port_outlives_either(slack, db_url, engine, tmp_path):
+    """`serve --reuse-port`: a second serving process on the same machine listens on the first's port (more
+    cores answer, no proxy in front); stopped, either leaves the port answering. A process without the flag
+    cannot take a port they hold, and says so."""
+    clock = Clock(tmp_path / "now.txt")
+    clock.set(NOW)
+    env = {**bot_env(slack, db_url, tmp_path, clock), "CMO_WORK_QUEUE": f"port-{uuid.uuid4().hex[:8]}"}
+    first = BotProcess(env, options=["--reuse-port"])
+    second = None
+    try:
+        port = str(urlsplit(first.url).port)
+        second = BotProcess(env, options=["--port", port, "--reuse-port"])
+        assert second.url == first.url and second.proc.pid != first.proc.pid
+        bot = ready(first, clock, slack)
+        for _ in range(4):  # each request on a connection of its own: the kernel may hand it to either
+            assert "/cmo help <area>" in bot.ask("help", user="UADMIN")
+        first.stop()
+        assert "/cmo help <area>" in Bot(second, slack, clock).ask("help", user="UADMIN")
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}"):
+            BotProcess(env, options=["--port", port])
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.stop()
