@@ -1,11 +1,12 @@
 """The floor: a bare Bolt app under the same server as `cmo-bot serve`, answering every command and button
 click with an empty ack and doing nothing else. `python -m bench.floor --port 0` prints its URL.
 
-Same signature check, same Bolt request pipeline, same request gate (`bot.gate`), same waitress server and
-thread count (`bot.server.serve_wsgi`); what the bot adds on top of this is the cost being measured. The same
-Bolt mode as serve's too: each listener runs in the thread that answers (`process_before_response`, bot/app.py).
-With Bolt's default instead, the answering thread looks for the ack every 10 ms, which put the floor at 11–12 ms
-for one client (bench/results.md before 5 Dec 2026): a floor serve no longer pays, so not a floor.
+Same signature check (the request gate's, `bot.gate`, which hands Bolt an interactive payload decoded), same Bolt
+request pipeline, same waitress server and thread count (`bot.server.serve_wsgi`); what the bot adds on top of
+this is the cost being measured. The same Bolt mode as serve's too: each listener runs in the thread that
+answers (`process_before_response`, bot/app.py). With Bolt's default instead, the answering thread looks for the
+ack every 10 ms, which put the floor at 11–12 ms for one client (bench/results.md before 5 Dec 2026): a floor serve
+no longer pays, so not a floor.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from bot.server import EVENTS_PATH, serve_wsgi
 
 def floor_app(signing_secret: str, token: str, api_url: str) -> App:
     app = App(client=WebClient(token=token, base_url=api_url), signing_secret=signing_secret,
-              token_verification_enabled=False, process_before_response=True)
+              token_verification_enabled=False, process_before_response=True,
+              request_verification_enabled=False)  # as serve's: the gate checks each signature (bot/gate.py)
 
     @app.command(re.compile(".*"))
     def command(ack) -> None:
