@@ -85,7 +85,7 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
         ),
     )
     if queueing is not None:
-        worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue, opens_form)
+        worker.queue_deferred(app, queueing, settings.cmo_work_queue, opens_form)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)
