@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 from slack_bolt import BoltRequest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -107,3 +108,25 @@ def test_the_same_form_submitted_again_changes_nothing_and_closes(engine, db_url
     again = _statements(app, program, "VTWICE")  # Slack timed out, or a double click
     assert _logged(engine) == (["NDA-3"], 1, 1)
     assert len(again) < len(first) and not any(s.startswith("INSERT INTO agreement") for s in again)
+
+
+def test_a_submission_runs_statements_built_once_not_built_again_for_each(engine, db_url, slack):
+    """Building a statement and its cache key cost as much CPU as running it, before each form's ack: the
+    second submission runs the very statements the first ran."""
+    program = _portfolio(engine, range(1))[0]
+    app = _app(engine, db_url, slack)
+    runs: list[list[object]] = []
+
+    def built(_conn, clauseelement, *_args) -> None:
+        runs[-1].append(clauseelement)  # held: a statement's id is not reused by the next one
+
+    event.listen(Engine, "before_execute", built)
+    try:
+        for view_id in ("VONCE1", "VONCE2"):
+            runs.append([])
+            _statements(app, program, view_id)
+    finally:
+        event.remove(Engine, "before_execute", built)
+    first, second = runs
+    assert len(first) == len(second) == BEFORE_ACK + HAND_OVER
+    assert [str(a).split(chr(10))[0] for a, b in zip(first, second, strict=True) if a is not b] == []
