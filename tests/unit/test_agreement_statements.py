@@ -1,8 +1,8 @@
 """One *Log agreement* submission, as the serving process runs it (bot/app.py, role "acknowledge": the work after
 the ack handed to the workers), runs a fixed number of SQL statements in two transactions before its ack, however
-large the portfolio: the request gate's read, then one transaction — the form's receipt, the person, their roles
-on the program, the chain's head, the agreement, its audit row, the channel's notice — and after the ack the
-follow-up handed over. Every statement there is paid by each submission while the others wait their turn (the
+large the portfolio: the request gate's read, then one transaction — the form's receipt, the program with the
+person's roles on it and their name, the chain's head, the agreement, its audit row, the channel's notice — and
+after the ack the follow-up handed over. Every statement there is paid by each submission while the others wait their turn (the
 audit chain's lock; SQLite's write lock), so a new one fails here. (How long it takes: bench/ack.py.)"""
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from tests.statements import counted
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 PM = "UPM1"
-# Before the ack: the gate's read; then the receipt, the person, the program with the roles, the head, the count of
-# the program's agreements, the agreement, its audit row, the head moved on, the notice. After: the hand-over.
-BEFORE_ACK = 1 + 9
+# Before the ack: the gate's read; then the receipt, the program with the roles and the person's name, the head, the
+# count of the program's agreements, the agreement, its audit row, the head moved on, the notice. After: the
+# hand-over.
+BEFORE_ACK = 1 + 8
 HAND_OVER = 1
 
 
