@@ -82,8 +82,7 @@ def _apply_terms(agreement: Agreement, terms: Terms, today: date) -> None:
     agreement.dates_set_on = today
 
 
-# The program's agreements (parameter `program_id`), which number a new one: built once, as a form's write runs it
-# before its acknowledgement (building a statement cost as much CPU as running it).
+# The program's agreements, numbering a new one: built once (a form's write, before its ack, ran its making too).
 _COUNT = select(func.count()).select_from(Agreement).where(Agreement.program_id == bindparam("program_id"))
 
 
