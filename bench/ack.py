@@ -243,7 +243,7 @@ class Requests:
         return urlencode({"payload": json.dumps(payload)})
 
 
-def _signed(body: str) -> dict[str, str]:
+def signed(body: str) -> dict[str, str]:
     stamp = int(time.time())
     return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(stamp),
             "X-Slack-Signature": sign_request(SECRET, stamp, body)}
@@ -273,7 +273,7 @@ def load(url: str, make: Requests, clients: int, per_kind: int, rate: float | No
             with lock:
                 body = getattr(make, kind)()
             encoded = body.encode()
-            headers = _signed(body)
+            headers = signed(body)
             started = time.perf_counter()
             try:
                 connection.request("POST", parts.path, encoded, headers)

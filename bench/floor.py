@@ -1,11 +1,12 @@
 """The floor: a bare Bolt app under the same server as `cmo-bot serve`, answering every command and button
 click with an empty ack and doing nothing else. `python -m bench.floor --port 0` prints its URL.
 
-Same signature check, same Bolt request pipeline, same request gate (`bot.gate`), same waitress server and
-thread count (`bot.server.serve_wsgi`); what the bot adds on top of this is the cost being measured. The same
-Bolt mode as serve's too: each listener runs in the thread that answers (`process_before_response`, bot/app.py).
-With Bolt's default instead, the answering thread looks for the ack every 10 ms, which put the floor at 11–12 ms
-for one client (bench/results.md before 5 Dec 2026): a floor serve no longer pays, so not a floor.
+Same signature check (the request gate's, `bot.gate`, which hands Bolt an interactive payload decoded), same Bolt
+request pipeline, same waitress server and thread count (`bot.server.serve_wsgi`); what the bot adds on top of
+this is the cost being measured. The same Bolt mode as serve's too: each listener runs in the thread that
+answers (`process_before_response`, bot/app.py). With Bolt's default instead, the answering thread looks for the
+ack every 10 ms, which put the floor at 11–12 ms for one client (bench/results.md before 5 Dec 2026): a floor serve
+no longer pays, so not a floor.
 
 `--durable`: the floor of any design that keeps "work accepted with an ack is never lost" — the same bare app,
 which also writes each request's raw body to a table of DATABASE_URL, committed before it acks: one insert on an
@@ -51,7 +52,8 @@ def durable(database_url: str) -> Engine:
 def floor_app(signing_secret: str, token: str, api_url: str, engine: Engine | None = None) -> App:
     """The bare app; with `engine`, each request kept there (committed) before its ack."""
     app = App(client=WebClient(token=token, base_url=api_url), signing_secret=signing_secret,
-              token_verification_enabled=False, process_before_response=True)
+              token_verification_enabled=False, process_before_response=True,
+              request_verification_enabled=False)  # as serve's: the gate checks each signature (bot/gate.py)
 
     def answer(ack, request: BoltRequest) -> None:
         if engine is not None:

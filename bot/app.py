@@ -62,7 +62,10 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
         admitted=admission(deps, queueing),  # its one read on the queueing engine, when there is one
         client=web_client(settings),
         signing_secret=settings.slack_signing_secret or "",
-        request_verification_enabled=role != "work",
+        # Not Bolt's signature check: every HTTP request's is checked by the gate in front of Bolt (bot/gate.py,
+        # the way bot/server.py lets requests in), which hands Bolt an interactive payload decoded; Socket Mode's
+        # requests have none, and a worker's were checked when they arrived.
+        request_verification_enabled=False,
         deferred=boundary.DEFERRABLE if role != "whole" else frozenset(),
         token_verification_enabled=False,
         # Acknowledging for workers, a listener here does only what its ack needs (a form's validation and
@@ -82,7 +85,7 @@ def create_app(settings: Settings, engine: Engine | None = None, role: str = "wh
         ),
     )
     if queueing is not None:
-        worker.queue_lazy_listeners(app, queueing, settings.cmo_work_queue, opens_form)
+        worker.queue_deferred(app, queueing, settings.cmo_work_queue, opens_form)
     boundary.install(app)
     interaction.install(app, deps)  # every listener's `interaction` argument (commands/interaction.py)
     Router(deps, [area.commands for area in AREAS], status.run).register(app)

@@ -2,16 +2,16 @@
 
 Why: Bolt runs the work after `ack()` in the acknowledging process, and Python runs one thread at a time, so under
 a burst of requests each new acknowledgement waited for the work of the ones before it (p50 160 ms at 8 clients
-against 11 ms for a bare app; bench/results.md). With `serve --workers N` (or `socket`), commands, buttons,
-shortcuts, events and closed forms are registered as Bolt lazy listeners behind an empty ack (commands/boundary.py,
-`DEFERRABLE`), and the serving process runs each listener in the thread that answers (bot/app.py:
-`process_before_response`), so nothing else may run there after an ack; Bolt hands each lazy listener to the app's
-lazy listener runner, and here that runner is a queue (`Queueing`): the request is written to the `work` table and
-committed before the acknowledgement leaves. `cmo-bot work` processes (`run_worker`, started and kept running by
-serve, at nice 19 so that acknowledgements win the cores) claim each request and run it through the same app, as
-Bolt runs a lazy listener re-invoked on AWS Lambda: the stored body with Bolt's lazy-only headers, through
-`App.dispatch`. The request's signature was checked when it arrived; the worker reads it from the bot's own
-database.
+against 11 ms for a bare app; bench/results.md). With `serve --workers N` (or `socket`), the listeners of
+commands, buttons, shortcuts, events and closed forms are deferred (commands/boundary.py, `DEFERRABLE`): the
+serving process runs each listener in the thread that answers (bot/app.py: `process_before_response`), so nothing
+else may run there after an ack, and a deferred listener's ack function there only queues its request
+(`Queueing`): the request is written to the `work` table and committed before the acknowledgement leaves. The
+workers' app registers the same listeners as Bolt lazy listeners behind an empty ack. `cmo-bot work` processes
+(`run_worker`, started and kept running by serve, at nice 19 so that acknowledgements win the cores) claim each
+request and run it through that app, as Bolt runs a lazy listener re-invoked on AWS Lambda: the stored body with
+Bolt's lazy-only headers, through `App.dispatch`. The request's signature was checked when it arrived; the worker
+reads it from the bot's own database.
 
 What is acknowledged is done once (store/work.py): a worker killed half-way leaves its claim to expire and
 another runs the request; a request whose change was already written is not run again — the person is told
@@ -26,6 +26,7 @@ of ids (`follow`), marked done once it reaches its end, each of its steps once.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -43,8 +44,7 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.context.respond import Respond
-from slack_bolt.lazy_listener import LazyListenerRunner, ThreadLazyListenerRunner
-from slack_bolt.util.utils import get_name_for_callable
+from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -52,6 +52,7 @@ from sqlmodel import Session
 from bot import metrics
 from bot.clock import real_now
 from commands import after, boundary
+from commands.boundary import GuardedApp
 from commands.deps import Deps
 from commands.interaction import KEY as INTERACTION
 from commands.interaction import RECEIVED, Interaction
@@ -68,49 +69,54 @@ GIVEN_UP = (":boom: The bot could not carry out your request (it stopped the bot
             "will be tried; tell your admin if this persists.")
 
 
-class Queueing(LazyListenerRunner):
-    """Bolt's lazy listener runner for the serving process: a lazy listener is not run but queued, committed
-    before Bolt returns the acknowledgement (Bolt starts lazy listeners before it answers). When the database
-    cannot take it (down, or its write lock held past the serving wait), the listener runs here instead, as
-    Bolt would run it: it then answers the person itself (the database is not answering, try again) rather
-    than Slack showing a failed request. A request that may open a form (`opens_form`, the declared rule of
-    commands/access.py) goes to the deployment's forms queue, which workers take first: Slack accepts its
-    trigger_id for three seconds only, which a request behind a backlog could outwait. Its engine does not
-    ping a pooled connection before using it: that round trip was a quarter of an acknowledgement's time under
-    load, and a connection gone stale (the database restarted) fails the insert, is dropped from the pool, and
-    the request is run here. Its PostgreSQL connections commit each statement by itself (autocommit), so the
-    insert and its commit are one round trip (store/work.py's `enqueue`)."""
+class Queueing:
+    """The queue of the serving process (`GuardedApp.queue_deferred`): a deferred listener's request is written
+    to the work table, committed before its ack function acks. When the database cannot take it (down, or its
+    write lock held past the serving wait), the listener runs here instead, as Bolt runs a lazy listener: it
+    then answers the person itself (the database is not answering, try again) rather than Slack showing a
+    failed request. A request that may open a form (`opens_form`, the declared rule of commands/access.py)
+    goes to the deployment's forms queue, which workers take first: Slack accepts its trigger_id for three
+    seconds only, which a request behind a backlog could outwait. Its engine does not ping a pooled connection
+    before using it: that round trip was a quarter of an acknowledgement's time under load, and a connection
+    gone stale (the database restarted) fails the insert, is dropped from the pool, and the request is run
+    here. Its PostgreSQL connections commit each statement by itself (autocommit), so the insert and its
+    commit are one round trip (store/work.py's `enqueue`)."""
 
-    def __init__(self, engine: Engine, queue: str, logger: logging.Logger, here: LazyListenerRunner,
-                 opens_form: Callable[[dict[str, Any]], bool]):
-        self.engine, self.queue, self.here = engine, queue, here
-        self.logger = logger
+    def __init__(self, engine: Engine, queue: str, opens_form: Callable[[dict[str, Any]], bool]):
+        self.engine, self.queue = engine, queue
         self.opens_form = opens_form
 
-    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+    def put(self, app: App, listener: Callable[..., Any], name: str, request: BoltRequest) -> None:
         interaction = request.context.get(INTERACTION)  # the request's own `now` (commands/interaction.py)
         if interaction is None:
             raise RuntimeError("a request without its interaction cannot be queued")
         queue = work.forms_of(self.queue) if self.opens_form(request.body) else self.queue
         try:
             work.enqueue(
-                self.engine, queue=queue, listener=get_name_for_callable(function), mode=request.mode,
-                content_type=request.content_type, received_at=interaction.now,
+                self.engine, queue=queue, listener=name, mode=request.mode, content_type=request.content_type,
+                received_at=interaction.now,
                 body=request.raw_body if request.mode == "http" else json.dumps(request.body),
             )
         except SQLAlchemyError as exc:
             log.warning("work not queued (%s): done in the serving process", type(exc).__name__)
-            self.here.start(function, request)
+            here = ThreadLazyListenerRunner(logger=app.logger, executor=app.listener_runner.listener_executor)
+            here.start(listener, lazy(app, request, name))
 
 
-def queue_lazy_listeners(app: App, engine: Engine, queue: str, opens_form: Callable[[dict[str, Any]], bool]
-                         ) -> None:
-    """Make `app` queue its lazy listeners in `queue` (`listener_runner` is Bolt's public property; the lazy
-    runner is its attribute, the one Bolt's AWS Lambda adapter sets the same way)."""
-    runner = app.listener_runner
-    logger = logging.getLogger("slack_bolt.App")
-    here = ThreadLazyListenerRunner(logger=logger, executor=runner.listener_executor)
-    runner.lazy_listener_runner = Queueing(engine, queue, logger, here, opens_form)
+def lazy(app: App, request: BoltRequest, name: str) -> BoltRequest:
+    """The request as Bolt hands it to its lazy listener `name` in another thread: a copy (its context's Web
+    API client, ack and respond of its own), marked lazy-only, with the app's listener runner, which is not
+    copied."""
+    copied: BoltRequest = copy.deepcopy(request.to_copyable())
+    copied.lazy_only, copied.lazy_function_name = True, name
+    copied.context["listener_runner"] = app.listener_runner
+    return copied
+
+
+def queue_deferred(app: GuardedApp, engine: Engine, queue: str, opens_form: Callable[[dict[str, Any]], bool]
+                   ) -> None:
+    """Make `app` queue its deferred listeners' requests in `queue` for the workers (commands/boundary.py)."""
+    app.queue_deferred(Queueing(engine, queue, opens_form))
 
 
 def request_of(item: work.Work) -> BoltRequest:

@@ -225,7 +225,7 @@ def admission(deps: Deps, reads: Engine | None = None) -> Callable[[dict[str, An
         if rule.external or rule.admin or actor.is_admin:
             rule.check(actor, outsider=False)
             return
-        rule.check(actor, first_row(reads or deps.engine, programs.outsider(user)) is not None)
+        rule.check(actor, first_row(reads or deps.engine, programs.OUTSIDER, {"user_id": user}) is not None)
 
     return admitted
 

@@ -12,11 +12,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
-from slack_bolt import App
+from slack_bolt import Ack, App, BoltRequest
 from slack_bolt.kwargs_injection import Args, build_required_kwargs
+from slack_bolt.util.utils import get_name_for_callable
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -111,6 +112,13 @@ def acknowledge(ack: Callable[..., Any]) -> None:
     ack()
 
 
+class Queue(Protocol):
+    """Where a deferred listener's request goes for the process that only acknowledges (bot/worker.py's
+    `Queueing`): `put` returns once it is stored for a worker, which runs it as the lazy listener `name`."""
+
+    def put(self, app: App, listener: Callable[..., Any], name: str, request: BoltRequest) -> None: ...
+
+
 class GuardedApp(App):
     """The Bolt app whose every listener runs inside the boundary, wrapped where it is registered — by
     `command`, `action`, `view`, `view_closed`, `shortcut` and `event`, the ways the project registers
@@ -140,7 +148,13 @@ class GuardedApp(App):
         self.deps = deps  # for the CLI's servers and scheduler (a form's submitter is its Interaction)
         self.admitted = admitted
         self.deferred = deferred  # the kinds (of DEFERRABLE) whose work runs after the ack, as lazy listeners
+        self.queue: Queue | None = None  # given by `queue_deferred`, before any listener is registered
         super().__init__(*args, **kwargs)
+
+    def queue_deferred(self, queue: Queue) -> None:
+        """From now on, a listener of a deferred kind is not registered as a lazy listener but queued by its
+        ack function (`_queued`): this app only acknowledges, and workers run the queued requests."""
+        self.queue = queue
 
     def command(self, command: Any, *args: Any, **kwargs: Any) -> Callable[..., Any]:
         return self._guarding(super().command(self.declare("command", command), *args, **kwargs), "command")
@@ -168,16 +182,33 @@ class GuardedApp(App):
     def _guarding(self, register: Callable[..., Any], kind: str = "") -> Callable[..., Any]:
         """Bolt's registration, handed the listener inside the boundary. Returns the listener itself, as
         Bolt's decorators do. A listener of a `deferred` kind becomes Bolt's lazy listener behind an ack that
-        does nothing else: the app's lazy runner decides where it runs (bot/worker.py queues it for a worker)."""
+        does nothing else (a worker runs it: bot/worker.py) — or, in an app that only acknowledges (`queue`), behind
+        an ack function that queues the request first."""
 
         def registering(listener: Callable[..., Any], *lazy: Callable[..., Any]) -> Callable[..., Any]:
             if kind in self.deferred and not lazy:
-                register(acknowledge, self._guarded(listener))
+                guarded = self._guarded(listener)
+                register(acknowledge, guarded) if self.queue is None else register(self._queued(self.queue, guarded))
             else:
                 register(self._guarded(listener), *lazy)
             return listener
 
         return registering
+
+    def _queued(self, queue: Queue, guarded: Callable[..., Any]) -> Callable[..., Any]:
+        """The ack function of a deferred listener where workers run it: the request queued, then `ack()`, so
+        it is stored before its acknowledgement leaves. Queued here, not started by Bolt as a lazy listener
+        after the ack function: Bolt copies a request for its lazy listeners (decoded again, then deep-copied
+        with its context and Web API client), a third of a slash command's time in this process, for a copy
+        the queue does not read. A worker's app registers the listener lazily (the kinds are `deferred`
+        there too, with no queue) and runs it by this name."""
+        name = get_name_for_callable(guarded)
+
+        def queued(request: BoltRequest, ack: Ack) -> None:
+            queue.put(self, guarded, name, request)
+            ack()
+
+        return queued
 
     def _guarded(self, listener: Callable[..., Any]) -> Callable[..., Any]:
         names = inspect.getfullargspec(inspect.unwrap(listener)).args  # what Bolt injects arguments by

@@ -48,8 +48,13 @@ def printed_name(deps: Deps, user_id: str, session: Session | None = None) -> st
 
 def actor_of(deps: Deps, user: dict[str, Any], session: Session | None = None) -> Actor:
     """The person of a payload's `user`, named as the directory knows them (their handle until it does)."""
+    return named(deps, user, printed_name(deps, user["id"], session))
+
+
+def named(deps: Deps, user: dict[str, Any], real_name: str | None) -> Actor:
+    """The person of a payload's `user`, of the printed name the directory holds (None: their handle)."""
     handle = user.get("name") or user.get("username") or user.get("user_name") or user["id"]
-    return Actor(user["id"], printed_name(deps, user["id"], session) or handle, deps.is_admin(user["id"]))
+    return Actor(user["id"], real_name or handle, deps.is_admin(user["id"]))
 
 
 def remember(deps: Deps, user_id: str, name: str) -> None:

@@ -158,14 +158,15 @@ def lock(session: Session) -> AuditHead:
     held = session.info.get(_HELD)
     if held is not None:
         return held
-    query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    head = session.exec(query).first()
+    head = session.exec(_HEAD).first()
     if head is None:
         session.execute(insert_for(session)(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        head = session.exec(query).one()
+        head = session.exec(_HEAD).one()
     session.info[_HELD] = head
     return head
 
+
+_HEAD = select(AuditHead).where(AuditHead.id == 1).with_for_update()  # built once: every audited write reads it
 
 # The head this session's transaction holds: a service that locks before its check (`lock`) and then appends, or
 # that appends several rows (an agreement and those it supersedes), takes the lock once, not once per row. Held

@@ -7,7 +7,7 @@ writers queue instead of failing on lock upgrade); PostgreSQL is the production 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -198,23 +198,31 @@ def insert_for(session: Session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def first_row(engine: Engine, query: Executable) -> Sequence[Any] | None:
+def insert_built(build: Callable[[Callable[[Table], Any]], Executable]) -> Callable[[Session], Executable]:
+    """`build(insert)` made once with each database's `insert` (`insert_for`'s), then picked by the session's: a
+    statement built and its cache key made for every execution cost as much CPU as running it, and the writes
+    built this way run before a form's acknowledgement."""
+    built = {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
+    return lambda session: built[session.get_bind().dialect.name]
+
+
+def first_row(engine: Engine, query: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Any] | None:
     """The first row of a read, on a connection of its own, in no unit of work. On an engine that pings no
     pooled connection and commits each statement itself (`make_engine(..., ping=False, autocommit=True)`)
     that is one round trip on PostgreSQL, where a `transaction` on a serving engine is four (the ping,
     BEGIN, the read, COMMIT). A pooled connection found dead (the database restarted since it was last used)
     is dropped by the pool, and the read is made once more on a fresh one, as the ping would have."""
     try:
-        return _first(engine, query)
+        return _first(engine, query, params)
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
-    return _first(engine, query)
+    return _first(engine, query, params)
 
 
-def _first(engine: Engine, query: Executable) -> Sequence[Any] | None:
+def _first(engine: Engine, query: Executable, params: Mapping[str, Any] | None) -> Sequence[Any] | None:
     with engine.connect() as connection:
-        return connection.execute(query).first()
+        return connection.execute(query, params).first()
 
 
 @contextmanager

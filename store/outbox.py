@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Date, String, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.db import JSONType, UTCDateTime, insert_for
+from store.db import JSONType, UTCDateTime, insert_built, table_of
 
 WORKDAY_START = time(9, 0)
 NIGHT_STARTS = time(21, 0)  # from here to WORKDAY_START, what becomes due waits for the morning
@@ -120,6 +120,11 @@ def not_before(due_on: date, tz: ZoneInfo, now: datetime | None = None) -> datet
 ANNOUNCED = ":announce"  # the key suffix of messages an action raised (no rule yields them)
 
 
+OUTBOX = table_of(Outbox)
+_ANNOUNCED = insert_built(lambda insert: insert(OUTBOX).on_conflict_do_nothing(index_elements=["key", "target"])
+                          .returning(OUTBOX.c.id))
+
+
 def announce(session: Session, *, key: str, program_id: int, subject: str, text: str,
              targets: Sequence[tuple[str, tuple[Button, ...]]], today: date, now: datetime) -> list[int]:
     """Queue what an action announces (a batch record ready for review …) in the action's own transaction, to
@@ -131,8 +136,7 @@ def announce(session: Session, *, key: str, program_id: int, subject: str, text:
              "status": Status.pending, "created_at": now} for target, buttons in targets]
     if not rows:
         return []
-    statement = insert_for(session)(Outbox).on_conflict_do_nothing(index_elements=["key", "target"])
-    return list(session.execute(statement.returning(Outbox.id), rows).scalars())
+    return list(session.execute(_ANNOUNCED(session), rows).scalars())
 
 
 def cancel(session: Session, *, subject: str, key_prefix: str | None = None) -> int:

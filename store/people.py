@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import Column, bindparam
+from sqlmodel import Field, Session, SQLModel, select
 
 from store.db import UTCDateTime
 
@@ -21,7 +21,11 @@ class Person(SQLModel, table=True):
 
 
 def known(session: Session, user_id: str) -> Person | None:
-    return session.get(Person, user_id)
+    return session.exec(_KNOWN, params={"user_id": user_id}).first()
+
+
+# Built once: every form's submission reads its person before its ack (`session.get` built its read each time).
+_KNOWN = select(Person).where(Person.user_id == bindparam("user_id"))
 
 
 def remember(session: Session, user_id: str, real_name: str, now: datetime) -> None:

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Column, String, UniqueConstraint, and_
+from sqlalchemy import Column, String, UniqueConstraint, and_, bindparam
 from sqlmodel import Field, Session, SQLModel, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from store import audit, holiday_calendars
 from store.audit import Actor
 from store.db import JSONType, UTCDateTime, pk
 from store.errors import Invalid, NotAllowed, NotFound
+from store.people import Person
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,19}$")
 CADENCES = ("weekly", "biweekly", "monthly", "off")
@@ -254,15 +254,16 @@ def is_external(session: Session, program_id: int, user_id: str) -> bool:
 
 def is_outsider(session: Session, user_id: str) -> bool:
     """Outside the company on any program (a guest is one everywhere), or not yet classified by Slack."""
-    return session.exec(outsider(user_id)).first() is not None
+    return session.exec(OUTSIDER, params={"user_id": user_id}).first() is not None
 
 
-def outsider(user_id: str) -> SelectOfScalar[Any]:
-    """The read of `is_outsider`: a row when the person is outside the company on any program, or not yet
-    classified by Slack (the request gate reads it on a connection of its own: commands/access.py)."""
-    return select(ProgramMember.id).where(
-        ProgramMember.user_id == user_id,
-        (ProgramMember.external == True) | (ProgramMember.classified == False)).limit(1)  # noqa: E712
+# The read of `is_outsider` (parameter `user_id`): a row when the person is outside the company on any program, or
+# not yet classified by Slack (the request gate reads it on a connection of its own: commands/access.py). Built
+# once, like `authorize`'s reads: building a statement and its cache key cost as much CPU as running it, before
+# each form's acknowledgement.
+OUTSIDER = select(ProgramMember.id).where(
+    ProgramMember.user_id == bindparam("user_id"),
+    (ProgramMember.external == True) | (ProgramMember.classified == False)).limit(1)  # noqa: E712
 
 
 def unclassified(session: Session, user_id: str | None = None) -> list[str]:
@@ -331,7 +332,11 @@ def roles_of(session: Session, program_id: int, user_id: str) -> frozenset[Role]
 
 def _coded(code: str) -> Any:
     """The program whose code this is, as people type it (any case, stray spaces): one rule for every lookup."""
-    return Program.code == code.strip().upper()
+    return Program.code == as_typed(code)
+
+
+def as_typed(code: str) -> str:
+    return code.strip().upper()
 
 
 def by_code(session: Session, code: str) -> Program | None:
@@ -346,24 +351,43 @@ def authorize(session: Session, actor: Actor, *, code: str | None = None, channe
     """The program named (or of the channel) if the caller has a role on it or is an admin; else NotFound.
 
     One query, the program with the caller's roles on it joined: every listener that acts on a program asks this
-    first, and a form's submission asks it before its ack."""
+    first, and a form's submission asks it before its ack (built once: `_BY_CODE`, `_BY_CHANNEL`)."""
+    return authorize_named(session, actor.user_id, lambda _name: actor, code=code, channel_id=channel_id)
+
+
+def authorize_named(session: Session, user_id: str, actor_of: Callable[[str | None], Actor], *,
+                    code: str | None = None, channel_id: str | None = None) -> Access:
+    """`authorize` for a person not named yet: `actor_of` makes them of the printed name the directory holds
+    (None: it holds none), which the same query reads — a form's submission reads one statement fewer before
+    its ack than with the person read first."""
     if code:
-        named = _coded(code)
+        query, named = _BY_CODE, {"code": as_typed(code)}
     elif channel_id:
-        named = Program.channel_id == channel_id
+        query, named = _BY_CHANNEL, {"channel_id": channel_id}
     else:
         raise NotFound(NO_ACCESS)
-    mine = and_(col(ProgramMember.program_id) == Program.id, col(ProgramMember.user_id) == actor.user_id)
-    found = session.exec(select(Program, ProgramMember).outerjoin(ProgramMember, mine).where(named)
-                         .order_by(col(Program.id))).all()
+    found = session.exec(query, params={**named, "user_id": user_id}).all()
     if not found:
         raise NotFound(NO_ACCESS)
-    program = found[0][0]
-    rows = [member for of, member in found if member is not None and of.id == program.id]
+    program, _, real_name = found[0]
+    actor = actor_of(real_name)
+    rows = [member for of, member, _ in found if member is not None and of.id == program.id]
     if not rows and not actor.is_admin:
         raise NotFound(NO_ACCESS)
     return Access(program=program, roles=frozenset(Role(r.role) for r in rows), actor=actor,
                   external=any(r.outside for r in rows))
+
+
+def _with_roles(named: Any) -> Any:
+    """The program `named`, each of the caller's memberships of it joined, and the caller's printed name
+    (parameter `user_id`)."""
+    mine = and_(col(ProgramMember.program_id) == Program.id, col(ProgramMember.user_id) == bindparam("user_id"))
+    return (select(Program, ProgramMember, Person.real_name).outerjoin(ProgramMember, mine)
+            .outerjoin(Person, col(Person.user_id) == bindparam("user_id")).where(named).order_by(col(Program.id)))
+
+
+_BY_CODE = _with_roles(Program.code == bindparam("code"))
+_BY_CHANNEL = _with_roles(Program.channel_id == bindparam("channel_id"))
 
 
 def visible_to(session: Session, actor: Actor) -> list[Program]:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col
 
-from store.db import UTCDateTime, insert_for, transaction
+from store.db import UTCDateTime, insert_built, table_of, transaction
 from store.errors import Conflict, Invalid
 
 KEPT = timedelta(days=2)  # a form left open longer than this is not resubmitted in practice
@@ -99,6 +99,10 @@ def once(engine: Engine, key: str, now: datetime, *, claimed_by_act: bool = Fals
         _pending.reset(token)
 
 
+RECEIPTS = table_of(SubmissionReceipt)
+_CLAIM = insert_built(lambda insert: insert(RECEIPTS).on_conflict_do_nothing().returning(RECEIPTS.c.key))
+
+
 def claim(session: Session) -> None:
     """First in the one transaction of a submission run by `once(claimed_by_act=True)`: its receipt, written
     now (so it commits exactly with the change, and its insert is not among those made while holding the audit
@@ -108,8 +112,7 @@ def claim(session: Session) -> None:
     pending = _pending.get()
     if pending is None or pending.checked:
         return
-    statement = insert_for(session)(SubmissionReceipt).values(key=pending.key, created_at=pending.now)
-    if not session.execute(statement.on_conflict_do_nothing().returning(SubmissionReceipt.key)).first():
+    if not session.execute(_CLAIM(session), {"key": pending.key, "created_at": pending.now}).first():
         raise AlreadySubmitted
     pending.checked = True
     session.info["receipt"] = True  # written: `_stamp` does not add it again

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from store import audit, outbox
@@ -82,6 +82,10 @@ def _apply_terms(agreement: Agreement, terms: Terms, today: date) -> None:
     agreement.dates_set_on = today
 
 
+# The program's agreements, numbering a new one: built once (a form's write, before its ack, ran its making too).
+_COUNT = select(func.count()).select_from(Agreement).where(Agreement.program_id == bindparam("program_id"))
+
+
 def create(session: Session, *, program: Program, actor: Actor, now: datetime, kind: Kind, counterparty: str,
            status: Status, terms: Terms, version: str = "", owner_id: str | None = None,
            notes: str = "") -> Agreement:
@@ -92,7 +96,7 @@ def create(session: Session, *, program: Program, actor: Actor, now: datetime, k
     today = _local_today(program, now)
     check_terms(terms, executed=status == Status.executed, today=today)
     audit.lock(session)  # the check below and the insert run alone among writers (no duplicate-key race)
-    count = session.exec(select(func.count()).select_from(Agreement).where(Agreement.program_id == program.id)).one()
+    count = session.exec(_COUNT, params={"program_id": program.id}).one()
     agreement = Agreement(
         program_id=pk(program), ref=f"{kind.prefix}-{count + 1}", kind=kind, counterparty=counterparty.strip()[:200],
         status=status, version=version.strip()[:40], owner_id=owner_id or actor.user_id, notes=notes.strip()[:3000],

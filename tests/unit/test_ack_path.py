@@ -7,6 +7,7 @@ In role "whole" (the in-process tests, the demo, --workers 0) Bolt's listener th
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -164,3 +165,37 @@ def test_a_read_on_a_pooled_connection_the_database_dropped_is_made_again_on_a_f
         assert again is not None and again[0] != pid[0]
     finally:
         reads.dispose()
+
+
+def _command(command: str = "/probe") -> BoltRequest:
+    return BoltRequest(body={"command": command, "text": "", "team_id": "T0CMO", "user_id": USER, "user_name": "pat",
+                             "api_app_id": "A0CMOBOT"}, mode="socket_mode")
+
+
+def test_a_deferred_request_is_queued_as_its_ack_function_got_it_never_copied(engine, db_url, slack, monkeypatch):
+    """Bolt copies a request for each lazy listener it starts (decoded again, deep-copied with its context and
+    Web API client): a third of a command's acknowledgement, for a copy the queue never read. The acknowledging
+    process queues the request its ack function was given, then acks."""
+    app = _app(engine, db_url, slack)
+    ran: list[str] = []
+    app.command("/probe")(lambda ack: ran.append("here"))
+    copies: list[str] = []
+    deepcopy = copy.deepcopy
+    monkeypatch.setattr(copy, "deepcopy", lambda x, *rest: copies.append(type(x).__name__) or deepcopy(x, *rest))
+    response = app.dispatch(_command())
+    assert (response.status, response.body, ran, copies) == (200, "", [], [])
+    with transaction(engine) as session:
+        [(listener, body)] = session.exec(select(Work.listener, Work.body)).all()
+    assert listener == "<lambda>" and json.loads(body)["command"] == "/probe"  # the name a worker runs it by
+
+
+def test_a_command_the_database_cannot_queue_is_run_here_and_its_person_told(engine, db_url, slack):
+    unreachable = (make_url(db_url).set(port=1).render_as_string(hide_password=False) if is_postgres(engine)
+                   else "sqlite:////nonexistent-cmo-directory/cmo.db")
+    app = _app(engine, unreachable, slack)  # the queueing engine's database
+    app.command("/probe")(lambda ack: None)
+    response = app.dispatch(_command())
+    assert (response.status, response.body) == (200, "")  # acknowledged, and run in a listener thread
+    app.listener_runner.listener_executor.shutdown(wait=True)
+    [told] = [c.args["text"] for c in slack.calls("chat.postMessage") if c.args.get("channel") == USER]
+    assert told == ":hourglass: The database is not answering right now. Nothing was changed; try again shortly."

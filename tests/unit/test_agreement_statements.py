@@ -1,10 +1,10 @@
 """One *Log agreement* submission, as the serving process runs it (bot/app.py, role "acknowledge": the work after
 the ack handed to the workers), runs a fixed number of SQL statements in two transactions before its ack, however
-large the portfolio: the request gate's read, then one transaction — the form's receipt, the person, their roles
-on the program, the chain's head, the agreement, its audit row, the channel's notice, and the follow-up handed
-over to the workers (commands/after.py), committed with them. Every statement there is paid by each submission
-while the others wait their turn (the audit chain's lock; SQLite's write lock), so a new one fails here. (How long
-it takes: bench/ack.py.)"""
+large the portfolio: the request gate's read, then one transaction — the form's receipt, the program with the
+person's roles on it and their name, the chain's head, the agreement, its audit row, the channel's notice, and the
+follow-up handed over to the workers (commands/after.py), committed with them. Every statement there is paid by
+each submission while the others wait their turn (the audit chain's lock; SQLite's write lock), so a new one fails
+here. (How long it takes: bench/ack.py.)"""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ from tests.statements import counted
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 PM = "UPM1"
-# The gate's read; then the receipt, the person, the program with the roles, the head, the count of the program's
-# agreements, the agreement, its audit row, the head moved on, the notice; last in that transaction the hand-over.
-BEFORE_ACK = 1 + 9
+# The gate's read; then the receipt, the program with the roles and the person's name, the head, the count of the
+# program's agreements, the agreement, its audit row, the head moved on, the notice; last in that transaction the
+# hand-over.
+BEFORE_ACK = 1 + 8
 HAND_OVER = 1
 
 
@@ -116,3 +117,25 @@ def test_the_same_form_submitted_again_changes_nothing_and_closes(engine, db_url
     again = _statements(app, program, "VTWICE")  # Slack timed out, or a double click
     assert _logged(engine) == (["NDA-3"], 1, 1)
     assert len(again) < len(first) and not any(s.startswith("INSERT INTO agreement") for s in again)
+
+
+def test_a_submission_runs_statements_built_once_not_built_again_for_each(engine, db_url, slack):
+    """Building a statement and its cache key cost as much CPU as running it, before each form's ack: the
+    second submission runs the very statements the first ran."""
+    program = _portfolio(engine, range(1))[0]
+    app = _app(engine, db_url, slack)
+    runs: list[list[object]] = []
+
+    def built(_conn, clauseelement, *_args) -> None:
+        runs[-1].append(clauseelement)  # held: a statement's id is not reused by the next one
+
+    event.listen(Engine, "before_execute", built)
+    try:
+        for view_id in ("VONCE1", "VONCE2"):
+            runs.append([])
+            _statements(app, program, view_id)
+    finally:
+        event.remove(Engine, "before_execute", built)
+    first, second = runs
+    assert len(first) == len(second) == BEFORE_ACK + HAND_OVER
+    assert [str(a).split(chr(10))[0] for a, b in zip(first, second, strict=True) if a is not b] == []

@@ -1,5 +1,6 @@
-"""The benchmark's floors: the bare app answers every kind with an empty ack and keeps nothing; the durable floor
-keeps each request's body, committed, before it answers — what it claims to measure (target 5 of issue #17)."""
+"""The benchmark's floors: the bare app answers with an empty ack and keeps nothing; the durable floor keeps each
+request's body, committed, before it answers — what it claims to measure (target 5 of issue #17). (Both check
+signatures as serve does, in the request gate in front of Bolt: tests/unit/test_gate.py.)"""
 
 from __future__ import annotations
 
@@ -54,11 +55,9 @@ def test_the_durable_floor_keeps_the_request_before_it_answers(api, kept):
     assert rows(kept) == [COMMAND]
 
 
-def test_the_bare_floor_keeps_nothing_and_a_forged_request_is_refused_by_both(api, kept):
+def test_the_bare_floor_answers_and_keeps_nothing(api, kept):
     bare = floor_app(SECRET, "xoxb-floor", api)
-    assert bare.dispatch(signed(COMMAND)).status == 200
-    forged = signed(COMMAND)
-    forged.headers["x-slack-signature"] = ["v0=" + "0" * 64]
-    assert floor_app(SECRET, "xoxb-floor", api, kept).dispatch(forged).status == 401
+    response = bare.dispatch(signed(COMMAND))
+    assert (response.status, response.body) == (200, "")
     with kept.connect() as connection:
         assert connection.execute(select(func.count()).select_from(REQUESTS)).scalar_one() == 0

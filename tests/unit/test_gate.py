@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
+from urllib.parse import urlencode
+
+from slack_bolt import BoltRequest
 
 from bot.emulator.client import sign_request
 from bot.gate import MAX_BODY_BYTES, gate
 
 SECRET = "unit-secret"
 T0 = 1_800_000_000
+FORM = "application/x-www-form-urlencoded"
 
 
 class _Unreadable(io.BytesIO):
@@ -16,8 +21,9 @@ class _Unreadable(io.BytesIO):
         raise AssertionError("the gate read a body it should have refused unread")
 
 
-def _call(app, body: bytes, *, stamp: int = T0, signed: bool = True, stream=None, length: int | None = None):
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "CONTENT_TYPE": "application/json",
+def _call(app, body: bytes, *, stamp: int = T0, signed: bool = True, stream=None, length: int | None = None,
+          content_type: str = "application/json"):
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "CONTENT_TYPE": content_type,
                "CONTENT_LENGTH": str(len(body) if length is None else length),
                "wsgi.input": stream or io.BytesIO(body), "HTTP_X_SLACK_REQUEST_TIMESTAMP": str(stamp),
                "HTTP_X_SLACK_SIGNATURE": sign_request(SECRET, stamp, body.decode()) if signed else "v0=0"}
@@ -52,3 +58,26 @@ def test_oversized_and_unsigned_bodies_are_never_read():
     assert _call(app, b"", length=MAX_BODY_BYTES + 1, stream=_Unreadable())[0] == "413 Payload Too Large"
     assert _call(app, b"", length=300 * 1024 * 1024, stream=_Unreadable())[0] == "413 Payload Too Large"
     assert _call(app, b"{}", stamp=T0 - 3600, stream=_Unreadable())[0] == "401 Unauthorized"
+
+
+def test_a_payload_form_reaches_bolt_as_the_payload_it_was_checked_as_and_other_bodies_as_sent():
+    """An interactive request is decoded once: Bolt gets the payload the gate decoded and checked, as a JSON
+    body (which Bolt reads as it reads the Events API's), not the form to decode again."""
+    seen: list[tuple[str, bytes]] = []
+
+    def bolt(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        seen.append((environ["CONTENT_TYPE"], body))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    app = gate(bolt, SECRET, clock=lambda: float(T0))
+    payload = json.dumps({"type": "view_submission", "view": {"id": "V1", "notes": "Révision – 100 % & co"}})
+    form = urlencode({"payload": payload}).encode()
+    command = urlencode({"command": "/cmo", "text": "program status", "user_id": "U1"}).encode()
+    assert _call(app, form, content_type=FORM)[0] == "200 OK"
+    assert _call(app, command, content_type=FORM, stamp=T0 + 1)[0] == "200 OK"
+    assert _call(app, b'{"type": "event_callback", "event": {}}', stamp=T0 + 2)[0] == "200 OK"
+    assert seen == [("application/json", payload.encode()), (FORM, command),
+                    ("application/json", b'{"type": "event_callback", "event": {}}')]
+    assert BoltRequest(body=seen[0][1].decode(), headers={"content-type": seen[0][0]}).body == json.loads(payload)

@@ -26,6 +26,7 @@ from store.audit import Actor
 from store.db import transaction
 from store.errors import NotAllowed, NotFound
 from store.programs import Role
+from tests.statements import counted
 
 NOW = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
 USER, CHANNEL = "UPM1", "CACME001"
@@ -126,3 +127,24 @@ def test_authorize_is_the_one_preamble(engine):
             pm.authorize(session, code="ACME-001", roles=(Role.regulatory,), doing="start a submission")
         with pytest.raises(NotFound):
             Interaction(deps, NOW, {"id": "USTRANGER"}).authorize(session, code="ACME-001")
+
+
+def test_authorize_names_the_person_in_its_one_read(engine):
+    """The program, the person's roles on it and their printed name are one statement: a form's submission
+    authorizes before its ack, and the person's name is not a read of its own (their handle when the
+    directory has none; an admin's access to a program without a role there alike)."""
+    deps = _deps(engine)
+    with transaction(engine) as session:
+        program_store.create(session, actor=Actor("UADMIN", "Admin", True), now=NOW, code="ACME-001",
+                             customer="Acme", products="", timezone="UTC", status_cadence="weekly",
+                             holiday_calendar="", members={Role.program_manager: [USER, "UNEW"]},
+                             external=frozenset())
+        people.remember(session, USER, "Pat Manager", NOW)
+    for user, named in (({"id": USER, "username": "pat"}, Actor(USER, "Pat Manager", False)),
+                        ({"id": "UNEW", "username": "newbie"}, Actor("UNEW", "newbie", False)),
+                        ({"id": "UADMIN", "username": "root"}, Actor("UADMIN", "root", True))):
+        who = Interaction(deps, NOW, user)
+        with transaction(engine) as session, counted(engine) as statements:
+            access = who.authorize(session, code="ACME-001")
+            assert (access.actor, who.actor_in(session), who.actor) == (named, named, named)
+        assert len([s for s in statements if not s.startswith("BEGIN")]) == 1, statements
