@@ -10,8 +10,9 @@ Nothing of a refused request's body is logged.
 A body is decoded once. An interactive request (a button, a form's submission) is a form whose one field,
 `payload`, is percent-encoded JSON: decoding a form's 9 KB took 0.3 ms, and Bolt decoded it again. The gate hands
 Bolt the payload it decoded and checked, as the JSON body it is (Bolt reads a JSON body as it reads the Events
-API's), so Bolt's own signature check, which would now fail, is off in the apps behind the gate (bot/app.py,
-bench/floor.py): the signature is checked here, once, for every request.
+API's), and a slash command's form as a JSON object of its fields, so Bolt's own signature check, which would now
+fail, is off in the apps behind the gate (bot/app.py, bench/floor.py): the signature is checked here, once, for
+every request.
 """
 
 from __future__ import annotations
@@ -83,15 +84,21 @@ def _body(environ: dict) -> str:
 
 def _check_shape(text: str, content_type: str) -> str | None:
     """The body is what Slack sends: a JSON object, or a form whose `payload` (if any) is a JSON object. Returns
-    that payload's JSON text when there is one: what Bolt is handed instead of the form."""
+    the JSON text Bolt is handed instead of a form: its payload, or else its fields (a slash command's) as one
+    object — Bolt reads any form body containing the word "payload" as an interactive one and, finding no such
+    field, as empty, so `/cmo … payload …` typed by a person reached no listener."""
     given = None
     try:
         if content_type.startswith("application/json"):
             payload = json.loads(text)
         else:
             form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=1000)
-            given = form["payload"][0] if "payload" in form else None
-            payload = json.loads(given) if given is not None else {}
+            if "payload" in form:
+                given = form["payload"][0]
+                payload = json.loads(given)
+            else:
+                payload = {}
+                given = json.dumps({name: values[-1] for name, values in form.items()})  # the last, as Bolt's
     except ValueError as exc:
         raise _Refusal("400 Bad Request", f"a malformed body ({type(exc).__name__})") from None
     if not isinstance(payload, dict):

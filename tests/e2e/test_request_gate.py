@@ -74,3 +74,11 @@ def test_a_replayed_signed_command_is_answered_once(bot):
 def test_superscript_digits_are_a_usage_line_not_an_error(bot):
     reply = bot.ask("stability pulls --days ²")
     assert "--days is a number of days" in reply and "went wrong" not in reply
+
+
+def test_a_command_whose_text_says_payload_is_answered_like_any_other(bot):
+    """Bolt alone reads a form body containing "payload" as an interactive request with none, and answers 404:
+    the person saw Slack's failure for a note or a name that happens to use the word."""
+    reply = bot.ask("help payload")
+    assert reply == bot.ask("help payloads")  # the same answer as for a word Bolt does not trip on
+    assert "went wrong" not in reply

@@ -78,6 +78,27 @@ def test_a_payload_form_reaches_bolt_as_the_payload_it_was_checked_as_and_other_
     assert _call(app, form, content_type=FORM)[0] == "200 OK"
     assert _call(app, command, content_type=FORM, stamp=T0 + 1)[0] == "200 OK"
     assert _call(app, b'{"type": "event_callback", "event": {}}', stamp=T0 + 2)[0] == "200 OK"
-    assert seen == [("application/json", payload.encode()), (FORM, command),
+    fields = {"command": "/cmo", "text": "program status", "user_id": "U1"}
+    assert seen == [("application/json", payload.encode()), ("application/json", json.dumps(fields).encode()),
                     ("application/json", b'{"type": "event_callback", "event": {}}')]
     assert BoltRequest(body=seen[0][1].decode(), headers={"content-type": seen[0][0]}).body == json.loads(payload)
+
+
+def test_a_command_whose_text_says_payload_reaches_bolt_with_its_fields():
+    """Bolt reads a form body containing the word "payload" as an interactive request and, finding no `payload`
+    field, as empty: a person's `/cmo submission note … payload …` reached no listener. The gate hands Bolt a
+    command's fields as a JSON object instead."""
+    seen: list[BoltRequest] = []
+
+    def bolt(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])).decode()
+        seen.append(BoltRequest(body=body, headers={"content-type": environ["CONTENT_TYPE"]}))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    fields = {"command": "/cmo", "text": "agreement note NDA-1 payload spec v2 – révisé", "user_id": "U1",
+              "response_url": "https://hooks.slack.com/commands/T1/1/x"}
+    assert BoltRequest(body=urlencode(fields), headers={"content-type": FORM}).body == {}  # Bolt alone
+    app = gate(bolt, SECRET, clock=lambda: float(T0))
+    assert _call(app, urlencode(fields).encode(), content_type=FORM)[0] == "200 OK"
+    assert seen[0].body == fields
