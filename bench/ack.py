@@ -160,10 +160,13 @@ def worker_pids(server: Process | Replicas) -> list[int]:
 
 def unfinished(server: Process | Replicas) -> float:
     """Requests acknowledged whose work is not done: serve's /metrics gauges `cmo_work_queued` (waiting for or
-    under way in a worker) and `cmo_listener_work` (running in serve itself)."""
+    under way in a worker) and `cmo_listener_work` (running in serve itself); infinity when the page has no
+    `cmo_work_queued` (serve could not read its database in time: unknown, not none)."""
     page = requests.get(server.url.replace("/slack/events", "/metrics"), timeout=30).text
-    return sum(float(line.split()[1]) for line in page.splitlines()
-               if line.startswith(("cmo_work_queued ", "cmo_listener_work ")))
+    gauges = [line for line in page.splitlines() if line.startswith(("cmo_work_queued ", "cmo_listener_work "))]
+    if not any(line.startswith("cmo_work_queued ") for line in gauges):  # the database not read in time
+        return float("inf")
+    return sum(float(line.split()[1]) for line in gauges)
 
 
 def drain(server: Process | Replicas, limit: float = 900, readings: int = 3) -> float:

@@ -135,14 +135,25 @@ class BotProcess:
             self.output.append(line)
             self._started.set()
 
-    def listener_work(self) -> float:
+    def listener_work(self, attempts: int = 25) -> float:
         """Requests whose work is not done: listeners running in the bot and requests queued for its workers
-        (its /metrics gauges `cmo_listener_work` and `cmo_work_queued`)."""
+        (its /metrics gauges `cmo_listener_work` and `cmo_work_queued`). A page without the queue's gauge (the
+        bot could not read the database in time: workers writing hold SQLite's lock) says nothing of the queue,
+        not that it is empty: the page is asked again, for about five seconds, before it is taken as it is (a
+        test that took the database away)."""
         if self.proc.poll() is not None:  # stopped or killed by its test: nothing of it still runs
             return 0
+        gauges = self._work_gauges()
+        for _ in range(attempts - 1):
+            if any(line.startswith("cmo_work_queued ") for line in gauges):
+                break
+            time.sleep(0.2)  # waiting for another process to release the database, not moving the bot's time
+            gauges = self._work_gauges()
+        return sum(float(line.split()[1]) for line in gauges)
+
+    def _work_gauges(self) -> list[str]:
         page = requests.get(self.health_url.replace("/healthz", "/metrics"), timeout=5).text
-        return sum(float(line.split()[1]) for line in page.splitlines()
-                   if line.startswith(("cmo_listener_work ", "cmo_work_queued ")))
+        return [line for line in page.splitlines() if line.startswith(("cmo_listener_work ", "cmo_work_queued "))]
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Until the work after every ack has finished: a test's lingering work (a channel being created, a DM
